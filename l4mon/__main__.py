@@ -1,0 +1,3 @@
+from l4mon.cli import main
+
+raise SystemExit(main())

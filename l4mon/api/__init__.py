@@ -1,0 +1,1 @@
+"""HTTP API: thin handlers that read the hub's state through ``views``."""

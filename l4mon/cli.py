@@ -1,0 +1,158 @@
+"""The ``l4mon`` command: ``demo``, ``serve`` and ``simulate``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from collections.abc import Coroutine
+from typing import Any
+
+import uvloop
+
+from l4mon.config import ConfigError, HubConfig, load_config, parse_listen, with_overrides
+
+log = logging.getLogger("l4mon")
+
+
+def _run(main: Coroutine[Any, Any, int]) -> int:
+    return uvloop.run(main)
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _stop_after(stop: asyncio.Event, seconds: float | None) -> None:
+    if seconds is not None:
+        await asyncio.sleep(seconds)
+        stop.set()
+
+
+async def _demo(args: argparse.Namespace) -> int:
+    from l4mon.api.app import create_app
+    from l4mon.clock import LiveClock
+    from l4mon.hub import Hub
+    from l4mon.ingest.feed import FeedSource
+    from l4mon.runtime import Runtime, run
+    from l4mon.site import DEMO_SITE_PATH, load_site
+    from scenarios.simfleet import SimFleet
+
+    clock = LiveClock()
+    site = load_site(DEMO_SITE_PATH)
+    fleet = SimFleet(site=site, vehicles=args.vehicles, rate_hz=args.rate, seed=args.seed,
+                     start=clock.now())
+    runtime = Runtime(hub=Hub(config=HubConfig()), clock=clock)
+    source = FeedSource(generate=fleet.advance, clock=clock)
+    runtime.buffer = source.buffer
+    host, port = parse_listen(args.http)
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    timer = asyncio.create_task(_stop_after(stop, args.duration))
+    print(f"l4mon demo: {args.vehicles} simulated vehicles on site '{site.name}'", flush=True)
+    print(f"  console   http://{host}:{port}/", flush=True)
+    print(f"  API       http://{host}:{port}/api/vehicles", flush=True)
+    print(f"  metrics   http://{host}:{port}/metrics", flush=True)
+    print("  Ctrl-C to stop.", flush=True)
+    try:
+        await run(runtime, source, http=(host, port), app=create_app(runtime), stop=stop)
+    finally:
+        timer.cancel()
+    return 0
+
+
+async def _serve(config: HubConfig) -> int:
+    from l4mon.api.app import create_app
+    from l4mon.clock import LiveClock
+    from l4mon.hub import Hub
+    from l4mon.ingest.mqtt import MqttSource
+    from l4mon.runtime import Runtime, run
+
+    runtime = Runtime(hub=Hub(config=config), clock=LiveClock())
+    source = MqttSource(settings=config.mqtt)
+    runtime.buffer = source.buffer
+    runtime.mqtt = source.status
+    host, port = parse_listen(config.http.listen)
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    log.info("l4mon serve: broker %s (%s), HTTP http://%s:%d/", config.mqtt.url,
+             config.mqtt.client, host, port)
+    await run(runtime, source, http=(host, port), app=create_app(runtime), stop=stop)
+    return 0
+
+
+async def _simulate(args: argparse.Namespace) -> int:
+    from l4mon.clock import LiveClock
+    from l4mon.site import DEMO_SITE_PATH, load_site
+    from scenarios.publish import publish_fleet
+    from scenarios.simfleet import SimFleet
+
+    clock = LiveClock()
+    site = load_site(args.site or DEMO_SITE_PATH)
+    fleet = SimFleet(site=site, vehicles=args.vehicles, rate_hz=args.rate, seed=args.seed,
+                     start=clock.now())
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    sent = await publish_fleet(fleet, url=args.broker, clock=clock, duration_s=args.duration,
+                               stop=stop)
+    print(f"published {sent} messages from {args.vehicles} vehicles", flush=True)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="l4mon", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo", help="hub + simulated fleet in one process, no broker")
+    demo.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT to serve on")
+    demo.add_argument("--vehicles", type=int, default=4)
+    demo.add_argument("--rate", type=float, default=10.0, help="samples per second per stream")
+    demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+
+    serve = sub.add_parser("serve", help="the hub against a real MQTT broker")
+    serve.add_argument("--config", default=None, help="TOML config file (defaults without)")
+    serve.add_argument("--broker", default=None, help="mqtt://HOST:PORT (overrides the file)")
+    serve.add_argument("--http", default=None, help="HOST:PORT (overrides the file)")
+    serve.add_argument("--mqtt-client", choices=["gmqtt", "aiomqtt"], default=None)
+
+    sim = sub.add_parser("simulate", help="publish the simulated fleet to a real broker")
+    sim.add_argument("--broker", required=True, help="mqtt://HOST:PORT")
+    sim.add_argument("--vehicles", type=int, default=4)
+    sim.add_argument("--rate", type=float, default=10.0, help="samples per second per stream")
+    sim.add_argument("--duration", type=float, default=60.0, help="seconds to publish for")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--site", default=None, help="site TOML (the demo site without)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "demo":
+            if args.vehicles < 1 or args.rate <= 0:
+                raise ConfigError("--vehicles must be >= 1 and --rate > 0")
+            parse_listen(args.http)
+            return _run(_demo(args))
+        if args.command == "serve":
+            config = with_overrides(load_config(args.config), broker=args.broker, http=args.http,
+                                    mqtt_client=args.mqtt_client)
+            return _run(_serve(config))
+        if args.vehicles < 1 or args.rate <= 0 or args.duration <= 0:
+            raise ConfigError("--vehicles must be >= 1, --rate and --duration > 0")
+        return _run(_simulate(args))
+    except (ConfigError, ValueError) as error:
+        print(f"l4mon: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    except OSError as error:
+        print(f"l4mon: {error}", file=sys.stderr)
+        return 1

@@ -1,0 +1,97 @@
+"""Hub configuration: TOML validated into plain frozen models before anything runs.
+
+Unknown keys are errors (a typo in a threshold must not silently fall back to a default), and
+every error names the key that is wrong.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import msgspec
+
+from l4mon.ingest.mqtt import MqttSettings
+from telemetry.fleet import FleetLimits
+from telemetry.linkstate import LinkThresholds
+
+
+class ConfigError(ValueError):
+    """The config file is unreadable or says something invalid."""
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    """``HOST:PORT`` → (host, port)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65_535:
+        raise ValueError(f"expected HOST:PORT, got {listen!r}")
+    return host.strip("[]"), int(port)
+
+
+
+class HttpSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    listen: str = "127.0.0.1:8080"
+
+    def __post_init__(self) -> None:
+        parse_listen(self.listen)
+
+
+class IngestSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    max_payload_bytes: int = 16_384
+    #: Sender timestamps further than this ahead of / behind the hub's clock are quarantined.
+    max_ahead_s: float = 3_600.0
+    max_age_s: float = 86_400.0
+    quarantine_capacity: int = 1_000
+    #: How often every link is re-judged (and silence turned into ``stale``).
+    eval_interval_s: float = 0.25
+
+    def __post_init__(self) -> None:
+        if self.max_payload_bytes <= 0 or self.quarantine_capacity <= 0:
+            raise ValueError("ingest: max_payload_bytes and quarantine_capacity must be > 0")
+        if self.eval_interval_s <= 0:
+            raise ValueError("ingest: eval_interval_s must be > 0")
+
+
+class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    mqtt: MqttSettings = MqttSettings()
+    http: HttpSettings = HttpSettings()
+    ingest: IngestSettings = IngestSettings()
+    links: LinkThresholds = LinkThresholds()
+    fleet: FleetLimits = FleetLimits()
+
+
+def config_from_dict(data: dict) -> HubConfig:
+    try:
+        return msgspec.convert(data, HubConfig)
+    except (msgspec.ValidationError, ValueError) as error:
+        raise ConfigError(str(error)) from None
+
+
+def load_config(path: str | Path | None) -> HubConfig:
+    """The config at ``path``, or the defaults when ``path`` is None."""
+    if path is None:
+        return HubConfig()
+    try:
+        with open(path, "rb") as fh:
+            data = tomllib.load(fh)
+    except OSError as error:
+        raise ConfigError(f"cannot read config {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    try:
+        return config_from_dict(data)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None
+
+
+def with_overrides(config: HubConfig, *, broker: str | None = None, http: str | None = None,
+                   mqtt_client: str | None = None) -> HubConfig:
+    """Command-line flags win over the file."""
+    data = msgspec.to_builtins(config)
+    if broker is not None:
+        data["mqtt"]["url"] = broker
+    if mqtt_client is not None:
+        data["mqtt"]["client"] = mqtt_client
+    if http is not None:
+        data["http"]["listen"] = http
+    return config_from_dict(data)

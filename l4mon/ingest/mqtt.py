@@ -1,0 +1,156 @@
+"""The MQTT source: the one narrow seam between the hub and an MQTT client library.
+
+``MqttSource`` owns the connection for as long as its ``async with`` block lasts: it connects,
+subscribes with a persistent session (so the broker keeps QoS 1 events while the hub is away),
+and when the broker goes away it reconnects with capped exponential backoff, saying so in the
+log and in ``status``. Which client library does the wire work is a setting; both are measured
+in ``bench/ingest.py`` and the faster one is the default (see docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Literal
+from urllib.parse import urlsplit
+
+import msgspec
+
+from l4mon.ingest.buffer import BatchBuffer
+from l4mon.types import Batch, Delivery
+from telemetry.topics import SUBSCRIPTIONS
+
+log = logging.getLogger("l4mon.mqtt")
+
+ClientName = Literal["gmqtt", "aiomqtt"]
+
+
+class MqttSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The ``[mqtt]`` table of the hub config."""
+
+    url: str = "mqtt://127.0.0.1:1883"
+    client: ClientName = "gmqtt"
+    client_id: str = "l4mon-hub"
+    #: MQTT v5 session expiry: how long the broker keeps our subscriptions and QoS 1 messages
+    #: while we are disconnected.
+    session_expiry_s: int = 3_600
+    #: When set, subscribe as ``$share/{group}/...`` so several hubs split one fleet.
+    shared_group: str | None = None
+    username: str | None = None
+    password: str | None = None
+    keepalive_s: int = 15
+    backoff_initial_s: float = 0.2
+    backoff_max_s: float = 10.0
+    buffer_capacity: int = 200_000
+
+    def __post_init__(self) -> None:
+        parse_url(self.url)
+        if self.backoff_initial_s <= 0 or self.backoff_max_s < self.backoff_initial_s:
+            raise ValueError("mqtt: need 0 < backoff_initial_s <= backoff_max_s")
+
+    def topics(self) -> list[str]:
+        if self.shared_group:
+            return [f"$share/{self.shared_group}/{t}" for t in SUBSCRIPTIONS]
+        return list(SUBSCRIPTIONS)
+
+
+def parse_url(url: str) -> tuple[str, int, bool]:
+    """``mqtt://host:port`` or ``mqtts://host:port`` → (host, port, tls)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+        raise ValueError(f"not an MQTT URL (mqtt://HOST:PORT or mqtts://HOST:PORT): {url!r}")
+    tls = parts.scheme == "mqtts"
+    return parts.hostname, parts.port or (8883 if tls else 1883), tls
+
+
+class MqttStatus:
+    """What the operator and /metrics see of the broker connection."""
+
+    def __init__(self) -> None:
+        self.connected = False
+        self.connects = 0
+        self.disconnects = 0
+        self.failed_attempts = 0
+        self.last_error: str | None = None
+
+
+#: A backend runs one connection: connect, subscribe, deliver, and return (or raise) when the
+#: connection is gone. The supervisor here decides whether and when to try again.
+Session = Callable[[MqttSettings, Callable[[Delivery], None], Callable[[], None]], Awaitable[None]]
+
+
+def _backend(name: ClientName) -> Session:
+    if name == "gmqtt":
+        from l4mon.ingest._gmqtt import run_session
+    else:
+        from l4mon.ingest._aiomqtt import run_session
+    return run_session
+
+
+class MqttSource:
+    """``async with MqttSource(settings=...) as source: async for batch in source: ...``"""
+
+    def __init__(self, *, settings: MqttSettings) -> None:
+        self.settings = settings
+        self.status = MqttStatus()
+        self.buffer = BatchBuffer(capacity=settings.buffer_capacity)
+        self._session = _backend(settings.client)
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> MqttSource:
+        if self._task is not None:
+            raise RuntimeError("MqttSource is not re-entrant")
+        self._task = asyncio.create_task(self._supervise(), name="l4mon-mqtt")
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+        self.buffer.close()
+
+    def __aiter__(self) -> MqttSource:
+        return self
+
+    async def __anext__(self) -> Batch:
+        return await self.buffer.__anext__()
+
+    def _on_connected(self) -> None:
+        status = self.status
+        status.connected = True
+        status.connects += 1
+        status.failed_attempts = 0
+        log.info("connected to %s (connection %d)", self.settings.url, status.connects)
+
+    async def _supervise(self) -> None:
+        status = self.status
+        delay = self.settings.backoff_initial_s
+        while True:
+            try:
+                await self._session(self.settings, self.buffer.put, self._on_connected)
+                error = "connection closed"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # any transport failure means: try again later
+                error = f"{type(exc).__name__}: {exc}"
+            if status.connected:
+                status.connected = False
+                status.disconnects += 1
+                delay = self.settings.backoff_initial_s
+                log.warning("lost broker %s (%s); reconnecting", self.settings.url, error)
+            else:
+                status.failed_attempts += 1
+                log.warning("cannot reach broker %s (%s); retry %d in %.1f s",
+                            self.settings.url, error, status.failed_attempts, delay)
+            status.last_error = error
+            # Jitter keeps a fleet of hubs from reconnecting in lockstep after a broker restart.
+            await asyncio.sleep(delay * random.uniform(0.8, 1.2))
+            delay = min(delay * 2, self.settings.backoff_max_s)

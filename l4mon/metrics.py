@@ -1,0 +1,88 @@
+"""Prometheus exposition of the hub's own counters.
+
+The hub counts with plain integers on its hot path; this collector reads them only when scraped,
+so a message costs no metric-library call. Labels are closed sets (reasons, states), never
+vehicle ids: a fleet of thousands must not become thousands of time series per metric.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from l4mon.hub import Hub
+from l4mon.ingest.buffer import BatchBuffer
+from l4mon.ingest.mqtt import MqttStatus
+from telemetry.decode import REASONS
+from telemetry.fleet import CAPACITY, SITE_CONFLICT
+from telemetry.vehicle import CONNECTIVITY
+
+
+class HubCollector(Collector):
+    def __init__(self, hub: Hub, *, buffer: Callable[[], BatchBuffer | None],
+                 mqtt: Callable[[], MqttStatus | None]) -> None:
+        self.hub = hub
+        self.buffer = buffer
+        self.mqtt = mqtt
+
+    def collect(self) -> Iterator[Metric]:
+        hub = self.hub
+        yield CounterMetricFamily("l4mon_messages_received", "Messages handed to the hub.",
+                                  value=hub.received)
+        yield CounterMetricFamily("l4mon_messages_accepted", "Messages folded into state.",
+                                  value=hub.accepted)
+        yield CounterMetricFamily("l4mon_messages_duplicate",
+                                  "Valid messages already seen (QoS 1 redelivery, replays).",
+                                  value=hub.duplicates)
+        quarantined = CounterMetricFamily("l4mon_messages_quarantined",
+                                          "Messages refused, by reason.", labels=["reason"])
+        counts = hub.quarantine.counts
+        for reason in (*REASONS, CAPACITY, SITE_CONFLICT):
+            quarantined.add_metric([reason], counts.get(reason, 0))
+        yield quarantined
+        links = GaugeMetricFamily("l4mon_links", "Tracked links by state.", labels=["state"])
+        for state, count in sorted(hub.fleet.link_state_counts().items()):
+            links.add_metric([state], count)
+        yield links
+        vehicles = GaugeMetricFamily("l4mon_vehicles", "Tracked vehicles by connectivity.",
+                                     labels=["connectivity"])
+        by_conn = {c: 0 for c in CONNECTIVITY}
+        for vehicle in hub.fleet.vehicles.values():
+            by_conn[vehicle.connectivity] = by_conn.get(vehicle.connectivity, 0) + 1
+        for conn, count in by_conn.items():
+            vehicles.add_metric([conn], count)
+        yield vehicles
+        yield GaugeMetricFamily("l4mon_rsus", "Tracked roadside units.", value=len(hub.fleet.rsus))
+        yield GaugeMetricFamily("l4mon_tick_seconds", "Cost of the last evaluation tick.",
+                                value=hub.last_tick_cost_s)
+        buffer = self.buffer()
+        if buffer is not None:
+            yield GaugeMetricFamily("l4mon_ingest_queue_depth",
+                                    "Messages received but not yet processed.", value=buffer.depth)
+            yield CounterMetricFamily("l4mon_ingest_dropped",
+                                      "Messages dropped because the hub fell behind.",
+                                      value=buffer.dropped)
+        status = self.mqtt()
+        if status is not None:
+            yield GaugeMetricFamily("l4mon_mqtt_connected", "1 while connected to the broker.",
+                                    value=1 if status.connected else 0)
+            yield CounterMetricFamily("l4mon_mqtt_connects", "Successful broker connections.",
+                                      value=status.connects)
+            yield CounterMetricFamily("l4mon_mqtt_disconnects", "Broker connections lost.",
+                                      value=status.disconnects)
+            yield GaugeMetricFamily("l4mon_mqtt_failed_attempts",
+                                    "Consecutive failed connection attempts.",
+                                    value=status.failed_attempts)
+
+
+def make_registry(collector: HubCollector) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return registry
+
+
+def exposition(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

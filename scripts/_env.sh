@@ -1,0 +1,24 @@
+# Sourced by demo.sh and test.sh: creates .venv with l4mon installed (editable) if needed.
+# Re-running is cheap: pip only reinstalls when pyproject.toml changed since the last install.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+PYTHON=${PYTHON:-python3}
+if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "l4mon needs Python >= 3.11 (found: $("$PYTHON" --version 2>&1 || echo none))." >&2
+  echo "Set PYTHON=/path/to/python3.11 and run again." >&2
+  exit 2
+fi
+if [ ! -x .venv/bin/python ]; then
+  echo "== creating .venv"
+  "$PYTHON" -m venv .venv
+fi
+extras=${L4MON_EXTRAS:-}
+stamp=".venv/.installed${extras:+-$extras}"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "== installing l4mon${extras:+[$extras]} into .venv"
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+  touch "$stamp"
+fi
+export PATH="$PWD/.venv/bin:$PATH"

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Set up (first run only) and run the whole test suite against a real Mosquitto broker.
+# Extra arguments go to pytest (e.g. -k quarantine).
+L4MON_EXTRAS=test
+source "$(dirname "$0")/_env.sh"
+
+# Debian packages the suite needs but pip cannot give: the broker and its command-line clients.
+need=()
+command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
+command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "== installing Debian packages: ${need[*]}"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}"
+fi
+# The package starts a system-wide broker on port 1883; the tests start their own on free ports.
+
+echo "== ruff"
+ruff check .
+echo "== pytest"
+exec python -m pytest "$@"

@@ -1,0 +1,142 @@
+"""The whole fleet's state, fed one decoded message at a time.
+
+This is the only place that turns wire messages into state; live ingest and replay both call it,
+with the hub's clock or the replay clock, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from typing import Any, Final
+
+import msgspec
+
+from telemetry.linkstate import STATES, LinkThresholds
+from telemetry.sequence import DUPLICATE, NEW, SeqTracker
+from telemetry.topics import Route
+from telemetry.vehicle import VehicleTrack
+from telemetry.wire import Message, RsuStatus
+
+#: Folds one message received at a hub time into state; False when it was a duplicate.
+Handler = Callable[[Any, float], bool]
+
+CAPACITY: Final = "capacity"
+SITE_CONFLICT: Final = "site_conflict"
+
+
+class Refused(Exception):
+    """Valid on the wire but not acceptable as state (full tables, identity clash)."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class RsuTrack:
+    __slots__ = ("id", "site", "last", "last_rx", "seq")
+
+    def __init__(self, rsu_id: str, site: str) -> None:
+        self.id = rsu_id
+        self.site = site
+        self.last: RsuStatus | None = None
+        self.last_rx: float | None = None
+        self.seq = SeqTracker()
+
+    def add(self, msg: RsuStatus, now: float) -> bool:
+        kind = self.seq.observe(msg.seq)
+        if kind == DUPLICATE:
+            return False
+        if kind == NEW:
+            self.last = msg
+            self.last_rx = now
+        return True
+
+
+class FleetLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Caps on what one hub tracks, so no sender can make its memory grow without bound."""
+
+    max_vehicles: int = 10_000
+    max_links_per_vehicle: int = 4
+    max_rsus: int = 2_000
+    #: One-way delays beyond these say the sender's clock is wrong, not that the radio is slow.
+    max_clock_offset_s: float = 2.0
+    max_behind_s: float = 0.25
+
+
+class Fleet:
+    """Vehicles and RSUs by id; ids are unique across sites (see docs/protocol.md)."""
+
+    def __init__(self, *, thresholds: LinkThresholds | None = None,
+                 limits: FleetLimits | None = None) -> None:
+        self.thresholds = thresholds or LinkThresholds()
+        self.limits = limits or FleetLimits()
+        self.vehicles: dict[str, VehicleTrack] = {}
+        self.rsus: dict[str, RsuTrack] = {}
+
+    def _vehicle(self, route: Route) -> VehicleTrack:
+        track = self.vehicles.get(route.source)
+        if track is None:
+            if len(self.vehicles) >= self.limits.max_vehicles:
+                raise Refused(CAPACITY, f"already tracking {len(self.vehicles)} vehicles")
+            track = self.vehicles[route.source] = VehicleTrack(
+                route.source, route.site, max_links=self.limits.max_links_per_vehicle)
+        elif track.site != route.site:
+            raise Refused(SITE_CONFLICT, f"vehicle {route.source} belongs to site {track.site}")
+        return track
+
+    def bind(self, route: Route) -> Handler:
+        """The handler that folds messages of ``route`` into state, creating the track if new.
+
+        Raises ``Refused`` (creating nothing) when the tables are full or ids clash. The hub
+        caches the handler per topic, so this runs once per topic, not once per message.
+        """
+        kind = route.kind
+        if kind == "rsu":
+            return self._rsu(route).add
+        vehicle = self._vehicle(route)
+        if kind == "link":
+            link = vehicle.link(route.link)  # type: ignore[arg-type]
+            if link is None:
+                raise Refused(CAPACITY, f"vehicle {route.source} has too many links")
+            return link.add
+        if kind == "state":
+            return vehicle.add_state
+        return vehicle.add_event
+
+    def apply(self, route: Route, msg: Message, now: float) -> bool:
+        """Fold one valid message into the state: False if it was a duplicate."""
+        return self.bind(route)(msg, now)
+
+    def _rsu(self, route: Route) -> RsuTrack:
+        track = self.rsus.get(route.source)
+        if track is None:
+            if len(self.rsus) >= self.limits.max_rsus:
+                raise Refused(CAPACITY, f"already tracking {len(self.rsus)} RSUs")
+            track = self.rsus[route.source] = RsuTrack(route.source, route.site)
+        elif track.site != route.site:
+            raise Refused(SITE_CONFLICT, f"RSU {route.source} belongs to site {track.site}")
+        return track
+
+    def evaluate(self, now: float) -> list[tuple[str, str | None]]:
+        """Re-judge every link and vehicle at ``now``; returns what changed as (vehicle, link)."""
+        thr = self.thresholds
+        lim = self.limits
+        changed: list[tuple[str, str | None]] = []
+        for vehicle in self.vehicles.values():
+            for link in vehicle.links.values():
+                if link.evaluate(now, thr, max_clock_offset_s=lim.max_clock_offset_s,
+                                 max_behind_s=lim.max_behind_s):
+                    changed.append((vehicle.id, link.name))
+            if vehicle.refresh(now, thr.stale_after_s):
+                changed.append((vehicle.id, None))
+        return changed
+
+    def link_state_counts(self) -> Counter[str]:
+        counts: Counter[str] = Counter({s: 0 for s in STATES})
+        for vehicle in self.vehicles.values():
+            for link in vehicle.links.values():
+                counts[link.health.state] += 1
+        return counts
+

@@ -1,0 +1,101 @@
+"""One vehicle's picture: where it is, how it drives, and what its links add up to.
+
+"Both links down" and "one link down" are different situations for a remote operator (the first
+means nobody can see or reach the vehicle), so connectivity is derived from every link, not from
+the worst one alone.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Final
+
+from telemetry.link import LinkTrack
+from telemetry.linkstate import DEGRADED, DOWN, OK, STALE, UNKNOWN
+from telemetry.sequence import DUPLICATE, NEW, SeqTracker
+from telemetry.wire import VehicleEvent, VehicleState
+
+#: Connectivity, from the vehicle's links.
+CONNECTED: Final = "ok"
+CONNECTED_DEGRADED: Final = "degraded"
+ONE_LINK_DOWN: Final = "one_link_down"
+ALL_LINKS_DOWN: Final = "all_links_down"
+CONNECTIVITY: Final = (UNKNOWN, CONNECTED, CONNECTED_DEGRADED, ONE_LINK_DOWN, ALL_LINKS_DOWN)
+
+FRESH: Final = "fresh"
+EVENTS_KEPT: Final = 50
+
+
+def connectivity(link_states: list[str]) -> str:
+    usable = [s for s in link_states if s in (OK, DEGRADED)]
+    dead = [s for s in link_states if s in (DOWN, STALE)]
+    if not usable and not dead:
+        return UNKNOWN
+    if not usable:
+        return ALL_LINKS_DOWN
+    if dead:
+        return ONE_LINK_DOWN
+    if any(s == DEGRADED for s in usable):
+        return CONNECTED_DEGRADED
+    return CONNECTED
+
+
+class VehicleTrack:
+    """Per-vehicle state, bounded: at most ``max_links`` links and ``EVENTS_KEPT`` events."""
+
+    __slots__ = ("id", "site", "state", "state_seq", "state_rx", "links", "events", "event_seq",
+                 "telemetry", "connectivity", "max_links")
+
+    def __init__(self, vehicle_id: str, site: str, *, max_links: int = 4) -> None:
+        self.id = vehicle_id
+        self.site = site
+        self.state: VehicleState | None = None
+        self.state_seq = SeqTracker()
+        self.state_rx: float | None = None
+        self.links: dict[str, LinkTrack] = {}
+        self.events: deque[tuple[float, VehicleEvent]] = deque(maxlen=EVENTS_KEPT)
+        self.event_seq = SeqTracker()
+        self.telemetry = UNKNOWN
+        self.connectivity = UNKNOWN
+        self.max_links = max_links
+
+    def add_state(self, msg: VehicleState, now: float) -> bool:
+        seq = self.state_seq
+        number = msg.seq
+        if number == seq.high + 1:  # the usual case, inlined as in LinkTrack.add
+            seq.high = number
+            seq.received += 1
+        else:
+            kind = seq.observe(number)
+            if kind == DUPLICATE:
+                return False
+            if kind != NEW:
+                return True  # late: counted, but older than the pose we show
+        self.state = msg
+        self.state_rx = now
+        return True
+
+    def add_event(self, msg: VehicleEvent, now: float) -> bool:
+        if msg.seq is not None and self.event_seq.observe(msg.seq) == DUPLICATE:
+            return False
+        self.events.append((now, msg))
+        return True
+
+    def link(self, name: str) -> LinkTrack | None:
+        """The named link, created on first sight unless the vehicle already has too many."""
+        track = self.links.get(name)
+        if track is None and len(self.links) < self.max_links:
+            track = self.links[name] = LinkTrack(name)
+        return track
+
+    def refresh(self, now: float, stale_after_s: float) -> bool:
+        """Re-derive telemetry freshness and connectivity; True when either changed."""
+        if self.state_rx is None:
+            telemetry = UNKNOWN
+        else:
+            telemetry = STALE if now - self.state_rx > stale_after_s else FRESH
+        conn = connectivity([t.health.state for t in self.links.values()])
+        changed = telemetry != self.telemetry or conn != self.connectivity
+        self.telemetry = telemetry
+        self.connectivity = conn
+        return changed

@@ -1,0 +1,95 @@
+"""The l4mon wire model, version 1 (see docs/protocol.md).
+
+Every numeric field is bounded, so ``inf`` and ``NaN`` can never reach the statistics: msgspec
+rejects them while decoding. Unknown fields are ignored so that senders may add fields without
+breaking older hubs; existing fields never change meaning.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+PROTOCOL_VERSION = "v1"
+
+#: Sender clock, epoch seconds. The bounds only reject absurd values; plausibility against the
+#: hub's clock is checked separately because it depends on the clock the hub was given.
+EpochSeconds = Annotated[float, msgspec.Meta(ge=0.0, le=4_102_444_800.0)]
+Seq = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+Mode = Literal["autonomous", "mrm", "remote", "manual", "stopped"]
+Rat = Literal["nr", "lte", "umts", "gsm", "none"]
+RsuHealth = Literal["ok", "degraded", "fault"]
+
+Rsrp = Annotated[float, msgspec.Meta(ge=-160.0, le=-20.0)]
+Rsrq = Annotated[float, msgspec.Meta(ge=-45.0, le=20.0)]
+Sinr = Annotated[float, msgspec.Meta(ge=-30.0, le=60.0)]
+RttMs = Annotated[float, msgspec.Meta(ge=0.0, le=600_000.0)]
+Kbps = Annotated[float, msgspec.Meta(ge=0.0, le=100_000_000.0)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+
+
+class VehicleState(msgspec.Struct, frozen=True, gc=False):
+    """``l4mon/v1/{site}/vehicle/{vehicle}/state``: pose and driving mode, ~10 Hz, QoS 0."""
+
+    ts: EpochSeconds
+    seq: Seq
+    lat: Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
+    lon: Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
+    speed_mps: Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
+    heading_deg: Annotated[float, msgspec.Meta(ge=0.0, le=360.0)]
+    mode: Mode
+    #: Cumulative V2I messages received per RSU id since the vehicle booted (optional).
+    v2i_rx: dict[Name, Count] | None = None
+
+
+class LinkSample(msgspec.Struct, frozen=True, gc=False):
+    """``l4mon/v1/{site}/vehicle/{vehicle}/link/{link}``: one modem's radio and probe, ~10 Hz."""
+
+    ts: EpochSeconds
+    seq: Seq
+    rat: Rat
+    cell_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    rsrp_dbm: Rsrp | None = None
+    rsrq_db: Rsrq | None = None
+    sinr_db: Sinr | None = None
+    #: The vehicle's own round-trip probe; ``None`` when the probe got no answer in time.
+    rtt_ms: RttMs | None = None
+    ul_kbps: Kbps | None = None
+    dl_kbps: Kbps | None = None
+
+
+class VehicleEvent(msgspec.Struct, frozen=True, gc=False):
+    """``l4mon/v1/{site}/vehicle/{vehicle}/event``: discrete happenings, QoS 1.
+
+    ``seq`` is optional for old senders, but without it a QoS 1 redelivery cannot be told from
+    a second event of the same kind.
+    """
+
+    ts: EpochSeconds
+    kind: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")]
+    seq: Seq | None = None
+    detail: Annotated[str, msgspec.Meta(max_length=4096)] | None = None
+
+
+class RsuStatus(msgspec.Struct, frozen=True, gc=False):
+    """``l4mon/v1/{site}/rsu/{rsu}/status``: roadside unit health and V2I counters, 1-10 Hz.
+
+    ``tx_msgs`` counts V2I messages the RSU broadcast since ``boot_id`` started; with the
+    vehicles' ``v2i_rx`` counters it gives the delivery ratio over any window.
+    """
+
+    ts: EpochSeconds
+    seq: Seq
+    intersection: Name
+    health: RsuHealth = "ok"
+    boot_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    tx_msgs: Count | None = None
+    rx_msgs: Count | None = None
+    backhaul_rtt_ms: RttMs | None = None
+    cpu_pct: Annotated[float, msgspec.Meta(ge=0.0, le=100.0)] | None = None
+
+
+Message = VehicleState | LinkSample | VehicleEvent | RsuStatus

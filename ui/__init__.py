@@ -1,0 +1,1 @@
+"""Operator console assets, served by the hub as static files (no build step)."""
