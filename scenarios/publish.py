@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 
 import gmqtt
@@ -31,10 +32,8 @@ async def publish_fleet(fleet: SimFleet, *, url: str, clock: Clock, duration_s: 
             for topic, payload in fleet.advance(clock.now()):
                 client.publish(topic, payload, qos=1 if topic.endswith("/event") else 0)
                 sent += 1
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=period_s)
-            except TimeoutError:
-                pass
     finally:
         await client.disconnect()
     return sent
