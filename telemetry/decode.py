@@ -105,10 +105,10 @@ class Decoder:
             msg = decoder.decode(payload)
         except msgspec.ValidationError as error:
             reason = _classify(error)
-            if reason == OUT_OF_RANGE and decoder is not self._json[route.kind]:
-                # MessagePack, unlike JSON, can carry NaN and inf, which fail the bounds check.
-                if _has_non_finite(msgspec.msgpack.decode(payload)):
-                    reason = NON_FINITE
+            # MessagePack, unlike JSON, can carry NaN and inf, which fail the bounds check.
+            if reason == OUT_OF_RANGE and decoder is not self._json[route.kind] \
+                    and _has_non_finite(msgspec.msgpack.decode(payload)):
+                reason = NON_FINITE
             raise Rejected(reason, str(error)) from None
         except msgspec.DecodeError as error:
             raise Rejected(MALFORMED, str(error)) from None

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import aiomqtt
-from paho.mqtt.properties import Properties
 from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 from l4mon.ingest.mqtt import MqttSettings, parse_url
 from l4mon.types import Delivery

@@ -10,6 +10,7 @@ in ``bench/ingest.py`` and the faster one is the default (see docs/benchmarks.md
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -111,10 +112,8 @@ class MqttSource:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         self.buffer.close()
 
     def __aiter__(self) -> MqttSource:

@@ -1,0 +1,1 @@
+"""l4mon test suite; mirrors the package layout."""

@@ -1,0 +1,105 @@
+"""Shared fixtures: a real Mosquitto on a free loopback port, and a real ``l4mon serve``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench._broker import Broker, find_mosquitto, free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = ROOT.parent / "shared" / "data"
+
+
+def _have_mosquitto() -> bool:
+    try:
+        find_mosquitto()
+    except FileNotFoundError:
+        return False
+    return True
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    """A fresh broker per test, so topics and sessions never leak between tests."""
+    if not _have_mosquitto():
+        pytest.fail("mosquitto is not installed: run ./scripts/test.sh, which installs it")
+    with Broker() as running:
+        yield running
+
+
+@dataclass
+class HubProcess:
+    """A ``l4mon serve`` child process and a client for its HTTP API."""
+
+    proc: subprocess.Popen[bytes]
+    http: httpx.Client
+    log_path: Path
+
+    def get(self, path: str, **params: object) -> httpx.Response:
+        return self.http.get(path, params=params)
+
+    def json(self, path: str, **params: object) -> object:
+        response = self.get(path, **params)
+        response.raise_for_status()
+        return response.json()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for(self, predicate: object, *, timeout: float = 10.0, what: str = "") -> None:
+        """Poll ``predicate()`` (a callable) until true; fail with the hub's log otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if predicate():  # type: ignore[operator]
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.05)
+        pytest.fail(f"timed out waiting for {what}\n--- hub log ---\n{self.log()[-3000:]}")
+
+
+@pytest.fixture
+def hub_process(broker: Broker, tmp_path: Path) -> Iterator[HubProcess]:
+    """``l4mon serve`` against ``broker``, connected and subscribed."""
+    port = free_port()
+    log_path = tmp_path / "hub.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "l4mon", "serve", "--broker", broker.url,
+             "--http", f"127.0.0.1:{port}"],
+            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    hub = HubProcess(proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5.0),
+                     log_path)
+    try:
+        hub.wait_for(lambda: hub.json("/healthz")["mqtt"]["connected"], timeout=20.0,
+                     what="the hub to connect to the broker")
+        yield hub
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        hub.http.close()
+
+
+@pytest.fixture
+def mosquitto_pub() -> str:
+    path = shutil.which("mosquitto_pub")
+    if path is None:
+        pytest.fail("mosquitto_pub is not installed: run ./scripts/test.sh, which installs it")
+    return path
