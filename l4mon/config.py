@@ -60,9 +60,21 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     fleet: FleetLimits = FleetLimits()
 
 
+def _merged(defaults: dict, given: dict) -> dict:
+    """``given`` over ``defaults``, table by table: a partial table keeps the other defaults."""
+    out = dict(defaults)
+    for key, value in given.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merged(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
 def config_from_dict(data: dict) -> HubConfig:
+    """Validate ``data`` laid over the defaults (so one threshold can be changed alone)."""
     try:
-        return msgspec.convert(data, HubConfig)
+        return msgspec.convert(_merged(msgspec.to_builtins(HubConfig()), data), HubConfig)
     except (msgspec.ValidationError, ValueError) as error:
         raise ConfigError(str(error)) from None
 

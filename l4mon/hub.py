@@ -11,6 +11,7 @@ batch; in replay it is the log's virtual time. There is no other path from a mes
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any, Final
@@ -23,6 +24,10 @@ from telemetry.decode import Decoder, Rejected
 from telemetry.fleet import Fleet, Handler, Refused
 from telemetry.quarantine import Quarantine
 
+log = logging.getLogger("l4mon.hub")
+
+#: Quarantine reason for a message that hit a bug in the hub (logged with its traceback).
+INTERNAL_ERROR: Final = "internal_error"
 #: Topic bindings kept before the cache is emptied (it refills from live traffic).
 BINDINGS_LIMIT: Final = 100_000
 #: Told which (vehicle, link) changed after each tick; link is None for vehicle-level changes.
@@ -60,19 +65,25 @@ class Hub:
             # Fast path: a JSON message on a topic seen before. Anything unusual about it
             # (error, odd timestamp, other encoding) takes the full path below instead, which
             # gives the same answer the slow way and is the one place refusals are decided.
-            bound = bindings.get(topic)
-            if bound is not None and content_type is None and len(payload) <= max_payload:
-                try:
-                    msg = bound[0](payload)
-                except msgspec.DecodeError:
-                    msg = None
-                if msg is not None and low <= msg.ts <= high:
-                    if bound[1](msg, now):
-                        fresh += 1
-                    else:
-                        duplicates += 1
-                    continue
-            verdict = self._admit(topic, payload, content_type, now)
+            try:
+                bound = bindings.get(topic)
+                if bound is not None and content_type is None and len(payload) <= max_payload:
+                    try:
+                        msg = bound[0](payload)
+                    except msgspec.DecodeError:
+                        msg = None
+                    if msg is not None and low <= msg.ts <= high:
+                        if bound[1](msg, now):
+                            fresh += 1
+                        else:
+                            duplicates += 1
+                        continue
+                verdict = self._admit(topic, payload, content_type, now)
+            except Exception as error:  # a bug here must cost one message, never the batch
+                log.exception("internal error on a message from %r", topic[:200])
+                self.quarantine.add(received_at=now, topic=topic, payload=payload,
+                                    reason=INTERNAL_ERROR, detail=repr(error))
+                continue
             if verdict is True:
                 fresh += 1
             elif verdict is False:

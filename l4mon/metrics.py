@@ -13,7 +13,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from l4mon.hub import Hub
+from l4mon.hub import INTERNAL_ERROR, Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt import MqttStatus
 from telemetry.decode import REASONS
@@ -40,7 +40,7 @@ class HubCollector(Collector):
         quarantined = CounterMetricFamily("l4mon_messages_quarantined",
                                           "Messages refused, by reason.", labels=["reason"])
         counts = hub.quarantine.counts
-        for reason in (*REASONS, CAPACITY, SITE_CONFLICT):
+        for reason in (*REASONS, CAPACITY, SITE_CONFLICT, INTERNAL_ERROR):
             quarantined.add_metric([reason], counts.get(reason, 0))
         yield quarantined
         links = GaugeMetricFamily("l4mon_links", "Tracked links by state.", labels=["state"])

@@ -51,11 +51,18 @@ def _classify(error: msgspec.ValidationError) -> str:
     text = str(error)
     if text.startswith("Number out of range"):
         return NON_FINITE  # e.g. 1e999, which would become inf
-    if ">=" in text or "<=" in text or "length" in text or "match pattern" in text:
+    if ">=" in text or "<=" in text or "length" in text or "matching regex" in text:
         return OUT_OF_RANGE
     if text.startswith("Invalid enum value"):
         return OUT_OF_RANGE
     return SCHEMA
+
+
+def _msgpack_has_non_finite(payload: bytes) -> bool:
+    try:
+        return _has_non_finite(msgspec.msgpack.decode(payload))
+    except msgspec.DecodeError:  # broken further on: the first error found is the reason
+        return False
 
 
 def _has_non_finite(value: object) -> bool:
@@ -107,7 +114,7 @@ class Decoder:
             reason = _classify(error)
             # MessagePack, unlike JSON, can carry NaN and inf, which fail the bounds check.
             if reason == OUT_OF_RANGE and decoder is not self._json[route.kind] \
-                    and _has_non_finite(msgspec.msgpack.decode(payload)):
+                    and _msgpack_has_non_finite(payload):
                 reason = NON_FINITE
             raise Rejected(reason, str(error)) from None
         except msgspec.DecodeError as error:

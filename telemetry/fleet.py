@@ -64,6 +64,10 @@ class FleetLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_clock_offset_s: float = 2.0
     max_behind_s: float = 0.25
 
+    def __post_init__(self) -> None:
+        if min(self.max_vehicles, self.max_links_per_vehicle, self.max_rsus) < 1:
+            raise ValueError("fleet: max_vehicles, max_links_per_vehicle, max_rsus must be >= 1")
+
 
 class Fleet:
     """Vehicles and RSUs by id; ids are unique across sites (see docs/protocol.md)."""

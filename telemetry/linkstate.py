@@ -152,7 +152,8 @@ class LinkHealth:
             hold = thr.down_after_s if verdict == DOWN else thr.degrade_after_s
         else:
             hold = thr.recover_after_s
-        if now - self._pending_since >= hold:
+        # The epsilon keeps float rounding of epoch times from delaying a change by a tick.
+        if now - self._pending_since >= hold - 1e-9:
             return self._set(verdict, now, reasons)
         return False
 

@@ -12,8 +12,13 @@ from __future__ import annotations
 from typing import Final
 
 WINDOW: Final = 256
-#: A jump back further than this is a sender restart (its seq began again), not a late sample.
-RESTART_BACK: Final = 10 * WINDOW
+#: A jump back further than this is a sender restart (its seq began again), not a late sample:
+#: we could not tell a sample that late from a duplicate anyway.
+RESTART_BACK: Final = WINDOW
+#: A seq 0 further than this behind is a sender that started again from 0. Closer, it may be a
+#: QoS 1 redelivery of the stream's first message (brokers keep ~20 messages in flight), so it
+#: stays a duplicate; a sender that restarts that early loses at most this many samples.
+RESTART_FROM_ZERO: Final = 32
 
 NEW: Final = 0
 DUPLICATE: Final = 1
@@ -57,7 +62,9 @@ class SeqTracker:
             self.reordered += 1
             self.lost -= 1
             return LATE
-        if high - seq > RESTART_BACK:
+        # A sender that restarts begins again from 0 (docs/protocol.md); a jump back beyond our
+        # memory cannot be told from one either.
+        if (seq == 0 and high >= RESTART_FROM_ZERO) or high - seq > RESTART_BACK:
             self.restarts += 1
             self.high = seq
             self.missing = set()

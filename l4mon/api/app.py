@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from l4mon import __version__
 from l4mon.api import views
+from l4mon.hub import INTERNAL_ERROR
 from l4mon.metrics import HubCollector, exposition, make_registry
 from l4mon.runtime import Runtime
 from telemetry.decode import REASONS
@@ -77,7 +78,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
         reason: Annotated[str | None, Query()] = None,
     ) -> JSON:
-        if reason is not None and reason not in (*REASONS, CAPACITY, SITE_CONFLICT):
+        if reason is not None and reason not in (*REASONS, CAPACITY, SITE_CONFLICT, INTERNAL_ERROR):
             raise HTTPException(status_code=422, detail=f"unknown reason {reason!r}")
         return JSON(views.quarantine(hub.quarantine, limit=limit, reason=reason))
 
