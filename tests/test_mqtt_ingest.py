@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import subprocess
+import sys
 import time
 
 import msgspec
@@ -131,3 +132,18 @@ def test_hub_recovers_when_the_broker_restarts(broker: Broker, hub_process: HubP
     assert "lost broker" in hub_process.log()
     metrics = hub_process.get("/metrics").text
     assert "l4mon_mqtt_disconnects_total 1.0" in metrics
+
+
+def test_simulate_feeds_serve_end_to_end(broker: Broker, hub_process: HubProcess) -> None:
+    """``l4mon simulate`` publishes the demo fleet to the broker; ``serve`` shows it."""
+    result = subprocess.run(
+        [sys.executable, "-m", "l4mon", "simulate", "--broker", broker.url, "--vehicles", "2",
+         "--duration", "3"], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    sent = int(result.stdout.split()[1])
+    assert sent > 2 * 3 * 10  # two vehicles, three streams, ~10 Hz, ~3 s, plus RSUs
+    hub_process.wait_for(lambda: hub_process.json("/healthz")["ingest"]["accepted"] == sent,
+                         what=f"all {sent} simulated messages")
+    vehicles = hub_process.json("/api/vehicles")
+    assert [v["id"] for v in vehicles] == ["shuttle-01", "shuttle-02"]  # type: ignore[index]
+    assert hub_process.json("/healthz")["ingest"]["quarantined"] == 0  # type: ignore[index]
