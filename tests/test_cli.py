@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _l4mon(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "l4mon", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "l4mon", *args], check=False, capture_output=True,
+                          text=True,
                           timeout=timeout, cwd=ROOT)
 
 
