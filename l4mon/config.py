@@ -42,14 +42,16 @@ class IngestSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     max_ahead_s: float = 3_600.0
     max_age_s: float = 86_400.0
     quarantine_capacity: int = 1_000
-    #: How often every link is re-judged (and silence turned into ``stale``).
+    #: How often the hub ticks: silence becomes ``stale`` and held state changes take effect.
     eval_interval_s: float = 0.25
+    #: How often each link's window figures (RTT p95, loss, clock offset) are recomputed.
+    judge_interval_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_payload_bytes <= 0 or self.quarantine_capacity <= 0:
             raise ValueError("ingest: max_payload_bytes and quarantine_capacity must be > 0")
-        if self.eval_interval_s <= 0:
-            raise ValueError("ingest: eval_interval_s must be > 0")
+        if self.eval_interval_s <= 0 or self.judge_interval_s <= 0:
+            raise ValueError("ingest: eval_interval_s and judge_interval_s must be > 0")
 
 
 class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -113,7 +113,7 @@ class Hub:
     def tick(self, now: float) -> list[tuple[str, str | None]]:
         """Judge every link and vehicle at ``now`` and tell the listeners what changed."""
         started = time.perf_counter()  # cost accounting only, never a decision
-        changed = self.fleet.evaluate(now)
+        changed = self.fleet.evaluate(now, judge_interval_s=self.config.ingest.judge_interval_s)
         self.ticks += 1
         self.last_tick_cost_s = time.perf_counter() - started
         if changed:

@@ -78,6 +78,7 @@ class Fleet:
         self.limits = limits or FleetLimits()
         self.vehicles: dict[str, VehicleTrack] = {}
         self.rsus: dict[str, RsuTrack] = {}
+        self._links_created = 0
 
     def _vehicle(self, route: Route) -> VehicleTrack:
         track = self.vehicles.get(route.source)
@@ -101,9 +102,16 @@ class Fleet:
             return self._rsu(route).add
         vehicle = self._vehicle(route)
         if kind == "link":
-            link = vehicle.link(route.link)  # type: ignore[arg-type]
+            name: str = route.link  # type: ignore[assignment]
+            link = vehicle.links.get(name)
             if link is None:
-                raise Refused(CAPACITY, f"vehicle {route.source} has too many links")
+                # Golden-ratio phases spread the links' judging times evenly over the interval,
+                # deterministically (the same log replayed gives the same phases).
+                phase = (self._links_created * 0.6180339887498949) % 1.0
+                link = vehicle.link(name, phase=phase)
+                if link is None:
+                    raise Refused(CAPACITY, f"vehicle {route.source} has too many links")
+                self._links_created += 1
             return link.add
         if kind == "state":
             return vehicle.add_state
@@ -123,14 +131,21 @@ class Fleet:
             raise Refused(SITE_CONFLICT, f"RSU {route.source} belongs to site {track.site}")
         return track
 
-    def evaluate(self, now: float) -> list[tuple[str, str | None]]:
-        """Re-judge every link and vehicle at ``now``; returns what changed as (vehicle, link)."""
+    def evaluate(self, now: float, *, judge_interval_s: float = 1.0
+                 ) -> list[tuple[str, str | None]]:
+        """Bring every link and vehicle up to ``now``; returns what changed as (vehicle, link).
+
+        Each link's window figures are re-judged at most every ``judge_interval_s``, and links
+        are judged at staggered times (each from its own first sample), so a tick's cost is
+        spread evenly rather than landing on one tick a second.
+        """
         thr = self.thresholds
         lim = self.limits
         changed: list[tuple[str, str | None]] = []
         for vehicle in self.vehicles.values():
             for link in vehicle.links.values():
-                if link.evaluate(now, thr, max_clock_offset_s=lim.max_clock_offset_s,
+                if link.evaluate(now, thr, judge_interval_s=judge_interval_s,
+                                 max_clock_offset_s=lim.max_clock_offset_s,
                                  max_behind_s=lim.max_behind_s):
                     changed.append((vehicle.id, link.name))
             if vehicle.refresh(now, thr.stale_after_s):

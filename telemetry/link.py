@@ -1,27 +1,29 @@
 """Everything the hub knows about one (vehicle, link): rolling figures and a health verdict.
 
-``add`` runs once per sample on the ingest hot path, so it only appends to a bounded ring and
-updates counters; the percentiles are computed when someone asks (``figures``) or when the hub's
-evaluation tick judges the link (``evaluate``).
+``add`` runs once per sample on the ingest hot path, so it only appends to flat arrays and
+bumps counters. The percentiles are computed when someone asks (``figures``) or when the hub's
+evaluation tick judges the link (``evaluate``), about once a second per link.
 """
 
 from __future__ import annotations
 
-from collections import deque
+from bisect import bisect_left
+from math import isnan
 from typing import Final
 
 import msgspec
 
 from telemetry.linkstate import STALE, Figures, LinkHealth, LinkThresholds, judge
 from telemetry.sequence import DUPLICATE, NEW, SeqTracker
-from telemetry.window import JudgingWindow, mean, mean_abs_step, percentile
+from telemetry.window import NAN, LinkWindow, mean_abs_step, percentile
 from telemetry.wire import LinkSample
 
-#: Windows reported by the API, seconds.
+#: Windows reported by the API, seconds; the longest is what a link keeps.
 WINDOWS: Final = (10.0, 60.0)
-#: Ring capacity: the longest window at up to 20 Hz. Beyond that rate the window holds only the
+KEEP_S: Final = max(WINDOWS)
+#: Samples kept at most: the longest window at 20 Hz. Beyond that rate the windows hold only the
 #: newest samples, which is the estimator's stated error bound.
-RING: Final = 1_200
+KEEP_SAMPLES: Final = 1_200
 
 
 class Signal(msgspec.Struct, frozen=True):
@@ -49,28 +51,39 @@ class WindowFigures(msgspec.Struct, frozen=True):
     dl_kbps: float | None
 
 
+def _mean_present(values: list[float]) -> float | None:
+    present = [v for v in values if not isnan(v)]  # NaN marks "not reported"
+    return sum(present) / len(present) if present else None
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
+
+
 class LinkTrack:
     """Per-link state. Never called concurrently: the hub's one ingest task owns it."""
 
-    __slots__ = ("name", "seq", "ring", "judging", "last", "last_rx", "last_answer",
-                 "cell_changes", "health", "clock_suspect", "judged_rtt_p95_ms",
-                 "judged_loss_ratio")
+    __slots__ = ("cell_changes", "clock_suspect", "health", "judged_loss_ratio",
+                 "judged", "judged_rtt_p95_ms", "last", "last_answer", "last_rx", "name",
+                 "next_judge_at", "phase", "seq", "window")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, *, phase: float = 0.0) -> None:
+        if not 0.0 <= phase < 1.0:
+            raise ValueError("phase must be in [0, 1)")
         self.name = name
+        self.phase = phase
         self.seq = SeqTracker()
-        # (hub receive time, rtt_ms or None, one-way delay s, ul, dl, cum received, cum lost)
-        self.ring: deque[tuple[float, float | None, float, float | None, float | None, int, int]] \
-            = deque(maxlen=RING)
-        self.judging = JudgingWindow()
-        self.judged_rtt_p95_ms: float | None = None
-        self.judged_loss_ratio = 0.0
+        self.window = LinkWindow()
         self.last: LinkSample | None = None
         self.last_rx: float | None = None
         self.last_answer: float | None = None
         self.cell_changes = 0
         self.health = LinkHealth()
         self.clock_suspect = False
+        self.judged_rtt_p95_ms: float | None = None
+        self.judged_loss_ratio = 0.0
+        self.next_judge_at = 0.0  # judged at the first tick after its first sample
+        self.judged = False
 
     def add(self, msg: LinkSample, now: float) -> bool:
         """Take one sample received at hub time ``now``; False if it was a duplicate."""
@@ -84,22 +97,25 @@ class LinkTrack:
             kind = seq.observe(number)
             if kind == DUPLICATE:
                 return False
+        w = self.window
+        w.times.append(now)
+        w.owd.append(now - msg.ts)
+        w.lost.append(seq.lost)
+        ul = msg.ul_kbps
+        w.ul.append(NAN if ul is None else ul)
+        dl = msg.dl_kbps
+        w.dl.append(NAN if dl is None else dl)
         rtt = msg.rtt_ms
-        entry = (now, rtt, now - msg.ts, msg.ul_kbps, msg.dl_kbps, seq.received, seq.lost)
-        self.ring.append(entry)
-        judging = self.judging
-        judging.times.append(now)
-        judging.owd.append(entry[2])
-        judging.received.append(seq.received)
-        judging.lost.append(seq.lost)
         if rtt is not None:
-            judging.rtt_times.append(now)
-            judging.rtt.append(rtt)
+            w.rtt_times.append(now)
+            w.rtt.append(rtt)
             self.last_answer = now
         if kind == NEW:  # a late sample must not roll the radio picture back
             last = self.last
             if last is not None and last.cell_id != msg.cell_id:
                 self.cell_changes += 1
+            if msg.rat == "none":
+                self.next_judge_at = 0.0  # lost service: judge at the next tick, not in a second
             self.last = msg
         self.last_rx = now
         return True
@@ -107,74 +123,57 @@ class LinkTrack:
     def age(self, now: float) -> float | None:
         return None if self.last_rx is None else now - self.last_rx
 
-    def _window(self, now: float, window_s: float) -> tuple[list[float], int, list[float],
-                                                         list[float], list[float], float]:
-        start = now - window_s
-        rtts: list[float] = []
-        owds: list[float] = []
-        uls: list[float] = []
-        dls: list[float] = []
-        timeouts = 0
-        first: tuple[int, int] | None = None
-        for entry in reversed(self.ring):
-            if entry[0] < start:
-                first = (entry[5], entry[6])
-                break
-            if entry[1] is None:
-                timeouts += 1
-            else:
-                rtts.append(entry[1])
-            owds.append(entry[2])
-            if entry[3] is not None:
-                uls.append(entry[3])
-            if entry[4] is not None:
-                dls.append(entry[4])
-        seq = self.seq
-        base_rx, base_lost = first if first is not None else (0, 0)
-        if first is None and self.ring and len(self.ring) == self.ring.maxlen:
-            oldest = self.ring[0]
-            base_rx, base_lost = oldest[5] - 1, oldest[6]
-        d_lost = seq.lost - base_lost
-        d_expected = (seq.received - base_rx) + d_lost
-        loss = max(0.0, d_lost / d_expected) if d_expected > 0 else 0.0
-        rtts.reverse()  # back to arrival order, which jitter needs
-        return rtts, timeouts, owds, uls, dls, loss
-
     def figures(self, now: float, window_s: float) -> WindowFigures:
-        rtts, timeouts, owds, uls, dls, loss = self._window(now, window_s)
+        w = self.window
+        since = now - window_s
+        first = w.start(since)
+        rtts = w.rtt[bisect_left(w.rtt_times, since):].tolist()
         jitter = mean_abs_step(rtts)
         rtts.sort()
-        owds.sort()
-        owd50 = percentile(owds, 50)
-        owd95 = percentile(owds, 95)
+        owds = sorted(w.owd[first:])
+        samples = len(w.times) - first
         return WindowFigures(
-            window_s=window_s, samples=len(owds),
+            window_s=window_s, samples=samples,
             rtt_p50_ms=percentile(rtts, 50), rtt_p95_ms=percentile(rtts, 95),
-            rtt_p99_ms=percentile(rtts, 99), rtt_jitter_ms=jitter, probe_timeouts=timeouts,
-            owd_p50_ms=None if owd50 is None else owd50 * 1000.0,
-            owd_p95_ms=None if owd95 is None else owd95 * 1000.0,
-            loss_ratio=loss, ul_kbps=mean(uls), dl_kbps=mean(dls),
+            rtt_p99_ms=percentile(rtts, 99), rtt_jitter_ms=jitter,
+            probe_timeouts=samples - len(rtts),
+            owd_p50_ms=_ms(percentile(owds, 50)), owd_p95_ms=_ms(percentile(owds, 95)),
+            loss_ratio=w.loss_ratio(first, self.seq.lost),
+            ul_kbps=_mean_present(w.ul[first:].tolist()),
+            dl_kbps=_mean_present(w.dl[first:].tolist()),
         )
 
-    def evaluate(self, now: float, thr: LinkThresholds, *, max_clock_offset_s: float,
-                 max_behind_s: float) -> bool:
-        """Re-judge the link's health at ``now``; True when the state changed."""
+    def evaluate(self, now: float, thr: LinkThresholds, *, judge_interval_s: float,
+                 max_clock_offset_s: float, max_behind_s: float) -> bool:
+        """Bring the link's health up to ``now``; True when the state changed.
+
+        Silence is checked at every call; the window figures are recomputed at most every
+        ``judge_interval_s`` (they move slowly), and between those a pending change only
+        waits out its hold time.
+        """
         health = self.health
         if self.last_rx is None:
             return False
         if now - self.last_rx > thr.stale_after_s:
             return health.mark_stale(now) if health.state != STALE else False
-        judging = self.judging
-        judging.trim(now - thr.window_s)
-        rtts = sorted(judging.rtt)
-        if judging.owd:
+        if now < self.next_judge_at:
+            return health.settle(now, thr)
+        # After the first judgement a link waits only ``phase`` of an interval, so links that
+        # appeared together are judged on different ticks from then on.
+        self.next_judge_at = now + judge_interval_s * (1.0 if self.judged else self.phase)
+        self.judged = True
+        w = self.window
+        w.trim(now - KEEP_S, keep_at_most=KEEP_SAMPLES)
+        since = now - thr.window_s
+        first = w.start(since)
+        rtts = sorted(w.rtt[bisect_left(w.rtt_times, since):])
+        if first < len(w.owd):
             # The smallest one-way delay bounds the clock offset best (queueing only adds):
             # far positive, or negative, means the vehicle's clock is wrong, not the radio slow.
-            low = min(judging.owd)
+            low = min(w.owd[first:])
             self.clock_suspect = low > max_clock_offset_s or low < -max_behind_s
-        seq = self.seq
-        loss = judging.loss_ratio(seq.received, seq.lost)
         p95 = percentile(rtts, 95)
+        loss = w.loss_ratio(first, self.seq.lost)
         self.judged_rtt_p95_ms = p95
         self.judged_loss_ratio = loss
         last = self.last

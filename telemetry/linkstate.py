@@ -116,7 +116,8 @@ def judge(fig: Figures, thr: LinkThresholds, current: str) -> tuple[str, list[st
 class LinkHealth:
     """The hysteresis memory of one link's verdict. Time always comes from the caller."""
 
-    __slots__ = ("state", "since", "reasons", "_pending", "_pending_since", "changes")
+    __slots__ = ("_pending", "_pending_reasons", "_pending_since", "changes", "reasons", "since",
+                 "state")
 
     def __init__(self) -> None:
         self.state = UNKNOWN
@@ -124,6 +125,7 @@ class LinkHealth:
         self.reasons: list[str] = []
         self._pending: str | None = None
         self._pending_since = 0.0
+        self._pending_reasons: list[str] = []
         self.changes = 0
 
     def _set(self, state: str, now: float, reasons: list[str]) -> bool:
@@ -148,13 +150,21 @@ class LinkHealth:
         if self._pending != verdict:
             self._pending = verdict
             self._pending_since = now
-        if _LEVEL[verdict] > _LEVEL[current]:
-            hold = thr.down_after_s if verdict == DOWN else thr.degrade_after_s
+        self._pending_reasons = reasons
+        return self.settle(now, thr)
+
+    def settle(self, now: float, thr: LinkThresholds) -> bool:
+        """Apply the pending verdict if it has now held long enough (no new judgement needed)."""
+        pending = self._pending
+        if pending is None:
+            return False
+        if _LEVEL[pending] > _LEVEL.get(self.state, -1):
+            hold = thr.down_after_s if pending == DOWN else thr.degrade_after_s
         else:
             hold = thr.recover_after_s
         # The epsilon keeps float rounding of epoch times from delaying a change by a tick.
-        if now - self._pending_since >= hold - 1e-9:
-            return self._set(verdict, now, reasons)
+        if now - self._pending_since >= hold - 1e-6:
+            return self._set(pending, now, self._pending_reasons)
         return False
 
 

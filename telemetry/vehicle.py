@@ -81,11 +81,11 @@ class VehicleTrack:
         self.events.append((now, msg))
         return True
 
-    def link(self, name: str) -> LinkTrack | None:
+    def link(self, name: str, *, phase: float = 0.0) -> LinkTrack | None:
         """The named link, created on first sight unless the vehicle already has too many."""
         track = self.links.get(name)
         if track is None and len(self.links) < self.max_links:
-            track = self.links[name] = LinkTrack(name)
+            track = self.links[name] = LinkTrack(name, phase=phase)
         return track
 
     def refresh(self, now: float, stale_after_s: float) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from array import array
 from bisect import bisect_left
 from collections.abc import Sequence
+from typing import Final
 
 
 def percentile(ordered: Sequence[float], q: float) -> float | None:
@@ -44,36 +45,51 @@ def mean_abs_step(values: Sequence[float]) -> float | None:
     return total / (len(values) - 1)
 
 
-class JudgingWindow:
-    """The samples a link's verdict is judged on, kept in flat arrays of doubles.
+NAN: Final = float("nan")
 
-    A tick judges every link of the fleet several times a second; contiguous arrays let it find
-    the window edge with ``bisect`` and sort the round trips in C, about five times cheaper than
-    walking a deque of tuples. Trimming happens at judging time, not per sample.
+
+class LinkWindow:
+    """A link's samples over the longest window, as flat arrays of machine numbers.
+
+    Per sample this costs a few appends of 8-byte values instead of a tuple of boxed floats:
+    about 0.4 µs less per message and a tenth of the memory, which is what lets one hub hold
+    thousands of links at 10 Hz. Percentiles sort a slice in C. Trimming happens when the hub
+    judges the link, never per sample.
+
+    Every appended sample is a received one (duplicates never get here), so the count of
+    samples in a window is the number received in it, and ``lost`` (the stream's cumulative
+    loss after each sample) gives the loss within it.
     """
 
-    __slots__ = ("times", "owd", "received", "lost", "rtt_times", "rtt", "base")
+    __slots__ = ("dl", "lost", "lost_before", "owd", "rtt", "rtt_times", "times", "ul")
 
     def __init__(self) -> None:
-        self.times = array("d")
-        self.owd = array("d")
-        self.received = array("q")  # cumulative counters after each sample, for windowed loss
-        self.lost = array("q")
-        self.rtt_times = array("d")
+        self.times = array("d")  # hub receive time of each sample
+        self.owd = array("d")  # receive time - sender ts, seconds
+        self.lost = array("q")  # the stream's cumulative loss after each sample
+        self.ul = array("d")  # NaN where the sample had none
+        self.dl = array("d")
+        self.rtt_times = array("d")  # answered probes only
         self.rtt = array("d")
-        self.base = (0, 0)  # (received, lost) just before the window's first sample
+        self.lost_before = 0  # cumulative loss just before the first sample kept
 
-    def trim(self, start: float) -> None:
-        """Forget samples received before ``start``."""
-        cut = bisect_left(self.times, start)
-        if cut:
-            self.base = (self.received[cut - 1], self.lost[cut - 1])
-            del self.times[:cut], self.owd[:cut], self.received[:cut], self.lost[:cut]
-        cut = bisect_left(self.rtt_times, start)
-        if cut:
+    def start(self, since: float) -> int:
+        """Index of the first sample received at or after ``since``."""
+        return bisect_left(self.times, since)
+
+    def trim(self, since: float, *, keep_at_most: int) -> None:
+        """Forget samples received before ``since``, and all but the newest ``keep_at_most``."""
+        cut = max(bisect_left(self.times, since), len(self.times) - keep_at_most)
+        if cut > 0:
+            self.lost_before = self.lost[cut - 1]
+            del self.times[:cut], self.owd[:cut], self.lost[:cut], self.ul[:cut], self.dl[:cut]
+        cut = max(bisect_left(self.rtt_times, since), len(self.rtt_times) - keep_at_most)
+        if cut > 0:
             del self.rtt_times[:cut], self.rtt[:cut]
 
-    def loss_ratio(self, received: int, lost: int) -> float:
-        d_lost = lost - self.base[1]
-        d_expected = (received - self.base[0]) + d_lost
-        return max(0.0, d_lost / d_expected) if d_expected > 0 else 0.0
+    def loss_ratio(self, first: int, lost_now: int) -> float:
+        """Loss over the samples from index ``first`` on, given the stream's loss now."""
+        before = self.lost[first - 1] if first > 0 else self.lost_before
+        lost = lost_now - before
+        expected = (len(self.times) - first) + lost
+        return max(0.0, lost / expected) if expected > 0 else 0.0

@@ -7,13 +7,14 @@ import random
 import numpy as np
 import pytest
 
-from telemetry.link import RING, LinkTrack
+from telemetry.link import KEEP_SAMPLES, LinkTrack
 from telemetry.linkstate import DEGRADED, DOWN, OK, STALE, UNKNOWN, LinkThresholds
 from telemetry.wire import LinkSample, Rat
 
 T0 = 1_700_000_000.0
 THR = LinkThresholds()
-CLOCK = {"max_clock_offset_s": 2.0, "max_behind_s": 0.25}
+# Judged at every 10 Hz step here; the staggered 1 s judging has tests of its own below.
+CLOCK = {"max_clock_offset_s": 2.0, "max_behind_s": 0.25, "judge_interval_s": 0.1}
 
 
 def sample(seq: int, ts: float, *, rtt: float | None = 20.0, rat: Rat = "nr",
@@ -119,17 +120,18 @@ def test_figures_empty_window() -> None:
 
 
 def test_figures_full_ring_keeps_newest() -> None:
-    """Past RING samples the window holds only the newest RING of them, loss still exact."""
+    """Past KEEP_SAMPLES the window holds only the newest of them, loss still exact."""
     track = LinkTrack("a")
-    n = RING + 300
+    n = KEEP_SAMPLES + 300
     for i in range(n):  # 25 Hz for 60 s: more than the ring holds
         hub = T0 + i * 0.04
         if i % 20 != 10:
             track.add(sample(i, hub - 0.01, rtt=float(i)), hub)
     now = T0 + (n - 1) * 0.04
+    track.evaluate(now, THR, **CLOCK)  # judging is when the window is trimmed
     fig = track.figures(now, 60.0)
-    assert fig.samples == RING
-    kept = [i for i in range(n) if i % 20 != 10][-RING:]
+    assert fig.samples == KEEP_SAMPLES
+    kept = [i for i in range(n) if i % 20 != 10][-KEEP_SAMPLES:]
     assert fig.rtt_p50_ms == pytest.approx(float(np.percentile(kept, 50)), abs=1e-9)
     assert fig.loss_ratio == pytest.approx(0.05, abs=0.005)
 
@@ -282,3 +284,59 @@ def test_duplicates_ignored() -> None:
     assert fig.samples == 2
     assert fig.rtt_p50_ms == pytest.approx(20.0)
     assert fig.rtt_jitter_ms == pytest.approx(20.0)
+
+
+def test_window_figures_are_rejudged_once_per_interval() -> None:
+    """Between judgements the p95 stays as judged; staleness and holds still act every tick."""
+    track = LinkTrack("a", phase=0.99)  # second judgement ~1 s after the first
+    thr = LinkThresholds()
+    clock = {"max_clock_offset_s": 2.0, "max_behind_s": 0.25, "judge_interval_s": 1.0}
+    for i in range(20):
+        track.add(sample(i, T0 + i * 0.1, rtt=20.0), T0 + i * 0.1)
+    track.evaluate(T0 + 2.0, thr, **clock)
+    assert track.judged_rtt_p95_ms == 20.0
+    for i in range(20, 30):  # very slow probes arrive
+        track.add(sample(i, T0 + i * 0.1, rtt=2_000.0), T0 + i * 0.1)
+    track.evaluate(T0 + 2.5, thr, **clock)
+    assert track.judged_rtt_p95_ms == 20.0  # not re-judged within the interval
+    track.evaluate(T0 + 3.0, thr, **clock)
+    assert track.judged_rtt_p95_ms == 2_000.0
+    assert track.health.state == "ok"  # down is pending, its 0.3 s hold not yet over
+    assert track.evaluate(T0 + 3.3, thr, **clock) is True  # the hold ends between judgements
+    assert track.health.state == "down"
+    assert track.evaluate(T0 + 3.0 + thr.stale_after_s + 0.01, thr, **clock) is True
+    assert track.health.state == "stale"
+
+
+def test_loss_of_service_is_judged_at_the_next_tick() -> None:
+    """A sample saying rat 'none' is judged at once, not at the end of the interval."""
+    track = LinkTrack("a")
+    thr = LinkThresholds(down_after_s=0.0)
+    clock = {"max_clock_offset_s": 2.0, "max_behind_s": 0.25, "judge_interval_s": 1.0}
+    track.add(sample(0, T0, rtt=20.0), T0)
+    track.evaluate(T0, thr, **clock)
+    assert track.health.state == "ok"
+    track.add(sample(1, T0 + 0.1, rtt=None, rat="none", cell=None), T0 + 0.1)
+    assert track.evaluate(T0 + 0.25, thr, **clock) is True
+    assert (track.health.state, track.health.reasons) == ("down", ["no_service"])
+
+
+def test_phases_spread_judging_over_ticks() -> None:
+    """Links created together are judged on different ticks after their first judgement."""
+    from telemetry.fleet import Fleet
+    from telemetry.topics import Route
+
+    fleet = Fleet()
+    for v in range(40):
+        fleet.apply(Route("link", "s", f"v{v}", "l5g"), sample(0, T0, rtt=20.0), T0)
+    fleet.evaluate(T0, judge_interval_s=1.0)  # every link's first judgement
+    judged_per_tick = []
+    for k in range(1, 5):
+        before = {id(link): link.next_judge_at for v in fleet.vehicles.values()
+                  for link in v.links.values()}
+        fleet.evaluate(T0 + 0.25 * k, judge_interval_s=1.0)
+        judged_per_tick.append(sum(
+            1 for v in fleet.vehicles.values() for link in v.links.values()
+            if link.next_judge_at != before[id(link)]))
+    assert sum(judged_per_tick) == 40
+    assert max(judged_per_tick) <= 14  # about a quarter each, never all at once
