@@ -47,6 +47,9 @@ class HubCollector(Collector):
         for state, count in sorted(hub.fleet.link_state_counts().items()):
             links.add_metric([state], count)
         yield links
+        yield GaugeMetricFamily("l4mon_links_clock_suspect",
+                                "Links whose sender clock offset is implausible.",
+                                value=hub.fleet.clock_suspect_links())
         vehicles = GaugeMetricFamily("l4mon_vehicles", "Tracked vehicles by connectivity.",
                                      labels=["connectivity"])
         by_conn = {c: 0 for c in CONNECTIVITY}

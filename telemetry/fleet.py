@@ -6,17 +6,21 @@ with the hub's clock or the replay clock, so they cannot drift apart.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable
 from typing import Any, Final
 
 import msgspec
 
+from telemetry.link import LinkTrack
 from telemetry.linkstate import STATES, LinkThresholds
 from telemetry.sequence import DUPLICATE, NEW, SeqTracker
 from telemetry.topics import Route
 from telemetry.vehicle import VehicleTrack
 from telemetry.wire import Message, RsuStatus
+
+log = logging.getLogger("l4mon.fleet")
 
 #: Folds one message received at a hub time into state; False when it was a duplicate.
 Handler = Callable[[Any, float], bool]
@@ -144,13 +148,29 @@ class Fleet:
         changed: list[tuple[str, str | None]] = []
         for vehicle in self.vehicles.values():
             for link in vehicle.links.values():
+                suspect = link.clock_suspect
                 if link.evaluate(now, thr, judge_interval_s=judge_interval_s,
                                  max_clock_offset_s=lim.max_clock_offset_s,
                                  max_behind_s=lim.max_behind_s):
                     changed.append((vehicle.id, link.name))
+                if link.clock_suspect != suspect:
+                    self._warn_clock(vehicle.id, link)
             if vehicle.refresh(now, thr.stale_after_s):
                 changed.append((vehicle.id, None))
         return changed
+
+    @staticmethod
+    def _warn_clock(vehicle: str, link: LinkTrack) -> None:
+        if link.clock_suspect:
+            log.warning("vehicle %s link %s: clock offset implausible (smallest one-way delay "
+                        "%.3f s); its delay figures cannot be trusted", vehicle, link.name,
+                        link.min_owd_s)
+        else:
+            log.info("vehicle %s link %s: clock offset plausible again", vehicle, link.name)
+
+    def clock_suspect_links(self) -> int:
+        return sum(1 for v in self.vehicles.values() for link in v.links.values()
+                   if link.clock_suspect)
 
     def link_state_counts(self) -> Counter[str]:
         counts: Counter[str] = Counter({s: 0 for s in STATES})

@@ -63,8 +63,8 @@ def _ms(seconds: float | None) -> float | None:
 class LinkTrack:
     """Per-link state. Never called concurrently: the hub's one ingest task owns it."""
 
-    __slots__ = ("cell_changes", "clock_suspect", "health", "judged_loss_ratio",
-                 "judged", "judged_rtt_p95_ms", "last", "last_answer", "last_rx", "name",
+    __slots__ = ("cell_changes", "clock_suspect", "health", "judged", "judged_loss_ratio",
+                 "judged_rtt_p95_ms", "last", "last_answer", "last_rx", "min_owd_s", "name",
                  "next_judge_at", "phase", "seq", "window")
 
     def __init__(self, name: str, *, phase: float = 0.0) -> None:
@@ -80,6 +80,7 @@ class LinkTrack:
         self.cell_changes = 0
         self.health = LinkHealth()
         self.clock_suspect = False
+        self.min_owd_s: float | None = None  # smallest one-way delay in the judging window
         self.judged_rtt_p95_ms: float | None = None
         self.judged_loss_ratio = 0.0
         self.next_judge_at = 0.0  # judged at the first tick after its first sample
@@ -171,6 +172,7 @@ class LinkTrack:
             # The smallest one-way delay bounds the clock offset best (queueing only adds):
             # far positive, or negative, means the vehicle's clock is wrong, not the radio slow.
             low = min(w.owd[first:])
+            self.min_owd_s = low
             self.clock_suspect = low > max_clock_offset_s or low < -max_behind_s
         p95 = percentile(rtts, 95)
         loss = w.loss_ratio(first, self.seq.lost)

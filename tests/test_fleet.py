@@ -312,3 +312,23 @@ def test_a_bug_in_a_handler_costs_one_message_not_the_batch(
     assert hub.accepted == 1
     assert hub.quarantine.counts == {INTERNAL_ERROR: 1}
     assert hub.fleet.vehicles["v1"].links["l5g"].seq.received == 1
+
+
+def test_clock_offset_is_warned_in_log_and_metrics(caplog: pytest.LogCaptureFixture) -> None:
+    """A vehicle whose clock runs 5 s behind is logged once and counted in /metrics."""
+    from l4mon.metrics import HubCollector, exposition, make_registry
+
+    now = 1_700_000_000.0
+    hub = Hub()
+    for seq in range(20):
+        t = now + seq * 0.1
+        hub.ingest([(link_topic("s", "skewed", "l5g"), msgspec.json.encode(
+            LinkSample(ts=t - 5.0, seq=seq, rat="nr", rtt_ms=20.0)), None)], t)
+    with caplog.at_level("WARNING", logger="l4mon.fleet"):
+        hub.tick(now + 2.0)
+        hub.tick(now + 2.25)
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1
+    assert "skewed" in warnings[0] and "clock offset implausible" in warnings[0]
+    text = exposition(make_registry(HubCollector(hub, buffer=lambda: None, mqtt=lambda: None)))
+    assert b"l4mon_links_clock_suspect 1.0" in text

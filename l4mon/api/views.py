@@ -32,6 +32,7 @@ def link_brief(link: LinkTrack, now: float) -> dict[str, Any]:
         "dl_kbps": last.dl_kbps if last else None,
         "age_s": _round(link.age(now)),
         "clock_suspect": link.clock_suspect,
+        "min_uplink_delay_ms": None if link.min_owd_s is None else round(link.min_owd_s * 1e3, 1),
     }
 
 
