@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
+from typing import Literal
 
 import msgspec
 
+from l4mon.auth import TokenEntry
 from l4mon.ingest.mqtt import MqttSettings
 from telemetry.fleet import FleetLimits
 from telemetry.linkstate import LinkThresholds
@@ -54,12 +56,47 @@ class IngestSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError("ingest: eval_interval_s and judge_interval_s must be > 0")
 
 
+class AlertSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: Rules file; empty means the shipped default set (l4mon/alerts/default_rules.toml).
+    rules: str = ""
+    #: The durable journal of alert transitions, duty and generated tokens.
+    journal: str = "var/l4mon-journal.sqlite"
+    #: NORMAL survives a hub crash; FULL also survives power loss (an fsync per transition).
+    synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+
+
+class Requirements(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """What each vehicle needs from its links (its camera streams' uplink, for example)."""
+
+    ul_required_kbps: float = 8_000.0
+    #: Per-vehicle overrides: vehicle id → uplink kbit/s its streams need.
+    ul_required_kbps_by_vehicle: dict[str, float] = {}
+
+    def ul_required(self, vehicle: str) -> float:
+        return self.ul_required_kbps_by_vehicle.get(vehicle, self.ul_required_kbps)
+
+
+class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: With no tokens here (and none in the journal), ``serve`` creates an admin token on its
+    #: first start, keeps only its hash in the journal and prints the token once.
+    tokens: list[TokenEntry] = []
+
+
+class SiteSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: Site file (intersections, cells, RSUs, routes) for the console's plot; empty for none.
+    path: str = ""
+
+
 class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mqtt: MqttSettings = MqttSettings()
     http: HttpSettings = HttpSettings()
     ingest: IngestSettings = IngestSettings()
     links: LinkThresholds = LinkThresholds()
     fleet: FleetLimits = FleetLimits()
+    alerts: AlertSettings = AlertSettings()
+    requirements: Requirements = Requirements()
+    auth: AuthSettings = AuthSettings()
+    site: SiteSettings = SiteSettings()
 
 
 def _merged(defaults: dict, given: dict) -> dict:
@@ -99,9 +136,11 @@ def load_config(path: str | Path | None) -> HubConfig:
 
 
 def with_overrides(config: HubConfig, *, broker: str | None = None, http: str | None = None,
-                   mqtt_client: str | None = None) -> HubConfig:
+                   mqtt_client: str | None = None, journal: str | None = None) -> HubConfig:
     """Command-line flags win over the file."""
     data = msgspec.to_builtins(config)
+    if journal is not None:
+        data["alerts"]["journal"] = journal
     if broker is not None:
         data["mqtt"]["url"] = broker
     if mqtt_client is not None:

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 import msgspec
 
+from l4mon.alerts.engine import AlertEngine
 from l4mon.config import HubConfig
 from l4mon.types import Batch
 from telemetry.decode import Decoder, Rejected
@@ -44,8 +45,8 @@ class Hub:
                                max_age_s=ing.max_age_s)
         self.quarantine = Quarantine(capacity=ing.quarantine_capacity)
         self.fleet = Fleet(thresholds=config.links, limits=config.fleet)
-        #: topic → (JSON decode function, state handler): resolved once per topic.
-        self._bindings: dict[str, tuple[Callable[[bytes], Any], Handler]] = {}
+        #: topic → (JSON decode function, state handler, vehicle or RSU id), once per topic.
+        self._bindings: dict[str, tuple[Callable[[bytes], Any], Handler, str]] = {}
         self.received = 0
         self.accepted = 0
         self.duplicates = 0
@@ -54,6 +55,8 @@ class Hub:
         self.ticks = 0
         self.last_tick_cost_s = 0.0
         self.listeners: list[ChangeListener] = []
+        #: The alert engine, when the hub runs one (live and replay do; unit tests may not).
+        self.alerts: AlertEngine | None = None
 
     def ingest(self, batch: Batch, now: float) -> None:
         """Fold a batch received at ``now`` into the state; bad messages go to quarantine."""
@@ -61,6 +64,7 @@ class Hub:
         ing = self.config.ingest
         low, high, max_payload = now - ing.max_age_s, now + ing.max_ahead_s, ing.max_payload_bytes
         fresh = duplicates = 0
+        urgent: set[str] = set()
         for topic, payload, content_type in batch:
             # Fast path: a JSON message on a topic seen before. Anything unusual about it
             # (error, odd timestamp, other encoding) takes the full path below instead, which
@@ -84,19 +88,43 @@ class Hub:
                 self.quarantine.add(received_at=now, topic=topic, payload=payload,
                                     reason=INTERNAL_ERROR, detail=repr(error))
                 continue
-            if verdict is True:
+            if verdict is None:
+                continue
+            if verdict:
                 fresh += 1
-            elif verdict is False:
+            else:
                 duplicates += 1
         self.accepted += fresh
         self.duplicates += duplicates
         self.received += len(batch)
         self.batches += 1
         self.last_batch_at = now
+        if urgent:
+            self._react(now, urgent)
+
+    def _react(self, now: float, vehicles: set[str]) -> None:
+        """Judge the vehicles that just reported something urgent and run their alert rules,
+        without waiting for the tick: this is what keeps takeover alerts within milliseconds."""
+        changed = self.fleet.evaluate(now, judge_interval_s=self.config.ingest.judge_interval_s,
+                                      vehicles=vehicles)
+        alerts = self.alerts
+        for vid in vehicles:
+            vehicle = self.fleet.vehicles.get(vid)
+            if vehicle is None or not vehicle.unseen_events:
+                continue
+            events, vehicle.unseen_events = vehicle.unseen_events, []
+            if alerts is not None:
+                for event in events:
+                    alerts.on_event(now, vehicle, event)
+        if alerts is not None:
+            alerts.evaluate(now, self.fleet, vehicles)
+        if changed:
+            for listener in self.listeners:
+                listener(now, changed)
 
     def _admit(self, topic: str, payload: bytes, content_type: str | None,
-               now: float) -> bool | None:
-        """The full path for one message: True new, False duplicate, None quarantined."""
+               now: float) -> int | None:
+        """The full path for one message: the handler's verdict, or None when quarantined."""
         try:
             route, msg = self.decoder.decode(topic, payload, now, content_type)
             handler = self.fleet.bind(route)
@@ -107,13 +135,15 @@ class Hub:
         bindings = self._bindings
         if len(bindings) >= BINDINGS_LIMIT:
             bindings.clear()
-        bindings[topic] = (self.decoder.json_decoder(route.kind).decode, handler)
+        bindings[topic] = (self.decoder.json_decoder(route.kind).decode, handler, route.source)
         return handler(msg, now)
 
     def tick(self, now: float) -> list[tuple[str, str | None]]:
         """Judge every link and vehicle at ``now`` and tell the listeners what changed."""
         started = time.perf_counter()  # cost accounting only, never a decision
         changed = self.fleet.evaluate(now, judge_interval_s=self.config.ingest.judge_interval_s)
+        if self.alerts is not None:
+            self.alerts.evaluate(now, self.fleet)
         self.ticks += 1
         self.last_tick_cost_s = time.perf_counter() - started
         if changed:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import msgspec
@@ -22,8 +22,9 @@ from telemetry.wire import Message, RsuStatus
 
 log = logging.getLogger("l4mon.fleet")
 
-#: Folds one message received at a hub time into state; False when it was a duplicate.
-Handler = Callable[[Any, float], bool]
+#: Folds one message received at a hub time into state: 0/False duplicate, 1/True new,
+#: URGENT new and in need of the hub's attention after this batch.
+Handler = Callable[[Any, float], int]
 
 CAPACITY: Final = "capacity"
 SITE_CONFLICT: Final = "site_conflict"
@@ -121,8 +122,8 @@ class Fleet:
             return vehicle.add_state
         return vehicle.add_event
 
-    def apply(self, route: Route, msg: Message, now: float) -> bool:
-        """Fold one valid message into the state: False if it was a duplicate."""
+    def apply(self, route: Route, msg: Message, now: float) -> int:
+        """Fold one valid message into the state: falsy if it was a duplicate."""
         return self.bind(route)(msg, now)
 
     def _rsu(self, route: Route) -> RsuTrack:
@@ -135,8 +136,8 @@ class Fleet:
             raise Refused(SITE_CONFLICT, f"RSU {route.source} belongs to site {track.site}")
         return track
 
-    def evaluate(self, now: float, *, judge_interval_s: float = 1.0
-                 ) -> list[tuple[str, str | None]]:
+    def evaluate(self, now: float, *, judge_interval_s: float = 1.0,
+                 vehicles: Iterable[str] | None = None) -> list[tuple[str, str | None]]:
         """Bring every link and vehicle up to ``now``; returns what changed as (vehicle, link).
 
         Each link's window figures are re-judged at most every ``judge_interval_s``, and links
@@ -146,7 +147,9 @@ class Fleet:
         thr = self.thresholds
         lim = self.limits
         changed: list[tuple[str, str | None]] = []
-        for vehicle in self.vehicles.values():
+        tracks = self.vehicles.values() if vehicles is None \
+            else [self.vehicles[v] for v in vehicles if v in self.vehicles]
+        for vehicle in tracks:
             for link in vehicle.links.values():
                 suspect = link.clock_suspect
                 if link.evaluate(now, thr, judge_interval_s=judge_interval_s,

@@ -14,7 +14,7 @@ from typing import Final
 import msgspec
 
 from telemetry.linkstate import STALE, Figures, LinkHealth, LinkThresholds, judge
-from telemetry.sequence import DUPLICATE, NEW, SeqTracker
+from telemetry.sequence import DUPLICATE, NEW, URGENT, SeqTracker
 from telemetry.window import NAN, LinkWindow, mean_abs_step, percentile
 from telemetry.wire import LinkSample
 
@@ -86,8 +86,9 @@ class LinkTrack:
         self.next_judge_at = 0.0  # judged at the first tick after its first sample
         self.judged = False
 
-    def add(self, msg: LinkSample, now: float) -> bool:
-        """Take one sample received at hub time ``now``; False if it was a duplicate."""
+    def add(self, msg: LinkSample, now: float) -> int:
+        """Take one sample received at hub time ``now``: 0 duplicate, 1 new, URGENT new and
+        reporting no service (the hub then judges the link right after this batch)."""
         seq = self.seq
         number = msg.seq
         if number == seq.high + 1:  # the usual case, inlined: this runs ~100k times a second
@@ -115,9 +116,11 @@ class LinkTrack:
             last = self.last
             if last is not None and last.cell_id != msg.cell_id:
                 self.cell_changes += 1
-            if msg.rat == "none":
-                self.next_judge_at = 0.0  # lost service: judge at the next tick, not in a second
             self.last = msg
+            if msg.rat == "none":
+                self.last_rx = now
+                self.next_judge_at = 0.0  # lost service: judge now, not in a second
+                return URGENT
         self.last_rx = now
         return True
 
@@ -186,7 +189,8 @@ class LinkTrack:
             in_service=last is not None and last.rat != "none",
         )
         verdict, reasons = judge(fig, thr, health.state)
-        return health.update(verdict, reasons, now, thr)
+        # The modem itself saying "no service" is a fact, not a noisy measurement: no hold.
+        return health.update(verdict, reasons, now, thr, immediate="no_service" in reasons)
 
     def signal(self) -> Signal | None:
         last = self.last

@@ -141,10 +141,11 @@ class LinkHealth:
     def mark_stale(self, now: float) -> bool:
         return self._set(STALE, now, ["no_sample"])
 
-    def update(self, verdict: str, reasons: list[str], now: float, thr: LinkThresholds) -> bool:
+    def update(self, verdict: str, reasons: list[str], now: float, thr: LinkThresholds, *,
+               immediate: bool = False) -> bool:
         """Move toward ``verdict`` once it has held long enough; True when the state changed."""
         current = self.state
-        if current in (UNKNOWN, STALE) or verdict == current:
+        if current in (UNKNOWN, STALE) or verdict == current or immediate:
             # First data, or data again after silence: nothing to damp against.
             return self._set(verdict, now, reasons)
         if self._pending != verdict:

@@ -24,6 +24,10 @@ NEW: Final = 0
 DUPLICATE: Final = 1
 LATE: Final = 2
 
+#: What a state handler returns besides True (new data) and False (duplicate): new data that
+#: needs the hub's attention now rather than at the next tick (an event, a link losing service).
+URGENT: Final = 2
+
 
 class SeqTracker:
     """Per-stream sequence accounting. ``observe`` returns NEW, DUPLICATE or LATE.

@@ -12,7 +12,7 @@ from typing import Final
 
 from telemetry.link import LinkTrack
 from telemetry.linkstate import DEGRADED, DOWN, OK, STALE, UNKNOWN
-from telemetry.sequence import DUPLICATE, NEW, SeqTracker
+from telemetry.sequence import DUPLICATE, NEW, URGENT, SeqTracker
 from telemetry.wire import VehicleEvent, VehicleState
 
 #: Connectivity, from the vehicle's links.
@@ -44,7 +44,7 @@ class VehicleTrack:
     """Per-vehicle state, bounded: at most ``max_links`` links and ``EVENTS_KEPT`` events."""
 
     __slots__ = ("id", "site", "state", "state_seq", "state_rx", "links", "events", "event_seq",
-                 "telemetry", "connectivity", "max_links")
+                 "telemetry", "connectivity", "max_links", "unseen_events")
 
     def __init__(self, vehicle_id: str, site: str, *, max_links: int = 4) -> None:
         self.id = vehicle_id
@@ -54,6 +54,8 @@ class VehicleTrack:
         self.state_rx: float | None = None
         self.links: dict[str, LinkTrack] = {}
         self.events: deque[tuple[float, VehicleEvent]] = deque(maxlen=EVENTS_KEPT)
+        #: Events not yet handed to the alert rules (drained by the hub after each batch).
+        self.unseen_events: list[VehicleEvent] = []
         self.event_seq = SeqTracker()
         self.telemetry = UNKNOWN
         self.connectivity = UNKNOWN
@@ -75,11 +77,14 @@ class VehicleTrack:
         self.state_rx = now
         return True
 
-    def add_event(self, msg: VehicleEvent, now: float) -> bool:
+    def add_event(self, msg: VehicleEvent, now: float) -> int:
+        """Keep the event; URGENT so the hub hands it to the alert rules after this batch."""
         if msg.seq is not None and self.event_seq.observe(msg.seq) == DUPLICATE:
             return False
         self.events.append((now, msg))
-        return True
+        if len(self.unseen_events) < EVENTS_KEPT:
+            self.unseen_events.append(msg)
+        return URGENT
 
     def link(self, name: str, *, phase: float = 0.0) -> LinkTrack | None:
         """The named link, created on first sight unless the vehicle already has too many."""

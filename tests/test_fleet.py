@@ -11,6 +11,7 @@ from l4mon.config import HubConfig
 from l4mon.hub import Hub
 from telemetry.fleet import CAPACITY, SITE_CONFLICT, Fleet, FleetLimits, Refused
 from telemetry.linkstate import DEGRADED, DOWN, OK, STALE, UNKNOWN
+from telemetry.sequence import URGENT
 from telemetry.topics import Route, event_topic, link_topic, state_topic
 from telemetry.vehicle import (
     ALL_LINKS_DOWN,
@@ -132,12 +133,12 @@ def test_apply_reports_duplicates() -> None:
     assert fleet.apply(state, state_msg(0, T0), T0) is True
     assert fleet.apply(state, state_msg(0, T0), T0 + 0.1) is False
     ev = VehicleEvent(ts=T0, kind="door_open", seq=4)
-    assert fleet.apply(Route("event", "s1", "v1"), ev, T0) is True
+    assert fleet.apply(Route("event", "s1", "v1"), ev, T0) == URGENT  # new, for the alert rules
     assert fleet.apply(Route("event", "s1", "v1"), ev, T0) is False
     assert len(fleet.vehicles["v1"].events) == 1
     no_seq = VehicleEvent(ts=T0, kind="door_open")
-    assert fleet.apply(Route("event", "s1", "v1"), no_seq, T0) is True
-    assert fleet.apply(Route("event", "s1", "v1"), no_seq, T0) is True  # cannot be told apart
+    assert fleet.apply(Route("event", "s1", "v1"), no_seq, T0) == URGENT
+    assert fleet.apply(Route("event", "s1", "v1"), no_seq, T0) == URGENT  # cannot be told apart
     rsu = RsuStatus(ts=T0, seq=5, intersection="ix")
     assert fleet.apply(Route("rsu", "s1", "r1"), rsu, T0) is True
     assert fleet.apply(Route("rsu", "s1", "r1"), rsu, T0) is False

@@ -1,0 +1,296 @@
+"""The alert engine: rules over facts, with for/clear durations, escalation and inhibition.
+
+All decisions take the time they are given (the hub's clock live, the log's clock in replay).
+Every transition is journaled first and only then passed to listeners (the console), so no
+operator can be told something the journal does not hold.
+
+Per (rule, subject) there is at most one open alert: while it is open, the rule firing again
+only keeps it open. After it resolves automatically, firing again within ``reopen_within_s``
+reopens the same alert (counted in ``flaps``) instead of raising a new one: a link hovering on a
+threshold shows up as one flapping alert, not as a storm.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from l4mon.alerts.duty import DutyRoster
+from l4mon.alerts.facts import EventFacts, LinkFacts, RsuFacts, VehicleFacts
+from l4mon.alerts.journal import Journal, JournalError
+from l4mon.alerts.model import (
+    ACKNOWLEDGED,
+    RAISED,
+    RESOLVED,
+    SEVERITY_RANK,
+    T_ACKNOWLEDGED,
+    T_ESCALATED,
+    T_RAISED,
+    T_REOPENED,
+    T_RESOLVED,
+    Alert,
+    Transition,
+)
+from l4mon.alerts.rules import Rule
+from telemetry.fleet import Fleet
+from telemetry.vehicle import VehicleTrack
+from telemetry.wire import VehicleEvent
+
+log = logging.getLogger("l4mon.alerts")
+
+Key = tuple[str, str | None, str | None]  # (rule, vehicle or RSU, link)
+Listener = Callable[[Transition, Alert], None]
+
+
+class AlertNotFound(KeyError):
+    pass
+
+
+class AlertClosed(ValueError):
+    """The alert is already resolved."""
+
+
+@dataclass(slots=True)
+class _Track:
+    pending_since: float | None = None
+    clear_since: float | None = None
+    alert: Alert | None = None  # the open alert, or the last resolved one (for reopening)
+
+
+class AlertEngine:
+    """Never called concurrently: the hub's loop owns it (ticks, events, API actions)."""
+
+    def __init__(self, *, rules: list[Rule], journal: Journal, duty: DutyRoster,
+                 ul_required_kbps: Callable[[str], float]) -> None:
+        self.rules = rules
+        self.journal = journal
+        self.duty = duty
+        self.ul_required_kbps = ul_required_kbps
+        self.listeners: list[Listener] = []
+        self._tracks: dict[Key, _Track] = {}
+        self.open: dict[int, Alert] = {}
+        self.journal_failures = 0
+        self._by_scope: dict[str, list[Rule]] = {}
+        for rule in rules:
+            self._by_scope.setdefault(rule.scope, []).append(rule)
+        for alert in journal.open_alerts():  # a restart resumes exactly where the crash left off
+            self.open[alert.id] = alert
+            self._tracks[alert.key] = _Track(alert=alert)
+
+    # -- evaluation -----------------------------------------------------------------------------
+
+    def evaluate(self, now: float, fleet: Fleet, vehicles: Iterable[str] | None = None) -> None:
+        """Evaluate every rule for ``vehicles`` (default: the whole fleet and its RSUs)."""
+        ids = fleet.vehicles.keys() if vehicles is None else vehicles
+        vehicle_rules = self._by_scope.get("vehicle", [])
+        link_rules = self._by_scope.get("link", [])
+        event_rules = [r for r in self._by_scope.get("event", []) if r.clear is not None]
+        for vid in ids:
+            vehicle = fleet.vehicles.get(vid)
+            if vehicle is None:
+                continue
+            facts = VehicleFacts(vehicle, now, ul_required_kbps=self.ul_required_kbps(vid))
+            for rule in vehicle_rules:
+                self._step(rule, (rule.name, vid, None), facts, now, vehicle.site)
+            for rule in event_rules:  # only clearing: raising happens on arrival
+                self._clear_event_rule(rule, (rule.name, vid, None), facts, now)
+            for link in vehicle.links.values():
+                link_facts = LinkFacts(vehicle, link, now)
+                for rule in link_rules:
+                    self._step(rule, (rule.name, vid, link.name), link_facts, now, vehicle.site)
+        if vehicles is None:
+            for rule in self._by_scope.get("rsu", []):
+                for rsu in fleet.rsus.values():
+                    self._step(rule, (rule.name, rsu.id, None), RsuFacts(rsu, now), now, rsu.site)
+        self._escalate_due(now)
+
+    def on_event(self, now: float, vehicle: VehicleTrack, event: VehicleEvent) -> None:
+        """An event arrived: event rules raise at once (no for-duration)."""
+        facts = EventFacts(event)
+        for rule in self._by_scope.get("event", []):
+            if not rule.when(facts):
+                continue
+            key = (rule.name, vehicle.id, None)
+            track = self._tracks.setdefault(key, _Track())
+            detail = f"{event.kind}: {event.detail}" if event.detail else event.kind
+            if track.alert is not None and track.alert.is_open:
+                continue  # one alert per (rule, vehicle) at a time
+            self._raise(rule, key, track, now, vehicle.site, detail)
+
+    def _inhibited(self, rule: Rule, subject: str | None) -> bool:
+        for other in rule.inhibited_by:
+            track = self._tracks.get((other, subject, None))
+            if track is not None and track.alert is not None and track.alert.is_open:
+                return True
+        return False
+
+    def _step(self, rule: Rule, key: Key, facts: Any, now: float, site: str | None) -> None:
+        track = self._tracks.get(key)
+        active = rule.when(facts)
+        alert = track.alert if track is not None else None
+        if alert is None or not alert.is_open:
+            if not active:
+                if track is not None:
+                    track.pending_since = None
+                return
+            if track is None:
+                track = self._tracks[key] = _Track()
+            if self._inhibited(rule, key[1]):
+                track.pending_since = None
+                return
+            if track.pending_since is None:
+                track.pending_since = now
+            if now - track.pending_since >= rule.for_s - 1e-6:
+                self._raise(rule, key, track, now, site, _describe(rule, facts))
+            return
+        assert track is not None
+        cleared = rule.clear(facts) if rule.clear is not None else not active
+        self._hold_clear(rule, track, alert, cleared, now)
+
+    def _clear_event_rule(self, rule: Rule, key: Key, facts: VehicleFacts, now: float) -> None:
+        track = self._tracks.get(key)
+        if track is None or track.alert is None or not track.alert.is_open:
+            return
+        self._hold_clear(rule, track, track.alert, rule.clear(facts), now)  # type: ignore[misc]
+
+    def _hold_clear(self, rule: Rule, track: _Track, alert: Alert, cleared: bool,
+                    now: float) -> None:
+        if not cleared:
+            track.clear_since = None
+            return
+        if track.clear_since is None:
+            track.clear_since = now
+        if now - track.clear_since >= rule.clear_for_s - 1e-6:
+            self._resolve(alert, now, actor=None, reason="condition cleared")
+            track.clear_since = None
+            track.pending_since = None
+
+    # -- transitions ----------------------------------------------------------------------------
+
+    def _raise(self, rule: Rule, key: Key, track: _Track, now: float, site: str | None,
+               detail: str) -> None:
+        vehicle_or_rsu, link = key[1], key[2]
+        on_duty = self.duty.covering(vehicle_or_rsu) if rule.scope != "rsu" \
+            else self.duty.operators()
+        last = track.alert
+        track.pending_since = None
+        track.clear_since = None
+        if last is not None and last.resolved_by is None and last.resolved_at is not None \
+                and now - last.resolved_at <= rule.reopen_within_s:
+            last.state = RAISED
+            last.flaps += 1
+            last.resolved_at = None
+            last.resolve_reason = None
+            last.acknowledged_at = None
+            last.acknowledged_by = None
+            last.detail = detail
+            self._commit(last, T_REOPENED, now, None, f"flap {last.flaps}: {detail}", on_duty)
+            alert = last
+        else:
+            alert = Alert(
+                id=0, rule=rule.name, title=rule.title, severity=rule.severity, site=site,
+                vehicle=vehicle_or_rsu if rule.scope != "rsu" else None, link=link,
+                rsu=vehicle_or_rsu if rule.scope == "rsu" else None, state=RAISED,
+                raised_at=now, detail=detail, on_duty_at_raise=on_duty,
+            )
+            self._commit(alert, T_RAISED, now, None, detail, on_duty, new=True)
+            track.alert = alert
+        self.open[alert.id] = alert
+        if alert.severity == "takeover" and not on_duty and not alert.escalated:
+            self._escalate(alert, now, "nobody on duty for this vehicle")
+
+    def _escalate_due(self, now: float) -> None:
+        for alert in list(self.open.values()):
+            if alert.state != RAISED or alert.escalated or alert.severity != "takeover":
+                continue
+            rule = self._rule(alert.rule)
+            if rule is not None and rule.escalate_after_s is not None \
+                    and now - alert.raised_at >= rule.escalate_after_s - 1e-6:
+                self._escalate(alert, now, f"not acknowledged within {rule.escalate_after_s:g} s")
+
+    def _escalate(self, alert: Alert, now: float, why: str) -> None:
+        alert.escalated = True
+        alert.escalated_at = now
+        self._commit(alert, T_ESCALATED, now, None, why, self.duty.covering(alert.vehicle))
+
+    def _resolve(self, alert: Alert, now: float, *, actor: str | None, reason: str) -> None:
+        alert.state = RESOLVED
+        alert.resolved_at = now
+        alert.resolved_by = actor
+        alert.resolve_reason = reason
+        self.open.pop(alert.id, None)
+        self._commit(alert, T_RESOLVED, now, actor, reason, self.duty.covering(alert.vehicle))
+
+    def _commit(self, alert: Alert, kind: str, now: float, actor: str | None, detail: str,
+                on_duty: list[str], *, new: bool = False) -> None:
+        try:
+            if new:
+                transition = self.journal.new_alert(alert, kind=kind, at=now, actor=actor,
+                                                    detail=detail, on_duty=on_duty)
+            else:
+                transition = self.journal.record(alert, kind=kind, at=now, actor=actor,
+                                                 detail=detail, on_duty=on_duty)
+        except JournalError as error:
+            # Alerting must go on even when the disk does not: operators are still told,
+            # loudly flagged as not journaled, and the failure is counted in /metrics.
+            self.journal_failures += 1
+            log.critical("ALERT NOT JOURNALED (%s): %s %s %s", error, kind, alert.rule,
+                         alert.vehicle)
+            if new:
+                alert.id = -self.journal_failures
+            transition = Transition(seq=0, alert_id=alert.id, at=now, kind=kind, actor=actor,
+                                    detail=f"NOT JOURNALED: {detail}", on_duty=on_duty)
+        for listener in self.listeners:
+            listener(transition, alert)
+
+    def _rule(self, name: str) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+    # -- operator actions -----------------------------------------------------------------------
+
+    def get(self, alert_id: int) -> Alert:
+        alert = self.open.get(alert_id) or self.journal.alert(alert_id)
+        if alert is None:
+            raise AlertNotFound(alert_id)
+        return alert
+
+    def acknowledge(self, alert_id: int, operator: str, now: float, note: str = "") -> Alert:
+        alert = self.get(alert_id)
+        if not alert.is_open:
+            raise AlertClosed(f"alert {alert_id} is resolved")
+        if alert.state == ACKNOWLEDGED:
+            return alert
+        alert.state = ACKNOWLEDGED
+        alert.acknowledged_at = now
+        alert.acknowledged_by = operator
+        self._commit(alert, T_ACKNOWLEDGED, now, operator, note, self.duty.covering(alert.vehicle))
+        return alert
+
+    def resolve(self, alert_id: int, operator: str, now: float, reason: str) -> Alert:
+        alert = self.get(alert_id)
+        if not alert.is_open:
+            raise AlertClosed(f"alert {alert_id} is resolved")
+        self._resolve(alert, now, actor=operator, reason=reason)
+        track = self._tracks.get(alert.key)
+        if track is not None:  # an operator's resolve is final: firing again raises a new alert
+            track.alert = alert
+            track.pending_since = None
+            track.clear_since = None
+        return alert
+
+    def open_alerts(self) -> list[Alert]:
+        """Open alerts, most urgent first: severity, then age."""
+        return sorted(self.open.values(),
+                      key=lambda a: (-SEVERITY_RANK[a.severity], a.raised_at, a.id))
+
+
+def _describe(rule: Rule, facts: Any) -> str:
+    names = [n for n in ("connectivity", "state", "mode", "rtt_p95_ms", "telemetry_age_s",
+                         "ul_kbps_usable", "links_down", "health") if n in rule.when_text]
+    parts = []
+    for name in names:
+        value = getattr(facts, name, None)
+        parts.append(f"{name}={value:.1f}" if isinstance(value, float) else f"{name}={value}")
+    return ", ".join(parts)

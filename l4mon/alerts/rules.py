@@ -1,0 +1,127 @@
+"""Alert rules: TOML validated into plain models, then compiled; nothing runs unvalidated.
+
+A rules file has an optional ``[defaults]`` table (inherited by every rule, Alertmanager-style)
+and a list of ``[[rule]]`` tables. See ``default_rules.toml`` for the shipped set and
+docs/alerts.md for the reference.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Final, Literal
+
+import msgspec
+
+from l4mon.alerts.expr import Condition, ExpressionError, compile_condition
+from l4mon.alerts.facts import SCOPE_FACTS, VEHICLE_FACTS
+
+DEFAULT_RULES_PATH: Final = Path(__file__).with_name("default_rules.toml")
+
+Scope = Literal["vehicle", "link", "rsu", "event"]
+Severity = Literal["info", "warning", "takeover"]
+RuleName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
+Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=86_400.0)]
+
+
+class RulesError(ValueError):
+    """A rules file that is unreadable or says something invalid; names the rule and field."""
+
+
+class Defaults(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    for_s: Seconds = 0.0
+    clear_for_s: Seconds = 2.0
+    escalate_after_s: Seconds | None = None
+    #: A rule firing again this soon after it cleared reopens the same alert (flap damping).
+    reopen_within_s: Seconds = 60.0
+
+
+class RuleSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: RuleName
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+    scope: Scope
+    when: str
+    severity: Severity
+    #: Resolve when this holds for ``clear_for_s``; default "not when". Event rules evaluate it
+    #: over the vehicle's facts; without it they are resolved by an operator only.
+    clear_when: str | None = None
+    for_s: Seconds | None = None
+    clear_for_s: Seconds | None = None
+    escalate_after_s: Seconds | None = None
+    reopen_within_s: Seconds | None = None
+    #: Names of rules whose open alert on the same vehicle suppresses this one.
+    inhibited_by: list[RuleName] = []
+    description: str = ""
+
+
+class RulesFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    defaults: Defaults = Defaults()
+    rule: list[RuleSpec] = []
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A validated, compiled rule with its defaults applied."""
+
+    name: str
+    title: str
+    scope: str
+    severity: str
+    when: Condition
+    clear: Condition | None  # None: "not when" (or operator-only for event rules)
+    for_s: float
+    clear_for_s: float
+    escalate_after_s: float | None
+    reopen_within_s: float
+    inhibited_by: tuple[str, ...]
+    when_text: str
+    clear_text: str | None
+    description: str
+
+
+def compile_rules(spec: RulesFile) -> list[Rule]:
+    names = [r.name for r in spec.rule]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise RulesError(f"rule names must be unique: {', '.join(duplicates)}")
+    rules = []
+    d = spec.defaults
+    for r in spec.rule:
+        for other in r.inhibited_by:
+            if other not in names or other == r.name:
+                raise RulesError(f"rule {r.name}: inhibited_by names unknown rule {other!r}")
+        clear_scope = VEHICLE_FACTS if r.scope == "event" else SCOPE_FACTS[r.scope]
+        try:
+            when = compile_condition(r.when, SCOPE_FACTS[r.scope])
+            clear = None if r.clear_when is None else compile_condition(r.clear_when, clear_scope)
+        except ExpressionError as error:
+            raise RulesError(f"rule {r.name}: {error}") from None
+        rules.append(Rule(
+            name=r.name, title=r.title, scope=r.scope, severity=r.severity, when=when,
+            clear=clear, for_s=d.for_s if r.for_s is None else r.for_s,
+            clear_for_s=d.clear_for_s if r.clear_for_s is None else r.clear_for_s,
+            escalate_after_s=r.escalate_after_s if r.escalate_after_s is not None
+            else d.escalate_after_s,
+            reopen_within_s=d.reopen_within_s if r.reopen_within_s is None else r.reopen_within_s,
+            inhibited_by=tuple(r.inhibited_by), when_text=r.when, clear_text=r.clear_when,
+            description=r.description,
+        ))
+    return rules
+
+
+def load_rules(path: str | Path | None = None) -> list[Rule]:
+    """The rules at ``path``, or the shipped default set."""
+    path = DEFAULT_RULES_PATH if path is None else Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise RulesError(f"cannot read rules {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise RulesError(f"{path}: not valid TOML: {error}") from None
+    try:
+        return compile_rules(msgspec.convert(data, RulesFile))
+    except msgspec.ValidationError as error:
+        raise RulesError(f"{path}: {error}") from None
+    except RulesError as error:
+        raise RulesError(f"{path}: {error}") from None
