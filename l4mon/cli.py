@@ -7,6 +7,7 @@ import asyncio
 import logging
 import signal
 import sys
+import tempfile
 from collections.abc import Coroutine
 from typing import Any
 
@@ -36,9 +37,10 @@ async def _stop_after(stop: asyncio.Event, seconds: float | None) -> None:
 async def _demo(args: argparse.Namespace) -> int:
     from l4mon.api.app import create_app
     from l4mon.clock import LiveClock
-    from l4mon.hub import Hub
+    from l4mon.config import config_from_dict
     from l4mon.ingest.feed import FeedSource
-    from l4mon.runtime import Runtime, run
+    from l4mon.runtime import run
+    from l4mon.service import build_runtime
     from l4mon.site import DEMO_SITE_PATH, load_site
     from scenarios.simfleet import SimFleet
 
@@ -46,42 +48,57 @@ async def _demo(args: argparse.Namespace) -> int:
     site = load_site(DEMO_SITE_PATH)
     fleet = SimFleet(site=site, vehicles=args.vehicles, rate_hz=args.rate, seed=args.seed,
                      start=clock.now())
-    runtime = Runtime(hub=Hub(config=HubConfig()), clock=clock)
-    source = FeedSource(generate=fleet.advance, clock=clock)
-    runtime.buffer = source.buffer
     host, port = parse_listen(args.http)
-    stop = asyncio.Event()
-    _stop_on_signals(stop)
-    timer = asyncio.create_task(_stop_after(stop, args.duration))
-    print(f"l4mon demo: {args.vehicles} simulated vehicles on site '{site.name}'", flush=True)
-    print(f"  console   http://{host}:{port}/", flush=True)
-    print(f"  API       http://{host}:{port}/api/vehicles", flush=True)
-    print(f"  metrics   http://{host}:{port}/metrics", flush=True)
-    print("  Ctrl-C to stop.", flush=True)
-    try:
-        await run(runtime, source, http=(host, port), app=create_app(runtime), stop=stop)
-    finally:
-        timer.cancel()
+    with tempfile.TemporaryDirectory(prefix="l4mon-demo-") as state:
+        # The demo's journal lives only as long as the demo: every run starts clean.
+        config = config_from_dict({"alerts": {"journal": f"{state}/journal.sqlite"},
+                                   "http": {"listen": args.http}})
+        runtime = build_runtime(config, clock=clock, site=site, demo=fleet)
+        token, _ = runtime.tokens.issue("demo-operator", "operator")
+        source = FeedSource(generate=fleet.advance, clock=clock)
+        runtime.buffer = source.buffer
+        stop = asyncio.Event()
+        _stop_on_signals(stop)
+        timer = asyncio.create_task(_stop_after(stop, args.duration))
+        print(f"l4mon demo: {args.vehicles} simulated vehicles on site '{site.name}'", flush=True)
+        print(f"  console   http://{host}:{port}/#token={token}", flush=True)
+        print("            (logs you in as demo-operator; go on duty, then inject a fault)",
+              flush=True)
+        print(f"  API       curl -H 'Authorization: Bearer {token}' "
+              f"http://{host}:{port}/api/vehicles", flush=True)
+        print("  Ctrl-C to stop.", flush=True)
+        try:
+            await run(runtime, source, http=(host, port), app=create_app(runtime), stop=stop)
+        finally:
+            timer.cancel()
+            runtime.hub.alerts.journal.close()  # type: ignore[union-attr]
     return 0
 
 
 async def _serve(config: HubConfig) -> int:
     from l4mon.api.app import create_app
     from l4mon.clock import LiveClock
-    from l4mon.hub import Hub
     from l4mon.ingest.mqtt import MqttSource
-    from l4mon.runtime import Runtime, run
+    from l4mon.runtime import run
+    from l4mon.service import build_runtime, ensure_admin_token
 
-    runtime = Runtime(hub=Hub(config=config), clock=LiveClock())
+    runtime = build_runtime(config, clock=LiveClock())
+    token = ensure_admin_token(runtime)
+    if token is not None:
+        print("No tokens were configured, so an admin token was created. It is shown only "
+              f"this once (the journal keeps just its hash):\n  {token}", flush=True)
     source = MqttSource(settings=config.mqtt)
     runtime.buffer = source.buffer
     runtime.mqtt = source.status
     host, port = parse_listen(config.http.listen)
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    log.info("l4mon serve: broker %s (%s), HTTP http://%s:%d/", config.mqtt.url,
-             config.mqtt.client, host, port)
-    await run(runtime, source, http=(host, port), app=create_app(runtime), stop=stop)
+    log.info("l4mon serve: broker %s (%s), HTTP http://%s:%d/, journal %s", config.mqtt.url,
+             config.mqtt.client, host, port, config.alerts.journal)
+    try:
+        await run(runtime, source, http=(host, port), app=create_app(runtime), stop=stop)
+    finally:
+        runtime.hub.alerts.journal.close()  # type: ignore[union-attr]
     return 0
 
 
@@ -120,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--broker", default=None, help="mqtt://HOST:PORT (overrides the file)")
     serve.add_argument("--http", default=None, help="HOST:PORT (overrides the file)")
     serve.add_argument("--mqtt-client", choices=["gmqtt", "aiomqtt"], default=None)
+    serve.add_argument("--journal", default=None, help="alert journal file (overrides the file)")
 
     sim = sub.add_parser("simulate", help="publish the simulated fleet to a real broker")
     sim.add_argument("--broker", required=True, help="mqtt://HOST:PORT")
@@ -143,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
             return _run(_demo(args))
         if args.command == "serve":
             config = with_overrides(load_config(args.config), broker=args.broker, http=args.http,
-                                    mqtt_client=args.mqtt_client)
+                                    mqtt_client=args.mqtt_client, journal=args.journal)
             return _run(_serve(config))
         if args.vehicles < 1 or args.rate <= 0 or args.duration <= 0:
             raise ConfigError("--vehicles must be >= 1, --rate and --duration > 0")

@@ -23,6 +23,7 @@ from l4mon.config import HubConfig
 from l4mon.types import Batch
 from telemetry.decode import Decoder, Rejected
 from telemetry.fleet import Fleet, Handler, Refused
+from telemetry.sequence import URGENT
 from telemetry.quarantine import Quarantine
 
 log = logging.getLogger("l4mon.hub")
@@ -72,13 +73,17 @@ class Hub:
             try:
                 bound = bindings.get(topic)
                 if bound is not None and content_type is None and len(payload) <= max_payload:
+                    decode, handle, source = bound
                     try:
-                        msg = bound[0](payload)
+                        msg = decode(payload)
                     except msgspec.DecodeError:
                         msg = None
                     if msg is not None and low <= msg.ts <= high:
-                        if bound[1](msg, now):
+                        verdict = handle(msg, now)
+                        if verdict:
                             fresh += 1
+                            if verdict == URGENT:
+                                urgent.add(source)
                         else:
                             duplicates += 1
                         continue
@@ -92,6 +97,8 @@ class Hub:
                 continue
             if verdict:
                 fresh += 1
+                if verdict == URGENT:
+                    urgent.add(bindings[topic][2])
             else:
                 duplicates += 1
         self.accepted += fresh

@@ -13,6 +13,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from l4mon.alerts.model import SEVERITY_RANK
+from l4mon.api.live import Broadcaster
 from l4mon.hub import INTERNAL_ERROR, Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt import MqttStatus
@@ -23,10 +25,12 @@ from telemetry.vehicle import CONNECTIVITY
 
 class HubCollector(Collector):
     def __init__(self, hub: Hub, *, buffer: Callable[[], BatchBuffer | None],
-                 mqtt: Callable[[], MqttStatus | None]) -> None:
+                 mqtt: Callable[[], MqttStatus | None],
+                 broadcaster: Broadcaster | None = None) -> None:
         self.hub = hub
         self.buffer = buffer
         self.mqtt = mqtt
+        self.broadcaster = broadcaster
 
     def collect(self) -> Iterator[Metric]:
         hub = self.hub
@@ -61,6 +65,27 @@ class HubCollector(Collector):
         yield GaugeMetricFamily("l4mon_rsus", "Tracked roadside units.", value=len(hub.fleet.rsus))
         yield GaugeMetricFamily("l4mon_tick_seconds", "Cost of the last evaluation tick.",
                                 value=hub.last_tick_cost_s)
+        alerts = hub.alerts
+        if alerts is not None:
+            open_alerts = GaugeMetricFamily("l4mon_alerts_open", "Open alerts by severity.",
+                                            labels=["severity"])
+            by_severity = {s: 0 for s in SEVERITY_RANK}
+            for alert in alerts.open.values():
+                by_severity[alert.severity] += 1
+            for severity, count in by_severity.items():
+                open_alerts.add_metric([severity], count)
+            yield open_alerts
+            yield CounterMetricFamily("l4mon_journal_failures",
+                                      "Alert transitions that could not be journaled.",
+                                      value=alerts.journal_failures)
+            yield GaugeMetricFamily("l4mon_operators_on_duty", "Operators on duty.",
+                                    value=len(alerts.duty.operators()))
+        if self.broadcaster is not None:
+            yield GaugeMetricFamily("l4mon_console_clients", "Connected console WebSockets.",
+                                    value=len(self.broadcaster.clients))
+            yield CounterMetricFamily("l4mon_console_disconnected_slow",
+                                      "Consoles disconnected for not keeping up.",
+                                      value=self.broadcaster.disconnected_slow)
         buffer = self.buffer()
         if buffer is not None:
             yield GaugeMetricFamily("l4mon_ingest_queue_depth",

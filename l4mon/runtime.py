@@ -16,15 +16,23 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import uvicorn
 
+from l4mon.alerts.model import Alert, Transition
+from l4mon.api import views
+from l4mon.api.live import Broadcaster
+from l4mon.auth import TokenStore
 from l4mon.clock import Clock
 from l4mon.hub import Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt import MqttStatus
 from l4mon.types import Batch
+
+if TYPE_CHECKING:
+    from l4mon.site import Site
+    from scenarios.simfleet import SimFleet
 
 log = logging.getLogger("l4mon")
 
@@ -36,13 +44,54 @@ class Source(AbstractAsyncContextManager["Source"], Protocol):
 class Runtime:
     """The live hub: what the API reads and what ``run`` drives."""
 
-    def __init__(self, *, hub: Hub, clock: Clock) -> None:
+    def __init__(self, *, hub: Hub, clock: Clock, tokens: TokenStore | None = None,
+                 site: Site | None = None, demo: SimFleet | None = None) -> None:
         self.hub = hub
         self.clock = clock
+        self.tokens = tokens if tokens is not None else TokenStore()
+        self.site = site
+        self.demo = demo
         self.buffer: BatchBuffer | None = None
         self.mqtt: MqttStatus | None = None
         self.started_at = clock.now()
         self.ready = asyncio.Event()
+        self.broadcaster = Broadcaster(state_frame=self.state_frame)
+        if hub.alerts is not None:
+            hub.alerts.listeners.append(self.broadcaster.alert)
+            self.broadcaster.seq = hub.alerts.journal.last_seq()
+
+    def state_frame(self) -> dict[str, Any]:
+        now = self.clock.now()
+        return {"now": now, "vehicles": views.vehicles(self.hub.fleet, now)}
+
+    def snapshot(self) -> dict[str, Any]:
+        alerts = self.hub.alerts
+        return {**self.state_frame(),
+                "alerts": [] if alerts is None else [a.to_dict() for a in alerts.open_alerts()],
+                "duty": self.duty_view()}
+
+    def duty_view(self) -> dict[str, Any]:
+        alerts = self.hub.alerts
+        if alerts is None:
+            return {"on_duty": [], "unassigned": sorted(self.hub.fleet.vehicles)}
+        return alerts.duty.view(self.hub.fleet.vehicles)
+
+    def duty_changed(self) -> dict[str, Any]:
+        view = self.duty_view()
+        self.broadcaster.publish("duty", {"duty": view})
+        return view
+
+    def missed(self, last_seq: int) -> list[tuple[Transition, Alert]]:
+        """Alert transitions after ``last_seq``, for a console that reconnects."""
+        alerts = self.hub.alerts
+        if alerts is None:
+            return []
+        out = []
+        for transition in alerts.journal.transitions_since(last_seq):
+            alert = alerts.journal.alert(transition.alert_id)
+            if alert is not None:
+                out.append((transition, alert))
+        return out
 
     async def consume(self, source: AsyncIterator[Batch]) -> None:
         hub, clock = self.hub, self.clock
@@ -84,6 +133,7 @@ async def run(runtime: Runtime, source: Source, *, http: tuple[str, int] | None,
                     tasks[0].result()  # surfaces "address in use" and the like
                     raise RuntimeError("HTTP server stopped during start-up")
                 await asyncio.sleep(0.02)
+        tasks.append(asyncio.create_task(runtime.broadcaster.run(), name="l4mon-broadcast"))
         async with source:
             tasks.append(asyncio.create_task(runtime.consume(source), name="l4mon-ingest"))
             tasks.append(asyncio.create_task(runtime.tick_forever(), name="l4mon-tick"))

@@ -15,9 +15,13 @@ import httpx
 import pytest
 
 from bench._broker import Broker, find_mosquitto, free_port
+from l4mon.auth import hash_token
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
+#: The token the test hubs accept (as admin); only its hash goes into their config.
+TEST_TOKEN = "test-token-not-secret"
+AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 
 
 def _have_mosquitto() -> bool:
@@ -74,15 +78,19 @@ def hub_process(broker: Broker, tmp_path: Path) -> Iterator[HubProcess]:
     """``l4mon serve`` against ``broker``, connected and subscribed."""
     port = free_port()
     log_path = tmp_path / "hub.log"
+    config = tmp_path / "hub.toml"
+    config.write_text(
+        f'[alerts]\njournal = "{tmp_path / "journal.sqlite"}"\n'
+        f'[[auth.tokens]]\nname = "tester"\nrole = "admin"\nsha256 = "{hash_token(TEST_TOKEN)}"\n')
     with log_path.open("wb") as log:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "l4mon", "serve", "--broker", broker.url,
-             "--http", f"127.0.0.1:{port}"],
+            [sys.executable, "-m", "l4mon", "serve", "--config", str(config), "--broker",
+             broker.url, "--http", f"127.0.0.1:{port}"],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-    hub = HubProcess(proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5.0),
-                     log_path)
+    hub = HubProcess(proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5.0,
+                                        headers=AUTH), log_path)
     try:
         hub.wait_for(lambda: hub.json("/healthz")["mqtt"]["connected"], timeout=20.0,
                      what="the hub to connect to the broker")

@@ -9,6 +9,7 @@ import msgspec
 import pytest
 
 from l4mon.api.app import create_app
+from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
 from l4mon.hub import Hub
 from l4mon.runtime import Runtime
@@ -16,6 +17,7 @@ from telemetry.topics import link_topic, rsu_topic, state_topic
 from telemetry.wire import LinkSample, RsuStatus, VehicleState
 
 NOW = 1_700_000_000.0
+TOKEN = "api-test-token"
 
 
 @pytest.fixture
@@ -36,15 +38,36 @@ def runtime() -> Runtime:
     batch.append(("l4mon/v1/s/vehicle/veh-1/link/l5g", b"not json", None))
     hub.ingest(batch, NOW)
     hub.tick(NOW)
-    return Runtime(hub=hub, clock=clock)
+    return Runtime(hub=hub, clock=clock, tokens=TokenStore([("t", "viewer", hash_token(TOKEN))]))
 
 
-def _get(runtime: Runtime, path: str, **params: object) -> httpx.Response:
+def _get(runtime: Runtime, path: str, *, token: str | None = TOKEN,
+         **params: object) -> httpx.Response:
     async def call() -> httpx.Response:
         transport = httpx.ASGITransport(app=create_app(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://hub") as client:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub",
+                                     headers=headers) as client:
             return await client.get(path, params=params)
     return asyncio.run(call())
+
+
+@pytest.mark.parametrize("path", ["/api/vehicles", "/api/vehicles/veh-1", "/api/rsus",
+                                  "/api/quarantine", "/api/site", "/api/alerts", "/api/duty",
+                                  "/api/me", "/metrics"])
+@pytest.mark.parametrize("token", [None, "wrong-token"])
+def test_no_token_no_data(runtime: Runtime, path: str, token: str | None) -> None:
+    """Without a valid token every data endpoint answers 401, never fleet data."""
+    response = _get(runtime, path, token=token)
+    assert response.status_code == 401
+    assert "veh-1" not in response.text
+
+
+def test_healthz_needs_no_token_and_shows_no_fleet(runtime: Runtime) -> None:
+    """Liveness is public but carries counts only."""
+    response = _get(runtime, "/healthz", token=None)
+    assert response.status_code == 200
+    assert "veh-1" not in response.text
 
 
 def test_vehicle_list_and_detail(runtime: Runtime) -> None:

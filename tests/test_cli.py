@@ -29,10 +29,17 @@ def test_demo_serves_a_live_simulated_fleet() -> None:
         [sys.executable, "-m", "l4mon", "demo", "--http", f"127.0.0.1:{port}", "--vehicles", "3",
          "--duration", "30"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    login = ""
     try:
+        assert proc.stdout is not None
+        while "#token=" not in login:  # the demo prints a ready login link first
+            login = proc.stdout.readline().decode()
+            assert login, "demo exited before printing its login link"
+        token = login.split("#token=")[1].split()[0]
         deadline = time.monotonic() + 20
         vehicles: list[dict] = []
-        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2.0) as http:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=2.0,
+                          headers={"Authorization": f"Bearer {token}"}) as http:
             while time.monotonic() < deadline:
                 try:
                     vehicles = http.get("/api/vehicles").json()
@@ -51,13 +58,14 @@ def test_demo_serves_a_live_simulated_fleet() -> None:
                 assert vehicle["links"]["l5g"]["rtt_p95_ms"] is not None
             page = http.get("/")
             assert page.status_code == 200
-            assert "fleet link health" in page.text
+            assert "l4mon" in page.text
             assert http.get("/healthz").json()["status"] == "ok"
+            assert http.get("/api/me").json() == {"name": "demo-operator", "role": "operator"}
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=10)
     assert proc.returncode == 0, out
-    assert f"http://127.0.0.1:{port}/" in out.decode()
+    assert f"http://127.0.0.1:{port}/#token=" in login
 
 
 def test_serve_with_a_bad_config_says_what_is_wrong(tmp_path: Path) -> None:

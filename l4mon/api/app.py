@@ -4,43 +4,39 @@ event loop and read its state between batches, never concurrently with ingest.""
 from __future__ import annotations
 
 from importlib import resources
-from typing import Annotated, Any
 
-import msgspec
-from fastapi import FastAPI, HTTPException, Query
+from fastapi import Depends, FastAPI, WebSocket
 from fastapi.responses import HTMLResponse, Response
+from fastapi.staticfiles import StaticFiles
 
 from l4mon import __version__
-from l4mon.api import views
-from l4mon.hub import INTERNAL_ERROR
+from l4mon.api import alerts, demo, fleet
+from l4mon.api.deps import bearer, require
+from l4mon.api.json import JSON
 from l4mon.metrics import HubCollector, exposition, make_registry
 from l4mon.runtime import Runtime
-from telemetry.decode import REASONS
-from telemetry.fleet import CAPACITY, SITE_CONFLICT
-
-
-class JSON(Response):
-    """msgspec encodes our plain dicts several times faster than the stdlib."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return msgspec.json.encode(content)
 
 
 def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(title="l4mon", version=__version__, default_response_class=JSON)
     hub = runtime.hub
+    viewer = require(runtime.tokens, "viewer")
+    operator = require(runtime.tokens, "operator")
     registry = make_registry(HubCollector(hub, buffer=lambda: runtime.buffer,
-                                          mqtt=lambda: runtime.mqtt))
-    console = resources.files("ui").joinpath("static/index.html")
+                                          mqtt=lambda: runtime.mqtt,
+                                          broadcaster=runtime.broadcaster))
+    static = resources.files("ui").joinpath("static")
 
     @app.get("/healthz")
     async def healthz() -> JSON:
+        """Liveness for load balancers and people: no fleet data, so no token needed."""
         now = runtime.clock.now()
         mqtt = runtime.mqtt
-        body = {
-            "status": "ok" if mqtt is None or mqtt.connected else "degraded",
+        alerts = hub.alerts
+        journal_ok = alerts is None or alerts.journal_failures == 0
+        healthy = (mqtt is None or mqtt.connected) and journal_ok
+        return JSON({
+            "status": "ok" if healthy else "degraded",
             "version": __version__,
             "uptime_s": round(now - runtime.started_at, 3),
             "ingest": {
@@ -53,41 +49,36 @@ def create_app(runtime: Runtime) -> FastAPI:
                 "connected": mqtt.connected, "connects": mqtt.connects,
                 "disconnects": mqtt.disconnects, "last_error": mqtt.last_error,
             },
+            "journal": {"ok": journal_ok,
+                        "failures": 0 if alerts is None else alerts.journal_failures},
             "vehicles": len(hub.fleet.vehicles),
-        }
-        return JSON(body)
+        })
 
-    @app.get("/api/vehicles")
-    async def list_vehicles(site: Annotated[str | None, Query(max_length=64)] = None) -> JSON:
-        return JSON(views.vehicles(hub.fleet, runtime.clock.now(), site=site))
-
-    @app.get("/api/vehicles/{vehicle}")
-    async def get_vehicle(vehicle: str) -> JSON:
-        track = hub.fleet.vehicles.get(vehicle)
-        if track is None:
-            raise HTTPException(status_code=404, detail=f"no vehicle {vehicle!r}")
-        return JSON(views.vehicle_detail(track, runtime.clock.now()))
-
-    @app.get("/api/rsus")
-    async def list_rsus() -> JSON:
-        now = runtime.clock.now()
-        return JSON([views.rsu_brief(r, now) for _, r in sorted(hub.fleet.rsus.items())])
-
-    @app.get("/api/quarantine")
-    async def get_quarantine(
-        limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
-        reason: Annotated[str | None, Query()] = None,
-    ) -> JSON:
-        if reason is not None and reason not in (*REASONS, CAPACITY, SITE_CONFLICT, INTERNAL_ERROR):
-            raise HTTPException(status_code=422, detail=f"unknown reason {reason!r}")
-        return JSON(views.quarantine(hub.quarantine, limit=limit, reason=reason))
-
-    @app.get("/metrics")
+    @app.get("/metrics", dependencies=[Depends(viewer)])
     async def metrics() -> Response:
         return Response(exposition(registry), media_type="text/plain; version=0.0.4")
 
+    app.include_router(fleet.routes(runtime, viewer))
+    app.include_router(alerts.routes(runtime, viewer, operator))
+    app.include_router(demo.routes(runtime, viewer, operator))
+
+    @app.websocket("/ws")
+    async def live(websocket: WebSocket) -> None:
+        token = websocket.query_params.get("token") \
+            or bearer(websocket.headers.get("authorization"))
+        if runtime.tokens.verify(token) is None:
+            await websocket.send_denial_response(
+                JSON({"detail": "a valid token is required"}, status_code=401))
+            return
+        raw_seq = websocket.query_params.get("last_seq")
+        last_seq = int(raw_seq) if raw_seq and raw_seq.isdigit() else None
+        await websocket.accept()
+        await runtime.broadcaster.serve(websocket, snapshot=runtime.snapshot,
+                                        missed=runtime.missed, last_seq=last_seq)
+
     @app.get("/", response_class=HTMLResponse)
     async def index() -> HTMLResponse:
-        return HTMLResponse(console.read_text(encoding="utf-8"))
+        return HTMLResponse(static.joinpath("index.html").read_text(encoding="utf-8"))
 
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
     return app

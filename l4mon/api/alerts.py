@@ -1,0 +1,107 @@
+"""Alert and duty routes: thin calls into the engine and the roster, which journal first.
+
+The caller is a ``Depends`` default, not an ``Annotated`` hint: the dependency is a closure
+made per app, which FastAPI cannot resolve from a postponed (string) annotation.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from l4mon.alerts.engine import AlertClosed, AlertNotFound
+from l4mon.alerts.model import OPEN_STATES
+from l4mon.api.json import JSON
+from l4mon.auth import Principal
+from l4mon.runtime import Runtime
+
+
+class AckBody(BaseModel):
+    note: str = Field("", max_length=500)
+
+
+class ResolveBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
+
+
+class DutyOnBody(BaseModel):
+    vehicles: list[Annotated[str, Field(min_length=1, max_length=64)]] | None = \
+        Field(None, max_length=10_000)
+
+
+def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
+    router = APIRouter(prefix="/api")
+
+    def engine() -> Any:
+        if runtime.hub.alerts is None:
+            raise HTTPException(status_code=503, detail="this hub runs no alert engine")
+        return runtime.hub.alerts
+
+    @router.get("/me")
+    async def me(who: Principal = Depends(viewer)) -> JSON:
+        return JSON({"name": who.name, "role": who.role})
+
+    @router.get("/alerts", dependencies=[Depends(viewer)])
+    async def list_alerts(
+        state: Literal["open", "raised", "acknowledged", "resolved"] | None = None,
+        severity: Literal["info", "warning", "takeover"] | None = None,
+        vehicle: Annotated[str | None, Query(max_length=64)] = None,
+        since: Annotated[float | None, Query(ge=0)] = None,
+        limit: Annotated[int, Query(ge=1, le=1_000)] = 200,
+    ) -> JSON:
+        states = OPEN_STATES if state == "open" else (state,) if state else None
+        alerts = engine().journal.alerts(states=states, severity=severity, vehicle=vehicle,
+                                         since=since, limit=limit)
+        return JSON([a.to_dict() for a in alerts])
+
+    @router.get("/alerts/{alert_id}", dependencies=[Depends(viewer)])
+    async def get_alert(alert_id: int) -> JSON:
+        try:
+            alert = engine().get(alert_id)
+        except AlertNotFound:
+            raise HTTPException(status_code=404, detail=f"no alert {alert_id}") from None
+        history = engine().journal.history(alert_id)
+        return JSON({"alert": alert.to_dict(), "history": [t.to_dict() for t in history]})
+
+    @router.post("/alerts/{alert_id}/ack")
+    async def acknowledge(alert_id: int, body: AckBody,
+                          who: Principal = Depends(operator)) -> JSON:
+        try:
+            alert = engine().acknowledge(alert_id, who.name, runtime.clock.now(), body.note)
+        except AlertNotFound:
+            raise HTTPException(status_code=404, detail=f"no alert {alert_id}") from None
+        except AlertClosed as error:
+            raise HTTPException(status_code=409, detail=str(error)) from None
+        return JSON(alert.to_dict())
+
+    @router.post("/alerts/{alert_id}/resolve")
+    async def resolve(alert_id: int, body: ResolveBody,
+                      who: Principal = Depends(operator)) -> JSON:
+        try:
+            alert = engine().resolve(alert_id, who.name, runtime.clock.now(),
+                                     body.reason.strip())
+        except AlertNotFound:
+            raise HTTPException(status_code=404, detail=f"no alert {alert_id}") from None
+        except AlertClosed as error:
+            raise HTTPException(status_code=409, detail=str(error)) from None
+        return JSON(alert.to_dict())
+
+    @router.get("/duty", dependencies=[Depends(viewer)])
+    async def duty() -> JSON:
+        return JSON(runtime.duty_view())
+
+    @router.post("/duty/on")
+    async def duty_on(body: DutyOnBody | None = None,
+                      who: Principal = Depends(operator)) -> JSON:
+        vehicles = body.vehicles if body is not None and body.vehicles else None
+        engine().duty.go_on(who.name, runtime.clock.now(), vehicles)
+        return JSON(runtime.duty_changed())
+
+    @router.post("/duty/off")
+    async def duty_off(who: Principal = Depends(operator)) -> JSON:
+        engine().duty.go_off(who.name, runtime.clock.now())
+        return JSON(runtime.duty_changed())
+
+    return router

@@ -1,0 +1,51 @@
+"""Demo-only routes: inject faults into the simulated fleet to see the whole alert cycle."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+
+from l4mon.api.json import JSON
+from l4mon.runtime import Runtime
+
+FAULT_KINDS = ("link_down", "both_links_down", "telemetry_stall", "rtt_spike", "bandwidth_cap",
+               "takeover_request", "clock_skew")
+
+
+class FaultBody(BaseModel):
+    kind: Literal["link_down", "both_links_down", "telemetry_stall", "rtt_spike",
+                  "bandwidth_cap", "takeover_request", "clock_skew"]
+    vehicle: Annotated[str, Field(min_length=1, max_length=64)]
+    link: Literal["l5g", "lte"] | None = None
+    duration_s: float = Field(30.0, gt=0, le=3_600)
+    value: float | None = Field(None, ge=0, le=1e6)
+
+
+def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
+    router = APIRouter(prefix="/api/demo")
+
+    def fleet() -> Any:
+        if runtime.demo is None:
+            raise HTTPException(status_code=404, detail="not a demo hub")
+        return runtime.demo
+
+    @router.get("", dependencies=[Depends(viewer)])
+    async def demo() -> JSON:
+        return JSON({"faults": list(FAULT_KINDS), "vehicles": fleet().vehicle_ids})
+
+    @router.post("/faults", dependencies=[Depends(operator)])
+    async def inject(body: FaultBody) -> JSON:
+        from scenarios.simfleet import Fault
+
+        sim = fleet()
+        if body.vehicle not in sim.vehicle_ids:
+            raise HTTPException(status_code=404, detail=f"no simulated vehicle {body.vehicle!r}")
+        if body.kind == "link_down" and body.link is None:
+            raise HTTPException(status_code=422, detail="link_down needs a link")
+        sim.inject(Fault(kind=body.kind, vehicle=body.vehicle, link=body.link,
+                         start=runtime.clock.now(), duration=body.duration_s, value=body.value))
+        return JSON({"ok": True})
+
+    return router

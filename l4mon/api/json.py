@@ -1,0 +1,17 @@
+"""The JSON response class every route uses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from fastapi.responses import Response
+
+
+class JSON(Response):
+    """msgspec encodes our plain dicts several times faster than the stdlib."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return msgspec.json.encode(content)

@@ -1,0 +1,143 @@
+"""The live stream to consoles: one sender task per client, so no client can slow the hub.
+
+The hub side only appends to per-client queues (O(1), never awaits). Alert frames are queued
+in full and never dropped; a client that lets more than ``max_alert_backlog`` of them pile up
+is told why and disconnected, since an operator must not silently miss a takeover. State frames
+are built once per interval for everyone and coalesced: a slow client just gets fewer of them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from l4mon.alerts.model import Alert, Transition
+
+log = logging.getLogger("l4mon.live")
+
+Snapshot = Callable[[], dict[str, Any]]
+
+
+class Client:
+    def __init__(self, websocket: WebSocket, *, max_alert_backlog: int) -> None:
+        self.websocket = websocket
+        self.alerts: deque[bytes] = deque()
+        self.max_alert_backlog = max_alert_backlog
+        self.state: bytes | None = None  # the newest state frame not yet sent
+        self.wake = asyncio.Event()
+        self.sent_seq = 0
+        self.too_slow = False
+
+    def push_alert(self, frame: bytes, seq: int) -> None:
+        if seq and seq <= self.sent_seq:
+            return  # already sent during resume
+        if len(self.alerts) >= self.max_alert_backlog:
+            self.too_slow = True
+        self.alerts.append(frame)
+        self.wake.set()
+
+    def push_state(self, frame: bytes) -> None:
+        self.state = frame  # coalesced: only the newest matters
+        self.wake.set()
+
+
+class Broadcaster:
+    """Fan-out of alert transitions (immediately) and fleet state (every ``interval_s``)."""
+
+    def __init__(self, *, state_frame: Callable[[], dict[str, Any] | None],
+                 interval_s: float = 0.5, max_alert_backlog: int = 1_000) -> None:
+        self.state_frame = state_frame
+        self.interval_s = interval_s
+        self.max_alert_backlog = max_alert_backlog
+        self.clients: set[Client] = set()
+        self.seq = 0  # the newest alert transition seq
+        self.frames_sent = 0
+        self.disconnected_slow = 0
+
+    def alert(self, transition: Transition, alert: Alert) -> None:
+        """An engine listener: called after the transition is journaled."""
+        self.seq = max(self.seq, transition.seq)
+        frame = msgspec.json.encode({"type": "alert", "seq": transition.seq,
+                                     "transition": transition.to_dict(),
+                                     "alert": alert.to_dict()})
+        for client in self.clients:
+            client.push_alert(frame, transition.seq)
+
+    def publish(self, kind: str, body: dict[str, Any]) -> None:
+        frame = msgspec.json.encode({"type": kind, "seq": self.seq, **body})
+        for client in self.clients:
+            client.push_state(frame) if kind == "state" else client.push_alert(frame, 0)
+
+    async def run(self) -> None:
+        """Build and fan out a state frame every interval while anyone is watching."""
+        while True:
+            await asyncio.sleep(self.interval_s)
+            if self.clients:
+                body = self.state_frame()
+                if body is not None:
+                    self.publish("state", body)
+
+    async def serve(self, websocket: WebSocket, *, snapshot: Snapshot,
+                    missed: Callable[[int], list[tuple[Transition, Alert]]],
+                    last_seq: int | None) -> None:
+        """Run one accepted WebSocket until it closes."""
+        client = Client(websocket, max_alert_backlog=self.max_alert_backlog)
+        self.clients.add(client)  # before reading the journal, so nothing falls in between
+        reader = asyncio.create_task(self._read(client))
+        try:
+            if last_seq is not None:
+                for transition, alert in missed(last_seq):
+                    await self._send(client, msgspec.json.encode({
+                        "type": "alert", "seq": transition.seq,
+                        "transition": transition.to_dict(), "alert": alert.to_dict()}))
+                    client.sent_seq = max(client.sent_seq, transition.seq)
+            await self._send(client, msgspec.json.encode(
+                {"type": "snapshot", "seq": self.seq, **snapshot()}))
+            while not reader.done():
+                await client.wake.wait()
+                client.wake.clear()
+                if client.too_slow:
+                    self.disconnected_slow += 1
+                    await self._send(client, msgspec.json.encode(
+                        {"type": "bye", "seq": self.seq,
+                         "reason": "too slow to take alert frames; reconnect with last_seq"}))
+                    await websocket.close(code=1013, reason="too slow")
+                    return
+                while client.alerts:
+                    await self._send(client, client.alerts.popleft())
+                if client.state is not None:
+                    frame, client.state = client.state, None
+                    await self._send(client, frame)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            pass  # the client went away; nothing to clean but our own registration
+        finally:
+            self.clients.discard(client)
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+
+    async def _send(self, client: Client, frame: bytes) -> None:
+        await client.websocket.send_text(frame.decode("utf-8"))
+        self.frames_sent += 1
+
+    async def _read(self, client: Client) -> None:
+        """Answer pings; end (and wake the sender) when the client disconnects."""
+        try:
+            while True:
+                text = await client.websocket.receive_text()
+                with contextlib.suppress(msgspec.DecodeError):
+                    if msgspec.json.decode(text).get("type") == "ping":
+                        client.alerts.append(msgspec.json.encode({"type": "pong",
+                                                                  "seq": self.seq}))
+                        client.wake.set()
+        except (WebSocketDisconnect, RuntimeError, AttributeError):
+            pass
+        finally:
+            client.wake.set()

@@ -1,0 +1,53 @@
+"""Putting a hub together from its config: journal, rules, duty, engine, tokens, site.
+
+``serve`` and ``demo`` both assemble through here, so the demo runs the real thing.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from l4mon.alerts.duty import DutyRoster
+from l4mon.alerts.engine import AlertEngine
+from l4mon.alerts.journal import Journal
+from l4mon.alerts.rules import load_rules
+from l4mon.auth import TokenStore
+from l4mon.clock import Clock
+from l4mon.config import HubConfig
+from l4mon.hub import Hub
+from l4mon.runtime import Runtime
+from l4mon.site import Site, load_site
+
+if TYPE_CHECKING:
+    from scenarios.simfleet import SimFleet
+
+log = logging.getLogger("l4mon")
+
+
+def build_runtime(config: HubConfig, *, clock: Clock, site: Site | None = None,
+                  demo: SimFleet | None = None) -> Runtime:
+    """Everything but the transport. Raises ValueError subclasses on bad rules or site."""
+    rules = load_rules(config.alerts.rules or None)
+    if site is None and config.site.path:
+        site = load_site(config.site.path)
+    journal = Journal(config.alerts.journal, synchronous=config.alerts.synchronous)
+    engine = AlertEngine(rules=rules, journal=journal, duty=DutyRoster(journal=journal),
+                         ul_required_kbps=config.requirements.ul_required)
+    if engine.open:
+        log.info("journal %s: restored %d open alerts", config.alerts.journal, len(engine.open))
+    hub = Hub(config=config)
+    hub.alerts = engine
+    entries = [(t.name, t.role, t.sha256) for t in config.auth.tokens] + journal.tokens()
+    return Runtime(hub=hub, clock=clock, tokens=TokenStore(entries), site=site, demo=demo)
+
+
+def ensure_admin_token(runtime: Runtime) -> str | None:
+    """With no token anywhere, create an admin token, keep its hash, return it (shown once)."""
+    if len(runtime.tokens):
+        return None
+    token, digest = runtime.tokens.issue("admin", "admin")
+    engine = runtime.hub.alerts
+    assert engine is not None
+    engine.journal.add_token("admin", "admin", digest, runtime.clock.now())
+    return token
