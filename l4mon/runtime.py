@@ -126,7 +126,7 @@ async def run(runtime: Runtime, source: Source, *, http: tuple[str, int] | None,
         if http is not None and app is not None:
             server = uvicorn.Server(uvicorn.Config(
                 app, host=http[0], port=http[1], log_level="warning", access_log=False,
-                lifespan="off", loop="none", ws="none"))
+                lifespan="off", loop="none", ws="websockets-sansio"))
             tasks.append(asyncio.create_task(server.serve(), name="l4mon-http"))
             while not server.started:
                 if tasks[0].done():

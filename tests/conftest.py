@@ -73,16 +73,17 @@ class HubProcess:
         pytest.fail(f"timed out waiting for {what}\n--- hub log ---\n{self.log()[-3000:]}")
 
 
-@pytest.fixture
-def hub_process(broker: Broker, tmp_path: Path) -> Iterator[HubProcess]:
-    """``l4mon serve`` against ``broker``, connected and subscribed."""
-    port = free_port()
-    log_path = tmp_path / "hub.log"
+def write_hub_config(tmp_path: Path) -> Path:
     config = tmp_path / "hub.toml"
     config.write_text(
         f'[alerts]\njournal = "{tmp_path / "journal.sqlite"}"\n'
         f'[[auth.tokens]]\nname = "tester"\nrole = "admin"\nsha256 = "{hash_token(TEST_TOKEN)}"\n')
-    with log_path.open("wb") as log:
+    return config
+
+
+def launch_hub(broker: Broker, config: Path, log_path: Path, port: int) -> HubProcess:
+    """Start ``l4mon serve`` and wait until it is connected to ``broker``."""
+    with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "l4mon", "serve", "--config", str(config), "--broker",
              broker.url, "--http", f"127.0.0.1:{port}"],
@@ -94,15 +95,30 @@ def hub_process(broker: Broker, tmp_path: Path) -> Iterator[HubProcess]:
     try:
         hub.wait_for(lambda: hub.json("/healthz")["mqtt"]["connected"], timeout=20.0,
                      what="the hub to connect to the broker")
+    except BaseException:
+        stop_hub(hub)
+        raise
+    return hub
+
+
+def stop_hub(hub: HubProcess) -> None:
+    hub.proc.terminate()
+    try:
+        hub.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        hub.proc.kill()
+        hub.proc.wait()
+    hub.http.close()
+
+
+@pytest.fixture
+def hub_process(broker: Broker, tmp_path: Path) -> Iterator[HubProcess]:
+    """``l4mon serve`` against ``broker``, connected and subscribed."""
+    hub = launch_hub(broker, write_hub_config(tmp_path), tmp_path / "hub.log", free_port())
+    try:
         yield hub
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        hub.http.close()
+        stop_hub(hub)
 
 
 @pytest.fixture

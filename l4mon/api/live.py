@@ -34,12 +34,18 @@ class Client:
         self.wake = asyncio.Event()
         self.sent_seq = 0
         self.too_slow = False
+        self.sender: asyncio.Task[None] | None = None
 
     def push_alert(self, frame: bytes, seq: int) -> None:
-        if seq and seq <= self.sent_seq:
-            return  # already sent during resume
+        if self.too_slow or (seq and seq <= self.sent_seq):
+            return  # being disconnected; or already sent during resume
         if len(self.alerts) >= self.max_alert_backlog:
+            # The sender may be stuck inside a send to a client that stopped reading: it would
+            # never see a flag, so it is cancelled from here and the socket closed with a reason.
             self.too_slow = True
+            if self.sender is not None:
+                self.sender.cancel()
+            return
         self.alerts.append(frame)
         self.wake.set()
 
@@ -87,10 +93,31 @@ class Broadcaster:
     async def serve(self, websocket: WebSocket, *, snapshot: Snapshot,
                     missed: Callable[[int], list[tuple[Transition, Alert]]],
                     last_seq: int | None) -> None:
-        """Run one accepted WebSocket until it closes."""
+        """Run one accepted WebSocket until it closes (or is closed for being too slow)."""
         client = Client(websocket, max_alert_backlog=self.max_alert_backlog)
         self.clients.add(client)  # before reading the journal, so nothing falls in between
         reader = asyncio.create_task(self._read(client))
+        client.sender = asyncio.create_task(self._send_loop(client, snapshot, missed, last_seq))
+        try:
+            await asyncio.wait([reader, client.sender], return_when=asyncio.FIRST_COMPLETED)
+            if client.too_slow:
+                self.disconnected_slow += 1
+                log.warning("console disconnected: more than %d alert frames behind",
+                            self.max_alert_backlog)
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(websocket.close(
+                        code=1013, reason="too slow for alert frames; reconnect with last_seq"),
+                        timeout=1.0)
+        finally:
+            self.clients.discard(client)
+            for task in (reader, client.sender):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    async def _send_loop(self, client: Client, snapshot: Snapshot,
+                         missed: Callable[[int], list[tuple[Transition, Alert]]],
+                         last_seq: int | None) -> None:
         try:
             if last_seq is not None:
                 for transition, alert in missed(last_seq):
@@ -100,35 +127,23 @@ class Broadcaster:
                     client.sent_seq = max(client.sent_seq, transition.seq)
             await self._send(client, msgspec.json.encode(
                 {"type": "snapshot", "seq": self.seq, **snapshot()}))
-            while not reader.done():
+            while True:
                 await client.wake.wait()
                 client.wake.clear()
-                if client.too_slow:
-                    self.disconnected_slow += 1
-                    await self._send(client, msgspec.json.encode(
-                        {"type": "bye", "seq": self.seq,
-                         "reason": "too slow to take alert frames; reconnect with last_seq"}))
-                    await websocket.close(code=1013, reason="too slow")
-                    return
                 while client.alerts:
                     await self._send(client, client.alerts.popleft())
                 if client.state is not None:
                     frame, client.state = client.state, None
                     await self._send(client, frame)
         except (WebSocketDisconnect, RuntimeError, OSError):
-            pass  # the client went away; nothing to clean but our own registration
-        finally:
-            self.clients.discard(client)
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
+            pass  # the client went away
 
     async def _send(self, client: Client, frame: bytes) -> None:
         await client.websocket.send_text(frame.decode("utf-8"))
         self.frames_sent += 1
 
     async def _read(self, client: Client) -> None:
-        """Answer pings; end (and wake the sender) when the client disconnects."""
+        """Answer pings; end when the client disconnects."""
         try:
             while True:
                 text = await client.websocket.receive_text()
@@ -139,5 +154,3 @@ class Broadcaster:
                         client.wake.set()
         except (WebSocketDisconnect, RuntimeError, AttributeError):
             pass
-        finally:
-            client.wake.set()
