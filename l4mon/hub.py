@@ -23,8 +23,8 @@ from l4mon.config import HubConfig
 from l4mon.types import Batch
 from telemetry.decode import Decoder, Rejected
 from telemetry.fleet import Fleet, Handler, Refused
-from telemetry.sequence import URGENT
 from telemetry.quarantine import Quarantine
+from telemetry.sequence import URGENT
 
 log = logging.getLogger("l4mon.hub")
 
@@ -55,6 +55,7 @@ class Hub:
         self.last_batch_at: float | None = None
         self.ticks = 0
         self.last_tick_cost_s = 0.0
+        self._tick_cost = 0.0
         self.listeners: list[ChangeListener] = []
         #: The alert engine, when the hub runs one (live and replay do; unit tests may not).
         self.alerts: AlertEngine | None = None
@@ -146,15 +147,37 @@ class Hub:
         return handler(msg, now)
 
     def tick(self, now: float) -> list[tuple[str, str | None]]:
-        """Judge every link and vehicle at ``now`` and tell the listeners what changed."""
+        """Judge every link and vehicle at ``now``, run the alert rules, tell the listeners."""
+        changed = self.tick_vehicles(now, None)
+        self.tick_finish(now, changed)
+        return changed
+
+    def tick_vehicles(self, now: float, vehicles: list[str] | None
+                      ) -> list[tuple[str, str | None]]:
+        """The per-vehicle part of a tick, for ``vehicles`` (all when None).
+
+        Live, the runtime walks the fleet in chunks and yields to the event loop between them,
+        so a large fleet's tick never holds up an urgent message; replay calls ``tick``, which
+        does the same work in one go. The decisions are the same either way.
+        """
         started = time.perf_counter()  # cost accounting only, never a decision
-        changed = self.fleet.evaluate(now, judge_interval_s=self.config.ingest.judge_interval_s)
+        changed = self.fleet.evaluate(now, judge_interval_s=self.config.ingest.judge_interval_s,
+                                      vehicles=vehicles)
         if self.alerts is not None:
-            self.alerts.evaluate(now, self.fleet)
+            self.alerts.evaluate(now, self.fleet, vehicles if vehicles is not None
+                                 else list(self.fleet.vehicles))
+        self._tick_cost += time.perf_counter() - started
+        return changed
+
+    def tick_finish(self, now: float, changed: list[tuple[str, str | None]]) -> None:
+        """The rest of a tick: RSU rules, due escalations, listeners, accounting."""
+        started = time.perf_counter()
+        if self.alerts is not None:
+            self.alerts.evaluate_rest(now, self.fleet)
         self.ticks += 1
-        self.last_tick_cost_s = time.perf_counter() - started
+        self.last_tick_cost_s = self._tick_cost + time.perf_counter() - started
+        self._tick_cost = 0.0
         if changed:
             for listener in self.listeners:
                 listener(now, changed)
-        return changed
 

@@ -101,9 +101,13 @@ class AlertEngine:
                 for rule in link_rules:
                     self._step(rule, (rule.name, vid, link.name), link_facts, now, vehicle.site)
         if vehicles is None:
-            for rule in self._by_scope.get("rsu", []):
-                for rsu in fleet.rsus.values():
-                    self._step(rule, (rule.name, rsu.id, None), RsuFacts(rsu, now), now, rsu.site)
+            self.evaluate_rest(now, fleet)
+
+    def evaluate_rest(self, now: float, fleet: Fleet) -> None:
+        """What a full evaluation does besides the vehicles: RSU rules and due escalations."""
+        for rule in self._by_scope.get("rsu", []):
+            for rsu in fleet.rsus.values():
+                self._step(rule, (rule.name, rsu.id, None), RsuFacts(rsu, now), now, rsu.site)
         self._escalate_due(now)
 
     def on_event(self, now: float, vehicle: VehicleTrack, event: VehicleEvent) -> None:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -57,7 +57,7 @@ class Client:
 class Broadcaster:
     """Fan-out of alert transitions (immediately) and fleet state (every ``interval_s``)."""
 
-    def __init__(self, *, state_frame: Callable[[], dict[str, Any] | None],
+    def __init__(self, *, state_frame: Callable[[], Awaitable[dict[str, Any] | None]],
                  interval_s: float = 0.5, max_alert_backlog: int = 1_000) -> None:
         self.state_frame = state_frame
         self.interval_s = interval_s
@@ -86,7 +86,7 @@ class Broadcaster:
         while True:
             await asyncio.sleep(self.interval_s)
             if self.clients:
-                body = self.state_frame()
+                body = await self.state_frame()
                 if body is not None:
                     self.publish("state", body)
 
