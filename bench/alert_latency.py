@@ -84,7 +84,7 @@ async def measure(host: str, broker_port: int, http_port: int, injections: int,
                 publisher.publish(topic, payload, qos=0)
             await asyncio.sleep(spacing_s)
         deadline = time.perf_counter() + 5.0
-        while len(arrived) < len(sent) and time.perf_counter() < deadline:
+        while len(arrived) < len(sent) and time.perf_counter() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         reader.cancel()
     await publisher.disconnect()
