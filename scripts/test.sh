@@ -4,10 +4,12 @@
 L4MON_EXTRAS=test
 source "$(dirname "$0")/_env.sh"
 
-# Debian packages the suite needs but pip cannot give: the broker and its command-line clients.
+# Debian packages the suite needs but pip cannot give: the broker, its command-line clients,
+# and the browser the console test drives.
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
+[ -x /usr/bin/chromium ] || need+=(chromium)  # the console's browser test
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

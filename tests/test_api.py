@@ -112,3 +112,8 @@ def test_rsus_and_metrics(runtime: Runtime) -> None:
     assert "l4mon_messages_accepted_total 101.0" in text
     assert 'l4mon_links{state="ok"} 1.0' in text
     assert "veh-1" not in text
+
+
+def test_demo_routes_are_404_outside_the_demo(runtime: Runtime) -> None:
+    """A hub that is not a demo has no fault injection."""
+    assert _get(runtime, "/api/demo").status_code == 404

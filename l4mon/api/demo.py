@@ -42,10 +42,12 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
         sim = fleet()
         if body.vehicle not in sim.vehicle_ids:
             raise HTTPException(status_code=404, detail=f"no simulated vehicle {body.vehicle!r}")
-        if body.kind == "link_down" and body.link is None:
-            raise HTTPException(status_code=422, detail="link_down needs a link")
-        sim.inject(Fault(kind=body.kind, vehicle=body.vehicle, link=body.link,
-                         start=runtime.clock.now(), duration=body.duration_s, value=body.value))
+        try:
+            fault = Fault(kind=body.kind, vehicle=body.vehicle, link=body.link,
+                          start=runtime.clock.now(), duration=body.duration_s, value=body.value)
+        except ValueError as error:  # e.g. a link given for a whole-vehicle fault
+            raise HTTPException(status_code=422, detail=str(error)) from None
+        sim.inject(fault)
         return JSON({"ok": True})
 
     return router

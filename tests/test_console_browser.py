@@ -1,0 +1,203 @@
+"""The operator console in a real headless Chromium against a real ``l4mon demo``.
+
+One walk through an operator's shift: log in from the printed link, see the fleet, go on duty,
+break a shuttle's radio links from the demo controls, acknowledge and resolve the takeover
+alert, then lose the hub and see the console say so. Screenshots of each step land in
+``test-artifacts/console/`` for a human to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bench._broker import free_port
+
+try:
+    from playwright.sync_api import Page, expect, sync_playwright
+except ImportError:  # pragma: no cover - the suite's install script provides it
+    pytest.skip("the playwright package is not installed (pip install playwright)",
+                allow_module_level=True)
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts" / "console"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+LOGIN_LINK = re.compile(r"(http://\S+/#token=\S+)")
+VEHICLES = ("shuttle-01", "shuttle-02", "shuttle-03")
+VICTIM = "shuttle-02"
+
+pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                                reason=f"no Chromium at {CHROMIUM} (Debian package chromium)")
+
+
+class Demo:
+    """``l4mon demo`` as a child process; its output is collected by a thread."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "l4mon", "demo", "--http", f"127.0.0.1:{self.port}",
+             "--vehicles", str(len(VEHICLES)), "--duration", "120"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def login_link(self, timeout: float = 20.0) -> str:
+        """The ``#token=`` link the demo prints, once its HTTP server answers."""
+        deadline = time.monotonic() + timeout
+        link = None
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if link is None:
+                found = LOGIN_LINK.search(self.output())
+                link = found.group(1) if found else None
+            if link is not None:
+                try:
+                    if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).is_success:
+                        return link
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.1)
+        pytest.fail(f"l4mon demo printed no working login link\n{self.output()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._reader.join(timeout=5)
+
+
+@pytest.fixture
+def demo() -> Iterator[Demo]:
+    running = Demo()
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+@pytest.fixture
+def page() -> Iterator[Page]:
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1600, "height": 900})
+            yield context.new_page()
+        finally:
+            browser.close()
+
+
+def _shot(page: Page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / name))
+
+
+def test_operator_takes_a_takeover_alert_through_its_whole_cycle(demo: Demo, page: Page) -> None:
+    """Fleet → on duty → both links down → takeover cue → ack → resolve → hub gone → banner."""
+    if ARTIFACTS.exists():
+        shutil.rmtree(ARTIFACTS)
+    ARTIFACTS.mkdir(parents=True)
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    # -- log in from the printed link; the token leaves the address bar
+    page.goto(demo.login_link())
+    expect(page.get_by_test_id("whoami")).to_contain_text("demo-operator", timeout=10_000)
+    assert "token=" not in page.url
+    expect(page.get_by_test_id("login-form")).to_be_hidden()
+
+    # -- the fleet: every shuttle in the table and on the plot, and the screen is live
+    for vid in VEHICLES:
+        expect(page.get_by_test_id(f"vehicle-row-{vid}")).to_be_visible(timeout=15_000)
+        expect(page.get_by_test_id(f"plot-vehicle-{vid}")).to_have_count(1)
+    expect(page.get_by_test_id("connection-banner")).to_be_hidden(timeout=10_000)
+    expect(page.get_by_test_id(f"vehicle-row-{VICTIM}")).to_contain_text("l5g")
+    expect(page.get_by_test_id("no-duty-warning")).to_be_visible()
+
+    # -- go on duty
+    page.get_by_test_id("duty-on").click()
+    expect(page.get_by_test_id("duty-list")).to_contain_text("demo-operator")
+    expect(page.get_by_test_id("no-duty-warning")).to_be_hidden()
+    expect(page.get_by_test_id("duty-off")).to_be_enabled()
+    page.wait_for_timeout(1500)   # a couple of seconds of chart for the screenshot
+    _shot(page, "01-fleet.png")
+
+    # -- break both radio links of one shuttle from the demo controls
+    page.get_by_test_id("fault-vehicle").select_option(VICTIM)
+    page.get_by_test_id("fault-duration").fill("8")
+    page.get_by_test_id("fault-both_links_down").click()
+    queue = page.get_by_test_id("alert-queue")
+    takeover = queue.locator(
+        f"[data-rule][data-vehicle='{VICTIM}'][data-severity='takeover'][data-state='raised']")
+    expect(takeover.first).to_be_visible(timeout=8_000)
+    specific = queue.locator(f"[data-rule='both_links_down'][data-vehicle='{VICTIM}']")
+    alert = specific.first if specific.count() else takeover.first
+    alert_testid = alert.get_attribute("data-testid")
+    assert alert_testid is not None and alert_testid.startswith("alert-")
+    alert = page.get_by_test_id(alert_testid)
+    cue = page.get_by_test_id("takeover-cue")
+    expect(cue).to_be_visible()
+    expect(cue).to_contain_text(VICTIM)
+    expect(page.get_by_test_id(f"plot-vehicle-{VICTIM}")).to_have_attribute("data-takeover",
+                                                                            "true")
+    expect(page).to_have_title(re.compile(VICTIM))  # the tab flashes too
+    _shot(page, "02-takeover.png")
+
+    # -- acknowledge: the state changes and names who acknowledged
+    alert.get_by_test_id("ack-button").click()
+    expect(alert).to_have_attribute("data-state", "acknowledged", timeout=5_000)
+    expect(alert.get_by_test_id("alert-acked-by")).to_contain_text("demo-operator")
+    expect(alert.get_by_test_id("ack-button")).to_be_hidden()
+    if queue.locator("[data-severity='takeover'][data-state='raised']").count() == 0:
+        expect(cue).to_be_hidden()
+    alert.get_by_test_id("alert-title").click()  # opens the alert's history
+    expect(alert.get_by_test_id("alert-history")).to_contain_text("acknowledged")
+    _shot(page, "03-acked.png")
+
+    # -- resolve: a reason is required; with one, the alert leaves the open queue
+    alert.get_by_test_id("resolve-button").click()
+    alert.get_by_test_id("resolve-confirm").click()
+    expect(alert.get_by_test_id("alert-error")).to_contain_text("reason")
+    expect(alert).to_have_attribute("data-state", "acknowledged")
+    alert.get_by_test_id("reason-input").fill("Remote check: shuttle stopped safely, links back")
+    alert.get_by_test_id("resolve-confirm").click()
+    expect(alert).to_have_count(0, timeout=5_000)
+    alert_id = alert_testid.removeprefix("alert-")
+    resolved = page.get_by_test_id(f"resolved-alert-{alert_id}")
+    expect(resolved).to_have_count(1)
+    expect(resolved).to_contain_text("resolved by demo-operator")
+
+    # -- the hub goes away: within seconds the console must say it is not live
+    demo.stop()
+    banner = page.get_by_test_id("connection-banner")
+    expect(banner).to_be_visible(timeout=5_000)
+    expect(banner).to_contain_text("NOT live")
+    expect(page.get_by_test_id("live-status")).to_have_text("NOT LIVE")
+    _shot(page, "04-disconnected.png")
+
+    assert not errors, f"JavaScript errors on the page: {errors}"
