@@ -75,7 +75,11 @@ class AlertEngine:
         self._by_scope: dict[str, list[Rule]] = {}
         for rule in rules:
             self._by_scope.setdefault(rule.scope, []).append(rule)
-        for alert in journal.open_alerts():  # a restart resumes exactly where the crash left off
+        # A restart resumes where the crash left off: open alerts, and the last automatically
+        # resolved one per subject, so that a flap across the restart still reopens it.
+        for alert in journal.last_auto_resolved():
+            self._tracks[alert.key] = _Track(alert=alert)
+        for alert in journal.open_alerts():
             self.open[alert.id] = alert
             self._tracks[alert.key] = _Track(alert=alert)
 
@@ -185,10 +189,13 @@ class AlertEngine:
                 and now - last.resolved_at <= rule.reopen_within_s:
             last.state = RAISED
             last.flaps += 1
+            last.last_raised_at = now  # a fresh occurrence: it needs (and gets time for) an ack
             last.resolved_at = None
             last.resolve_reason = None
             last.acknowledged_at = None
             last.acknowledged_by = None
+            last.escalated = False
+            last.escalated_at = None
             last.detail = detail
             self._commit(last, T_REOPENED, now, None, f"flap {last.flaps}: {detail}", on_duty)
             alert = last
@@ -210,8 +217,9 @@ class AlertEngine:
             if alert.state != RAISED or alert.escalated or alert.severity != "takeover":
                 continue
             rule = self._rule(alert.rule)
+            since = alert.last_raised_at if alert.last_raised_at is not None else alert.raised_at
             if rule is not None and rule.escalate_after_s is not None \
-                    and now - alert.raised_at >= rule.escalate_after_s - 1e-6:
+                    and now - since >= rule.escalate_after_s - 1e-6:
                 self._escalate(alert, now, f"not acknowledged within {rule.escalate_after_s:g} s")
 
     def _escalate(self, alert: Alert, now: float, why: str) -> None:
@@ -247,7 +255,10 @@ class AlertEngine:
             transition = Transition(seq=0, alert_id=alert.id, at=now, kind=kind, actor=actor,
                                     detail=f"NOT JOURNALED: {detail}", on_duty=on_duty)
         for listener in self.listeners:
-            listener(transition, alert)
+            try:
+                listener(transition, alert)
+            except Exception:  # a console bug must never cost the engine its own bookkeeping
+                log.exception("alert listener failed on %s of alert %s", kind, alert.id)
 
     def _rule(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)

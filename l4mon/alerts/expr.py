@@ -37,18 +37,36 @@ _ARITH: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
 }
 
 
+#: Longer conditions are refused: a rule is a line or two, and the limit bounds the parser.
+MAX_LENGTH = 2_000
+#: Errors a condition may run into on odd facts; each means "not satisfied", never a crash.
+_UNSATISFIED = (TypeError, ZeroDivisionError, OverflowError, ValueError, ArithmeticError)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def compile_condition(text: str, facts: Collection[str]) -> Condition:
     """Compile ``text`` into a function of a facts object; raises ``ExpressionError``."""
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"condition longer than {MAX_LENGTH} characters")
     try:
         tree = ast.parse(text.strip(), mode="eval")
+        compiled = _Compiler(text, frozenset(facts)).node(tree.body)
     except SyntaxError as error:
         raise ExpressionError(f"cannot parse {text!r}: {error.msg}") from None
-    compiled = _Compiler(text, frozenset(facts)).node(tree.body)
+    except RecursionError:
+        raise ExpressionError(f"condition nested too deeply: {text[:80]!r}...") from None
+    except (ValueError, UnicodeError) as error:  # e.g. a lone surrogate in a literal
+        if isinstance(error, ExpressionError):
+            raise
+        raise ExpressionError(f"cannot parse {text[:80]!r}: {error}") from None
 
     def condition(f: Facts) -> bool:
         try:
             return compiled(f) is True
-        except (TypeError, ZeroDivisionError):  # None in arithmetic, or x / 0: not satisfied
+        except _UNSATISFIED:  # None in arithmetic, x / 0, overflow: not satisfied
             return False
 
     return condition
@@ -80,7 +98,14 @@ class _Compiler:
         if isinstance(node, ast.BinOp) and type(node.op) in _ARITH:
             op = _ARITH[type(node.op)]
             left, right = self.node(node.left), self.node(node.right)
-            return lambda f: op(left(f), right(f))
+
+            def arithmetic(f: Facts) -> Any:
+                a, b = left(f), right(f)
+                if not (_is_number(a) and _is_number(b)):
+                    raise TypeError("arithmetic is for numbers only")  # 'ab' * 3 is not a fact
+                return op(a, b)
+
+            return arithmetic
         if isinstance(node, ast.Name):
             if node.id in ("true", "false", "none"):
                 raise self.fail(node, "write True, False or None")

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     escalated INTEGER NOT NULL DEFAULT 0, escalated_at REAL,
     acknowledged_at REAL, acknowledged_by TEXT,
     resolved_at REAL, resolved_by TEXT, resolve_reason TEXT,
-    on_duty_at_raise TEXT NOT NULL DEFAULT '[]', flaps INTEGER NOT NULL DEFAULT 0
+    on_duty_at_raise TEXT NOT NULL DEFAULT '[]', flaps INTEGER NOT NULL DEFAULT 0,
+    last_raised_at REAL
 );
 CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state);
 CREATE TABLE IF NOT EXISTS transitions (
@@ -49,7 +50,7 @@ CREATE TABLE IF NOT EXISTS tokens (
 _ALERT_COLUMNS: Final = (
     "rule", "title", "severity", "site", "vehicle", "link", "rsu", "state", "raised_at", "detail",
     "escalated", "escalated_at", "acknowledged_at", "acknowledged_by", "resolved_at",
-    "resolved_by", "resolve_reason", "on_duty_at_raise", "flaps",
+    "resolved_by", "resolve_reason", "on_duty_at_raise", "flaps", "last_raised_at",
 )
 
 
@@ -140,6 +141,15 @@ class Journal:
         marks = ", ".join("?" for _ in OPEN_STATES)
         rows = self._db.execute(f"SELECT * FROM alerts WHERE state IN ({marks}) ORDER BY id",
                                 OPEN_STATES).fetchall()
+        return [_alert_from_row(r) for r in rows]
+
+    def last_auto_resolved(self) -> list[Alert]:
+        """Per (rule, subject) with no open alert, its newest alert if the system resolved it:
+        what flap damping needs to reopen instead of raising anew after a restart."""
+        rows = self._db.execute(
+            "SELECT a.* FROM alerts a JOIN (SELECT MAX(id) AS id FROM alerts "
+            "GROUP BY rule, vehicle, rsu, link) newest ON a.id = newest.id "
+            "WHERE a.state = 'resolved' AND a.resolved_by IS NULL ORDER BY a.id").fetchall()
         return [_alert_from_row(r) for r in rows]
 
     def alert(self, alert_id: int) -> Alert | None:

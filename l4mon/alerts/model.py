@@ -45,6 +45,12 @@ class Alert:
     resolve_reason: str | None = None
     on_duty_at_raise: list[str] = field(default_factory=list)
     flaps: int = 0
+    #: When it was last raised or reopened; escalation and time-to-acknowledge count from here.
+    last_raised_at: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.last_raised_at is None:
+            self.last_raised_at = self.raised_at
 
     @property
     def is_open(self) -> bool:
@@ -56,8 +62,9 @@ class Alert:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
+        since = self.last_raised_at if self.last_raised_at is not None else self.raised_at
         out["time_to_ack_s"] = None if self.acknowledged_at is None \
-            else round(self.acknowledged_at - self.raised_at, 3)
+            else round(self.acknowledged_at - since, 3)
         out["time_to_resolve_s"] = None if self.resolved_at is None \
             else round(self.resolved_at - self.raised_at, 3)
         return out

@@ -89,7 +89,9 @@ def compile_rules(spec: RulesFile) -> list[Rule]:
     d = spec.defaults
     for r in spec.rule:
         for other in r.inhibited_by:
-            if other not in names or other == r.name:
+            if other == r.name:
+                raise RulesError(f"rule {r.name}: inhibited_by names the rule itself")
+            if other not in names:
                 raise RulesError(f"rule {r.name}: inhibited_by names unknown rule {other!r}")
         clear_scope = VEHICLE_FACTS if r.scope == "event" else SCOPE_FACTS[r.scope]
         try:
