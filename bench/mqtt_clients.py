@@ -164,14 +164,17 @@ async def _hub(host: str, port: int, qos: int, ready: Event, sampler: _Sampler, 
     """The real l4mon pipeline as the subscriber: MqttSource -> Hub.ingest -> ticks."""
     from l4mon.clock import LiveClock
     from l4mon.config import config_from_dict
-    from l4mon.hub import Hub
     from l4mon.ingest.mqtt import MqttSource
-    from l4mon.runtime import Runtime, tune_gc
+    from l4mon.runtime import tune_gc
+    from l4mon.service import build_runtime
 
+    state = tempfile.mkdtemp(prefix="l4mon-bench-")
+    # The hub as `serve` assembles it: alert engine, journal and all.
     config = config_from_dict({"mqtt": {"url": f"mqtt://{host}:{port}", "client": client,
-                                        "client_id": f"bench-hub-{os.getpid()}"}})
-    hub = Hub(config=config)
-    runtime = Runtime(hub=hub, clock=LiveClock())
+                                        "client_id": f"bench-hub-{os.getpid()}"},
+                               "alerts": {"journal": f"{state}/journal.sqlite"}})
+    runtime = build_runtime(config, clock=LiveClock())
+    hub = runtime.hub
     source = MqttSource(settings=config.mqtt)
     tune_gc()
     async with source:
@@ -190,6 +193,7 @@ async def _hub(host: str, port: int, qos: int, ready: Event, sampler: _Sampler, 
         "quarantined": hub.quarantine.total, "buffer_dropped": source.buffer.dropped,
         "ticks": hub.ticks, "last_tick_ms": round(hub.last_tick_cost_s * 1000, 1),
         "vehicles": len(hub.fleet.vehicles), "batches": hub.batches,
+        "open_alerts": len(hub.alerts.open) if hub.alerts else None,
     }
 
 

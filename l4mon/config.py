@@ -48,12 +48,17 @@ class IngestSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     eval_interval_s: float = 0.25
     #: How often each link's window figures (RTT p95, loss, clock offset) are recomputed.
     judge_interval_s: float = 1.0
+    #: How often a quiet vehicle's alert rules run. A vehicle whose link or connectivity state
+    #: changed, or that has a pending, clearing or open alert, is evaluated at every tick;
+    #: events and no-service reports are evaluated the moment they arrive.
+    alert_interval_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_payload_bytes <= 0 or self.quarantine_capacity <= 0:
             raise ValueError("ingest: max_payload_bytes and quarantine_capacity must be > 0")
-        if self.eval_interval_s <= 0 or self.judge_interval_s <= 0:
-            raise ValueError("ingest: eval_interval_s and judge_interval_s must be > 0")
+        if min(self.eval_interval_s, self.judge_interval_s, self.alert_interval_s) <= 0:
+            raise ValueError("ingest: eval_interval_s, judge_interval_s and alert_interval_s "
+                             "must be > 0")
 
 
 class AlertSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

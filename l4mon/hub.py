@@ -54,6 +54,8 @@ class Hub:
         self.batches = 0
         self.last_batch_at: float | None = None
         self.ticks = 0
+        #: A quiet vehicle's alert rules run at one tick in this many.
+        self.alert_turns = max(1, round(ing.alert_interval_s / ing.eval_interval_s))
         self.last_tick_cost_s = 0.0
         self._tick_cost = 0.0
         self.listeners: list[ChangeListener] = []
@@ -148,24 +150,41 @@ class Hub:
 
     def tick(self, now: float) -> list[tuple[str, str | None]]:
         """Judge every link and vehicle at ``now``, run the alert rules, tell the listeners."""
-        changed = self.tick_vehicles(now, None)
+        due = self.tick_start()
+        changed = self.tick_vehicles(now, None, due)
         self.tick_finish(now, changed)
         return changed
 
-    def tick_vehicles(self, now: float, vehicles: list[str] | None
+    def tick_start(self) -> set[str]:
+        """Subjects whose alert rules must run this tick whatever their turn (see tick_vehicles)."""
+        return self.alerts.active_subjects() if self.alerts is not None else set()
+
+    def tick_vehicles(self, now: float, vehicles: list[str] | None, due: set[str]
                       ) -> list[tuple[str, str | None]]:
         """The per-vehicle part of a tick, for ``vehicles`` (all when None).
+
+        Every link is brought up to ``now``. Alert rules run for the vehicles whose turn it is
+        (each quiet vehicle once per ``alert_interval_s``), for those whose
+        state changed in this tick, and for ``due`` subjects (pending, clearing or open alerts,
+        whose holds must be timed exactly). Events and no-service reports do not wait for any
+        of this: ``ingest`` hands them to the rules at once.
 
         Live, the runtime walks the fleet in chunks and yields to the event loop between them,
         so a large fleet's tick never holds up an urgent message; replay calls ``tick``, which
         does the same work in one go. The decisions are the same either way.
         """
         started = time.perf_counter()  # cost accounting only, never a decision
-        changed = self.fleet.evaluate(now, judge_interval_s=self.config.ingest.judge_interval_s,
-                                      vehicles=vehicles)
+        fleet = self.fleet
+        changed = fleet.evaluate(now, judge_interval_s=self.config.ingest.judge_interval_s,
+                                 vehicles=vehicles)
         if self.alerts is not None:
-            self.alerts.evaluate(now, self.fleet, vehicles if vehicles is not None
-                                 else list(self.fleet.vehicles))
+            turns = self.alert_turns
+            turn = self.ticks % turns
+            touched = {vehicle for vehicle, _ in changed}
+            ids = fleet.vehicles.keys() if vehicles is None else vehicles
+            run = [v for v in ids if v in touched or v in due
+                   or (v in fleet.vehicles and fleet.vehicles[v].turn % turns == turn)]
+            self.alerts.evaluate(now, fleet, run)
         self._tick_cost += time.perf_counter() - started
         return changed
 

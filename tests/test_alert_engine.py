@@ -31,9 +31,13 @@ from telemetry.wire import LinkSample, RsuStatus, VehicleEvent, VehicleState
 T0 = 1_700_000_000.0
 SITE = "s1"
 
+#: Every vehicle's rules at every tick, so these tests can time holds to the tick; the
+#: default once-a-second turn of quiet vehicles has tests of its own at the end.
+EVERY_TICK = HubConfig(ingest=IngestSettings(alert_interval_s=0.25))
+
 #: Links judged at every tick and without hold times, so a link's state follows its samples.
 FAST_LINKS = HubConfig(
-    ingest=IngestSettings(judge_interval_s=0.01),
+    ingest=IngestSettings(judge_interval_s=0.01, alert_interval_s=0.25),
     links=LinkThresholds(window_s=1.0, degrade_after_s=0.0, down_after_s=0.0,
                          recover_after_s=0.0),
 )
@@ -44,7 +48,7 @@ class Rig:
 
     def __init__(self, journal_path: Path, rules_text: str | None = None, *,
                  config: HubConfig | None = None) -> None:
-        self.config = config or HubConfig()
+        self.config = config or EVERY_TICK
         if rules_text is None:
             rules = load_rules()
         else:
@@ -1154,3 +1158,35 @@ def test_a_failing_listener_costs_nothing(jpath: Path) -> None:
     assert [t.kind for t, _ in rig.heard][:1] == ["raised"]  # the next listener still heard it
     mrm(rig, T0 + 0.25)
     assert len([a for a in rig.engine.open.values() if a.rule == "mrm"]) == 1  # no duplicate
+
+
+def test_quiet_vehicles_are_evaluated_once_a_second_by_default(jpath: Path) -> None:
+    """With the default alert_interval_s, a condition on a quiet vehicle (mode, no state
+    change) is seen within four 0.25 s ticks, not necessarily at the next one."""
+    rig = Rig(jpath, TAKEOVER_RULE, config=HubConfig())
+    for k in range(8):  # two seconds of normal driving, ticking every 0.25 s
+        rig.step(T0 + k * 0.25, rig.state_msg(T0 + k * 0.25))
+    raised_at = None
+    for k in range(8, 16):  # MRM from T0 + 2 s on
+        rig.step(T0 + k * 0.25, rig.state_msg(T0 + k * 0.25, mode="mrm"))
+        if raised_at is None and rig.alerts("mrm"):
+            raised_at = T0 + k * 0.25
+    assert raised_at is not None
+    assert raised_at - (T0 + 2.0) <= 0.75 + 1e-9  # within its turn: at most 3 ticks later
+
+
+def test_open_alerts_are_evaluated_every_tick_by_default(jpath: Path) -> None:
+    """Once a rule is pending or firing for a vehicle, its holds are timed to the tick."""
+    rig = Rig(jpath, TAKEOVER_RULE, config=HubConfig())
+    k = 0
+    while not rig.alerts("mrm"):
+        rig.step(T0 + k * 0.25, rig.state_msg(T0 + k * 0.25, mode="mrm"))
+        k += 1
+    cleared_from = T0 + k * 0.25
+    resolved_at = None
+    for j in range(k, k + 20):
+        rig.step(T0 + j * 0.25, rig.state_msg(T0 + j * 0.25))
+        if resolved_at is None and not rig.alerts("mrm"):
+            resolved_at = T0 + j * 0.25
+    rule = next(r for r in rig.engine.rules if r.name == "mrm")
+    assert resolved_at == pytest.approx(cleared_from + rule.clear_for_s)

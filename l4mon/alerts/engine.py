@@ -85,6 +85,17 @@ class AlertEngine:
 
     # -- evaluation -----------------------------------------------------------------------------
 
+    def active_subjects(self) -> set[str]:
+        """Vehicles (and RSUs) with a pending, clearing or open alert: their holds are timed
+        precisely, so they are evaluated at every tick, not only in their turn."""
+        out = set()
+        for (_, subject, _), track in self._tracks.items():
+            if subject is not None and (track.pending_since is not None
+                                        or track.clear_since is not None
+                                        or (track.alert is not None and track.alert.is_open)):
+                out.add(subject)
+        return out
+
     def evaluate(self, now: float, fleet: Fleet, vehicles: Iterable[str] | None = None) -> None:
         """Evaluate every rule for ``vehicles`` (default: the whole fleet and its RSUs)."""
         ids = fleet.vehicles.keys() if vehicles is None else vehicles
