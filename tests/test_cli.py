@@ -90,3 +90,62 @@ def test_bad_arguments_are_clear_errors(args: list[str], needle: str) -> None:
     assert result.returncode == 2, result.stderr
     assert needle in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _serve_once(journal: Path, port: int) -> tuple[str, int, str]:
+    """Start serve (no broker needed for HTTP), read its first output, ask /api/me, stop it."""
+    token = ""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "l4mon", "serve", "--broker", "mqtt://127.0.0.1:1", "--http",
+         f"127.0.0.1:{port}", "--journal", str(journal)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline().decode()
+        if "admin token was created" in first:
+            token = proc.stdout.readline().decode().strip()
+        deadline = time.monotonic() + 15
+        status = 0
+        while time.monotonic() < deadline:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/api/me", headers={
+                    "Authorization": f"Bearer {token or 'none'}"}).status_code
+                break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        return token, status, first
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
+def test_serve_never_runs_open(tmp_path: Path) -> None:
+    """With no tokens configured, the first start creates an admin token, prints it once and
+    keeps only its hash; the second start prints nothing and the first token still works."""
+    journal = tmp_path / "journal.sqlite"
+    port = free_port()
+    token, status, _ = _serve_once(journal, port)
+    assert len(token) >= 32 and status == 200
+    assert token.encode() not in journal.read_bytes()  # only the hash is at rest
+    again, _, first_line = _serve_once(journal, port)
+    assert again == "" and "admin token" not in first_line
+    proc = subprocess.Popen(  # the first token still works on a restarted hub
+        [sys.executable, "-m", "l4mon", "serve", "--broker", "mqtt://127.0.0.1:1", "--http",
+         f"127.0.0.1:{port}", "--journal", str(journal)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 15
+        while True:
+            try:
+                me = httpx.get(f"http://127.0.0.1:{port}/api/me",
+                               headers={"Authorization": f"Bearer {token}"})
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline
+                time.sleep(0.1)
+        assert me.json() == {"name": "admin", "role": "admin"}
+        assert httpx.get(f"http://127.0.0.1:{port}/api/vehicles").status_code == 401
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
