@@ -91,7 +91,8 @@ class Fleet:
             if len(self.vehicles) >= self.limits.max_vehicles:
                 raise Refused(CAPACITY, f"already tracking {len(self.vehicles)} vehicles")
             track = self.vehicles[route.source] = VehicleTrack(
-                route.source, route.site, max_links=self.limits.max_links_per_vehicle)
+                route.source, route.site, max_links=self.limits.max_links_per_vehicle,
+                turn=len(self.vehicles))
         elif track.site != route.site:
             raise Refused(SITE_CONFLICT, f"vehicle {route.source} belongs to site {track.site}")
         return track

@@ -44,10 +44,12 @@ class VehicleTrack:
     """Per-vehicle state, bounded: at most ``max_links`` links and ``EVENTS_KEPT`` events."""
 
     __slots__ = ("id", "site", "state", "state_seq", "state_rx", "links", "events", "event_seq",
-                 "telemetry", "connectivity", "max_links", "unseen_events")
+                 "telemetry", "connectivity", "max_links", "unseen_events", "turn")
 
-    def __init__(self, vehicle_id: str, site: str, *, max_links: int = 4) -> None:
+    def __init__(self, vehicle_id: str, site: str, *, max_links: int = 4, turn: int = 0) -> None:
         self.id = vehicle_id
+        #: Which of the hub's ticks evaluates this vehicle's alert rules when nothing changed.
+        self.turn = turn
         self.site = site
         self.state: VehicleState | None = None
         self.state_seq = SeqTracker()
