@@ -101,13 +101,20 @@ def launch_hub(broker: Broker, config: Path, log_path: Path, port: int) -> HubPr
     return hub
 
 
-def stop_hub(hub: HubProcess) -> None:
-    hub.proc.terminate()
+def stop_process(proc: subprocess.Popen[bytes], *, grace_s: float = 10.0) -> None:
+    """SIGTERM, and SIGKILL if it has not exited within ``grace_s``."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
     try:
-        hub.proc.wait(timeout=10)
+        proc.wait(timeout=grace_s)
     except subprocess.TimeoutExpired:
-        hub.proc.kill()
-        hub.proc.wait()
+        proc.kill()
+        proc.wait()
+
+
+def stop_hub(hub: HubProcess) -> None:
+    stop_process(hub.proc)
     hub.http.close()
 
 

@@ -22,6 +22,7 @@ import httpx
 import pytest
 
 from bench._broker import free_port
+from tests.conftest import stop_process
 
 try:
     from playwright.sync_api import Page, expect, sync_playwright
@@ -83,13 +84,7 @@ class Demo:
         pytest.fail(f"l4mon demo printed no working login link\n{self.output()[-3000:]}")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self._reader.join(timeout=5)
 
 
