@@ -120,6 +120,45 @@ async def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    """Exit 0 when every expectation holds (or there are none), 1 when one fails."""
+    from pathlib import Path
+
+    from scenarios.scenario import encode_results, run_log, run_scenario
+
+    target = Path(args.input)
+    if args.speed != "max" or args.publish:
+        from scenarios.pacing import replay_paced
+
+        return _run(replay_paced(target, speed=args.speed, publish=args.publish, out=args.out))
+    doc = run_scenario(target) if target.is_file() else run_log(target)
+    data = encode_results(doc)
+    if args.out:
+        Path(args.out).write_bytes(data)
+    failed = [e for e in doc["expectations"] if not e["passed"]]
+    print(f"{doc['input'].get('name') or target}: {doc['verdict'].upper()} - "
+          f"{doc['span']['messages']} messages over {doc['span']['duration_s']:.1f} s, "
+          f"{len(doc['alerts'])} alerts, {len(doc['expectations']) - len(failed)}/"
+          f"{len(doc['expectations'])} expectations held", flush=True)
+    for e in failed:
+        print(f"  FAILED {e['id']}: {e['detail']}", flush=True)
+    return 1 if failed else 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from scenarios.importers import import_files
+
+    from telemetry.drivelog import Conditions
+
+    conditions = Conditions(weather=args.weather, light=args.light, road=args.road)
+    report = import_files(args.format, [Path(p) for p in args.inputs], Path(args.out),
+                          site=args.site, conditions=conditions)
+    print(report.summary() if hasattr(report, "summary") else report, flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="l4mon", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -146,6 +185,25 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--duration", type=float, default=60.0, help="seconds to publish for")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--site", default=None, help="site TOML (the demo site without)")
+
+    rep = sub.add_parser("replay", help="replay a drive log or scenario through the pipeline")
+    rep.add_argument("input", help="a drive log directory or a scenario .toml")
+    rep.add_argument("--speed", default="max", help="1, 10 (times real time) or max")
+    rep.add_argument("--out", default=None, help="write the results JSON here")
+    rep.add_argument("--publish", default=None,
+                     help="mqtt://HOST:PORT: publish the messages to a broker as well")
+
+    imp = sub.add_parser("import", help="turn drive-test logs into an l4mon drive log")
+    imp.add_argument("format", choices=["gnettrack", "cicv5g"])
+    imp.add_argument("inputs", nargs="+", help="source files (one vehicle each)")
+    imp.add_argument("--out", required=True, help="drive log directory to write")
+    imp.add_argument("--site", default="imported")
+    imp.add_argument("--weather", default="unknown",
+                     choices=["clear", "cloudy", "rain", "snow", "fog", "unknown"])
+    imp.add_argument("--light", default="unknown",
+                     choices=["daylight", "dusk", "night", "unknown"])
+    imp.add_argument("--road", default="unknown",
+                     choices=["dry", "wet", "snow", "ice", "unknown"])
     return parser
 
 
@@ -159,6 +217,12 @@ def main(argv: list[str] | None = None) -> int:
                 raise ConfigError("--vehicles must be >= 1 and --rate > 0")
             parse_listen(args.http)
             return _run(_demo(args))
+        if args.command == "replay":
+            if args.speed not in ("1", "10", "max"):
+                raise ConfigError("--speed must be 1, 10 or max")
+            return _replay(args)
+        if args.command == "import":
+            return _import(args)
         if args.command == "serve":
             config = with_overrides(load_config(args.config), broker=args.broker, http=args.http,
                                     mqtt_client=args.mqtt_client, journal=args.journal)

@@ -1,0 +1,63 @@
+"""Replay at real or scaled time, optionally publishing to a broker for a live console.
+
+Pacing only waits between batches: every decision still uses the log's virtual clock, so the
+results are the same as at full speed. Published messages get their ``ts`` shifted to the
+present (by the same offset for all), so a live hub treats them as fresh telemetry rather than
+quarantining a day-old log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import msgspec
+
+from scenarios.scenario import encode_results, prepare, run_prepared
+
+
+async def replay_paced(target: Path, *, speed: str, publish: str | None,
+                       out: str | None) -> int:
+    factor = 1e9 if speed == "max" else float(speed)
+    prepared = prepare(target)
+    publisher = None
+    if publish:
+        import paho.mqtt.client as paho
+
+        from l4mon.ingest.mqtt import parse_url
+
+        host, port, _ = parse_url(publish)
+        publisher = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="l4mon-replay",
+                                protocol=paho.MQTTv5)
+        publisher.connect(host, port)
+        publisher.loop_start()
+    wall_start = time.monotonic()
+    shift = time.time() - prepared.start
+    sent = 0
+    stream = prepared.stream
+
+    def paced():  # type: ignore[no-untyped-def]
+        nonlocal sent
+        for recv_time, topic, payload in stream:
+            delay = (recv_time - prepared.start) / factor - (time.monotonic() - wall_start)
+            if delay > 0:
+                time.sleep(delay)  # the replay runs in a worker thread; nothing else waits
+            if publisher is not None:
+                data = msgspec.json.decode(payload)
+                data["ts"] = data["ts"] + shift
+                publisher.publish(topic, msgspec.json.encode(data),
+                                  qos=1 if topic.endswith("/event") else 0)
+                sent += 1
+            yield recv_time, topic, payload
+
+    prepared.stream = paced()
+    doc = await asyncio.to_thread(run_prepared, prepared)
+    if publisher is not None:
+        publisher.loop_stop()
+        publisher.disconnect()
+    if out:
+        await asyncio.to_thread(Path(out).write_bytes, encode_results(doc))
+    print(f"{doc['input'].get('name') or target}: {doc['verdict'].upper()} at {speed}x"
+          + (f", published {sent} messages to {publish}" if publish else ""), flush=True)
+    return 1 if doc["verdict"] == "fail" else 0

@@ -1,0 +1,381 @@
+"""Scenario files: what to replay, under which conditions, what to break, what must hold.
+
+A scenario (TOML) names drive logs or a generator, the conditions, fault injections and
+expectations; ``run_scenario`` replays it through the live pipeline (``scenarios.replay``) and
+grades every expectation. The results document is described in docs/replay.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tomllib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal
+
+import msgspec
+
+from l4mon.alerts.model import SEVERITY_RANK, Alert
+from l4mon.config import HubConfig, load_config
+from l4mon.site import DEMO_SITE_PATH, Site, load_site
+from scenarios import replay
+from scenarios.simfleet import Fault, SimFleet
+from telemetry.drivelog import Manifest, read_manifest, read_table, wire_messages
+from telemetry.wire import LinkSample
+
+RESULTS_FORMAT: Final = "l4mon-replay-results"
+RESULTS_VERSION: Final = 1
+Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=7 * 86_400.0)]
+
+FaultKind = Literal["link_down", "both_links_down", "telemetry_stall", "rtt_spike",
+                    "bandwidth_cap", "takeover_request", "clock_skew", "packet_loss",
+                    "handover_storm"]
+#: Faults the generator produces itself; the rest (and all faults on logs) are stream edits.
+_SIM_FAULTS: Final = frozenset({"link_down", "both_links_down", "telemetry_stall", "rtt_spike",
+                                "bandwidth_cap", "takeover_request", "clock_skew"})
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be run; names the file and the field."""
+
+
+class GeneratorSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    vehicles: Annotated[int, msgspec.Meta(ge=1, le=1_000)] = 3
+    seed: int = 1
+    duration_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)] = 120.0
+    rate_hz: Annotated[float, msgspec.Meta(gt=0, le=50)] = 10.0
+    #: "demo" for the bundled demo site, or a site TOML path relative to the scenario file.
+    site: str = "demo"
+    #: Generator start time (epoch s); fixed so a scenario is the same run after run.
+    start: float = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+
+
+class FaultSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    kind: FaultKind
+    vehicle: str
+    at_s: Seconds
+    duration_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)]
+    id: str | None = None
+    link: Literal["l5g", "lte"] | str | None = None
+    #: rtt_spike: ms added; bandwidth_cap: kbit/s; clock_skew: s; packet_loss: ratio 0-1.
+    value: float | None = None
+
+
+class Expectation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    type: Literal["alert", "no_alert", "kpi"]
+    id: str | None = None
+    rule: str | None = None
+    severity: Literal["info", "warning", "takeover"] | None = None
+    vehicle: str | None = None
+    link: str | None = None
+    #: alert: within this many seconds of the fault's start (after_fault) or of at_s.
+    after_fault: str | None = None
+    at_s: Seconds | None = None
+    within_s: Seconds | None = None
+    #: no_alert: the window, seconds from the start (default: the whole run).
+    from_s: Seconds | None = None
+    to_s: Seconds | None = None
+    #: kpi: a figure from the results' kpis, bounded by min and/or max.
+    metric: Literal["rtt_p50_ms", "rtt_p95_ms", "rtt_p99_ms", "availability", "loss_ratio",
+                    "ul_kbps_mean", "time_all_links_down_s"] | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+class ScenarioSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    name: str
+    description: str = ""
+    #: Generator: a condition model name (scenarios.conditions). Logs: ignored (the logs'
+    #: manifests carry their own conditions).
+    conditions: str = "daylight"
+    generator: GeneratorSpec | None = None
+    logs: list[str] = []
+    #: Hub config for the replay (relative path); default: the built-in defaults.
+    config: str | None = None
+    fault: list[FaultSpec] = []
+    expect: list[Expectation] = []
+
+
+def load_scenario(path: str | Path) -> ScenarioSpec:
+    path = Path(path)
+    try:
+        spec = msgspec.convert(tomllib.loads(path.read_text(encoding="utf-8")), ScenarioSpec)
+    except OSError as error:
+        raise ScenarioError(f"cannot read scenario {path}: {error.strerror}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ScenarioError(f"{path}: not valid TOML: {error}") from None
+    except msgspec.ValidationError as error:
+        raise ScenarioError(f"{path}: {error}") from None
+    if (spec.generator is None) == (not spec.logs):
+        raise ScenarioError(f"{path}: give either [generator] or logs, not both or neither")
+    ids = [f.id for f in spec.fault if f.id]
+    if len(ids) != len(set(ids)):
+        raise ScenarioError(f"{path}: fault ids must be unique")
+    for e in spec.expect:
+        if e.type == "alert" and (e.within_s is None
+                                  or (e.after_fault is None) == (e.at_s is None)):
+            raise ScenarioError(f"{path}: an alert expectation needs within_s and one of "
+                                "after_fault or at_s")
+        if e.after_fault is not None and e.after_fault not in ids:
+            raise ScenarioError(f"{path}: expectation refers to unknown fault {e.after_fault!r}")
+        if e.type == "kpi" and (e.metric is None or (e.min is None and e.max is None)):
+            raise ScenarioError(f"{path}: a kpi expectation needs metric and min and/or max")
+        if e.type in ("alert", "no_alert") and e.rule is None and e.severity is None:
+            raise ScenarioError(f"{path}: an {e.type} expectation needs rule or severity")
+    return spec
+
+
+# -- the message stream ---------------------------------------------------------------------------
+
+def _generated(spec: ScenarioSpec, base: Path) -> tuple[Iterator[replay.Delivery], Site, dict]:
+    gen = spec.generator
+    assert gen is not None
+    site = load_site(DEMO_SITE_PATH if gen.site == "demo" else base / gen.site)
+    kwargs: dict[str, Any] = {}
+    conditions: dict[str, Any] = {"model": spec.conditions}
+    try:
+        from scenarios.conditions import model_for
+    except ImportError:  # pragma: no cover - the condition models arrive with issue 4
+        model_for = None
+    if model_for is not None:
+        model = model_for(spec.conditions)
+        kwargs["conditions"] = model
+        conditions.update(msgspec.to_builtins(model.conditions))
+    fleet = SimFleet(site=site, vehicles=gen.vehicles, rate_hz=gen.rate_hz, seed=gen.seed,
+                     start=gen.start, **kwargs)
+    for f in spec.fault:
+        if f.kind in _SIM_FAULTS:
+            fleet.inject(Fault(kind=f.kind, vehicle=f.vehicle, link=f.link,
+                               start=gen.start + f.at_s, duration=f.duration_s, value=f.value))
+    step = 0.05  # the fleet's own grid decides message times; this only chunks the calls
+
+    def stream() -> Iterator[replay.Delivery]:
+        n = 1
+        end = gen.start + gen.duration_s
+        while True:
+            now = min(gen.start + n * step, end)
+            for topic, payload in fleet.advance(now):
+                yield now, topic, payload
+            if now >= end:
+                return
+            n += 1
+
+    return stream(), site, conditions
+
+
+def _logs(spec: ScenarioSpec, base: Path) -> tuple[Iterator[replay.Delivery], list[Manifest]]:
+    manifests = [read_manifest(base / p) for p in spec.logs]
+    streams = [wire_messages(read_table(base / p)) for p in spec.logs]
+    import heapq
+    return heapq.merge(*streams, key=lambda d: d[0]), manifests
+
+
+def _edited(stream: Iterator[replay.Delivery], faults: list[FaultSpec], start: float,
+            *, generator: bool) -> Iterator[replay.Delivery]:
+    """Apply the faults that are stream edits (all of them for logs)."""
+    edits = [f for f in faults if not (generator and f.kind in _SIM_FAULTS)]
+    if not edits:
+        yield from stream
+        return
+    for recv_time, topic, original in stream:
+        payload = original
+        offset = recv_time - start
+        parts = topic.split("/")
+        vehicle = parts[4] if len(parts) > 4 and parts[3] == "vehicle" else None
+        link = parts[6] if len(parts) == 7 and parts[5] == "link" else None
+        drop = False
+        for f in edits:
+            if vehicle != f.vehicle or not f.at_s <= offset < f.at_s + f.duration_s:
+                continue
+            if f.kind == "telemetry_stall" \
+                    or (f.kind == "both_links_down" and link is not None) \
+                    or (f.kind == "link_down" and link is not None and link == f.link):
+                drop = True
+            elif f.kind == "packet_loss" and link is not None:
+                ratio = 0.2 if f.value is None else f.value
+                digest = hashlib.blake2s(f"{topic}|{recv_time!r}".encode(), digest_size=4)
+                drop = int.from_bytes(digest.digest(), "big") / 2**32 < ratio  # deterministic
+            elif link is not None and (f.link is None or f.link == link):
+                payload = _edit_link(f, payload, offset)
+            elif f.kind == "clock_skew":
+                payload = _edit_ts(payload, 5.0 if f.value is None else f.value)
+        if not drop:
+            yield recv_time, topic, payload
+
+
+def _edit_link(f: FaultSpec, payload: bytes, offset: float) -> bytes:
+    msg = msgspec.json.decode(payload, type=LinkSample)
+    if f.kind == "rtt_spike" and msg.rtt_ms is not None:
+        msg = msgspec.structs.replace(msg, rtt_ms=msg.rtt_ms + (250.0 if f.value is None
+                                                               else f.value))
+    elif f.kind == "bandwidth_cap" and msg.ul_kbps is not None:
+        msg = msgspec.structs.replace(msg, ul_kbps=min(msg.ul_kbps, 500.0 if f.value is None
+                                                       else f.value))
+    elif f.kind == "handover_storm":
+        # Flip between the serving cell and a neighbour every half second: a ping-pong storm.
+        flip = math.floor((offset - f.at_s) * 2) % 2 == 1
+        msg = msgspec.structs.replace(msg, cell_id=f"{msg.cell_id}-nb" if flip else msg.cell_id)
+    elif f.kind == "clock_skew":
+        msg = msgspec.structs.replace(msg, ts=msg.ts + (5.0 if f.value is None else f.value))
+    return msgspec.json.encode(msg)
+
+
+def _edit_ts(payload: bytes, skew: float) -> bytes:
+    data = msgspec.json.decode(payload)
+    data["ts"] = data["ts"] + skew
+    return msgspec.json.encode(data)
+
+
+# -- grading --------------------------------------------------------------------------------------
+
+def _matches(alert: Alert, e: Expectation) -> bool:
+    if e.rule is not None and alert.rule != e.rule:
+        return False
+    if e.severity is not None and SEVERITY_RANK[alert.severity] < SEVERITY_RANK[e.severity]:
+        return False
+    if e.vehicle is not None and alert.vehicle != e.vehicle:
+        return False
+    return e.link is None or alert.link == e.link
+
+
+def grade(spec: ScenarioSpec, outcome: replay.Outcome, kpis: dict[str, Any],
+          start: float) -> list[dict[str, Any]]:
+    faults = {f.id: f for f in spec.fault if f.id}
+    results = []
+    for n, e in enumerate(spec.expect):
+        name = e.id or f"{e.type}-{n + 1}"
+        if e.type == "alert":
+            origin = faults[e.after_fault].at_s if e.after_fault else e.at_s
+            assert origin is not None and e.within_s is not None
+            hits = [a for a in outcome.alerts if _matches(a, e)
+                    and origin <= a.raised_at - start <= origin + e.within_s]
+            first = min((a.raised_at - start - origin for a in hits), default=None)
+            results.append({"id": name, "type": e.type, "passed": bool(hits),
+                            "observed_delay_s": None if first is None else round(first, 3),
+                            "detail": f"{len(hits)} matching alert(s) within {e.within_s:g} s"})
+        elif e.type == "no_alert":
+            low = e.from_s or 0.0
+            high = e.to_s if e.to_s is not None else math.inf
+            hits = [a for a in outcome.alerts if _matches(a, e)
+                    and low <= a.raised_at - start <= high]
+            results.append({"id": name, "type": e.type, "passed": not hits,
+                            "false_alarms": [a.id for a in hits],
+                            "detail": f"{len(hits)} alert(s) in the window"})
+        else:
+            values = _kpi_values(kpis, e)
+            bad = [(k, v) for k, v in values if v is None
+                   or (e.min is not None and v < e.min) or (e.max is not None and v > e.max)]
+            results.append({"id": name, "type": e.type, "metric": e.metric,
+                            "passed": bool(values) and not bad,
+                            "observed": {k: v for k, v in values},
+                            "detail": "no matching vehicle/link" if not values
+                            else f"{len(bad)} of {len(values)} out of bounds"})
+    return results
+
+
+def _kpi_values(kpis: dict[str, Any], e: Expectation) -> list[tuple[str, float | None]]:
+    out = []
+    for vid, vehicle in kpis.items():
+        if e.vehicle is not None and vid != e.vehicle:
+            continue
+        if e.metric == "time_all_links_down_s" or (e.metric == "availability"
+                                                     and e.link is None):
+            out.append((vid, vehicle[e.metric]))
+            continue
+        for name, link in vehicle["links"].items():
+            if e.link is None or name == e.link:
+                out.append((f"{vid}/{name}", link.get(e.metric or "")))
+    return out
+
+
+# -- results --------------------------------------------------------------------------------------
+
+def results_document(*, input_info: dict[str, Any], outcome: replay.Outcome,
+                     expectations: list[dict[str, Any]]) -> dict[str, Any]:
+    start = outcome.start
+    verdict = "no_expectations" if not expectations else \
+        "pass" if all(e["passed"] for e in expectations) else "fail"
+    return {
+        "format": RESULTS_FORMAT, "version": RESULTS_VERSION,
+        "input": input_info, "verdict": verdict, "expectations": expectations,
+        "span": {"start": start, "end": outcome.end,
+                 "duration_s": round(outcome.end - start, 3), "messages": outcome.messages},
+        "alerts": [{
+            "id": a.id, "rule": a.rule, "severity": a.severity, "vehicle": a.vehicle,
+            "link": a.link, "rsu": a.rsu, "detail": a.detail, "state": a.state,
+            "raised_at": a.raised_at, "raised_offset_s": round(a.raised_at - start, 3),
+            "acknowledged_at": a.acknowledged_at, "resolved_at": a.resolved_at,
+            "resolved_by": a.resolved_by, "escalated": a.escalated, "flaps": a.flaps,
+        } for a in outcome.alerts],
+        "handovers": None,  # serving-cell changes are counted per link; detection is issue 5
+        "kpis": replay.kpis(outcome),
+        "quarantine": dict(sorted(outcome.hub.quarantine.counts.items())),
+    }
+
+
+class Prepared(msgspec.Struct):
+    """A scenario or log ready to replay: its message stream and what to grade it with."""
+
+    stream: Any
+    start: float
+    config: HubConfig
+    site: Site | None
+    info: dict[str, Any]
+    spec: ScenarioSpec | None
+
+
+def prepare(path: str | Path) -> Prepared:
+    """Open a scenario file or a drive log directory for replay."""
+    path = Path(path)
+    if not path.is_file():
+        manifest = read_manifest(path)
+        info = {"kind": "log", "path": str(path), "site": manifest.site,
+                "conditions": msgspec.to_builtins(manifest.conditions),
+                "sources": [manifest.source]}
+        return Prepared(stream=wire_messages(read_table(path)), start=manifest.start or 0.0,
+                        config=HubConfig(), site=None, info=info, spec=None)
+    spec = load_scenario(path)
+    base = path.parent
+    config = load_config(base / spec.config) if spec.config else HubConfig()
+    if spec.generator is not None:
+        stream, site, conditions = _generated(spec, base)
+        start = spec.generator.start
+        sources: list[dict[str, Any]] = [{"kind": "generator",
+                                          **msgspec.to_builtins(spec.generator)}]
+    else:
+        stream, manifests = _logs(spec, base)
+        site = None
+        conditions = msgspec.to_builtins(manifests[0].conditions)
+        starts = [m.start for m in manifests if m.start is not None]
+        start = min(starts) if starts else 0.0
+        sources = [m.source for m in manifests]
+    stream = _edited(stream, spec.fault, start, generator=spec.generator is not None)
+    info = {"kind": "scenario", "path": str(path), "name": spec.name,
+            "description": spec.description, "conditions": conditions, "sources": sources,
+            "faults": [msgspec.to_builtins(f) for f in spec.fault]}
+    return Prepared(stream=stream, start=start, config=config, site=site, info=info, spec=spec)
+
+
+def run_prepared(prepared: Prepared, *, before_batch: replay.Hook | None = None
+                 ) -> dict[str, Any]:
+    outcome = replay.run(prepared.stream, config=prepared.config, site=prepared.site,
+                         before_batch=before_batch)
+    kpis = replay.kpis(outcome)
+    start = prepared.start if prepared.spec is not None else outcome.start
+    expectations = grade(prepared.spec, outcome, kpis, start) if prepared.spec else []
+    return results_document(input_info=prepared.info, outcome=outcome,
+                            expectations=expectations)
+
+
+def run_scenario(path: str | Path) -> dict[str, Any]:
+    return run_prepared(prepare(path))
+
+
+def run_log(path: str | Path) -> dict[str, Any]:
+    return run_prepared(prepare(path))
+
+
+def encode_results(doc: dict[str, Any]) -> bytes:
+    """Canonical JSON: sorted keys, so the same replay gives the same bytes."""
+    return msgspec.json.format(msgspec.json.encode(doc, order="sorted"), indent=2) + b"\n"
