@@ -75,7 +75,7 @@ async def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _serve(config: HubConfig) -> int:
+async def _serve(config: HubConfig, record: str | None = None) -> int:
     from l4mon.api.app import create_app
     from l4mon.clock import LiveClock
     from l4mon.ingest.mqtt import MqttSource
@@ -90,6 +90,11 @@ async def _serve(config: HubConfig) -> int:
     source = MqttSource(settings=config.mqtt)
     runtime.buffer = source.buffer
     runtime.mqtt = source.status
+    if record:
+        from l4mon.recorder import Recorder
+
+        runtime.recorder = Recorder(record)
+        log.info("recording everything ingested to %s", record)
     host, port = parse_listen(config.http.listen)
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -98,6 +103,8 @@ async def _serve(config: HubConfig) -> int:
     try:
         await run(runtime, source, http=(host, port), app=create_app(runtime), stop=stop)
     finally:
+        if runtime.recorder is not None:
+            await asyncio.to_thread(runtime.recorder.close)  # drains: nothing received is lost
         runtime.hub.alerts.journal.close()  # type: ignore[union-attr]
     return 0
 
@@ -149,7 +156,6 @@ def _import(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from scenarios.importers import import_files
-
     from telemetry.drivelog import Conditions
 
     conditions = Conditions(weather=args.weather, light=args.light, road=args.road)
@@ -177,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--http", default=None, help="HOST:PORT (overrides the file)")
     serve.add_argument("--mqtt-client", choices=["gmqtt", "aiomqtt"], default=None)
     serve.add_argument("--journal", default=None, help="alert journal file (overrides the file)")
+    serve.add_argument("--record", default=None, metavar="DIR",
+                       help="record everything ingested as a drive log in DIR")
 
     sim = sub.add_parser("simulate", help="publish the simulated fleet to a real broker")
     sim.add_argument("--broker", required=True, help="mqtt://HOST:PORT")
@@ -226,7 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             config = with_overrides(load_config(args.config), broker=args.broker, http=args.http,
                                     mqtt_client=args.mqtt_client, journal=args.journal)
-            return _run(_serve(config))
+            return _run(_serve(config, args.record))
         if args.vehicles < 1 or args.rate <= 0 or args.duration <= 0:
             raise ConfigError("--vehicles must be >= 1, --rate and --duration > 0")
         return _run(_simulate(args))

@@ -18,6 +18,7 @@ from l4mon.api.live import Broadcaster
 from l4mon.hub import INTERNAL_ERROR, Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt import MqttStatus
+from l4mon.recorder import Recorder
 from telemetry.decode import REASONS
 from telemetry.fleet import CAPACITY, SITE_CONFLICT
 from telemetry.vehicle import CONNECTIVITY
@@ -26,8 +27,10 @@ from telemetry.vehicle import CONNECTIVITY
 class HubCollector(Collector):
     def __init__(self, hub: Hub, *, buffer: Callable[[], BatchBuffer | None],
                  mqtt: Callable[[], MqttStatus | None],
-                 broadcaster: Broadcaster | None = None) -> None:
+                 broadcaster: Broadcaster | None = None,
+                 recorder: Callable[[], Recorder | None] | None = None) -> None:
         self.hub = hub
+        self.recorder = recorder
         self.buffer = buffer
         self.mqtt = mqtt
         self.broadcaster = broadcaster
@@ -86,6 +89,15 @@ class HubCollector(Collector):
             yield CounterMetricFamily("l4mon_console_disconnected_slow",
                                       "Consoles disconnected for not keeping up.",
                                       value=self.broadcaster.disconnected_slow)
+        recorder = self.recorder() if self.recorder is not None else None
+        if recorder is not None:
+            yield CounterMetricFamily("l4mon_recorder_recorded", "Messages recorded.",
+                                      value=recorder.recorded)
+            yield CounterMetricFamily("l4mon_recorder_dropped",
+                                      "Messages not recorded because the writer fell behind.",
+                                      value=recorder.dropped)
+            yield GaugeMetricFamily("l4mon_recorder_backlog", "Messages waiting to be written.",
+                                    value=recorder.backlog)
         buffer = self.buffer()
         if buffer is not None:
             yield GaugeMetricFamily("l4mon_ingest_queue_depth",

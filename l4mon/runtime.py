@@ -31,6 +31,7 @@ from l4mon.ingest.mqtt import MqttStatus
 from l4mon.types import Batch
 
 if TYPE_CHECKING:
+    from l4mon.recorder import Recorder
     from l4mon.site import Site
     from scenarios.simfleet import SimFleet
 
@@ -57,6 +58,7 @@ class Runtime:
         self.demo = demo
         self.buffer: BatchBuffer | None = None
         self.mqtt: MqttStatus | None = None
+        self.recorder: Recorder | None = None
         self.started_at = clock.now()
         self.ready = asyncio.Event()
         self.broadcaster = Broadcaster(state_frame=self.state_frame_chunked)
@@ -110,9 +112,12 @@ class Runtime:
         return out
 
     async def consume(self, source: AsyncIterator[Batch]) -> None:
-        hub, clock = self.hub, self.clock
+        hub, clock, recorder = self.hub, self.clock, self.recorder
         async for batch in source:
-            hub.ingest(batch, clock.now())
+            now = clock.now()
+            hub.ingest(batch, now)
+            if recorder is not None:
+                recorder.add(batch, now)
 
     async def tick_forever(self) -> None:
         """Tick every ``eval_interval_s``, a chunk of vehicles at a time (see Hub.tick_vehicles)."""

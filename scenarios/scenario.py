@@ -30,7 +30,7 @@ Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=7 * 86_400.0)]
 
 FaultKind = Literal["link_down", "both_links_down", "telemetry_stall", "rtt_spike",
                     "bandwidth_cap", "takeover_request", "clock_skew", "packet_loss",
-                    "handover_storm"]
+                    "handover_storm", "state_stall"]
 #: Faults the generator produces itself; the rest (and all faults on logs) are stream edits.
 _SIM_FAULTS: Final = frozenset({"link_down", "both_links_down", "telemetry_stall", "rtt_spike",
                                 "bandwidth_cap", "takeover_request", "clock_skew"})
@@ -109,6 +109,9 @@ def load_scenario(path: str | Path) -> ScenarioSpec:
         raise ScenarioError(f"{path}: {error}") from None
     if (spec.generator is None) == (not spec.logs):
         raise ScenarioError(f"{path}: give either [generator] or logs, not both or neither")
+    for f in spec.fault:
+        if f.kind == "link_down" and f.link is None:
+            raise ScenarioError(f"{path}: a link_down fault needs link")
     ids = [f.id for f in spec.fault if f.id]
     if len(ids) != len(set(ids)):
         raise ScenarioError(f"{path}: fault ids must be unique")
@@ -188,15 +191,19 @@ def _edited(stream: Iterator[replay.Delivery], faults: list[FaultSpec], start: f
         for f in edits:
             if vehicle != f.vehicle or not f.at_s <= offset < f.at_s + f.duration_s:
                 continue
-            if f.kind == "telemetry_stall" \
-                    or (f.kind == "both_links_down" and link is not None) \
-                    or (f.kind == "link_down" and link is not None and link == f.link):
+            on_link = link is not None and (f.link is None or f.link == link)
+            if f.kind == "state_stall":
+                drop = drop or parts[-1] == "state"  # the vehicle's app hangs; modems report
+            elif f.kind == "telemetry_stall":
                 drop = True
-            elif f.kind == "packet_loss" and link is not None:
-                ratio = 0.2 if f.value is None else f.value
-                digest = hashlib.blake2s(f"{topic}|{recv_time!r}".encode(), digest_size=4)
-                drop = int.from_bytes(digest.digest(), "big") / 2**32 < ratio  # deterministic
-            elif link is not None and (f.link is None or f.link == link):
+            elif f.kind in ("both_links_down", "link_down"):
+                drop = drop or (on_link if f.kind == "link_down" else link is not None)
+            elif f.kind == "packet_loss":
+                if on_link:
+                    ratio = 0.2 if f.value is None else f.value
+                    digest = hashlib.blake2s(f"{topic}|{recv_time!r}".encode(), digest_size=4)
+                    drop = drop or int.from_bytes(digest.digest(), "big") / 2**32 < ratio
+            elif f.kind in ("rtt_spike", "bandwidth_cap", "handover_storm") and on_link:
                 payload = _edit_link(f, payload, offset)
             elif f.kind == "clock_skew":
                 payload = _edit_ts(payload, 5.0 if f.value is None else f.value)
@@ -216,8 +223,6 @@ def _edit_link(f: FaultSpec, payload: bytes, offset: float) -> bytes:
         # Flip between the serving cell and a neighbour every half second: a ping-pong storm.
         flip = math.floor((offset - f.at_s) * 2) % 2 == 1
         msg = msgspec.structs.replace(msg, cell_id=f"{msg.cell_id}-nb" if flip else msg.cell_id)
-    elif f.kind == "clock_skew":
-        msg = msgspec.structs.replace(msg, ts=msg.ts + (5.0 if f.value is None else f.value))
     return msgspec.json.encode(msg)
 
 

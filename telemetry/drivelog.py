@@ -122,6 +122,8 @@ class DriveLogWriter:
     path: Path
     manifest: Manifest = field(default_factory=Manifest)
     rows_per_file: int = 500_000
+    #: Where files go below ``path`` (e.g. "date=2026-11-22/hour=02"); None for the top.
+    subdir: str | None = None
     _columns: dict[str, list[Any]] = field(default_factory=dict)
     _rows: int = 0
     _files: int = 0
@@ -158,12 +160,12 @@ class DriveLogWriter:
         for recv_time, route, msg in messages:
             self.add(recv_time, route, msg)
 
-    def flush(self, subdir: str | None = None) -> Path | None:
+    def flush(self) -> Path | None:
         """Write what is buffered as one Parquet file; returns its path (None if empty)."""
         if not self._rows:
             return None
         table = pa.Table.from_pydict(self._columns, schema=SCHEMA)
-        folder = self.path / subdir if subdir else self.path
+        folder = self.path / self.subdir if self.subdir else self.path
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"part-{self._files:06d}.parquet"
         tmp = target.with_suffix(".parquet.tmp")

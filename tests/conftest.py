@@ -81,12 +81,13 @@ def write_hub_config(tmp_path: Path) -> Path:
     return config
 
 
-def launch_hub(broker: Broker, config: Path, log_path: Path, port: int) -> HubProcess:
+def launch_hub(broker: Broker, config: Path, log_path: Path, port: int, *,
+               extra_args: list[str] | None = None) -> HubProcess:
     """Start ``l4mon serve`` and wait until it is connected to ``broker``."""
     with log_path.open("ab") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "l4mon", "serve", "--config", str(config), "--broker",
-             broker.url, "--http", f"127.0.0.1:{port}"],
+             broker.url, "--http", f"127.0.0.1:{port}", *(extra_args or [])],
             stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )

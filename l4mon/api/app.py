@@ -24,7 +24,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     operator = require(runtime.tokens, "operator")
     registry = make_registry(HubCollector(hub, buffer=lambda: runtime.buffer,
                                           mqtt=lambda: runtime.mqtt,
-                                          broadcaster=runtime.broadcaster))
+                                          broadcaster=runtime.broadcaster,
+                                          recorder=lambda: runtime.recorder))
     static = resources.files("ui").joinpath("static")
 
     @app.get("/healthz")
