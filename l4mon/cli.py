@@ -161,7 +161,7 @@ def _import(args: argparse.Namespace) -> int:
     conditions = Conditions(weather=args.weather, light=args.light, road=args.road)
     report = import_files(args.format, [Path(p) for p in args.inputs], Path(args.out),
                           site=args.site, conditions=conditions)
-    print(report.summary() if hasattr(report, "summary") else report, flush=True)
+    print("\n".join(report.lines()), flush=True)
     return 0
 
 

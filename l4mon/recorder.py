@@ -93,5 +93,5 @@ class Recorder:
                 route, msg = self._decoder.decode(topic, payload, now, content_type)
             except Rejected:
                 continue
-            self._writer.add(now, route, msg)
+            self._writer.add(now, route, msg, topic=topic, payload=bytes(payload))
             self.recorded += 1

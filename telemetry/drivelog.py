@@ -56,6 +56,9 @@ SCHEMA: Final = pa.schema([
     # rsu
     ("intersection", _STR), ("health", _STR), ("boot_id", _STR), ("tx_msgs", pa.int64()),
     ("rx_msgs", pa.int64()), ("backhaul_rtt_ms", pa.float64()), ("cpu_pct", pa.float64()),
+    # what arrived, verbatim, when the log was recorded (null for imports): replay feeds these
+    # exact bytes, and reads three columns instead of thirty
+    ("topic", _STR), ("payload", pa.binary()),
 ], metadata={"schema": SCHEMA_NAME, "version": str(SCHEMA_VERSION)})
 COLUMNS: Final = SCHEMA.names
 
@@ -142,8 +145,12 @@ class DriveLogWriter:
         self._columns = {name: [] for name in COLUMNS}
         self._rows = 0
 
-    def add(self, recv_time: float, route: Route, msg: Message) -> None:
+    def add(self, recv_time: float, route: Route, msg: Message, *, topic: str | None = None,
+            payload: bytes | None = None) -> None:
+        """One message; ``topic`` and ``payload`` as received, when there was a receipt."""
         row = _row(recv_time, route, msg)
+        row["topic"] = topic
+        row["payload"] = payload
         columns = self._columns
         for name in COLUMNS:
             columns[name].append(row.get(name))
@@ -232,10 +239,32 @@ _ENCODE = msgspec.json.Encoder()
 
 
 def wire_messages(table: pa.Table) -> Iterator[tuple[float, str, bytes]]:
-    """Each row as (receive time, topic, JSON payload): what the hub received."""
+    """Each row as (receive time, topic, payload): what the hub received.
+
+    Rows recorded with their payload give those bytes back; others (imports) are encoded as
+    JSON from their columns, which only costs where it is needed.
+    """
+    times = table.column("recv_time").to_pylist()
+    recorded_topics = table.column("topic").to_pylist()
+    payloads = table.column("payload").to_pylist()
+    missing = [i for i, p in enumerate(payloads) if p is None]
+    if not missing:
+        yield from zip(times, recorded_topics, payloads, strict=True)
+        return
+    rebuilt = dict(_encoded(table.take(missing), missing))
+    for i, (at, topic, payload) in enumerate(zip(times, recorded_topics, payloads,
+                                                 strict=True)):
+        if payload is None:
+            yield rebuilt[i]
+        else:
+            yield at, topic, payload
+
+
+def _encoded(table: pa.Table, rows: list[int]) -> Iterator[tuple[int, tuple[float, str, bytes]]]:
+    """(row index, delivery) for rows without a recorded payload."""
     cols = {name: table.column(name).to_pylist() for name in COLUMNS}
     encode = _ENCODE.encode
-    for i in range(table.num_rows):
+    for i, row in enumerate(rows):
         kind, site, source = cols["kind"][i], cols["site"][i], cols["source"][i]
         ts, seq = cols["ts"][i], cols["seq"][i]
         msg: Message
@@ -264,5 +293,5 @@ def wire_messages(table: pa.Table) -> Iterator[tuple[float, str, bytes]]:
                             backhaul_rtt_ms=cols["backhaul_rtt_ms"][i],
                             cpu_pct=cols["cpu_pct"][i])
         else:
-            raise DriveLogError(f"row {i}: unknown kind {kind!r}")
-        yield cols["recv_time"][i], topic, encode(msg)
+            raise DriveLogError(f"row {row}: unknown kind {kind!r}")
+        yield row, (cols["recv_time"][i], topic, encode(msg))

@@ -1,0 +1,223 @@
+"""Importers: real drive-test logs turned into l4mon drive logs (``telemetry.drivelog``).
+
+Each input file becomes one vehicle, named after the file, with its link(s); every message
+keeps the source's own figures and times (``recv_time`` is the source's clock, not the
+importer's). Two formats:
+
+* ``cicv5g`` (:mod:`scenarios.importers.cicv5g`): the CICV5G round-trip delay dataset
+  (Tongji University test site, CC BY 4.0).
+* ``gnettrack`` (:mod:`scenarios.importers.gnettrack`): G-NetTrack Pro CSV exports, e.g. the
+  UCC 5G dataset (GPL-3.0; a log imported from it is derived data and stays outside the
+  project tree).
+
+A file that is not what it claims to be (missing, empty, binary, HTML, wrong header, no usable
+row) raises :class:`DriveLogImportError` naming the file and, where there is one, the line.
+A bad row never stops an import: it is skipped and its reason counted in the report. Rows are
+all or nothing: a row whose link sample or vehicle state would break a wire bound (or lacks a
+field the wire needs) is skipped whole, so every kept row gives exactly one message per kind.
+All inputs are read and checked before the output is written, so a bad file leaves no log.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+from telemetry.drivelog import Conditions, DriveLogWriter, Manifest
+from telemetry.topics import Route
+from telemetry.wire import Message
+
+Format = Literal["gnettrack", "cicv5g"]
+
+_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+_NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.:-]+")
+_WIRE_FIELD = re.compile(r"at `\$\.(\w+)`")
+_EOL = re.compile(r"\r\n|\r|\n")
+#: How much of the file is looked at to tell text from binary.
+_SNIFF = 8192
+
+
+class DriveLogImportError(ValueError):
+    """An input that cannot be imported; the message starts with ``file[:line]:``."""
+
+    def __init__(self, path: Path | str, what: str, line: int | None = None) -> None:
+        self.path = Path(path)
+        self.line = line
+        self.what = what
+        where = f"{path}:{line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {what}")
+
+
+@dataclass
+class FileReport:
+    """What one input gave."""
+
+    path: Path
+    vehicle: str
+    links: list[str]
+    rows: int = 0  # data rows in the file (header and blank lines not counted)
+    kept: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)  # reason -> rows
+    messages: Counter[str] = field(default_factory=Counter)  # kind -> messages
+    cell_changes: int = 0  # serving-cell changes between consecutive kept link samples
+    notes: Counter[str] = field(default_factory=Counter)  # oddities that did not cost a row
+
+
+@dataclass
+class ImportReport:
+    out: Path
+    format: str
+    files: list[FileReport]
+    manifest: Manifest
+
+    @property
+    def vehicles(self) -> list[str]:
+        return [f.vehicle for f in self.files]
+
+    @property
+    def messages(self) -> Counter[str]:
+        return sum((f.messages for f in self.files), Counter())
+
+    @property
+    def skipped(self) -> Counter[str]:
+        return sum((f.skipped for f in self.files), Counter())
+
+    @property
+    def cell_changes(self) -> dict[str, int]:
+        return {str(f.path): f.cell_changes for f in self.files}
+
+    def lines(self) -> list[str]:
+        """A short human-readable account, one line per file and one for the total."""
+        out = []
+        for f in self.files:
+            skipped = ", ".join(f"{r} x{n}" for r, n in sorted(f.skipped.items())) or "none"
+            out.append(f"{f.path.name}: vehicle {f.vehicle}, rows {f.rows}, kept {f.kept}, "
+                       f"messages {dict(sorted(f.messages.items()))}, "
+                       f"cell changes {f.cell_changes}, skipped: {skipped}")
+        out.append(f"{self.out}: {len(self.files)} files, "
+                   f"{sum(self.messages.values())} messages")
+        return out
+
+
+#: One message ready for the writer: (recv_time, route, message).
+Entry = tuple[float, Route, Message]
+
+
+class RowSkip(Exception):
+    """Raised while converting a row: the row is skipped and ``reason`` counted."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def wire(cls: type[Any], fields: dict[str, Any]) -> Any:
+    """``cls(**fields)`` checked against the wire bounds; a violation skips the row."""
+    try:
+        return msgspec.convert(fields, type=cls)
+    except msgspec.ValidationError as error:
+        text = str(error)
+        where = _WIRE_FIELD.search(text)
+        name = where.group(1) if where else "?"
+        rule = text.split(" - at ", maxsplit=1)[0]
+        raise RowSkip(f"{name} out of wire bounds ({rule})") from None
+
+
+def vehicle_id(path: Path, taken: set[str] | None = None) -> str:
+    """The file's stem made a wire Name (``^[A-Za-z0-9_.:-]{1,64}$``), unique among ``taken``."""
+    name = _NOT_NAME_CHARS.sub("_", path.stem).strip("_")[:64] or "vehicle"
+    if taken is None:
+        return name
+    base, n = name, 2
+    while name in taken:
+        suffix = f"-{n}"
+        name = base[: 64 - len(suffix)] + suffix
+        n += 1
+    taken.add(name)
+    return name
+
+
+def read_text(path: Path, kind: str) -> str:
+    """The file as text, or a clear error when it is missing, empty, binary or a web page."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DriveLogImportError(path, "file not found") from None
+    except IsADirectoryError:
+        raise DriveLogImportError(path, f"is a directory, not a {kind} file") from None
+    except OSError as error:
+        raise DriveLogImportError(path, f"cannot read: {error.strerror or error}") from None
+    if not data.strip():
+        raise DriveLogImportError(path, f"empty file, not a {kind} file")
+    if b"\x00" in data[:_SNIFF]:
+        line = data[: data.index(b"\x00")].count(b"\n") + 1
+        raise DriveLogImportError(path, f"binary data, not a {kind} text file", line)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[: error.start].count(b"\n") + 1
+        raise DriveLogImportError(path, f"not UTF-8 text (binary?), not a {kind} file",
+                                  line) from None
+    head = text.lstrip()[:200].lower()
+    if head.startswith("<"):
+        what = "HTML" if ("<html" in head or "<!doctype html" in head) else "HTML/XML markup"
+        line = text[: len(text) - len(text.lstrip())].count("\n") + 1
+        raise DriveLogImportError(path, f"{what} (a saved web page?), not a {kind} file", line)
+    return text
+
+
+def split_lines(text: str) -> list[str]:
+    """Lines as an editor numbers them (CR, LF or CRLF), without the line ends."""
+    lines = _EOL.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return lines
+
+
+def count_changes(cells: list[str | None]) -> int:
+    return sum(1 for a, b in pairwise(cells) if a != b)
+
+
+def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str = "imported",
+                 conditions: Conditions | None = None) -> ImportReport:
+    """Import ``inputs`` (one vehicle each) of format ``fmt`` into a new drive log at ``out``.
+
+    ``out`` must not exist yet or be an empty directory. Raises :class:`DriveLogImportError`
+    for an input that cannot be imported, before anything is written.
+    """
+    from scenarios.importers import cicv5g, gnettrack
+
+    if not _NAME.match(site):
+        raise ValueError(f"site {site!r} is not a wire name (^[A-Za-z0-9_.:-]{{1,64}}$)")
+    module = {"cicv5g": cicv5g, "gnettrack": gnettrack}.get(fmt)
+    if module is None:
+        raise ValueError(f"unknown format {fmt!r}; expected 'gnettrack' or 'cicv5g'")
+    if not inputs:
+        raise ValueError("no input files")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DriveLogImportError(out, "output exists and is not an empty directory; "
+                                       "an import never mixes into another log")
+    taken: set[str] = set()
+    results = []
+    for path in map(Path, inputs):
+        results.append(module.parse(path, vehicle=vehicle_id(path, taken), site=site))
+    source = dict(module.SOURCE)
+    source["files"] = [report.path.name for report, _ in results]
+    writer = DriveLogWriter(out, manifest=Manifest(
+        site=site, conditions=conditions or Conditions(), source=source))
+    for _, entries in results:
+        writer.add_all(entries)
+    manifest = writer.close()
+    return ImportReport(out=out, format=fmt, files=[report for report, _ in results],
+                        manifest=manifest)
+
+
+__all__ = ["DriveLogImportError", "FileReport", "Format", "ImportReport", "import_files",
+           "vehicle_id"]

@@ -1,0 +1,269 @@
+"""G-NetTrack Pro CSV exports, e.g. the UCC 5G dataset.
+
+D. Raca, D. Leahy, C.J. Sreenan, J.J. Quinlan, *Beyond Throughput, The Next Generation: A 5G
+Dataset with Channel and Context Metrics*, ACM MMSys 2020 (GPL-3.0). A drive log imported from
+those files is derived data under the same licence: write it outside the project tree (the
+project's tests read the files from ``../shared/data`` and write to a temporary directory).
+
+Format: one header line, then about one row a second, one row per line; comma-separated (a
+tab-separated export is accepted too, told by its header line). Missing values are written
+``-`` and become nulls, never zeros. Columns used: ``Timestamp, Longitude, Latitude, Speed,
+NetworkMode, RSRP, RSRQ, SNR, DL_bitrate, UL_bitrate, RAWCELLID`` (or ``CellID``) and
+``PINGAVG`` where present.
+
+Mapping, row by row (the data row index, 0-based, is ``seq`` of both messages):
+
+* Time: ``Timestamp`` (``2019.11.25_15.34.34``) is the phone's local time, taken as
+  **Europe/Dublin** (the drives were in Cork, Ireland; zoneinfo, first occurrence in the
+  repeated autumn hour). It has 1 s resolution and two or three consecutive rows may share a
+  second: those rows are spread evenly within it (the k-th of n rows at ``second + k/n``), so
+  ``recv_time`` strictly increases and each row stays its own batch in a replay. Every row
+  with a valid timestamp counts for the spread, kept or skipped, so a kept row's time never
+  depends on whether a neighbour was usable. ``ts`` equals ``recv_time``.
+* One link named ``cell``: G-NetTrack sees one modem (on 5G NSA, the LTE anchor and the NR leg
+  of the same modem), so the link's ``rat`` follows ``NetworkMode``: 5G -> nr, LTE -> lte,
+  UMTS/HSPA/HSPA+/HSDPA/HSUPA -> umts, GSM/EDGE/GPRS -> gsm. An unknown mode skips the row
+  (counted): it is not read as ``none``, which the hub takes as the modem reporting no service.
+  ``cell_id`` = ``RAWCELLID`` (``CellID`` when that is missing), ``rsrp_dbm``/``rsrq_db``/
+  ``sinr_db`` = RSRP/RSRQ/SNR as written (in 5G NSA rows these are the LTE anchor's; the NR
+  leg's ``NRxRSRP``/``NRxRSRQ`` are not imported; in 3G rows G-NetTrack puts its own figures
+  in these columns), ``dl_kbps``/``ul_kbps`` = DL_bitrate/UL_bitrate (kbit/s), ``rtt_ms`` =
+  ``PINGAVG`` when present and numeric, else null.
+* VehicleState: Latitude/Longitude, ``speed_mps`` = Speed (km/h) / 3.6, ``heading_deg`` from a
+  ``Bearing``/``Heading`` column when the export has one; otherwise the great-circle bearing
+  from the last position at least 5 m away to this one (held while the vehicle moves less,
+  0 until it first has), mode ``autonomous`` (the imported vehicle stands for a shuttle on
+  the route; the source car was driven by a person).
+
+A value outside the wire bounds, or a missing position, speed, network mode or timestamp,
+skips the row with its reason counted; so does a line the CSV reader cannot parse.
+
+Oddities of the UCC files: ``PINGAVG`` (and every PING column) is ``-`` throughout, so
+``rtt_ms`` is always null; ``NRxRSRP``/``NRxRSRQ`` hold sentinel-like values (-205 dBm, -225 dB)
+in some rows; in 3G rows ``SNR``/``CQI`` are ``-``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from scenarios.importers import (
+    DriveLogImportError,
+    Entry,
+    FileReport,
+    RowSkip,
+    count_changes,
+    read_text,
+    split_lines,
+    wire,
+)
+from telemetry.topics import Route
+from telemetry.wire import LinkSample, VehicleState
+
+CITATION: Final = ("D. Raca, D. Leahy, C.J. Sreenan, J.J. Quinlan, Beyond Throughput, The Next "
+                   "Generation: A 5G Dataset with Channel and Context Metrics, ACM MMSys 2020")
+TIMEZONE: Final = "Europe/Dublin"
+LINK: Final = "cell"
+SOURCE: Final = {
+    "kind": "gnettrack",
+    "citation": CITATION,
+    "licence": "GPL-3.0",
+    "note": "the imported log is derived data under GPL-3.0: keep it outside the project",
+    "times": f"Timestamp taken as local time {TIMEZONE} (Cork, Ireland); rows sharing a "
+             "second spread evenly within it",
+    "link": f"one link '{LINK}', rat from NetworkMode; cell_id from RAWCELLID",
+}
+RATS: Final = {
+    "5G": "nr", "NR": "nr", "NR5G": "nr", "5G NSA": "nr", "5G SA": "nr",
+    "LTE": "lte", "LTE+": "lte", "LTE-A": "lte", "LTE CA": "lte", "4G": "lte",
+    "UMTS": "umts", "WCDMA": "umts", "HSPA": "umts", "HSPA+": "umts", "HSDPA": "umts",
+    "HSUPA": "umts", "3G": "umts",
+    "GSM": "gsm", "EDGE": "gsm", "GPRS": "gsm", "2G": "gsm",
+}
+REQUIRED: Final = ("Timestamp", "Longitude", "Latitude", "Speed", "NetworkMode", "RSRP")
+MISSING: Final = frozenset({"-", ""})
+TIME_FORMAT: Final = "%Y.%m.%d_%H.%M.%S"
+#: A position must move this far before it gives a new heading (GPS jitter at a standstill).
+HEADING_MIN_M: Final = 5.0
+_EARTH_M: Final = 6_371_008.8
+
+
+def _zone() -> ZoneInfo:
+    try:
+        return ZoneInfo(TIMEZONE)
+    except ZoneInfoNotFoundError:
+        raise RuntimeError(f"time zone {TIMEZONE} unknown: install the tzdata package") from None
+
+
+def _number(text: str, name: str) -> float | None:
+    """``-`` or empty -> None; a number; anything else skips the row."""
+    text = text.strip()
+    if text in MISSING:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise RowSkip(f"{name} not a number") from None
+    if not math.isfinite(value):
+        raise RowSkip(f"{name} not finite")
+    return value
+
+
+def _bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> tuple[float, float]:
+    """(distance in m, initial great-circle bearing in degrees) from point 1 to point 2."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dl = math.radians(lon2 - lon1)
+    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    distance = 2 * _EARTH_M * math.asin(min(1.0, math.sqrt(h)))
+    y = math.sin(dl) * math.cos(p2)
+    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
+    return distance, math.degrees(math.atan2(y, x)) % 360.0
+
+
+def _times(stamps: list[str], zone: ZoneInfo) -> list[float | None]:
+    """Epoch seconds per row (None when unparsable), repeated seconds spread within them."""
+    seconds: list[float | None] = []
+    for stamp in stamps:
+        try:
+            local = datetime.strptime(stamp.strip(), TIME_FORMAT).replace(tzinfo=zone)
+        except ValueError:
+            seconds.append(None)
+            continue
+        seconds.append(local.timestamp())
+    valid = [i for i, s in enumerate(seconds) if s is not None]
+    out: list[float | None] = list(seconds)
+    start = 0
+    while start < len(valid):
+        end = start
+        while end + 1 < len(valid) and seconds[valid[end + 1]] == seconds[valid[start]]:
+            end += 1
+        n = end - start + 1
+        for k in range(n):
+            i = valid[start + k]
+            out[i] = seconds[i] + k / n  # type: ignore[operator]
+        start = end + 1
+    return out
+
+
+def parse(path: Path, *, vehicle: str, site: str) -> tuple[FileReport, list[Entry]]:
+    """Read one G-NetTrack export into (report, messages); raises DriveLogImportError."""
+    text = read_text(path, "G-NetTrack CSV")
+    lines = split_lines(text)
+    first = lines[0]
+    delimiter = "\t" if first.count("\t") > first.count(",") else ","
+
+    def fields_of(line: str) -> list[str] | None:
+        """One line's fields (G-NetTrack writes no multi-line fields); None if unparsable."""
+        try:
+            return next(csv.reader([line], delimiter=delimiter), [])
+        except csv.Error:
+            return None
+
+    header = [name.strip() for name in fields_of(first) or []]
+    missing = [name for name in REQUIRED if name not in header]
+    if "RAWCELLID" not in header and "CellID" not in header:
+        missing.append("RAWCELLID or CellID")
+    if missing:
+        hint = " (this looks like a CICV5G file)" if first.startswith("pub_time") else ""
+        raise DriveLogImportError(
+            path, f"not a G-NetTrack CSV{hint}: header lacks {', '.join(missing)} "
+                  f"(found {first[:120]!r})", 1)
+    col = {name: i for i, name in enumerate(header)}
+    width = len(header)
+    i_raw, i_cell = col.get("RAWCELLID"), col.get("CellID")
+    i_rsrq, i_snr = col.get("RSRQ"), col.get("SNR")
+    i_dl, i_ul, i_ping = col.get("DL_bitrate"), col.get("UL_bitrate"), col.get("PINGAVG")
+    i_bearing = next((col[n] for n in ("Bearing", "Heading") if n in col), None)
+
+    data = [fields_of(line) for line in lines[1:] if line.strip()]
+    stamps = [f[col["Timestamp"]] if f and len(f) == width else "" for f in data]
+    times = _times(stamps, _zone())
+
+    report = FileReport(path=path, vehicle=vehicle, links=[LINK])
+    state_route = Route("state", site, vehicle)
+    link_route = Route("link", site, vehicle, LINK)
+    entries: list[Entry] = []
+    cells: list[str | None] = []
+    anchor: tuple[float, float] | None = None
+    heading = 0.0
+    last_time: float | None = None
+
+    def value(fields: list[str], index: int | None, name: str) -> float | None:
+        return None if index is None else _number(fields[index], name)
+
+    for seq, (fields, recv) in enumerate(zip(data, times, strict=True)):
+        try:
+            if fields is None:
+                raise RowSkip("unparsable CSV line")
+            if len(fields) != width:
+                raise RowSkip("wrong number of fields")
+            if recv is None:
+                raise RowSkip("bad Timestamp")
+            mode = fields[col["NetworkMode"]].strip()
+            if mode in MISSING:
+                raise RowSkip("no NetworkMode")
+            rat = RATS.get(mode.upper())
+            if rat is None:
+                raise RowSkip(f"unknown NetworkMode {mode[:24]!r}")
+            lat = _number(fields[col["Latitude"]], "Latitude")
+            lon = _number(fields[col["Longitude"]], "Longitude")
+            if lat is None or lon is None:
+                raise RowSkip("no position")
+            speed = _number(fields[col["Speed"]], "Speed")
+            if speed is None:
+                raise RowSkip("no speed")
+            cell = None
+            for index in (i_raw, i_cell):
+                if index is not None and fields[index].strip() not in MISSING:
+                    cell = fields[index].strip()
+                    break
+            try:
+                rtt = value(fields, i_ping, "PINGAVG")
+            except RowSkip:
+                rtt = None  # a probe that did not give a number gave no answer
+            sample = wire(LinkSample, {
+                "ts": recv, "seq": seq, "rat": rat, "cell_id": cell,
+                "rsrp_dbm": _number(fields[col["RSRP"]], "RSRP"),
+                "rsrq_db": value(fields, i_rsrq, "RSRQ"),
+                "sinr_db": value(fields, i_snr, "SNR"),
+                "rtt_ms": rtt,
+                "ul_kbps": value(fields, i_ul, "UL_bitrate"),
+                "dl_kbps": value(fields, i_dl, "DL_bitrate")})
+            bearing = value(fields, i_bearing, "Bearing")
+            course, new_anchor = heading, anchor
+            if bearing is not None:
+                course = bearing % 360.0
+            elif anchor is None:
+                new_anchor = (lat, lon)
+            else:
+                moved, direction = _bearing(anchor[0], anchor[1], lat, lon)
+                if moved >= HEADING_MIN_M:
+                    course, new_anchor = direction, (lat, lon)
+            state = wire(VehicleState, {
+                "ts": recv, "seq": seq, "lat": lat, "lon": lon, "speed_mps": speed / 3.6,
+                "heading_deg": course, "mode": "autonomous"})
+        except RowSkip as skip:
+            report.skipped[skip.reason] += 1
+            continue
+        heading, anchor = course, new_anchor
+        if last_time is not None and recv < last_time:
+            report.notes["Timestamp went backwards"] += 1
+        last_time = recv
+        entries.append((recv, state_route, state))
+        entries.append((recv, link_route, sample))
+        cells.append(cell)
+    report.rows = len(data)
+    report.kept = len(cells)
+    if not report.rows:
+        raise DriveLogImportError(path, "no data rows after the header", 2)
+    if not report.kept:
+        reasons = ", ".join(f"{r} x{n}" for r, n in report.skipped.most_common())
+        raise DriveLogImportError(path, f"no usable rows ({report.rows} skipped: {reasons})")
+    report.messages.update(state=report.kept, link=report.kept)
+    report.cell_changes = count_changes(cells)
+    return report, entries

@@ -1,0 +1,409 @@
+"""Importers of real drive-test logs (scenarios.importers) checked against their sources.
+
+The CICV5G excerpt in tests/fixtures/cicv5g is CC BY 4.0 (citation in its README). The
+G-NetTrack files are GPL-3.0 and are only read from ../shared/data; the always-run G-NetTrack
+tests use a small made-up CSV written here.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+import statistics
+from datetime import datetime
+from itertools import pairwise
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import msgspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from scenarios.importers import DriveLogImportError, import_files, vehicle_id
+from scenarios.importers.cicv5g import link_name, utm_to_latlon
+from telemetry.drivelog import Conditions, read_manifest, read_table, wire_messages
+from telemetry.topics import parse_topic
+from telemetry.wire import LinkSample, VehicleState
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cicv5g"
+EXCERPT = FIXTURES / "arterial_n78_v50_excerpt.txt"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+CICV5G_DIR = SHARED / "cicv5g"
+GNETTRACK_DIR = SHARED / "gnettrack-5g"
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def cicv5g_rows(path: Path) -> list[list[str]]:
+    """The source's data rows, parsed independently of the importer."""
+    return [line.split() for line in path.read_text().splitlines()[1:] if line.strip()]
+
+
+def changes(values: list) -> int:
+    return sum(1 for a, b in pairwise(values) if a != b)
+
+
+def by_kind(table: pa.Table, kind: str, source: str | None = None) -> list[dict]:
+    """The rows of one kind (and source), as dicts, in the table's (receive-time) order."""
+    mask = pc.equal(table.column("kind").cast(pa.string()), kind)
+    if source is not None:
+        mask = pc.and_(mask, pc.equal(
+            table.column("source").cast(pa.string()), source))
+    return table.filter(mask).to_pylist()
+
+
+def decode_all(table: pa.Table) -> dict[str, int]:
+    """Every row through wire_messages, decoded (with the wire bounds) as what it claims."""
+    kinds = {"link": 0, "state": 0}
+    for _, topic, payload in wire_messages(table):
+        route = parse_topic(topic)
+        assert route is not None, topic
+        cls = LinkSample if route.kind == "link" else VehicleState
+        msgspec.json.decode(payload, type=cls)
+        kinds[route.kind] += 1
+    return kinds
+
+
+def angle_diff(a: float, b: float) -> float:
+    return abs((a - b + 180.0) % 360.0 - 180.0)
+
+
+def bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> tuple[float, float]:
+    """(metres, degrees clockwise from north) for a short step, on the WGS84 ellipsoid."""
+    a, e2 = 6_378_137.0, 0.00669437999014
+    p = math.radians(lat1)
+    w = 1 - e2 * math.sin(p) ** 2
+    north = math.radians(lat2 - lat1) * a * (1 - e2) / w**1.5
+    east = math.radians(lon2 - lon1) * a / math.sqrt(w) * math.cos(p)
+    return math.hypot(north, east), math.degrees(math.atan2(east, north)) % 360.0
+
+
+# --- CICV5G: the excerpt fixture ----------------------------------------------------------
+
+
+def test_cicv5g_excerpt_keeps_the_source_figures(tmp_path: Path) -> None:
+    source = cicv5g_rows(EXCERPT)
+    out = tmp_path / "log"
+    report = import_files("cicv5g", [EXCERPT], out, site="tongji",
+                          conditions=Conditions(weather="clear"))
+    table = read_table(out)
+    links = by_kind(table, "link")
+    states = by_kind(table, "state")
+    assert len(links) == len(states) == len(source) == report.files[0].kept
+    assert table.num_rows == 2 * len(source)
+    assert report.messages == {"link": len(source), "state": len(source)}
+    assert not report.skipped
+    assert report.vehicles == ["arterial_n78_v50_excerpt"]
+    assert {r["link"] for r in links} == {"pub5g"}  # band n78: the public network
+    assert {r["rat"] for r in links} == {"nr"}
+
+    links.sort(key=lambda r: r["seq"])
+    assert [r["seq"] for r in links] == list(range(len(source)))
+    assert [r["rtt_ms"] for r in links] == [float(row[2]) for row in source]
+    assert [r["cell_id"] for r in links] == [row[7] for row in source]
+    assert [r["recv_time"] for r in links] == [int(row[1]) / 1000 for row in source]
+    assert [r["ts"] for r in links] == [int(row[0]) / 1000 for row in source]
+    assert [r["rsrp_dbm"] for r in links] == [float(row[9]) for row in source]
+    assert [r["sinr_db"] for r in links] == [float(row[8]) for row in source]
+    source_changes = changes([row[7] for row in source])
+    assert source_changes == 2  # the excerpt was cut to span two handovers
+    assert report.files[0].cell_changes == source_changes
+    assert changes([r["cell_id"] for r in by_kind(table, "link")]) == source_changes
+
+    for s in states:
+        assert 30.9 <= s["lat"] <= 31.5 and 121.0 <= s["lon"] <= 121.6
+        assert s["mode"] == "autonomous"
+    states.sort(key=lambda r: r["seq"])
+    assert [s["speed_mps"] for s in states] == [float(row[6]) for row in source]
+
+    assert decode_all(table) == {"link": len(source), "state": len(source)}
+    manifest = read_manifest(out)
+    assert manifest.site == "tongji" and manifest.conditions.weather == "clear"
+    assert manifest.source["kind"] == "cicv5g"
+    assert manifest.source["licence"] == "CC BY 4.0"
+    assert "10.5281/zenodo.17475688" in manifest.source["citation"]
+    assert manifest.source["files"] == [EXCERPT.name]
+    assert "51N" in manifest.source["positions"]
+    assert manifest.messages == table.num_rows
+
+
+def test_cicv5g_heading_agrees_with_the_track(tmp_path: Path) -> None:
+    """heading(rad) is counter-clockwise from grid east; the log holds a true compass bearing."""
+    import_files("cicv5g", [EXCERPT], tmp_path / "log")
+    states = sorted(by_kind(read_table(tmp_path / "log"), "state"), key=lambda r: r["seq"])
+    diffs = []
+    for a, b in pairwise(states):
+        step, course = bearing(a["lat"], a["lon"], b["lat"], b["lon"])
+        if step > 0.3:
+            diffs.append(angle_diff(course, a["heading_deg"]))
+    assert len(diffs) > 100
+    assert statistics.median(diffs) < 2.0
+
+
+def test_utm_inverse() -> None:
+    # On the central meridian the northing is k0 times the meridian arc (45 N: 4 984 944.378 m).
+    lat, lon, gamma = utm_to_latlon(500_000.0, 0.9996 * 4_984_944.378, zone=51)
+    assert lat == pytest.approx(45.0, abs=1e-8) and lon == pytest.approx(123.0, abs=1e-12)
+    assert gamma == pytest.approx(0.0, abs=1e-12)
+    # West of the central meridian grid north points west of true north.
+    lat, lon, gamma = utm_to_latlon(329_231.16, 3_463_455.04)
+    assert 31.2 < lat < 31.4 and 121.1 < lon < 121.3
+    approx = math.degrees(math.atan(math.tan(math.radians(lon - 123)) * math.sin(
+        math.radians(lat))))
+    assert gamma == pytest.approx(approx, abs=1e-3) and gamma < 0
+
+
+def test_cicv5g_bad_rows_are_skipped_and_counted(tmp_path: Path) -> None:
+    lines = EXCERPT.read_text().splitlines()
+    fields = lines[5].split()
+    fields[9] = "-10"  # rsrp above the wire bound
+    lines[5] = " ".join(fields)
+    lines[9] = lines[9].replace(lines[9].split()[2], "x", 1)  # delay not a number
+    lines[12] = " ".join(lines[12].split()[:7])  # cut short
+    lines.insert(20, "")  # a blank line is not a row
+    path = tmp_path / "urban n8 run (copy).txt"
+    path.write_text("\n".join(lines) + "\n")
+    report = import_files("cicv5g", [path], tmp_path / "log")
+    f = report.files[0]
+    assert f.vehicle == "urban_n8_run_copy"
+    assert f.links == ["l5g"]
+    assert f.rows == len(lines) - 2 and f.kept == f.rows - 3
+    assert f.skipped == {"rsrp_dbm out of wire bounds (Expected `float` <= -20.0)": 1,
+                         "delay not a number": 1, "wrong number of fields": 1}
+    links = by_kind(read_table(tmp_path / "log"), "link")
+    assert sorted(r["seq"] for r in links) == [i for i in range(f.rows) if i not in (4, 8, 11)]
+
+
+def test_link_and_vehicle_names() -> None:
+    assert link_name(Path("arterial_n8_v80_run06.txt")) == "l5g"
+    assert link_name(Path("arterial_n78_v50_run01.txt")) == "pub5g"
+    assert link_name(Path("run01.txt")) == "5g"
+    taken: set[str] = set()
+    assert vehicle_id(Path("a/B_2019.11.21_09.44.52.csv"), taken) == "B_2019.11.21_09.44.52"
+    assert vehicle_id(Path("b/B_2019.11.21_09.44.52.csv"), taken) == "B_2019.11.21_09.44.52-2"
+    assert vehicle_id(Path("ünïcode?.txt")) == "n_code"
+    assert vehicle_id(Path("###.txt")) == "vehicle"
+    assert len(vehicle_id(Path("x" * 100 + ".txt"))) == 64
+
+
+# --- CICV5G: the real files ---------------------------------------------------------------
+
+
+def real_files(folder: Path, pattern: str) -> list[Path]:
+    files = sorted(folder.glob(pattern))
+    if not files:
+        pytest.skip(f"real drive-test data absent: {folder}")
+    return files
+
+
+def test_cicv5g_real_files(tmp_path: Path) -> None:
+    files = real_files(CICV5G_DIR, "*.txt")
+    report = import_files("cicv5g", files, tmp_path / "log")
+    table = read_table(tmp_path / "log")
+    for path, f in zip(files, report.files, strict=True):
+        source = cicv5g_rows(path)
+        assert f.rows == len(source)
+        assert f.kept + sum(f.skipped.values()) == f.rows
+        assert f.messages == {"link": f.kept, "state": f.kept}
+        links = by_kind(table, "link", f.vehicle)
+        assert len(links) == f.kept == len(by_kind(table, "state", f.vehicle))
+        source_changes = changes([row[7] for row in source])
+        assert changes([r["cell_id"] for r in links]) == f.cell_changes == source_changes
+        if "_n78_" in path.name and path.name.startswith("arterial"):
+            assert 3 <= f.cell_changes <= 5, path.name
+            assert f.links == ["pub5g"]
+        if "_n8_" in path.name:
+            assert f.cell_changes == 0, path.name
+            assert f.links == ["l5g"]
+    counts = decode_all(table)
+    assert counts["link"] == counts["state"] == sum(f.kept for f in report.files)
+
+
+# --- G-NetTrack: the real files -----------------------------------------------------------
+
+
+def gnettrack_rows(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_gnettrack_real_files(tmp_path: Path) -> None:
+    files = real_files(GNETTRACK_DIR, "*.csv")
+    report = import_files("gnettrack", files, tmp_path / "log")
+    table = read_table(tmp_path / "log")
+    dublin = ZoneInfo("Europe/Dublin")
+    for path, f in zip(files, report.files, strict=True):
+        source = gnettrack_rows(path)
+        assert f.rows == len(source)
+        assert not f.skipped, f.skipped  # these exports are clean
+        links = sorted(by_kind(table, "link", f.vehicle), key=lambda r: r["seq"])
+        states = sorted(by_kind(table, "state", f.vehicle), key=lambda r: r["seq"])
+        assert len(links) == len(states) == len(source)
+        # Every RAWCELLID change is a cell change, and no other.
+        raw = [row["RAWCELLID"] for row in source]
+        assert [r["cell_id"] for r in links] == raw
+        assert f.cell_changes == changes(raw)
+        assert 33 <= f.cell_changes <= 38
+        # '-' is null, never zero; numbers are kept as written.
+        for row, link in zip(source, links, strict=True):
+            for column, name in (("RSRQ", "rsrq_db"), ("SNR", "sinr_db"), ("RSRP", "rsrp_dbm"),
+                                 ("DL_bitrate", "dl_kbps"), ("UL_bitrate", "ul_kbps")):
+                want = None if row[column] == "-" else float(row[column])
+                assert link[name] == want, (path.name, column, link["seq"])
+            assert link["rtt_ms"] is None if row["PINGAVG"] == "-" else float(row["PINGAVG"])
+            second = datetime.strptime(row["Timestamp"], "%Y.%m.%d_%H.%M.%S").replace(
+                tzinfo=dublin).timestamp()
+            assert second <= link["recv_time"] < second + 1
+        for row, state in zip(source, states, strict=True):
+            assert state["lat"] == float(row["Latitude"])
+            assert state["lon"] == float(row["Longitude"])
+            assert state["speed_mps"] == pytest.approx(float(row["Speed"]) / 3.6)
+        times = [r["recv_time"] for r in links]
+        assert all(a < b for a, b in pairwise(times))  # repeated seconds are spread
+        assert {r["rat"] for r in links} <= {"nr", "lte", "umts"}
+    assert sum(decode_all(table).values()) == table.num_rows
+    manifest = read_manifest(tmp_path / "log")
+    assert manifest.source["kind"] == "gnettrack" and manifest.source["licence"] == "GPL-3.0"
+    assert "MMSys 2020" in manifest.source["citation"]
+
+
+# --- G-NetTrack: a made-up export (always runs) -------------------------------------------
+
+HEADER = ("Timestamp,Longitude,Latitude,Speed,Operatorname,CellID,NetworkMode,RSRP,RSRQ,SNR,"
+          "CQI,RSSI,DL_bitrate,UL_bitrate,State,PINGAVG,PINGMIN,PINGMAX,PINGSTDEV,PINGLOSS,"
+          "CELLHEX,NODEHEX,LACHEX,RAWCELLID,NRxRSRP,NRxRSRQ")
+
+
+def synthetic_row(ts: str, lon: float, lat: float, speed: str, mode: str, rsrp: str,
+                  rsrq: str = "-9", snr: str = "4.0", dl: str = "1200", ul: str = "80",
+                  ping: str = "-", cell: str = "7", raw: str = "1001") -> str:
+    return ",".join([ts, str(lon), str(lat), speed, "X", cell, mode, rsrp, rsrq, snr, "9",
+                     "-70", dl, ul, "D", ping, "-", "-", "-", "-", "7", "ABC", "1", raw,
+                     "-", "-"])
+
+
+SYNTHETIC = [
+    synthetic_row("2021.03.01_10.00.00", -8.4000, 51.9000, "0", "LTE", "-90"),
+    synthetic_row("2021.03.01_10.00.00", -8.4000, 51.9000, "0", "LTE", "-91", rsrq="-",
+                  snr="-"),
+    synthetic_row("2021.03.01_10.00.00", -8.4000, 51.9000, "0", "LTE", "-92"),
+    synthetic_row("2021.03.01_10.00.01", -8.3995, 51.9000, "18", "WiMAX", "-90"),
+    synthetic_row("2021.03.01_10.00.02", -8.3993, 51.9000, "36", "LTE", "-5"),
+    synthetic_row("2021.03.01_10.00.03", -8.3990, 51.9000, "36", "5G", "-85", ping="23.5",
+                  raw="1002"),
+    synthetic_row("2021.03.01_10.00.03", -8.3990, 51.9000, "36", "5G", "-84", dl="-",
+                  raw="1002"),
+    synthetic_row("2021.03.01_10.00.04", -8.3990, 51.8990, "54", "HSPA+", "-99", raw="-",
+                  cell="77"),
+    synthetic_row("yesterday", -8.3990, 51.8980, "54", "LTE", "-99"),
+    "2021.03.01_10.00.06,-8.3990,51.8970,54,X,7,LTE",
+]
+
+
+def test_gnettrack_synthetic(tmp_path: Path) -> None:
+    path = tmp_path / "made-up drive.csv"
+    path.write_text(HEADER + "\n" + "\n".join(SYNTHETIC) + "\n")
+    report = import_files("gnettrack", [path], tmp_path / "log", site="cork")
+    f = report.files[0]
+    assert f.vehicle == "made-up_drive" and f.links == ["cell"]
+    assert f.rows == 10 and f.kept == 6
+    assert f.skipped == {"unknown NetworkMode 'WiMAX'": 1,
+                         "rsrp_dbm out of wire bounds (Expected `float` <= -20.0)": 1,
+                         "bad Timestamp": 1, "wrong number of fields": 1}
+    table = read_table(tmp_path / "log")
+    links = sorted(by_kind(table, "link"), key=lambda r: r["seq"])
+    states = sorted(by_kind(table, "state"), key=lambda r: r["seq"])
+    assert [r["seq"] for r in links] == [0, 1, 2, 5, 6, 7]
+    # 2021-03-01 10:00:00 in Dublin is GMT: 1614592800; three rows share that second.
+    t0 = 1_614_592_800.0
+    assert [r["recv_time"] for r in links] == pytest.approx(
+        [t0, t0 + 1 / 3, t0 + 2 / 3, t0 + 3, t0 + 3.5, t0 + 4])
+    assert [r["ts"] for r in links] == [r["recv_time"] for r in links]
+    assert [r["rat"] for r in links] == ["lte", "lte", "lte", "nr", "nr", "umts"]
+    assert [r["cell_id"] for r in links] == ["1001", "1001", "1001", "1002", "1002", "77"]
+    assert f.cell_changes == 2
+    assert links[1]["rsrq_db"] is None and links[1]["sinr_db"] is None
+    assert links[0]["rsrq_db"] == -9.0 and links[0]["sinr_db"] == 4.0
+    assert links[4]["dl_kbps"] is None and links[4]["ul_kbps"] == 80.0
+    assert [r["rtt_ms"] for r in links] == [None, None, None, 23.5, None, None]
+    assert [s["speed_mps"] for s in states] == pytest.approx([0, 0, 0, 10, 10, 15])
+    # No bearing column: course from the track (0 before the first move, then east, south).
+    assert [round(s["heading_deg"]) for s in states] == [0, 0, 0, 90, 90, 180]
+    assert decode_all(table) == {"link": 6, "state": 6}
+    assert read_manifest(tmp_path / "log").site == "cork"
+
+
+def test_gnettrack_summer_time_and_tabs(tmp_path: Path) -> None:
+    """Irish summer time is UTC+1; a tab-separated export reads the same."""
+    path = tmp_path / "summer.csv"
+    rows = [synthetic_row("2021.07.01_10.00.00", -8.4, 51.9, "0", "lte", "-90")]
+    path.write_text("\n".join(line.replace(",", "\t") for line in [HEADER, *rows]) + "\n")
+    import_files("gnettrack", [path], tmp_path / "log")
+    (link,) = by_kind(read_table(tmp_path / "log"), "link")
+    assert link["recv_time"] == 1_625_130_000.0  # 2021-07-01 09:00:00 UTC
+
+
+# --- files that are not what they claim ----------------------------------------------------
+
+
+def expect_error(fmt: str, path: Path, out: Path, *words: str) -> DriveLogImportError:
+    with pytest.raises(DriveLogImportError) as caught:
+        import_files(fmt, [path], out)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert message.startswith(str(path)), message
+    for word in words:
+        assert word in message, message
+    assert not out.exists()  # nothing written
+    return caught.value
+
+
+def test_quirky_inputs_raise_clear_errors(tmp_path: Path) -> None:
+    out = tmp_path / "log"
+    html = tmp_path / "page.csv"
+    html.write_text("<!DOCTYPE html>\n<html><body>Sign in to download</body></html>\n")
+    assert expect_error("gnettrack", html, out, "HTML").line == 1
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    expect_error("gnettrack", empty, out, "empty")
+    expect_error("cicv5g", empty.with_suffix(".txt"), out, "not found")
+    (tmp_path / "empty.txt").write_text("\n  \n")
+    expect_error("cicv5g", tmp_path / "empty.txt", out, "empty")
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("time delay rsrp\n1 2 3\n")
+    assert expect_error("cicv5g", wrong, out, "not a CICV5G file", "pub_time(ms)").line == 1
+    missing = tmp_path / "nowhere.csv"
+    expect_error("gnettrack", missing, out, "file not found")
+    binary = tmp_path / "photo.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
+    expect_error("gnettrack", binary, out, "binary")
+    latin = tmp_path / "latin.txt"
+    latin.write_bytes(b"pub_time(ms)\n\xff\xfe\n")
+    assert expect_error("cicv5g", latin, out, "not UTF-8").line == 2
+    swapped = tmp_path / "swapped.txt"
+    shutil.copy(EXCERPT, swapped)
+    expect_error("gnettrack", swapped, out, "not a G-NetTrack CSV", "CICV5G")
+    synthetic = tmp_path / "drive.csv"
+    synthetic.write_text(HEADER + "\n" + SYNTHETIC[0] + "\n")
+    expect_error("cicv5g", synthetic, out, "G-NetTrack")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text(HEADER + "\n")
+    assert expect_error("gnettrack", header_only, out, "no data rows").line == 2
+    useless = tmp_path / "useless.csv"
+    useless.write_text(HEADER + "\n" + "\n".join([SYNTHETIC[3], SYNTHETIC[8]]) + "\n")
+    expect_error("gnettrack", useless, out, "no usable rows", "WiMAX", "bad Timestamp")
+    expect_error("gnettrack", tmp_path, out, "directory")
+
+
+def test_bad_file_among_good_ones_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "log"
+    with pytest.raises(DriveLogImportError, match=r"nowhere\.txt"):
+        import_files("cicv5g", [EXCERPT, tmp_path / "nowhere.txt"], out)
+    assert not out.exists()
+    import_files("cicv5g", [EXCERPT], out)
+    with pytest.raises(DriveLogImportError, match="not an empty directory"):
+        import_files("cicv5g", [EXCERPT], out)
+    with pytest.raises(ValueError, match="wire name"):
+        import_files("cicv5g", [EXCERPT], tmp_path / "other", site="bad/site")
