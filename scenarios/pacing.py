@@ -1,9 +1,10 @@
 """Replay at real or scaled time, optionally publishing to a broker for a live console.
 
 Pacing only waits between batches: every decision still uses the log's virtual clock, so the
-results are the same as at full speed. Published messages get their ``ts`` shifted to the
-present (by the same offset for all), so a live hub treats them as fresh telemetry rather than
-quarantining a day-old log.
+results are the same as at full speed. Published messages get their ``ts`` mapped onto the
+scaled timeline that starts now (``now + (ts - start) / speed``), so a live hub sees fresh
+telemetry whose timestamps advance as fast as it receives it, rather than a day-old log it
+would quarantine, or timestamps racing ahead of its clock.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ async def replay_paced(target: Path, *, speed: str, publish: str | None,
         publisher.connect(host, port)
         publisher.loop_start()
     wall_start = time.monotonic()
-    shift = time.time() - prepared.start
+    epoch_start = time.time()
     sent = 0
     stream = prepared.stream
 
@@ -45,7 +46,7 @@ async def replay_paced(target: Path, *, speed: str, publish: str | None,
                 time.sleep(delay)  # the replay runs in a worker thread; nothing else waits
             if publisher is not None:
                 data = msgspec.json.decode(payload)
-                data["ts"] = data["ts"] + shift
+                data["ts"] = epoch_start + (data["ts"] - prepared.start) / factor
                 publisher.publish(topic, msgspec.json.encode(data),
                                   qos=1 if topic.endswith("/event") else 0)
                 sent += 1
