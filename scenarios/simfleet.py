@@ -19,10 +19,15 @@ Radio figures are deliberately rough, order-of-magnitude calibrations, not a cha
   metres (Gudmundson's model; magnitudes in line with 3GPP TR 38.901 UMi/RMa).
 * Handover: a few tens of ms of interruption (3GPP's LTE target is ~30-60 ms in practice), seen
   at 10 Hz as one lost probe and a slow one right after.
+
+Weather and time of day come from a ``ConditionModel`` (scenarios/conditions.py, where their
+sources are): antenna loss, extra shadowing, snow fades, cell load and RTT per link, and the
+speed profile. The default, ``CLEAR_DAYLIGHT``, is this calibration unchanged.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 import random
@@ -32,6 +37,7 @@ from typing import Final, Literal, get_args
 import msgspec
 
 from l4mon.site import LocalFrame, Route, Site
+from scenarios.conditions import CLEAR_DAYLIGHT, ConditionModel, LinkConditions
 from telemetry import topics
 from telemetry.wire import LinkSample, Mode, RsuStatus, VehicleEvent, VehicleState
 
@@ -189,6 +195,32 @@ _RADIO: Final[dict[LinkName, _Radio]] = {
 }
 
 _SINR_CEILING: Final = 10.0 ** (-33.0 / 10.0)  # impairments cap SINR near 33 dB
+_MAX_LOAD: Final = 0.95  # a condition's load_factor never fills the neighbours completely
+
+
+def _with_conditions(radio: _Radio, cond: LinkConditions) -> _Radio:
+    """``radio`` as changed by ``cond`` (the same object when ``cond`` changes nothing).
+
+    Antenna loss lowers every received signal, background interference included, and with
+    RSRP the uplink's power limit; load scales neighbour and background interference, and the
+    shuttle's share of the cell, ``1 - load``, scales its throughput.
+    """
+    if cond == LinkConditions():
+        return radio
+    load = min(_MAX_LOAD, radio.load * cond.load_factor)
+    share = (1.0 - load) / (1.0 - radio.load)
+    return dataclasses.replace(
+        radio,
+        ref_rsrp_dbm=radio.ref_rsrp_dbm - cond.extra_path_loss_db,
+        background_dbm=radio.background_dbm - cond.extra_path_loss_db
+        + 10.0 * math.log10(load / radio.load),
+        shadow_db=math.hypot(radio.shadow_db, cond.extra_shadow_db),
+        load=load,
+        rtt_median_ms=radio.rtt_median_ms * cond.rtt_factor,
+        ul_max_kbps=radio.ul_max_kbps * share,
+        dl_max_kbps=radio.dl_max_kbps * share,
+    )
+
 
 # Driving. Rural L4 shuttles run at ~20 km/h (Eiheiji's Level 4 section is slower, ~12 km/h).
 _CRUISE_MPS: Final = (5.8, 7.4)  # per-vehicle cruise speed range
@@ -215,7 +247,7 @@ _EVENT_DETAIL: Final[dict[str, str]] = {
 class _Track:
     """A route loop in site metres, with a speed-limit profile that brakes before junctions."""
 
-    def __init__(self, route: Route, frame: LocalFrame, site: Site) -> None:
+    def __init__(self, route: Route, frame: LocalFrame, site: Site, speed: float = 1.0) -> None:
         pts: list[tuple[float, float]] = []
         for lat, lon in route.waypoints:
             p = frame.to_xy(lat, lon)
@@ -247,7 +279,7 @@ class _Track:
         for k in range(steps):
             x, y, seg = self.position(k * _LIMIT_STEP_M, seg)
             inside = site.intersection_at(*frame.to_latlon(x, y)) is not None
-            limit.append(_JUNCTION_MPS if inside else _CRUISE_MPS[1])
+            limit.append((_JUNCTION_MPS if inside else _CRUISE_MPS[1]) * speed)
         for k in range(2 * steps - 1, -1, -1):
             i, j = k % steps, (k + 1) % steps
             ramp = math.sqrt(limit[j] ** 2 + 2.0 * _PLAN_BRAKE * _LIMIT_STEP_M)
@@ -269,7 +301,8 @@ class _Link:
     """One modem's state: serving cell (index into the link's cells, -1 detached) and fading."""
 
     __slots__ = (
-        "after_ho", "name", "pending", "seq", "serving", "shadow", "topic", "ttt",
+        "after_ho", "fade_db", "fade_end", "fade_next", "fade_rng", "name", "pending", "seq",
+        "serving", "shadow", "topic", "ttt",
     )  # fmt: skip
 
     def __init__(self, name: LinkName, topic: str) -> None:
@@ -281,6 +314,12 @@ class _Link:
         self.ttt = 0  # ticks the pending neighbour has been better
         self.shadow = 0.0
         self.after_ho = 0  # ticks left in the handover interruption
+        # Condition fades (only with a ConditionModel that has them): their own RNG, so the
+        # rest of the sample is the same draw with or without them.
+        self.fade_rng: random.Random | None = None
+        self.fade_next = math.inf  # start of the next fade, sim time
+        self.fade_end = -math.inf  # end of the current (or last) fade
+        self.fade_db = 0.0
 
 
 class _Vehicle:
@@ -400,6 +439,7 @@ class SimFleet:
         rsu_rate_hz: float = 1.0,
         seed: int = 0,
         start: float,
+        conditions: ConditionModel = CLEAR_DAYLIGHT,
     ) -> None:
         if vehicles < 0:
             raise ValueError("vehicles must be >= 0")
@@ -412,6 +452,11 @@ class SimFleet:
         if vehicles and not site.routes:
             raise ValueError(f"site {site.name!r} has no route to drive")
         self.site = site
+        #: The weather and light simulated; ``conditions.conditions`` is the drive-log tag.
+        self.conditions = conditions
+        self._radio = {
+            link: _with_conditions(_RADIO[link], getattr(conditions, link)) for link in LINKS
+        }
         self._start = start
         self._now = start
         self._period = 1.0 / rate_hz
@@ -466,7 +511,8 @@ class SimFleet:
 
     def _build_vehicles(self, count: int, seed: int) -> None:
         width = max(2, len(str(count)))
-        tracks = [_Track(r, self._frame, self.site) for r in self.site.routes]
+        speed = self.conditions.speed_factor
+        tracks = [_Track(r, self._frame, self.site, speed) for r in self.site.routes]
         per_track: list[list[_Vehicle]] = [[] for _ in tracks]
         for i in range(count):
             vid = f"shuttle-{i + 1:0{width}d}"
@@ -476,6 +522,14 @@ class SimFleet:
             v.state_topic = topics.state_topic(self.site.name, vid)
             v.event_topic = topics.event_topic(self.site.name, vid)
             v.links = [_Link(name, topics.link_topic(self.site.name, vid, name)) for name in LINKS]
+            v.cruise *= speed
+            for link in v.links:
+                cond: LinkConditions = getattr(self.conditions, link.name)
+                if cond.fades:
+                    link.fade_rng = random.Random(f"l4mon-sim:{seed}:{vid}:{link.name}:fade")
+                    link.fade_next = self._start + link.fade_rng.expovariate(
+                        cond.fade_rate_per_min / 60.0
+                    )
             per_track[track_no].append(v)
             self._vehicles.append(v)
             self.vehicle_ids.append(vid)
@@ -581,8 +635,17 @@ class SimFleet:
                 link.pending = -1
                 link.after_ho = 0
                 continue
+            fade = self._fade(link, t) if link.fade_rng is not None else 0.0
             sample = self._measure(
-                v, link, x=x, y=y, moved=moved, ts=ts, rtt_add=fx.rtt_add[k], ul_cap=fx.ul_cap[k]
+                v,
+                link,
+                x=x,
+                y=y,
+                moved=moved,
+                ts=ts,
+                rtt_add=fx.rtt_add[k],
+                ul_cap=fx.ul_cap[k],
+                fade_db=fade,
             )
             if not stalled:
                 out.append((link.topic, enc(sample)))
@@ -613,6 +676,22 @@ class SimFleet:
         v.s = s
         x, y, v.seg = track.position(s, v.seg)
         return x, y, moved
+
+    def _fade(self, link: _Link, t: float) -> float:
+        """The condition fade on ``link`` at sim time ``t`` (dB of extra antenna loss).
+
+        Fades start as a Poisson process in sim time, each with its own depth and duration;
+        the schedule depends only on the seed and ``t``, not on which ticks asked.
+        """
+        rng = link.fade_rng
+        assert rng is not None
+        cond: LinkConditions = getattr(self.conditions, link.name)
+        while t >= link.fade_next:
+            begin = link.fade_next
+            link.fade_end = begin + cond.fade_duration_s * rng.uniform(0.5, 1.5)
+            link.fade_db = cond.fade_depth_db * rng.uniform(0.5, 1.5)
+            link.fade_next = begin + rng.expovariate(cond.fade_rate_per_min / 60.0)
+        return link.fade_db if t < link.fade_end else 0.0
 
     def _v2i(self, v: _Vehicle, x: float, y: float, t: float, dt: float) -> dict[str, int] | None:
         """Cumulative V2I receptions from RSUs in range; delivery falls off with distance."""
@@ -645,14 +724,25 @@ class SimFleet:
         ts: float,
         rtt_add: float,
         ul_cap: float,
+        fade_db: float = 0.0,
     ) -> LinkSample:
-        """One modem sample: serving cell with A3-style hysteresis, then radio and probe."""
-        radio = _RADIO[link.name]
+        """One modem sample: serving cell with A3-style hysteresis, then radio and probe.
+
+        ``fade_db`` is extra loss at the vehicle's antenna: every cell and the background
+        interference are that much weaker; thermal noise is not.
+        """
+        radio = self._radio[link.name]
         cells = self._cells[link.name]
         if not cells:
             return LinkSample(ts=ts, seq=link.seq, rat="none")
         gauss, uniform01 = v.rng.gauss, v.rng.random
         ref, ref_m, ten_n = radio.ref_rsrp_dbm, radio.ref_m, 10.0 * radio.exponent
+        floor = radio.floor_mw
+        if fade_db:
+            ref -= fade_db
+            floor = 10.0 ** (radio.noise_dbm / 10.0) + 10.0 ** (
+                (radio.background_dbm - fade_db) / 10.0
+            )
         log10, hypot = math.log10, math.hypot
         mean = [
             ref - ten_n * log10(max(hypot(x - cx, y - cy), 10.0) / ref_m) for _, cx, cy, _ in cells
@@ -685,7 +775,7 @@ class SimFleet:
         signal = 10.0 ** (rsrp / 10.0)
         # Transmitter and receiver impairments (EVM) cap SINR in the low 30s dB however strong
         # the signal: a signal-proportional term joins noise and interference.
-        interference = radio.floor_mw + signal * _SINR_CEILING
+        interference = floor + signal * _SINR_CEILING
         for j in cells[serving][3]:
             interference += radio.load * 10.0 ** (mean[j] / 10.0)
         sinr = 10.0 * log10(signal / interference) + gauss(0.0, 1.5)
