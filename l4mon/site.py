@@ -199,6 +199,9 @@ class Site(_Strict):
                 return ix
         return None
 
+    def intersection(self, intersection_id: str) -> Intersection | None:
+        return next((ix for ix in self.intersections if ix.id == intersection_id), None)
+
     def cell(self, cell_id: str) -> Cell | None:
         for c in self.cells:
             if c.id == cell_id:

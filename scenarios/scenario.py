@@ -60,6 +60,9 @@ class FaultSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     link: Literal["l5g", "lte"] | str | None = None
     #: rtt_spike: ms added; bandwidth_cap: kbit/s; clock_skew: s; packet_loss: ratio 0-1.
     value: float | None = None
+    #: Start when the vehicle first enters this intersection zone (at or after ``at_s``),
+    #: by the positions it reports, instead of at ``at_s`` itself.
+    at_intersection: str | None = None
 
 
 class Expectation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -93,6 +96,9 @@ class ScenarioSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     logs: list[str] = []
     #: Hub config for the replay (relative path); default: the built-in defaults.
     config: str | None = None
+    #: Site file for place-based faults on logs ("demo" for the bundled one); the generator's
+    #: site is used for generated runs.
+    site: str | None = None
     fault: list[FaultSpec] = []
     expect: list[Expectation] = []
 
@@ -112,6 +118,8 @@ def load_scenario(path: str | Path) -> ScenarioSpec:
     for f in spec.fault:
         if f.kind == "link_down" and f.link is None:
             raise ScenarioError(f"{path}: a link_down fault needs link")
+        if f.at_intersection is not None and f.kind == "takeover_request":
+            raise ScenarioError(f"{path}: takeover_request cannot be placed at an intersection")
     ids = [f.id for f in spec.fault if f.id]
     if len(ids) != len(set(ids)):
         raise ScenarioError(f"{path}: fault ids must be unique")
@@ -148,7 +156,7 @@ def _generated(spec: ScenarioSpec, base: Path) -> tuple[Iterator[replay.Delivery
     fleet = SimFleet(site=site, vehicles=gen.vehicles, rate_hz=gen.rate_hz, seed=gen.seed,
                      start=gen.start, **kwargs)
     for f in spec.fault:
-        if f.kind in _SIM_FAULTS:
+        if f.kind in _SIM_FAULTS and f.at_intersection is None:  # placed faults are edits
             fleet.inject(Fault(kind=f.kind, vehicle=f.vehicle, link=f.link,
                                start=gen.start + f.at_s, duration=f.duration_s, value=f.value))
     step = 0.05  # the fleet's own grid decides message times; this only chunks the calls
@@ -175,9 +183,24 @@ def _logs(spec: ScenarioSpec, base: Path) -> tuple[Iterator[replay.Delivery], li
 
 
 def _edited(stream: Iterator[replay.Delivery], faults: list[FaultSpec], start: float,
-            *, generator: bool) -> Iterator[replay.Delivery]:
-    """Apply the faults that are stream edits (all of them for logs)."""
-    edits = [f for f in faults if not (generator and f.kind in _SIM_FAULTS)]
+            *, generator: bool, site: Site | None = None,
+            started: dict[int, float] | None = None) -> Iterator[replay.Delivery]:
+    """Apply the faults that are stream edits (all of them for logs, and every fault placed at
+    an intersection). ``started`` receives each fault's actual start offset, by index."""
+    started = {} if started is None else started
+    edits = [(n, f) for n, f in enumerate(faults)
+             if not (generator and f.kind in _SIM_FAULTS and f.at_intersection is None)]
+    for n, f in enumerate(faults):
+        if f.at_intersection is None:
+            started[n] = f.at_s
+    zones = {}
+    for _, f in edits:
+        if f.at_intersection is not None:
+            zone = site.intersection(f.at_intersection) if site is not None else None
+            if zone is None:
+                raise ScenarioError(f"fault at unknown intersection {f.at_intersection!r} "
+                                    "(set the scenario's site)")
+            zones[f.at_intersection] = zone
     if not edits:
         yield from stream
         return
@@ -187,9 +210,17 @@ def _edited(stream: Iterator[replay.Delivery], faults: list[FaultSpec], start: f
         parts = topic.split("/")
         vehicle = parts[4] if len(parts) > 4 and parts[3] == "vehicle" else None
         link = parts[6] if len(parts) == 7 and parts[5] == "link" else None
+        if zones and parts[-1] == "state":
+            where = msgspec.json.decode(payload)
+            for n, f in edits:
+                if n not in started and f.vehicle == vehicle and offset >= f.at_s \
+                        and zones[f.at_intersection].contains(where["lat"], where["lon"]):
+                    started[n] = offset  # the vehicle has just entered the zone
         drop = False
-        for f in edits:
-            if vehicle != f.vehicle or not f.at_s <= offset < f.at_s + f.duration_s:
+        for n, f in edits:
+            begin = started.get(n)
+            if vehicle != f.vehicle or begin is None \
+                    or not begin <= offset < begin + f.duration_s:
                 continue
             on_link = link is not None and (f.link is None or f.link == link)
             if f.kind == "state_stall":
@@ -245,14 +276,21 @@ def _matches(alert: Alert, e: Expectation) -> bool:
 
 
 def grade(spec: ScenarioSpec, outcome: replay.Outcome, kpis: dict[str, Any],
-          start: float) -> list[dict[str, Any]]:
-    faults = {f.id: f for f in spec.fault if f.id}
+          start: float, started: dict[int, float] | None = None) -> list[dict[str, Any]]:
+    """Check every expectation; ``started`` holds faults' actual start offsets by index."""
+    started = started or {}
+    faults = {f.id: started.get(n, f.at_s) for n, f in enumerate(spec.fault) if f.id}
     results = []
     for n, e in enumerate(spec.expect):
         name = e.id or f"{e.type}-{n + 1}"
         if e.type == "alert":
-            origin = faults[e.after_fault].at_s if e.after_fault else e.at_s
-            assert origin is not None and e.within_s is not None
+            origin = faults[e.after_fault] if e.after_fault else e.at_s
+            assert e.within_s is not None
+            if origin is None:  # a placed fault whose vehicle never reached the place
+                results.append({"id": name, "type": e.type, "passed": False,
+                                "observed_delay_s": None,
+                                "detail": f"fault {e.after_fault} never started"})
+                continue
             hits = [a for a in outcome.alerts if _matches(a, e)
                     and origin <= a.raised_at - start <= origin + e.within_s]
             first = min((a.raised_at - start - origin for a in hits), default=None)
@@ -324,6 +362,7 @@ class Prepared(msgspec.Struct):
 
     stream: Any
     start: float
+    started: dict[int, float]
     config: HubConfig
     site: Site | None
     info: dict[str, Any]
@@ -339,7 +378,7 @@ def prepare(path: str | Path) -> Prepared:
                 "conditions": msgspec.to_builtins(manifest.conditions),
                 "sources": [manifest.source]}
         return Prepared(stream=wire_messages(read_table(path)), start=manifest.start or 0.0,
-                        config=HubConfig(), site=None, info=info, spec=None)
+                        started={}, config=HubConfig(), site=None, info=info, spec=None)
     spec = load_scenario(path)
     base = path.parent
     config = load_config(base / spec.config) if spec.config else HubConfig()
@@ -350,16 +389,20 @@ def prepare(path: str | Path) -> Prepared:
                                           **msgspec.to_builtins(spec.generator)}]
     else:
         stream, manifests = _logs(spec, base)
-        site = None
+        site = None if spec.site is None else load_site(
+            DEMO_SITE_PATH if spec.site == "demo" else base / spec.site)
         conditions = msgspec.to_builtins(manifests[0].conditions)
         starts = [m.start for m in manifests if m.start is not None]
         start = min(starts) if starts else 0.0
         sources = [m.source for m in manifests]
-    stream = _edited(stream, spec.fault, start, generator=spec.generator is not None)
+    started: dict[int, float] = {}
+    stream = _edited(stream, spec.fault, start, generator=spec.generator is not None,
+                     site=site, started=started)
     info = {"kind": "scenario", "path": str(path), "name": spec.name,
             "description": spec.description, "conditions": conditions, "sources": sources,
             "faults": [msgspec.to_builtins(f) for f in spec.fault]}
-    return Prepared(stream=stream, start=start, config=config, site=site, info=info, spec=spec)
+    return Prepared(stream=stream, start=start, started=started, config=config, site=site,
+                    info=info, spec=spec)
 
 
 def run_prepared(prepared: Prepared, *, before_batch: replay.Hook | None = None
@@ -368,7 +411,8 @@ def run_prepared(prepared: Prepared, *, before_batch: replay.Hook | None = None
                          before_batch=before_batch)
     kpis = replay.kpis(outcome)
     start = prepared.start if prepared.spec is not None else outcome.start
-    expectations = grade(prepared.spec, outcome, kpis, start) if prepared.spec else []
+    expectations = grade(prepared.spec, outcome, kpis, start, prepared.started) \
+        if prepared.spec else []
     return results_document(input_info=prepared.info, outcome=outcome,
                             expectations=expectations)
 

@@ -246,3 +246,35 @@ def test_replay_needs_messages() -> None:
     """An empty stream is bad input, not an empty success."""
     with pytest.raises(ValueError, match="nothing to replay"):
         replay.run([], config=HubConfig())
+
+
+def test_a_fault_placed_at_an_intersection_starts_on_entry() -> None:
+    """A placed fault begins when the vehicle's reported position first enters the zone; the
+    alert follows that moment, found here independently from the generated positions."""
+    from scenarios.scenario import _generated
+
+    path = LIBRARY / "both-links-down-at-intersection-snow.toml"
+    spec = load_scenario(path)
+    doc = run_scenario(path)
+    assert doc["verdict"] == "pass"
+    stream, site, _ = _generated(spec, path.parent)
+    zone = site.intersection("ix-araya")
+    assert zone is not None
+    start = spec.generator.start  # type: ignore[union-attr]
+    positions = ((at - start, msgspec.json.decode(payload)) for at, topic, payload in stream
+                 if topic.endswith("shuttle-01/state"))
+    entry = next(offset for offset, state in positions
+                 if offset >= 5.0 and zone.contains(state["lat"], state["lon"]))
+    raised = [a["raised_offset_s"] for a in doc["alerts"]
+              if a["rule"] == "both_links_down" and a["vehicle"] == "shuttle-01"]
+    assert len(raised) == 1 and entry < raised[0] <= entry + 2.0
+
+
+def test_a_fault_at_an_unknown_intersection_is_refused(tmp_path: Path) -> None:
+    """Naming an intersection the site does not have is an error before anything runs."""
+    path = tmp_path / "bad-place.toml"
+    path.write_text('name = "x"\n[generator]\nduration_s = 5\n[[fault]]\nkind = "rtt_spike"\n'
+                    'vehicle = "shuttle-01"\nat_s = 0\nduration_s = 1\n'
+                    'at_intersection = "nowhere"\n')
+    with pytest.raises(ScenarioError, match="nowhere"):
+        run_scenario(path)
