@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -149,3 +150,20 @@ def test_serve_never_runs_open(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_import_then_replay_a_real_trace_excerpt(tmp_path: Path) -> None:
+    """l4mon import cicv5g on the CC BY 4.0 excerpt, then l4mon replay of the result."""
+    fixture = ROOT / "tests" / "fixtures" / "cicv5g" / "arterial_n78_v50_excerpt.txt"
+    out = tmp_path / "log"
+    imported = _l4mon("import", "cicv5g", str(fixture), "--out", str(out), "--weather", "clear",
+                      "--light", "daylight")
+    assert imported.returncode == 0, imported.stderr
+    replayed = _l4mon("replay", str(out), "--out", str(tmp_path / "r.json"))
+    assert replayed.returncode == 0, replayed.stderr
+    doc = json.loads((tmp_path / "r.json").read_text())
+    assert doc["input"]["conditions"]["light"] == "daylight"
+    (vehicle,) = doc["kpis"].values()
+    assert vehicle["links"]["pub5g"]["samples"] == 246
+    bad = _l4mon("import", "cicv5g", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "missing.txt" in bad.stderr
