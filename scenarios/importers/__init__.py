@@ -180,6 +180,22 @@ def split_lines(text: str) -> list[str]:
     return lines
 
 
+def finish(report: FileReport, path: Path, *, rows: int, cells: list[str | None]) -> None:
+    """Close a file's report: refuse a file with nothing usable, count kept rows and changes.
+
+    Every kept row gave one state and one link message.
+    """
+    report.rows = rows
+    report.kept = len(cells)
+    if not report.rows:
+        raise DriveLogImportError(path, "no data rows after the header", 2)
+    if not report.kept:
+        reasons = ", ".join(f"{r} x{n}" for r, n in report.skipped.most_common())
+        raise DriveLogImportError(path, f"no usable rows ({report.rows} skipped: {reasons})")
+    report.messages.update(state=report.kept, link=report.kept)
+    report.cell_changes = count_changes(cells)
+
+
 def count_changes(cells: list[str | None]) -> int:
     return sum(1 for a, b in pairwise(cells) if a != b)
 

@@ -52,7 +52,7 @@ from scenarios.importers import (
     Entry,
     FileReport,
     RowSkip,
-    count_changes,
+    finish,
     read_text,
     split_lines,
     wire,
@@ -210,13 +210,5 @@ def parse(path: Path, *, vehicle: str, site: str) -> tuple[FileReport, list[Entr
         entries.append((recv, state_route, state))
         entries.append((recv, link_route, sample))
         cells.append(cell)
-    report.rows = index + 1
-    report.kept = len(cells)
-    if not report.rows:
-        raise DriveLogImportError(path, "no data rows after the header", 2)
-    if not report.kept:
-        reasons = ", ".join(f"{r} x{n}" for r, n in report.skipped.most_common())
-        raise DriveLogImportError(path, f"no usable rows ({report.rows} skipped: {reasons})")
-    report.messages.update(state=report.kept, link=report.kept)
-    report.cell_changes = count_changes(cells)
+    finish(report, path, rows=index + 1, cells=cells)
     return report, entries
