@@ -11,7 +11,7 @@ for bit.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +124,7 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
     while next_tick <= last + settle:
         tick(next_tick)
         next_tick += interval
+    hub.fleet.drain_handovers(last + settle)
     engine = hub.alerts
     assert engine is not None
     alerts = sorted(engine.journal.alerts(limit=1_000_000), key=lambda a: a.id)
@@ -167,7 +168,17 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
             rtts = sorted(book.rtts)
             span = sum(book.time_in.values()) or 1.0
             seq = link.seq
+            made = [h for v, n, h in outcome.hub.fleet.handovers if v == vid and n == name]
+            kinds = Counter(h.kind for h in made)
+            gaps = sorted(h.interruption_ms for h in made)
             links[name] = {
+                "handovers": len(made),
+                "handovers_by_kind": dict(sorted(kinds.items())),
+                "handover_success_rate": _r(kinds["success"] / len(made), 6) if made else None,
+                "ping_pong_rate": _r(kinds["ping_pong"] / len(made), 6) if made else None,
+                "interruption_p50_ms": _r(percentile(gaps, 50)),
+                "interruption_p95_ms": _r(percentile(gaps, 95)),
+                "interruption_max_ms": _r(gaps[-1]) if gaps else None,
                 "samples": seq.received,
                 "rtt_p50_ms": _r(percentile(rtts, 50)), "rtt_p95_ms": _r(percentile(rtts, 95)),
                 "rtt_p99_ms": _r(percentile(rtts, 99)),

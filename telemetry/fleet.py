@@ -7,12 +7,13 @@ with the hub's clock or the replay clock, so they cannot drift apart.
 from __future__ import annotations
 
 import logging
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import msgspec
 
+from handover.detect import Handover
 from telemetry.link import LinkTrack
 from telemetry.linkstate import STATES, LinkThresholds
 from telemetry.sequence import DUPLICATE, NEW, SeqTracker
@@ -25,6 +26,8 @@ log = logging.getLogger("l4mon.fleet")
 #: Folds one message received at a hub time into state: 0/False duplicate, 1/True new,
 #: URGENT new and in need of the hub's attention after this batch.
 Handler = Callable[[Any, float], int]
+
+HANDOVERS_KEPT: Final = 100_000
 
 CAPACITY: Final = "capacity"
 SITE_CONFLICT: Final = "site_conflict"
@@ -84,6 +87,10 @@ class Fleet:
         self.vehicles: dict[str, VehicleTrack] = {}
         self.rsus: dict[str, RsuTrack] = {}
         self._links_created = 0
+        #: Handovers whose classification is final, newest last (bounded: reports read the
+        #: drive logs, not this), and how many of each kind there have been.
+        self.handovers: deque[tuple[str, str, Handover]] = deque(maxlen=HANDOVERS_KEPT)
+        self.handover_counts: Counter[str] = Counter()
 
     def _vehicle(self, route: Route) -> VehicleTrack:
         track = self.vehicles.get(route.source)
@@ -159,9 +166,23 @@ class Fleet:
                     changed.append((vehicle.id, link.name))
                 if link.clock_suspect != suspect:
                     self._warn_clock(vehicle.id, link)
+                if link.final_handovers:
+                    for record in link.final_handovers:
+                        self.handovers.append((vehicle.id, link.name, record))
+                        self.handover_counts[record.kind] += 1
+                    link.final_handovers.clear()
             if vehicle.refresh(now, thr.stale_after_s):
                 changed.append((vehicle.id, None))
         return changed
+
+    def drain_handovers(self, now: float) -> None:
+        """End of input: collect every handover still waiting for its classification window."""
+        for vehicle in self.vehicles.values():
+            for link in vehicle.links.values():
+                for record in link.final_handovers + link.handovers.drain(now):
+                    self.handovers.append((vehicle.id, link.name, record))
+                    self.handover_counts[record.kind] += 1
+                link.final_handovers.clear()
 
     @staticmethod
     def _warn_clock(vehicle: str, link: LinkTrack) -> None:

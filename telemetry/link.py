@@ -8,11 +8,13 @@ evaluation tick judges the link (``evaluate``), about once a second per link.
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 from math import isnan
 from typing import Final
 
 import msgspec
 
+from handover.detect import Handover, HandoverTracker
 from telemetry.linkstate import STALE, Figures, LinkHealth, LinkThresholds, judge
 from telemetry.sequence import DUPLICATE, NEW, URGENT, SeqTracker
 from telemetry.window import NAN, LinkWindow, mean_abs_step, percentile
@@ -51,6 +53,10 @@ class WindowFigures(msgspec.Struct, frozen=True):
     dl_kbps: float | None
 
 
+def _nowhere() -> tuple[None, None]:
+    return None, None
+
+
 def _mean_present(values: list[float]) -> float | None:
     present = [v for v in values if not isnan(v)]  # NaN marks "not reported"
     return sum(present) / len(present) if present else None
@@ -63,15 +69,23 @@ def _ms(seconds: float | None) -> float | None:
 class LinkTrack:
     """Per-link state. Never called concurrently: the hub's one ingest task owns it."""
 
-    __slots__ = ("cell_changes", "clock_suspect", "health", "judged", "judged_loss_ratio",
+    __slots__ = ("cell_changes", "clock_suspect", "final_handovers", "handovers", "health",
+                 "judged", "judged_loss_ratio", "position",
                  "judged_rtt_p95_ms", "last", "last_answer", "last_rx", "min_owd_s", "name",
                  "next_judge_at", "phase", "seq", "window")
 
-    def __init__(self, name: str, *, phase: float = 0.0) -> None:
+    def __init__(self, name: str, *, phase: float = 0.0,
+                 position: Callable[[], tuple[float | None, float | None]] | None = None) -> None:
         if not 0.0 <= phase < 1.0:
             raise ValueError("phase must be in [0, 1)")
         self.name = name
         self.phase = phase
+        #: The vehicle's last known position, read when a sample is passed to the handover
+        #: tracker, so each handover is placed (and later tagged with its intersection).
+        self.position = position or _nowhere
+        self.handovers = HandoverTracker()
+        #: Handovers whose classification became final, taken by the fleet at each judging.
+        self.final_handovers: list[Handover] = []
         self.seq = SeqTracker()
         self.window = LinkWindow()
         self.last: LinkSample | None = None
@@ -116,6 +130,8 @@ class LinkTrack:
             last = self.last
             if last is not None and last.cell_id != msg.cell_id:
                 self.cell_changes += 1
+            lat, lon = self.position()
+            self.handovers.observe(now, msg, lat=lat, lon=lon)
             self.last = msg
             if msg.rat == "none":
                 self.last_rx = now
@@ -158,6 +174,11 @@ class LinkTrack:
         health = self.health
         if self.last_rx is None:
             return False
+        # Before the staleness check: silence is a failure too, so the tracker must see time
+        # pass on a stale link as well.
+        done = self.handovers.advance(now)
+        if done:
+            self.final_handovers.extend(done)
         if now - self.last_rx > thr.stale_after_s:
             return health.mark_stale(now) if health.state != STALE else False
         if now < self.next_judge_at:

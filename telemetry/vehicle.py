@@ -63,6 +63,10 @@ class VehicleTrack:
         self.connectivity = UNKNOWN
         self.max_links = max_links
 
+    def position(self) -> tuple[float | None, float | None]:
+        state = self.state
+        return (state.lat, state.lon) if state is not None else (None, None)
+
     def add_state(self, msg: VehicleState, now: float) -> bool:
         seq = self.state_seq
         number = msg.seq
@@ -92,7 +96,7 @@ class VehicleTrack:
         """The named link, created on first sight unless the vehicle already has too many."""
         track = self.links.get(name)
         if track is None and len(self.links) < self.max_links:
-            track = self.links[name] = LinkTrack(name, phase=phase)
+            track = self.links[name] = LinkTrack(name, phase=phase, position=self.position)
         return track
 
     def refresh(self, now: float, stale_after_s: float) -> bool:

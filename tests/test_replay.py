@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from itertools import pairwise
 from pathlib import Path
 
 import msgspec
@@ -278,3 +279,27 @@ def test_a_fault_at_an_unknown_intersection_is_refused(tmp_path: Path) -> None:
                     'at_intersection = "nowhere"\n')
     with pytest.raises(ScenarioError, match="nowhere"):
         run_scenario(path)
+
+
+def test_replay_of_a_real_trace_lists_its_handovers(tmp_path: Path) -> None:
+    """The CICV5G excerpt (CC BY 4.0) through the importer and replay: results.json lists one
+    successful handover per serving-cell change of the source, at the time of the change, and
+    none that the source does not have. A change in the last seconds of the input, whose new
+    cell has not yet delivered enough to close its interruption, is not reported (by design:
+    docs/handover.md), so the check covers changes more than 5 s before the end."""
+    from scenarios.importers import import_files
+
+    fixture = ROOT / "tests" / "fixtures" / "cicv5g" / "arterial_n78_v50_excerpt.txt"
+    import_files("cicv5g", [fixture], tmp_path / "log")
+    rows = [line.split() for line in fixture.read_text().splitlines()[1:] if line.strip()]
+    changes = [float(b[1]) / 1000 for a, b in pairwise(rows)
+               if a[7] != b[7]]  # column 8 is cellid; sub_time (ms) is the receive time
+    end = float(rows[-1][1]) / 1000
+    doc = run_log(tmp_path / "log")
+    handovers = doc["handovers"]
+    settled = [c for c in changes if c < end - 5.0]
+    assert settled and len(handovers) <= len(changes)  # nothing invented
+    assert [h["kind"] for h in handovers[:len(settled)]] == ["success"] * len(settled)
+    assert [h["at"] for h in handovers[:len(settled)]] == pytest.approx(settled, abs=1e-6)
+    (vehicle,) = doc["kpis"].values()
+    assert vehicle["links"]["pub5g"]["handover_success_rate"] == 1.0
