@@ -71,6 +71,9 @@ class FleetLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: One-way delays beyond these say the sender's clock is wrong, not that the radio is slow.
     max_clock_offset_s: float = 2.0
     max_behind_s: float = 0.25
+    #: Run handover detection on every link. Off by default live for now: the tracker costs
+    #: ~1.8 us per message (bench/ingest.py), more than issue 5's budget; replays turn it on.
+    track_handovers: bool = False
 
     def __post_init__(self) -> None:
         if min(self.max_vehicles, self.max_links_per_vehicle, self.max_rsus) < 1:
@@ -121,7 +124,8 @@ class Fleet:
                 # Golden-ratio phases spread the links' judging times evenly over the interval,
                 # deterministically (the same log replayed gives the same phases).
                 phase = (self._links_created * 0.6180339887498949) % 1.0
-                link = vehicle.link(name, phase=phase)
+                link = vehicle.link(name, phase=phase,
+                                    track_handovers=self.limits.track_handovers)
                 if link is None:
                     raise Refused(CAPACITY, f"vehicle {route.source} has too many links")
                 self._links_created += 1
@@ -179,7 +183,8 @@ class Fleet:
         """End of input: collect every handover still waiting for its classification window."""
         for vehicle in self.vehicles.values():
             for link in vehicle.links.values():
-                for record in link.final_handovers + link.handovers.drain(now):
+                drained = link.handovers.drain(now) if link.handovers is not None else []
+                for record in link.final_handovers + drained:
                     self.handovers.append((vehicle.id, link.name, record))
                     self.handover_counts[record.kind] += 1
                 link.final_handovers.clear()

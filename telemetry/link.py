@@ -75,7 +75,8 @@ class LinkTrack:
                  "next_judge_at", "phase", "seq", "window")
 
     def __init__(self, name: str, *, phase: float = 0.0,
-                 position: Callable[[], tuple[float | None, float | None]] | None = None) -> None:
+                 position: Callable[[], tuple[float | None, float | None]] | None = None,
+                 track_handovers: bool = False) -> None:
         if not 0.0 <= phase < 1.0:
             raise ValueError("phase must be in [0, 1)")
         self.name = name
@@ -83,7 +84,7 @@ class LinkTrack:
         #: The vehicle's last known position, read when a sample is passed to the handover
         #: tracker, so each handover is placed (and later tagged with its intersection).
         self.position = position or _nowhere
-        self.handovers = HandoverTracker()
+        self.handovers = HandoverTracker() if track_handovers else None
         #: Handovers whose classification became final, taken by the fleet at each judging.
         self.final_handovers: list[Handover] = []
         self.seq = SeqTracker()
@@ -130,8 +131,9 @@ class LinkTrack:
             last = self.last
             if last is not None and last.cell_id != msg.cell_id:
                 self.cell_changes += 1
-            lat, lon = self.position()
-            self.handovers.observe(now, msg, lat=lat, lon=lon)
+            if self.handovers is not None:
+                lat, lon = self.position()
+                self.handovers.observe(now, msg, lat=lat, lon=lon)
             self.last = msg
             if msg.rat == "none":
                 self.last_rx = now
@@ -176,9 +178,10 @@ class LinkTrack:
             return False
         # Before the staleness check: silence is a failure too, so the tracker must see time
         # pass on a stale link as well.
-        done = self.handovers.advance(now)
-        if done:
-            self.final_handovers.extend(done)
+        if self.handovers is not None:
+            done = self.handovers.advance(now)
+            if done:
+                self.final_handovers.extend(done)
         if now - self.last_rx > thr.stale_after_s:
             return health.mark_stale(now) if health.state != STALE else False
         if now < self.next_judge_at:

@@ -92,11 +92,13 @@ class VehicleTrack:
             self.unseen_events.append(msg)
         return URGENT
 
-    def link(self, name: str, *, phase: float = 0.0) -> LinkTrack | None:
+    def link(self, name: str, *, phase: float = 0.0,
+             track_handovers: bool = False) -> LinkTrack | None:
         """The named link, created on first sight unless the vehicle already has too many."""
         track = self.links.get(name)
         if track is None and len(self.links) < self.max_links:
-            track = self.links[name] = LinkTrack(name, phase=phase, position=self.position)
+            track = self.links[name] = LinkTrack(name, phase=phase, position=self.position,
+                                                 track_handovers=track_handovers)
         return track
 
     def refresh(self, now: float, stale_after_s: float) -> bool:
