@@ -32,8 +32,6 @@ log = logging.getLogger("l4mon.hub")
 INTERNAL_ERROR: Final = "internal_error"
 #: Topic bindings kept before the cache is emptied (it refills from live traffic).
 BINDINGS_LIMIT: Final = 100_000
-#: Told which (vehicle, link) changed after each tick; link is None for vehicle-level changes.
-ChangeListener = Callable[[float, list[tuple[str, str | None]]], None]
 
 
 class Hub:
@@ -58,7 +56,6 @@ class Hub:
         self.alert_turns = max(1, round(ing.alert_interval_s / ing.eval_interval_s))
         self.last_tick_cost_s = 0.0
         self._tick_cost = 0.0
-        self.listeners: list[ChangeListener] = []
         #: The alert engine, when the hub runs one (live and replay do; unit tests may not).
         self.alerts: AlertEngine | None = None
 
@@ -115,8 +112,8 @@ class Hub:
     def _react(self, now: float, vehicles: set[str]) -> None:
         """Judge the vehicles that just reported something urgent and run their alert rules,
         without waiting for the tick: this is what keeps takeover alerts within milliseconds."""
-        changed = self.fleet.evaluate(now, judge_interval_s=self.config.ingest.judge_interval_s,
-                                      vehicles=vehicles)
+        self.fleet.evaluate(now, judge_interval_s=self.config.ingest.judge_interval_s,
+                            vehicles=vehicles)
         alerts = self.alerts
         for vid in vehicles:
             vehicle = self.fleet.vehicles.get(vid)
@@ -128,9 +125,6 @@ class Hub:
                     alerts.on_event(now, vehicle, event)
         if alerts is not None:
             alerts.evaluate(now, self.fleet, vehicles)
-        if changed:
-            for listener in self.listeners:
-                listener(now, changed)
 
     def _admit(self, topic: str, payload: bytes, content_type: str | None,
                now: float) -> int | None:
@@ -149,10 +143,10 @@ class Hub:
         return handler(msg, now)
 
     def tick(self, now: float) -> list[tuple[str, str | None]]:
-        """Judge every link and vehicle at ``now``, run the alert rules, tell the listeners."""
+        """Judge every link and vehicle at ``now`` and run the alert rules; returns what changed."""
         due = self.tick_start()
         changed = self.tick_vehicles(now, None, due)
-        self.tick_finish(now, changed)
+        self.tick_finish(now)
         return changed
 
     def tick_start(self) -> set[str]:
@@ -188,15 +182,12 @@ class Hub:
         self._tick_cost += time.perf_counter() - started
         return changed
 
-    def tick_finish(self, now: float, changed: list[tuple[str, str | None]]) -> None:
-        """The rest of a tick: RSU rules, due escalations, listeners, accounting."""
+    def tick_finish(self, now: float) -> None:
+        """The rest of a tick: RSU rules, due escalations, accounting."""
         started = time.perf_counter()
         if self.alerts is not None:
             self.alerts.evaluate_rest(now, self.fleet)
         self.ticks += 1
         self.last_tick_cost_s = self._tick_cost + time.perf_counter() - started
         self._tick_cost = 0.0
-        if changed:
-            for listener in self.listeners:
-                listener(now, changed)
 

@@ -127,11 +127,10 @@ class Runtime:
             await asyncio.sleep(interval)
             ids = list(hub.fleet.vehicles)
             due = hub.tick_start()
-            changed: list[tuple[str, str | None]] = []
             for start in range(0, len(ids), TICK_CHUNK):
-                changed += hub.tick_vehicles(clock.now(), ids[start:start + TICK_CHUNK], due)
+                hub.tick_vehicles(clock.now(), ids[start:start + TICK_CHUNK], due)
                 await asyncio.sleep(0)  # let urgent messages in between chunks
-            hub.tick_finish(clock.now(), changed)
+            hub.tick_finish(clock.now())
 
 
 def tune_gc() -> None:

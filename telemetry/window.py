@@ -26,10 +26,6 @@ def percentile(ordered: Sequence[float], q: float) -> float | None:
     return float(ordered[low] + (ordered[low + 1] - ordered[low]) * frac)
 
 
-def mean(values: Sequence[float]) -> float | None:
-    return sum(values) / len(values) if values else None
-
-
 def mean_abs_step(values: Sequence[float]) -> float | None:
     """Jitter as the mean absolute change between consecutive values (RFC 3550's D, unsmoothed).
 
