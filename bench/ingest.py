@@ -11,6 +11,10 @@ what one core would do alone, since broker, blaster and subscriber share 2 cores
 ratio hub / bare is taken within one repeat, so both saw the same machine.
 
 Targets (issue 2): hub >= 80 % of the bare subscriber; >= 100,000 msg/s on one core.
+
+``--handovers`` adds, in each repeat, the same hub with handover detection off
+(``[handover] enabled = false``; on by default) and prints the default hub's CPU cost per
+message against it, from the same repeat. Target (issue 5): less than 15 % more.
 """
 
 from __future__ import annotations
@@ -40,10 +44,13 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--clients", default="gmqtt", help="comma list of: " + ", ".join(PAIRS))
     ap.add_argument("--rate", type=float, default=0.0, help="publisher msgs/s, 0 = max")
+    ap.add_argument("--handovers", action="store_true",
+                    help="also run the gmqtt hub without handover detection")
     args = ap.parse_args()
     args.seconds = min(args.seconds, 10.0)
     args.pin = False
     rows: list[tuple[str, int, RunResult, RunResult]] = []
+    tracked: list[tuple[RunResult, RunResult]] = []  # (hub without handovers, default hub)
     with running_broker(sys_interval=1) as broker:
         print(f"broker {broker.url}; {args.vehicles} vehicles x 3 streams, QoS 0, "
               f"{args.seconds:.0f} s per run, {args.repeats} repeats", flush=True)
@@ -55,6 +62,12 @@ def main() -> None:
                 rows.append((client, repeat, bare, hub))
                 print(f"  [{repeat}] {client}: bare {bare.rate:,.0f} msg/s, "
                       f"hub {hub.rate:,.0f} msg/s {bare.error}{hub.error}", flush=True)
+                if args.handovers and client == "gmqtt":
+                    without = run_one(broker, "hub-gmqtt-no-handovers", 0, args.rate or None,
+                                      args)
+                    tracked.append((without, hub))
+                    print(f"  [{repeat}] gmqtt hub without handovers: {without.rate:,.0f} msg/s "
+                          f"{without.error}", flush=True)
     print()
     head = (f"{'client':<8}{'run':>4}{'bare msg/s':>12}{'bare/core':>11}{'hub msg/s':>11}"
             f"{'hub cpu':>8}{'hub/core':>10}{'hub/bare':>9}{'per core':>9}{'missing':>9}")
@@ -78,6 +91,15 @@ def main() -> None:
         print(f"{client}: median hub/bare {ratio:.2f} (target >= 0.80: "
               f"{'PASS' if ratio >= 0.80 else 'FAIL'}); median hub msgs/s per core "
               f"{per_core:,.0f} (target >= 100,000: {'PASS' if per_core >= 100_000 else 'FAIL'})")
+    pairs = [(h, t) for h, t in tracked if _per_core(h) and _per_core(t)]
+    if pairs:
+        print("\nhandover detection, CPU cost per message (1 / msgs/s per core):")
+        for i, (h, t) in enumerate(pairs):
+            print(f"  run {i}: without {1e6 / _per_core(h):.2f} us, with handovers "
+                  f"{1e6 / _per_core(t):.2f} us, ratio {_per_core(h) / _per_core(t):.3f}")
+        extra = median(_per_core(h) / _per_core(t) for h, t in pairs)
+        print(f"median cost ratio {extra:.3f} (target < 1.15: "
+              f"{'PASS' if extra < 1.15 else 'FAIL'})")
     print("\nhub/bare = delivered-rate ratio; per core = ratio of msgs/s per core (CPU cost).")
     print("missing = sent - counted after draining (broker drops or hub buffer drops).")
 

@@ -160,7 +160,7 @@ async def _aiomqtt(
 
 
 async def _hub(host: str, port: int, qos: int, ready: Event, sampler: _Sampler, *,
-               client: str = "gmqtt") -> None:
+               client: str = "gmqtt", handovers: bool = True) -> None:
     """The real l4mon pipeline as the subscriber: MqttSource -> Hub.ingest -> ticks."""
     from l4mon.clock import LiveClock
     from l4mon.config import config_from_dict
@@ -172,7 +172,8 @@ async def _hub(host: str, port: int, qos: int, ready: Event, sampler: _Sampler, 
     # The hub as `serve` assembles it: alert engine, journal and all.
     config = config_from_dict({"mqtt": {"url": f"mqtt://{host}:{port}", "client": client,
                                         "client_id": f"bench-hub-{os.getpid()}"},
-                               "alerts": {"journal": f"{state}/journal.sqlite"}})
+                               "alerts": {"journal": f"{state}/journal.sqlite"},
+                               "handover": {"enabled": handovers}})
     runtime = build_runtime(config, clock=LiveClock())
     hub = runtime.hub
     source = MqttSource(settings=config.mqtt)
@@ -290,6 +291,7 @@ RUNNERS: dict[str, Callable[[str, int, int, Event, _Sampler], None]] = {
     "mosquitto_sub": _mosquitto_sub,
     "hub-gmqtt": _run_asyncio(_hub, use_uvloop=True),
     "hub-aiomqtt": _run_asyncio(partial(_hub, client="aiomqtt"), use_uvloop=True),
+    "hub-gmqtt-no-handovers": _run_asyncio(partial(_hub, handovers=False), use_uvloop=True),
 }
 
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from statistics import median
-from typing import Final, Literal
+from typing import Final, Literal, Protocol
 
 import msgspec
 
@@ -79,29 +79,53 @@ class Handover(msgspec.Struct, frozen=True, kw_only=True):
     via: tuple[tuple[str, str], ...] = ()
 
 
+class Pose(Protocol):
+    """Where the vehicle was: anything with ``lat`` and ``lon`` (the hub passes the vehicle's
+    last state message itself, so placing a sample costs a reference, not a copy)."""
+
+    @property
+    def lat(self) -> float: ...
+
+    @property
+    def lon(self) -> float: ...
+
+
+class _At:
+    """A position given as numbers (``observe``'s keywords)."""
+
+    __slots__ = ("lat", "lon")
+
+    def __init__(self, lat: float, lon: float) -> None:
+        self.lat = lat
+        self.lon = lon
+
+
+def _lat_lon(pose: Pose | None) -> tuple[float | None, float | None]:
+    return (None, None) if pose is None else (pose.lat, pose.lon)
+
+
 class _Stay:
     """A run of consecutive samples on one serving cell (``key`` None: no service)."""
 
     __slots__ = ("carry", "early", "end", "first", "key", "last", "lat", "lon", "next", "start")
 
     def __init__(self, key: tuple[str, str] | None, first: LinkSample, start: float,
-                 lat: float | None, lon: float | None, carry: float | None) -> None:
+                 pose: Pose | None, carry: float | None) -> None:
         self.key = key
         self.first = first
         self.last = first  # set when the stay ends
         self.start = start
         self.end: float | None = None  # the first sample of the next stay
         self.next: _Stay | None = None
-        self.lat = lat
-        self.lon = lon
+        self.lat, self.lon = _lat_lon(pose)
         #: The baseline RTT the link had when this stay began (the previous cell's).
         self.carry = carry
         #: RTTs of the first ``baseline_n`` answered probes within ``dwell_horizon_s``.
         self.early: list[float] = []
 
 
-#: One observed sample: (hub time, sample, latitude, longitude, stay).
-_Entry = tuple[float, LinkSample, float | None, float | None, _Stay]
+#: One observed sample: (hub time, sample, where the vehicle was, stay).
+_Entry = tuple[float, LinkSample, Pose | None, _Stay]
 
 
 class _Pending:
@@ -133,12 +157,12 @@ def _s(seconds: float) -> float:
 class HandoverTracker:
     """Handovers of one vehicle link. Never called concurrently (the hub's ingest task owns it).
 
-    ``observe`` every new sample (duplicates and late samples are ignored by ``seq``), and
-    ``advance`` at the hub's ticks to collect the records that became final.
+    ``observe`` every sample (or ``take`` every new one), and ``advance`` at the hub's ticks
+    to collect the records that became final.
     """
 
     __slots__ = ("_answered_at", "_base", "_closed", "_early", "_early_until", "_first_answer",
-                 "_held", "_high", "_k", "_last_at", "_lat", "_lon", "_marks", "_max",
+                 "_held", "_high", "_k", "_last_at", "_marks", "_max", "_pose",
                  "_n", "_open", "_rat", "_cell", "_recent", "_ring", "_rlf_s", "_stay",
                  "baseline_n", "dwell_horizon_s", "frequency_window_s", "max_per_window",
                  "ping_pong_window_s", "rlf_threshold_s", "rtt_k")
@@ -171,8 +195,7 @@ class HandoverTracker:
         self._high = -1  # highest seq observed
         self._cell: object = _NEVER
         self._rat: object = _NEVER
-        self._lat: float | None = None
-        self._lon: float | None = None
+        self._pose: Pose | None = None  # observe's last given position
         self._last_at = -float("inf")
         self._answered_at = -float("inf")
         self._first_answer: int | None = None  # position of the link's first answered probe
@@ -192,19 +215,26 @@ class HandoverTracker:
 
     def observe(self, now: float, sample: LinkSample, *, lat: float | None = None,
                 lon: float | None = None) -> None:
-        """Take the link's next new sample, received at hub time ``now``."""
+        """Take the link's next sample, received at hub time ``now``, in any order and with
+        duplicates (those are ignored by ``seq``); ``lat``/``lon`` is where the vehicle was,
+        kept until given again."""
         seq = sample.seq
         high = self._high
         if seq <= high and not ((seq == 0 and high >= RESTART_FROM_ZERO)
                                 or high - seq > RESTART_BACK):
             return  # a duplicate (or a sample we already passed): never a change of cell
         self._high = seq
-        if lat is not None:
-            self._lat = lat
-            self._lon = lon
+        if lat is not None and lon is not None:
+            self._pose = _At(lat, lon)
+        self.take(now, sample, self._pose)
+
+    def take(self, now: float, sample: LinkSample, pose: Pose | None) -> None:
+        """``observe`` for a caller that already drops duplicates and late samples (the hub's
+        link does, by ``seq``): the hot path, ~0.2 us while the serving cell stays the same.
+        ``pose`` is read only when a record is made, so the caller may pass its live state."""
         if (sample.cell_id != self._cell or sample.rat != self._rat
                 or now - self._last_at > self._rlf_s):
-            self._slow(now, sample)
+            self._slow(now, sample, pose)
         rtt = sample.rtt_ms
         if rtt is not None:
             if now - self._answered_at > self._rlf_s:
@@ -218,13 +248,13 @@ class HandoverTracker:
                     early.append(rtt)
                     if len(early) >= self._max:
                         self._early = None
-        self._ring.append((now, sample, self._lat, self._lon, self._stay))  # type: ignore[arg-type]
+        self._ring.append((now, sample, pose, self._stay))  # type: ignore[arg-type]
         self._n += 1
         self._last_at = now
 
     # -- slow path: only when something changes ---------------------------------------------
 
-    def _slow(self, now: float, sample: LinkSample) -> None:
+    def _slow(self, now: float, sample: LinkSample, pose: Pose | None) -> None:
         stay = self._stay
         if stay is not None and now - self._last_at > self._rlf_s:
             self._marks.append(self._n)  # the link was silent
@@ -239,7 +269,7 @@ class HandoverTracker:
             if stay.key is not None:
                 self._base = self._stay_base(stay)
             self._marks.append(self._n)
-        new = _Stay(key, sample, now, self._lat, self._lon, self._base)
+        new = _Stay(key, sample, now, pose, self._base)
         if stay is not None:
             stay.next = new
         self._stay = new
@@ -261,7 +291,7 @@ class HandoverTracker:
         answers: list[float] = []
         for i in range(len(ring) - 1, -1, -1):
             entry = ring[i]
-            if entry[4] is not stay:
+            if entry[3] is not stay:
                 break
             rtt = entry[1].rtt_ms
             if rtt is not None:
@@ -281,7 +311,7 @@ class HandoverTracker:
 
     def _useful(self, entries: list[_Entry], i: int, pos: int, now: float) -> object:
         """True / False, or _UNDECIDED when the cell's early probes are not all in yet."""
-        sample, stay = entries[i][1], entries[i][4]
+        sample, stay = entries[i][1], entries[i][3]
         if stay.key is None:
             return False
         first = self._first_answer
@@ -294,7 +324,7 @@ class HandoverTracker:
         j = i - 1
         while j >= 0 and len(previous) < self._max:
             entry = entries[j]
-            if entry[4] is not stay:
+            if entry[3] is not stay:
                 break
             r = entry[1].rtt_ms
             if r is not None:
@@ -382,7 +412,7 @@ class HandoverTracker:
                 return _UNDECIDED
             if useful:
                 return entries[pos - base]
-        if base > 0 and entries and entries[0][4].key is not None:
+        if base > 0 and entries and entries[0][3].key is not None:
             # Not found within the ring (only after a very long stretch of slow answers): the
             # oldest sample kept is the best bound we have.
             return entries[0]
@@ -390,8 +420,8 @@ class HandoverTracker:
 
     def _close(self, start: _Entry, end: _Entry, end_pos: int) -> None:
         """Turn an episode (last useful sample before, first useful after) into records."""
-        t0, s0, lat0, lon0, stay0 = start
-        t1, s1, _, _, stay1 = end
+        t0, s0, pose0, stay0 = start
+        t1, s1, _, stay1 = end
         stays = [stay0]
         while stays[-1] is not stay1:
             stays.append(stays[-1].next)  # type: ignore[arg-type]
@@ -407,7 +437,7 @@ class HandoverTracker:
                 at, lat, lon = stays[lost].start, stays[lost].lat, stays[lost].lon
                 before = stays[lost - 1].last
             else:
-                at, lat, lon, before = t0, lat0, lon0, s0
+                (lat, lon), at, before = _lat_lon(pose0), t0, s0
             self._hold(at=at, kind="failure", fk=fk, tk=tk, before=before, after=s1,
                        interruption=outage, basis=basis, lat=lat, lon=lon, to_stay=stay1,
                        dwell_from=t1, via=tuple(s.key for s in served[1:-1]))  # type: ignore[misc]
@@ -522,4 +552,4 @@ class FailoverTracker:
         return ended
 
 
-__all__ = ["Basis", "Failover", "FailoverTracker", "Handover", "HandoverTracker", "Kind"]
+__all__ = ["Basis", "Failover", "FailoverTracker", "Handover", "HandoverTracker", "Kind", "Pose"]

@@ -12,6 +12,7 @@ from typing import Literal
 
 import msgspec
 
+from handover.settings import HandoverSettings
 from l4mon.auth import TokenEntry
 from l4mon.ingest.mqtt import MqttSettings
 from telemetry.fleet import FleetLimits
@@ -98,6 +99,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ingest: IngestSettings = IngestSettings()
     links: LinkThresholds = LinkThresholds()
     fleet: FleetLimits = FleetLimits()
+    handover: HandoverSettings = HandoverSettings()
     alerts: AlertSettings = AlertSettings()
     requirements: Requirements = Requirements()
     auth: AuthSettings = AuthSettings()

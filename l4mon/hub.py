@@ -43,7 +43,8 @@ class Hub:
         self.decoder = Decoder(max_payload=ing.max_payload_bytes, max_ahead_s=ing.max_ahead_s,
                                max_age_s=ing.max_age_s)
         self.quarantine = Quarantine(capacity=ing.quarantine_capacity)
-        self.fleet = Fleet(thresholds=config.links, limits=config.fleet)
+        self.fleet = Fleet(thresholds=config.links, limits=config.fleet,
+                           handover=config.handover)
         #: topic → (JSON decode function, state handler, vehicle or RSU id), once per topic.
         self._bindings: dict[str, tuple[Callable[[bytes], Any], Handler, str]] = {}
         self.received = 0

@@ -80,7 +80,7 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
     base = config or HubConfig()
     data = _as_dict(base)
     data["alerts"]["journal"] = journal
-    data["fleet"]["track_handovers"] = True  # validators need them; replay has the time
+    data["handover"]["enabled"] = True  # validators need them; replay has the time
     cfg = config_from_dict(data)
     clock = ManualClock(0.0)
     runtime = build_runtime(cfg, clock=clock, site=site)

@@ -14,6 +14,7 @@ from typing import Any, Final
 import msgspec
 
 from handover.detect import Handover
+from handover.settings import HandoverSettings
 from telemetry.link import LinkTrack
 from telemetry.linkstate import STATES, LinkThresholds
 from telemetry.sequence import DUPLICATE, NEW, SeqTracker
@@ -71,10 +72,6 @@ class FleetLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: One-way delays beyond these say the sender's clock is wrong, not that the radio is slow.
     max_clock_offset_s: float = 2.0
     max_behind_s: float = 0.25
-    #: Run handover detection on every link. Off by default live for now: the tracker costs
-    #: ~1.8 us per message (bench/ingest.py), more than issue 5's budget; replays turn it on.
-    track_handovers: bool = False
-
     def __post_init__(self) -> None:
         if min(self.max_vehicles, self.max_links_per_vehicle, self.max_rsus) < 1:
             raise ValueError("fleet: max_vehicles, max_links_per_vehicle, max_rsus must be >= 1")
@@ -84,9 +81,12 @@ class Fleet:
     """Vehicles and RSUs by id; ids are unique across sites (see docs/protocol.md)."""
 
     def __init__(self, *, thresholds: LinkThresholds | None = None,
-                 limits: FleetLimits | None = None) -> None:
+                 limits: FleetLimits | None = None,
+                 handover: HandoverSettings | None = None) -> None:
         self.thresholds = thresholds or LinkThresholds()
         self.limits = limits or FleetLimits()
+        #: Each link gets a tracker built from these when detection is enabled.
+        self.handover = handover or HandoverSettings(enabled=False)
         self.vehicles: dict[str, VehicleTrack] = {}
         self.rsus: dict[str, RsuTrack] = {}
         self._links_created = 0
@@ -124,8 +124,8 @@ class Fleet:
                 # Golden-ratio phases spread the links' judging times evenly over the interval,
                 # deterministically (the same log replayed gives the same phases).
                 phase = (self._links_created * 0.6180339887498949) % 1.0
-                link = vehicle.link(name, phase=phase,
-                                    track_handovers=self.limits.track_handovers)
+                tracker = self.handover.tracker() if self.handover.enabled else None
+                link = vehicle.link(name, phase=phase, handovers=tracker)
                 if link is None:
                     raise Refused(CAPACITY, f"vehicle {route.source} has too many links")
                 self._links_created += 1

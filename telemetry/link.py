@@ -8,13 +8,12 @@ evaluation tick judges the link (``evaluate``), about once a second per link.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable
 from math import isnan
-from typing import Final
+from typing import Final, Protocol
 
 import msgspec
 
-from handover.detect import Handover, HandoverTracker
+from handover.detect import Handover, HandoverTracker, Pose
 from telemetry.linkstate import STALE, Figures, LinkHealth, LinkThresholds, judge
 from telemetry.sequence import DUPLICATE, NEW, URGENT, SeqTracker
 from telemetry.window import NAN, LinkWindow, mean_abs_step, percentile
@@ -53,8 +52,18 @@ class WindowFigures(msgspec.Struct, frozen=True):
     dl_kbps: float | None
 
 
-def _nowhere() -> tuple[None, None]:
-    return None, None
+class Placed(Protocol):
+    """What a link belongs to: its ``state`` (the vehicle's last state message) says where."""
+
+    @property
+    def state(self) -> Pose | None: ...
+
+
+class _Nowhere:
+    state = None
+
+
+NOWHERE: Final = _Nowhere()
 
 
 def _mean_present(values: list[float]) -> float | None:
@@ -70,21 +79,21 @@ class LinkTrack:
     """Per-link state. Never called concurrently: the hub's one ingest task owns it."""
 
     __slots__ = ("cell_changes", "clock_suspect", "final_handovers", "handovers", "health",
-                 "judged", "judged_loss_ratio", "position",
+                 "judged", "judged_loss_ratio", "owner",
                  "judged_rtt_p95_ms", "last", "last_answer", "last_rx", "min_owd_s", "name",
                  "next_judge_at", "phase", "seq", "window")
 
     def __init__(self, name: str, *, phase: float = 0.0,
-                 position: Callable[[], tuple[float | None, float | None]] | None = None,
-                 track_handovers: bool = False) -> None:
+                 owner: Placed = NOWHERE,
+                 handovers: HandoverTracker | None = None) -> None:
         if not 0.0 <= phase < 1.0:
             raise ValueError("phase must be in [0, 1)")
         self.name = name
         self.phase = phase
-        #: The vehicle's last known position, read when a sample is passed to the handover
-        #: tracker, so each handover is placed (and later tagged with its intersection).
-        self.position = position or _nowhere
-        self.handovers = HandoverTracker() if track_handovers else None
+        #: The vehicle: its last state is handed to the handover tracker with each sample, so
+        #: each handover is placed (and tagged with its intersection).
+        self.owner = owner
+        self.handovers = handovers
         #: Handovers whose classification became final, taken by the fleet at each judging.
         self.final_handovers: list[Handover] = []
         self.seq = SeqTracker()
@@ -132,8 +141,7 @@ class LinkTrack:
             if last is not None and last.cell_id != msg.cell_id:
                 self.cell_changes += 1
             if self.handovers is not None:
-                lat, lon = self.position()
-                self.handovers.observe(now, msg, lat=lat, lon=lon)
+                self.handovers.take(now, msg, self.owner.state)
             self.last = msg
             if msg.rat == "none":
                 self.last_rx = now

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Final
 
+from handover.detect import HandoverTracker
 from telemetry.link import LinkTrack
 from telemetry.linkstate import DEGRADED, DOWN, OK, STALE, UNKNOWN
 from telemetry.sequence import DUPLICATE, NEW, URGENT, SeqTracker
@@ -63,10 +64,6 @@ class VehicleTrack:
         self.connectivity = UNKNOWN
         self.max_links = max_links
 
-    def position(self) -> tuple[float | None, float | None]:
-        state = self.state
-        return (state.lat, state.lon) if state is not None else (None, None)
-
     def add_state(self, msg: VehicleState, now: float) -> bool:
         seq = self.state_seq
         number = msg.seq
@@ -93,12 +90,12 @@ class VehicleTrack:
         return URGENT
 
     def link(self, name: str, *, phase: float = 0.0,
-             track_handovers: bool = False) -> LinkTrack | None:
+             handovers: HandoverTracker | None = None) -> LinkTrack | None:
         """The named link, created on first sight unless the vehicle already has too many."""
         track = self.links.get(name)
         if track is None and len(self.links) < self.max_links:
-            track = self.links[name] = LinkTrack(name, phase=phase, position=self.position,
-                                                 track_handovers=track_handovers)
+            track = self.links[name] = LinkTrack(name, phase=phase, owner=self,
+                                                 handovers=handovers)
         return track
 
     def refresh(self, now: float, stale_after_s: float) -> bool:
