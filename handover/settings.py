@@ -24,9 +24,13 @@ class HandoverSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     dwell_horizon_s: float = 5.0
     max_per_window: int = 3
     frequency_window_s: float = 10.0
+    #: Ping-pongs at one intersection are counted over this window for the hotspot rule.
+    hotspot_window_s: float = 600.0
 
     def __post_init__(self) -> None:
         self.tracker()  # raises ValueError on a bad combination, naming it
+        if self.hotspot_window_s <= 0:
+            raise ValueError("handover: hotspot_window_s must be > 0")
 
     def tracker(self) -> HandoverTracker:
         return HandoverTracker(

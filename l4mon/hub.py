@@ -18,8 +18,10 @@ from typing import Any, Final
 
 import msgspec
 
+from handover.intersections import IntersectionBook
 from l4mon.alerts.engine import AlertEngine
 from l4mon.config import HubConfig
+from l4mon.site import Site
 from l4mon.types import Batch
 from telemetry.decode import Decoder, Rejected
 from telemetry.fleet import Fleet, Handler, Refused
@@ -37,7 +39,7 @@ BINDINGS_LIMIT: Final = 100_000
 class Hub:
     """Never called concurrently: one task feeds ``ingest`` and ``tick``."""
 
-    def __init__(self, *, config: HubConfig | None = None) -> None:
+    def __init__(self, *, config: HubConfig | None = None, site: Site | None = None) -> None:
         self.config = config = config or HubConfig()
         ing = config.ingest
         self.decoder = Decoder(max_payload=ing.max_payload_bytes, max_ahead_s=ing.max_ahead_s,
@@ -45,6 +47,10 @@ class Hub:
         self.quarantine = Quarantine(capacity=ing.quarantine_capacity)
         self.fleet = Fleet(thresholds=config.links, limits=config.fleet,
                            handover=config.handover)
+        #: Handovers and link health per intersection of the site (none without a site).
+        self.intersections = IntersectionBook(
+            site, hotspot_window_s=config.handover.hotspot_window_s)
+        self.fleet.zone_at = self.intersections.zones.at
         #: topic → (JSON decode function, state handler, vehicle or RSU id), once per topic.
         self._bindings: dict[str, tuple[Callable[[bytes], Any], Handler, str]] = {}
         self.received = 0
@@ -113,8 +119,9 @@ class Hub:
     def _react(self, now: float, vehicles: set[str]) -> None:
         """Judge the vehicles that just reported something urgent and run their alert rules,
         without waiting for the tick: this is what keeps takeover alerts within milliseconds."""
-        self.fleet.evaluate(now, judge_interval_s=self.config.ingest.judge_interval_s,
-                            vehicles=vehicles)
+        changed = self.fleet.evaluate(now, judge_interval_s=self.config.ingest.judge_interval_s,
+                                      vehicles=vehicles)
+        self._after_judging(now, changed)
         alerts = self.alerts
         for vid in vehicles:
             vehicle = self.fleet.vehicles.get(vid)
@@ -172,6 +179,7 @@ class Hub:
         fleet = self.fleet
         changed = fleet.evaluate(now, judge_interval_s=self.config.ingest.judge_interval_s,
                                  vehicles=vehicles)
+        self._after_judging(now, changed)
         if self.alerts is not None:
             turns = self.alert_turns
             turn = self.ticks % turns
@@ -186,9 +194,33 @@ class Hub:
     def tick_finish(self, now: float) -> None:
         """The rest of a tick: RSU rules, due escalations, accounting."""
         started = time.perf_counter()
+        self.intersections.on_tick(now, self.fleet)
         if self.alerts is not None:
-            self.alerts.evaluate_rest(now, self.fleet)
+            self.alerts.evaluate_rest(now, self.fleet, self.intersections)
         self.ticks += 1
         self.last_tick_cost_s = self._tick_cost + time.perf_counter() - started
         self._tick_cost = 0.0
 
+    def _after_judging(self, now: float, changed: list[tuple[str, str | None]]) -> None:
+        """Handovers that became final and link changes go to the intersection book, and
+        handovers to their alert rules, as soon as the links are judged."""
+        self.intersections.on_link_changes(now, self.fleet, changed)
+        self._take_handovers(now)
+
+    def _take_handovers(self, now: float) -> None:
+        fresh = self.fleet.take_fresh_handovers()
+        if not fresh:
+            return
+        self.intersections.add_handovers(fresh)
+        if self.alerts is not None:
+            for entry in fresh:
+                vehicle = self.fleet.vehicles.get(entry.vehicle)
+                if vehicle is not None:
+                    self.alerts.on_handover(now, vehicle, entry,
+                                            self.intersections.zones.name(entry.intersection)
+                                            if entry.intersection else None)
+
+    def drain_handovers(self, now: float) -> None:
+        """End of a replay's input: every handover still waiting for its window, as it is."""
+        self.fleet.drain_handovers(now)
+        self._take_handovers(now)

@@ -36,7 +36,7 @@ def build_runtime(config: HubConfig, *, clock: Clock, site: Site | None = None,
                          ul_required_kbps=config.requirements.ul_required)
     if engine.open:
         log.info("journal %s: restored %d open alerts", config.alerts.journal, len(engine.open))
-    hub = Hub(config=config)
+    hub = Hub(config=config, site=site)
     hub.alerts = engine
     entries = [(t.name, t.role, t.sha256) for t in config.auth.tokens] + journal.tokens()
     return Runtime(hub=hub, clock=clock, tokens=TokenStore(entries), site=site, demo=demo)

@@ -125,7 +125,7 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
     while next_tick <= last + settle:
         tick(next_tick)
         next_tick += interval
-    hub.fleet.drain_handovers(last + settle)
+    hub.drain_handovers(last + settle)
     engine = hub.alerts
     assert engine is not None
     alerts = sorted(engine.journal.alerts(limit=1_000_000), key=lambda a: a.id)
@@ -169,7 +169,8 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
             rtts = sorted(book.rtts)
             span = sum(book.time_in.values()) or 1.0
             seq = link.seq
-            made = [h for v, n, h in outcome.hub.fleet.handovers if v == vid and n == name]
+            made = [e.record for e in outcome.hub.fleet.handovers
+                    if e.vehicle == vid and e.link == name]
             kinds = Counter(h.kind for h in made)
             gaps = sorted(h.interruption_ms for h in made)
             links[name] = {

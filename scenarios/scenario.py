@@ -350,15 +350,17 @@ def results_document(*, input_info: dict[str, Any], outcome: replay.Outcome,
                  "duration_s": round(outcome.end - start, 3), "messages": outcome.messages},
         "alerts": [{
             "id": a.id, "rule": a.rule, "severity": a.severity, "vehicle": a.vehicle,
-            "link": a.link, "rsu": a.rsu, "detail": a.detail, "state": a.state,
+            "link": a.link, "rsu": a.rsu, "intersection": a.intersection, "detail": a.detail,
+            "state": a.state,
             "raised_at": a.raised_at, "raised_offset_s": round(a.raised_at - start, 3),
             "acknowledged_at": a.acknowledged_at, "resolved_at": a.resolved_at,
             "resolved_by": a.resolved_by, "escalated": a.escalated, "flaps": a.flaps,
         } for a in outcome.alerts],
-        "handovers": [{"vehicle": vehicle, "link": link, **msgspec.to_builtins(record),
-                       "offset_s": round(record.at - start, 3)}
-                      for vehicle, link, record in outcome.hub.fleet.handovers],
+        "handovers": [{"vehicle": vehicle, "link": link, "intersection": intersection,
+                       **msgspec.to_builtins(record), "offset_s": round(record.at - start, 3)}
+                      for vehicle, link, intersection, record in outcome.hub.fleet.handovers],
         "kpis": replay.kpis(outcome),
+        "intersections": outcome.hub.intersections.snapshot(outcome.end),
         "quarantine": dict(sorted(outcome.hub.quarantine.counts.items())),
     }
 

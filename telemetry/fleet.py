@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 
@@ -29,6 +29,19 @@ log = logging.getLogger("l4mon.fleet")
 Handler = Callable[[Any, float], int]
 
 HANDOVERS_KEPT: Final = 100_000
+
+
+class HandoverEntry(NamedTuple):
+    """A final handover record with whose link it was and the intersection it happened in."""
+
+    vehicle: str
+    link: str
+    intersection: str | None
+    record: Handover
+
+
+def _nowhere(lat: float | None, lon: float | None) -> str | None:
+    return None
 
 CAPACITY: Final = "capacity"
 SITE_CONFLICT: Final = "site_conflict"
@@ -92,8 +105,12 @@ class Fleet:
         self._links_created = 0
         #: Handovers whose classification is final, newest last (bounded: reports read the
         #: drive logs, not this), and how many of each kind there have been.
-        self.handovers: deque[tuple[str, str, Handover]] = deque(maxlen=HANDOVERS_KEPT)
+        self.handovers: deque[HandoverEntry] = deque(maxlen=HANDOVERS_KEPT)
         self.handover_counts: Counter[str] = Counter()
+        #: Final records not yet taken by the hub (for the intersection book and alert rules).
+        self.fresh_handovers: list[HandoverEntry] = []
+        #: The intersection a position is in (the hub sets it from the site): tags each record.
+        self.zone_at: Callable[[float | None, float | None], str | None] = _nowhere
 
     def _vehicle(self, route: Route) -> VehicleTrack:
         track = self.vehicles.get(route.source)
@@ -172,8 +189,7 @@ class Fleet:
                     self._warn_clock(vehicle.id, link)
                 if link.final_handovers:
                     for record in link.final_handovers:
-                        self.handovers.append((vehicle.id, link.name, record))
-                        self.handover_counts[record.kind] += 1
+                        self._keep(vehicle.id, link.name, record)
                     link.final_handovers.clear()
             if vehicle.refresh(now, thr.stale_after_s):
                 changed.append((vehicle.id, None))
@@ -185,9 +201,18 @@ class Fleet:
             for link in vehicle.links.values():
                 drained = link.handovers.drain(now) if link.handovers is not None else []
                 for record in link.final_handovers + drained:
-                    self.handovers.append((vehicle.id, link.name, record))
-                    self.handover_counts[record.kind] += 1
+                    self._keep(vehicle.id, link.name, record)
                 link.final_handovers.clear()
+
+    def _keep(self, vehicle: str, link: str, record: Handover) -> None:
+        entry = HandoverEntry(vehicle, link, self.zone_at(record.lat, record.lon), record)
+        self.handovers.append(entry)
+        self.fresh_handovers.append(entry)
+        self.handover_counts[record.kind] += 1
+
+    def take_fresh_handovers(self) -> list[HandoverEntry]:
+        fresh, self.fresh_handovers = self.fresh_handovers, []
+        return fresh
 
     @staticmethod
     def _warn_clock(vehicle: str, link: LinkTrack) -> None:

@@ -15,10 +15,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from l4mon.alerts.duty import DutyRoster
-from l4mon.alerts.facts import EventFacts, LinkFacts, RsuFacts, VehicleFacts
+from l4mon.alerts.facts import (
+    EventFacts,
+    HandoverFacts,
+    IntersectionFacts,
+    LinkFacts,
+    RsuFacts,
+    VehicleFacts,
+)
 from l4mon.alerts.journal import Journal, JournalError
 from l4mon.alerts.model import (
     ACKNOWLEDGED,
@@ -34,13 +41,16 @@ from l4mon.alerts.model import (
     Transition,
 )
 from l4mon.alerts.rules import Rule
-from telemetry.fleet import Fleet
+from telemetry.fleet import Fleet, HandoverEntry
 from telemetry.vehicle import VehicleTrack
 from telemetry.wire import VehicleEvent
 
+if TYPE_CHECKING:
+    from handover.intersections import IntersectionBook
+
 log = logging.getLogger("l4mon.alerts")
 
-Key = tuple[str, str | None, str | None]  # (rule, vehicle or RSU, link)
+Key = tuple[str, str | None, str | None]  # (rule, vehicle, RSU or intersection, link)
 Listener = Callable[[Transition, Alert], None]
 
 
@@ -102,6 +112,7 @@ class AlertEngine:
         vehicle_rules = self._by_scope.get("vehicle", [])
         link_rules = self._by_scope.get("link", [])
         event_rules = [r for r in self._by_scope.get("event", []) if r.clear is not None]
+        handover_rules = [r for r in self._by_scope.get("handover", []) if r.clear is not None]
         for vid in ids:
             vehicle = fleet.vehicles.get(vid)
             if vehicle is None:
@@ -115,15 +126,43 @@ class AlertEngine:
                 link_facts = LinkFacts(vehicle, link, now)
                 for rule in link_rules:
                     self._step(rule, (rule.name, vid, link.name), link_facts, now, vehicle.site)
+                for rule in handover_rules:  # only clearing: raising happens on arrival
+                    self._clear_event_rule(rule, (rule.name, vid, link.name), link_facts, now)
         if vehicles is None:
             self.evaluate_rest(now, fleet)
 
-    def evaluate_rest(self, now: float, fleet: Fleet) -> None:
-        """What a full evaluation does besides the vehicles: RSU rules and due escalations."""
+    def evaluate_rest(self, now: float, fleet: Fleet,
+                      intersections: IntersectionBook | None = None) -> None:
+        """What a full evaluation does besides the vehicles: RSU and intersection rules, and
+        due escalations."""
         for rule in self._by_scope.get("rsu", []):
             for rsu in fleet.rsus.values():
                 self._step(rule, (rule.name, rsu.id, None), RsuFacts(rsu, now), now, rsu.site)
+        ix_rules = self._by_scope.get("intersection", [])
+        if ix_rules and intersections is not None:
+            site = intersections.zones.site.name if intersections.zones.site else None
+            for ix in intersections.intersections():
+                facts = IntersectionFacts(intersections, ix, now)
+                for rule in ix_rules:
+                    self._step(rule, (rule.name, ix, None), facts, now, site)
         self._escalate_due(now)
+
+    def on_handover(self, now: float, vehicle: VehicleTrack, entry: HandoverEntry,
+                    intersection_name: str | None) -> None:
+        """A handover record became final: handover rules raise at once (no for-duration)."""
+        rules = self._by_scope.get("handover")
+        if not rules:
+            return
+        facts = HandoverFacts(entry, intersection_name)
+        for rule in rules:
+            if not rule.when(facts):
+                continue
+            key = (rule.name, vehicle.id, entry.link)
+            track = self._tracks.setdefault(key, _Track())
+            if track.alert is not None and track.alert.is_open:
+                continue  # one alert per (rule, vehicle, link) at a time
+            self._raise(rule, key, track, now, vehicle.site, facts.summary(),
+                        intersection=entry.intersection)
 
     def on_event(self, now: float, vehicle: VehicleTrack, event: VehicleEvent) -> None:
         """An event arrived: event rules raise at once (no for-duration)."""
@@ -168,7 +207,8 @@ class AlertEngine:
         cleared = rule.clear(facts) if rule.clear is not None else not active
         self._hold_clear(rule, track, alert, cleared, now)
 
-    def _clear_event_rule(self, rule: Rule, key: Key, facts: VehicleFacts, now: float) -> None:
+    def _clear_event_rule(self, rule: Rule, key: Key, facts: VehicleFacts | LinkFacts,
+                          now: float) -> None:
         track = self._tracks.get(key)
         if track is None or track.alert is None or not track.alert.is_open:
             return
@@ -189,10 +229,13 @@ class AlertEngine:
     # -- transitions ----------------------------------------------------------------------------
 
     def _raise(self, rule: Rule, key: Key, track: _Track, now: float, site: str | None,
-               detail: str) -> None:
-        vehicle_or_rsu, link = key[1], key[2]
-        on_duty = self.duty.covering(vehicle_or_rsu) if rule.scope != "rsu" \
-            else self.duty.operators()
+               detail: str, *, intersection: str | None = None) -> None:
+        subject, link = key[1], key[2]
+        # RSUs and intersections are the site's, not a vehicle's: everyone on duty sees them.
+        site_wide = rule.scope in ("rsu", "intersection")
+        if rule.scope == "intersection":
+            intersection = subject
+        on_duty = self.duty.operators() if site_wide else self.duty.covering(subject)
         last = track.alert
         track.pending_since = None
         track.clear_since = None
@@ -208,14 +251,16 @@ class AlertEngine:
             last.escalated = False
             last.escalated_at = None
             last.detail = detail
+            last.intersection = intersection
             self._commit(last, T_REOPENED, now, None, f"flap {last.flaps}: {detail}", on_duty)
             alert = last
         else:
             alert = Alert(
                 id=0, rule=rule.name, title=rule.title, severity=rule.severity, site=site,
-                vehicle=vehicle_or_rsu if rule.scope != "rsu" else None, link=link,
-                rsu=vehicle_or_rsu if rule.scope == "rsu" else None, state=RAISED,
+                vehicle=None if site_wide else subject, link=link,
+                rsu=subject if rule.scope == "rsu" else None, state=RAISED,
                 raised_at=now, detail=detail, on_duty_at_raise=on_duty,
+                intersection=intersection,
             )
             self._commit(alert, T_RAISED, now, None, detail, on_duty, new=True)
             track.alert = alert
@@ -313,6 +358,9 @@ class AlertEngine:
 
 
 def _describe(rule: Rule, facts: Any) -> str:
+    summary = getattr(facts, "summary", None)
+    if summary is not None:
+        return str(summary())
     names = [n for n in ("connectivity", "state", "mode", "rtt_p95_ms", "telemetry_age_s",
                          "ul_kbps_usable", "links_down", "health") if n in rule.when_text]
     parts = []

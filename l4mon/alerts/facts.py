@@ -6,13 +6,17 @@ loaded; the classes compute exactly those names. Missing values are ``None``.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from telemetry.fleet import RsuTrack
+from handover.intersections import CHANGES
+from telemetry.fleet import HandoverEntry, RsuTrack
 from telemetry.link import LinkTrack
 from telemetry.linkstate import DEGRADED, DOWN, OK, STALE
 from telemetry.vehicle import VehicleTrack
 from telemetry.wire import VehicleEvent
+
+if TYPE_CHECKING:
+    from handover.intersections import IntersectionBook
 
 VEHICLE_FACTS: Final = frozenset({
     "connectivity", "telemetry", "mode", "speed_mps", "telemetry_age_s", "links_total",
@@ -25,9 +29,21 @@ LINK_FACTS: Final = frozenset({
 })
 RSU_FACTS: Final = frozenset({"health", "age_s", "intersection", "site"})
 EVENT_FACTS: Final = frozenset({"kind", "detail"})
+#: One final handover record (handover/detect.py) and where it happened.
+HANDOVER_FACTS: Final = frozenset({
+    "kind", "link", "intersection", "intersection_name", "in_intersection", "interruption_ms",
+    "inter_rat", "from_cell", "to_cell", "from_rat", "to_rat", "rsrp_before", "rsrp_after",
+    "sinr_before", "sinr_after", "dwell_s", "returned_after_s",
+})
+#: One intersection of the site, from the intersection book (handover/intersections.py).
+INTERSECTION_FACTS: Final = frozenset({
+    "intersection", "name", "ping_pongs_recent", "ping_pong_cells", "handovers", "failures",
+    "vehicles_in_zone", "v2i_delivery_ratio",
+})
 
 SCOPE_FACTS: Final = {"vehicle": VEHICLE_FACTS, "link": LINK_FACTS, "rsu": RSU_FACTS,
-                      "event": EVENT_FACTS}
+                      "event": EVENT_FACTS, "handover": HANDOVER_FACTS,
+                      "intersection": INTERSECTION_FACTS}
 
 
 class VehicleFacts:
@@ -94,3 +110,61 @@ class EventFacts:
     def __init__(self, event: VehicleEvent) -> None:
         self.kind = event.kind
         self.detail = event.detail
+
+
+class HandoverFacts:
+    __slots__ = tuple(sorted(HANDOVER_FACTS))
+
+    def __init__(self, entry: HandoverEntry, intersection_name: str | None) -> None:
+        h = entry.record
+        self.kind = h.kind
+        self.link = entry.link
+        self.intersection = entry.intersection
+        self.intersection_name = intersection_name
+        self.in_intersection = entry.intersection is not None
+        self.interruption_ms = h.interruption_ms
+        self.inter_rat = h.inter_rat
+        self.from_cell = h.from_cell
+        self.to_cell = h.to_cell
+        self.from_rat = h.from_rat
+        self.to_rat = h.to_rat
+        self.rsrp_before = h.rsrp_before
+        self.rsrp_after = h.rsrp_after
+        self.sinr_before = h.sinr_before
+        self.sinr_after = h.sinr_after
+        self.dwell_s = h.dwell_s
+        self.returned_after_s = h.returned_after_s
+
+    def summary(self) -> str:
+        where = f" in {self.intersection_name or self.intersection}" if self.intersection else ""
+        return (f"{self.kind} on {self.link}{where}: {self.from_cell} ({self.from_rat}) → "
+                f"{self.to_cell} ({self.to_rat}), interruption {self.interruption_ms:.0f} ms")
+
+
+class IntersectionFacts:
+    __slots__ = (*sorted(INTERSECTION_FACTS), "_window_s")
+
+    def __init__(self, book: IntersectionBook, intersection: str, now: float) -> None:
+        count, pair = book.hotspot(intersection, now)
+        self.intersection = intersection
+        self.name = book.zones.name(intersection)
+        self.ping_pongs_recent = count
+        self.ping_pong_cells = " ↔ ".join(pair) if pair else None
+        links = [b for (ix, _), b in book.links.items() if ix == intersection]
+        self.handovers = sum(b.kinds[k] for b in links for k in CHANGES)
+        self.failures = sum(b.kinds["failure"] for b in links)
+        self.vehicles_in_zone = sum(1 for v in book.zones_members() if v == intersection)
+        v2i = book.v2i.get(intersection)
+        self.v2i_delivery_ratio = v2i.kpis()["delivery_ratio"] if v2i is not None else None
+        self._window_s = book.hotspot_window_s
+
+    def summary(self) -> str:
+        parts = [f"{self.name} ({self.intersection})"]
+        if self.ping_pongs_recent:
+            parts.append(f"{self.ping_pongs_recent} ping-pong handovers in the last "
+                         f"{self._window_s:g} s, most between cells {self.ping_pong_cells}")
+        if self.failures:
+            parts.append(f"{self.failures} handover failures")
+        if self.v2i_delivery_ratio is not None:
+            parts.append(f"V2I delivery {self.v2i_delivery_ratio:.1%}")
+        return ": ".join(parts[:2]) + ("; " + "; ".join(parts[2:]) if len(parts) > 2 else "")

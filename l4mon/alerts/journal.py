@@ -17,7 +17,9 @@ from typing import Any, Final, Literal
 
 from l4mon.alerts.model import OPEN_STATES, Alert, Transition
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
+#: Columns added after version 1, with their type: added in place to an older journal.
+_ADDED_COLUMNS: Final = (("alerts", "intersection", "TEXT"),)
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS alerts (
@@ -29,7 +31,7 @@ CREATE TABLE IF NOT EXISTS alerts (
     acknowledged_at REAL, acknowledged_by TEXT,
     resolved_at REAL, resolved_by TEXT, resolve_reason TEXT,
     on_duty_at_raise TEXT NOT NULL DEFAULT '[]', flaps INTEGER NOT NULL DEFAULT 0,
-    last_raised_at REAL
+    last_raised_at REAL, intersection TEXT
 );
 CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state);
 CREATE TABLE IF NOT EXISTS transitions (
@@ -51,6 +53,7 @@ _ALERT_COLUMNS: Final = (
     "rule", "title", "severity", "site", "vehicle", "link", "rsu", "state", "raised_at", "detail",
     "escalated", "escalated_at", "acknowledged_at", "acknowledged_by", "resolved_at",
     "resolved_by", "resolve_reason", "on_duty_at_raise", "flaps", "last_raised_at",
+    "intersection",
 )
 
 
@@ -97,7 +100,11 @@ class Journal:
         self._db.execute(f"PRAGMA synchronous={synchronous}")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
-        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+        for table, column, kind in _ADDED_COLUMNS:
+            have = {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                self._db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
                          (str(SCHEMA_VERSION),))
         self.failures = 0
 
@@ -148,7 +155,8 @@ class Journal:
         what flap damping needs to reopen instead of raising anew after a restart."""
         rows = self._db.execute(
             "SELECT a.* FROM alerts a JOIN (SELECT MAX(id) AS id FROM alerts "
-            "GROUP BY rule, vehicle, rsu, link) newest ON a.id = newest.id "
+            "GROUP BY rule, COALESCE(vehicle, rsu, intersection), link) newest "
+            "ON a.id = newest.id "
             "WHERE a.state = 'resolved' AND a.resolved_by IS NULL ORDER BY a.id").fetchall()
         return [_alert_from_row(r) for r in rows]
 

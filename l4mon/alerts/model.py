@@ -47,6 +47,8 @@ class Alert:
     flaps: int = 0
     #: When it was last raised or reopened; escalation and time-to-acknowledge count from here.
     last_raised_at: float | None = None
+    #: The intersection the alert is about (intersection rules) or happened in (handovers).
+    intersection: str | None = None
 
     def __post_init__(self) -> None:
         if self.last_raised_at is None:
@@ -58,7 +60,7 @@ class Alert:
 
     @property
     def key(self) -> tuple[str, str | None, str | None]:
-        return (self.rule, self.vehicle or self.rsu, self.link)
+        return (self.rule, self.vehicle or self.rsu or self.intersection, self.link)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -15,11 +15,11 @@ from typing import Annotated, Final, Literal
 import msgspec
 
 from l4mon.alerts.expr import Condition, ExpressionError, compile_condition
-from l4mon.alerts.facts import SCOPE_FACTS, VEHICLE_FACTS
+from l4mon.alerts.facts import LINK_FACTS, SCOPE_FACTS, VEHICLE_FACTS
 
 DEFAULT_RULES_PATH: Final = Path(__file__).with_name("default_rules.toml")
 
-Scope = Literal["vehicle", "link", "rsu", "event"]
+Scope = Literal["vehicle", "link", "rsu", "event", "handover", "intersection"]
 Severity = Literal["info", "warning", "takeover"]
 RuleName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=86_400.0)]
@@ -93,7 +93,10 @@ def compile_rules(spec: RulesFile) -> list[Rule]:
                 raise RulesError(f"rule {r.name}: inhibited_by names the rule itself")
             if other not in names:
                 raise RulesError(f"rule {r.name}: inhibited_by names unknown rule {other!r}")
-        clear_scope = VEHICLE_FACTS if r.scope == "event" else SCOPE_FACTS[r.scope]
+        # Event and handover rules raise on arrival; they clear (if at all) on the state of the
+        # vehicle, or of the link the handover happened on.
+        clear_scope = VEHICLE_FACTS if r.scope == "event" \
+            else LINK_FACTS if r.scope == "handover" else SCOPE_FACTS[r.scope]
         try:
             when = compile_condition(r.when, SCOPE_FACTS[r.scope])
             clear = None if r.clear_when is None else compile_condition(r.clear_when, clear_scope)
