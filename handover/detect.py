@@ -77,6 +77,10 @@ class Handover(msgspec.Struct, frozen=True, kw_only=True):
     #: Failure only: (rat, cell) of each cell the link was handed to during the outage without
     #: delivering on it, in order.
     via: tuple[tuple[str, str], ...] = ()
+    #: Failure only: the position when the link delivered again. An outage that begins at a
+    #: junction's edge and lasts through it belongs to the junction too.
+    end_lat: float | None = None
+    end_lon: float | None = None
 
 
 class Pose(Protocol):
@@ -421,7 +425,7 @@ class HandoverTracker:
     def _close(self, start: _Entry, end: _Entry, end_pos: int) -> None:
         """Turn an episode (last useful sample before, first useful after) into records."""
         t0, s0, pose0, stay0 = start
-        t1, s1, _, stay1 = end
+        t1, s1, pose1, stay1 = end
         stays = [stay0]
         while stays[-1] is not stay1:
             stays.append(stays[-1].next)  # type: ignore[arg-type]
@@ -440,7 +444,8 @@ class HandoverTracker:
                 (lat, lon), at, before = _lat_lon(pose0), t0, s0
             self._hold(at=at, kind="failure", fk=fk, tk=tk, before=before, after=s1,
                        interruption=outage, basis=basis, lat=lat, lon=lon, to_stay=stay1,
-                       dwell_from=t1, via=tuple(s.key for s in served[1:-1]))  # type: ignore[misc]
+                       dwell_from=t1, via=tuple(s.key for s in served[1:-1]),  # type: ignore[misc]
+                       end=pose1)
             return
         for j in range(len(served) - 1):
             old, new = served[j], served[j + 1]
@@ -454,7 +459,7 @@ class HandoverTracker:
     def _hold(self, *, at: float, kind: Kind, fk: tuple[str, str], tk: tuple[str, str],
               before: LinkSample, after: LinkSample, interruption: float, basis: Basis,
               lat: float | None, lon: float | None, to_stay: _Stay, dwell_from: float,
-              via: tuple[tuple[str, str], ...]) -> None:
+              via: tuple[tuple[str, str], ...], end: Pose | None = None) -> None:
         if fk != tk:  # a change of cell: counts towards "too frequent"
             recent = self._recent
             recent.append(at)
@@ -469,6 +474,8 @@ class HandoverTracker:
             "sinr_after": after.sinr_db, "interruption_ms": round(interruption * 1000.0, 3),
             "interruption_basis": basis, "lat": lat, "lon": lon, "via": via,
         }
+        if kind == "failure":
+            fields["end_lat"], fields["end_lon"] = _lat_lon(end)
         self._held.append(_Pending(at=at, kind=kind, from_key=fk, to_stay=to_stay,
                                    dwell_from=dwell_from, fields=fields))
 

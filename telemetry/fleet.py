@@ -205,7 +205,10 @@ class Fleet:
                 link.final_handovers.clear()
 
     def _keep(self, vehicle: str, link: str, record: Handover) -> None:
-        entry = HandoverEntry(vehicle, link, self.zone_at(record.lat, record.lon), record)
+        zone = self.zone_at(record.lat, record.lon)
+        if zone is None and record.kind == "failure":
+            zone = self.zone_at(record.end_lat, record.end_lon)  # it ended inside one
+        entry = HandoverEntry(vehicle, link, zone, record)
         self.handovers.append(entry)
         self.fresh_handovers.append(entry)
         self.handover_counts[record.kind] += 1

@@ -329,3 +329,17 @@ def test_intersection_alert_survives_a_restart_and_old_journals_gain_the_column(
     restored = {a.rule: a for a in again.open_alerts()}
     assert restored["ping_pong_hotspot"].intersection == "ix-a"
     assert restored["ping_pong_hotspot"].key == ("ping_pong_hotspot", "ix-a", None)
+
+
+def test_an_outage_from_the_zone_edge_through_the_junction_is_the_junctions() -> None:
+    """The link goes silent just before the zone and comes back inside: tagged ix-a."""
+    hub = make_hub()
+    drive = Drive(hub)
+    drive.run(5, at=OUTSIDE)
+    drive.run(0.3, at=OUTSIDE, cells={"lte": "e1"})  # l5g silent from here...
+    drive.run(2, at=IN_A, cells={"lte": "e1"})
+    drive.run(7, at=IN_A)  # ...back inside the junction
+    (entry,) = list(hub.fleet.handovers)
+    assert (entry.link, entry.record.kind, entry.intersection) == ("l5g", "failure", "ix-a")
+    assert (entry.record.lat, entry.record.lon) == OUTSIDE
+    assert (entry.record.end_lat, entry.record.end_lon) == IN_A
