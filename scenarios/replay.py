@@ -192,7 +192,14 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
                 "cell_changes": link.cell_changes,
             }
         times = outcome.vehicle_time.get(vid, {})
+        events = [f for v, f in outcome.hub.fleet.failovers if v == vid]
+        over = sorted(f.failover_s for f in events if f.failover_s is not None)
         out[vid] = {
+            # Failover (docs/handover.md): a link became unusable; how long until another
+            # carried the vehicle, and how long it had no usable link at all.
+            "failovers": len(events),
+            "failover_s_max": _r(over[-1]) if over else None,
+            "both_unusable_s": _r(sum(f.both_unusable_s for f in events), 3),
             "availability": _r((times.get("ok", 0.0) + times.get("degraded", 0.0)
                                 + times.get("one_link_down", 0.0)) / total, 6),
             "time_all_links_down_s": _r(times.get("all_links_down", 0.0), 3),

@@ -13,10 +13,10 @@ from typing import Any, Final, NamedTuple
 
 import msgspec
 
-from handover.detect import Handover
+from handover.detect import Failover, FailoverTracker, Handover
 from handover.settings import HandoverSettings
 from telemetry.link import LinkTrack
-from telemetry.linkstate import STATES, LinkThresholds
+from telemetry.linkstate import DEGRADED, OK, STATES, LinkThresholds
 from telemetry.sequence import DUPLICATE, NEW, SeqTracker
 from telemetry.topics import Route
 from telemetry.vehicle import VehicleTrack
@@ -109,6 +109,9 @@ class Fleet:
         self.handover_counts: Counter[str] = Counter()
         #: Final records not yet taken by the hub (for the intersection book and alert rules).
         self.fresh_handovers: list[HandoverEntry] = []
+        #: Failover between each vehicle's links (docs/handover.md), newest last, bounded.
+        self.failovers: deque[tuple[str, Failover]] = deque(maxlen=HANDOVERS_KEPT)
+        self._failover: dict[str, FailoverTracker] = {}
         #: The intersection a position is in (the hub sets it from the site): tags each record.
         self.zone_at: Callable[[float | None, float | None], str | None] = _nowhere
 
@@ -185,6 +188,7 @@ class Fleet:
                                  max_clock_offset_s=lim.max_clock_offset_s,
                                  max_behind_s=lim.max_behind_s):
                     changed.append((vehicle.id, link.name))
+                    self._observe_failover(now, vehicle.id, link.name, link.health.state)
                 if link.clock_suspect != suspect:
                     self._warn_clock(vehicle.id, link)
                 if link.final_handovers:
@@ -212,6 +216,13 @@ class Fleet:
         self.handovers.append(entry)
         self.fresh_handovers.append(entry)
         self.handover_counts[record.kind] += 1
+
+    def _observe_failover(self, now: float, vehicle: str, link: str, state: str) -> None:
+        tracker = self._failover.get(vehicle)
+        if tracker is None:
+            tracker = self._failover[vehicle] = FailoverTracker()
+        for event in tracker.observe_state(now, link, state in (OK, DEGRADED)):
+            self.failovers.append((vehicle, event))
 
     def take_fresh_handovers(self) -> list[HandoverEntry]:
         fresh, self.fresh_handovers = self.fresh_handovers, []

@@ -85,3 +85,25 @@ def test_intersections_list_and_detail(runtime: Runtime) -> None:
     assert detail["links"] == a["links"]
     assert {d["link"] for d in detail["degradations"]} == {"l5g"}
     assert _get(runtime, "/api/intersections/nope").status_code == 404
+
+
+def test_failovers_both_links_down_then_lte_first() -> None:
+    hub = make_hub()
+    drive = Drive(hub)
+    drive.run(5, at=OUTSIDE)
+    drive.run(0.3, at=OUTSIDE, cells={"lte": "e1"})  # l5g silent: lte carries at once
+    drive.run(3, at=OUTSIDE, cells={})  # both silent: no usable link
+    drive.run(8, at=OUTSIDE, cells={"lte": "e1"})  # lte back first
+    drive.run(8, at=OUTSIDE)
+    runtime = Runtime(hub=hub, clock=ManualClock(T0 + drive.t), site=site(),
+                      tokens=TokenStore([("t", "viewer", hash_token(TOKEN))]))
+    events = _get(runtime, "/api/failovers", vehicle="v1").json()["failovers"]
+    # Oldest last: l5g failed over to lte at once; then lte failed too and came back itself.
+    assert [(e["link"], e["to_link"]) for e in reversed(events)] == [
+        ("l5g", "lte"), ("lte", "lte")]
+    first, second = reversed(events)
+    assert first["failover_s"] == 0.0 and first["both_unusable_s"] == 0.0
+    assert second["failover_s"] is None  # lte came back before any other link
+    # Both links unusable from lte going stale (1 s of silence) until it is usable again.
+    assert 1.5 <= second["both_unusable_s"] <= 3.5
+    assert _get(runtime, "/api/failovers", vehicle="nobody").json()["failovers"] == []

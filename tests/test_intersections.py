@@ -64,7 +64,7 @@ class Drive:
             cells: dict[str, str | None] | None = None, rtt: float | None = 20.0,
             rsrp: float = -90.0, sinr: float = 15.0, v2i_ratio: float | None = None,
             rsu_hz: float = 2.0) -> None:
-        cells = cells or {"l5g": "n1", "lte": "e1"}
+        cells = {"l5g": "n1", "lte": "e1"} if cells is None else cells
         for _ in range(round(seconds * 10)):
             now = T0 + self.t
             while self.next_tick <= now:

@@ -52,6 +52,22 @@ def routes(runtime: Runtime, viewer: Any) -> APIRouter:
         return JSON({"handovers": out, "counts": dict(sorted(hub.fleet.handover_counts.items())),
                      "kept": len(hub.fleet.handovers)})
 
+    @router.get("/failovers")
+    async def list_failovers(
+        vehicle: Name = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+    ) -> JSON:
+        """Failover events (a link became unusable; until another carried the vehicle), newest
+        first."""
+        out = []
+        for vid, event in reversed(hub.fleet.failovers):
+            if vehicle is not None and vid != vehicle:
+                continue
+            out.append({"vehicle": vid, **msgspec.to_builtins(event)})
+            if len(out) >= limit:
+                break
+        return JSON({"failovers": out})
+
     @router.get("/intersections")
     async def list_intersections() -> JSON:
         """Every intersection of the site with its KPIs per link and its V2I delivery."""
