@@ -35,6 +35,24 @@ AOI_KEPT: Final = 10_000
 #: adds no time in zone: the book cannot know where the vehicle was in between.
 MAX_TICK_GAP_S: Final = 2.0
 CHANGES: Final = ("success", "ping_pong", "too_frequent")
+#: Ping-pong rates are also reported for these windows (s), beside the configured one: studies
+#: use 1 s to 5 s. Beyond ``dwell_horizon_s`` (5 s) a return is not known.
+PING_PONG_WINDOWS: Final = (1.0, 2.0, 5.0)
+
+
+def returns_within(records: Iterable[Handover]) -> dict[str, int]:
+    """Cell changes followed by a return to the old cell within each of PING_PONG_WINDOWS."""
+    out = {f"{w:g}s": 0 for w in PING_PONG_WINDOWS}
+    for r in records:
+        if r.kind != "failure" and r.returned_after_s is not None:
+            for w in PING_PONG_WINDOWS:
+                if r.returned_after_s <= w:
+                    out[f"{w:g}s"] += 1
+    return out
+
+
+def rates(counts: dict[str, int], changes: int) -> dict[str, float | None]:
+    return {k: _ratio(v, changes) for k, v in counts.items()}
 
 
 class Zones:
@@ -99,6 +117,8 @@ class LinkZone:
     degradations: int = 0
     #: Ping-pongs by (cell, cell) pair, sorted, so A→B→A and B→A→B count together.
     ping_pong_cells: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: Returns to the old cell within each of PING_PONG_WINDOWS.
+    returns: Counter[str] = field(default_factory=Counter)
 
     def kpis(self) -> dict[str, Any]:
         changes = sum(self.kinds[k] for k in CHANGES)
@@ -110,6 +130,8 @@ class LinkZone:
             # Success over every attempt, failures included; ping-pong over cell changes.
             "success_rate": _ratio(self.kinds["success"], changes + failures),
             "ping_pong_rate": _ratio(self.kinds["ping_pong"], changes),
+            "ping_pong_rate_by_window": rates(
+                {f"{w:g}s": self.returns[f"{w:g}s"] for w in PING_PONG_WINDOWS}, changes),
             **_ms(self.interruptions),
             "min_rsrp_dbm": self.min_rsrp_dbm, "min_sinr_db": self.min_sinr_db,
             "time_in_zone_s": round(self.time_in_zone_s, 3),
@@ -182,6 +204,7 @@ class IntersectionBook:
         book = self._link(intersection, link)
         book.kinds[record.kind] += 1
         book.interruptions.append(record.interruption_ms)
+        book.returns.update(returns_within((record,)))
         if record.kind == "ping_pong":
             pair = tuple(sorted((record.from_cell, record.to_cell)))
             book.ping_pong_cells[pair] += 1  # type: ignore[index]

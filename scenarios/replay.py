@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from handover.intersections import rates, returns_within
 from l4mon.alerts.model import Alert
 from l4mon.clock import ManualClock
 from l4mon.config import HubConfig, config_from_dict
@@ -178,6 +179,9 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
                 "handovers_by_kind": dict(sorted(kinds.items())),
                 "handover_success_rate": _r(kinds["success"] / len(made), 6) if made else None,
                 "ping_pong_rate": _r(kinds["ping_pong"] / len(made), 6) if made else None,
+                "ping_pong_rate_by_window": {
+                    k: None if v is None else _r(v, 6)
+                    for k, v in rates(returns_within(made), len(made)).items()},
                 "interruption_p50_ms": _r(percentile(gaps, 50)),
                 "interruption_p95_ms": _r(percentile(gaps, 95)),
                 "interruption_max_ms": _r(gaps[-1]) if gaps else None,

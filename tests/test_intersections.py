@@ -343,3 +343,19 @@ def test_an_outage_from_the_zone_edge_through_the_junction_is_the_junctions() ->
     assert (entry.link, entry.record.kind, entry.intersection) == ("l5g", "failure", "ix-a")
     assert (entry.record.lat, entry.record.lon) == OUTSIDE
     assert (entry.record.end_lat, entry.record.end_lon) == IN_A
+
+
+def test_ping_pong_rates_for_other_windows() -> None:
+    """Returns after 0.5 s, 1.5 s and 4 s: a ping-pong at 1 s only for the first; the 2 s and
+    5 s windows count the others too."""
+    hub = make_hub()
+    drive = Drive(hub)
+    drive.run(5, at=IN_A)
+    for away in (0.5, 1.5, 4.0):
+        drive.run(away, at=IN_A, cells={"l5g": "n2", "lte": "e1"})
+        drive.run(8, at=IN_A)
+    got = kpis(hub, "ix-a", "l5g")
+    changes = got["handovers"]
+    assert changes == 6 and got["ping_pong"] == 1
+    assert got["ping_pong_rate_by_window"] == {
+        "1s": round(1 / 6, 4), "2s": round(2 / 6, 4), "5s": round(3 / 6, 4)}
