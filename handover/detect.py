@@ -37,6 +37,13 @@ Basis = Literal["rtt", "gap"]
 #: anchored at the first ``advance`` after its trigger, so the ring only has to reach back over
 #: the stretch just before a change (a few samples, or at most ``baseline_n`` answered probes).
 RING: Final = 512
+#: An outage must also last more than this many of the link's usual sample intervals (at least
+#: three samples in a row missing) to be a failure. At 10 Hz ``rlf_threshold_s`` is far longer
+#: anyway; a 1 Hz drive-test log (G-NetTrack) skips a row every few seconds, which is the
+#: logger's timing, not a radio link failure.
+OUTAGE_INTERVALS: Final = 3
+#: Intervals the usual sample interval is the median of.
+SPACING_N: Final = 20
 
 _NEVER: Final = object()  # matches no cell and no RAT: the first sample takes the slow path
 _UNDECIDED: Final = object()  # a judgement that needs samples not received yet
@@ -401,7 +408,11 @@ class HandoverTracker:
                 self._open = (anchor, scan)
                 return
             if anchor is not None:
-                self._close(anchor, entries[found - base], found)
+                limit = self._outage_limit(entries, anchor, found - base)
+                if limit is _UNDECIDED:
+                    self._open = (anchor, found)  # too few samples yet to know the link's pace
+                    return
+                self._close(anchor, entries[found - base], found, limit)  # type: ignore[arg-type]
             self._open = None
             self._closed = found
 
@@ -422,8 +433,27 @@ class HandoverTracker:
             return entries[0]
         return None  # nothing in service before: the link's first service is not a handover
 
-    def _close(self, start: _Entry, end: _Entry, end_pos: int) -> None:
-        """Turn an episode (last useful sample before, first useful after) into records."""
+    def _outage_limit(self, entries: list[_Entry], anchor: _Entry, end: int) -> object:
+        """Seconds without a useful sample beyond which an episode is a failure: the larger of
+        ``rlf_threshold_s`` and OUTAGE_INTERVALS of the link's usual sample interval, so that a
+        link reporting about once a second is not failed for every row its logger skipped.
+
+        The usual interval is the median of the SPACING_N intervals up to the anchor; for an
+        anchor among a link's first samples, of its first SPACING_N intervals (a logger's
+        start-up burst says nothing about its pace), _UNDECIDED until those have arrived.
+        """
+        i = end
+        while i >= 0 and entries[i] is not anchor:
+            i -= 1
+        lo = max(0, i - SPACING_N)
+        if lo + SPACING_N >= len(entries):
+            return _UNDECIDED
+        gaps = [entries[j + 1][0] - entries[j][0] for j in range(lo, lo + SPACING_N)]
+        return max(self._rlf_s, OUTAGE_INTERVALS * median(gaps))
+
+    def _close(self, start: _Entry, end: _Entry, end_pos: int, limit: float) -> None:
+        """Turn an episode (last useful sample before, first useful after) into records; one
+        without a useful sample for more than ``limit`` seconds is a failure."""
         t0, s0, pose0, stay0 = start
         t1, s1, pose1, stay1 = end
         stays = [stay0]
@@ -434,7 +464,7 @@ class HandoverTracker:
         first = self._first_answer
         basis: Basis = "gap" if first is None or end_pos < first else "rtt"
         outage = t1 - t0
-        if lost is not None or outage > self._rlf_s:
+        if lost is not None or outage > limit:
             fk, tk = served[0].key, served[-1].key
             assert fk is not None and tk is not None
             if lost is not None:

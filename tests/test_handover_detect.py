@@ -237,6 +237,23 @@ def test_a_handover_that_stops_delivering_over_the_threshold_is_a_failure() -> N
     assert h.interruption_ms == pytest.approx(1300.0)
 
 
+def test_a_link_sampled_once_a_second_is_not_failed_for_a_skipped_row() -> None:
+    """A drive-test app logging once a second (G-NetTrack) skips a row every few seconds and
+    starts with a burst: those are its pace, not outages. An outage must also pass three of the
+    link's usual intervals; a longer silence still is a failure."""
+    link = Link()
+    for at in (0.0, 1 / 3, 2 / 3):  # start-up burst: three rows in the first second
+        link.send(at, cell="A", rtt=None)
+    for s in [*range(2, 30), *range(31, 41)]:  # 1 Hz, no row at 30 (a 2 s gap)
+        link.send(float(s), cell="A", rtt=None)
+    for s in [*range(42, 61), *range(65, 80)]:  # B from 42, across a 2 s gap; silent 60 -> 65
+        link.send(float(s), cell="B", rtt=None)
+    records = link.finish()
+    assert [(h.kind, h.from_cell, h.to_cell, h.at, h.interruption_basis) for h in records] == [
+        ("success", "A", "B", T0 + 42.0, "gap"), ("failure", "B", "B", T0 + 60.0, "gap")]
+    assert [h.interruption_ms for h in records] == pytest.approx([2000.0, 5000.0])
+
+
 def test_failure_through_several_cells_is_one_record() -> None:
     link = Link()
     link.run(3.0, cell="A")
