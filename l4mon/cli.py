@@ -87,7 +87,8 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
     if token is not None:
         print("No tokens were configured, so an admin token was created. It is shown only "
               f"this once (the journal keeps just its hash):\n  {token}", flush=True)
-    source = MqttSource(settings=config.mqtt)
+    source = MqttSource(settings=config.mqtt, quarantine=runtime.hub.quarantine,
+                        clock=runtime.clock)
     runtime.buffer = source.buffer
     runtime.mqtt = source.status
     if record:

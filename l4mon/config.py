@@ -86,6 +86,17 @@ class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: With no tokens here (and none in the journal), ``serve`` creates an admin token on its
     #: first start, keeps only its hash in the journal and prints the token once.
     tokens: list[TokenEntry] = []
+    #: A client address with this many failed token checks within ``window_s`` gets 429 with
+    #: Retry-After until the window closes (0 turns the limit off). Good tokens are not counted.
+    max_failures: int = 20
+    window_s: float = 60.0
+    #: Addresses tracked at once; when full, expired windows and then the oldest are dropped.
+    max_tracked_clients: int = 10_000
+
+    def __post_init__(self) -> None:
+        if self.max_failures < 0 or self.window_s <= 0 or self.max_tracked_clients <= 0:
+            raise ValueError("auth: need max_failures >= 0, window_s > 0 and "
+                             "max_tracked_clients > 0")
 
 
 class SiteSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

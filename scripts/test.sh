@@ -5,11 +5,14 @@ L4MON_EXTRAS=test
 source "$(dirname "$0")/_env.sh"
 
 # Debian packages the suite needs but pip cannot give: the broker, its command-line clients,
-# and the browser the console test drives.
+# the browser the console test drives, and promtool. (openssl, for the TLS test's certificates,
+# is on every Debian system.)
 need=()
 command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)
 [ -x /usr/bin/chromium ] || need+=(chromium)  # the console's browser test
+# promtool checks deploy/prometheus/l4mon-rules.yml; Debian ships it only inside prometheus.
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then
   echo "== installing Debian packages: ${need[*]}"
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"

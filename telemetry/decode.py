@@ -24,9 +24,12 @@ OUT_OF_RANGE: Final = "out_of_range"
 NON_FINITE: Final = "non_finite"
 TS_FUTURE: Final = "ts_future"
 TS_PAST: Final = "ts_past"
+#: Decided by the transport (l4mon/ingest/identity.py), not here: the broker-stamped sender is
+#: missing or is not the vehicle or RSU the topic names.
+IDENTITY_MISMATCH: Final = "identity_mismatch"
 REASONS: Final = (
     UNKNOWN_TOPIC, OVERSIZE, UNSUPPORTED_ENCODING, MALFORMED, SCHEMA, OUT_OF_RANGE, NON_FINITE,
-    TS_FUTURE, TS_PAST,
+    TS_FUTURE, TS_PAST, IDENTITY_MISMATCH,
 )
 
 JSON_TYPES: Final = frozenset({None, "", "application/json"})

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field
 
 from l4mon.alerts.engine import AlertClosed, AlertNotFound
 from l4mon.alerts.model import OPEN_STATES
+from l4mon.api.deps import errors
 from l4mon.api.json import JSON
 from l4mon.auth import Principal
 from l4mon.runtime import Runtime
+
+#: Alert ids are SQLite integers: a larger number is no alert, not a 500 from the driver.
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
 class AckBody(BaseModel):
@@ -32,7 +36,7 @@ class DutyOnBody(BaseModel):
 
 
 def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
-    router = APIRouter(prefix="/api")
+    router = APIRouter(prefix="/api", responses=errors(401, 429))
 
     def engine() -> Any:
         if runtime.hub.alerts is None:
@@ -43,7 +47,7 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
     async def me(who: Principal = Depends(viewer)) -> JSON:
         return JSON({"name": who.name, "role": who.role})
 
-    @router.get("/alerts", dependencies=[Depends(viewer)])
+    @router.get("/alerts", dependencies=[Depends(viewer)], responses=errors(503))
     async def list_alerts(
         state: Literal["open", "raised", "acknowledged", "resolved"] | None = None,
         severity: Literal["info", "warning", "takeover"] | None = None,
@@ -56,8 +60,9 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
                                          since=since, limit=limit)
         return JSON([a.to_dict() for a in alerts])
 
-    @router.get("/alerts/{alert_id}", dependencies=[Depends(viewer)])
-    async def get_alert(alert_id: int) -> JSON:
+    @router.get("/alerts/{alert_id}", dependencies=[Depends(viewer)],
+                responses=errors(404, 503))
+    async def get_alert(alert_id: AlertId) -> JSON:
         try:
             alert = engine().get(alert_id)
         except AlertNotFound:
@@ -65,8 +70,8 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
         history = engine().journal.history(alert_id)
         return JSON({"alert": alert.to_dict(), "history": [t.to_dict() for t in history]})
 
-    @router.post("/alerts/{alert_id}/ack")
-    async def acknowledge(alert_id: int, body: AckBody,
+    @router.post("/alerts/{alert_id}/ack", responses=errors(400, 403, 404, 409, 503))
+    async def acknowledge(alert_id: AlertId, body: AckBody,
                           who: Principal = Depends(operator)) -> JSON:
         try:
             alert = engine().acknowledge(alert_id, who.name, runtime.clock.now(), body.note)
@@ -76,8 +81,8 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
             raise HTTPException(status_code=409, detail=str(error)) from None
         return JSON(alert.to_dict())
 
-    @router.post("/alerts/{alert_id}/resolve")
-    async def resolve(alert_id: int, body: ResolveBody,
+    @router.post("/alerts/{alert_id}/resolve", responses=errors(400, 403, 404, 409, 503))
+    async def resolve(alert_id: AlertId, body: ResolveBody,
                       who: Principal = Depends(operator)) -> JSON:
         try:
             alert = engine().resolve(alert_id, who.name, runtime.clock.now(),
@@ -92,14 +97,14 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
     async def duty() -> JSON:
         return JSON(runtime.duty_view())
 
-    @router.post("/duty/on")
+    @router.post("/duty/on", responses=errors(400, 403, 503))
     async def duty_on(body: DutyOnBody | None = None,
                       who: Principal = Depends(operator)) -> JSON:
         vehicles = body.vehicles if body is not None and body.vehicles else None
         engine().duty.go_on(who.name, runtime.clock.now(), vehicles)
         return JSON(runtime.duty_changed())
 
-    @router.post("/duty/off")
+    @router.post("/duty/off", responses=errors(403, 503))
     async def duty_off(who: Principal = Depends(operator)) -> JSON:
         engine().duty.go_off(who.name, runtime.clock.now())
         return JSON(runtime.duty_changed())

@@ -5,23 +5,30 @@ from __future__ import annotations
 
 from importlib import resources
 
-from fastapi import Depends, FastAPI, WebSocket
+from fastapi import Depends, FastAPI, HTTPException, WebSocket
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from l4mon import __version__
 from l4mon.api import alerts, demo, fleet, handovers
-from l4mon.api.deps import bearer, require
+from l4mon.api.deps import authenticate, bearer, client_address, errors, require
 from l4mon.api.json import JSON
+from l4mon.api.limits import FailureLimiter
 from l4mon.metrics import HubCollector, exposition, make_registry
 from l4mon.runtime import Runtime
 
 
 def create_app(runtime: Runtime) -> FastAPI:
-    app = FastAPI(title="l4mon", version=__version__, default_response_class=JSON)
+    # The spec is served below behind a token like everything else; the Swagger/ReDoc pages
+    # are off because they load their scripts from a CDN, which a hub must never depend on.
+    app = FastAPI(title="l4mon", version=__version__, default_response_class=JSON,
+                  openapi_url=None, docs_url=None, redoc_url=None)
     hub = runtime.hub
-    viewer = require(runtime.tokens, "viewer")
-    operator = require(runtime.tokens, "operator")
+    auth = hub.config.auth
+    limiter = FailureLimiter(max_failures=auth.max_failures, window_s=auth.window_s,
+                             max_clients=auth.max_tracked_clients, clock=runtime.clock.now)
+    viewer = require(runtime.tokens, "viewer", limiter)
+    operator = require(runtime.tokens, "operator", limiter)
     registry = make_registry(HubCollector(hub, buffer=lambda: runtime.buffer,
                                           mqtt=lambda: runtime.mqtt,
                                           broadcaster=runtime.broadcaster,
@@ -55,7 +62,13 @@ def create_app(runtime: Runtime) -> FastAPI:
             "vehicles": len(hub.fleet.vehicles),
         })
 
-    @app.get("/metrics", dependencies=[Depends(viewer)])
+    @app.get("/openapi.json", dependencies=[Depends(viewer)], include_in_schema=False)
+    async def openapi() -> JSON:
+        return JSON(app.openapi())
+
+    @app.get("/metrics", dependencies=[Depends(viewer)], response_class=Response,
+             responses={**errors(401, 429), 200: {"content": {"text/plain": {}},
+                                                  "description": "Prometheus text format"}})
     async def metrics() -> Response:
         return Response(exposition(registry), media_type="text/plain; version=0.0.4")
 
@@ -68,9 +81,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def live(websocket: WebSocket) -> None:
         token = websocket.query_params.get("token") \
             or bearer(websocket.headers.get("authorization"))
-        if runtime.tokens.verify(token) is None:
+        try:
+            authenticate(runtime.tokens, limiter, token, client_address(websocket))
+        except HTTPException as denied:
             await websocket.send_denial_response(
-                JSON({"detail": "a valid token is required"}, status_code=401))
+                JSON({"detail": denied.detail}, status_code=denied.status_code,
+                     headers=denied.headers))
             return
         raw_seq = websocket.query_params.get("last_seq")
         last_seq = int(raw_seq) if raw_seq and raw_seq.isdigit() else None

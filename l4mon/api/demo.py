@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
+from l4mon.api.deps import errors
 from l4mon.api.json import JSON
 from l4mon.runtime import Runtime
 
@@ -24,7 +25,7 @@ class FaultBody(BaseModel):
 
 
 def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
-    router = APIRouter(prefix="/api/demo")
+    router = APIRouter(prefix="/api/demo", responses=errors(401, 404, 429))
 
     def fleet() -> Any:
         if runtime.demo is None:
@@ -35,7 +36,7 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
     async def demo() -> JSON:
         return JSON({"faults": list(FAULT_KINDS), "vehicles": fleet().vehicle_ids})
 
-    @router.post("/faults", dependencies=[Depends(operator)])
+    @router.post("/faults", dependencies=[Depends(operator)], responses=errors(400, 403))
     async def inject(body: FaultBody) -> JSON:
         from scenarios.simfleet import Fault
 

@@ -6,7 +6,10 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from fastapi import HTTPException, Request
+from pydantic import BaseModel
+from starlette.requests import HTTPConnection
 
+from l4mon.api.limits import FailureLimiter
 from l4mon.auth import Principal, TokenStore
 
 
@@ -16,17 +19,60 @@ def bearer(header: str | None) -> str | None:
     return None
 
 
-def require(tokens: TokenStore, role: str) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
-    """A FastAPI dependency: the caller's principal, or 401 (no/unknown token) / 403 (role)."""
+def client_address(connection: HTTPConnection) -> str:
+    """The peer address the failure limit is kept for (the proxy's, behind a proxy)."""
+    return connection.client.host if connection.client is not None else "unknown"
+
+
+def authenticate(tokens: TokenStore, limiter: FailureLimiter | None, token: str | None,
+                 client: str) -> Principal:
+    """The caller's principal, or HTTPException 429 (too many failures) / 401 (bad token).
+
+    Shared by the HTTP dependency and the WebSocket handshake, so both are limited alike.
+    """
+    if limiter is not None:
+        wait = limiter.retry_after(client)
+        if wait is not None:
+            raise HTTPException(status_code=429,
+                                detail="too many failed token checks from this address",
+                                headers={"Retry-After": str(wait)})
+    principal = tokens.verify(token)
+    if principal is None:
+        if limiter is not None:
+            limiter.failed(client)
+        raise HTTPException(status_code=401, detail="a valid bearer token is required",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+def require(tokens: TokenStore, role: str, limiter: FailureLimiter | None = None
+            ) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
+    """A FastAPI dependency: the caller's principal, or 401 (no/unknown token) / 403 (role) /
+    429 (this address failed too often lately)."""
 
     async def dependency(request: Request) -> Principal:
-        principal = tokens.verify(bearer(request.headers.get("authorization")))
-        if principal is None:
-            raise HTTPException(status_code=401, detail="a valid bearer token is required",
-                                headers={"WWW-Authenticate": "Bearer"})
+        principal = authenticate(tokens, limiter, bearer(request.headers.get("authorization")),
+                                 client_address(request))
         if not principal.can(role):
             raise HTTPException(status_code=403,
                                 detail=f"{principal.role} may not do this; needs {role}")
         return principal
 
     return dependency
+
+
+class ErrorBody(BaseModel):
+    """What every refusal carries (FastAPI's own shape for ``HTTPException``)."""
+
+    detail: str
+
+
+def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the refusals a route can give, so clients (and schemathesis)
+    know them: 401/429 come with every token check, 403 with a role check, 400 with a body."""
+    described = {400: "the body is not JSON text (e.g. not UTF-8)",
+                 401: "no or unknown token", 403: "the token's role is not enough",
+                 404: "no such object", 409: "the object is in the wrong state",
+                 429: "too many failed token checks from this address; see Retry-After",
+                 503: "this hub runs no alert engine"}
+    return {code: {"model": ErrorBody, "description": described[code]} for code in codes}

@@ -2,28 +2,32 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from l4mon.api import views
+from l4mon.api.deps import errors
 from l4mon.api.json import JSON
 from l4mon.hub import INTERNAL_ERROR
 from l4mon.runtime import Runtime
 from telemetry.decode import REASONS
 from telemetry.fleet import CAPACITY, SITE_CONFLICT
 
+#: Quarantine reasons a client may filter by: an enum in the spec, validated like any query.
+Reason = Literal[(*REASONS, CAPACITY, SITE_CONFLICT, INTERNAL_ERROR)]  # type: ignore[valid-type]
+
 
 def routes(runtime: Runtime, viewer: Any) -> APIRouter:
-    router = APIRouter(prefix="/api", dependencies=[Depends(viewer)])
+    router = APIRouter(prefix="/api", dependencies=[Depends(viewer)], responses=errors(401, 429))
     hub = runtime.hub
 
     @router.get("/vehicles")
     async def list_vehicles(site: Annotated[str | None, Query(max_length=64)] = None) -> JSON:
         return JSON(views.vehicles(hub.fleet, runtime.clock.now(), site=site))
 
-    @router.get("/vehicles/{vehicle}")
+    @router.get("/vehicles/{vehicle}", responses=errors(404))
     async def get_vehicle(vehicle: str) -> JSON:
         track = hub.fleet.vehicles.get(vehicle)
         if track is None:
@@ -38,11 +42,8 @@ def routes(runtime: Runtime, viewer: Any) -> APIRouter:
     @router.get("/quarantine")
     async def get_quarantine(
         limit: Annotated[int, Query(ge=1, le=1_000)] = 100,
-        reason: Annotated[str | None, Query()] = None,
+        reason: Reason | None = None,
     ) -> JSON:
-        if reason is not None and reason not in (*REASONS, CAPACITY, SITE_CONFLICT,
-                                                 INTERNAL_ERROR):
-            raise HTTPException(status_code=422, detail=f"unknown reason {reason!r}")
         return JSON(views.quarantine(hub.quarantine, limit=limit, reason=reason))
 
     @router.get("/site")

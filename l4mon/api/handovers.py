@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query
 
+from l4mon.api.deps import errors
 from l4mon.api.json import JSON
 from l4mon.runtime import Runtime
 from telemetry.fleet import HandoverEntry
@@ -21,7 +22,7 @@ def entry_view(entry: HandoverEntry) -> dict[str, Any]:
 
 
 def routes(runtime: Runtime, viewer: Any) -> APIRouter:
-    router = APIRouter(prefix="/api", dependencies=[Depends(viewer)])
+    router = APIRouter(prefix="/api", dependencies=[Depends(viewer)], responses=errors(401, 429))
     hub = runtime.hub
 
     @router.get("/handovers")
@@ -74,7 +75,7 @@ def routes(runtime: Runtime, viewer: Any) -> APIRouter:
         snapshot = hub.intersections.snapshot(runtime.clock.now())
         return JSON([{"id": ix, **data} for ix, data in snapshot.items()])
 
-    @router.get("/intersections/{intersection}")
+    @router.get("/intersections/{intersection}", responses=errors(404))
     async def get_intersection(intersection: str) -> JSON:
         snapshot = hub.intersections.snapshot(runtime.clock.now())
         if intersection not in snapshot:

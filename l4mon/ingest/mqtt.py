@@ -13,16 +13,22 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Awaitable, Callable
+import ssl
+from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import urlsplit
 
 import msgspec
 
 from l4mon.ingest.buffer import BatchBuffer
+from l4mon.ingest.identity import IdentityCheck
 from l4mon.types import Batch, Delivery
 from telemetry.topics import SUBSCRIPTIONS
+
+if TYPE_CHECKING:
+    from l4mon.clock import Clock
+    from telemetry.quarantine import Quarantine
 
 log = logging.getLogger("l4mon.mqtt")
 
@@ -42,13 +48,28 @@ class MqttSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     shared_group: str | None = None
     username: str | None = None
     password: str | None = None
+    #: For mqtts://: the CA that signed the broker's certificate (empty: the system's CAs), and
+    #: the hub's own client certificate and key where the broker requires one.
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
     keepalive_s: int = 15
     backoff_initial_s: float = 0.2
     backoff_max_s: float = 10.0
     buffer_capacity: int = 200_000
+    #: MQTT v5 user property in which the broker names the authenticated publisher (see
+    #: l4mon/ingest/identity.py and docs/operations.md); only read with require_identity.
+    identity_property: str = "l4mon-client"
+    #: Quarantine (``identity_mismatch``) every message whose identity property is absent,
+    #: repeated, or not the vehicle/RSU its topic names. Only on if the broker stamps it.
+    require_identity: bool = False
 
     def __post_init__(self) -> None:
         parse_url(self.url)
+        if not self.identity_property:
+            raise ValueError("mqtt: identity_property must not be empty")
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("mqtt: cert_file and key_file go together")
         if self.backoff_initial_s <= 0 or self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("mqtt: need 0 < backoff_initial_s <= backoff_max_s")
 
@@ -67,6 +88,16 @@ def parse_url(url: str) -> tuple[str, int, bool]:
     return parts.hostname, parts.port or (8883 if tls else 1883), tls
 
 
+def tls_context(settings: MqttSettings) -> ssl.SSLContext | None:
+    """The TLS context for an mqtts:// URL (hostname and certificate verified), else None."""
+    if not parse_url(settings.url)[2]:
+        return None
+    context = ssl.create_default_context(cafile=settings.ca_file or None)
+    if settings.cert_file:
+        context.load_cert_chain(settings.cert_file, settings.key_file)
+    return context
+
+
 class MqttStatus:
     """What the operator and /metrics see of the broker connection."""
 
@@ -78,9 +109,13 @@ class MqttStatus:
         self.last_error: str | None = None
 
 
+#: Delivery plus the PUBLISH's MQTT v5 user properties (name, value), for the identity check.
+Checked = Callable[[Delivery, Sequence[tuple[str, str]]], None]
 #: A backend runs one connection: connect, subscribe, deliver, and return (or raise) when the
-#: connection is gone. The supervisor here decides whether and when to try again.
-Session = Callable[[MqttSettings, Callable[[Delivery], None], Callable[[], None]], Awaitable[None]]
+#: connection is gone. The supervisor here decides whether and when to try again. With a
+#: ``Checked`` callable, every message goes through it instead of straight to ``deliver``.
+Session = Callable[[MqttSettings, Callable[[Delivery], None], Callable[[], None], Checked | None],
+                   Awaitable[None]]
 
 
 def _backend(name: ClientName) -> Session:
@@ -92,12 +127,23 @@ def _backend(name: ClientName) -> Session:
 
 
 class MqttSource:
-    """``async with MqttSource(settings=...) as source: async for batch in source: ...``"""
+    """``async with MqttSource(settings=...) as source: async for batch in source: ...``
 
-    def __init__(self, *, settings: MqttSettings) -> None:
+    With ``settings.require_identity`` it needs the hub's ``quarantine`` and ``clock``: messages
+    whose sender does not match their topic are kept there and never reach the buffer.
+    """
+
+    def __init__(self, *, settings: MqttSettings, quarantine: Quarantine | None = None,
+                 clock: Clock | None = None) -> None:
         self.settings = settings
         self.status = MqttStatus()
         self.buffer = BatchBuffer(capacity=settings.buffer_capacity)
+        self.identity: IdentityCheck | None = None
+        if settings.require_identity:
+            if quarantine is None or clock is None:
+                raise ValueError("mqtt.require_identity needs the hub's quarantine and clock")
+            self.identity = IdentityCheck(deliver=self.buffer.put, quarantine=quarantine,
+                                          clock=clock, property_name=settings.identity_property)
         self._session = _backend(settings.client)
         self._task: asyncio.Task[None] | None = None
 
@@ -134,7 +180,8 @@ class MqttSource:
         delay = self.settings.backoff_initial_s
         while True:
             try:
-                await self._session(self.settings, self.buffer.put, self._on_connected)
+                await self._session(self.settings, self.buffer.put, self._on_connected,
+                                    self.identity)
                 error = "connection closed"
             except asyncio.CancelledError:
                 raise
