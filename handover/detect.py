@@ -33,10 +33,15 @@ from telemetry.wire import LinkSample
 Kind = Literal["success", "failure", "ping_pong", "too_frequent"]
 Basis = Literal["rtt", "gap"]
 
-#: Samples a link keeps for measuring interruptions: 51 s at 10 Hz, 25 s at 20 Hz. An episode is
-#: anchored at the first ``advance`` after its trigger, so the ring only has to reach back over
-#: the stretch just before a change (a few samples, or at most ``baseline_n`` answered probes).
-RING: Final = 512
+#: Samples a link keeps after an ``advance`` for measuring interruptions (6.4 s at 10 Hz). An
+#: episode is anchored at the first ``advance`` after its trigger, so the ring only has to reach
+#: back over the stretch just before a change (a few samples, or ``baseline_n`` answered probes,
+#: or SPACING_N intervals). Between two ``advance`` calls it keeps every sample, and ``advance``
+#: trims it back to RING once it holds TRIM_AT. Entries are plain numbers: a ring of 512 entries
+#: that held each sample and vehicle state kept 200 MB alive for 600 links and cost more in
+#: cache misses than in instructions (docs/benchmarks.md); this one holds 16 MB.
+RING: Final = 64
+TRIM_AT: Final = 2 * RING
 #: An outage must also last more than this many of the link's usual sample intervals (at least
 #: three samples in a row missing) to be a failure. At 10 Hz ``rlf_threshold_s`` is far longer
 #: anyway; a 1 Hz drive-test log (G-NetTrack) skips a row every few seconds, which is the
@@ -115,16 +120,24 @@ def _lat_lon(pose: Pose | None) -> tuple[float | None, float | None]:
     return (None, None) if pose is None else (pose.lat, pose.lon)
 
 
+#: A sample's radio as records report it: (RSRP dBm, SINR dB).
+_Radio = tuple[float | None, float | None]
+
+
+def _radio(sample: LinkSample) -> _Radio:
+    return (sample.rsrp_dbm, sample.sinr_db)
+
+
 class _Stay:
     """A run of consecutive samples on one serving cell (``key`` None: no service)."""
 
     __slots__ = ("carry", "early", "end", "first", "key", "last", "lat", "lon", "next", "start")
 
-    def __init__(self, key: tuple[str, str] | None, first: LinkSample, start: float,
+    def __init__(self, key: tuple[str, str] | None, first: _Radio, start: float,
                  pose: Pose | None, carry: float | None) -> None:
         self.key = key
-        self.first = first
-        self.last = first  # set when the stay ends
+        self.first = first  # the radio of its first sample...
+        self.last = first  # ...and of its last, set when the stay ends
         self.start = start
         self.end: float | None = None  # the first sample of the next stay
         self.next: _Stay | None = None
@@ -135,8 +148,10 @@ class _Stay:
         self.early: list[float] = []
 
 
-#: One observed sample: (hub time, sample, where the vehicle was, stay).
-_Entry = tuple[float, LinkSample, Pose | None, _Stay]
+#: One observed sample: (hub time, RTT, RSRP, SINR, latitude, longitude, stay). Plain numbers,
+#: not the sample and the vehicle's state: those are large, and the ring would keep them alive.
+_Entry = tuple[float, float | None, float | None, float | None, float | None, float | None,
+               _Stay]
 
 
 class _Pending:
@@ -214,7 +229,7 @@ class HandoverTracker:
         self._early_until = 0.0
         self._stay: _Stay | None = None
         self._base: float | None = None  # baseline RTT of the last cell that had answers
-        self._ring: deque[_Entry] = deque(maxlen=RING)
+        self._ring: list[_Entry] = []
         self._n = 0  # samples observed; the next sample's position
         self._marks: deque[int] = deque()  # positions of triggers not yet in an episode
         self._open: tuple[_Entry | None, int] | None = None  # (anchor, scan position)
@@ -241,8 +256,8 @@ class HandoverTracker:
 
     def take(self, now: float, sample: LinkSample, pose: Pose | None) -> None:
         """``observe`` for a caller that already drops duplicates and late samples (the hub's
-        link does, by ``seq``): the hot path, ~0.2 us while the serving cell stays the same.
-        ``pose`` is read only when a record is made, so the caller may pass its live state."""
+        link does, by ``seq``): the hot path while the serving cell stays the same. ``pose``
+        is where the vehicle was (the hub passes the vehicle's last state message)."""
         if (sample.cell_id != self._cell or sample.rat != self._rat
                 or now - self._last_at > self._rlf_s):
             self._slow(now, sample, pose)
@@ -259,7 +274,12 @@ class HandoverTracker:
                     early.append(rtt)
                     if len(early) >= self._max:
                         self._early = None
-        self._ring.append((now, sample, pose, self._stay))  # type: ignore[arg-type]
+        if pose is None:
+            self._ring.append((now, rtt, sample.rsrp_dbm, sample.sinr_db, None, None,
+                               self._stay))  # type: ignore[arg-type]
+        else:
+            self._ring.append((now, rtt, sample.rsrp_dbm, sample.sinr_db, pose.lat, pose.lon,
+                               self._stay))  # type: ignore[arg-type]
         self._n += 1
         self._last_at = now
 
@@ -276,11 +296,12 @@ class HandoverTracker:
             return  # same cell after a silence, or another spelling of "no service"
         if stay is not None:
             stay.end = now
-            stay.last = self._ring[-1][1]  # the previous sample: this one is not in yet
+            last = self._ring[-1]  # the previous sample: this one is not in yet
+            stay.last = (last[2], last[3])
             if stay.key is not None:
                 self._base = self._stay_base(stay)
             self._marks.append(self._n)
-        new = _Stay(key, sample, now, pose, self._base)
+        new = _Stay(key, _radio(sample), now, pose, self._base)
         if stay is not None:
             stay.next = new
         self._stay = new
@@ -302,9 +323,9 @@ class HandoverTracker:
         answers: list[float] = []
         for i in range(len(ring) - 1, -1, -1):
             entry = ring[i]
-            if entry[3] is not stay:
+            if entry[6] is not stay:
                 break
-            rtt = entry[1].rtt_ms
+            rtt = entry[1]
             if rtt is not None:
                 answers.append(rtt)
                 if len(answers) >= self._max:
@@ -322,22 +343,21 @@ class HandoverTracker:
 
     def _useful(self, entries: list[_Entry], i: int, pos: int, now: float) -> object:
         """True / False, or _UNDECIDED when the cell's early probes are not all in yet."""
-        sample, stay = entries[i][1], entries[i][3]
+        rtt, stay = entries[i][1], entries[i][6]
         if stay.key is None:
             return False
         first = self._first_answer
         if first is None or pos < first:
             return True  # no RTT on the link (yet): any sample in service is useful
-        rtt = sample.rtt_ms
         if rtt is None:
             return False
         previous: list[float] = []
         j = i - 1
         while j >= 0 and len(previous) < self._max:
             entry = entries[j]
-            if entry[3] is not stay:
+            if entry[6] is not stay:
                 break
-            r = entry[1].rtt_ms
+            r = entry[1]
             if r is not None:
                 previous.append(r)
             j -= 1
@@ -369,6 +389,9 @@ class HandoverTracker:
             # start out of the ring. Nothing is decided until the link delivers again.
             self._marks.append(self._n)
             self._episodes(now)
+        ring = self._ring
+        if len(ring) >= TRIM_AT:
+            del ring[:len(ring) - RING]
         if not self._held:
             return []
         return self._finalise(now)
@@ -380,7 +403,7 @@ class HandoverTracker:
         return self.advance(now) + self._finalise(math.inf)
 
     def _episodes(self, now: float) -> None:
-        entries = list(self._ring)
+        entries = self._ring  # nothing is observed while this runs
         base = self._n - len(entries)
         marks = self._marks
         while True:
@@ -427,7 +450,7 @@ class HandoverTracker:
                 return _UNDECIDED
             if useful:
                 return entries[pos - base]
-        if base > 0 and entries and entries[0][3].key is not None:
+        if base > 0 and entries and entries[0][6].key is not None:
             # Not found within the ring (only after a very long stretch of slow answers): the
             # oldest sample kept is the best bound we have.
             return entries[0]
@@ -454,8 +477,9 @@ class HandoverTracker:
     def _close(self, start: _Entry, end: _Entry, end_pos: int, limit: float) -> None:
         """Turn an episode (last useful sample before, first useful after) into records; one
         without a useful sample for more than ``limit`` seconds is a failure."""
-        t0, s0, pose0, stay0 = start
-        t1, s1, pose1, stay1 = end
+        t0, stay0 = start[0], start[6]
+        t1, stay1 = end[0], end[6]
+        s0, s1 = (start[2], start[3]), (end[2], end[3])
         stays = [stay0]
         while stays[-1] is not stay1:
             stays.append(stays[-1].next)  # type: ignore[arg-type]
@@ -471,11 +495,11 @@ class HandoverTracker:
                 at, lat, lon = stays[lost].start, stays[lost].lat, stays[lost].lon
                 before = stays[lost - 1].last
             else:
-                (lat, lon), at, before = _lat_lon(pose0), t0, s0
+                lat, lon, at, before = start[4], start[5], t0, s0
             self._hold(at=at, kind="failure", fk=fk, tk=tk, before=before, after=s1,
                        interruption=outage, basis=basis, lat=lat, lon=lon, to_stay=stay1,
                        dwell_from=t1, via=tuple(s.key for s in served[1:-1]),  # type: ignore[misc]
-                       end=pose1)
+                       end=(end[4], end[5]))
             return
         for j in range(len(served) - 1):
             old, new = served[j], served[j + 1]
@@ -487,9 +511,10 @@ class HandoverTracker:
                        via=())
 
     def _hold(self, *, at: float, kind: Kind, fk: tuple[str, str], tk: tuple[str, str],
-              before: LinkSample, after: LinkSample, interruption: float, basis: Basis,
+              before: _Radio, after: _Radio, interruption: float, basis: Basis,
               lat: float | None, lon: float | None, to_stay: _Stay, dwell_from: float,
-              via: tuple[tuple[str, str], ...], end: Pose | None = None) -> None:
+              via: tuple[tuple[str, str], ...],
+              end: tuple[float | None, float | None] = (None, None)) -> None:
         if fk != tk:  # a change of cell: counts towards "too frequent"
             recent = self._recent
             recent.append(at)
@@ -499,13 +524,13 @@ class HandoverTracker:
                 kind = "too_frequent"
         fields: dict[str, object] = {
             "at": at, "from_cell": fk[1], "to_cell": tk[1], "from_rat": fk[0], "to_rat": tk[0],
-            "inter_rat": fk[0] != tk[0], "rsrp_before": before.rsrp_dbm,
-            "rsrp_after": after.rsrp_dbm, "sinr_before": before.sinr_db,
-            "sinr_after": after.sinr_db, "interruption_ms": round(interruption * 1000.0, 3),
+            "inter_rat": fk[0] != tk[0], "rsrp_before": before[0],
+            "rsrp_after": after[0], "sinr_before": before[1],
+            "sinr_after": after[1], "interruption_ms": round(interruption * 1000.0, 3),
             "interruption_basis": basis, "lat": lat, "lon": lon, "via": via,
         }
         if kind == "failure":
-            fields["end_lat"], fields["end_lon"] = _lat_lon(end)
+            fields["end_lat"], fields["end_lon"] = end
         self._held.append(_Pending(at=at, kind=kind, from_key=fk, to_stay=to_stay,
                                    dwell_from=dwell_from, fields=fields))
 
