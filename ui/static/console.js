@@ -67,6 +67,8 @@
     detailTimer: null,
     cueActive: false,
   };
+  // Handovers and intersections (ui/static/handovers.js): its hooks, once boot() installed it.
+  let HO = null;
 
   // ------------------------------------------------------------------ small helpers
   const $ = (id) => document.getElementById(id);
@@ -195,6 +197,7 @@
     clearInterval(S.detailTimer);
     S.detailTimer = null;
     S.me = null;
+    if (HO) HO.stop();
     showLogin(message);
   }
 
@@ -210,6 +213,7 @@
     loadResolved();
     api("GET", "/api/duty").then(applyDuty).catch(() => {});
     layoutPlot();
+    if (HO) HO.start();
   }
 
   async function loadMe() {
@@ -505,6 +509,7 @@
     renderCharts();
     syncDemoVehicles();
     refreshDetailSoon();
+    if (HO) HO.selected();
   }
 
   function renderAlertsAndFriends() {
@@ -622,6 +627,7 @@
     bounds: null,       // {x0, y0, x1, y1} in metres (y north)
     u: 5,               // size unit in metres
     vehLayer: null,
+    hoLayer: null,      // handover marks (handovers.js draws them)
     vehEls: new Map(),
     built: false,
   };
@@ -676,6 +682,7 @@
       for (const r of site.rsus || []) { const [x, y] = project(r.lat, r.lon); b = extend(b, x, y); }
     }
     const vs = positioned();
+    P.hoLayer = null;
     if (!P.frame || (!site && vs.length)) {
       if (!vs.length) { plot.replaceChildren(); P.bounds = null; return; }
       if (!P.frame) P.frame = makeFrame(vs[0].lat, vs[0].lon);
@@ -737,10 +744,13 @@
                                    text: `${c.id}${off ? " ⇢" : ""}` }));
       }
     }
+    // Handover marks above the zones and roads, vehicles above everything.
+    P.hoLayer = svg("g", { class: "handovers" });
     P.vehLayer = svg("g", { class: "vehicles" });
-    plot.replaceChildren(layer, P.vehLayer);
+    plot.replaceChildren(layer, P.hoLayer, P.vehLayer);
     P.built = true;
     layoutPlot();
+    if (HO) HO.plotBuilt();
     renderPlotVehicles();
   }
 
@@ -821,8 +831,14 @@
     return (SEV_RANK[a.severity] ?? 9) - (SEV_RANK[b.severity] ?? 9)
       || (a.raised_at ?? 0) - (b.raised_at ?? 0) || a.id - b.id;
   }
-  const where = (a) => [a.vehicle, a.link, a.rsu ? `RSU ${a.rsu}` : null].filter(Boolean).join(" · ")
-    || (a.site ? `site ${a.site}` : "");
+  // An intersection alert (ping-pong hotspot) has no vehicle: it names the junction instead.
+  function ixName(id) {
+    const ix = S.site && (S.site.intersections || []).find((i) => i.id === id);
+    return ix && ix.name ? String(ix.name) : String(id);
+  }
+  const where = (a) => [a.vehicle, a.link, a.rsu ? `RSU ${a.rsu}` : null,
+    a.intersection ? `${a.vehicle ? "in " : ""}${ixName(a.intersection)}` : null]
+    .filter(Boolean).join(" · ") || (a.site ? `site ${a.site}` : "");
 
   function renderAlerts() {
     const list = [...S.open.values()].sort(cmpAlert);
@@ -902,6 +918,7 @@
     e.where.addEventListener("click", (ev) => {
       const a = S.open.get(id);
       if (a && a.vehicle) { ev.stopPropagation(); select(a.vehicle); }
+      else if (a && a.intersection && HO) { ev.stopPropagation(); HO.showIntersection(a.intersection); }
     });
     e.history.addEventListener("click", (ev) => ev.stopPropagation());
     e.li.addEventListener("click", () => toggleHistory(id, e.history));
@@ -914,12 +931,13 @@
     e.li.dataset.state = String(a.state);
     e.li.dataset.severity = String(a.severity);
     e.li.dataset.vehicle = a.vehicle == null ? "" : String(a.vehicle);
+    e.li.dataset.intersection = a.intersection == null ? "" : String(a.intersection);
     e.li.dataset.escalated = a.escalated ? "true" : "false";
     e.sev.className = `sev sev-b-${a.severity}`;
     e.sev.textContent = String(a.severity);
     e.title.textContent = String(a.title ?? a.rule);
     e.where.textContent = where(a);
-    e.where.style.cursor = a.vehicle ? "pointer" : "";
+    e.where.style.cursor = a.vehicle || a.intersection ? "pointer" : "";
     e.age.dataset.since = String(a.raised_at);
     e.age.textContent = duration(hubNow() - a.raised_at);
     e.age.title = `raised ${clock(a.raised_at)}`;
@@ -1065,7 +1083,8 @@
     cue.hidden = !S.cueActive;
     $("sound-toggle").classList.toggle("attention", S.cueActive && !Sound.running());
     if (!S.cueActive) { cue.dataset.vehicles = ""; return; }
-    const names = [...new Set(pending.map((a) => a.vehicle || a.rsu || a.site || "?"))];
+    const names = [...new Set(pending.map((a) => a.vehicle
+      || (a.intersection ? ixName(a.intersection) : null) || a.rsu || a.site || "?"))];
     cue.dataset.vehicles = names.join(" ");
     cue.dataset.alert = String(pending[0].id);
     const first = pending[0];
@@ -1281,6 +1300,7 @@
     // The fault picker follows the operator's own clicks, never an automatic selection.
     if (byHand && S.demo && demoVehicleIds().includes(id)) $("fault-vehicle").value = id;
     refreshDetailSoon();
+    if (HO) HO.selected();
   }
 
   function refreshDetailSoon() {
@@ -1469,6 +1489,14 @@
 
   // ------------------------------------------------------------------ boot
   function boot() {
+    if (typeof window.L4monHandovers === "function") {
+      try {
+        HO = window.L4monHandovers({ S, P, api, h, svg, fmt, clock, hubNow, duration, project,
+                                     select, ixName, toast });
+      } catch (err) {
+        console.error("handovers.js failed to install", err);   // the rest of the console works
+      }
+    }
     readFragmentToken();
     S.token = sessionStorage.getItem(TOKEN_KEY);
     Sound.wanted = sessionStorage.getItem(SOUND_KEY) === "on";
@@ -1503,7 +1531,7 @@
     }
 
     setInterval(watchdog, 250);
-    setInterval(() => { tickTexts(); renderCharts(); }, 1000);
+    setInterval(() => { tickTexts(); renderCharts(); if (HO) HO.tick(); }, 1000);
     setInterval(flashTitle, 700);
     setInterval(() => { if (S.cueActive) Sound.alarm(); renderSoundToggle(); }, 1500);
     watchdog();
