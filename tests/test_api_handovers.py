@@ -107,3 +107,15 @@ def test_failovers_both_links_down_then_lte_first() -> None:
     # Both links unusable from lte going stale (1 s of silence) until it is usable again.
     assert 1.5 <= second["both_unusable_s"] <= 3.5
     assert _get(runtime, "/api/failovers", vehicle="nobody").json()["failovers"] == []
+
+
+def test_after_seq_is_a_cursor_in_the_order_records_became_final(runtime: Runtime) -> None:
+    body = _get(runtime, "/api/handovers").json()
+    assert body["last_seq"] == 1
+    assert [h["seq"] for h in body["handovers"]] == [1, 0]
+    newer = _get(runtime, "/api/handovers", after_seq=0).json()["handovers"]
+    assert [h["seq"] for h in newer] == [1]
+    assert _get(runtime, "/api/handovers", after_seq=1).json()["handovers"] == []
+    assert len(_get(runtime, "/api/handovers", after_seq=-1).json()["handovers"]) == 2
+    assert [h["seq"] for h in _get(runtime, "/api/handovers", after_seq=-1, before_seq=1)
+            .json()["handovers"]] == [0]

@@ -33,13 +33,25 @@ def routes(runtime: Runtime, viewer: Any) -> APIRouter:
         kind: Kind | None = None,
         since: Annotated[float | None, Query(ge=0.0, le=4_102_444_800.0)] = None,
         in_intersection: bool | None = None,
+        after_seq: Annotated[int | None, Query(ge=-1, le=2**62)] = None,
+        before_seq: Annotated[int | None, Query(ge=0, le=2**62)] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
     ) -> JSON:
-        """Final handover records, newest first, with counts of all kept records by kind."""
+        """Final handover records, newest first, with counts of all records by kind.
+
+        ``seq`` numbers records in the order they became final (not quite time order: a long
+        failure becomes final after later handovers), so ``after_seq`` is the cursor a poller
+        wants (with ``before_seq`` to page back); ``since`` filters by the record's own time."""
         out = []
-        for entry in reversed(hub.fleet.handovers):
+        total = sum(hub.fleet.handover_counts.values())
+        for back, entry in enumerate(reversed(hub.fleet.handovers)):
+            seq = total - 1 - back
+            if after_seq is not None and seq <= after_seq:
+                break
+            if before_seq is not None and seq >= before_seq:
+                continue
             if since is not None and entry.record.at < since:
-                break  # records are kept in the order they became final, roughly by time
+                continue
             if (vehicle is not None and entry.vehicle != vehicle) \
                     or (link is not None and entry.link != link) \
                     or (intersection is not None and entry.intersection != intersection) \
@@ -47,11 +59,11 @@ def routes(runtime: Runtime, viewer: Any) -> APIRouter:
                     or (in_intersection is not None
                         and (entry.intersection is not None) != in_intersection):
                 continue
-            out.append(entry_view(entry))
+            out.append({"seq": seq, **entry_view(entry)})
             if len(out) >= limit:
                 break
         return JSON({"handovers": out, "counts": dict(sorted(hub.fleet.handover_counts.items())),
-                     "kept": len(hub.fleet.handovers)})
+                     "kept": len(hub.fleet.handovers), "last_seq": total - 1})
 
     @router.get("/failovers")
     async def list_failovers(

@@ -19,7 +19,6 @@ window.L4monHandovers = (core) => {
   const IX_POLL_MS = 5000;         // intersection KPIs
   const FIRST_LIMIT = 200;         // the first load, and the most marks on the plot
   const PAGE_LIMIT = 50;           // one incremental poll
-  const OVERLAP_S = 30;            // re-ask this far back: a record is final seconds after `at`
   const STORE_MAX = 3000;
   const TIMELINE_SPAN_S = 600;
   const FADE_FROM_S = 120;         // plot marks older than this fade...
@@ -39,7 +38,7 @@ window.L4monHandovers = (core) => {
 
   const H = {
     store: new Map(),      // record key -> record
-    total: null,           // sum of the hub's counts by kind at the last poll
+    total: null,           // the hub's last_seq at the last poll: the polling cursor
     polling: false,
     timer: null,
     ixTimer: null,
@@ -124,34 +123,32 @@ window.L4monHandovers = (core) => {
     return added;
   }
   const sorted = () => [...H.store.values()].sort((a, b) => a.at - b.at);
-  const totalOf = (res) => Object.values((res && res.counts) || {}).reduce((a, b) => a + b, 0);
 
-  // Cheap incremental polling: ask for what became final since shortly before the newest
-  // record known; the hub's running count by kind tells whether anything was missed (many
-  // records at once, or one whose `at` is older than the overlap), and then one bigger page
-  // is fetched.
+  // Cheap incremental polling with the hub's cursor: `seq` numbers records in the order they
+  // became final, so `after_seq` returns exactly what is new, even a long failure that became
+  // final after later handovers. A page that comes back full is followed by the next one.
   async function poll() {
     if (H.polling || !S.token) return;
     H.polling = true;
     try {
-      let newest = null;
-      for (const r of H.store.values()) if (newest === null || r.at > newest) newest = r.at;
-      const first = H.total === null || newest === null;
-      const q = first ? `limit=${FIRST_LIMIT}` : `limit=${PAGE_LIMIT}&since=${(newest - OVERLAP_S).toFixed(3)}`;
-      const res = await api("GET", `/api/handovers?${q}`);
-      const total = totalOf(res);
-      if (H.total !== null && total < H.total) {   // a new hub (restarted demo): start over
+      const first = H.total === null;
+      const q = first ? `limit=${FIRST_LIMIT}` : `limit=${PAGE_LIMIT}&after_seq=${H.total}`;
+      let res = await api("GET", `/api/handovers?${q}`);
+      if (H.total !== null && res.last_seq < H.total) {   // a new hub (restarted demo): start over
         H.store.clear();
         H.total = null;
         H.polling = false;
         return poll();
       }
+      const top = res.last_seq;
       let added = merge(res.handovers);
-      if (!first && total - H.total > added) {
-        const more = await api("GET", `/api/handovers?limit=${Math.min(10000, total - H.total + 20)}`);
-        added += merge(more.handovers);
+      while (!first && res.handovers.length >= PAGE_LIMIT) {   // more than a page was new
+        const oldest = res.handovers[res.handovers.length - 1].seq;
+        res = await api("GET", `/api/handovers?limit=${PAGE_LIMIT}&after_seq=${H.total}` +
+                        `&before_seq=${oldest}`);
+        added += merge(res.handovers);
       }
-      H.total = total;
+      H.total = top;
       if (added || first) renderRecords();
     } catch { /* not live: the console says so elsewhere; try again at the next poll */
     } finally {
