@@ -21,7 +21,11 @@ async def run_session(settings: MqttSettings, deliver: Callable[[Delivery], None
     host, port, _ = parse_url(settings.url)
     client = gmqtt.Client(settings.client_id, clean_session=False,
                           session_expiry_interval=settings.session_expiry_s)
-    client.set_config({"reconnect_retries": 0})  # the supervisor owns reconnecting
+    # The supervisor owns reconnecting. gmqtt reconnects while ``failed_connections <=
+    # reconnect_retries``, so 0 still allows one retry, ~6 s after a loss: that stale client
+    # then kicks the supervisor's new one off (same client id), and each kick breeds another
+    # (bench/faults.py, broker restart). -2 (not -1, which is "unlimited") allows none.
+    client.set_config({"reconnect_retries": -2})
     if settings.username:
         client.set_auth_credentials(settings.username, settings.password)
     lost = asyncio.Event()

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import ssl
 from collections.abc import Awaitable, Callable, Sequence
 from types import TracebackType
@@ -24,7 +25,7 @@ import msgspec
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.identity import IdentityCheck
 from l4mon.types import Batch, Delivery
-from telemetry.topics import SUBSCRIPTIONS
+from telemetry.topics import PREFIX, SUBSCRIPTIONS
 
 if TYPE_CHECKING:
     from l4mon.clock import Clock
@@ -33,6 +34,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("l4mon.mqtt")
 
 ClientName = Literal["gmqtt", "aiomqtt"]
+#: A site name as topics carry it (telemetry/topics.py): no separators or wildcards.
+_SITE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
 class MqttSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -46,6 +49,10 @@ class MqttSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     session_expiry_s: int = 3_600
     #: When set, subscribe as ``$share/{group}/...`` so several hubs split one fleet.
     shared_group: str | None = None
+    #: When set, subscribe only to these sites' topics: hubs that split a fleet by site each
+    #: see every stream of their vehicles (a shared group splits per message, not per vehicle;
+    #: docs/scaling.md). Empty: every site.
+    sites: tuple[str, ...] = ()
     username: str | None = None
     password: str | None = None
     #: For mqtts://: the CA that signed the broker's certificate (empty: the system's CAs), and
@@ -72,11 +79,21 @@ class MqttSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError("mqtt: cert_file and key_file go together")
         if self.backoff_initial_s <= 0 or self.backoff_max_s < self.backoff_initial_s:
             raise ValueError("mqtt: need 0 < backoff_initial_s <= backoff_max_s")
+        bad = [s for s in self.sites if not _SITE.match(s)]
+        if bad or len(set(self.sites)) != len(self.sites):
+            raise ValueError(f"mqtt: sites must be distinct site names (A-Z a-z 0-9 _ . : -), "
+                             f"got {list(self.sites)!r}")
 
     def topics(self) -> list[str]:
+        """The subscriptions: every site, or only ``sites``; under ``$share/`` with a group."""
+        if self.sites:
+            topics = [f"{PREFIX}/{site}/{family}/#" for site in self.sites
+                      for family in ("vehicle", "rsu")]
+        else:
+            topics = list(SUBSCRIPTIONS)
         if self.shared_group:
-            return [f"$share/{self.shared_group}/{t}" for t in SUBSCRIPTIONS]
-        return list(SUBSCRIPTIONS)
+            return [f"$share/{self.shared_group}/{t}" for t in topics]
+        return topics
 
 
 def parse_url(url: str) -> tuple[str, int, bool]:
