@@ -36,6 +36,7 @@ from bench._broker import Broker, running_broker
 TOPIC = "l4mon/v1/+/vehicle/#"
 CLIENTS = (
     "gmqtt",
+    "gmqtt-lean",
     "gmqtt-asyncio",
     "aiomqtt",
     "aiomqtt-v311",
@@ -107,7 +108,10 @@ class _Sampler:
             time.sleep(SAMPLE_S)
 
 
-async def _gmqtt(host: str, port: int, qos: int, ready: Event, sampler: _Sampler) -> None:
+async def _gmqtt(host: str, port: int, qos: int, ready: Event, sampler: _Sampler, *,
+                 lean: bool = False) -> None:
+    """``lean``: with the hub's lean QoS 0 PUBLISH path (l4mon/ingest/_gmqtt.py), so that the
+    hub is compared with a bare subscriber of exactly the client it runs on."""
     from gmqtt import Client
     from gmqtt.mqtt.constants import MQTTv50
 
@@ -124,6 +128,15 @@ async def _gmqtt(host: str, port: int, qos: int, ready: Event, sampler: _Sampler
     client.on_message = on_message
     client.on_subscribe = lambda *_: subscribed.set()
     await asyncio.wait_for(client.connect(host, port, version=MQTTv50), 5.0)
+    if lean:
+        from l4mon.ingest._gmqtt import install_lean_publish
+
+        def count(_delivery: object) -> None:
+            nonlocal n
+            n += 1
+
+        if not install_lean_publish(client, count):
+            raise RuntimeError("the lean PUBLISH path could not be installed")
     client.subscribe(TOPIC, qos=qos)
     await asyncio.wait_for(subscribed.wait(), 5.0)
     sampler.count = lambda: n
@@ -283,6 +296,7 @@ def _mosquitto_sub(host: str, port: int, qos: int, ready: Event, sampler: _Sampl
 RUNNERS: dict[str, Callable[[str, int, int, Event, _Sampler], None]] = {
     "gmqtt": _run_asyncio(_gmqtt, use_uvloop=True),
     "gmqtt-asyncio": _run_asyncio(_gmqtt, use_uvloop=False),
+    "gmqtt-lean": _run_asyncio(partial(_gmqtt, lean=True), use_uvloop=True),
     "aiomqtt": _run_asyncio(_aiomqtt, use_uvloop=True),
     # v3.1.1 variants: paho builds a Properties object per v5 message, a large share of its cost.
     "aiomqtt-v311": _run_asyncio(partial(_aiomqtt, v5=False), use_uvloop=True),

@@ -8,12 +8,55 @@ from collections.abc import Callable
 from typing import Any
 
 import gmqtt
+from gmqtt.mqtt.constants import MQTTv50
 
 from l4mon.ingest.mqtt import Checked, MqttSettings, parse_url, tls_context
 from l4mon.types import Delivery
 
 # gmqtt logs every reconnect attempt and dropped socket itself; our supervisor says it once.
 logging.getLogger("gmqtt").setLevel(logging.ERROR)
+log = logging.getLogger("l4mon.ingest")
+
+_PUBLISH_QOS0_MASK = 0xF6  # packet type and QoS bits of the fixed header (not DUP, RETAIN)
+_PUBLISH_QOS0 = 0x30
+
+
+def install_lean_publish(client: Any, deliver: Callable[[Delivery], None]) -> bool:
+    """Route QoS 0 PUBLISH packets without properties (nearly all telemetry) past gmqtt's
+    general path, straight to ``deliver((topic, payload, None))``; everything else (QoS 1
+    events, content types, topic aliases) takes gmqtt's.
+
+    gmqtt's path costs ~5.5 us a message in Python: format strings built per packet for
+    struct, a properties dict, two debug-log calls with eagerly formatted arguments, and an
+    ``inspect.iscoroutinefunction`` on the callback, every time. This reads the topic length,
+    the topic and the empty properties byte directly. It relies on gmqtt's package handler
+    (``_package_handler._handle_packet(cmd, packet)``), so it checks that those exist and,
+    where they do not (another gmqtt version), leaves gmqtt alone and says so. MQTT v5 only:
+    the properties byte is not there in 3.1.1. Returns whether it was installed.
+    """
+    handler = getattr(client, "_package_handler", None)
+    general = getattr(handler, "_handle_packet", None)
+    state = getattr(client, "_connection_state", None)
+    if general is None or getattr(state, "protocol_version", None) != MQTTv50:
+        log.warning("gmqtt %s: lean PUBLISH path not installed (unknown internals or not "
+                    "MQTT v5); using gmqtt's own", getattr(gmqtt, "__version__", "?"))
+        return False
+
+    def handle_packet(cmd: int, packet: bytes) -> None:
+        if cmd & _PUBLISH_QOS0_MASK == _PUBLISH_QOS0 and len(packet) > 2:
+            end = 2 + ((packet[0] << 8) | packet[1])
+            if end < len(packet) and packet[end] == 0 and end > 2:  # no properties, a topic
+                try:
+                    topic = packet[2:end].decode("utf-8")
+                except UnicodeDecodeError:
+                    pass  # gmqtt's path logs and handles it
+                else:
+                    deliver((topic, packet[end + 1:], None))
+                    return
+        general(cmd, packet)
+
+    handler._handle_packet = handle_packet
+    return True
 
 
 async def run_session(settings: MqttSettings, deliver: Callable[[Delivery], None],
@@ -50,6 +93,8 @@ async def run_session(settings: MqttSettings, deliver: Callable[[Delivery], None
     client.on_disconnect = on_disconnect
     await client.connect(host, port, ssl=tls_context(settings) or False,
                          keepalive=settings.keepalive_s)
+    if checked is None:  # the identity check needs each message's user properties
+        install_lean_publish(client, deliver)
     try:
         client.subscribe([gmqtt.Subscription(t, qos=1) for t in settings.topics()])
         connected()
