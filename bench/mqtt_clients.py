@@ -131,9 +131,11 @@ async def _gmqtt(host: str, port: int, qos: int, ready: Event, sampler: _Sampler
     if lean:
         from l4mon.ingest._gmqtt import install_lean_publish
 
-        def count(_delivery: object) -> None:
+        def count(_delivery: object, ack: Callable[[], None] | None = None) -> None:
             nonlocal n
             n += 1
+            if ack is not None:
+                ack()  # a bare subscriber has nothing to process first
 
         if not install_lean_publish(client, count):
             raise RuntimeError("the lean PUBLISH path could not be installed")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import gmqtt
@@ -17,14 +18,21 @@ from l4mon.types import Delivery
 logging.getLogger("gmqtt").setLevel(logging.ERROR)
 log = logging.getLogger("l4mon.ingest")
 
-_PUBLISH_QOS0_MASK = 0xF6  # packet type and QoS bits of the fixed header (not DUP, RETAIN)
+_PUBLISH_QOS_MASK = 0xF6  # packet type and QoS bits of the fixed header (not DUP, RETAIN)
 _PUBLISH_QOS0 = 0x30
+_PUBLISH_QOS1 = 0x32
+
+#: Takes a delivery and, for a QoS 1 message, what to run once the hub has processed it.
+Deliver = Callable[..., None]
 
 
-def install_lean_publish(client: Any, deliver: Callable[[Delivery], None]) -> bool:
-    """Route QoS 0 PUBLISH packets without properties (nearly all telemetry) past gmqtt's
-    general path, straight to ``deliver((topic, payload, None))``; everything else (QoS 1
-    events, content types, topic aliases) takes gmqtt's.
+def install_lean_publish(client: Any, deliver: Deliver) -> bool:
+    """Route PUBLISH packets without properties past gmqtt's general path, straight to
+    ``deliver((topic, payload, None))``: QoS 0 (nearly all telemetry), and QoS 1 (events) with
+    ``deliver(delivery, ack)``, ``ack`` sending the PUBACK; the buffer runs it once the hub has
+    processed the message, so the broker only forgets an event the journal already holds
+    (gmqtt's own path acknowledges before its callback even runs). Everything else (content
+    types, topic aliases, QoS 2) takes gmqtt's path.
 
     gmqtt's path costs ~5.5 us a message in Python: format strings built per packet for
     struct, a properties dict, two debug-log calls with eagerly formatted arguments, and an
@@ -36,14 +44,17 @@ def install_lean_publish(client: Any, deliver: Callable[[Delivery], None]) -> bo
     """
     handler = getattr(client, "_package_handler", None)
     general = getattr(handler, "_handle_packet", None)
+    puback = getattr(handler, "_send_puback", None)
     state = getattr(client, "_connection_state", None)
-    if general is None or getattr(state, "protocol_version", None) != MQTTv50:
+    if general is None or puback is None \
+            or getattr(state, "protocol_version", None) != MQTTv50:
         log.warning("gmqtt %s: lean PUBLISH path not installed (unknown internals or not "
                     "MQTT v5); using gmqtt's own", getattr(gmqtt, "__version__", "?"))
         return False
 
     def handle_packet(cmd: int, packet: bytes) -> None:
-        if cmd & _PUBLISH_QOS0_MASK == _PUBLISH_QOS0 and len(packet) > 2:
+        kind = cmd & _PUBLISH_QOS_MASK
+        if kind == _PUBLISH_QOS0 and len(packet) > 2:
             end = 2 + ((packet[0] << 8) | packet[1])
             if end < len(packet) and packet[end] == 0 and end > 2:  # no properties, a topic
                 try:
@@ -52,6 +63,17 @@ def install_lean_publish(client: Any, deliver: Callable[[Delivery], None]) -> bo
                     pass  # gmqtt's path logs and handles it
                 else:
                     deliver((topic, packet[end + 1:], None))
+                    return
+        elif kind == _PUBLISH_QOS1 and len(packet) > 4:
+            end = 2 + ((packet[0] << 8) | packet[1])
+            if end + 2 < len(packet) and packet[end + 2] == 0 and end > 2:
+                try:
+                    topic = packet[2:end].decode("utf-8")
+                except UnicodeDecodeError:
+                    pass
+                else:
+                    mid = (packet[end] << 8) | packet[end + 1]
+                    deliver((topic, packet[end + 3:], None), partial(puback, mid))
                     return
         general(cmd, packet)
 

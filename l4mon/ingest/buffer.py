@@ -4,13 +4,22 @@ Producers append synchronously (no per-message await, no per-message queue hop);
 takes everything buffered at once. When the hub falls behind by more than ``capacity`` messages,
 new messages are dropped and counted, since QoS 0 telemetry cannot be pushed back to the sender,
 and an unbounded buffer would only turn overload into an out-of-memory crash later.
+
+A message may come with a ``then`` callback, run once the hub has processed the batch it was in
+(the consumer asking for the next batch says so): the transport acknowledges a QoS 1 event
+there, so an event the broker was told is delivered is already in the journal. A dropped
+message's ``then`` never runs: unacknowledged, the broker delivers it again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+from collections.abc import Callable
 
 from l4mon.types import Batch, Delivery
+
+log = logging.getLogger("l4mon.ingest")
 
 
 class BatchBuffer:
@@ -25,13 +34,17 @@ class BatchBuffer:
         self._closed = False
         self.dropped = 0
         self.delivered = 0
+        self._then: list[Callable[[], None]] = []  # for the messages buffered now
+        self._after: list[Callable[[], None]] = []  # for the batch being processed
 
-    def put(self, delivery: Delivery) -> None:
+    def put(self, delivery: Delivery, then: Callable[[], None] | None = None) -> None:
         items = self._items
         if len(items) >= self.capacity:
             self.dropped += 1
             return
         items.append(delivery)
+        if then is not None:
+            self._then.append(then)
         if len(items) == 1:
             self._ready.set()
 
@@ -57,11 +70,19 @@ class BatchBuffer:
         return self
 
     async def __anext__(self) -> Batch:
+        if self._after:  # the consumer is back: the batch it had is processed
+            done, self._after = self._after, []
+            for callback in done:
+                try:
+                    callback()
+                except Exception:  # e.g. the connection that would acknowledge is gone
+                    log.debug("after-processing callback failed", exc_info=True)
         while not self._items:
             if self._closed:
                 raise StopAsyncIteration
             self._ready.clear()
             await self._ready.wait()
         batch, self._items = self._items, []
+        self._after, self._then = self._then, []
         self.delivered += len(batch)
         return batch
