@@ -166,6 +166,45 @@ def _import(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(args: argparse.Namespace) -> int:
+    """Build the report once; the HTML, CSV, Parquet and PDF are renderings of it."""
+    from pathlib import Path
+
+    from l4mon.report import (
+        ReportOptions,
+        build_report,
+        print_pdf,
+        render,
+        write_csv,
+        write_parquet,
+    )
+    from l4mon.report.periods import parse_time
+    from l4mon.site import DEMO_SITE_PATH, load_site
+
+    site = None if args.site is None else load_site(
+        DEMO_SITE_PATH if args.site == "demo" else args.site)
+    options = ReportOptions(config=load_config(args.config), site=site,
+                            start=parse_time(args.start, "--from"),
+                            end=parse_time(args.end, "--to"), replay=args.replay,
+                            replay_max_rows=args.replay_max_rows, title=args.title)
+    report = build_report(args.inputs, options)
+    out = Path(args.out)
+    out.write_text(render(report), encoding="utf-8")
+    written = [str(out)]
+    if args.csv:
+        written += [str(p) for p in write_csv(report, args.csv)]
+    if args.parquet:
+        written += [str(p) for p in write_parquet(report, args.parquet)]
+    if args.pdf:
+        written.append(str(print_pdf(out, args.pdf, chromium=args.chromium)))
+    print(f"report: {report.verdict.upper()} over {', '.join(report.conditions) or 'no data'}"
+          f" - wrote {len(written)} files: {written[0]}"
+          + (f" ... {written[-1]}" if len(written) > 1 else ""), flush=True)
+    for line in report.verdict_detail:
+        print(f"  {line}", flush=True)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="l4mon", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -213,6 +252,27 @@ def build_parser() -> argparse.ArgumentParser:
                      choices=["daylight", "dusk", "night", "unknown"])
     imp.add_argument("--road", default="unknown",
                      choices=["dry", "wet", "snow", "ice", "unknown"])
+    rpt = sub.add_parser("report", help="a reliability report from drive logs / results")
+    rpt.add_argument("inputs", nargs="+",
+                     help="drive log directories, folders of them, or replay results.json")
+    rpt.add_argument("--out", required=True, help="the HTML report to write")
+    rpt.add_argument("--csv", default=None, metavar="DIR", help="also write the tables as CSV")
+    rpt.add_argument("--parquet", default=None, metavar="DIR",
+                     help="also write the tables as Parquet")
+    rpt.add_argument("--pdf", default=None, metavar="FILE",
+                     help="also print the page to PDF with a local headless Chromium")
+    rpt.add_argument("--site", default=None,
+                     help="site TOML or 'demo' (default: the demo site for its own logs)")
+    rpt.add_argument("--config", default=None, help="hub config: thresholds, requirements")
+    rpt.add_argument("--from", dest="start", default=None,
+                     help="period start: epoch seconds or ISO 8601 (UTC unless it says)")
+    rpt.add_argument("--to", dest="end", default=None, help="period end (exclusive)")
+    rpt.add_argument("--replay", choices=["auto", "always", "never"], default="auto",
+                     help="replay logs for link states, handovers, alerts (auto: small ones)")
+    rpt.add_argument("--replay-max-rows", type=int, default=2_000_000,
+                     help="auto replays logs up to this many messages")
+    rpt.add_argument("--title", default="Link reliability report")
+    rpt.add_argument("--chromium", default=None, help="Chromium binary for --pdf")
     return parser
 
 
@@ -232,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
             return _replay(args)
         if args.command == "import":
             return _import(args)
+        if args.command == "report":
+            return _report(args)
         if args.command == "serve":
             config = with_overrides(load_config(args.config), broker=args.broker, http=args.http,
                                     mqtt_client=args.mqtt_client, journal=args.journal)

@@ -1,0 +1,331 @@
+"""Distribution figures straight from a drive log's Parquet, one record batch at a time.
+
+RTT, one-way delay, jitter, loss from ``seq`` and UL/DL throughput are properties of the raw
+samples, not of the hub's judgement, so they are counted here without replaying anything:
+memory is the histograms plus a few numbers per stream, whatever the size of the log. Files
+are read in path order (recordings are partitioned by date and hour, so that is time order)
+and each stream's rows in file order; a stream whose receive times go backwards is counted in
+``out_of_order`` and reported, since its jitter and loss assume arrival order.
+
+Only *new* samples count, as in the hub: a repeated or late ``seq`` (a QoS 1 redelivery) is a
+duplicate, and a jump back of more than 256 (or to 0 from above 32) is a sender restart, the
+rules of telemetry/sequence.py. Loss is the missing numbers between consecutive new samples
+over missing + received (a late sample that fills a gap is not given back, unlike the hub's
+live counter).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from l4mon.report.histogram import Histogram, delay_histogram, rate_histogram, rtt_histogram
+from l4mon.report.inputs import LogInput, ReportError
+from l4mon.report.keys import Keys
+from l4mon.report.v2i import V2iCounter, V2iTotal, rsu_rates
+from telemetry.drivelog import SCHEMA
+
+#: Per-vehicle link slot in a stream key; [fleet] allows 4 links, this leaves room.
+_LINK_SLOTS = 1_024
+#: telemetry/sequence.py: a jump back further than this is a restart, not a late sample.
+RESTART_BACK = 256
+RESTART_FROM_ZERO = 32
+_COLUMNS = ["recv_time", "kind", "source", "link", "ts", "seq", "rtt_ms", "ul_kbps", "dl_kbps",
+            "v2i_rx"]
+BATCH_ROWS = 262_144
+
+
+@dataclass
+class LinkRaw:
+    """Everything counted for one link name (all vehicles) of one input or condition."""
+
+    rtt: Histogram = field(default_factory=rtt_histogram)
+    delay: Histogram = field(default_factory=delay_histogram)
+    ul: Histogram = field(default_factory=rate_histogram)
+    dl: Histogram = field(default_factory=rate_histogram)
+    samples: int = 0  # new samples
+    duplicates: int = 0
+    timeouts: int = 0  # probes without an answer (rtt_ms null)
+    lost: int = 0
+    jitter_sum: float = 0.0
+    jitter_n: int = 0
+    #: RTT / one-way delay at or under each budget's limit (ms): exact counts, not bins.
+    rtt_within: dict[float, int] = field(default_factory=dict)
+    delay_within: dict[float, int] = field(default_factory=dict)
+    #: UL samples at or above the vehicle's [requirements] uplink, and at or above fixed rates.
+    ul_meets_required: int = 0
+    ul_at_least: dict[float, int] = field(default_factory=dict)
+    dl_at_least: dict[float, int] = field(default_factory=dict)
+    vehicles: set[str] = field(default_factory=set)
+
+    def merge(self, other: LinkRaw) -> None:
+        for mine, theirs in ((self.rtt, other.rtt), (self.delay, other.delay),
+                             (self.ul, other.ul), (self.dl, other.dl)):
+            mine.merge(theirs)
+        self.samples += other.samples
+        self.duplicates += other.duplicates
+        self.timeouts += other.timeouts
+        self.lost += other.lost
+        self.jitter_sum += other.jitter_sum
+        self.jitter_n += other.jitter_n
+        self.ul_meets_required += other.ul_meets_required
+        for mine_d, theirs_d in ((self.rtt_within, other.rtt_within),
+                                 (self.delay_within, other.delay_within),
+                                 (self.ul_at_least, other.ul_at_least),
+                                 (self.dl_at_least, other.dl_at_least)):
+            for k, v in theirs_d.items():
+                mine_d[k] = mine_d.get(k, 0) + v
+        self.vehicles |= other.vehicles
+
+    @property
+    def loss_ratio(self) -> float | None:
+        expected = self.lost + self.samples
+        return self.lost / expected if expected else None
+
+    @property
+    def jitter_ms(self) -> float | None:
+        return self.jitter_sum / self.jitter_n if self.jitter_n else None
+
+
+@dataclass
+class RawFigures:
+    links: dict[str, LinkRaw] = field(default_factory=dict)
+    v2i: dict[str, V2iTotal] = field(default_factory=dict)
+    rows: int = 0
+    out_of_order: int = 0
+    start: float | None = None
+    end: float | None = None
+
+    def link(self, name: str) -> LinkRaw:
+        return self.links.setdefault(name, LinkRaw())
+
+    def merge(self, other: RawFigures) -> None:
+        for name, raw in other.links.items():
+            self.link(name).merge(raw)
+        for rsu, total in other.v2i.items():
+            self.v2i.setdefault(rsu, V2iTotal(intersection=total.intersection)).add(total)
+        self.rows += other.rows
+        self.out_of_order += other.out_of_order
+        starts = [t for t in (self.start, other.start) if t is not None]
+        ends = [t for t in (self.end, other.end) if t is not None]
+        self.start = min(starts) if starts else None
+        self.end = max(ends) if ends else None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """The thresholds exact counts are kept for (from the budgets), and the UL requirement."""
+
+    rtt_ms: tuple[float, ...] = ()
+    delay_ms: tuple[float, ...] = ()
+    ul_kbps: tuple[float, ...] = ()
+    dl_kbps: tuple[float, ...] = ()
+    ul_required: Callable[[str], float] = lambda _vehicle: 8_000.0
+
+
+def _period(start: float | None, end: float | None) -> ds.Expression | None:
+    expr = None
+    if start is not None:
+        expr = ds.field("recv_time") >= start
+    if end is not None:
+        upper = ds.field("recv_time") < end
+        expr = upper if expr is None else expr & upper
+    return expr
+
+
+def batches(log: LogInput, columns: list[str], *, start: float | None = None,
+            end: float | None = None, kind: str | None = None,
+            batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """The log's rows, file by file in path order, filtered in the scan (row groups whose
+    statistics rule them out are not even read)."""
+    if not log.files:
+        return
+    try:
+        dataset = ds.dataset([str(f) for f in log.files], schema=SCHEMA, format="parquet")
+        expr = _period(start, end)
+        if kind is not None:
+            is_kind = ds.field("kind") == kind
+            expr = is_kind if expr is None else expr & is_kind
+        fragments = sorted(dataset.get_fragments(), key=lambda f: f.path)
+        for fragment in fragments:
+            yield from fragment.to_batches(schema=SCHEMA, columns=columns, filter=expr,
+                                           batch_size=batch_rows, use_threads=False)
+    except (pa.ArrowInvalid, OSError) as error:
+        raise ReportError(f"{log.path}: unreadable Parquet: {error}") from None
+
+
+class _Streams:
+    """Per-stream carry between batches: highest seq, last answered RTT, last receive time."""
+
+    def __init__(self) -> None:
+        self.high: dict[int, float] = {}
+        self.rtt: dict[int, float] = {}
+        self.time: dict[int, float] = {}
+
+
+def scan(log: LogInput, limits: Limits, *, start: float | None = None,
+         end: float | None = None, batch_rows: int = BATCH_ROWS) -> RawFigures:
+    """Count one log's samples (within ``[start, end)`` of receive time)."""
+    out = RawFigures()
+    kinds, sources, links = Keys(), Keys(), Keys()
+    streams = _Streams()
+    required = np.zeros(0)
+    rates = rsu_rates(batches(log, ["recv_time", "source", "intersection", "boot_id",
+                                    "tx_msgs"], start=start, end=end, kind="rsu",
+                              batch_rows=batch_rows))
+    v2i = V2iCounter()
+    v2i.set_rates(rates)
+    for batch in batches(log, _COLUMNS, start=start, end=end, batch_rows=batch_rows):
+        n = batch.num_rows
+        if not n:
+            continue
+        out.rows += n
+        recv = batch.column("recv_time").to_numpy(zero_copy_only=False)
+        lo, hi = float(recv.min()), float(recv.max())
+        out.start = lo if out.start is None else min(out.start, lo)
+        out.end = hi if out.end is None else max(out.end, hi)
+        kind = kinds.codes(batch.column("kind"))
+        src = sources.codes(batch.column("source"))
+        if len(sources.names) > required.size:
+            required = np.array([limits.ul_required(v) for v in sources.names])
+        link_rows = np.flatnonzero(kind == kinds.id("link"))
+        if link_rows.size:
+            lnk = links.codes(batch.column("link").take(pa.array(link_rows)))
+            _links(out, batch, link_rows, src[link_rows], lnk, recv[link_rows], links,
+                   sources, streams, limits, required)
+        state_rows = np.flatnonzero(kind == kinds.id("state"))
+        if state_rows.size and v2i.rsus:
+            v2i.add_states(src[state_rows], recv[state_rows],
+                               batch.column("v2i_rx").take(pa.array(state_rows)))
+    out.v2i = v2i.totals()
+    return out
+
+
+def _numbers(batch: pa.RecordBatch, name: str, rows: np.ndarray) -> np.ndarray:
+    """A numeric column at ``rows`` as float64, null → NaN."""
+    column = batch.column(name).take(pa.array(rows))
+    return column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+
+
+def _links(out: RawFigures, batch: pa.RecordBatch, rows: np.ndarray, src: np.ndarray,
+           lnk: np.ndarray, recv: np.ndarray, links: Keys, sources: Keys,
+           streams: _Streams, limits: Limits, required: np.ndarray) -> None:
+    key = src * _LINK_SLOTS + lnk
+    order = np.argsort(key, kind="stable")  # rows of a stream stay in file (arrival) order
+    key, src, lnk, recv = key[order], src[order], lnk[order], recv[order]
+    rows = rows[order]
+    seq = _numbers(batch, "seq", rows)
+    first = np.empty(key.size, dtype=bool)
+    first[0] = True
+    np.not_equal(key[1:], key[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    group_keys = key[starts].tolist()
+
+    # arrival order check, across batches too
+    prev_time = np.empty_like(recv)
+    prev_time[1:] = recv[:-1]
+    prev_time[starts] = [streams.time.get(k, -math.inf) for k in group_keys]
+    out.out_of_order += int(np.count_nonzero(recv < prev_time))
+
+    new = _new_samples(seq, first, starts, group_keys, streams, out, lnk, links)
+    ends = np.r_[starts[1:], key.size] - 1
+    for k, e in zip(group_keys, ends.tolist(), strict=True):
+        streams.time[k] = float(recv[e])
+
+    rtt = _numbers(batch, "rtt_ms", rows)
+    ts = _numbers(batch, "ts", rows)
+    ul = _numbers(batch, "ul_kbps", rows)
+    dl = _numbers(batch, "dl_kbps", rows)
+    answered = new & ~np.isnan(rtt)
+    _jitter(rtt, key, answered, streams, out, lnk, links)
+    delay = (recv - ts) * 1_000.0
+    for code in np.unique(lnk).tolist():
+        mine = new & (lnk == code)
+        raw = out.link(links.names[code])
+        raw.vehicles.update(sources.names[s] for s in np.unique(src[mine]).tolist())
+        raw.samples += int(np.count_nonzero(mine))
+        got = rtt[mine & answered]
+        raw.timeouts += int(np.count_nonzero(mine & np.isnan(rtt)))
+        raw.rtt.add(got)
+        d = delay[mine & ~np.isnan(delay)]
+        raw.delay.add(d)
+        for limit in limits.rtt_ms:
+            raw.rtt_within[limit] = raw.rtt_within.get(limit, 0) \
+                + int(np.count_nonzero(got <= limit))
+        for limit in limits.delay_ms:
+            raw.delay_within[limit] = raw.delay_within.get(limit, 0) \
+                + int(np.count_nonzero(d <= limit))
+        has_ul = mine & ~np.isnan(ul)
+        u = ul[has_ul]
+        raw.ul.add(u)
+        raw.ul_meets_required += int(np.count_nonzero(u >= required[src[has_ul]]))
+        for limit in limits.ul_kbps:
+            raw.ul_at_least[limit] = raw.ul_at_least.get(limit, 0) \
+                + int(np.count_nonzero(u >= limit))
+        w = dl[mine & ~np.isnan(dl)]
+        raw.dl.add(w)
+        for limit in limits.dl_kbps:
+            raw.dl_at_least[limit] = raw.dl_at_least.get(limit, 0) \
+                + int(np.count_nonzero(w >= limit))
+
+
+def _new_samples(seq: np.ndarray, first: np.ndarray, starts: np.ndarray,
+                 group_keys: list[int], streams: _Streams, out: RawFigures,
+                 lnk: np.ndarray, links: Keys) -> np.ndarray:
+    """Which rows are new samples; adds the numbers missing between them to ``lost``."""
+    prev = np.empty_like(seq)
+    prev[1:] = seq[:-1]
+    prev[starts] = [streams.high.get(k, np.nan) for k in group_keys]
+    restart = (seq < prev - RESTART_BACK) | ((seq == 0) & (prev > RESTART_FROM_ZERO))
+    # A restart opens a new segment; within a segment "new" means above the running maximum.
+    segment = np.cumsum(first | restart).astype(np.int64)
+    offset = segment << 40  # seq < 2**40: segments never overlap, and int64 stays exact
+    whole = np.where(np.isnan(seq), -1, seq).astype(np.int64)
+    high = (np.maximum.accumulate(whole + offset) - offset).astype(np.float64)
+    before = np.empty_like(high)
+    before[1:] = high[:-1]
+    opens = first | restart
+    before[opens] = np.where(restart[opens], np.nan, prev[opens])
+    new = np.isnan(before) | (seq > before)
+    gaps = np.where(new & ~np.isnan(before), seq - before - 1, 0.0)
+    ends = np.r_[starts[1:], seq.size] - 1
+    for k, e in zip(group_keys, ends.tolist(), strict=True):
+        streams.high[k] = float(high[e])
+    for code in np.unique(lnk).tolist():
+        mine = lnk == code
+        raw = out.link(links.names[code])
+        raw.lost += int(gaps[mine].sum())
+        raw.duplicates += int(np.count_nonzero(mine & ~new))
+    return new
+
+
+def _jitter(rtt: np.ndarray, key: np.ndarray, answered: np.ndarray, streams: _Streams,
+            out: RawFigures, lnk: np.ndarray, links: Keys) -> None:
+    """RFC 3550's D, unsmoothed: |difference| of consecutive answered RTTs of a stream."""
+    idx = np.flatnonzero(answered)
+    if not idx.size:
+        return
+    k, r, code = key[idx], rtt[idx], lnk[idx]
+    first = np.empty(k.size, dtype=bool)
+    first[0] = True
+    np.not_equal(k[1:], k[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    keys = k[starts].tolist()
+    prev = np.empty_like(r)
+    prev[1:] = r[:-1]
+    prev[starts] = [streams.rtt.get(x, np.nan) for x in keys]
+    diff = np.abs(r - prev)
+    ends = np.r_[starts[1:], r.size] - 1
+    for x, e in zip(keys, ends.tolist(), strict=True):
+        streams.rtt[x] = float(r[e])
+    ok = ~np.isnan(diff)
+    for c in np.unique(code).tolist():
+        mine = ok & (code == c)
+        raw = out.link(links.names[c])
+        raw.jitter_sum += float(diff[mine].sum())
+        raw.jitter_n += int(np.count_nonzero(mine))

@@ -1,0 +1,245 @@
+"""Making a report: open the inputs, count the raw samples, run (or read) the pipeline, grade.
+
+Which figure comes from where (docs/reports.md): distributions over raw samples from a
+columnar scan of the Parquet (``aggregate``); link states, handovers and alerts from the live
+pipeline (``pipeline``), replayed here for logs up to ``replay_max_rows`` messages, or read
+from a results.json that ``l4mon replay`` wrote. Bigger logs get those sections marked "not
+computed" with the reason, rather than a replay that would take hours.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from l4mon.config import HubConfig
+from l4mon.report import charts, tables_build
+from l4mon.report.aggregate import BATCH_ROWS, Limits, RawFigures, scan
+from l4mon.report.budgets import budgets, thresholds
+from l4mon.report.differences import compare
+from l4mon.report.inputs import LogInput, ReportError, ResultsInput, resolve
+from l4mon.report.model import Column, Report, Table
+from l4mon.report.pipeline import StateRun, from_results, replay_log
+from l4mon.site import DEMO_SITE_PATH, Site, load_site
+
+ReplayMode = Literal["auto", "always", "never"]
+_ORDER = ["daylight", "dusk", "night", "snow-daylight", "snow", "snow-dusk", "snow-night"]
+MAP_POINTS = 4_000
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    config: HubConfig = field(default_factory=HubConfig)
+    site: Site | None = None
+    start: float | None = None
+    end: float | None = None
+    replay: ReplayMode = "auto"
+    #: Logs with more messages than this are not replayed in "auto" (about 1 min per 2 M).
+    replay_max_rows: int = 2_000_000
+    title: str = "Link reliability report"
+    batch_rows: int = BATCH_ROWS
+
+    def __post_init__(self) -> None:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ReportError("the period's end must be after its start")
+        if self.replay not in ("auto", "always", "never"):
+            raise ReportError("replay must be auto, always or never")
+        if self.replay_max_rows < 0 or self.batch_rows < 1:
+            raise ReportError("replay_max_rows must be >= 0 and batch_rows >= 1")
+
+
+def _order(conditions: set[str]) -> list[str]:
+    return sorted(conditions, key=lambda c: (_ORDER.index(c) if c in _ORDER else len(_ORDER),
+                                             c))
+
+
+def _site(options: ReportOptions, logs: list[LogInput],
+          results: list[ResultsInput]) -> Site | None:
+    if options.site is not None:
+        return options.site
+    demo = load_site(DEMO_SITE_PATH)
+    names = {log.manifest.site for log in logs} | {
+        r.doc.get("input", {}).get("site") for r in results}
+    # scenario results name no site; the scenario generator's default site is the demo
+    generated = any(s.get("kind") == "generator" for r in results
+                    for s in r.doc.get("input", {}).get("sources", []) if isinstance(s, dict))
+    return demo if demo.name in names or generated else None
+
+
+def build_report(paths: list[str | Path], options: ReportOptions | None = None) -> Report:
+    options = options or ReportOptions()
+    logs, results = resolve(paths)
+    site = _site(options, logs, results)
+    config = options.config
+    all_budgets = budgets(config)
+    th = thresholds(all_budgets)
+    limits = Limits(rtt_ms=th["rtt"], delay_ms=th["delay"], ul_kbps=th["ul"], dl_kbps=th["dl"],
+                    ul_required=config.requirements.ul_required)
+    notes: list[str] = []
+    inputs = Table("inputs", "Inputs", [
+        Column("input", "Input", "text"), Column("kind", "Kind", "text"),
+        Column("condition", "Condition", "text"), Column("messages", "Messages", "int"),
+        Column("hours", "Hours", digits=2), Column("states", "States, handovers, alerts", "text"),
+    ])
+    raw: dict[str, RawFigures] = {}
+    runs = [from_results(r) for r in results]
+    covered = {r.log_path for r in results if r.log_path is not None}
+    for log in logs:
+        figs = scan(log, limits, start=options.start, end=options.end,
+                    batch_rows=options.batch_rows)
+        raw.setdefault(log.condition, RawFigures()).merge(figs)
+        if figs.out_of_order:
+            notes.append(f"{log.path}: {figs.out_of_order} samples arrived out of receive-time "
+                         "order within their stream; their jitter and loss assume file order.")
+        state = _state_for(log, figs, options, covered, site, runs, notes)
+        hours = (figs.end - figs.start) / 3600 if figs.start is not None and figs.end else 0.0
+        inputs.rows.append({"input": str(log.path), "kind": "drive log " + str(
+            log.manifest.source.get("kind", "")), "condition": log.condition,
+            "messages": figs.rows, "hours": hours, "states": state})
+    for r in results:
+        span = r.doc.get("span", {})
+        inputs.rows.append({"input": str(r.path), "kind": "replay results",
+                            "condition": r.condition, "messages": span.get("messages"),
+                            "hours": float(span.get("duration_s") or 0) / 3600,
+                            "states": "from this file"})
+        if options.start is not None or options.end is not None:
+            notes.append(f"{r.path}: a results file covers its whole run; the period does not "
+                         "narrow its figures.")
+    if results and not logs:
+        notes.append("Only results files were given: latency, throughput and V2I figures need "
+                      "the drive logs themselves (results carry per-vehicle totals only).")
+    conditions = _order(set(raw) | {run.condition for run in runs})
+    baseline = "daylight" if "daylight" in conditions else (conditions[0] if conditions
+                                                             else None)
+    raw = {c: raw[c] for c in conditions if c in raw}
+    link_avail, vehicle_avail = tables_build.availability(runs, conditions)
+    alert_table, false_table = tables_build.alerts(runs)
+    built = [tables_build.latency(raw),
+             tables_build.throughput(raw, config.requirements.ul_required_kbps),
+             link_avail, vehicle_avail, tables_build.handovers(runs, site),
+             tables_build.zones(runs, site), tables_build.v2i(raw, site), alert_table,
+             false_table, tables_build.checks(raw, all_budgets)]
+    diff, marks = compare(built, baseline)
+    tables = {t.name: t for t in [*built, diff, inputs]}
+    verdict, detail = _verdict(tables["budgets"], conditions)
+    return Report(
+        title=options.title, site=site.name if site else (
+            ", ".join(sorted({lg.manifest.site for lg in logs if lg.manifest.site})) or "—"),
+        generated_at=time.time(), period=(options.start, options.end), verdict=verdict,
+        verdict_detail=detail, conditions=conditions, baseline=baseline, tables=tables,
+        charts=_charts(raw, runs, link_avail, site, conditions), notes=notes, marks=marks)
+
+
+def _state_for(log: LogInput, figs: RawFigures, options: ReportOptions, covered: set[Path],
+               site: Site | None, runs: list[StateRun], notes: list[str]) -> str:
+    if log.path.resolve() in covered:
+        return "from its results file"
+    if options.replay == "never":
+        return "not computed (--replay never)"
+    if options.replay == "auto" and figs.rows > options.replay_max_rows:
+        notes.append(f"{log.path}: {figs.rows:,} messages is more than --replay-max-rows "
+                     f"({options.replay_max_rows:,}); link states, handovers and alerts were "
+                     "not computed for it. Replay it once with `l4mon replay LOG --out "
+                     "results.json` and give the results file alongside the log.")
+        return "not computed (too big to replay here)"
+    if not figs.rows:
+        return "not computed (no messages in the period)"
+    runs.append(replay_log(log, config=options.config, site=site, start=options.start,
+                           end=options.end))
+    return "replayed by the report"
+
+
+def _verdict(checks: Table, conditions: list[str]) -> tuple[Literal["pass", "fail",
+                                                                    "not graded"], list[str]]:
+    """Pass when, in every condition, each site budget is met by at least one link: a
+    vehicle drives on whichever link is usable, so redundancy is what the service relies on."""
+    detail: list[str] = []
+    graded = False
+    failed = False
+    for cond in conditions:
+        rows = [r for r in checks.rows if r["condition"] == cond and r["binding"] == "site"]
+        for budget in sorted({r["budget"] for r in rows}):
+            mine = [r for r in rows if r["budget"] == budget and r["result"] != "n/a"]
+            if not mine:
+                continue
+            graded = True
+            ok = [r["link"] for r in mine if r["result"] == "pass"]
+            if not ok:
+                failed = True
+                worst = ", ".join(f"{r['link']} {r['observed']}" for r in mine)
+                detail.append(f"{cond}: no link meets {budget} ({mine[0]['requirement']}): "
+                              f"{worst}")
+            elif len(ok) < len(mine):
+                bad = [r for r in mine if r["result"] == "fail"]
+                detail.append(f"{cond}: {budget} met by {', '.join(ok)} only "
+                              f"({', '.join(r['link'] + ' ' + r['observed'] for r in bad)})")
+    if not graded:
+        return "not graded", ["No raw samples to grade: give the drive logs."]
+    return ("fail" if failed else "pass"), detail
+
+
+def _charts(raw: dict[str, RawFigures], runs: list[StateRun], link_avail: Table,
+            site: Site | None, conditions: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    link_names = sorted({n for f in raw.values() for n in f.links}
+                        | {r["link"] for r in link_avail.rows})
+    for key, attr, unit, log_x, title in (
+            ("rtt_cdf", "rtt", "RTT, ms", True, "RTT: cumulative distribution per link and "
+             "condition"),
+            ("delay_cdf", "delay", "one-way delay, ms", False, "One-way delay (receive − "
+             "sender time): cumulative distribution")):
+        series = [charts.Series(f"{name} · {cond}", charts.link_colour(name, link_names),
+                                charts.dash_for(cond, conditions),
+                                charts.cdf_points(getattr(f.links[name], attr)))
+                  for cond, f in raw.items() for name in sorted(f.links)
+                  if getattr(f.links[name], attr).n]
+        if series:
+            out[key] = charts.cdf_chart(series, title=title, unit=unit, log_x=log_x)
+    bars = [(f"{r['link']} · {r['condition']}", {k: r.get(k) or 0.0 for k in
+                                                 ("ok", "degraded", "down", "unknown")})
+            for r in link_avail.rows]
+    if bars:
+        out["availability_bars"] = charts.state_bars(bars, title="Share of time per link state")
+    for i, run in enumerate([r for r in runs if r.timeline][:6]):
+        svg = _timeline(run, link_names)
+        if svg:
+            out[f"timeline_{i}"] = svg
+    if site is not None:
+        points = [(h["lat"], h["lon"], h.get("kind", ""), h.get("link", ""))
+                  for run in runs for h in run.doc.get("handovers", [])
+                  if h.get("lat") is not None and h.get("lon") is not None]
+        if len(points) > MAP_POINTS:  # every n-th: the map shows where, the table counts all
+            points = points[:: len(points) // MAP_POINTS + 1]
+        out["handover_map"] = charts.site_map(
+            site, points, title=f"Handovers on the site plot ({site.name})",
+            link_order=link_names)
+    return out
+
+
+def _timeline(run: StateRun, link_names: list[str]) -> str:
+    span = run.doc.get("span", {})
+    start, end = float(span.get("start") or 0.0), float(span.get("end") or 0.0)
+    if end <= start:
+        return ""
+    buckets = 180
+    edges = np.linspace(start, end, buckets + 1)
+    width = (end - start) / buckets
+    strips = []
+    for name in link_names:
+        count = sum(1 for kp in run.doc.get("kpis", {}).values() if name in kp.get("links", {}))
+        if not count:
+            continue
+        acc = {"down": np.zeros(buckets), "degraded": np.zeros(buckets)}
+        for _, link, state, t0, t1 in run.intervals:
+            if link != name:
+                continue
+            lo = np.clip(edges[:-1], t0, t1)
+            hi = np.clip(edges[1:], t0, t1)
+            acc[state] += hi - lo
+        strips.append((name, acc["down"] / (count * width), acc["degraded"] / (count * width)))
+    return charts.timeline(strips, start, end, title=f"Link states over time · {run.condition}"
+                           f" · {Path(run.label).name}")

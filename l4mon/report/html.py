@@ -1,0 +1,189 @@
+"""The report as one self-contained HTML page: inline CSS and SVG, no script, prints well."""
+
+from __future__ import annotations
+
+import datetime as dt
+from html import escape
+from typing import Any
+
+from l4mon.report.model import Column, Report, Table
+
+CSS = """
+:root { --ok:#2b8a3e; --bad:#c92a2a; --muted:#495057; }
+* { box-sizing: border-box; }
+body { font: 13px/1.45 "DejaVu Sans", "Noto Sans", Arial, sans-serif; color:#212529;
+       margin: 24px auto; max-width: 1180px; padding: 0 16px; }
+h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 8px;
+  border-bottom: 2px solid #dee2e6; padding-bottom: 3px; }
+h3 { font-size: 14px; margin: 16px 0 6px; }
+.meta { color: var(--muted); }
+.verdict { border: 3px solid; border-radius: 6px; padding: 10px 14px; margin: 14px 0; }
+.verdict.pass { border-color: var(--ok); background: #ebfbee; }
+.verdict.fail { border-color: var(--bad); background: #fff5f5; }
+.verdict.not-graded { border-color: #adb5bd; background: #f8f9fa; }
+.verdict b.big { font-size: 20px; letter-spacing: .04em; }
+table { border-collapse: collapse; margin: 6px 0 4px; width: 100%; font-size: 12px; }
+th, td { border: 1px solid #dee2e6; padding: 3px 6px; vertical-align: top; }
+caption { text-align: left; font-weight: 600; padding: 4px 0; }
+th { background: #f1f3f5; text-align: left; font-weight: 600; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.worse { background: #ffe3e3; color: #a61e1e; font-weight: 600; }
+td.better { background: #d3f9d8; color: #1b5e20; }
+td.pass { color: var(--ok); font-weight: 700; } td.fail { color: var(--bad); font-weight: 700; }
+td.src { font-size: 11px; color: var(--muted); max-width: 360px; }
+.note { color: var(--muted); font-size: 11.5px; margin: 2px 0 10px; }
+.empty { color: var(--muted); font-style: italic; }
+svg.chart { max-width: 760px; display: block; margin: 8px 0 14px; }
+svg .h { font: 600 13px sans-serif; } svg .t { font: 11px sans-serif; fill: #343a40; }
+svg .s { font: 9px sans-serif; fill: #495057; } svg .g { stroke: #e9ecef; stroke-width: 1; }
+svg .frame { fill: none; stroke: #ced4da; }
+.legend span { display:inline-block; padding: 0 6px; margin-right: 6px; }
+@page { size: A4; margin: 14mm 12mm; }
+@media print {
+  body { margin: 0; max-width: none; font-size: 10.5px; }
+  table { font-size: 9.5px; page-break-inside: auto; } tr { page-break-inside: avoid; }
+  h2 { page-break-after: avoid; } svg.chart, .verdict { page-break-inside: avoid; }
+  td.worse, td.better, .verdict { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
+}
+"""
+
+
+def _time(t: float | None) -> str:
+    if t is None:
+        return "—"
+    return dt.datetime.fromtimestamp(t, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def fmt(col: Column, value: Any) -> str:
+    if value is None or value == "":
+        return "—"
+    if col.kind == "text":
+        return escape(str(value))
+    if col.kind == "int":
+        return f"{int(value):,}"
+    if col.kind == "pct":
+        return f"{100 * float(value):.{col.digits}f} %"
+    v = float(value)
+    return f"{v:,.{col.digits}f}"
+
+
+def table_html(report: Report, table: Table, *, skip: tuple[str, ...] = ()) -> str:
+    if not table.rows:
+        return f'<p class="empty">{escape(table.title)}: nothing to show.</p>'
+    cols = [c for c in table.columns if c.key not in skip]
+    head = "".join(f"<th>{escape(c.title)}{' (' + escape(c.unit) + ')' if c.unit else ''}"
+                   "</th>" for c in cols)
+    body = []
+    for i, row in enumerate(table.rows):
+        cells = []
+        for c in cols:
+            classes = [] if c.kind == "text" else ["n"]
+            mark = report.marks.get((table.name, i, c.key))
+            if mark:
+                classes.append(mark)
+            if c.key == "result":
+                classes.append(str(row.get("result")))
+            if c.key == "source":
+                classes.append("src")
+            if table.name == "differences" and c.key == "flag":
+                classes.append(str(row.get("flag")))
+            cls = f' class="{" ".join(classes)}"' if classes else ""
+            cells.append(f"<td{cls}>{fmt(c, row.get(c.key))}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    note = f'<p class="note">{escape(table.note)}</p>' if table.note else ""
+    return (f"<table><caption>{escape(table.title)}</caption><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(body)}</tbody></table>{note}")
+
+
+def budget_matrix(report: Report) -> str:
+    """One row per budget, one column per condition and link: readable where the long
+    table (the export) is not; each source is listed once below."""
+    rows = report.tables["budgets"].rows
+    if not rows:
+        return '<p class="empty">No budgets graded: no raw samples.</p>'
+    pairs = list(dict.fromkeys((r["condition"], r["link"]) for r in rows))
+    budgets = list(dict.fromkeys(r["budget"] for r in rows))
+    at = {(r["budget"], r["condition"], r["link"]): r for r in rows}
+    head = "".join(f"<th>{escape(c)}<br>{escape(lk)}</th>" for c, lk in pairs)
+    body, sources = [], {}
+    for b in budgets:
+        first = next(r for r in rows if r["budget"] == b)
+        sources.setdefault(first["source"], len(sources) + 1)
+        cells = []
+        for c, lk in pairs:
+            r = at.get((b, c, lk))
+            res = r["result"] if r else "n/a"
+            cells.append(f'<td class="n {res}">{escape(r["observed"]) if r else "—"}<br>'
+                         f"{res.upper()}</td>")
+        body.append(f"<tr><td><b>{escape(b)}</b> [{sources[first['source']]}]<br>"
+                    f"{escape(first['requirement'])}</td><td>{escape(first['binding'])}</td>"
+                    + "".join(cells) + "</tr>")
+    refs = "".join(f"<li>[{n}] {escape(s)}</li>" for s, n in sources.items())
+    return (f"<table><caption>Budgets: pass / fail per link and condition</caption><thead>"
+            f"<tr><th>Budget</th><th>Kind</th>{head}</tr></thead><tbody>{''.join(body)}"
+            f'</tbody></table><p class="note">{escape(report.tables["budgets"].note)}</p>'
+            f'<ol class="note" style="list-style:none;padding-left:0">{refs}</ol>')
+
+
+def _summary(report: Report) -> str:
+    cls = report.verdict.replace(" ", "-")
+    word = {"pass": "PASS", "fail": "FAIL", "not graded": "NOT GRADED"}[report.verdict]
+    items = "".join(f"<li>{escape(d)}</li>" for d in report.verdict_detail)
+    lat = report.tables["latency"].rows
+    vehicles = {r["condition"]: r for r in report.tables["vehicle_availability"].rows}
+    rows = []
+    for cond in report.conditions:
+        links = [r for r in lat if r["condition"] == cond]
+        figures = "; ".join(
+            f"{r['link']}: RTT p95 {fmt(Column('x', ''), r['rtt_p95_ms'])} ms, "
+            f"loss {fmt(Column('x', '', 'pct', digits=3), r['loss_ratio'])}" for r in links)
+        v = vehicles.get(cond)
+        reach = fmt(Column("x", "", "pct", digits=3), v["availability"]) if v else "—"
+        rows.append(f"<tr><td>{escape(cond)}</td><td>{escape(figures) or '—'}</td>"
+                    f'<td class="n">{reach}</td></tr>')
+    table = ("<table><thead><tr><th>Condition</th><th>Links</th><th>Vehicles with a usable "
+             f"link</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    return (f'<div class="verdict {cls}"><b class="big">{word}</b> — the site\'s own budgets '
+            "([links] and [requirements] of the hub config), graded per condition; a budget is "
+            "met when at least one of the vehicle's links meets it."
+            f'{"<ul>" + items + "</ul>" if items else ""}</div>{table}')
+
+
+def render(report: Report) -> str:
+    c = report.charts
+    t = report.tables
+    start, end = report.period
+    period = "all data" if start is None and end is None else f"{_time(start)} – {_time(end)}"
+    timelines = "".join(v for k, v in sorted(c.items()) if k.startswith("timeline_"))
+    sections = [
+        f"<h1>{escape(report.title)}</h1>",
+        f'<p class="meta">Site <b>{escape(report.site)}</b> · period {escape(period)} · '
+        f"conditions {escape(', '.join(report.conditions) or '—')} · generated "
+        f"{_time(report.generated_at)} by l4mon</p>",
+        "<h2>1. Summary</h2>", _summary(report),
+        "<h2>2. Budgets</h2>", budget_matrix(report),
+        "<h2>3. Links: latency, jitter, loss</h2>", table_html(report, t["latency"]),
+        c.get("rtt_cdf", ""), c.get("delay_cdf", ""),
+        "<h3>Throughput</h3>", table_html(report, t["throughput"]),
+        "<h2>4. Availability</h2>", table_html(report, t["availability"]),
+        c.get("availability_bars", ""), table_html(report, t["vehicle_availability"]),
+        timelines or '<p class="empty">No availability timeline: the state timeline exists '
+        "only for logs the report replays itself.</p>",
+        "<h2>5. Handovers per intersection</h2>", table_html(report, t["handovers"]),
+        c.get("handover_map", ""),
+        table_html(report, t["intersection_links"]) if t["intersection_links"].rows else "",
+        "<h2>6. V2I delivery</h2>", table_html(report, t["v2i"]),
+        "<h2>7. Alerts</h2>", table_html(report, t["alerts"]),
+        table_html(report, t["false_alarms"]),
+        f"<h2>8. Differences by condition (against {escape(report.baseline or '—')})</h2>",
+        table_html(report, t["differences"]),
+        "<h2>9. Inputs and method</h2>", table_html(report, t["inputs"]),
+        "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in report.notes) + "</ul>"
+        if report.notes else "",
+        '<p class="note">Raw-sample figures (latency, jitter, loss, throughput, V2I) are counted '
+        "from the drive logs' Parquet; link states, handovers and alerts come from the live "
+        "pipeline (a replay, or the given results.json). See docs/reports.md.</p>",
+    ]
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{escape(report.title)} — {escape(report.site)}</title>"
+            f"<style>{CSS}</style></head><body>" + "\n".join(sections) + "</body></html>\n")

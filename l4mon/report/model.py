@@ -1,0 +1,52 @@
+"""What a report is, independent of how it is shown: named tables, budget checks, charts.
+
+The HTML page, the CSV files, the Parquet files and the API's zip are all renderings of the
+same ``Report``, so a number a reviewer reads on the page is the number in the table export.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Kind = Literal["text", "int", "num", "pct", "ratio"]
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    title: str
+    kind: Kind = "num"
+    unit: str = ""
+    digits: int = 1
+    #: "lower" / "higher" is better: the page highlights how each condition differs
+    better: Literal["lower", "higher"] | None = None
+
+
+@dataclass
+class Table:
+    name: str
+    title: str
+    columns: list[Column]
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    note: str = ""
+
+    def column(self, key: str) -> Column:
+        return next(c for c in self.columns if c.key == key)
+
+
+@dataclass
+class Report:
+    title: str
+    site: str
+    generated_at: float
+    period: tuple[float | None, float | None]
+    verdict: Literal["pass", "fail", "not graded"]
+    verdict_detail: list[str]
+    conditions: list[str]
+    baseline: str | None
+    tables: dict[str, Table]
+    charts: dict[str, str]  # name → inline SVG
+    notes: list[str]
+    #: (table, row index, column) → "worse" / "better" than the baseline condition
+    marks: dict[tuple[str, int, str], str] = field(default_factory=dict)

@@ -1,0 +1,82 @@
+"""The report page in a real headless Chromium: it renders, its charts are there, it prints.
+
+Screenshots land in ``test-artifacts/report/`` for a human to look at: the top of the page
+(verdict and budgets), the charts, the handover map, and the print layout; plus the PDF the
+CLI's ``--pdf`` makes with the same browser.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from l4mon.report import ReportOptions, build_report, print_pdf, render
+from tests.report_logs import simulated
+
+try:
+    from playwright.sync_api import sync_playwright
+except ImportError:  # pragma: no cover - the suite's install script provides it
+    pytest.skip("the playwright package is not installed (pip install playwright)",
+                allow_module_level=True)
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts" / "report"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                                reason=f"no Chromium at {CHROMIUM} (Debian package chromium)")
+
+
+@pytest.fixture(scope="module")
+def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    base = tmp_path_factory.mktemp("browser")
+    logs = [simulated(base / "day", "daylight", vehicles=4, seconds=150),
+            simulated(base / "snow", "snow-night", vehicles=4, seconds=150, seed=8)]
+    report = build_report(logs, ReportOptions(title="Eiheiji shuttle links — test report"))
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    out = ARTIFACTS / "report.html"
+    out.write_text(render(report), encoding="utf-8")
+    return out
+
+
+def test_report_renders_in_chromium(page_file: Path) -> None:
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            errors: list[str] = []
+            requests: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(page_file.as_uri())
+            assert page.locator(".verdict b.big").inner_text() in ("PASS", "FAIL")
+            assert page.locator("h2").count() == 9
+            charts = page.locator("svg.chart")
+            assert charts.count() >= 5
+            for i in range(charts.count()):
+                box = charts.nth(i).bounding_box()
+                assert box is not None and box["width"] > 300 and box["height"] > 100
+            assert page.locator("svg[aria-label^='Handovers on the site plot'] circle").count()
+            page.screenshot(path=str(ARTIFACTS / "top.png"))
+            page.locator("svg[aria-label^='RTT']").scroll_into_view_if_needed()
+            page.screenshot(path=str(ARTIFACTS / "charts.png"))
+            page.locator("svg[aria-label^='Handovers on the site plot']").screenshot(
+                path=str(ARTIFACTS / "handover-map.png"))
+            page.screenshot(path=str(ARTIFACTS / "full.png"), full_page=True)
+            page.emulate_media(media="print")
+            page.screenshot(path=str(ARTIFACTS / "print.png"), full_page=True)
+            assert not errors
+            assert all(u.startswith("file://") for u in requests), requests
+        finally:
+            browser.close()
+
+
+def test_pdf_is_printed_by_chromium(page_file: Path) -> None:
+    pdf = print_pdf(page_file, ARTIFACTS / "report.pdf", chromium=CHROMIUM)
+    data = pdf.read_bytes()
+    assert data.startswith(b"%PDF") and len(data) > 20_000
