@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
+from functools import partial
 
-import httpx
 import pytest
 
-from l4mon.api.app import create_app
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
 from l4mon.runtime import Runtime
+from tests.test_api import _get as api_get
 from tests.test_intersections import IN_A, OUTSIDE, T0, Drive, make_hub, site
 
 TOKEN = "handover-api-token"
@@ -30,15 +29,8 @@ def runtime() -> Runtime:
                    tokens=TokenStore([("t", "viewer", hash_token(TOKEN))]))
 
 
-def _get(runtime: Runtime, path: str, *, token: str | None = TOKEN,
-         **params: object) -> httpx.Response:
-    async def call() -> httpx.Response:
-        transport = httpx.ASGITransport(app=create_app(runtime))
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with httpx.AsyncClient(transport=transport, base_url="http://hub",
-                                     headers=headers) as client:
-            return await client.get(path, params=params)
-    return asyncio.run(call())
+#: The in-process API client of tests/test_api.py, with this file's token.
+_get = partial(api_get, token=TOKEN)
 
 
 @pytest.mark.parametrize("path", ["/api/handovers", "/api/intersections",

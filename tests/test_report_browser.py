@@ -14,6 +14,7 @@ import pytest
 
 from l4mon.report import ReportOptions, build_report, print_pdf, render
 from tests.report_logs import simulated
+from tests.test_console_browser import CHROMIUM, CHROMIUM_ARGS
 
 try:
     from playwright.sync_api import sync_playwright
@@ -23,10 +24,6 @@ except ImportError:  # pragma: no cover - the suite's install script provides it
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "report"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 
 pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
                                 reason=f"no Chromium at {CHROMIUM} (Debian package chromium)")
