@@ -21,7 +21,7 @@ from l4mon.config import HubConfig, load_config
 from l4mon.site import DEMO_SITE_PATH, Site, load_site
 from scenarios import replay
 from scenarios.simfleet import Fault, SimFleet
-from telemetry.drivelog import Manifest, read_manifest, read_table, wire_messages
+from telemetry.drivelog import Manifest, iter_wire_messages, read_manifest
 from telemetry.wire import LinkSample
 
 RESULTS_FORMAT: Final = "l4mon-replay-results"
@@ -82,7 +82,8 @@ class Expectation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: kpi: a figure from the results' kpis, bounded by min and/or max.
     metric: Literal["rtt_p50_ms", "rtt_p95_ms", "rtt_p99_ms", "availability", "loss_ratio",
                     "ul_kbps_mean", "time_all_links_down_s", "handover_success_rate",
-                    "ping_pong_rate", "interruption_p95_ms"] | None = None
+                    "ping_pong_rate", "interruption_p95_ms",
+                    "ul_requirement_met"] | None = None
     min: float | None = None
     max: float | None = None
 
@@ -178,7 +179,7 @@ def _generated(spec: ScenarioSpec, base: Path) -> tuple[Iterator[replay.Delivery
 
 def _logs(spec: ScenarioSpec, base: Path) -> tuple[Iterator[replay.Delivery], list[Manifest]]:
     manifests = [read_manifest(base / p) for p in spec.logs]
-    streams = [wire_messages(read_table(base / p)) for p in spec.logs]
+    streams = [iter_wire_messages(base / p) for p in spec.logs]  # streamed: any size
     import heapq
     return heapq.merge(*streams, key=lambda d: d[0]), manifests
 
@@ -326,8 +327,8 @@ def _kpi_values(kpis: dict[str, Any], e: Expectation) -> list[tuple[str, float |
     for vid, vehicle in kpis.items():
         if e.vehicle is not None and vid != e.vehicle:
             continue
-        if e.metric == "time_all_links_down_s" or (e.metric == "availability"
-                                                     and e.link is None):
+        if e.metric in ("time_all_links_down_s", "ul_requirement_met") or (
+                e.metric == "availability" and e.link is None):
             out.append((vid, vehicle[e.metric]))
             continue
         for name, link in vehicle["links"].items():
@@ -358,7 +359,7 @@ def results_document(*, input_info: dict[str, Any], outcome: replay.Outcome,
         } for a in outcome.alerts],
         "handovers": [{"vehicle": vehicle, "link": link, "intersection": intersection,
                        **msgspec.to_builtins(record), "offset_s": round(record.at - start, 3)}
-                      for vehicle, link, intersection, record in outcome.hub.fleet.handovers],
+                      for vehicle, link, intersection, record in outcome.handovers],
         "kpis": replay.kpis(outcome),
         "intersections": outcome.hub.intersections.snapshot(outcome.end),
         "quarantine": dict(sorted(outcome.hub.quarantine.counts.items())),
@@ -385,7 +386,7 @@ def prepare(path: str | Path) -> Prepared:
         info = {"kind": "log", "path": str(path), "site": manifest.site,
                 "conditions": msgspec.to_builtins(manifest.conditions),
                 "sources": [manifest.source]}
-        return Prepared(stream=wire_messages(read_table(path)), start=manifest.start or 0.0,
+        return Prepared(stream=iter_wire_messages(path), start=manifest.start or 0.0,
                         started={}, config=HubConfig(), site=None, info=info, spec=None)
     spec = load_scenario(path)
     base = path.parent

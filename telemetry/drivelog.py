@@ -6,20 +6,26 @@ the same wide schema, one row per message with a ``kind`` column; the columns a 
 use are null, which Parquet stores almost for free. See docs/drive-log.md.
 
 Rows keep the wire values as they were, so a replay re-encodes each row into the message the
-hub once received and feeds it through the same ``Hub.ingest``.
+hub once received and feeds it through the same ``Hub.ingest``. ``iter_wire_messages`` streams
+them in receive-time order with memory bounded by file and batch size, so a day of a fleet
+(hundreds of millions of rows) replays as well as a minute does.
 """
 
 from __future__ import annotations
 
+import heapq
 import json
+import math
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any, Final, Literal
 
 import msgspec
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -221,7 +227,11 @@ def read_manifest(path: str | Path) -> Manifest:
 
 
 def read_table(path: str | Path) -> pa.Table:
-    """All rows of the log at ``path``, ordered by receive time (stable within equal times)."""
+    """All rows of the log at ``path``, ordered by receive time (stable within equal times).
+
+    The whole log in memory at once: for analyses that want a table. Replays stream with
+    ``iter_wire_messages`` instead, whatever the log's size.
+    """
     root = Path(path)
     read_manifest(root)
     files = sorted(str(p) for p in root.rglob("*.parquet"))
@@ -295,3 +305,188 @@ def _encoded(table: pa.Table, rows: list[int]) -> Iterator[tuple[int, tuple[floa
         else:
             raise DriveLogError(f"row {row}: unknown kind {kind!r}")
         yield row, (cols["recv_time"][i], topic, encode(msg))
+
+
+# -- streaming: a log of any size in bounded memory ------------------------------------------
+
+#: (receive time, topic, payload): one message as the hub received it.
+Delivery = tuple[float, str, bytes]
+#: Rows converted to Python objects at a time by ``iter_wire_messages``: a few MB per batch,
+#: and large enough that the per-batch cost (a filter, three column conversions) is noise.
+BATCH_ROWS: Final = 65_536
+_WIRE: Final = ("recv_time", "topic", "payload")
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """One Parquet file of a log as its footer describes it (no row read yet)."""
+
+    index: int  # position in path order: read_table's tie-break between equal times
+    path: str
+    row_groups: list[int]  # the row groups that may hold rows of the period
+    low: float  # smallest and largest receive time in those row groups
+    high: float
+    #: Every row has its recorded payload: three columns are read instead of thirty.
+    complete: bool
+    columns: list[str]  # the schema's columns this file has
+
+
+def iter_wire_messages(path: str | Path, *, start: float | None = None,
+                       end: float | None = None,
+                       batch_rows: int = BATCH_ROWS) -> Iterator[Delivery]:
+    """Each row of the log with ``start <= recv_time < end`` as (receive time, topic, payload),
+    in receive-time order, exactly as ``wire_messages(read_table(path))`` gives them (equal
+    times keep file order, then row order) — but streamed, so memory follows the file and
+    batch size, not the log's: ``read_table`` needs all of a day's 260 M rows at once.
+
+    The manifest and every file's footer are read now (so a bad log fails here, not midway);
+    rows are read as they are consumed. Files are ordered by the receive-time range their
+    row-group statistics give: files whose ranges are disjoint (the recorder's and the
+    generators' rolling files) are read one after the other at no per-row cost; only files
+    whose ranges overlap are merged row by row (``heapq.merge``, stable). Each file must be
+    in receive-time order by itself to be streamed; one that is not (checked from its
+    ``recv_time`` column first) is read and sorted in memory on its own, which is bounded by
+    the writer's ``rows_per_file``. Rows without a recorded payload (imports) are re-encoded
+    from their columns, as ``wire_messages`` does.
+    """
+    if batch_rows < 1:
+        raise ValueError("batch_rows must be >= 1")
+    root = Path(path)
+    read_manifest(root)
+    files = sorted(str(p) for p in root.rglob("*.parquet"))  # read_table's order
+    parts = [part for index, file in enumerate(files)
+             if (part := _footer(index, file, start, end)) is not None]
+    return _stream(_overlapping(parts), start, end, batch_rows)
+
+
+def _stream(groups: list[list[_Part]], start: float | None, end: float | None,
+            batch_rows: int) -> Iterator[Delivery]:
+    for group in groups:
+        if len(group) == 1:
+            yield from _file_rows(group[0], start, end, batch_rows)
+        else:  # files in path order: merge keeps the earlier file first on equal times
+            yield from heapq.merge(*(_file_rows(p, start, end, batch_rows) for p in group),
+                                   key=itemgetter(0))
+
+
+def _overlapping(parts: list[_Part]) -> list[list[_Part]]:
+    """Files grouped so that the groups, one after the other, are in receive-time order and
+    every file of a group must be merged with the others (each group in path order).
+
+    A file starts a new group when every file before it ends earlier, or ends at its very
+    first time but comes before it in path order (a batch split across two files): then
+    concatenation is what a stable sort over the files in path order would give.
+    """
+    groups: list[list[_Part]] = []
+    high, high_index = -math.inf, -1  # the group's last time, and the last file ending then
+    for part in sorted(parts, key=lambda p: (p.low, p.index)):
+        if groups and (part.low < high or (part.low == high and part.index < high_index)):
+            groups[-1].append(part)
+        else:
+            groups.append([part])
+            high, high_index = part.high, part.index
+            continue
+        if part.high > high:
+            high, high_index = part.high, part.index
+        elif part.high == high:
+            high_index = max(high_index, part.index)
+    return [sorted(group, key=lambda p: p.index) for group in groups]
+
+
+def _footer(index: int, path: str, start: float | None, end: float | None) -> _Part | None:
+    """The file's row groups within the period and their time range, from its statistics
+    (a row group without them has its ``recv_time`` read); None if nothing is in range."""
+    try:
+        file = pq.ParquetFile(path)
+        meta = file.metadata
+        names = [meta.schema.column(j).path for j in range(meta.num_columns)]
+        if "recv_time" not in names:
+            raise DriveLogError(f"{path}: no recv_time column")
+        at = names.index("recv_time")
+        payload = names.index("payload") if "payload" in names else -1
+        groups, low, high, complete = [], math.inf, -math.inf, payload >= 0
+        for rg in range(meta.num_row_groups):
+            group = meta.row_group(rg)
+            if not group.num_rows:
+                continue
+            stats = group.column(at).statistics
+            if stats is not None and stats.has_null_count and stats.null_count:
+                raise DriveLogError(f"{path}: rows without a recv_time")
+            if stats is not None and stats.has_min_max:
+                lo, hi = float(stats.min), float(stats.max)
+            else:
+                times = file.read_row_group(rg, columns=["recv_time"]).column(0)
+                bounds = pc.min_max(times).as_py()
+                lo, hi = bounds["min"], bounds["max"]
+                if lo is None or hi is None or times.null_count:
+                    raise DriveLogError(f"{path}: rows without a recv_time")
+            if (start is not None and hi < start) or (end is not None and lo >= end):
+                continue
+            groups.append(rg)
+            low, high = min(low, lo), max(high, hi)
+            if complete:
+                p_stats = group.column(payload).statistics
+                complete = p_stats is not None and p_stats.has_null_count \
+                    and p_stats.null_count == 0
+    except (pa.ArrowInvalid, OSError) as error:
+        raise DriveLogError(f"{path}: unreadable Parquet: {error}") from None
+    if not groups:
+        return None
+    return _Part(index=index, path=path, row_groups=groups, low=low, high=high,
+                 complete=complete, columns=[c for c in COLUMNS if c in names])
+
+
+def _file_rows(part: _Part, start: float | None, end: float | None,
+               batch_rows: int) -> Iterator[Delivery]:
+    """One file's rows of the period in receive-time order (stable), a batch at a time."""
+    columns = list(_WIRE) if part.complete else part.columns
+    clip = (start is not None and part.low < start) or (end is not None and part.high >= end)
+    try:
+        file = pq.ParquetFile(part.path)
+        times = file.read_row_groups(part.row_groups, columns=["recv_time"]).column(0)
+        ordered = _ascending(times)
+        del times
+        if ordered:
+            chunks: Iterable[pa.RecordBatch] = file.iter_batches(
+                batch_size=batch_rows, row_groups=part.row_groups, columns=columns)
+        else:  # not written in time order: sort this file alone, in memory
+            table = _in_period(file.read_row_groups(part.row_groups, columns=columns),
+                               start, end)
+            table = table.take(pc.sort_indices(table, sort_keys=[("recv_time", "ascending")]))
+            chunks = table.to_batches(max_chunksize=batch_rows)
+            clip = False
+        for chunk in chunks:
+            table = pa.Table.from_batches([chunk])
+            if clip:
+                table = _in_period(table, start, end)
+            if table.num_rows:
+                yield from wire_messages(_conformed(table))
+    except (pa.ArrowInvalid, OSError) as error:
+        raise DriveLogError(f"{part.path}: unreadable Parquet: {error}") from None
+
+
+def _ascending(times: pa.ChunkedArray) -> bool:
+    """Whether the receive times never go back (NaN counts as going back)."""
+    n = len(times)
+    if n < 2:
+        return True
+    steps = pc.greater_equal(times.slice(1), times.slice(0, n - 1))
+    return bool(pc.all(steps).as_py()) and steps.null_count == 0
+
+
+def _in_period(table: pa.Table, start: float | None, end: float | None) -> pa.Table:
+    times = table.column("recv_time")
+    keep = pc.and_(pc.greater_equal(times, -math.inf if start is None else start),
+                   pc.less(times, math.inf if end is None else end))
+    return table.filter(keep)
+
+
+def _conformed(table: pa.Table) -> pa.Table:
+    """The table with the schema's columns it lacks as nulls (``_encoded`` reads them all)."""
+    if "payload" in table.column_names and not table.column("payload").null_count:
+        return table
+    for name in COLUMNS:
+        if name not in table.column_names:
+            table = table.append_column(SCHEMA.field(name),
+                                        pa.nulls(table.num_rows, SCHEMA.field(name).type))
+    return table

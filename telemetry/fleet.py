@@ -228,6 +228,16 @@ class Fleet:
         fresh, self.fresh_handovers = self.fresh_handovers, []
         return fresh
 
+    def keep_every_record(self) -> None:
+        """Keep every handover and failover from now on, not the newest ``HANDOVERS_KEPT``.
+
+        For replays, whose results must list all of a long log's records (growing with the
+        events, not the samples). A live hub never calls this: it runs for months and keeps
+        its bound. Swapping in unbounded deques costs the live path nothing at all.
+        """
+        self.handovers = deque(self.handovers)
+        self.failovers = deque(self.failovers)
+
     @staticmethod
     def _warn_clock(vehicle: str, link: LinkTrack) -> None:
         if link.clock_suspect:

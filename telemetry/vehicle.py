@@ -98,6 +98,18 @@ class VehicleTrack:
                                                  handovers=handovers)
         return track
 
+    def ul_kbps_usable(self) -> float:
+        """Uplink the vehicle can count on now: the last reported rate of each link that is ok
+        or degraded, summed. The operator's video rides whichever links are usable, so this
+        one figure is what the alert rule (``ul_kbps_usable``) and the report's uplink budget
+        both grade against the vehicle's requirement."""
+        usable = 0.0
+        for link in self.links.values():
+            last = link.last
+            if last is not None and last.ul_kbps and link.health.state in (OK, DEGRADED):
+                usable += last.ul_kbps
+        return usable
+
     def refresh(self, now: float, stale_after_s: float) -> bool:
         """Re-derive telemetry freshness and connectivity; True when either changed."""
         if self.state_rx is None:

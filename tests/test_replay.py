@@ -303,3 +303,202 @@ def test_replay_of_a_real_trace_lists_its_handovers(tmp_path: Path) -> None:
     assert [h["at"] for h in handovers[:len(settled)]] == pytest.approx(settled, abs=1e-6)
     (vehicle,) = doc["kpis"].values()
     assert vehicle["links"]["pub5g"]["handover_success_rate"] == 1.0
+
+
+def test_uplink_requirement_kpi_is_the_alert_rules_figure() -> None:
+    """``ul_requirement_met`` counts the ticks at which the ok/degraded links' last uplink,
+    summed, met the requirement — counted here by hand on a hub fed tick by tick — and a
+    bandwidth cap on both links pushes it down, while the alert rule fires."""
+    fault = Fault(kind="bandwidth_cap", vehicle="shuttle-02", start=T0 + 15, duration=20)
+    stream = _sim_stream(60.0, fault=fault)
+    config = HubConfig()
+    clock = ManualClock(T0)
+    hub = build_runtime(config, clock=clock).hub
+    judged: dict[str, int] = {}
+    met: dict[str, int] = {}
+    next_tick = T0 + 0.25
+
+    def tick(now: float) -> None:
+        clock.set(now)
+        hub.tick(now)
+        for vid, vehicle in hub.fleet.vehicles.items():
+            if not vehicle.links:
+                continue
+            usable = sum(link.last.ul_kbps or 0.0 for link in vehicle.links.values()
+                         if link.last is not None and link.health.state in ("ok", "degraded"))
+            judged[vid] = judged.get(vid, 0) + 1
+            met[vid] = met.get(vid, 0) + (usable >= config.requirements.ul_required(vid))
+
+    last = T0
+    for at, batch in replay.batches(stream):
+        while next_tick <= at:
+            tick(next_tick)
+            next_tick += 0.25
+        clock.set(at)
+        hub.ingest([(t, p, None) for t, p in batch], at)
+        last = at
+    while next_tick <= last:
+        tick(next_tick)
+        next_tick += 0.25
+    outcome = replay.run(stream)
+    kpis = replay.kpis(outcome)
+    for vid, count in judged.items():
+        assert kpis[vid]["ul_requirement_judged_s"] == pytest.approx(count * 0.25)
+        assert kpis[vid]["ul_requirement_met"] == pytest.approx(met[vid] / count, abs=1e-6)
+    assert kpis["shuttle-02"]["ul_requirement_met"] < 0.8
+    assert kpis["shuttle-01"]["ul_requirement_met"] > 0.95
+    assert "uplink_below_requirement" in {a.rule for a in outcome.alerts
+                                          if a.vehicle == "shuttle-02"}
+
+
+# -- long logs: streamed reading, bounded books, every record kept ------------------------------
+
+def test_streamed_log_is_the_sorted_table_row_for_row(tmp_path: Path) -> None:
+    """``iter_wire_messages`` yields exactly ``wire_messages(read_table(...))`` — same rows, same
+    order, equal times in file order then row order — for a log whose files overlap in time
+    and share timestamps, touch at one time in either path order, are not sorted inside, span
+    several row groups, or have no recorded payloads; and the same within a period."""
+    import pyarrow.parquet as pq
+
+    from telemetry import drivelog
+
+    messages = _sim_stream(6.0)
+    decoder = Decoder(max_age_s=1e12)
+    log = tmp_path / "log"
+    taken = iter(messages * 2)
+
+    def write(subdir: str, times: list[float], *, payload: bool = True) -> None:
+        writer = DriveLogWriter(log, manifest=Manifest(site="eiheiji-demo"), subdir=subdir)
+        for at in times:
+            sent, topic, data = next(taken)
+            route, msg = decoder.decode(topic, data, sent)
+            writer.add(T0 + at, route, msg, topic=topic if payload else None,
+                       payload=data if payload else None)
+        file = writer.flush()
+        writer.close()
+        assert file is not None
+        pq.write_table(pq.read_table(file), file, row_group_size=4)  # several row groups
+
+    write("a", [float(t) for t in range(1, 11) for _ in range(3)])
+    write("b", [t + 0.5 * (t % 2) for t in range(5, 13) for _ in range(2)])  # overlaps a
+    write("c", [22.0, 20.0, 25.0, 21.0, 22.0, 24.0, 23.0, 22.0])  # not in time order
+    write("d", [25.0, 25.0, 26.0, 27.5, 28.0])  # starts where c ends, after it in path order
+    write("0", [40.0, 40.0, 41.0, 45.0])  # starts where e ends, before it in path order
+    write("e", [35.0, 36.0, 38.0, 40.0, 40.0])
+    write("f", [50.0 + 0.25 * k for k in range(20)], payload=False)  # an import's rows
+    write("g", [52.0 + 0.5 * k for k in range(12)])  # overlaps f
+
+    files = sorted(str(p) for p in log.rglob("*.parquet"))
+    parts = [drivelog._footer(i, f, None, None) for i, f in enumerate(files)]
+    groups = drivelog._overlapping([p for p in parts if p is not None])
+    merged = sorted(tuple(Path(p.path).parent.name for p in g) for g in groups if len(g) > 1)
+    assert merged == [("0", "e"), ("a", "b"), ("f", "g")]  # c and d follow one another
+
+    whole = list(wire_messages(read_table(log)))
+    assert len(whole) == 30 + 16 + 8 + 5 + 4 + 5 + 20 + 12
+    assert list(drivelog.iter_wire_messages(log)) == whole
+    assert list(drivelog.iter_wire_messages(log, batch_rows=3)) == whole
+    for start, end in ((T0 + 5, T0 + 23), (T0 + 22, T0 + 22.1), (T0 + 40, None),
+                       (None, T0 + 9.5), (T0 + 53, T0 + 56), (T0 + 100, None)):
+        period = [d for d in whole if (start is None or d[0] >= start)
+                  and (end is None or d[0] < end)]
+        assert list(drivelog.iter_wire_messages(log, start=start, end=end,
+                                                batch_rows=2)) == period, (start, end)
+
+
+def test_a_log_replays_the_same_streamed_as_from_the_whole_table(tmp_path: Path) -> None:
+    """``run_log`` (now streamed) gives the document a replay of the whole table gives."""
+    from scenarios.scenario import results_document
+
+    log = _record(tmp_path, _sim_stream(30.0))
+    doc = run_log(log)
+    outcome = replay.run(wire_messages(read_table(log)))
+    whole = results_document(input_info=doc["input"], outcome=outcome, expectations=[])
+    assert encode_results(doc) == encode_results(whole)
+
+
+def test_running_mean_is_the_mean_of_the_kept_list() -> None:
+    """The running mean is bit for bit ``sum(values) / len(values)`` on this interpreter, so
+    ``ul_kbps_mean`` did not move when the lists went."""
+    import random
+
+    rng = random.Random(3)
+    values = [rng.lognormvariate(9, 1.5) for _ in range(50_000)] + [1e16, 1.0, -1e16, 0.1]
+    mean = replay.RunningMean()
+    for v in values:
+        mean.add(v)
+    assert mean.value() == sum(values) / len(values)
+    assert replay.RunningMean().value() is None
+
+
+def test_rtt_sketch_is_within_its_stated_error() -> None:
+    """Past the cap, every percentile is within ALPHA (0.1 %) of numpy's over the same values
+    (below 1 µs: read as 0); two sketches merged are the sketch of both inputs."""
+    import numpy as np
+
+    rng = np.random.default_rng(11)
+    values = np.concatenate([np.round(20 * np.exp(0.6 * rng.standard_normal(40_000)), 2),
+                             rng.uniform(300, 5_000, 500), [0.0, 0.0004, 599_999.0]])
+    book = replay.RttBook(exact_max=1_000)
+    halves = replay.RelativeSketch(), replay.RelativeSketch()
+    for k, v in enumerate(values.tolist()):
+        book.add(v)
+        halves[k % 2].add(v)
+    assert not book.exact and len(book) == values.size
+    halves[0].merge(halves[1])
+    qs = (0, 0.1, 1, 25, 50, 90, 95, 99, 99.9, 100)
+    for q, got, merged in zip(qs, book.percentiles(*qs),
+                              [halves[0].percentile(q) for q in qs], strict=True):
+        want = float(np.percentile(values, q))
+        assert got == merged
+        assert got is not None and abs(got - want) <= replay.RelativeSketch.ALPHA * want \
+            + 1e-3, (q, got, want)
+    exact = replay.RttBook(exact_max=values.size)
+    for v in values.tolist():
+        exact.add(v)
+    assert exact.exact and exact.percentiles(50, 99) == [float(np.percentile(values, 50)),
+                                                        float(np.percentile(values, 99))]
+
+
+def test_kpis_past_the_exact_cap_say_so_and_stay_within_the_error() -> None:
+    """With a small cap the replay's RTT percentiles come from the sketch: the KPIs say
+    ``±0.1 %`` and agree with numpy within it (and the KPIs' rounding to 0.001 ms)."""
+    import numpy as np
+
+    stream = _sim_stream(30.0)
+    exact = replay.kpis(replay.run(stream))
+    sketched = replay.kpis(replay.run(stream, rtt_exact_max=50))
+    rtts = [msgspec.json.decode(p)["rtt_ms"] for _, t, p in stream
+            if t.endswith("shuttle-01/link/lte")]
+    answered = [r for r in rtts if r is not None]
+    assert len(answered) > 50
+    link = sketched["shuttle-01"]["links"]["lte"]
+    assert link["rtt_percentiles"] == "±0.1 %"
+    assert exact["shuttle-01"]["links"]["lte"]["rtt_percentiles"] == "exact"
+    for q in (50, 95, 99):
+        want = float(np.percentile(answered, q))
+        assert abs(link[f"rtt_p{q}_ms"] - want) <= 1e-3 * want + 5e-4 + 1e-9
+    for vid, vehicle in exact.items():  # nothing else moves
+        for name, figures in vehicle["links"].items():
+            other = sketched[vid]["links"][name]
+            assert {k: v for k, v in figures.items() if not k.startswith("rtt_")} == \
+                {k: v for k, v in other.items() if not k.startswith("rtt_")}
+
+
+def test_every_handover_and_failover_is_kept_past_the_live_bound(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live hub keeps the newest HANDOVERS_KEPT records; a replay's results and KPIs still
+    count all of them (before, a long log's were silently cut to that bound)."""
+    import telemetry.fleet
+
+    path = LIBRARY / "both-links-down-at-intersection-snow.toml"
+    full = run_scenario(path)
+    handovers = len(full["handovers"])
+    failovers = sum(v["failovers"] for v in full["kpis"].values())
+    assert handovers > 1 and failovers > 1
+    monkeypatch.setattr(telemetry.fleet, "HANDOVERS_KEPT", 1)
+    assert telemetry.fleet.Fleet().handovers.maxlen == 1  # the live bound, as it stays
+    bounded = run_scenario(path)
+    assert len(bounded["handovers"]) == handovers
+    assert sum(v["failovers"] for v in bounded["kpis"].values()) == failovers
+    assert encode_results(bounded) == encode_results(full)

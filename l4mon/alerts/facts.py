@@ -62,12 +62,7 @@ class VehicleFacts:
         self.links_ok = states.count(OK)
         self.links_degraded = states.count(DEGRADED)
         self.links_down = states.count(DOWN) + states.count(STALE)
-        usable = 0.0
-        for link in vehicle.links.values():
-            last = link.last
-            if link.health.state in (OK, DEGRADED) and last is not None and last.ul_kbps:
-                usable += last.ul_kbps
-        self.ul_kbps_usable = usable
+        self.ul_kbps_usable = vehicle.ul_kbps_usable()
         self.ul_required_kbps = ul_required_kbps
         self.clock_suspect = any(link.clock_suspect for link in vehicle.links.values())
 

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import tempfile
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import msgspec
-import pyarrow.compute as pc
 
 from l4mon.config import HubConfig, config_from_dict
 from l4mon.report.inputs import LogInput, ReportError, ResultsInput
 from l4mon.site import Site
 from scenarios import replay
 from scenarios.scenario import results_document
-from telemetry.drivelog import read_table, wire_messages
+from telemetry.drivelog import iter_wire_messages
 
 REPORT_RULES = frozenset({"report_link_degraded", "report_link_down"})
 _RULES = """
@@ -84,19 +84,20 @@ def _rules_file(config: HubConfig, folder: Path) -> Path:
 
 def replay_log(log: LogInput, *, config: HubConfig, site: Site | None,
                start: float | None = None, end: float | None = None) -> StateRun:
-    """Replay the log (within the period) through the live pipeline, as ``l4mon replay``."""
-    table = read_table(log.path)
-    if start is not None or end is not None:
-        times = table.column("recv_time")
-        keep = pc.and_(pc.greater_equal(times, start if start is not None else float("-inf")),
-                       pc.less(times, end if end is not None else float("inf")))
-        table = table.filter(keep)
-    if not table.num_rows:
+    """Replay the log (within the period) through the live pipeline, as ``l4mon replay``.
+
+    The log is streamed (period ``start <= recv_time < end`` applied by the reader, whole row
+    groups skipped by their statistics), so a day of a fleet needs no more memory than an hour.
+    """
+    stream = iter_wire_messages(log.path, start=start, end=end)
+    first = next(stream, None)
+    if first is None:
         raise ReportError(f"{log.path}: no messages in the period")
     with tempfile.TemporaryDirectory(prefix="l4mon-report-") as folder:
         data = msgspec.to_builtins(config)
         data["alerts"]["rules"] = str(_rules_file(config, Path(folder)))
-        outcome = replay.run(wire_messages(table), config=config_from_dict(data), site=site)
+        outcome = replay.run(chain((first,), stream), config=config_from_dict(data),
+                             site=site)
     info = {"kind": "log", "path": str(log.path), "site": log.manifest.site,
             "conditions": msgspec.to_builtins(log.manifest.conditions),
             "sources": [log.manifest.source]}

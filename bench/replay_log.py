@@ -1,0 +1,175 @@
+"""Replay of a long drive log: wall time, messages/s and peak RSS of ``l4mon replay``.
+
+Run: ``.venv/bin/python bench/replay_log.py [--vehicles 100] [--hours 1] [--baseline TREE]``
+
+Generates a log with bench/report.py's generator (``--vehicles`` x ``--hours`` x 3 streams at
+``--rate`` Hz, hourly partitions of 10-minute files, no recorded payloads: every row is
+re-encoded, as for an import) under the system temp dir, then runs ``python -m l4mon replay
+LOG --out results.json`` — the command's own path, streamed reader and all — in a child
+process and reports its wall time, messages/s and peak RSS (the child's ``ru_maxrss``).
+
+``--baseline TREE`` first runs the same command from another copy of the project on the same
+log: the old whole-table path (``read_table`` + ``wire_messages``), e.g. a tree made with
+``git archive <rev> | tar -x -C TREE``. The two results documents are compared on every figure
+both produce. A child whose RSS passes ``--rss-limit-gb`` is stopped and reported as not
+fitting, so a baseline that cannot load a large log does not take the machine down.
+
+The log and the results are deleted afterwards unless ``--keep`` (a day's log is ~6 GB).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.report import generate  # noqa: E402
+
+
+@dataclass
+class Run:
+    label: str
+    wall_s: float
+    peak_rss_mib: float
+    status: str  # "ok", or why the run did not finish
+    doc: dict[str, Any] | None
+
+
+def _rss_kib(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def replay_in_child(tree: Path, log: Path, out: Path, *, label: str, timeout_s: float,
+                    rss_limit_kib: int) -> Run:
+    """``python -m l4mon replay LOG --out OUT`` from ``tree``; its own peak RSS (wait4)."""
+    env = {**os.environ, "PYTHONPATH": str(tree)}  # that tree's code, not the installed one
+    out.unlink(missing_ok=True)
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        began = time.perf_counter()
+        child = subprocess.Popen([sys.executable, "-m", "l4mon", "replay", str(log), "--out",
+                                  str(out)], cwd=tree, env=env, stdout=stdout, stderr=stderr)
+        status = "ok"
+        while True:
+            pid, code, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            elapsed = time.perf_counter() - began
+            if elapsed > timeout_s or _rss_kib(child.pid) > rss_limit_kib:
+                status = (f"stopped after {elapsed:.0f} s: over the {timeout_s:.0f} s timeout"
+                          if elapsed > timeout_s else
+                          f"stopped after {elapsed:.0f} s: RSS over the limit "
+                          f"({rss_limit_kib / 2**20:.1f} GiB), did not fit")
+                child.send_signal(signal.SIGKILL)
+                _, code, usage = os.wait4(child.pid, 0)
+                break
+            time.sleep(0.2)
+        wall = time.perf_counter() - began
+        child.returncode = os.waitstatus_to_exitcode(code)
+        if status == "ok" and child.returncode not in (0, 1):  # 1: expectations failed
+            stderr.seek(0)
+            status = f"exit {child.returncode}: {stderr.read().decode()[-2000:]}"
+        stdout.seek(0)
+        summary = stdout.read().decode().strip()
+    if summary:
+        print(f"  [{label}] {summary}", flush=True)
+    doc = json.loads(out.read_bytes()) if status == "ok" and out.exists() else None
+    return Run(label=label, wall_s=wall, peak_rss_mib=usage.ru_maxrss / 1024, status=status,
+               doc=doc)
+
+
+def differences(old: Any, new: Any, where: str = "") -> tuple[list[str], list[str]]:
+    """(figures that differ, keys only the new document has), over what both produce."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        diff: list[str] = []
+        added = [f"{where}/{k}" for k in new if k not in old]
+        for key in old.keys() & new.keys():
+            d, a = differences(old[key], new[key], f"{where}/{key}")
+            diff += d
+            added += a
+        return diff, added
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        diff, added = [], []
+        for n, (o, w) in enumerate(zip(old, new, strict=True)):
+            d, a = differences(o, w, f"{where}[{n}]")
+            diff += d
+            added += a
+        return diff, added
+    return ([] if old == new else [where]), []
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--vehicles", type=int, default=100)
+    ap.add_argument("--hours", type=float, default=1.0)
+    ap.add_argument("--rate", type=float, default=10.0)
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="a copy of the project with the old whole-table path, run first")
+    ap.add_argument("--timeout", type=float, default=3_600.0, help="seconds per replay")
+    ap.add_argument("--rss-limit-gb", type=float, default=12.0,
+                    help="stop a replay whose RSS passes this (GiB)")
+    ap.add_argument("--keep", action="store_true", help="keep the generated log")
+    args = ap.parse_args()
+    if args.vehicles < 1 or args.hours <= 0 or args.rate <= 0:
+        ap.error("--vehicles must be >= 1, --hours and --rate > 0")
+    tmp = Path(tempfile.gettempdir())
+    log = tmp / f"l4mon-bench-replay-log-{args.vehicles}v-{args.hours:g}h-{args.rate:g}hz"
+    out = tmp / f"{log.name}-results.json"
+    try:
+        if not (log / "manifest.json").exists():
+            began = time.perf_counter()
+            generate(log, vehicles=args.vehicles, hours=args.hours, rate=args.rate)
+            print(f"generated {log} in {time.perf_counter() - began:.0f} s", flush=True)
+        rows = int(json.loads((log / "manifest.json").read_text())["messages"])
+        size = sum(f.stat().st_size for f in log.rglob("*.parquet"))
+        print(f"log: {args.vehicles} vehicles x {args.hours:g} h x 3 streams x {args.rate:g} Hz"
+              f" = {rows:,} rows, {size / 1e6:,.0f} MB Parquet", flush=True)
+        limit = int(args.rss_limit_gb * 2**20)
+        runs = []
+        trees = ([("old (whole table)", args.baseline.resolve())] if args.baseline else []) \
+            + [("new (streamed)", ROOT)]
+        for label, tree in trees:
+            run = replay_in_child(tree, log, out, label=label, timeout_s=args.timeout,
+                                  rss_limit_kib=limit)
+            runs.append(run)
+            rate = f"{rows / run.wall_s:,.0f} msgs/s" if run.status == "ok" else run.status
+            print(f"{label}: {run.wall_s:.1f} s wall, {rate}, peak RSS "
+                  f"{run.peak_rss_mib:,.0f} MiB", flush=True)
+        done = [r for r in runs if r.doc is not None]
+        if len(done) == 2:
+            old, new_doc = ({k: v for k, v in r.doc.items() if k != "input"} for r in done)
+            diff, added = differences(old, new_doc)
+            print(f"results: {len(diff)} figure(s) differ"
+                  f"{' (' + ', '.join(diff[:5]) + ')' if diff else ''}; new fields: "
+                  f"{sorted({a.rsplit('/', 1)[-1] for a in added}) or 'none'}", flush=True)
+        new = runs[-1]
+        if new.status == "ok":
+            day = rows * 24.0 / args.hours
+            print(f"extrapolated, not measured: a day of {args.vehicles} vehicles at "
+                  f"{args.rate:g} Hz (~{day / 1e6:.0f} M rows) would take "
+                  f"{day / (rows / new.wall_s) / 3600:.1f} h at this rate", flush=True)
+    finally:
+        if not args.keep:
+            shutil.rmtree(log, ignore_errors=True)
+        out.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    main()
