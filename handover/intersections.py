@@ -20,10 +20,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from handover.detect import Handover
+from l4mon.site import LocalFrame
 from telemetry.linkstate import DEGRADED, DOWN, STALE
 from telemetry.window import percentile
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from l4mon.site import Intersection, Site
     from telemetry.fleet import Fleet, HandoverEntry
 
@@ -74,9 +77,53 @@ class Zones:
                 dlon = dlat / max(0.05, math.cos(math.radians(ix.lat)))
                 box = (ix.lat - dlat, ix.lat + dlat, ix.lon - dlon, ix.lon + dlon)
             self._boxes.append((*box, ix))
+        self._by_id = {ix.id: ix for ix in site.intersections} if site is not None else {}
 
     def __bool__(self) -> bool:
         return bool(self._boxes)
+
+    def covers(self, intersection: str | None) -> bool:
+        """Whether the site has this intersection, so that its zone is known."""
+        return intersection is not None and intersection in self._by_id
+
+    def contains_many(self, intersection: str, lats: np.ndarray, lons: np.ndarray
+                      ) -> np.ndarray:
+        """``Intersection.contains`` over arrays of positions (NaN is outside), for the
+        report's scan of millions of state rows. The same arithmetic, operation for operation,
+        so the answers are the scalar test's; a padded bounding box first skips the points
+        between junctions. Unlike ``at``, a point in two overlapping zones is in both.
+        Raises ``KeyError`` for an intersection the site does not have."""
+        import numpy as np  # the live hub never calls this: keep numpy out of its start-up
+
+        ix = self._by_id[intersection]
+        lats = np.asarray(lats, dtype=np.float64)
+        lons = np.asarray(lons, dtype=np.float64)
+        out = np.zeros(lats.shape, dtype=bool)
+        lat0, lat1, lon0, lon1 = _padded_box(ix)
+        near = np.flatnonzero((lats >= lat0) & (lats <= lat1) & (lons >= lon0) & (lons <= lon1))
+        if not near.size:
+            return out
+        lat, lon = lats[near], lons[near]
+        if ix.polygon is None:
+            assert ix.lat is not None and ix.lon is not None and ix.radius_m is not None
+            frame = LocalFrame.at(ix.lat, ix.lon)  # as LocalFrame.to_xy, on arrays
+            x = (lon - frame.lon0) * frame.m_per_deg_lon
+            y = (lat - frame.lat0) * frame.m_per_deg_lat
+            out[near] = x * x + y * y <= ix.radius_m * ix.radius_m
+            return out
+        # Even-odd ray casting in degrees, edge by edge over all points at once.
+        inside = np.zeros(near.size, dtype=bool)
+        pts = ix.polygon
+        j = len(pts) - 1
+        for i in range(len(pts)):
+            (ya, xa), (yb, xb) = pts[i], pts[j]
+            if ya != yb:  # a horizontal edge is never crossed (and would divide by zero)
+                crosses = np.flatnonzero((ya > lat) != (yb > lat))
+                hit = lon[crosses] < xa + (lat[crosses] - ya) * (xb - xa) / (yb - ya)
+                inside[crosses[hit]] ^= True
+            j = i
+        out[near] = inside
+        return out
 
     def at(self, lat: float | None, lon: float | None) -> str | None:
         if lat is None or lon is None:
@@ -89,6 +136,22 @@ class Zones:
     def name(self, intersection: str) -> str:
         ix = self.site.intersection(intersection) if self.site is not None else None
         return ix.name if ix is not None else intersection
+
+
+def _padded_box(ix: Intersection) -> tuple[float, float, float, float]:
+    """(lat min, lat max, lon min, lon max) around the zone, padded so that rounding in the
+    exact test can never put a point outside the box inside the zone."""
+    pad = 1e-9  # degrees, ~0.1 mm
+    if ix.polygon is not None:
+        lats = [p[0] for p in ix.polygon]
+        lons = [p[1] for p in ix.polygon]
+        return min(lats) - pad, max(lats) + pad, min(lons) - pad, max(lons) + pad
+    assert ix.lat is not None and ix.lon is not None and ix.radius_m is not None
+    frame = LocalFrame.at(ix.lat, ix.lon)
+    dlat = ix.radius_m / frame.m_per_deg_lat * (1 + 1e-6) + pad
+    dlon = ix.radius_m / frame.m_per_deg_lon * (1 + 1e-6) + pad \
+        if frame.m_per_deg_lon > 1e-3 else math.inf  # at a pole every longitude is near
+    return ix.lat - dlat, ix.lat + dlat, ix.lon - dlon, ix.lon + dlon
 
 
 def _ms(values: Iterable[float]) -> dict[str, float | None]:

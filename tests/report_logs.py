@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.report import generate
-from l4mon.site import DEMO_SITE_PATH, load_site
+from l4mon.site import DEMO_SITE_PATH, Site, load_site
 from scenarios.conditions import model_for
 from scenarios.simfleet import SimFleet
 from telemetry.decode import Decoder
@@ -118,11 +118,18 @@ def expected_links(path: Path, required_kbps: float = 8_000.0) -> dict[str, dict
     return out
 
 
-def expected_v2i(path: Path) -> dict[str, tuple[int, float]]:
-    """RSU → (received, expected) by docs/protocol.md's definition, in plain Python."""
+def expected_v2i(path: Path, site: Site | None = None) -> dict[str, tuple[int, float]]:
+    """RSU → (received, expected) by docs/protocol.md's definition, in plain Python: a
+    vehicle's interval between two state reports counts for an RSU when both reports carry its
+    counter and both positions are in its intersection's zone (``Intersection.contains``)."""
+    site = site or load_site(DEMO_SITE_PATH)
     data = rows(path)
+    where: dict[str, str] = {}  # RSU → intersection, from its status rows (read first)
+    for kind, source, ix in zip(data["kind"], data["source"], data["intersection"], strict=True):
+        if kind == "rsu":
+            where.setdefault(source, ix)
     spans: dict[tuple[str, Any], list[float]] = {}
-    last: dict[str, tuple[float, dict[str, int]]] = {}
+    last: dict[str, tuple[float, dict[str, int], float, float]] = {}
     got: dict[str, int] = defaultdict(int)
     secs: dict[str, float] = defaultdict(float)
     for i, kind in enumerate(data["kind"]):
@@ -133,13 +140,16 @@ def expected_v2i(path: Path) -> dict[str, tuple[int, float]]:
             span[2], span[3] = t, data["tx_msgs"][i]
         elif kind == "state":
             counts = json.loads(data["v2i_rx"][i]) if data["v2i_rx"][i] else {}
+            lat, lon = data["lat"][i], data["lon"][i]
             prev = last.get(data["source"][i])
             if prev is not None:
                 for rsu, n in counts.items():
-                    if rsu in prev[1] and n >= prev[1][rsu]:
+                    zone = site.intersection(where.get(rsu, ""))
+                    if (rsu in prev[1] and n >= prev[1][rsu] and zone is not None
+                            and zone.contains(prev[2], prev[3]) and zone.contains(lat, lon)):
                         got[rsu] += n - prev[1][rsu]
                         secs[rsu] += t - prev[0]
-            last[data["source"][i]] = (t, counts)
+            last[data["source"][i]] = (t, counts, lat, lon)
     rate: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
     for (rsu, _), (t0, x0, t1, x1) in spans.items():
         rate[rsu][0] += x1 - x0

@@ -20,7 +20,7 @@ from l4mon.alerts.journal import Journal
 from l4mon.alerts.rules import load_rules
 from l4mon.config import config_from_dict
 from l4mon.hub import Hub
-from l4mon.site import Site, parse_site
+from l4mon.site import Intersection, Site, parse_site
 from telemetry.topics import link_topic, rsu_topic, state_topic
 
 T0 = 1_700_000_000.0
@@ -132,6 +132,76 @@ def test_zones_circle_polygon_and_between() -> None:
     assert zones.at(*OUTSIDE) is None
     assert zones.at(None, None) is None
     assert not Zones(None) and Zones(site())
+
+
+def _shapes() -> Site:
+    """Circles (one far north, where a degree of longitude is short) and polygons (a concave
+    one, with vertices sharing a latitude: the ray-casting edge cases)."""
+    return parse_site({
+        "name": SITE, "origin": {"lat": 36.0, "lon": 136.0},
+        "intersections": [
+            {"id": "circle", "name": "C", "lat": 36.0, "lon": 136.0, "radius_m": 30.0},
+            {"id": "north", "name": "N", "lat": 78.2, "lon": 15.6, "radius_m": 250.0},
+            {"id": "square", "name": "S",
+             "polygon": [[36.0030, 135.9997], [36.0030, 136.0003], [36.0032, 136.0003],
+                         [36.0032, 135.9997]]},
+            {"id": "ell", "name": "L",  # an L: concave, a notch cut out of its north-east
+             "polygon": [[36.0040, 135.9990], [36.0040, 136.0010], [36.0045, 136.0010],
+                         [36.0045, 136.0000], [36.0050, 136.0000], [36.0050, 135.9990]]},
+        ],
+    })
+
+
+def _around(ix: Intersection, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Random points over twice the zone's extent, plus its vertices, points on its edges'
+    latitudes, its centre, and NaN."""
+    if ix.polygon is not None:
+        lats = np.array([p[0] for p in ix.polygon])
+        lons = np.array([p[1] for p in ix.polygon])
+        lat0, lon0 = lats.mean(), lons.mean()
+        half_lat, half_lon = np.ptp(lats), np.ptp(lons)
+        extra_lat = np.r_[lats, rng.choice(lats, 200)]
+        extra_lon = np.r_[lons, rng.uniform(lon0 - half_lon, lon0 + half_lon, 200)]
+    else:
+        assert ix.lat is not None and ix.lon is not None and ix.radius_m is not None
+        lat0, lon0 = ix.lat, ix.lon
+        half_lat = 2 * ix.radius_m / 111_195
+        half_lon = half_lat / np.cos(np.radians(ix.lat))
+        # on the circle itself, to rounding
+        angle = rng.uniform(0, 2 * np.pi, 200)
+        extra_lat = lat0 + ix.radius_m / 111_195.0 * np.sin(angle)
+        extra_lon = lon0 + ix.radius_m / 111_195.0 * np.cos(angle) / np.cos(np.radians(lat0))
+    lat = np.r_[rng.uniform(lat0 - half_lat, lat0 + half_lat, n), extra_lat, lat0, np.nan, lat0]
+    lon = np.r_[rng.uniform(lon0 - half_lon, lon0 + half_lon, n), extra_lon, lon0, lon0, np.nan]
+    return lat, lon
+
+
+@pytest.mark.parametrize("ix_id", ["circle", "north", "square", "ell"])
+def test_contains_many_equals_the_scalar_test_on_random_points(ix_id: str) -> None:
+    """The vectorised membership test (the report's scan) answers exactly as
+    ``Intersection.contains`` (the site's definition), point by point, both shapes."""
+    shapes = _shapes()
+    zones = Zones(shapes)
+    ix = shapes.intersection(ix_id)
+    assert ix is not None
+    lat, lon = _around(ix, np.random.default_rng(sum(map(ord, ix_id))), 20_000)
+    got = zones.contains_many(ix_id, lat, lon)
+    want = np.array([not (np.isnan(a) or np.isnan(b)) and ix.contains(a, b)
+                     for a, b in zip(lat.tolist(), lon.tolist(), strict=True)])
+    assert got.dtype == bool and got.shape == lat.shape
+    assert np.array_equal(got, want)
+    assert 0.1 < want[:20_000].mean() < 0.9  # the sample straddles the boundary
+    assert zones.contains_many(ix_id, lat[:0], lon[:0]).shape == (0,)
+
+
+def test_contains_many_knows_only_the_sites_intersections() -> None:
+    zones = Zones(site())
+    assert zones.covers("ix-a") and not zones.covers("ix-z") and not zones.covers(None)
+    assert not Zones(None).covers("ix-a")
+    with pytest.raises(KeyError):
+        zones.contains_many("ix-z", np.array([36.0]), np.array([136.0]))
+    assert zones.contains_many("ix-a", np.array([*IN_A[:1], OUTSIDE[0]]),
+                               np.array([IN_A[1], OUTSIDE[1]])).tolist() == [True, False]
 
 
 # -- handovers tagged and counted ------------------------------------------------------------------

@@ -24,10 +24,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from handover.intersections import Zones
 from l4mon.report.histogram import Histogram, delay_histogram, rate_histogram, rtt_histogram
 from l4mon.report.inputs import LogInput, ReportError
 from l4mon.report.keys import Keys
 from l4mon.report.v2i import V2iCounter, V2iTotal, rsu_rates
+from l4mon.site import Site
 from telemetry.drivelog import SCHEMA
 
 #: Per-vehicle link slot in a stream key; [fleet] allows 4 links, this leaves room.
@@ -168,9 +170,11 @@ class _Streams:
         self.time: dict[int, float] = {}
 
 
-def scan(log: LogInput, limits: Limits, *, start: float | None = None,
-         end: float | None = None, batch_rows: int = BATCH_ROWS) -> RawFigures:
-    """Count one log's samples (within ``[start, end)`` of receive time)."""
+def scan(log: LogInput, limits: Limits, *, site: Site | None = None,
+         start: float | None = None, end: float | None = None,
+         batch_rows: int = BATCH_ROWS) -> RawFigures:
+    """Count one log's samples (within ``[start, end)`` of receive time). V2I delivery is
+    counted inside the intersection zones of ``site``; without it, each RSU says why not."""
     out = RawFigures()
     kinds, sources, links = Keys(), Keys(), Keys()
     streams = _Streams()
@@ -179,8 +183,10 @@ def scan(log: LogInput, limits: Limits, *, start: float | None = None,
                                     "tx_msgs"], start=start, end=end, kind="rsu",
                               batch_rows=batch_rows))
     v2i = V2iCounter()
-    v2i.set_rates(rates)
-    for batch in batches(log, _COLUMNS, start=start, end=end, batch_rows=batch_rows):
+    v2i.set_rates(rates, Zones(site))
+    # positions only when a zone is to be tested: two float columns of every row otherwise
+    columns = [*_COLUMNS, "lat", "lon"] if v2i.counting else _COLUMNS
+    for batch in batches(log, columns, start=start, end=end, batch_rows=batch_rows):
         n = batch.num_rows
         if not n:
             continue
@@ -199,9 +205,10 @@ def scan(log: LogInput, limits: Limits, *, start: float | None = None,
             _links(out, batch, link_rows, src[link_rows], lnk, recv[link_rows], links,
                    sources, streams, limits, required)
         state_rows = np.flatnonzero(kind == kinds.id("state"))
-        if state_rows.size and v2i.rsus:
+        if state_rows.size and v2i.counting:
             v2i.add_states(src[state_rows], recv[state_rows],
-                               batch.column("v2i_rx").take(pa.array(state_rows)))
+                           batch.column("v2i_rx").take(pa.array(state_rows)),
+                           _numbers(batch, "lat", state_rows), _numbers(batch, "lon", state_rows))
     out.v2i = v2i.totals()
     return out
 

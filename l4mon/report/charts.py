@@ -125,6 +125,7 @@ def cdf_chart(series: list[Series], *, title: str, unit: str, log_x: bool) -> st
 
 
 def _nice_step(raw: float) -> float:
+    """The 1-2-5 step at least ``raw``: axis labels 0, 20, 40 rather than 0, 17.3, 34.6."""
     if raw <= 0:
         return 1.0
     mag = 10 ** math.floor(math.log10(raw))
@@ -196,10 +197,13 @@ def timeline(strips: list[tuple[str, np.ndarray, np.ndarray]], start: float, end
     span = end - start
     scale, unit = (3600.0, "h") if span > 3 * 3600 else (60.0, "min") if span > 300 else (
         1.0, "s")
-    for k in range(6):
-        x = label_w + pw * k / 5
+    step = _nice_step(span / scale / 5)
+    k = 0
+    while k * step <= span / scale + 1e-9:
+        x = label_w + pw * (k * step * scale) / span
         body.append(f'<text x="{x:.1f}" y="{y + 10}" class="t" text-anchor="middle">'
-                    f'{span * k / 5 / scale:.3g} {unit}</text>')
+                    f'{k * step:g} {unit}</text>')
+        k += 1
     return _svg(W, height, body, title)
 
 
@@ -231,6 +235,7 @@ def site_map(site: Site, points: list[tuple[float, float, str, str]], *, title: 
                        (*r.waypoints, r.waypoints[0]))
         body.append(f'<polyline points="{pts}" fill="none" stroke="#adb5bd" '
                     f'stroke-width="5" stroke-linejoin="round"/>')
+    zones = [p(*ix.centre) for ix in site.intersections]
     for ix in site.intersections:
         cx, cy = p(*ix.centre)
         r = (ix.radius_m or 30.0) * scale
@@ -250,14 +255,22 @@ def site_map(site: Site, points: list[tuple[float, float, str, str]], *, title: 
             cx, cy = min(max(cx, 10.0), inner_w - 10), min(max(cy, top + 10.0), inner_h - 4)
         colour = LINK_COLOURS["l5g"] if c.rat == "nr" else LINK_COLOURS["lte"]
         anchor = "end" if cx > inner_w / 2 else "start"
+        # A cell beside a junction: label away from it and below the triangle, clear of
+        # the junction's name above its zone.
+        near = [zx for zx, zy in zones if abs(zx - cx) < 90 and abs(zy - cy) < 50]
+        ty = cy + 4
+        if near:
+            anchor = "start" if cx >= near[0] else "end"
+            ty = cy + 14
         tx = cx - 8 if anchor == "end" else cx + 8
         body.append(f'<path d="M{cx:.1f},{cy - 7:.1f} l6,11 h-12 z" fill="{colour}"/>'
-                    f'<text x="{tx:.1f}" y="{cy + 4:.1f}" class="s" '
+                    f'<text x="{tx:.1f}" y="{ty:.1f}" class="s" '
                     f'text-anchor="{anchor}">{escape(label)}</text>')
     for r in site.rsus:
         cx, cy = p(r.lat, r.lon)
-        body.append(f'<rect x="{cx - 4:.1f}" y="{cy - 4:.1f}" width="8" height="8" '
-                    f'fill="#343a40"><title>{escape(r.id)}</title></rect>')
+        # A hollow diamond: the filled squares are handovers on the second link.
+        body.append(f'<path d="M{cx:.1f},{cy - 6:.1f} l6,6 l-6,6 l-6,-6 z" fill="#fff" '
+                    f'stroke="#212529" stroke-width="1.6"><title>{escape(r.id)}</title></path>')
     links = list(link_order)
     for lat, lon, kind, link in points:
         cx, cy = p(lat, lon)
@@ -284,4 +297,8 @@ def site_map(site: Site, points: list[tuple[float, float, str, str]], *, title: 
     body.append(f'<path d="M{lx + 6},{yy + 27} l6,11 h-12 z" fill="#868e96"/>'
                 f'<text x="{lx + 16}" y="{yy + 38}" class="t">cell (blue NR, orange LTE)'
                 f'</text>')
+    if site.rsus:
+        body.append(f'<path d="M{lx + 6},{yy + 46} l6,6 l-6,6 l-6,-6 z" fill="#fff" '
+                    f'stroke="#212529" stroke-width="1.6"/>'
+                    f'<text x="{lx + 16}" y="{yy + 56}" class="t">roadside unit (RSU)</text>')
     return _svg(width, height, body, title)

@@ -39,6 +39,8 @@ def compare(tables: list[Table], baseline: str | None) -> tuple[Table, Marks]:
         Column("condition", "Condition", "text"), Column("table", "Table", "text"),
         Column("what", "Row", "text"), Column("figure", "Figure", "text"),
         Column("baseline", "Baseline", digits=4), Column("value", "Value", digits=4),
+        # as the source table shows them (the page); the numbers above are for the exports
+        Column("baseline_shown", "Baseline", "text"), Column("value_shown", "Value", "text"),
         Column("change", "Change", "pct", digits=1), Column("flag", "", "text"),
     ], note=f"Changes of ≥ {RELATIVE:.0%} (shares also ≥ {ABSOLUTE_SHARE:.1%} absolute) "
             f"against the {baseline} row of the same link / intersection / RSU / rule.")
@@ -65,6 +67,7 @@ def compare(tables: list[Table], baseline: str | None) -> tuple[Table, Marks]:
                 out.rows.append({"condition": row["condition"], "table": table.title,
                                  "what": " / ".join(str(k) for k in _key(table, row)),
                                  "figure": col.title + (f" ({col.unit})" if col.unit else ""),
-                                 "baseline": float(b), "value": float(v), "change": change,
-                                 "flag": flag})
+                                 "baseline": float(b), "value": float(v),
+                                 "baseline_shown": col.show(b), "value_shown": col.show(v),
+                                 "change": change, "flag": flag})
     return out, marks

@@ -6,6 +6,7 @@ import datetime as dt
 from html import escape
 from typing import Any
 
+from l4mon.report.budgets import USABLE_LINKS
 from l4mon.report.model import Column, Report, Table
 
 CSS = """
@@ -55,16 +56,7 @@ def _time(t: float | None) -> str:
 
 
 def fmt(col: Column, value: Any) -> str:
-    if value is None or value == "":
-        return "—"
-    if col.kind == "text":
-        return escape(str(value))
-    if col.kind == "int":
-        return f"{int(value):,}"
-    if col.kind == "pct":
-        return f"{100 * float(value):.{col.digits}f} %"
-    v = float(value)
-    return f"{v:,.{col.digits}f}"
+    return escape(col.show(value))
 
 
 def table_html(report: Report, table: Table, *, skip: tuple[str, ...] = ()) -> str:
@@ -77,7 +69,8 @@ def table_html(report: Report, table: Table, *, skip: tuple[str, ...] = ()) -> s
     for i, row in enumerate(table.rows):
         cells = []
         for c in cols:
-            classes = [] if c.kind == "text" else ["n"]
+            # "_shown" columns are numbers already formatted by their source table
+            classes = [] if c.kind == "text" and not c.key.endswith("_shown") else ["n"]
             mark = report.marks.get((table.name, i, c.key))
             if mark:
                 classes.append(mark)
@@ -101,20 +94,32 @@ def budget_matrix(report: Report) -> str:
     rows = report.tables["budgets"].rows
     if not rows:
         return '<p class="empty">No budgets graded: no raw samples.</p>'
-    pairs = list(dict.fromkeys((r["condition"], r["link"]) for r in rows))
+    # Vehicle-level budgets (the uplink over the usable links) span their condition's links.
+    links: dict[str, list[str]] = {}
+    for r in rows:
+        mine = links.setdefault(r["condition"], [])
+        if r["link"] != USABLE_LINKS and r["link"] not in mine:
+            mine.append(r["link"])
+    pairs = [(c, lk) for c, names in links.items() for lk in (names or [USABLE_LINKS])]
     budgets = list(dict.fromkeys(r["budget"] for r in rows))
     at = {(r["budget"], r["condition"], r["link"]): r for r in rows}
     head = "".join(f"<th>{escape(c)}<br>{escape(lk)}</th>" for c, lk in pairs)
     body, sources = [], {}
+
+    def cell(r: dict[str, Any] | None, span: int = 1, what: str = "") -> str:
+        res = r["result"] if r else "n/a"
+        wide = f' colspan="{span}"' if span > 1 else ""
+        return (f'<td class="n {res}"{wide}>{escape(r["observed"]) if r else "—"}{what}<br>'
+                f"{res.upper()}</td>")
+
     for b in budgets:
         first = next(r for r in rows if r["budget"] == b)
         sources.setdefault(first["source"], len(sources) + 1)
-        cells = []
-        for c, lk in pairs:
-            r = at.get((b, c, lk))
-            res = r["result"] if r else "n/a"
-            cells.append(f'<td class="n {res}">{escape(r["observed"]) if r else "—"}<br>'
-                         f"{res.upper()}</td>")
+        if first["link"] == USABLE_LINKS:
+            cells = [cell(at.get((b, c, USABLE_LINKS)), max(1, len(names)),
+                          f" ({USABLE_LINKS})") for c, names in links.items()]
+        else:
+            cells = [cell(at.get((b, c, lk))) for c, lk in pairs]
         body.append(f"<tr><td><b>{escape(b)}</b> [{sources[first['source']]}]<br>"
                     f"{escape(first['requirement'])}</td><td>{escape(first['binding'])}</td>"
                     + "".join(cells) + "</tr>")
@@ -131,6 +136,7 @@ def _summary(report: Report) -> str:
     items = "".join(f"<li>{escape(d)}</li>" for d in report.verdict_detail)
     lat = report.tables["latency"].rows
     vehicles = {r["condition"]: r for r in report.tables["vehicle_availability"].rows}
+    pct = Column("x", "", "pct", digits=3)
     rows = []
     for cond in report.conditions:
         links = [r for r in lat if r["condition"] == cond]
@@ -138,14 +144,17 @@ def _summary(report: Report) -> str:
             f"{r['link']}: RTT p95 {fmt(Column('x', ''), r['rtt_p95_ms'])} ms, "
             f"loss {fmt(Column('x', '', 'pct', digits=3), r['loss_ratio'])}" for r in links)
         v = vehicles.get(cond)
-        reach = fmt(Column("x", "", "pct", digits=3), v["availability"]) if v else "—"
+        reach = fmt(pct, v["availability"]) if v else "—"
+        uplink = fmt(pct, v["ul_requirement_met"]) if v else "—"
         rows.append(f"<tr><td>{escape(cond)}</td><td>{escape(figures) or '—'}</td>"
-                    f'<td class="n">{reach}</td></tr>')
+                    f'<td class="n">{reach}</td><td class="n">{uplink}</td></tr>')
     table = ("<table><thead><tr><th>Condition</th><th>Links</th><th>Vehicles with a usable "
-             f"link</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+             "link</th><th>Usable links' uplink ≥ requirement</th></tr></thead><tbody>"
+             f"{''.join(rows)}</tbody></table>")
     return (f'<div class="verdict {cls}"><b class="big">{word}</b> — the site\'s own budgets '
             "([links] and [requirements] of the hub config), graded per condition; a budget is "
-            "met when at least one of the vehicle's links meets it."
+            "met when at least one of the vehicle's links meets it, the uplink requirement "
+            "when the usable links together carry it (as the alert rule judges it)."
             f'{"<ul>" + items + "</ul>" if items else ""}</div>{table}')
 
 
@@ -176,7 +185,7 @@ def render(report: Report) -> str:
         "<h2>7. Alerts</h2>", table_html(report, t["alerts"]),
         table_html(report, t["false_alarms"]),
         f"<h2>8. Differences by condition (against {escape(report.baseline or '—')})</h2>",
-        table_html(report, t["differences"]),
+        table_html(report, t["differences"], skip=("baseline", "value")),
         "<h2>9. Inputs and method</h2>", table_html(report, t["inputs"]),
         "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in report.notes) + "</ul>"
         if report.notes else "",

@@ -22,6 +22,18 @@ class Column:
     #: "lower" / "higher" is better: the page highlights how each condition differs
     better: Literal["lower", "higher"] | None = None
 
+    def show(self, value: Any) -> str:
+        """The value as a reader sees it (not escaped): 12.3 %, 1,234, 56.7."""
+        if value is None or value == "":
+            return "—"
+        if self.kind == "text":
+            return str(value)
+        if self.kind == "int":
+            return f"{int(value):,}"
+        if self.kind == "pct":
+            return f"{100 * float(value):.{self.digits}f} %"
+        return f"{float(value):,.{self.digits}f}"
+
 
 @dataclass
 class Table:

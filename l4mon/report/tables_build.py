@@ -7,20 +7,21 @@ alerts from the pipeline (pipeline.py).
 
 from __future__ import annotations
 
-import statistics
 from collections import Counter, defaultdict
 from typing import Any
 
 import numpy as np
 
 from l4mon.report.aggregate import LinkRaw, RawFigures
-from l4mon.report.budgets import Budget, observe, passes
+from l4mon.report.budgets import USABLE_LINKS, Budget, observe, observe_vehicles, passes
 from l4mon.report.model import Column, Table
 from l4mon.report.pipeline import StateRun
 from l4mon.site import Site
 
 C, L = Column("condition", "Condition", "text"), Column("link", "Link", "text")
 OUTSIDE = "(between intersections)"
+#: Reads the vehicles' uplink KPI the same way the site budget grades it (limit not used).
+UPLINK_KPI = Budget("ul", "", "ul_usable_required", 0.0, None, "", False)
 
 
 def _q(values: list[float], q: float) -> float | None:
@@ -74,7 +75,9 @@ def throughput(raw: dict[str, RawFigures], required_kbps: float) -> Table:
         Column("dl_p50_kbps", "DL p50", unit="kbit/s", digits=0, better="higher"),
     ], note=f"The modems' own measured throughput per sample; percentiles from 10 kbit/s "
             f"bins. Requirement: [requirements] ul_required_kbps = {required_kbps:g} kbit/s "
-            f"(per-vehicle overrides applied), per sample of each link on its own.")
+            f"(per-vehicle overrides applied); this column is each link on its own, which "
+            f"says what one link could carry alone. The budget grades the {USABLE_LINKS} "
+            f"(Budgets, and Vehicles).")
     for cond, figs in raw.items():
         for name, r in sorted(figs.links.items()):
             ul, dl = r.ul.quantiles([0.05, 0.5]), r.dl.quantiles([0.05, 0.5])
@@ -102,11 +105,15 @@ def availability(runs: list[StateRun], conditions: list[str]) -> tuple[Table, Ta
         C, Column("vehicles", "Vehicles", "int"), Column("hours", "Vehicle-hours", digits=2),
         Column("availability", "With a usable link", "pct", digits=4, better="higher"),
         Column("all_links_down_s", "All links down", unit="s", digits=1, better="lower"),
+        Column("ul_requirement_met", "Usable UL ≥ requirement", "pct", digits=3,
+               better="higher"),
         Column("source", "From", "text"),
-    ], note="A vehicle is reachable while any of its links is ok or degraded (replay KPIs: "
-            "`availability`, `time_all_links_down_s`).")
+    ], note="A vehicle is reachable while any of its links is ok or degraded; its uplink "
+            "meets the requirement while its usable links' uplink, summed, does (replay KPIs: "
+            "`availability`, `time_all_links_down_s`, `ul_requirement_met`).")
     by: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     veh: dict[str, list[float]] = defaultdict(lambda: [0, 0.0, 0.0, 0.0])
+    uplink: dict[str, list[dict[str, Any]]] = defaultdict(list)
     origin: dict[str, set[str]] = defaultdict(set)
     for run in runs:
         origin[run.condition].add(run.origin)
@@ -121,6 +128,7 @@ def availability(runs: list[StateRun], conditions: list[str]) -> tuple[Table, Ta
             v[1] += span
             v[2] += float(kp.get("availability") or 0.0) * span
             v[3] += float(kp.get("time_all_links_down_s") or 0.0)
+            uplink[run.condition].append(kp)
     for (cond, name), c in sorted(by.items()):
         total = sum(c.values())
         share = {k: (c[k] / total if total else None) for k in ("ok", "degraded", "unknown")}
@@ -136,6 +144,7 @@ def availability(runs: list[StateRun], conditions: list[str]) -> tuple[Table, Ta
         vehicles.rows.append({"condition": cond, "vehicles": int(n), "hours": hours / 3600.0,
                               "availability": avail / hours if hours else None,
                               "all_links_down_s": down,
+                              "ul_requirement_met": observe_vehicles(UPLINK_KPI, uplink[cond]),
                               "source": "; ".join(sorted(origin[cond]))})
     return links, vehicles
 
@@ -200,11 +209,11 @@ def zones(runs: list[StateRun], site: Site | None) -> Table:
         Column("time_down_s", "Down", unit="s", digits=1, better="lower"),
         Column("min_rsrp_dbm", "Min RSRP", unit="dBm", digits=1, better="higher"),
         Column("min_sinr_db", "Min SINR", unit="dB", digits=1, better="higher"),
-        Column("v2i_delivery_ratio", "V2I delivery", "pct", digits=1, better="higher"),
         Column("v2i_aoi_p95_s", "V2I AoI p95", unit="s", digits=2, better="lower"),
     ], note="From the replay results' `intersections` object (the pipeline's intersection "
-            "tagging); times add up over runs, minima are the lowest, V2I figures the mean "
-            "and the worst run.")
+            "tagging); times add up over runs, minima are the lowest, the age of the RSUs' "
+            "information (AoI) is the worst run's p95. V2I delivery is in the V2I table: the "
+            "same in-zone definition, counted over every raw sample.")
     acc: dict[tuple[str, str, str], dict[str, Any]] = {}
     for run in runs:
         for ix_id, ix in (run.doc.get("intersections") or {}).items():
@@ -213,14 +222,12 @@ def zones(runs: list[StateRun], site: Site | None) -> Table:
             for link, f in (ix.get("links") or {}).items():
                 a = acc.setdefault((run.condition, name, link), {
                     "time_in_zone_s": 0.0, "time_degraded_s": 0.0, "time_down_s": 0.0,
-                    "min_rsrp_dbm": [], "min_sinr_db": [], "dr": [], "aoi": []})
+                    "min_rsrp_dbm": [], "min_sinr_db": [], "aoi": []})
                 for k in ("time_in_zone_s", "time_degraded_s", "time_down_s"):
                     a[k] += float(f.get(k) or 0.0)
                 for k in ("min_rsrp_dbm", "min_sinr_db"):
                     if f.get(k) is not None:
                         a[k].append(float(f[k]))
-                if v2i.get("delivery_ratio") is not None:
-                    a["dr"].append(float(v2i["delivery_ratio"]))
                 if v2i.get("aoi_p95_s") is not None:
                     a["aoi"].append(float(v2i["aoi_p95_s"]))
     for (cond, name, link), a in sorted(acc.items()):
@@ -230,27 +237,38 @@ def zones(runs: list[StateRun], site: Site | None) -> Table:
             "time_down_s": a["time_down_s"],
             "min_rsrp_dbm": min(a["min_rsrp_dbm"]) if a["min_rsrp_dbm"] else None,
             "min_sinr_db": min(a["min_sinr_db"]) if a["min_sinr_db"] else None,
-            "v2i_delivery_ratio": statistics.fmean(a["dr"]) if a["dr"] else None,
             "v2i_aoi_p95_s": max(a["aoi"]) if a["aoi"] else None})
     return t
 
 
 def v2i(raw: dict[str, RawFigures], site: Site | None) -> Table:
-    t = Table("v2i", "V2I delivery per RSU (raw samples)", [
+    """V2I delivery per RSU inside its intersection's zone, or why it could not be computed."""
+    t = Table("v2i", "V2I delivery per RSU, inside its intersection (raw samples)", [
         C, Column("rsu", "RSU", "text"), Column("intersection", "Intersection", "text"),
         Column("received", "Received", "int"),
-        Column("expected", "Broadcast while in range", digits=0),
+        Column("expected", "Broadcast while in the zone", digits=0),
         Column("delivery_ratio", "Delivery ratio", "pct", digits=1, better="higher"),
-    ], note="Received = increases of the vehicles' v2i_rx counters between consecutive state "
-            "reports that both carry the RSU; expected = those intervals × the RSU's "
-            "broadcast rate (Δtx_msgs ÷ Δtime within a boot), docs/protocol.md.")
+        Column("not_computed", "Not computed because", "text"),
+    ], note="docs/protocol.md's definition: vehicles' received messages over the RSU's "
+            "broadcast while they were in its intersection's zone (the site plot's circle or "
+            "polygon). Received = increases of a vehicle's v2i_rx counter between consecutive "
+            "state reports that both carry the RSU and are both positioned in the zone; "
+            "expected = those intervals × the RSU's broadcast rate (Δtx_msgs ÷ Δtime within a "
+            "boot). The same definition as the live pipeline's intersection figures (GET "
+            "/api/intersections), which sample it at the 0.25 s ticks.")
     names = {ix.id: ix.name for ix in site.intersections} if site else {}
+    missing: dict[str, list[str]] = defaultdict(list)
     for cond, figs in raw.items():
         for rsu, total in sorted(figs.v2i.items()):
             ix = total.intersection or ""
+            if total.missing and rsu not in missing[total.missing]:
+                missing[total.missing].append(rsu)
             t.rows.append({"condition": cond, "rsu": rsu, "intersection": names.get(ix, ix),
-                           "received": total.received, "expected": total.expected,
-                           "delivery_ratio": total.ratio})
+                           "received": None if total.missing else total.received,
+                           "expected": total.expected, "delivery_ratio": total.ratio,
+                           "not_computed": total.missing})
+    for why, rsus in missing.items():
+        t.note += f" Not computed for {', '.join(rsus)}: {why}."
     return t
 
 
@@ -300,24 +318,39 @@ def alerts(runs: list[StateRun]) -> tuple[Table, Table]:
     return t, false
 
 
-def checks(raw: dict[str, RawFigures], all_budgets: list[Budget]) -> Table:
+def checks(raw: dict[str, RawFigures], all_budgets: list[Budget],
+           runs: list[StateRun]) -> Table:
     t = Table("budgets", "Budgets: pass / fail per link and condition", [
         C, L, Column("budget", "Budget", "text"), Column("requirement", "Requirement", "text"),
         Column("observed", "Observed", "text"), Column("value", "Value", digits=6),
         Column("result", "Result", "text"), Column("binding", "Kind", "text"),
         Column("source", "Source", "text"),
     ], note="Site budgets (the hub config) decide the verdict; 3GPP figures are references. "
-            "Shares count an unanswered probe or a lost sample as late.")
-    for cond, figs in raw.items():
-        for name, r in sorted(figs.links.items()):
+            "Shares count an unanswered probe or a lost sample as late. The uplink "
+            f"requirement is graded on the {USABLE_LINKS}, at the pipeline's ticks, as the "
+            "uplink_below_requirement alert rule judges it; it needs link states (a replay "
+            "or a results.json).")
+
+    def row(cond: str, link: str, b: Budget, value: float | None) -> None:
+        ok = passes(b, value)
+        t.rows.append({
+            "condition": cond, "link": link, "budget": b.id, "requirement": b.requirement,
+            "observed": _show(b, value), "value": value,
+            "result": "n/a" if ok is None else "pass" if ok else "fail",
+            "binding": "site" if b.binding else "reference", "source": b.source})
+
+    kpis: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for run in runs:
+        kpis[run.condition].extend(run.doc.get("kpis", {}).values())
+    for cond in [*raw, *(c for c in kpis if c not in raw)]:
+        figs = raw.get(cond)
+        for name, r in sorted(figs.links.items()) if figs else ():
             for b in all_budgets:
-                value = observe(b, r)
-                ok = passes(b, value)
-                t.rows.append({
-                    "condition": cond, "link": name, "budget": b.id,
-                    "requirement": b.requirement, "observed": _show(b, value), "value": value,
-                    "result": "n/a" if ok is None else "pass" if ok else "fail",
-                    "binding": "site" if b.binding else "reference", "source": b.source})
+                if not b.per_vehicle:
+                    row(cond, name, b, observe(b, r))
+        for b in all_budgets:
+            if b.per_vehicle:
+                row(cond, USABLE_LINKS, b, observe_vehicles(b, kpis.get(cond, [])))
     return t
 
 
@@ -328,7 +361,7 @@ def _show(b: Budget, value: float | None) -> str:
         return f"{value:.1f} ms"
     if b.metric == "loss":
         return f"{value:.3%}"
-    return f"{value:.3%} of samples"
+    return f"{value:.3%} of {'vehicle time' if b.per_vehicle else 'samples'}"
 
 
 def link_raw(raw: dict[str, RawFigures], cond: str, link: str) -> LinkRaw | None:
