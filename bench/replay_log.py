@@ -6,7 +6,10 @@ Generates a log with bench/report.py's generator (``--vehicles`` x ``--hours`` x
 ``--rate`` Hz, hourly partitions of 10-minute files, no recorded payloads: every row is
 re-encoded, as for an import) under the system temp dir, then runs ``python -m l4mon replay
 LOG --out results.json`` — the command's own path, streamed reader and all — in a child
-process and reports its wall time, messages/s and peak RSS (the child's ``ru_maxrss``).
+process and reports its wall time, messages/s and peak RSS: the child's own ``VmHWM``, which
+it writes at exit. (Not ``ru_maxrss`` from ``wait4``: Linux carries the parent's high-water
+mark into a vforked child's at exec, so it would report the generator's peak, not the
+replay's.)
 
 ``--baseline TREE`` first runs the same command from another copy of the project on the same
 log: the old whole-table path (``read_table`` + ``wire_messages``), e.g. a tree made with
@@ -57,28 +60,47 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
+#: ``python -m l4mon ARGS...`` that writes its own peak RSS (VmHWM, KiB) to $L4MON_BENCH_HWM
+#: at exit, however it exits.
+_CHILD = """
+import atexit, os, re, runpy, sys
+def hwm():
+    status = open("/proc/self/status").read()
+    open(os.environ["L4MON_BENCH_HWM"], "w").write(re.search(r"VmHWM:\\s+(\\d+)", status)[1])
+atexit.register(hwm)
+sys.argv = ["l4mon", *sys.argv[1:]]
+runpy.run_module("l4mon", run_name="__main__", alter_sys=True)
+"""
+
+
 def replay_in_child(tree: Path, log: Path, out: Path, *, label: str, timeout_s: float,
                     rss_limit_kib: int) -> Run:
-    """``python -m l4mon replay LOG --out OUT`` from ``tree``; its own peak RSS (wait4)."""
-    env = {**os.environ, "PYTHONPATH": str(tree)}  # that tree's code, not the installed one
+    """``python -m l4mon replay LOG --out OUT`` from ``tree``, and its own peak RSS."""
+    hwm = out.with_suffix(".hwm")
+    env = {**os.environ, "PYTHONPATH": str(tree),  # that tree's code, not the installed one
+           "L4MON_BENCH_HWM": str(hwm)}
     out.unlink(missing_ok=True)
+    hwm.unlink(missing_ok=True)
+    peak_kib = 0
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         began = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-m", "l4mon", "replay", str(log), "--out",
+        child = subprocess.Popen([sys.executable, "-c", _CHILD, "replay", str(log), "--out",
                                   str(out)], cwd=tree, env=env, stdout=stdout, stderr=stderr)
         status = "ok"
         while True:
-            pid, code, usage = os.wait4(child.pid, os.WNOHANG)
+            pid, code, _ = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 break
             elapsed = time.perf_counter() - began
-            if elapsed > timeout_s or _rss_kib(child.pid) > rss_limit_kib:
+            rss = _rss_kib(child.pid)
+            peak_kib = max(peak_kib, rss)  # what a stopped child reached
+            if elapsed > timeout_s or rss > rss_limit_kib:
                 status = (f"stopped after {elapsed:.0f} s: over the {timeout_s:.0f} s timeout"
                           if elapsed > timeout_s else
                           f"stopped after {elapsed:.0f} s: RSS over the limit "
                           f"({rss_limit_kib / 2**20:.1f} GiB), did not fit")
                 child.send_signal(signal.SIGKILL)
-                _, code, usage = os.wait4(child.pid, 0)
+                _, code, _ = os.wait4(child.pid, 0)
                 break
             time.sleep(0.2)
         wall = time.perf_counter() - began
@@ -91,8 +113,10 @@ def replay_in_child(tree: Path, log: Path, out: Path, *, label: str, timeout_s: 
     if summary:
         print(f"  [{label}] {summary}", flush=True)
     doc = json.loads(out.read_bytes()) if status == "ok" and out.exists() else None
-    return Run(label=label, wall_s=wall, peak_rss_mib=usage.ru_maxrss / 1024, status=status,
-               doc=doc)
+    if hwm.exists():
+        peak_kib = int(hwm.read_text())
+        hwm.unlink()
+    return Run(label=label, wall_s=wall, peak_rss_mib=peak_kib / 1024, status=status, doc=doc)
 
 
 def differences(old: Any, new: Any, where: str = "") -> tuple[list[str], list[str]]:
