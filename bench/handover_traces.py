@@ -135,11 +135,11 @@ def _finite(text: str) -> bool:
 
 
 def read_cicv5g(path: Path) -> RawTrace:
-    """Rows as the importer keeps them: exactly as many fields as the header, numbers where
-    numbers belong and a hex ``cellid`` (it skips the rest; the real files have none). The
-    serving cell is ("nr", cellid); the row's receive time is sub_time."""
+    """Rows as the importer keeps them: at least the ten named fields, first (the ``W2S`` runs
+    add two unnamed ones: README), numbers where numbers belong and a hex ``cellid`` (it skips
+    the rest; the real files have none). The serving cell is ("nr", cellid); the row's
+    receive time is sub_time."""
     lines = path.read_text().splitlines()
-    width = len(lines[0].split())
     kept: list[RawRow] = []
     rows = 0
     for line in lines[1:]:
@@ -147,7 +147,7 @@ def read_cicv5g(path: Path) -> RawTrace:
         if not f:
             continue
         rows += 1
-        if len(f) != width or not _HEX.match(f[7]) or not all(map(_finite, f[:7] + f[8:10])):
+        if len(f) < 10 or not _HEX.match(f[7]) or not all(map(_finite, f[:7] + f[8:10])):
             continue
         t = int(f[1]) / 1000.0
         kept.append(RawRow(t, t, ("nr", f[7]), float(f[2])))

@@ -6,11 +6,13 @@ clock. Definitions and their reasoning are in docs/handover.md; in short:
 * ``observe`` is called for every new sample of the link, in arrival order. When the serving
   cell stays the same it only compares and appends one tuple to a bounded ring.
 * A *trigger* (the serving cell or RAT changes, service is lost or comes back, the link was
-  silent, or no probe was answered, for more than ``rlf_threshold_s``) opens an *episode*. At
+  silent, or probes went unanswered, for more than ``rlf_threshold_s``) opens an *episode*. At
   the next ``advance`` the episode is anchored on the last *useful* sample before the trigger (an
-  answered probe within ``rtt_k`` x the cell's baseline RTT) and closed at the first useful sample
-  after it; everything between is the interruption. An episode is one ``failure``, or one
-  record per serving-cell change in it.
+  answered probe within ``rtt_k`` x the cell's baseline RTT, or a sample in service that carried
+  no probe) and closed at the first useful sample after it; everything between is the
+  interruption. An episode is one ``failure``, or one record per serving-cell change in it.
+  A sample without a probe (``LinkSample.probe`` false) is no evidence of an outage: only
+  unanswered probes, no-service reports and gaps in the samples themselves are.
 * A record is returned by ``advance`` once everything in it is final: its interruption is
   closed, and what the link did next (the dwell on the new cell, a return to the old one) is known
   or ``dwell_horizon_s`` has passed.
@@ -74,8 +76,9 @@ class Handover(msgspec.Struct, frozen=True, kw_only=True):
     sinr_after: float | None
     #: Time the link delivered nothing useful around the change, ms (see docs/handover.md).
     interruption_ms: float
-    #: ``rtt``: measured between useful probes; ``gap``: the link has no RTT probe at all, so the
-    #: gap between the last sample on the old cell and the first on the new one.
+    #: ``rtt``: measured between two answered probes; ``gap``: at least one end is a sample
+    #: without a probe (the link has no RTT probe, or not on every sample), so the gap between
+    #: samples in service.
     interruption_basis: Basis
     #: Time on ``to_cell`` (failure: from the recovery) until the serving cell changed again;
     #: None when it stayed longer than the tracker's ``dwell_horizon_s``.
@@ -148,10 +151,11 @@ class _Stay:
         self.early: list[float] = []
 
 
-#: One observed sample: (hub time, RTT, RSRP, SINR, latitude, longitude, stay). Plain numbers,
-#: not the sample and the vehicle's state: those are large, and the ring would keep them alive.
+#: One observed sample: (hub time, RTT, RSRP, SINR, latitude, longitude, stay, whether it
+#: carried a probe). Plain numbers, not the sample and the vehicle's state: those are large,
+#: and the ring would keep them alive.
 _Entry = tuple[float, float | None, float | None, float | None, float | None, float | None,
-               _Stay]
+               _Stay, bool]
 
 
 class _Pending:
@@ -190,6 +194,7 @@ class HandoverTracker:
     __slots__ = ("_answered_at", "_base", "_closed", "_early", "_early_until", "_first_answer",
                  "_held", "_high", "_k", "_last_at", "_marks", "_max", "_pose",
                  "_n", "_open", "_rat", "_cell", "_recent", "_ring", "_rlf_s", "_stay",
+                 "_unanswered", "_silence_marked",
                  "baseline_n", "dwell_horizon_s", "frequency_window_s", "max_per_window",
                  "ping_pong_window_s", "rlf_threshold_s", "rtt_k")
 
@@ -225,6 +230,10 @@ class HandoverTracker:
         self._last_at = -float("inf")
         self._answered_at = -float("inf")
         self._first_answer: int | None = None  # position of the link's first answered probe
+        #: A probe went unanswered since the last answer (samples without one do not count),
+        #: and that silence has already opened an episode.
+        self._unanswered = False
+        self._silence_marked = False
         self._early: list[float] | None = None  # the current stay's early RTTs, while collecting
         self._early_until = 0.0
         self._stay: _Stay | None = None
@@ -262,9 +271,13 @@ class HandoverTracker:
                 or now - self._last_at > self._rlf_s):
             self._slow(now, sample, pose)
         rtt = sample.rtt_ms
+        probe = sample.probe
         if rtt is not None:
-            if now - self._answered_at > self._rlf_s:
-                self._answer_after_silence(now)
+            if self._first_answer is None:
+                self._first_answer = self._n  # the link has RTT probes: interruptions use them
+            elif self._unanswered and now - self._answered_at > self._rlf_s:
+                self._marks.append(self._n)  # probes went unanswered for over rlf_threshold_s
+            self._unanswered = self._silence_marked = False
             self._answered_at = now
             early = self._early
             if early is not None:
@@ -274,12 +287,14 @@ class HandoverTracker:
                     early.append(rtt)
                     if len(early) >= self._max:
                         self._early = None
+        elif probe:
+            self._unanswered = True
         if pose is None:
             self._ring.append((now, rtt, sample.rsrp_dbm, sample.sinr_db, None, None,
-                               self._stay))  # type: ignore[arg-type]
+                               self._stay, probe))  # type: ignore[arg-type]
         else:
             self._ring.append((now, rtt, sample.rsrp_dbm, sample.sinr_db, pose.lat, pose.lon,
-                               self._stay))  # type: ignore[arg-type]
+                               self._stay, probe))  # type: ignore[arg-type]
         self._n += 1
         self._last_at = now
 
@@ -311,12 +326,6 @@ class HandoverTracker:
             self._early = new.early
             self._early_until = now + self.dwell_horizon_s
 
-    def _answer_after_silence(self, now: float) -> None:
-        if self._first_answer is None:
-            self._first_answer = self._n  # the link has RTT probes: interruptions use them
-        else:
-            self._marks.append(self._n)  # no probe answered for longer than rlf_threshold_s
-
     def _stay_base(self, stay: _Stay) -> float | None:
         """The baseline a just-ended stay hands to the next cell (its last answers' median)."""
         ring = self._ring
@@ -343,14 +352,17 @@ class HandoverTracker:
 
     def _useful(self, entries: list[_Entry], i: int, pos: int, now: float) -> object:
         """True / False, or _UNDECIDED when the cell's early probes are not all in yet."""
-        rtt, stay = entries[i][1], entries[i][6]
+        entry = entries[i]
+        rtt, stay = entry[1], entry[6]
         if stay.key is None:
             return False
-        first = self._first_answer
-        if first is None or pos < first:
-            return True  # no RTT on the link (yet): any sample in service is useful
         if rtt is None:
-            return False
+            if not entry[7]:
+                return True  # no probe in this sample: being in service is all it says
+            first = self._first_answer
+            # Before the link's first answer, a sender that never answers is taken to have no
+            # working probe (v1 senders could not say so): any sample in service is useful.
+            return first is None or pos < first
         previous: list[float] = []
         j = i - 1
         while j >= 0 and len(previous) < self._max:
@@ -383,10 +395,11 @@ class HandoverTracker:
         """
         if self._marks or self._open is not None:
             self._episodes(now)
-        if (self._open is None and self._first_answer is not None
-                and now - self._answered_at > self._rlf_s):
-            # No probe answered for a while: anchor the outage now, before a long one pushes its
-            # start out of the ring. Nothing is decided until the link delivers again.
+        if (self._open is None and self._unanswered and not self._silence_marked
+                and self._first_answer is not None and now - self._answered_at > self._rlf_s):
+            # Probes unanswered for a while: anchor the outage now, before a long one pushes
+            # its start out of the ring. Nothing is decided until the link delivers again.
+            self._silence_marked = True
             self._marks.append(self._n)
             self._episodes(now)
         ring = self._ring
@@ -435,7 +448,7 @@ class HandoverTracker:
                 if limit is _UNDECIDED:
                     self._open = (anchor, found)  # too few samples yet to know the link's pace
                     return
-                self._close(anchor, entries[found - base], found, limit)  # type: ignore[arg-type]
+                self._close(anchor, entries[found - base], limit)  # type: ignore[arg-type]
             self._open = None
             self._closed = found
 
@@ -474,7 +487,7 @@ class HandoverTracker:
         gaps = [entries[j + 1][0] - entries[j][0] for j in range(lo, lo + SPACING_N)]
         return max(self._rlf_s, OUTAGE_INTERVALS * median(gaps))
 
-    def _close(self, start: _Entry, end: _Entry, end_pos: int, limit: float) -> None:
+    def _close(self, start: _Entry, end: _Entry, limit: float) -> None:
         """Turn an episode (last useful sample before, first useful after) into records; one
         without a useful sample for more than ``limit`` seconds is a failure."""
         t0, stay0 = start[0], start[6]
@@ -485,8 +498,7 @@ class HandoverTracker:
             stays.append(stays[-1].next)  # type: ignore[arg-type]
         served = [s for s in stays if s.key is not None]
         lost = next((i for i, s in enumerate(stays) if s.key is None), None)
-        first = self._first_answer
-        basis: Basis = "gap" if first is None or end_pos < first else "rtt"
+        basis: Basis = "rtt" if start[1] is not None and end[1] is not None else "gap"
         outage = t1 - t0
         if lost is not None or outage > limit:
             fk, tk = served[0].key, served[-1].key

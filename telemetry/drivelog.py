@@ -34,7 +34,9 @@ from telemetry.topics import Route
 from telemetry.wire import LinkSample, Message, RsuStatus, VehicleEvent, VehicleState
 
 SCHEMA_NAME: Final = "l4mon-drive-log"
-SCHEMA_VERSION: Final = 1
+#: 2 added the link columns ``probe`` and ``sender_clock`` (v1 logs read as both true, which
+#: is what their rows meant); a reader of version 1 would silently drop them, so it must refuse.
+SCHEMA_VERSION: Final = 2
 MANIFEST: Final = "manifest.json"
 
 Weather = Literal["clear", "cloudy", "rain", "snow", "fog", "unknown"]
@@ -57,6 +59,8 @@ SCHEMA: Final = pa.schema([
     ("rat", _STR), ("cell_id", _STR), ("rsrp_dbm", pa.float64()), ("rsrq_db", pa.float64()),
     ("sinr_db", pa.float64()), ("rtt_ms", pa.float64()), ("ul_kbps", pa.float64()),
     ("dl_kbps", pa.float64()),
+    # null = true (version 1 logs): every sample a probe, ts the sender's synchronised clock
+    ("probe", pa.bool_()), ("sender_clock", pa.bool_()),
     # event
     ("event_kind", _STR), ("detail", pa.string()),
     # rsu
@@ -106,7 +110,8 @@ def _row(recv_time: float, route: Route, msg: Message) -> dict[str, Any]:
     if isinstance(msg, LinkSample):
         row.update(rat=msg.rat, cell_id=msg.cell_id, rsrp_dbm=msg.rsrp_dbm,
                    rsrq_db=msg.rsrq_db, sinr_db=msg.sinr_db, rtt_ms=msg.rtt_ms,
-                   ul_kbps=msg.ul_kbps, dl_kbps=msg.dl_kbps)
+                   ul_kbps=msg.ul_kbps, dl_kbps=msg.dl_kbps, probe=msg.probe,
+                   sender_clock=msg.sender_clock)
     elif isinstance(msg, VehicleState):
         row.update(lat=msg.lat, lon=msg.lon, speed_mps=msg.speed_mps,
                    heading_deg=msg.heading_deg, mode=msg.mode,
@@ -280,10 +285,12 @@ def _encoded(table: pa.Table, rows: list[int]) -> Iterator[tuple[int, tuple[floa
         msg: Message
         if kind == "link":
             topic = topics.link_topic(site, source, cols["link"][i])
+            probe, clock = cols["probe"][i], cols["sender_clock"][i]
             msg = LinkSample(ts=ts, seq=seq, rat=cols["rat"][i], cell_id=cols["cell_id"][i],
                              rsrp_dbm=cols["rsrp_dbm"][i], rsrq_db=cols["rsrq_db"][i],
                              sinr_db=cols["sinr_db"][i], rtt_ms=cols["rtt_ms"][i],
-                             ul_kbps=cols["ul_kbps"][i], dl_kbps=cols["dl_kbps"][i])
+                             ul_kbps=cols["ul_kbps"][i], dl_kbps=cols["dl_kbps"][i],
+                             probe=probe is not False, sender_clock=clock is not False)
         elif kind == "state":
             topic = topics.state_topic(site, source)
             v2i = cols["v2i_rx"][i]

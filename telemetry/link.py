@@ -25,6 +25,9 @@ KEEP_S: Final = max(WINDOWS)
 #: Samples kept at most: the longest window at 20 Hz. Beyond that rate the windows hold only the
 #: newest samples, which is the estimator's stated error bound.
 KEEP_SAMPLES: Final = 1_200
+#: Probes that must go unanswered in a row before their silence can make a link down: one
+#: lost probe of a sender that probes every 15 s is not 15 s of outage.
+UNANSWERED_MIN: Final = 2
 
 
 class Signal(msgspec.Struct, frozen=True):
@@ -44,7 +47,10 @@ class WindowFigures(msgspec.Struct, frozen=True):
     rtt_p95_ms: float | None
     rtt_p99_ms: float | None
     rtt_jitter_ms: float | None
+    #: Probes the window's samples reported (answered + unanswered); 0: RTT not measured.
+    probes: int
     probe_timeouts: int
+    #: None without a sender clock (``LinkSample.sender_clock`` false): not measured.
     owd_p50_ms: float | None
     owd_p95_ms: float | None
     loss_ratio: float
@@ -81,7 +87,7 @@ class LinkTrack:
     __slots__ = ("cell_changes", "clock_suspect", "final_handovers", "handovers", "health",
                  "judged", "judged_loss_ratio", "owner",
                  "judged_rtt_p95_ms", "last", "last_answer", "last_rx", "min_owd_s", "name",
-                 "next_judge_at", "phase", "seq", "window")
+                 "next_judge_at", "phase", "seq", "unanswered", "unanswered_since", "window")
 
     def __init__(self, name: str, *, phase: float = 0.0,
                  owner: Placed = NOWHERE,
@@ -101,6 +107,10 @@ class LinkTrack:
         self.last: LinkSample | None = None
         self.last_rx: float | None = None
         self.last_answer: float | None = None
+        #: Probes unanswered in a row since the last answer, and when the first of them came:
+        #: the evidence "no probe answer" rests on (a sample without a probe is none).
+        self.unanswered = 0
+        self.unanswered_since: float | None = None
         self.cell_changes = 0
         self.health = LinkHealth()
         self.clock_suspect = False
@@ -125,7 +135,7 @@ class LinkTrack:
                 return False
         w = self.window
         w.times.append(now)
-        w.owd.append(now - msg.ts)
+        w.owd.append(now - msg.ts if msg.sender_clock else NAN)
         w.lost.append(seq.lost)
         ul = msg.ul_kbps
         w.ul.append(NAN if ul is None else ul)
@@ -136,6 +146,13 @@ class LinkTrack:
             w.rtt_times.append(now)
             w.rtt.append(rtt)
             self.last_answer = now
+            self.unanswered = 0
+            self.unanswered_since = None
+        elif msg.probe:
+            w.timeout_times.append(now)
+            if not self.unanswered:
+                self.unanswered_since = now
+            self.unanswered += 1
         if kind == NEW:  # a late sample must not roll the radio picture back
             last = self.last
             if last is not None and last.cell_id != msg.cell_id:
@@ -160,13 +177,14 @@ class LinkTrack:
         rtts = w.rtt[bisect_left(w.rtt_times, since):].tolist()
         jitter = mean_abs_step(rtts)
         rtts.sort()
-        owds = sorted(w.owd[first:])
+        owds = sorted(x for x in w.owd[first:] if not isnan(x))
         samples = len(w.times) - first
+        timeouts = len(w.timeout_times) - bisect_left(w.timeout_times, since)
         return WindowFigures(
             window_s=window_s, samples=samples,
             rtt_p50_ms=percentile(rtts, 50), rtt_p95_ms=percentile(rtts, 95),
             rtt_p99_ms=percentile(rtts, 99), rtt_jitter_ms=jitter,
-            probe_timeouts=samples - len(rtts),
+            probes=len(rtts) + timeouts, probe_timeouts=timeouts,
             owd_p50_ms=_ms(percentile(owds, 50)), owd_p95_ms=_ms(percentile(owds, 95)),
             loss_ratio=w.loss_ratio(first, self.seq.lost),
             ul_kbps=_mean_present(w.ul[first:].tolist()),
@@ -203,12 +221,16 @@ class LinkTrack:
         since = now - thr.window_s
         first = w.start(since)
         rtts = sorted(w.rtt[bisect_left(w.rtt_times, since):])
-        if first < len(w.owd):
+        # NaN marks a sample without a sender clock: no one-way delay, so no offset evidence.
+        low = min((x for x in w.owd[first:] if not isnan(x)), default=None)
+        if low is not None:
             # The smallest one-way delay bounds the clock offset best (queueing only adds):
             # far positive, or negative, means the vehicle's clock is wrong, not the radio slow.
-            low = min(w.owd[first:])
             self.min_owd_s = low
             self.clock_suspect = low > max_clock_offset_s or low < -max_behind_s
+        elif first < len(w.owd):  # samples, but none with a sender clock: nothing to judge
+            self.min_owd_s = None
+            self.clock_suspect = False
         p95 = percentile(rtts, 95)
         loss = w.loss_ratio(first, self.seq.lost)
         self.judged_rtt_p95_ms = p95
@@ -217,7 +239,9 @@ class LinkTrack:
         fig = Figures(
             rtt_p95_ms=p95, loss_ratio=loss,
             rsrp_dbm=last.rsrp_dbm if last else None, sinr_db=last.sinr_db if last else None,
-            probe_silence_s=None if self.last_answer is None else now - self.last_answer,
+            probe_silence_s=(now - self.unanswered_since
+                             if self.unanswered >= UNANSWERED_MIN
+                             and self.unanswered_since is not None else None),
             in_service=last is not None and last.rat != "none",
         )
         verdict, reasons = judge(fig, thr, health.state)

@@ -39,7 +39,8 @@ class LinkThresholds(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     degrade_after_s: float = 1.0
     down_after_s: float = 0.3
     recover_after_s: float = 5.0
-    #: No answered probe for this long means the link carries nothing useful: down.
+    #: Probes unanswered (at least two in a row) for this long mean the link carries nothing
+    #: useful: down. Samples without a probe are no evidence either way.
     probe_silence_s: float = 2.0
     degraded: Limits = Limits(rtt_p95_ms=150.0, loss_ratio=0.02, rsrp_dbm=-110.0, sinr_db=0.0)
     degraded_clear: Limits = Limits(rtt_p95_ms=120.0, loss_ratio=0.01, rsrp_dbm=-106.0,
@@ -76,7 +77,9 @@ class Figures(msgspec.Struct, frozen=True):
     loss_ratio: float
     rsrp_dbm: float | None
     sinr_db: float | None
-    probe_silence_s: float | None  # time since the last answered probe; None if never
+    #: Time since the first of the probes unanswered in a row since the last answer; None
+    #: when the last probe was answered, too few went unanswered, or none was sent.
+    probe_silence_s: float | None
     in_service: bool  # the modem reports a serving cell
 
 
@@ -97,7 +100,7 @@ def breaches(fig: Figures, limits: Limits) -> list[str]:
 
 def judge(fig: Figures, thr: LinkThresholds, current: str) -> tuple[str, list[str]]:
     """The verdict ``fig`` supports, given the state we are in (which decides enter vs clear)."""
-    no_probe = fig.probe_silence_s is None or fig.probe_silence_s > thr.probe_silence_s
+    no_probe = fig.probe_silence_s is not None and fig.probe_silence_s > thr.probe_silence_s
     if not fig.in_service:
         return DOWN, ["no_service"]
     down_limits = thr.down_clear if current == DOWN else thr.down

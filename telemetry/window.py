@@ -57,16 +57,19 @@ class LinkWindow:
     loss after each sample) gives the loss within it.
     """
 
-    __slots__ = ("dl", "lost", "lost_before", "owd", "rtt", "rtt_times", "times", "ul")
+    __slots__ = ("dl", "lost", "lost_before", "owd", "rtt", "rtt_times", "times",
+                 "timeout_times", "ul")
 
     def __init__(self) -> None:
         self.times = array("d")  # hub receive time of each sample
-        self.owd = array("d")  # receive time - sender ts, seconds
+        self.owd = array("d")  # receive time - sender ts, seconds; NaN: no sender clock
         self.lost = array("q")  # the stream's cumulative loss after each sample
         self.ul = array("d")  # NaN where the sample had none
         self.dl = array("d")
         self.rtt_times = array("d")  # answered probes only
         self.rtt = array("d")
+        #: Probes that got no answer (samples that carried no probe are not here).
+        self.timeout_times = array("d")
         self.lost_before = 0  # cumulative loss just before the first sample kept
 
     def start(self, since: float) -> int:
@@ -82,6 +85,10 @@ class LinkWindow:
         cut = max(bisect_left(self.rtt_times, since), len(self.rtt_times) - keep_at_most)
         if cut > 0:
             del self.rtt_times[:cut], self.rtt[:cut]
+        cut = max(bisect_left(self.timeout_times, since),
+                  len(self.timeout_times) - keep_at_most)
+        if cut > 0:
+            del self.timeout_times[:cut]
 
     def loss_ratio(self, first: int, lost_now: int) -> float:
         """Loss over the samples from index ``first`` on, given the stream's loss now."""

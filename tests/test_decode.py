@@ -189,6 +189,9 @@ def test_malformed(payload: bytes, content_type: str | None) -> None:
     (LINK_T, b"42"),
     (LINK_T, b"null"),
     (STATE_T, _json(_with("state", v2i_rx=[1, 2]))),
+    (LINK_T, _json(_with("link", rtt_ms=18.0, probe=False))),  # an answer without a probe
+    (LINK_T, _json(_with("link", probe="no"))),
+    (LINK_T, _json(_with("link", sender_clock=0))),
 ])
 def test_schema(topic: str, payload: bytes) -> None:
     """Wrong types, missing required fields and non-objects are schema errors."""
@@ -307,6 +310,7 @@ def test_optional_fields_default() -> None:
     _, link = decoder.decode(LINK_T, b'{"ts": 1700000000, "seq": 0, "rat": "none"}', NOW)
     assert isinstance(link, LinkSample)
     assert (link.rtt_ms, link.cell_id, link.rsrp_dbm, link.rat) == (None, None, None, "none")
+    assert link.probe is True and link.sender_clock is True  # what v1 samples always meant
     _, rsu = decoder.decode(RSU_T, b'{"ts": 1700000000, "seq": 0, "intersection": "i"}', NOW)
     assert isinstance(rsu, RsuStatus) and rsu.health == "ok" and rsu.tx_msgs is None
     _, ev = decoder.decode(EVENT_T, b'{"ts": 1700000000, "kind": "door_open"}', NOW)

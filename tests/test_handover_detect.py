@@ -40,7 +40,7 @@ class Link:
 
     def send(self, at: float | None = None, *, cell: str | None = "A", rat: Rat = "nr",
              rtt: float | None = 20.0, rsrp: float | None = -90.0, sinr: float | None = 15.0,
-             seq: int | None = None) -> None:
+             seq: int | None = None, probe: bool = True) -> None:
         """One sample at offset ``at`` (default: 0.1 s after the previous one)."""
         if at is not None:
             self.t = at
@@ -50,7 +50,7 @@ class Link:
             seq = self.seq
             self.seq += 1
         sample = LinkSample(ts=now - 0.01, seq=seq, rat=rat, cell_id=cell, rsrp_dbm=rsrp,
-                            sinr_db=sinr, rtt_ms=rtt)
+                            sinr_db=sinr, rtt_ms=rtt, probe=probe)
         self.tracker.observe(now, sample, lat=31.0 + self.t / 1000.0, lon=121.0)
         self.t = round(self.t + 0.1, 6)
 
@@ -252,6 +252,55 @@ def test_a_link_sampled_once_a_second_is_not_failed_for_a_skipped_row() -> None:
     assert [(h.kind, h.from_cell, h.to_cell, h.at, h.interruption_basis) for h in records] == [
         ("success", "A", "B", T0 + 42.0, "gap"), ("failure", "B", "B", T0 + 60.0, "gap")]
     assert [h.interruption_ms for h in records] == pytest.approx([2000.0, 5000.0])
+
+
+@pytest.mark.parametrize("every_s", [1, 10])
+def test_sparse_probes_are_no_outage(every_s: int) -> None:
+    """A 1 Hz link that pings every ``every_s`` seconds (G-NetTrack's "Download" runs ping
+    every ~14 s): the samples between pings carry no probe and are no evidence of an outage.
+    A handover on it is measured between samples (basis ``gap``); a real silence is still a
+    failure."""
+    link = Link()
+    for s_ in range(0, 120):
+        cell = "A" if s_ < 60 else "B"
+        if s_ in range(90, 96):
+            continue  # the logger wrote nothing for 6 s: that is an outage
+        pinged = s_ % every_s == 0
+        link.send(float(s_), cell=cell, rtt=20.0 if pinged else None, probe=pinged)
+    records = link.finish()
+    assert [(h.kind, h.from_cell, h.to_cell, h.at) for h in records] == [
+        ("success", "A", "B", T0 + 60.0), ("failure", "B", "B", T0 + 89.0)]
+    assert records[1].interruption_ms == pytest.approx(7000.0)
+
+
+def test_no_probe_at_all_only_gaps_count() -> None:
+    """A link that never probes (probe false throughout) at 10 Hz: nothing but a handover."""
+    link = Link()
+    link.run(5.0, cell="A", rtt=None, probe=False)
+    link.run(5.0, cell="B", rtt=None, probe=False)
+    (h,) = link.finish()
+    assert (h.kind, h.interruption_basis) == ("success", "gap")
+    assert h.interruption_ms == pytest.approx(100.0)
+
+
+def test_unanswered_probes_among_probe_less_samples_are_still_evidence() -> None:
+    """Probes every 0.5 s on a 10 Hz link; from 3 s on the probes go unanswered for 2 s while
+    the samples between them still arrive: a failure on the probes' evidence? No: the samples
+    in between carried no probe and arrived in service, so the link delivered (they came over
+    it). Only when every sample is a probe does silence of answers mean nothing delivered."""
+    link = Link()
+    for i in range(100):
+        t = i / 10
+        probe = i % 5 == 0
+        answered = probe and not 30 <= i < 50
+        link.send(t, cell="A", rtt=20.0 if answered else None, probe=probe)
+    assert link.finish() == []
+    dense = Link()
+    dense.run(3.0, cell="A")
+    dense.run(2.0, cell="A", rtt=None)  # every sample a probe, none answered
+    dense.run(5.0, cell="A")
+    (h,) = dense.finish()
+    assert h.kind == "failure" and h.interruption_ms == pytest.approx(2100.0)
 
 
 def test_failure_through_several_cells_is_one_record() -> None:

@@ -347,3 +347,80 @@ def test_phases_spread_judging_over_ticks() -> None:
             if link.next_judge_at != before[id(link)]))
     assert sum(judged_per_tick) == 40
     assert max(judged_per_tick) <= 14  # about a quarter each, never all at once
+
+
+# -- measured, not measured --------------------------------------------------------------------
+
+def _run_1hz(track: LinkTrack, seconds: int, *, ping_every: int | None,
+             answered: bool = True, sender_clock: bool = True, ul: float | None = None,
+             start: int = 0) -> None:
+    """A 1 Hz link (a drive-test logger) that pings every ``ping_every`` s (None: never)."""
+    for s in range(start, start + seconds):
+        now = T0 + s
+        pinged = ping_every is not None and s % ping_every == 0
+        track.add(LinkSample(ts=now - 0.05, seq=s, rat="nr", cell_id="c1", rsrp_dbm=-85.0,
+                             sinr_db=15.0, rtt_ms=40.0 if pinged and answered else None,
+                             probe=pinged, sender_clock=sender_clock, ul_kbps=ul), now)
+        track.evaluate(now, THR, max_clock_offset_s=2.0, max_behind_s=0.25,
+                       judge_interval_s=1.0)
+
+
+@pytest.mark.parametrize("ping_every", [None, 1, 10])
+def test_probes_every_10_s_1_s_or_never_judge_only_what_was_measured(
+        ping_every: int | None) -> None:
+    """Samples without a probe are neither timeouts nor "no probe answer": the link stays ok
+    whatever the probing pace, and its RTT is measured only when a probe was sent."""
+    track = LinkTrack("cell")
+    _run_1hz(track, 60, ping_every=ping_every)
+    assert track.health.state == OK
+    fig = track.figures(T0 + 59, 60.0)
+    assert fig.probe_timeouts == 0
+    probes = 0 if ping_every is None else len(range(0, 60, ping_every))
+    assert fig.probes == probes
+    assert (fig.rtt_p50_ms is None) == (ping_every is None)
+
+
+@pytest.mark.parametrize("ping_every", [1, 10])
+def test_unanswered_probes_make_a_link_down_at_any_pace(ping_every: int) -> None:
+    """Two probes in a row without an answer, the first over probe_silence_s ago: down."""
+    track = LinkTrack("cell")
+    _run_1hz(track, 30, ping_every=ping_every)
+    assert track.health.state == OK
+    _run_1hz(track, 30, ping_every=ping_every, answered=False, start=30)
+    assert track.health.state == DOWN and "no_probe_answer" in track.health.reasons
+    assert track.figures(T0 + 59, 60.0).probe_timeouts == len(range(30, 60, ping_every))
+
+
+def test_one_lost_probe_of_a_sparse_prober_is_not_an_outage() -> None:
+    track = LinkTrack("cell")
+    _run_1hz(track, 30, ping_every=10)  # answers at 0, 10, 20
+    track.add(LinkSample(ts=T0 + 30, seq=30, rat="nr", cell_id="c1", rsrp_dbm=-85.0,
+                         sinr_db=15.0, probe=True), T0 + 30)  # the ping at 30 is lost
+    _run_1hz(track, 9, ping_every=None, start=31)
+    assert track.health.state == OK
+
+
+def test_without_a_sender_clock_there_is_no_one_way_delay() -> None:
+    """``sender_clock`` false (an import's one clock): no one-way delay and no clock verdict,
+    even where ts is far from the receive time."""
+    track = LinkTrack("cell")
+    for s in range(20):
+        now = T0 + s
+        track.add(LinkSample(ts=now - 30.0, seq=s, rat="nr", cell_id="c1", rtt_ms=30.0,
+                             sender_clock=False), now)
+        track.evaluate(now, THR, **CLOCK)
+    fig = track.figures(T0 + 19, 60.0)
+    assert fig.owd_p50_ms is None and fig.owd_p95_ms is None
+    assert track.min_owd_s is None and not track.clock_suspect
+    with_clock = LinkTrack("cell")
+    for s in range(20):
+        now = T0 + s
+        with_clock.add(LinkSample(ts=now - 30.0, seq=s, rat="nr", cell_id="c1", rtt_ms=30.0),
+                       now)
+        with_clock.evaluate(now, THR, **CLOCK)
+    assert with_clock.clock_suspect  # the same figures with a clock say it is 30 s off
+
+
+def test_probe_false_with_an_rtt_is_refused() -> None:
+    with pytest.raises(ValueError, match="probe"):
+        LinkSample(ts=T0, seq=0, rat="nr", rtt_ms=20.0, probe=False)

@@ -100,6 +100,7 @@ class ImportReport:
             out.append(f"{f.path.name}: vehicle {f.vehicle}, rows {f.rows}, kept {f.kept}, "
                        f"messages {dict(sorted(f.messages.items()))}, "
                        f"cell changes {f.cell_changes}, skipped: {skipped}")
+            out += [f"  warning: {note} (x{n})" for note, n in sorted(f.notes.items())]
         out.append(f"{self.out}: {len(self.files)} files, "
                    f"{sum(self.messages.values())} messages")
         return out

@@ -9,14 +9,27 @@ utmX(m) utmY(m) heading(rad) velocity(m/s) cellid(db) sinr(db) rsrp(db)``; some 
 round trip (about every 55 ms): the vehicle published at ``pub_time``, the cloud's answer
 arrived at ``sub_time``, ``delay`` is their difference in milliseconds.
 
+What the public release holds besides, and how it is read (each counted in the file's notes):
+rows with more values than the header names (the ``W2S`` runs: 12 values under the 10 names;
+the named values come first, the rest are ignored); tab- or comma-separated copies (the
+release's merge tool writes tab-separated text; a header line with commas is read as CSV); the
+ten columns in another order or beside others (found by name). The band is taken from the file
+name (``..._n78_...``) or else from a folder named like ``n8``, ``2-n78`` or ``N78`` (the
+release's ``v2v_info-03.txt`` files carry it only in their folder). Files that concatenate
+several drives (the release's ``all.txt``) hold time jumps between drives: the drive log keeps
+them, and replay treats each drive as its own session (docs/replay.md).
+
 Mapping, row by row (the data row index, 0-based, is ``seq`` of both messages, so a skipped
 row is a gap the hub counts as a lost sample):
 
 * ``recv_time = sub_time / 1000`` (the round trip completed then), ``ts = pub_time / 1000``.
-* LinkSample on a link named after the band in the file name (``..._n8_...`` is the private
-  network -> ``l5g``; ``..._n78_...`` the public one -> ``pub5g``; any other -> ``5g``):
-  rat ``nr``, ``cell_id`` = the ``cellid`` hex string as written, ``rsrp_dbm`` = rsrp,
-  ``sinr_db`` = sinr, ``rtt_ms`` = the ``delay`` column itself.
+  Both are the vehicle's clock (it sent and it received), so ``sender_clock`` is false: there
+  is no one-way delay in these files, and l4mon derives none.
+* LinkSample on a link named after the band (``n8`` is the private network -> ``l5g``;
+  ``n78`` the public one -> ``pub5g``; any other or none -> ``5g``): rat ``nr``, ``cell_id`` =
+  the ``cellid`` hex string as written, ``rsrp_dbm`` = rsrp, ``sinr_db`` = sinr, ``rtt_ms`` =
+  the ``delay`` column itself (every row is an answered probe). No throughput is measured:
+  ``ul_kbps``/``dl_kbps`` stay null, "not measured", never 0.
 * VehicleState, one per row: the UTM position converted to latitude/longitude, ``speed_mps``
   = velocity, ``heading_deg`` from ``heading(rad)``, mode ``autonomous`` (the vehicle drove
   under cloud planning and control).
@@ -44,6 +57,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Final
 
@@ -79,6 +93,10 @@ SOURCE: Final = {
 BAND_LINKS: Final = {8: "l5g", 78: "pub5g"}
 DEFAULT_LINK: Final = "5g"
 _BAND = re.compile(r"(?<![a-z0-9])n(\d{1,3})(?![0-9])")
+#: A folder that names a band and nothing else: ``n8``, ``N78``, ``2-n78``.
+_BAND_FOLDER = re.compile(r"^(?:\d+-)?n(\d{1,3})$")
+#: How many folders up a band folder is looked for (the release nests runs in speed folders).
+_BAND_DEPTH: Final = 3
 _HEX = re.compile(r"^[0-9A-Fa-f]{1,64}$")
 _MAX_EPOCH_S: Final = 4_102_444_800.0
 
@@ -133,10 +151,22 @@ def utm_to_latlon(easting: float, northing: float, zone: int = UTM_ZONE,
 # --- the file -------------------------------------------------------------------------------
 
 
-def link_name(path: Path) -> str:
-    """``l5g`` for a band n8 file, ``pub5g`` for n78, ``5g`` when the name carries no band."""
+def band(path: Path) -> int | None:
+    """The band the file name names, or else the nearest folder named after one."""
     match = _BAND.search(path.stem.lower())
-    return BAND_LINKS.get(int(match.group(1)), DEFAULT_LINK) if match else DEFAULT_LINK
+    if match:
+        return int(match.group(1))
+    for folder in list(path.parents)[:_BAND_DEPTH]:
+        match = _BAND_FOLDER.match(folder.name.lower())
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def link_name(path: Path) -> str:
+    """``l5g`` for a band n8 file, ``pub5g`` for n78, ``5g`` when no band is known."""
+    number = band(path)
+    return DEFAULT_LINK if number is None else BAND_LINKS.get(number, DEFAULT_LINK)
 
 
 def _number(text: str, name: str) -> float:
@@ -149,45 +179,62 @@ def _number(text: str, name: str) -> float:
     return value
 
 
+def _splitter(header: str) -> tuple[str, Callable[[str], list[str]]]:
+    """How the file separates its values, told by its header line: commas, else whitespace
+    (spaces or tabs, as the release's own files and its merge tool write them)."""
+    if "," in header:
+        return "comma-separated", lambda line: [f.strip() for f in line.split(",")]
+    return "whitespace-separated", str.split
+
+
 def parse(path: Path, *, vehicle: str, site: str) -> tuple[FileReport, list[Entry]]:
     """Read one CICV5G file into (report, messages); raises DriveLogImportError if unusable."""
     text = read_text(path, "CICV5G")
     lines = split_lines(text)
-    names = lines[0].split()
-    if tuple(names[: len(HEADER)]) != HEADER:
+    layout, split = _splitter(lines[0])
+    names = split(lines[0])
+    missing = [name for name in HEADER if name not in names]
+    if missing:
         hint = " (this looks like a G-NetTrack CSV)" if "Timestamp" in lines[0] else ""
         raise DriveLogImportError(
-            path, f"not a CICV5G file{hint}: the header should start with "
-                  f"{' '.join(HEADER)!r}, found {lines[0][:120]!r}", 1)
-    width = len(names)
+            path, f"not a CICV5G file{hint}: the header should name "
+                  f"{' '.join(HEADER)!r}; it lacks {' '.join(missing)!r} "
+                  f"(found {lines[0][:120]!r})", 1)
+    at = [names.index(name) for name in HEADER]
+    needed = max(at) + 1
     link = link_name(path)
     report = FileReport(path=path, vehicle=vehicle, links=[link])
+    notes: Counter[str] = report.notes
     if link == DEFAULT_LINK:
-        report.notes["no band (n8/n78) in the file name; link named 5g"] += 1
+        notes["no band (n8/n78) in the file name or its folders; link named 5g"] += 1
+    if layout != "whitespace-separated":
+        notes[f"{layout} copy of the format"] += 1
+    if tuple(names[: len(HEADER)]) != HEADER:
+        notes["the ten columns found by name (other order, or other columns first)"] += 1
     state_route = Route("state", site, vehicle)
     link_route = Route("link", site, vehicle, link)
     entries: list[Entry] = []
     cells: list[str | None] = []
-    notes: Counter[str] = report.notes
     index = -1
+    i_pub, i_sub, i_delay, i_x, i_y, i_heading, i_velocity, i_cell, i_sinr, i_rsrp = at
     for line in lines[1:]:
-        fields = line.split()
-        if not fields:
+        fields = split(line)
+        if not any(fields):
             continue
         index += 1
         try:
-            if len(fields) != width:
-                raise RowSkip("wrong number of fields")
-            pub = _number(fields[0], "pub_time")
-            sub = _number(fields[1], "sub_time")
-            delay = _number(fields[2], "delay")
-            x, y = _number(fields[3], "utmX"), _number(fields[4], "utmY")
-            heading = _number(fields[5], "heading")
-            velocity = _number(fields[6], "velocity")
-            cell = fields[7]
+            if len(fields) < needed:
+                raise RowSkip("too few fields")
+            pub = _number(fields[i_pub], "pub_time")
+            sub = _number(fields[i_sub], "sub_time")
+            delay = _number(fields[i_delay], "delay")
+            x, y = _number(fields[i_x], "utmX"), _number(fields[i_y], "utmY")
+            heading = _number(fields[i_heading], "heading")
+            velocity = _number(fields[i_velocity], "velocity")
+            cell = fields[i_cell]
             if not _HEX.match(cell):
                 raise RowSkip("cellid not a hex string")
-            sinr, rsrp = _number(fields[8], "sinr"), _number(fields[9], "rsrp")
+            sinr, rsrp = _number(fields[i_sinr], "sinr"), _number(fields[i_rsrp], "rsrp")
             recv = sub / 1000.0
             if not 0.0 <= recv <= _MAX_EPOCH_S:
                 raise RowSkip("sub_time out of range")
@@ -201,10 +248,13 @@ def parse(path: Path, *, vehicle: str, site: str) -> tuple[FileReport, list[Entr
                 "heading_deg": bearing, "mode": "autonomous"})
             sample = wire(LinkSample, {
                 "ts": ts, "seq": index, "rat": "nr", "cell_id": cell, "rsrp_dbm": rsrp,
-                "sinr_db": sinr, "rtt_ms": delay})
+                "sinr_db": sinr, "rtt_ms": delay, "sender_clock": False})
         except RowSkip as skip:
             report.skipped[skip.reason] += 1
             continue
+        if len(fields) != len(names):
+            notes[f"rows with {len(fields)} values under a header of {len(names)} names "
+                  f"(the named ones first; the rest ignored)"] += 1
         if sub - pub != delay:
             notes["delay differs from sub_time - pub_time"] += 1
         entries.append((recv, state_route, state))

@@ -27,8 +27,15 @@ Mapping, row by row (the data row index, 0-based, is ``seq`` of both messages):
   ``cell_id`` = ``RAWCELLID`` (``CellID`` when that is missing), ``rsrp_dbm``/``rsrq_db``/
   ``sinr_db`` = RSRP/RSRQ/SNR as written (in 5G NSA rows these are the LTE anchor's; the NR
   leg's ``NRxRSRP``/``NRxRSRQ`` are not imported; in 3G rows G-NetTrack puts its own figures
-  in these columns), ``dl_kbps``/``ul_kbps`` = DL_bitrate/UL_bitrate (kbit/s), ``rtt_ms`` =
-  ``PINGAVG`` when present and numeric, else null.
+  in these columns), ``dl_kbps``/``ul_kbps`` = DL_bitrate/UL_bitrate (kbit/s: the traffic the
+  phone carried, which depends on what the app was doing, not the link's capacity).
+* Probes: G-NetTrack pings only when its ping test runs (every ~13-14 s in the UCC "Download"
+  runs, never in most drives). A row with ``PINGAVG`` or ``PINGLOSS`` filled reports a probe:
+  ``rtt_ms`` = ``PINGAVG`` when numeric; a ``PINGLOSS`` of 100 % (or a ``PINGAVG`` that is not
+  a number) is a probe without an answer. Every other row carries no probe (``probe`` false):
+  it is no evidence of an unanswered one.
+* Clock: the phone stamps each row once, so ``ts`` = ``recv_time`` and ``sender_clock`` is
+  false: G-NetTrack measures no one-way delay, and l4mon derives none.
 * VehicleState: Latitude/Longitude, ``speed_mps`` = Speed (km/h) / 3.6, ``heading_deg`` from a
   ``Bearing``/``Heading`` column when the export has one; otherwise the great-circle bearing
   from the last position at least 5 m away to this one (held while the vehicle moves less,
@@ -38,9 +45,10 @@ Mapping, row by row (the data row index, 0-based, is ``seq`` of both messages):
 A value outside the wire bounds, or a missing position, speed, network mode or timestamp,
 skips the row with its reason counted; so does a line the CSV reader cannot parse.
 
-Oddities of the UCC files: ``PINGAVG`` (and every PING column) is ``-`` throughout, so
-``rtt_ms`` is always null; ``NRxRSRP``/``NRxRSRQ`` hold sentinel-like values (-205 dBm, -225 dB)
-in some rows; in 3G rows ``SNR``/``CQI`` are ``-``.
+Oddities of the UCC files: in the drives ``PINGAVG`` (and every PING column) is ``-``
+throughout, so no row carries a probe; in the static "Download" runs one row in ~14 does;
+``NRxRSRP``/``NRxRSRQ`` hold sentinel-like values (-205 dBm, -225 dB) in some rows; in 3G
+rows ``SNR``/``CQI`` are ``-``.
 """
 
 from __future__ import annotations
@@ -150,6 +158,20 @@ def _times(stamps: list[str], zone: ZoneInfo) -> list[float | None]:
     return out
 
 
+def _probe(fields: list[str], i_avg: int | None, i_loss: int | None
+           ) -> tuple[float | None, bool]:
+    """(rtt_ms, probe) of a row: whether its ping test ran, and its answer if it got one."""
+    avg = fields[i_avg].strip() if i_avg is not None else "-"
+    loss = fields[i_loss].strip() if i_loss is not None else "-"
+    if avg in MISSING and loss in MISSING:
+        return None, False  # no ping test in this row
+    try:
+        rtt = float(avg)
+    except ValueError:
+        return None, True  # the test ran and gave no number: no answer
+    return (rtt, True) if math.isfinite(rtt) and rtt >= 0 else (None, True)
+
+
 def parse(path: Path, *, vehicle: str, site: str) -> tuple[FileReport, list[Entry]]:
     """Read one G-NetTrack export into (report, messages); raises DriveLogImportError."""
     text = read_text(path, "G-NetTrack CSV")
@@ -178,6 +200,7 @@ def parse(path: Path, *, vehicle: str, site: str) -> tuple[FileReport, list[Entr
     i_raw, i_cell = col.get("RAWCELLID"), col.get("CellID")
     i_rsrq, i_snr = col.get("RSRQ"), col.get("SNR")
     i_dl, i_ul, i_ping = col.get("DL_bitrate"), col.get("UL_bitrate"), col.get("PINGAVG")
+    i_ping_loss = col.get("PINGLOSS")
     i_bearing = next((col[n] for n in ("Bearing", "Heading") if n in col), None)
 
     data = [fields_of(line) for line in lines[1:] if line.strip()]
@@ -222,16 +245,13 @@ def parse(path: Path, *, vehicle: str, site: str) -> tuple[FileReport, list[Entr
                 if index is not None and fields[index].strip() not in MISSING:
                     cell = fields[index].strip()
                     break
-            try:
-                rtt = value(fields, i_ping, "PINGAVG")
-            except RowSkip:
-                rtt = None  # a probe that did not give a number gave no answer
+            rtt, probe = _probe(fields, i_ping, i_ping_loss)
             sample = wire(LinkSample, {
                 "ts": recv, "seq": seq, "rat": rat, "cell_id": cell,
                 "rsrp_dbm": _number(fields[col["RSRP"]], "RSRP"),
                 "rsrq_db": value(fields, i_rsrq, "RSRQ"),
                 "sinr_db": value(fields, i_snr, "SNR"),
-                "rtt_ms": rtt,
+                "rtt_ms": rtt, "probe": probe, "sender_clock": False,
                 "ul_kbps": value(fields, i_ul, "UL_bitrate"),
                 "dl_kbps": value(fields, i_dl, "DL_bitrate")})
             bearing = value(fields, i_bearing, "Bearing")
