@@ -29,6 +29,7 @@ from typing import Final, Literal, Protocol
 
 import msgspec
 
+from telemetry.pace import OUTAGE_INTERVALS, SPACING_N
 from telemetry.sequence import RESTART_BACK, RESTART_FROM_ZERO
 from telemetry.wire import LinkSample
 
@@ -44,14 +45,6 @@ Basis = Literal["rtt", "gap"]
 #: cache misses than in instructions (docs/benchmarks.md); this one holds 16 MB.
 RING: Final = 64
 TRIM_AT: Final = 2 * RING
-#: An outage must also last more than this many of the link's usual sample intervals (at least
-#: three samples in a row missing) to be a failure. At 10 Hz ``rlf_threshold_s`` is far longer
-#: anyway; a 1 Hz drive-test log (G-NetTrack) skips a row every few seconds, which is the
-#: logger's timing, not a radio link failure.
-OUTAGE_INTERVALS: Final = 3
-#: Intervals the usual sample interval is the median of.
-SPACING_N: Final = 20
-
 _NEVER: Final = object()  # matches no cell and no RAT: the first sample takes the slow path
 _UNDECIDED: Final = object()  # a judgement that needs samples not received yet
 

@@ -242,6 +242,13 @@ class IntersectionBook:
         self._tx: dict[str, tuple[str | None, tuple[float, int] | None, tuple[float, int]]] = {}
         self._last_tick: float | None = None
 
+    def end_session(self) -> None:
+        """No vehicle is anywhere any more (telemetry/sessions.py); the books stay."""
+        self._where.clear()
+        self._v2i_marks.clear()
+        self._tx.clear()
+        self._last_tick = None
+
     def _link(self, intersection: str, link: str) -> LinkZone:
         book = self.links.get((intersection, link))
         if book is None:

@@ -92,9 +92,14 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
     runtime.buffer = source.buffer
     runtime.mqtt = source.status
     if record:
+        from l4mon.context import recorded
         from l4mon.recorder import Recorder
+        from telemetry.drivelog import Manifest
 
-        runtime.recorder = Recorder(record)
+        site = runtime.site
+        runtime.recorder = Recorder(record, manifest=Manifest(
+            site=site.name if site is not None else "", source={"kind": "recorder"},
+            **recorded(config, site)))
         log.info("recording everything ingested to %s", record)
     host, port = parse_listen(config.http.listen)
     stop = asyncio.Event()
@@ -132,20 +137,28 @@ def _replay(args: argparse.Namespace) -> int:
     """Exit 0 when every expectation holds (or there are none), 1 when one fails."""
     from pathlib import Path
 
+    from l4mon.site import DEMO_SITE_PATH, load_site
     from scenarios.scenario import encode_results, run_log, run_scenario
 
     target = Path(args.input)
+    config = load_config(args.config) if args.config else None
+    site = None if args.site is None else load_site(
+        DEMO_SITE_PATH if args.site == "demo" else args.site)
     if args.speed != "max" or args.publish:
         from scenarios.pacing import replay_paced
 
-        return _run(replay_paced(target, speed=args.speed, publish=args.publish, out=args.out))
-    doc = run_scenario(target) if target.is_file() else run_log(target)
+        return _run(replay_paced(target, speed=args.speed, publish=args.publish, out=args.out,
+                                 config=config, site=site))
+    doc = run_scenario(target, config=config, site=site) if target.is_file() \
+        else run_log(target, config=config, site=site)
     data = encode_results(doc)
     if args.out:
         Path(args.out).write_bytes(data)
     failed = [e for e in doc["expectations"] if not e["passed"]]
+    sessions = len(doc["sessions"])
     print(f"{doc['input'].get('name') or target}: {doc['verdict'].upper()} - "
-          f"{doc['span']['messages']} messages over {doc['span']['duration_s']:.1f} s, "
+          f"{doc['span']['messages']} messages over {doc['span']['duration_s']:.1f} s"
+          f"{f' in {sessions} sessions' if sessions > 1 else ''}, "
           f"{len(doc['alerts'])} alerts, {len(doc['expectations']) - len(failed)}/"
           f"{len(doc['expectations'])} expectations held", flush=True)
     for e in failed:
@@ -183,7 +196,7 @@ def _report(args: argparse.Namespace) -> int:
 
     site = None if args.site is None else load_site(
         DEMO_SITE_PATH if args.site == "demo" else args.site)
-    options = ReportOptions(config=load_config(args.config), site=site,
+    options = ReportOptions(config=load_config(args.config) if args.config else None, site=site,
                             start=parse_time(args.start, "--from"),
                             end=parse_time(args.end, "--to"), replay=args.replay,
                             replay_max_rows=args.replay_max_rows, title=args.title)
@@ -240,6 +253,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--out", default=None, help="write the results JSON here")
     rep.add_argument("--publish", default=None,
                      help="mqtt://HOST:PORT: publish the messages to a broker as well")
+    rep.add_argument("--config", default=None,
+                     help="hub config TOML (default: the one the log was recorded with)")
+    rep.add_argument("--site", default=None,
+                     help="site TOML or 'demo' (default: the one the log was recorded with)")
 
     imp = sub.add_parser("import", help="turn drive-test logs into an l4mon drive log")
     imp.add_argument("format", choices=["gnettrack", "cicv5g"])

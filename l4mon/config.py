@@ -72,14 +72,29 @@ class AlertSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
 
 class Requirements(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """What each vehicle needs from its links (its camera streams' uplink, for example)."""
+    """What each vehicle needs from its links (its camera streams' uplink, for example).
+
+    0 means "no uplink requirement": nothing is judged against it (no alert, no share of time
+    met, the report's budget not graded). An import whose throughput is whatever an app happened
+    to carry (G-NetTrack) says so, since its uplink says nothing about a camera's.
+    """
 
     ul_required_kbps: float = 8_000.0
     #: Per-vehicle overrides: vehicle id → uplink kbit/s its streams need.
     ul_required_kbps_by_vehicle: dict[str, float] = {}
 
+    def __post_init__(self) -> None:
+        if self.ul_required_kbps < 0 or any(v < 0 for v in
+                                            self.ul_required_kbps_by_vehicle.values()):
+            raise ValueError("requirements: ul_required_kbps must be >= 0 (0: none)")
+
     def ul_required(self, vehicle: str) -> float:
         return self.ul_required_kbps_by_vehicle.get(vehicle, self.ul_required_kbps)
+
+    def ul_requirement(self, vehicle: str) -> float | None:
+        """The vehicle's uplink requirement, or None when it has none (0)."""
+        required = self.ul_required(vehicle)
+        return required if required > 0 else None
 
 
 class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -27,6 +27,7 @@ from telemetry.decode import Decoder, Rejected
 from telemetry.fleet import Fleet, Handler, Refused
 from telemetry.quarantine import Quarantine
 from telemetry.sequence import URGENT
+from telemetry.vehicle import VehicleTrack
 
 log = logging.getLogger("l4mon.hub")
 
@@ -219,6 +220,19 @@ class Hub:
                     self.alerts.on_handover(now, vehicle, entry,
                                             self.intersections.zones.name(entry.intersection)
                                             if entry.intersection else None)
+
+    def end_session(self, now: float) -> list[VehicleTrack]:
+        """The end of one drive of a replay whose input then pauses for longer than a session
+        gap (telemetry/sessions.py): handovers still held are drained, every vehicle and RSU
+        is retired, holds are forgotten. Returns the retired vehicles. Live hubs never call
+        this: a silent fleet is something an operator must see."""
+        self.drain_handovers(now)
+        retired = self.fleet.end_session()
+        self._bindings.clear()  # they hold the retired tracks' handlers
+        self.intersections.end_session()
+        if self.alerts is not None:
+            self.alerts.end_session()
+        return retired
 
     def drain_handovers(self, now: float) -> None:
         """End of a replay's input: every handover still waiting for its window, as it is."""

@@ -93,5 +93,6 @@ class Recorder:
                 route, msg = self._decoder.decode(topic, payload, now, content_type)
             except Rejected:
                 continue
-            self._writer.add(now, route, msg, topic=topic, payload=bytes(payload))
+            self._writer.add(now, route, msg, topic=topic, payload=bytes(payload),
+                             content_type=content_type)
             self.recorded += 1

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.journal import Journal
-from l4mon.alerts.rules import load_rules
+from l4mon.alerts.rules import Rule, load_rules
 from l4mon.auth import TokenStore
 from l4mon.clock import Clock
 from l4mon.config import HubConfig
@@ -26,14 +26,18 @@ log = logging.getLogger("l4mon")
 
 
 def build_runtime(config: HubConfig, *, clock: Clock, site: Site | None = None,
-                  demo: SimFleet | None = None) -> Runtime:
-    """Everything but the transport. Raises ValueError subclasses on bad rules or site."""
-    rules = load_rules(config.alerts.rules or None)
+                  demo: SimFleet | None = None, rules: list[Rule] | None = None) -> Runtime:
+    """Everything but the transport. Raises ValueError subclasses on bad rules or site.
+
+    ``rules`` replaces the config's rules file (a replay of a recording uses the rules the
+    recording hub ran with)."""
+    if rules is None:
+        rules = load_rules(config.alerts.rules or None)
     if site is None and config.site.path:
         site = load_site(config.site.path)
     journal = Journal(config.alerts.journal, synchronous=config.alerts.synchronous)
     engine = AlertEngine(rules=rules, journal=journal, duty=DutyRoster(journal=journal),
-                         ul_required_kbps=config.requirements.ul_required)
+                         ul_required_kbps=config.requirements.ul_requirement)
     if engine.open:
         log.info("journal %s: restored %d open alerts", config.alerts.journal, len(engine.open))
     hub = Hub(config=config, site=site)

@@ -13,15 +13,17 @@ import asyncio
 import time
 from pathlib import Path
 
-import msgspec
-
+from l4mon.config import HubConfig
+from l4mon.site import Site
 from scenarios.scenario import encode_results, prepare, run_prepared
+from telemetry import codec
 
 
 async def replay_paced(target: Path, *, speed: str, publish: str | None,
-                       out: str | None) -> int:
+                       out: str | None, config: HubConfig | None = None,
+                       site: Site | None = None) -> int:
     factor = 1e9 if speed == "max" else float(speed)
-    prepared = prepare(target)
+    prepared = prepare(target, config=config, site=site)
     publisher = None
     if publish:
         import paho.mqtt.client as paho
@@ -40,17 +42,25 @@ async def replay_paced(target: Path, *, speed: str, publish: str | None,
 
     def paced():  # type: ignore[no-untyped-def]
         nonlocal sent
-        for recv_time, topic, payload in stream:
+        for recv_time, topic, payload, content_type in stream:
             delay = (recv_time - prepared.start) / factor - (time.monotonic() - wall_start)
             if delay > 0:
                 time.sleep(delay)  # the replay runs in a worker thread; nothing else waits
             if publisher is not None:
-                data = msgspec.json.decode(payload)
+                data = codec.decode(payload, content_type)
                 data["ts"] = epoch_start + (data["ts"] - prepared.start) / factor
-                publisher.publish(topic, msgspec.json.encode(data),
-                                  qos=1 if topic.endswith("/event") else 0)
+                properties = None
+                if content_type is not None:  # MessagePack stays MessagePack on the wire
+                    from paho.mqtt.packettypes import PacketTypes
+                    from paho.mqtt.properties import Properties
+
+                    properties = Properties(PacketTypes.PUBLISH)
+                    properties.ContentType = content_type
+                publisher.publish(topic, codec.encode(data, content_type),
+                                  qos=1 if topic.endswith("/event") else 0,
+                                  properties=properties)
                 sent += 1
-            yield recv_time, topic, payload
+            yield recv_time, topic, payload, content_type
 
     prepared.stream = paced()
     doc = await asyncio.to_thread(run_prepared, prepared)

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import math
 import sys
-from array import array
-from bisect import bisect_right
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Final
 
 from handover.intersections import rates, returns_within
 from l4mon.alerts.model import Alert
+from l4mon.alerts.rules import Rule
 from l4mon.clock import ManualClock
 from l4mon.config import HubConfig, config_from_dict
 from l4mon.hub import Hub
@@ -34,6 +32,9 @@ from l4mon.service import build_runtime
 from l4mon.site import Site
 from telemetry.drivelog import Delivery
 from telemetry.linkstate import STATES
+from telemetry.quantiles import EXACT_MAX, Quantiles, RunningMean
+from telemetry.sessions import SESSION_GAP_S
+from telemetry.vehicle import VehicleTrack
 from telemetry.window import percentile
 
 if TYPE_CHECKING:
@@ -47,146 +48,12 @@ Hook = Callable[[float], None]
 #: an ``array``). 65,536 is 3.6 times a 30-minute scenario at 10 Hz (18,000) and ~1.8 h of one
 #: link, so every scenario of the library and any validation run of that length is graded on
 #: exact figures; at most 512 KiB per link (100 MiB for 100 vehicles x 2 links, held only
-#: until each link passes the cap). Beyond it a link's percentiles come from a fixed ~80 KiB
-#: sketch within 0.1 %: a day of a fleet stays in fixed memory.
-RTT_EXACT_MAX: Final = 65_536
+#: until each link passes the cap). Beyond it a link's percentiles come from a fixed ~160 KiB
+#: sketch within 0.1 % (telemetry/quantiles.py): a day of a fleet stays in fixed memory.
+RTT_EXACT_MAX: Final = EXACT_MAX
 #: What ``kpis`` says of a link's RTT percentiles (the ``rtt_percentiles`` field).
 EXACT: Final = "exact"
 APPROXIMATE: Final = "±0.1 %"
-#: ``sum`` adds floats with Neumaier's compensation from Python 3.12 on, plainly before.
-_COMPENSATED: Final = sys.version_info >= (3, 12)
-
-
-class RunningMean:
-    """``sum(values) / len(values)`` without keeping the values.
-
-    The float is the very one the interpreter's ``sum`` gives (plain addition before 3.12,
-    Neumaier's compensated sum from 3.12, both replicated here), so the figures of a replay
-    do not move from when every value was kept in a list.
-    """
-
-    __slots__ = ("comp", "n", "total")
-
-    def __init__(self) -> None:
-        self.n = 0
-        self.total = 0.0
-        self.comp = 0.0
-
-    def add(self, x: float) -> None:
-        self.n += 1
-        total = self.total
-        t = total + x
-        if _COMPENSATED:
-            if abs(total) >= abs(x):
-                self.comp += (total - t) + x
-            else:
-                self.comp += (x - t) + total
-        self.total = t
-
-    def value(self) -> float | None:
-        if not self.n:
-            return None
-        total, comp = self.total, self.comp
-        if comp and math.isfinite(comp):  # as sum(): never turn an overflow into NaN
-            total += comp
-        return total / self.n
-
-
-class RelativeSketch:
-    """Counts of values in log-spaced bins, DDSketch-style (Masson et al., VLDB 2019): a value
-    in (g^(i-1), g^i] is counted in bin i and read back as 2 g^i / (g + 1), which is within
-    ``ALPHA`` of it, relatively. So is every percentile read from it, since a percentile is an
-    order statistic or a mix of two neighbouring ones. Fixed range (the wire's RTT bounds) and
-    so fixed memory, ~10,100 bins of 8 bytes; two sketches add bin by bin (``merge``)."""
-
-    ALPHA: Final = 0.001
-    #: Values below this (ms) count as 0: an absolute error under the KPIs' own rounding.
-    LOW: Final = 1e-3
-    HIGH: Final = 600_000.0  # telemetry.wire's RttMs bound
-    _GAMMA: Final = (1 + ALPHA) / (1 - ALPHA)
-    _LOG_GAMMA: Final = math.log(_GAMMA)
-    _FIRST: Final = math.ceil(math.log(LOW) / _LOG_GAMMA)
-    _BINS: Final = math.ceil(math.log(HIGH) / _LOG_GAMMA) - _FIRST + 1
-
-    __slots__ = ("counts", "n", "zeros")
-
-    def __init__(self) -> None:
-        self.counts = array("q", bytes(8 * self._BINS))
-        self.zeros = 0
-        self.n = 0
-
-    def add(self, x: float) -> None:
-        self.n += 1
-        if x < self.LOW:
-            self.zeros += 1
-            return
-        i = math.ceil(math.log(x) / self._LOG_GAMMA) - self._FIRST
-        self.counts[min(max(i, 0), self._BINS - 1)] += 1
-
-    def merge(self, other: RelativeSketch) -> None:
-        """Add ``other``'s counts: the sketch of both inputs together, with the same error."""
-        counts = self.counts
-        for i, c in enumerate(other.counts):
-            if c:
-                counts[i] += c
-        self.zeros += other.zeros
-        self.n += other.n
-
-    def percentile(self, q: float) -> float | None:
-        """``telemetry.window.percentile`` over the values, each read back from its bin."""
-        n = self.n
-        if n == 0:
-            return None
-        cumulative = list(accumulate(self.counts, initial=self.zeros))
-
-        def value(k: int) -> float:  # the k-th smallest (from 0), read back from its bin
-            j = bisect_right(cumulative, k)  # 0: below LOW; j: bin j - 1
-            return 0.0 if j == 0 else 2 * self._GAMMA ** (j - 1 + self._FIRST) / (self._GAMMA + 1)
-
-        rank = (n - 1) * q / 100.0
-        low = int(rank)
-        if low >= n - 1:
-            return value(n - 1)
-        v0, v1 = value(low), value(low + 1)
-        return v0 + (v1 - v0) * (rank - low)
-
-
-class RttBook:
-    """Every answered probe's RTT of one link, for whole-run percentiles: exact (the values
-    kept) up to ``exact_max`` of them, then a ``RelativeSketch`` of all of them."""
-
-    __slots__ = ("exact_max", "sketch", "values")
-
-    def __init__(self, exact_max: int = RTT_EXACT_MAX) -> None:
-        self.exact_max = exact_max
-        self.values: array[float] | None = array("d")
-        self.sketch: RelativeSketch | None = None
-
-    def add(self, rtt_ms: float) -> None:
-        values = self.values
-        if values is None:
-            self.sketch.add(rtt_ms)  # type: ignore[union-attr]
-            return
-        values.append(rtt_ms)
-        if len(values) > self.exact_max:
-            sketch = self.sketch = RelativeSketch()
-            for v in values:
-                sketch.add(v)
-            self.values = None
-
-    @property
-    def exact(self) -> bool:
-        return self.values is not None
-
-    def __len__(self) -> int:
-        return len(self.values) if self.values is not None else self.sketch.n  # type: ignore
-
-    def percentiles(self, *qs: float) -> list[float | None]:
-        if self.values is not None:
-            ordered = sorted(self.values)
-            return [percentile(ordered, q) for q in qs]
-        assert self.sketch is not None
-        return [self.sketch.percentile(q) for q in qs]
 
 
 @dataclass
@@ -194,7 +61,11 @@ class LinkBooks:
     """Whole-replay figures for one link, kept at every tick and every sample: in memory
     bounded per link, whatever the length of the replay."""
 
-    rtts: RttBook = field(default_factory=RttBook)
+    rtts: Quantiles = field(default_factory=Quantiles)
+    #: Probes without an answer (samples that carried no probe are neither).
+    timeouts: int = 0
+    #: One-way delay (receive time - sender ts), ms, of samples with a sender clock.
+    owd: Quantiles = field(default_factory=lambda: Quantiles(high=86_400_000.0))
     time_in: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STATES})
     ul: RunningMean = field(default_factory=RunningMean)
     dl: RunningMean = field(default_factory=RunningMean)
@@ -211,24 +82,66 @@ class Outcome:
     alerts: list[Alert]
     links: dict[tuple[str, str], LinkBooks]
     vehicle_time: dict[str, dict[str, float]]
-    #: vehicle → [seconds judged, seconds the usable links' uplink met the requirement]
+    #: vehicle → [seconds with a link, seconds the usable links' uplink was measured (judged),
+    #: seconds it met the requirement]
     uplink: dict[str, list[float]] = field(default_factory=dict)
     #: Every final handover and failover of the run, oldest first. Not the hub's own deques:
     #: those keep the last HANDOVERS_KEPT, right for a live hub, an undercount for a long log.
     handovers: Sequence[HandoverEntry] = ()
     failovers: Sequence[tuple[str, Failover]] = ()
+    #: Quantities the input's source does not measure (its manifest's ``not_measured``).
+    not_measured: frozenset[str] = frozenset()
+    #: The drives of the input (telemetry/sessions.py), and the vehicles of all but the last,
+    #: retired at their session's end (their link counters are part of the KPIs).
+    sessions: list[Session] = field(default_factory=list)
+    retired: list[VehicleTrack] = field(default_factory=list)
+
+    @property
+    def active_s(self) -> float:
+        """Time inside sessions: the drives' own time, without the pauses between them."""
+        return sum(s.duration_s for s in self.sessions)
+
+    def tracks(self) -> dict[str, list[VehicleTrack]]:
+        """Every vehicle's tracks, one per session it drove in, in order."""
+        out: dict[str, list[VehicleTrack]] = defaultdict(list)
+        for vehicle in [*self.retired, *self.hub.fleet.vehicles.values()]:
+            out[vehicle.id].append(vehicle)
+        return dict(out)
 
 
-def batches(deliveries: Iterable[Delivery]) -> Iterator[tuple[float, list[tuple[str, bytes]]]]:
-    """Group consecutive deliveries with the same receive time."""
-    current: list[tuple[str, bytes]] = []
+@dataclass
+class Session:
+    """One drive of the input: first and last receive time, messages, vehicles."""
+
+    start: float
+    end: float | None = None
+    messages: int = 0
+    vehicles: list[str] = field(default_factory=list)
+
+    def close(self, end: float, vehicles: Iterable[str]) -> None:
+        self.end = end
+        self.vehicles = sorted(vehicles)
+
+    @property
+    def duration_s(self) -> float:
+        return 0.0 if self.end is None else self.end - self.start
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"start": self.start, "end": self.end, "duration_s": round(self.duration_s, 3),
+                "messages": self.messages, "vehicles": self.vehicles}
+
+
+def batches(deliveries: Iterable[Delivery]
+            ) -> Iterator[tuple[float, list[tuple[str, bytes, str | None]]]]:
+    """Group consecutive deliveries with the same receive time, as the hub's batches."""
+    current: list[tuple[str, bytes, str | None]] = []
     at: float | None = None
-    for recv_time, topic, payload in deliveries:
+    for recv_time, topic, payload, content_type in deliveries:
         if at is not None and recv_time != at:
             yield at, current
             current = []
         at = recv_time
-        current.append((topic, payload))
+        current.append((topic, payload, content_type))
     if at is not None and current:
         yield at, current
 
@@ -236,12 +149,16 @@ def batches(deliveries: Iterable[Delivery]) -> Iterator[tuple[float, list[tuple[
 def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
         site: Site | None = None, journal: str = ":memory:",
         before_batch: Hook | None = None, settle_s: float = 0.0,
-        rtt_exact_max: int = RTT_EXACT_MAX) -> Outcome:
+        rtt_exact_max: int = RTT_EXACT_MAX, rules: list[Rule] | None = None,
+        not_measured: Iterable[str] = (), session_gap_s: float = SESSION_GAP_S) -> Outcome:
     """Replay ``deliveries`` (in receive-time order) and return the outcome.
 
     The clock stops at the last message (plus ``settle_s``, default 0): the end of a recording
     is not an outage, and running on would make every link stale and raise alerts for a fleet
-    that merely stopped being recorded. Holds still pending at the end stay pending.
+    that merely stopped being recorded. Holds still pending at the end stay pending. So it is
+    at the end of each session: when nothing arrives for longer than ``session_gap_s``
+    (telemetry/sessions.py), the session ends there, the clock jumps to the next message
+    without ticking, and the next session starts with no vehicle known.
     ``deliveries`` is consumed as it goes (``iter_wire_messages`` streams a log of any size);
     ``rtt_exact_max`` is the per-link cap on exact RTT percentiles (``RTT_EXACT_MAX``).
     """
@@ -251,19 +168,22 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
     data["handover"]["enabled"] = True  # validators need them; replay has the time
     cfg = config_from_dict(data)
     clock = ManualClock(0.0)
-    runtime = build_runtime(cfg, clock=clock, site=site)
+    runtime = build_runtime(cfg, clock=clock, site=site, rules=rules)
     hub = runtime.hub
     hub.fleet.keep_every_record()  # the results list every handover and failover
     interval = cfg.ingest.eval_interval_s
     books: dict[tuple[str, str], LinkBooks] = defaultdict(
-        lambda: LinkBooks(rtts=RttBook(rtt_exact_max)))
+        lambda: LinkBooks(rtts=Quantiles(rtt_exact_max)))
     vehicle_time: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    uplink: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    required = cfg.requirements.ul_required
+    uplink: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+    ul_max_age_s = cfg.links.window_s
+    required = cfg.requirements.ul_requirement
     start: float | None = None
     next_tick = 0.0
     last = 0.0
     count = 0
+    sessions: list[Session] = []
+    retired: list[VehicleTrack] = []
 
     def tick(now: float) -> None:
         clock.set(now)
@@ -275,12 +195,25 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
             if vehicle.links:  # judged as the alert rule judges it (links_total > 0)
                 book = uplink[vid]
                 book[0] += interval
-                if vehicle.ul_kbps_usable() >= required(vid):
+                usable = vehicle.ul_kbps_usable(now, ul_max_age_s)
+                need = required(vid)
+                # Not measured, or no requirement: not judged, neither met nor missed.
+                if usable is not None and need is not None:
                     book[1] += interval
+                    if usable >= need:
+                        book[2] += interval
 
     for at, batch in batches(deliveries):
-        if start is None:
-            start = at
+        if start is None or at - last > session_gap_s:
+            if start is None:
+                start = at
+            else:  # the drive before ended at ``last``: close it as a replay's end
+                while next_tick <= last + settle_s:
+                    tick(next_tick)
+                    next_tick += interval
+                sessions[-1].close(last, hub.fleet.vehicles)
+                retired += hub.end_session(last + settle_s)
+            sessions.append(Session(start=at))
             clock.set(at)
             next_tick = math.floor(at / interval) * interval + interval
         if at < last:
@@ -291,10 +224,11 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
         if before_batch is not None:
             before_batch(at)
         clock.set(at)
-        hub.ingest([(topic, payload, None) for topic, payload in batch], at)
-        for topic, _ in batch:
+        hub.ingest(batch, at)
+        for topic, _, _ in batch:
             _account(books, hub, topic)
         count += len(batch)
+        sessions[-1].messages += len(batch)
         last = at
     if start is None:
         raise ValueError("nothing to replay: the input has no messages")
@@ -303,6 +237,7 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
         tick(next_tick)
         next_tick += interval
     hub.drain_handovers(last + settle)
+    sessions[-1].close(last, hub.fleet.vehicles)
     engine = hub.alerts
     assert engine is not None
     # All of them (a day's link-state alerts of a report's replay can pass any fixed limit).
@@ -310,7 +245,8 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
     return Outcome(hub=hub, start=start, end=last, messages=count, alerts=alerts,
                    links=dict(books), vehicle_time={k: dict(v) for k, v in vehicle_time.items()},
                    uplink=dict(uplink), handovers=hub.fleet.handovers,
-                   failovers=hub.fleet.failovers)
+                   failovers=hub.fleet.failovers, not_measured=frozenset(not_measured),
+                   sessions=sessions, retired=retired)
 
 
 def _account(books: dict[tuple[str, str], LinkBooks], hub: Hub, topic: str) -> None:
@@ -326,6 +262,10 @@ def _account(books: dict[tuple[str, str], LinkBooks], hub: Hub, topic: str) -> N
     book = books[(parts[4], parts[6])]
     if last.rtt_ms is not None:
         book.rtts.add(last.rtt_ms)
+    elif last.probe:
+        book.timeouts += 1
+    if last.sender_clock:
+        book.owd.add((link.last_rx - last.ts) * 1000.0)
     if last.ul_kbps is not None:
         book.ul.add(last.ul_kbps)
     if last.dl_kbps is not None:
@@ -348,14 +288,19 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
     failovers: dict[str, list[Failover]] = defaultdict(list)
     for v, f in outcome.failovers:
         failovers[v].append(f)
-    for vid, vehicle in sorted(outcome.hub.fleet.vehicles.items()):
+    for vid, tracks in sorted(outcome.tracks().items()):
         total = sum(outcome.vehicle_time.get(vid, {}).values()) or 1.0
         links = {}
-        for name, link in sorted(vehicle.links.items()):
+        for name in sorted({name for t in tracks for name in t.links}):
+            # One track per session the vehicle drove in: its counters add up.
+            mine = [t.links[name] for t in tracks if name in t.links]
+            received = sum(link.seq.received for link in mine)
+            lost = sum(link.seq.lost for link in mine)
             book = outcome.links.get((vid, name), LinkBooks())
             p50, p95, p99 = book.rtts.percentiles(50, 95, 99)
+            o50, o95, o99 = book.owd.percentiles(50, 95, 99)
+            probes = len(book.rtts) + book.timeouts
             span = sum(book.time_in.values()) or 1.0
-            seq = link.seq
             made = handovers.get((vid, name), [])
             kinds = Counter(h.kind for h in made)
             gaps = sorted(h.interruption_ms for h in made)
@@ -370,19 +315,28 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
                 "interruption_p50_ms": _r(percentile(gaps, 50)),
                 "interruption_p95_ms": _r(percentile(gaps, 95)),
                 "interruption_max_ms": _r(gaps[-1]) if gaps else None,
-                "samples": seq.received,
+                "samples": received,
+                # Coverage: what was measured at all. 0 probes: RTT not measured (every RTT
+                # figure None), never "all timed out".
+                "probes": probes, "probe_timeouts": book.timeouts,
+                "rtt_coverage": _r(probes / received, 6) if received else None,
                 "rtt_p50_ms": _r(p50), "rtt_p95_ms": _r(p95), "rtt_p99_ms": _r(p99),
                 # Exact up to RTT_EXACT_MAX answered probes of the link, then a sketch's.
                 "rtt_percentiles": EXACT if book.rtts.exact else APPROXIMATE,
-                "loss_ratio": _r(seq.loss_ratio, 6),
+                # Only from samples with a sender clock (docs/protocol.md): None without one.
+                "owd_samples": len(book.owd),
+                "owd_p50_ms": _r(o50), "owd_p95_ms": _r(o95), "owd_p99_ms": _r(o99),
+                # An import's seq is its row number: its gaps are skipped rows, not loss.
+                "loss_ratio": None if "loss" in outcome.not_measured
+                else _r(lost / (received + lost), 6) if received + lost else 0.0,
                 "availability": _r((book.time_in["ok"] + book.time_in["degraded"]) / span, 6),
                 "time_in_state_s": {k: _r(v, 3) for k, v in book.time_in.items() if v},
-                "ul_kbps_mean": _r(book.ul.value()),
-                "dl_kbps_mean": _r(book.dl.value()),
-                "cell_changes": link.cell_changes,
+                "ul_samples": book.ul.n, "ul_kbps_mean": _r(book.ul.value()),
+                "dl_samples": book.dl.n, "dl_kbps_mean": _r(book.dl.value()),
+                "cell_changes": sum(link.cell_changes for link in mine),
             }
         times = outcome.vehicle_time.get(vid, {})
-        judged, met = outcome.uplink.get(vid, (0.0, 0.0))
+        with_links, judged, met = outcome.uplink.get(vid, (0.0, 0.0, 0.0))
         events = failovers.get(vid, [])
         over = sorted(f.failover_s for f in events if f.failover_s is not None)
         out[vid] = {
@@ -394,8 +348,11 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
             "availability": _r((times.get("ok", 0.0) + times.get("degraded", 0.0)
                                 + times.get("one_link_down", 0.0)) / total, 6),
             "time_all_links_down_s": _r(times.get("all_links_down", 0.0), 3),
-            # The alert rule's figure (ul_kbps_usable >= ul_required_kbps), over the ticks.
+            # The alert rule's figure (ul_kbps_usable >= ul_required_kbps), over the ticks in
+            # which it was measured (every usable link reported its uplink); coverage says how
+            # much of the time with a link that was. None when never: not measured.
             "ul_requirement_judged_s": _r(judged, 3),
+            "ul_requirement_coverage": _r(judged / with_links, 6) if with_links else None,
             "ul_requirement_met": _r(met / judged, 6) if judged else None,
             "links": links,
         }

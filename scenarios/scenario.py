@@ -18,9 +18,11 @@ import msgspec
 
 from l4mon.alerts.model import SEVERITY_RANK, Alert
 from l4mon.config import HubConfig, load_config
+from l4mon.context import replay_context
 from l4mon.site import DEMO_SITE_PATH, Site, load_site
 from scenarios import replay
 from scenarios.simfleet import Fault, SimFleet
+from telemetry import codec
 from telemetry.drivelog import Manifest, iter_wire_messages, read_manifest
 from telemetry.wire import LinkSample
 
@@ -169,7 +171,7 @@ def _generated(spec: ScenarioSpec, base: Path) -> tuple[Iterator[replay.Delivery
         while True:
             now = min(gen.start + n * step, end)
             for topic, payload in fleet.advance(now):
-                yield now, topic, payload
+                yield now, topic, payload, None
             if now >= end:
                 return
             n += 1
@@ -206,14 +208,14 @@ def _edited(stream: Iterator[replay.Delivery], faults: list[FaultSpec], start: f
     if not edits:
         yield from stream
         return
-    for recv_time, topic, original in stream:
+    for recv_time, topic, original, content_type in stream:
         payload = original
         offset = recv_time - start
         parts = topic.split("/")
         vehicle = parts[4] if len(parts) > 4 and parts[3] == "vehicle" else None
         link = parts[6] if len(parts) == 7 and parts[5] == "link" else None
         if zones and parts[-1] == "state":
-            where = msgspec.json.decode(payload)
+            where = codec.decode(payload, content_type)
             for n, f in edits:
                 if n not in started and f.vehicle == vehicle and offset >= f.at_s \
                         and zones[f.at_intersection].contains(where["lat"], where["lon"]):
@@ -237,15 +239,15 @@ def _edited(stream: Iterator[replay.Delivery], faults: list[FaultSpec], start: f
                     digest = hashlib.blake2s(f"{topic}|{recv_time!r}".encode(), digest_size=4)
                     drop = drop or int.from_bytes(digest.digest(), "big") / 2**32 < ratio
             elif f.kind in ("rtt_spike", "bandwidth_cap", "handover_storm") and on_link:
-                payload = _edit_link(f, payload, offset)
+                payload = _edit_link(f, payload, offset, content_type)
             elif f.kind == "clock_skew":
-                payload = _edit_ts(payload, 5.0 if f.value is None else f.value)
+                payload = _edit_ts(payload, 5.0 if f.value is None else f.value, content_type)
         if not drop:
-            yield recv_time, topic, payload
+            yield recv_time, topic, payload, content_type
 
 
-def _edit_link(f: FaultSpec, payload: bytes, offset: float) -> bytes:
-    msg = msgspec.json.decode(payload, type=LinkSample)
+def _edit_link(f: FaultSpec, payload: bytes, offset: float, content_type: str | None) -> bytes:
+    msg = codec.decode(payload, content_type, LinkSample)
     if f.kind == "rtt_spike" and msg.rtt_ms is not None:
         msg = msgspec.structs.replace(msg, rtt_ms=msg.rtt_ms + (250.0 if f.value is None
                                                                else f.value))
@@ -256,13 +258,13 @@ def _edit_link(f: FaultSpec, payload: bytes, offset: float) -> bytes:
         # Flip between the serving cell and a neighbour every half second: a ping-pong storm.
         flip = math.floor((offset - f.at_s) * 2) % 2 == 1
         msg = msgspec.structs.replace(msg, cell_id=f"{msg.cell_id}-nb" if flip else msg.cell_id)
-    return msgspec.json.encode(msg)
+    return codec.encode(msg, content_type)
 
 
-def _edit_ts(payload: bytes, skew: float) -> bytes:
-    data = msgspec.json.decode(payload)
+def _edit_ts(payload: bytes, skew: float, content_type: str | None) -> bytes:
+    data = codec.decode(payload, content_type)
     data["ts"] = data["ts"] + skew
-    return msgspec.json.encode(data)
+    return codec.encode(data, content_type)
 
 
 # -- grading --------------------------------------------------------------------------------------
@@ -347,8 +349,11 @@ def results_document(*, input_info: dict[str, Any], outcome: replay.Outcome,
     return {
         "format": RESULTS_FORMAT, "version": RESULTS_VERSION,
         "input": input_info, "verdict": verdict, "expectations": expectations,
+        # duration_s: the drives' own time (the sessions'), not the calendar time they span
         "span": {"start": start, "end": outcome.end,
-                 "duration_s": round(outcome.end - start, 3), "messages": outcome.messages},
+                 "duration_s": round(outcome.active_s, 3),
+                 "calendar_s": round(outcome.end - start, 3), "messages": outcome.messages},
+        "sessions": [session.to_dict() for session in outcome.sessions],
         "alerts": [{
             "id": a.id, "rule": a.rule, "severity": a.severity, "vehicle": a.vehicle,
             "link": a.link, "rsu": a.rsu, "intersection": a.intersection, "detail": a.detail,
@@ -376,30 +381,46 @@ class Prepared(msgspec.Struct):
     site: Site | None
     info: dict[str, Any]
     spec: ScenarioSpec | None
+    rules: Any = None  # list[Rule] a recording's hub ran with; None: the config's own
 
 
-def prepare(path: str | Path) -> Prepared:
-    """Open a scenario file or a drive log directory for replay."""
+def prepare(path: str | Path, *, config: HubConfig | None = None,
+            site: Site | None = None) -> Prepared:
+    """Open a scenario file or a drive log directory for replay.
+
+    A drive log replays with the hub config, rules and site it was recorded with (when it
+    kept them: l4mon/context.py); ``config`` and ``site`` override, for logs and scenarios.
+    """
     path = Path(path)
     if not path.is_file():
+        if not path.exists():
+            raise ScenarioError(f"{path}: no such file or directory")
         manifest = read_manifest(path)
+        ctx = replay_context(manifest, config=config, site=site)
         info = {"kind": "log", "path": str(path), "site": manifest.site,
                 "conditions": msgspec.to_builtins(manifest.conditions),
-                "sources": [manifest.source]}
+                "sources": [manifest.source],
+                "not_measured": list(manifest.not_measured),
+                "context": {"config": "given" if config is not None else
+                            "recorded" if manifest.hub_config else "defaults",
+                            "site": ctx.site.name if ctx.site is not None else None}}
         return Prepared(stream=iter_wire_messages(path), start=manifest.start or 0.0,
-                        started={}, config=HubConfig(), site=None, info=info, spec=None)
+                        started={}, config=ctx.config, site=ctx.site, info=info, spec=None,
+                        rules=ctx.rules)
     spec = load_scenario(path)
     base = path.parent
-    config = load_config(base / spec.config) if spec.config else HubConfig()
+    if config is None:
+        config = load_config(base / spec.config) if spec.config else HubConfig()
     if spec.generator is not None:
+        # the generator's own site: its vehicles drive on it, whatever --site says
         stream, site, conditions = _generated(spec, base)
         start = spec.generator.start
         sources: list[dict[str, Any]] = [{"kind": "generator",
                                           **msgspec.to_builtins(spec.generator)}]
     else:
         stream, manifests = _logs(spec, base)
-        site = None if spec.site is None else load_site(
-            DEMO_SITE_PATH if spec.site == "demo" else base / spec.site)
+        if site is None and spec.site is not None:
+            site = load_site(DEMO_SITE_PATH if spec.site == "demo" else base / spec.site)
         conditions = msgspec.to_builtins(manifests[0].conditions)
         starts = [m.start for m in manifests if m.start is not None]
         start = min(starts) if starts else 0.0
@@ -417,7 +438,8 @@ def prepare(path: str | Path) -> Prepared:
 def run_prepared(prepared: Prepared, *, before_batch: replay.Hook | None = None
                  ) -> dict[str, Any]:
     outcome = replay.run(prepared.stream, config=prepared.config, site=prepared.site,
-                         before_batch=before_batch)
+                         before_batch=before_batch, rules=prepared.rules,
+                         not_measured=prepared.info.get("not_measured", ()))
     kpis = replay.kpis(outcome)
     start = prepared.start if prepared.spec is not None else outcome.start
     expectations = grade(prepared.spec, outcome, kpis, start, prepared.started) \
@@ -426,12 +448,14 @@ def run_prepared(prepared: Prepared, *, before_batch: replay.Hook | None = None
                             expectations=expectations)
 
 
-def run_scenario(path: str | Path) -> dict[str, Any]:
-    return run_prepared(prepare(path))
+def run_scenario(path: str | Path, *, config: HubConfig | None = None,
+                 site: Site | None = None) -> dict[str, Any]:
+    return run_prepared(prepare(path, config=config, site=site))
 
 
-def run_log(path: str | Path) -> dict[str, Any]:
-    return run_prepared(prepare(path))
+def run_log(path: str | Path, *, config: HubConfig | None = None,
+            site: Site | None = None) -> dict[str, Any]:
+    return run_prepared(prepare(path, config=config, site=site))
 
 
 def encode_results(doc: dict[str, Any]) -> bytes:

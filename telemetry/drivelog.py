@@ -35,7 +35,9 @@ from telemetry.wire import LinkSample, Message, RsuStatus, VehicleEvent, Vehicle
 
 SCHEMA_NAME: Final = "l4mon-drive-log"
 #: 2 added the link columns ``probe`` and ``sender_clock`` (v1 logs read as both true, which
-#: is what their rows meant); a reader of version 1 would silently drop them, so it must refuse.
+#: is what their rows meant) and ``content_type`` (v1 recordings dropped it, so their
+#: MessagePack payloads cannot be replayed); a reader of version 1 would silently drop them,
+#: so it must refuse.
 SCHEMA_VERSION: Final = 2
 MANIFEST: Final = "manifest.json"
 
@@ -67,8 +69,10 @@ SCHEMA: Final = pa.schema([
     ("intersection", _STR), ("health", _STR), ("boot_id", _STR), ("tx_msgs", pa.int64()),
     ("rx_msgs", pa.int64()), ("backhaul_rtt_ms", pa.float64()), ("cpu_pct", pa.float64()),
     # what arrived, verbatim, when the log was recorded (null for imports): replay feeds these
-    # exact bytes, and reads three columns instead of thirty
+    # exact bytes, and reads four columns instead of thirty
     ("topic", _STR), ("payload", pa.binary()),
+    # the MQTT content type it arrived with (null: none, i.e. JSON); version 2
+    ("content_type", _STR),
 ], metadata={"schema": SCHEMA_NAME, "version": str(SCHEMA_VERSION)})
 COLUMNS: Final = SCHEMA.names
 
@@ -101,6 +105,15 @@ class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     start: float | None = None
     end: float | None = None
     messages: int = 0
+    #: What the recording hub ran with, so a replay decides as it did (l4mon/context.py): its
+    #: config without transport, HTTP, auth and journal settings, its alert rules' TOML text,
+    #: its site plan. An importer may give a config too (G-NetTrack: no uplink requirement).
+    hub_config: dict[str, Any] | None = None
+    rules: str | None = None
+    site_plan: dict[str, Any] | None = None
+    #: Quantities the source does not measure at all, e.g. "loss" for an import whose seq is
+    #: the importer's row number: reported as not measured, never graded.
+    not_measured: list[str] = []
 
 
 def _row(recv_time: float, route: Route, msg: Message) -> dict[str, Any]:
@@ -157,11 +170,13 @@ class DriveLogWriter:
         self._rows = 0
 
     def add(self, recv_time: float, route: Route, msg: Message, *, topic: str | None = None,
-            payload: bytes | None = None) -> None:
-        """One message; ``topic`` and ``payload`` as received, when there was a receipt."""
+            payload: bytes | None = None, content_type: str | None = None) -> None:
+        """One message; ``topic``, ``payload`` and ``content_type`` as received, when there
+        was a receipt."""
         row = _row(recv_time, route, msg)
         row["topic"] = topic
         row["payload"] = payload
+        row["content_type"] = content_type
         columns = self._columns
         for name in COLUMNS:
             columns[name].append(row.get(name))
@@ -253,26 +268,33 @@ def read_table(path: str | Path) -> pa.Table:
 _ENCODE = msgspec.json.Encoder()
 
 
-def wire_messages(table: pa.Table) -> Iterator[tuple[float, str, bytes]]:
-    """Each row as (receive time, topic, payload): what the hub received.
+#: (receive time, topic, payload, MQTT content type): one message as the hub received it.
+Delivery = tuple[float, str, bytes, str | None]
 
-    Rows recorded with their payload give those bytes back; others (imports) are encoded as
-    JSON from their columns, which only costs where it is needed.
+
+def wire_messages(table: pa.Table) -> Iterator[Delivery]:
+    """Each row as (receive time, topic, payload, content type): what the hub received.
+
+    Rows recorded with their payload give those bytes back with the content type they came
+    with; others (imports) are encoded as JSON from their columns, which only costs where it
+    is needed.
     """
     times = table.column("recv_time").to_pylist()
     recorded_topics = table.column("topic").to_pylist()
     payloads = table.column("payload").to_pylist()
+    types = table.column("content_type").to_pylist() if "content_type" in table.column_names \
+        else [None] * len(times)
     missing = [i for i, p in enumerate(payloads) if p is None]
     if not missing:
-        yield from zip(times, recorded_topics, payloads, strict=True)
+        yield from zip(times, recorded_topics, payloads, types, strict=True)
         return
     rebuilt = dict(_encoded(table.take(missing), missing))
-    for i, (at, topic, payload) in enumerate(zip(times, recorded_topics, payloads,
-                                                 strict=True)):
+    for i, (at, topic, payload, ctype) in enumerate(zip(times, recorded_topics, payloads,
+                                                        types, strict=True)):
         if payload is None:
             yield rebuilt[i]
         else:
-            yield at, topic, payload
+            yield at, topic, payload, ctype
 
 
 def _encoded(table: pa.Table, rows: list[int]) -> Iterator[tuple[int, tuple[float, str, bytes]]]:
@@ -311,17 +333,15 @@ def _encoded(table: pa.Table, rows: list[int]) -> Iterator[tuple[int, tuple[floa
                             cpu_pct=cols["cpu_pct"][i])
         else:
             raise DriveLogError(f"row {row}: unknown kind {kind!r}")
-        yield row, (cols["recv_time"][i], topic, encode(msg))
+        yield row, (cols["recv_time"][i], topic, encode(msg), None)
 
 
 # -- streaming: a log of any size in bounded memory ------------------------------------------
 
-#: (receive time, topic, payload): one message as the hub received it.
-Delivery = tuple[float, str, bytes]
 #: Rows converted to Python objects at a time by ``iter_wire_messages``: a few MB per batch,
 #: and large enough that the per-batch cost (a filter, three column conversions) is noise.
 BATCH_ROWS: Final = 65_536
-_WIRE: Final = ("recv_time", "topic", "payload")
+_WIRE: Final = ("recv_time", "topic", "payload", "content_type")
 
 
 @dataclass(frozen=True, slots=True)
@@ -446,7 +466,7 @@ def _footer(index: int, path: str, start: float | None, end: float | None) -> _P
 def _file_rows(part: _Part, start: float | None, end: float | None,
                batch_rows: int) -> Iterator[Delivery]:
     """One file's rows of the period in receive-time order (stable), a batch at a time."""
-    columns = list(_WIRE) if part.complete else part.columns
+    columns = [c for c in _WIRE if c in part.columns] if part.complete else part.columns
     clip = (start is not None and part.low < start) or (end is not None and part.high >= end)
     try:
         file = pq.ParquetFile(part.path)

@@ -199,6 +199,17 @@ class Fleet:
                 changed.append((vehicle.id, None))
         return changed
 
+    def end_session(self) -> list[VehicleTrack]:
+        """Forget every vehicle and RSU (telemetry/sessions.py): the next drive starts with
+        none known. Returns the vehicles retired, whose books a replay still reports. The
+        handover and failover history stays."""
+        retired = list(self.vehicles.values())
+        self.vehicles = {}
+        self.rsus = {}
+        self._failover = {}
+        self.fresh_handovers = []
+        return retired
+
     def drain_handovers(self, now: float) -> None:
         """End of input: collect every handover still waiting for its classification window."""
         for vehicle in self.vehicles.values():

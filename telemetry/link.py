@@ -15,6 +15,7 @@ import msgspec
 
 from handover.detect import Handover, HandoverTracker, Pose
 from telemetry.linkstate import STALE, Figures, LinkHealth, LinkThresholds, judge
+from telemetry.pace import silence_limit, usual_interval
 from telemetry.sequence import DUPLICATE, NEW, URGENT, SeqTracker
 from telemetry.window import NAN, LinkWindow, mean_abs_step, percentile
 from telemetry.wire import LinkSample
@@ -87,7 +88,9 @@ class LinkTrack:
     __slots__ = ("cell_changes", "clock_suspect", "final_handovers", "handovers", "health",
                  "judged", "judged_loss_ratio", "owner",
                  "judged_rtt_p95_ms", "last", "last_answer", "last_rx", "min_owd_s", "name",
-                 "next_judge_at", "phase", "seq", "unanswered", "unanswered_since", "window")
+                 "next_judge_at", "phase", "seq", "stale_after_s", "ul_at", "ul_kbps_last",
+                 "unanswered",
+                 "unanswered_since", "window")
 
     def __init__(self, name: str, *, phase: float = 0.0,
                  owner: Placed = NOWHERE,
@@ -111,12 +114,18 @@ class LinkTrack:
         #: the evidence "no probe answer" rests on (a sample without a probe is none).
         self.unanswered = 0
         self.unanswered_since: float | None = None
+        #: The last uplink the modem measured, and when (samples without one do not erase it).
+        self.ul_kbps_last = 0.0
+        self.ul_at: float | None = None
         self.cell_changes = 0
         self.health = LinkHealth()
         self.clock_suspect = False
         self.min_owd_s: float | None = None  # smallest one-way delay in the judging window
         self.judged_rtt_p95_ms: float | None = None
         self.judged_loss_ratio = 0.0
+        #: Silence past this is staleness: the configured stale_after_s, or three of the
+        #: link's usual intervals if it reports more slowly (telemetry/pace.py).
+        self.stale_after_s: float | None = None
         self.next_judge_at = 0.0  # judged at the first tick after its first sample
         self.judged = False
 
@@ -138,7 +147,12 @@ class LinkTrack:
         w.owd.append(now - msg.ts if msg.sender_clock else NAN)
         w.lost.append(seq.lost)
         ul = msg.ul_kbps
-        w.ul.append(NAN if ul is None else ul)
+        if ul is None:
+            w.ul.append(NAN)
+        else:
+            w.ul.append(ul)
+            self.ul_kbps_last = ul
+            self.ul_at = now
         dl = msg.dl_kbps
         w.dl.append(NAN if dl is None else dl)
         rtt = msg.rtt_ms
@@ -208,7 +222,8 @@ class LinkTrack:
             done = self.handovers.advance(now)
             if done:
                 self.final_handovers.extend(done)
-        if now - self.last_rx > thr.stale_after_s:
+        stale_after = self.stale_after_s or thr.stale_after_s
+        if now - self.last_rx > stale_after:
             return health.mark_stale(now) if health.state != STALE else False
         if now < self.next_judge_at:
             return health.settle(now, thr)
@@ -218,6 +233,7 @@ class LinkTrack:
         self.judged = True
         w = self.window
         w.trim(now - KEEP_S, keep_at_most=KEEP_SAMPLES)
+        self.stale_after_s = silence_limit(thr.stale_after_s, usual_interval(w.times))
         since = now - thr.window_s
         first = w.start(since)
         rtts = sorted(w.rtt[bisect_left(w.rtt_times, since):])

@@ -98,16 +98,24 @@ class VehicleTrack:
                                                  handovers=handovers)
         return track
 
-    def ul_kbps_usable(self) -> float:
-        """Uplink the vehicle can count on now: the last reported rate of each link that is ok
+    def ul_kbps_usable(self, now: float, max_age_s: float) -> float | None:
+        """Uplink the vehicle can count on now: the last measured rate of each link that is ok
         or degraded, summed. The operator's video rides whichever links are usable, so this
         one figure is what the alert rule (``ul_kbps_usable``) and the report's uplink budget
-        both grade against the vehicle's requirement."""
+        both grade against the vehicle's requirement.
+
+        0.0 when no link is usable (link states say nothing can carry it). None — not
+        measured — when a usable link has no uplink measurement within ``max_age_s``: a sum
+        missing a link is no evidence of a shortfall, and a rule or budget on it must not
+        judge.
+        """
         usable = 0.0
         for link in self.links.values():
-            last = link.last
-            if last is not None and last.ul_kbps and link.health.state in (OK, DEGRADED):
-                usable += last.ul_kbps
+            if link.health.state in (OK, DEGRADED):
+                at = link.ul_at
+                if at is None or now - at > max_age_s:
+                    return None
+                usable += link.ul_kbps_last
         return usable
 
     def refresh(self, now: float, stale_after_s: float) -> bool:

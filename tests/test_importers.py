@@ -58,7 +58,7 @@ def by_kind(table: pa.Table, kind: str, source: str | None = None) -> list[dict]
 def decode_all(table: pa.Table) -> dict[str, int]:
     """Every row through wire_messages, decoded (with the wire bounds) as what it claims."""
     kinds = {"link": 0, "state": 0}
-    for _, topic, payload in wire_messages(table):
+    for _, topic, payload, _ in wire_messages(table):
         route = parse_topic(topic)
         assert route is not None, topic
         cls = LinkSample if route.kind == "link" else VehicleState

@@ -424,3 +424,18 @@ def test_without_a_sender_clock_there_is_no_one_way_delay() -> None:
 def test_probe_false_with_an_rtt_is_refused() -> None:
     with pytest.raises(ValueError, match="probe"):
         LinkSample(ts=T0, seq=0, rat="nr", rtt_ms=20.0, probe=False)
+
+
+def test_a_1_hz_link_is_stale_at_its_own_pace() -> None:
+    """A logger writing once a second that skips a row is not stale for it (1 s would say
+    so); silent for three of its intervals, it is. At 10 Hz the configured 1 s still holds."""
+    track = LinkTrack("cell")
+    _run_1hz(track, 30, ping_every=None)
+    track.evaluate(T0 + 31.0, THR, **CLOCK)  # row 30 skipped: 2 s since the last
+    assert track.health.state == OK
+    assert track.evaluate(T0 + 32.5, THR, **CLOCK) and track.health.state == STALE  # 3.5 s
+    fast = LinkTrack("l5g")
+    feed = Feed(fast)
+    feed.run(5.0)
+    feed.run(1.2, send=False)
+    assert fast.health.state == STALE and fast.stale_after_s == THR.stale_after_s

@@ -38,16 +38,16 @@ LIBRARY = ROOT / "scenarios" / "library"
 T0 = 1_767_225_600.0
 
 
-def _sim_stream(seconds: float = 60.0, *, fault: Fault | None = None
+def _sim_stream(seconds: float = 60.0, *, fault: Fault | None = None, start: float = T0
                 ) -> list[replay.Delivery]:
     site = load_site(DEMO_SITE_PATH)
-    fleet = SimFleet(site=site, vehicles=3, seed=5, start=T0)
+    fleet = SimFleet(site=site, vehicles=3, seed=5, start=start)
     if fault is not None:
         fleet.inject(fault)
     out = []
     for k in range(1, round(seconds / 0.1) + 1):
-        now = T0 + k * 0.1
-        out += [(now, topic, payload) for topic, payload in fleet.advance(now)]
+        now = start + k * 0.1
+        out += [(now, topic, payload, None) for topic, payload in fleet.advance(now)]
     return out
 
 
@@ -57,7 +57,7 @@ def _record(tmp: Path, stream: list[replay.Delivery]) -> Path:
     writer = DriveLogWriter(tmp / "log", manifest=Manifest(
         site="eiheiji-demo", conditions=Conditions(weather="snow", light="daylight"),
         source={"kind": "test"}), rows_per_file=500)
-    for at, topic, payload in stream:
+    for at, topic, payload, _ in stream:
         route, msg = decoder.decode(topic, payload, at)
         writer.add(at, route, msg, topic=topic, payload=payload)
     writer.close()
@@ -78,7 +78,7 @@ def test_rows_without_payload_are_re_encoded_from_their_columns(tmp_path: Path) 
     stream = _sim_stream(10.0)
     decoder = Decoder(max_age_s=1e12)
     writer = DriveLogWriter(tmp_path / "imported", manifest=Manifest(site="eiheiji-demo"))
-    for at, topic, payload in stream:
+    for at, topic, payload, _ in stream:
         route, msg = decoder.decode(topic, payload, at)
         writer.add(at, route, msg)  # no topic/payload: like an importer
     writer.close()
@@ -98,7 +98,7 @@ def test_replay_decides_exactly_as_the_live_pipeline(tmp_path: Path) -> None:
         while next_tick <= at:
             hub.tick(next_tick)
             next_tick += 0.25
-        hub.ingest([(t, p, None) for t, p in batch], at)
+        hub.ingest(batch, at)
     live = [(a.rule, a.vehicle, a.raised_at, a.resolved_at) for a in
             sorted(hub.alerts.journal.alerts(), key=lambda a: a.id)]  # type: ignore[union-attr]
     outcome = replay.run(stream)
@@ -125,7 +125,7 @@ def test_kpis_match_an_independent_count(tmp_path: Path) -> None:
     stream = _sim_stream(30.0)
     outcome = replay.run(stream)
     kpis = replay.kpis(outcome)
-    rtts = [msgspec.json.decode(p).get("rtt_ms") for _, t, p in stream
+    rtts = [msgspec.json.decode(p).get("rtt_ms") for _, t, p, _ in stream
             if t.endswith("shuttle-01/link/lte")]
     answered = [r for r in rtts if r is not None]
     link = kpis["shuttle-01"]["links"]["lte"]
@@ -230,6 +230,9 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
         "within_s = 2.0", "within_s = 0.1"))
     assert replay_cli(str(broken)).returncode == 1
     bad = replay_cli(str(tmp_path / "missing-dir"))
+    assert bad.returncode == 2 and "no such file or directory" in bad.stderr
+    (tmp_path / "empty-dir").mkdir()
+    bad = replay_cli(str(tmp_path / "empty-dir"))
     assert bad.returncode == 2 and "not a drive log" in bad.stderr
     assert replay_cli(str(broken), "--speed", "3").returncode == 2
 
@@ -262,7 +265,7 @@ def test_a_fault_placed_at_an_intersection_starts_on_entry() -> None:
     zone = site.intersection("ix-araya")
     assert zone is not None
     start = spec.generator.start  # type: ignore[union-attr]
-    positions = ((at - start, msgspec.json.decode(payload)) for at, topic, payload in stream
+    positions = ((at - start, msgspec.json.decode(payload)) for at, topic, payload, _ in stream
                  if topic.endswith("shuttle-01/state"))
     entry = next(offset for offset, state in positions
                  if offset >= 5.0 and zone.contains(state["lat"], state["lon"]))
@@ -335,7 +338,7 @@ def test_uplink_requirement_kpi_is_the_alert_rules_figure() -> None:
             tick(next_tick)
             next_tick += 0.25
         clock.set(at)
-        hub.ingest([(t, p, None) for t, p in batch], at)
+        hub.ingest(batch, at)
         last = at
     while next_tick <= last:
         tick(next_tick)
@@ -370,7 +373,7 @@ def test_streamed_log_is_the_sorted_table_row_for_row(tmp_path: Path) -> None:
     def write(subdir: str, times: list[float], *, payload: bool = True) -> None:
         writer = DriveLogWriter(log, manifest=Manifest(site="eiheiji-demo"), subdir=subdir)
         for at in times:
-            sent, topic, data = next(taken)
+            sent, topic, data, _ = next(taken)
             route, msg = decoder.decode(topic, data, sent)
             writer.add(T0 + at, route, msg, topic=topic if payload else None,
                        payload=data if payload else None)
@@ -417,49 +420,6 @@ def test_a_log_replays_the_same_streamed_as_from_the_whole_table(tmp_path: Path)
     assert encode_results(doc) == encode_results(whole)
 
 
-def test_running_mean_is_the_mean_of_the_kept_list() -> None:
-    """The running mean is bit for bit ``sum(values) / len(values)`` on this interpreter, so
-    ``ul_kbps_mean`` did not move when the lists went."""
-    import random
-
-    rng = random.Random(3)
-    values = [rng.lognormvariate(9, 1.5) for _ in range(50_000)] + [1e16, 1.0, -1e16, 0.1]
-    mean = replay.RunningMean()
-    for v in values:
-        mean.add(v)
-    assert mean.value() == sum(values) / len(values)
-    assert replay.RunningMean().value() is None
-
-
-def test_rtt_sketch_is_within_its_stated_error() -> None:
-    """Past the cap, every percentile is within ALPHA (0.1 %) of numpy's over the same values
-    (below 1 µs: read as 0); two sketches merged are the sketch of both inputs."""
-    import numpy as np
-
-    rng = np.random.default_rng(11)
-    values = np.concatenate([np.round(20 * np.exp(0.6 * rng.standard_normal(40_000)), 2),
-                             rng.uniform(300, 5_000, 500), [0.0, 0.0004, 599_999.0]])
-    book = replay.RttBook(exact_max=1_000)
-    halves = replay.RelativeSketch(), replay.RelativeSketch()
-    for k, v in enumerate(values.tolist()):
-        book.add(v)
-        halves[k % 2].add(v)
-    assert not book.exact and len(book) == values.size
-    halves[0].merge(halves[1])
-    qs = (0, 0.1, 1, 25, 50, 90, 95, 99, 99.9, 100)
-    for q, got, merged in zip(qs, book.percentiles(*qs),
-                              [halves[0].percentile(q) for q in qs], strict=True):
-        want = float(np.percentile(values, q))
-        assert got == merged
-        assert got is not None and abs(got - want) <= replay.RelativeSketch.ALPHA * want \
-            + 1e-3, (q, got, want)
-    exact = replay.RttBook(exact_max=values.size)
-    for v in values.tolist():
-        exact.add(v)
-    assert exact.exact and exact.percentiles(50, 99) == [float(np.percentile(values, 50)),
-                                                        float(np.percentile(values, 99))]
-
-
 def test_kpis_past_the_exact_cap_say_so_and_stay_within_the_error() -> None:
     """With a small cap the replay's RTT percentiles come from the sketch: the KPIs say
     ``±0.1 %`` and agree with numpy within it (and the KPIs' rounding to 0.001 ms)."""
@@ -468,7 +428,7 @@ def test_kpis_past_the_exact_cap_say_so_and_stay_within_the_error() -> None:
     stream = _sim_stream(30.0)
     exact = replay.kpis(replay.run(stream))
     sketched = replay.kpis(replay.run(stream, rtt_exact_max=50))
-    rtts = [msgspec.json.decode(p).get("rtt_ms") for _, t, p in stream
+    rtts = [msgspec.json.decode(p).get("rtt_ms") for _, t, p, _ in stream
             if t.endswith("shuttle-01/link/lte")]
     answered = [r for r in rtts if r is not None]
     assert len(answered) > 50
@@ -502,3 +462,30 @@ def test_every_handover_and_failover_is_kept_past_the_live_bound(
     assert len(bounded["handovers"]) == handovers
     assert sum(v["failovers"] for v in bounded["kpis"].values()) == failovers
     assert encode_results(bounded) == encode_results(full)
+
+
+def test_separate_drives_replay_as_sessions() -> None:
+    """Two drives two days apart in one input: each is its own session. The days between are
+    neither drive nor link time (no ticks, no staleness alerts), the second drive starts with
+    no vehicle known, and a vehicle that drove both has its figures added up."""
+    first = _sim_stream(30.0)
+    day2 = 2 * 86_400.0
+    second = _sim_stream(20.0, start=T0 + day2)
+    outcome = replay.run([*first, *second])
+    assert [(round(s.start, 3), round(s.end, 3)) for s in outcome.sessions] == [
+        (round(first[0][0], 3), round(first[-1][0], 3)),
+        (round(second[0][0], 3), round(second[-1][0], 3))]
+    assert outcome.active_s == pytest.approx((first[-1][0] - first[0][0])
+                                             + (second[-1][0] - second[0][0]))
+    assert outcome.hub.ticks < 60 / 0.25 + 10  # the two days were skipped, not ticked through
+    stale = {"both_links_down", "telemetry_stale"}
+    assert not [a for a in outcome.alerts if a.rule in stale]
+    kpis = replay.kpis(outcome)
+    once = replay.kpis(replay.run(first))
+    for vid, kp in kpis.items():
+        hours = sum(outcome.vehicle_time[vid].values())
+        assert hours == pytest.approx(50.0, abs=0.5)  # 30 s + 20 s, not two days
+        for name, link in kp["links"].items():
+            assert link["samples"] > once[vid]["links"][name]["samples"]
+            assert link["loss_ratio"] == 0.0  # the restart of seq is not loss
+    assert len(outcome.retired) == len(outcome.hub.fleet.vehicles) == 3

@@ -73,7 +73,7 @@ class AlertEngine:
     """Never called concurrently: the hub's loop owns it (ticks, events, API actions)."""
 
     def __init__(self, *, rules: list[Rule], journal: Journal, duty: DutyRoster,
-                 ul_required_kbps: Callable[[str], float]) -> None:
+                 ul_required_kbps: Callable[[str], float | None]) -> None:
         self.rules = rules
         self.journal = journal
         self.duty = duty
@@ -92,6 +92,13 @@ class AlertEngine:
         for alert in journal.open_alerts():
             self.open[alert.id] = alert
             self._tracks[alert.key] = _Track(alert=alert)
+
+    def end_session(self) -> None:
+        """The input paused between two drives (telemetry/sessions.py): no hold spans the
+        gap, so pending and clearing conditions start again; open alerts stay open."""
+        for track in self._tracks.values():
+            track.pending_since = None
+            track.clear_since = None
 
     # -- evaluation -----------------------------------------------------------------------------
 
@@ -117,7 +124,8 @@ class AlertEngine:
             vehicle = fleet.vehicles.get(vid)
             if vehicle is None:
                 continue
-            facts = VehicleFacts(vehicle, now, ul_required_kbps=self.ul_required_kbps(vid))
+            facts = VehicleFacts(vehicle, now, ul_required_kbps=self.ul_required_kbps(vid),
+                                 ul_max_age_s=fleet.thresholds.window_s)
             for rule in vehicle_rules:
                 self._step(rule, (rule.name, vid, None), facts, now, vehicle.site)
             for rule in event_rules:  # only clearing: raising happens on arrival

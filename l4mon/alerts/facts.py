@@ -49,7 +49,8 @@ SCOPE_FACTS: Final = {"vehicle": VEHICLE_FACTS, "link": LINK_FACTS, "rsu": RSU_F
 class VehicleFacts:
     __slots__ = tuple(sorted(VEHICLE_FACTS))
 
-    def __init__(self, vehicle: VehicleTrack, now: float, *, ul_required_kbps: float) -> None:
+    def __init__(self, vehicle: VehicleTrack, now: float, *, ul_required_kbps: float | None,
+                 ul_max_age_s: float = 10.0) -> None:
         state = vehicle.state
         self.site = vehicle.site
         self.connectivity = vehicle.connectivity
@@ -62,7 +63,7 @@ class VehicleFacts:
         self.links_ok = states.count(OK)
         self.links_degraded = states.count(DEGRADED)
         self.links_down = states.count(DOWN) + states.count(STALE)
-        self.ul_kbps_usable = vehicle.ul_kbps_usable()
+        self.ul_kbps_usable = vehicle.ul_kbps_usable(now, ul_max_age_s)
         self.ul_required_kbps = ul_required_kbps
         self.clock_suspect = any(link.clock_suspect for link in vehicle.links.values())
 

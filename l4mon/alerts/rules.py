@@ -119,14 +119,21 @@ def load_rules(path: str | Path | None = None) -> list[Rule]:
     """The rules at ``path``, or the shipped default set."""
     path = DEFAULT_RULES_PATH if path is None else Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as error:
         raise RulesError(f"cannot read rules {path}: {error.strerror}") from None
+    return parse_rules(text, source=str(path))
+
+
+def parse_rules(text: str, *, source: str = "rules") -> list[Rule]:
+    """Rules from TOML text (a recording keeps the text its hub ran with)."""
+    try:
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
-        raise RulesError(f"{path}: not valid TOML: {error}") from None
+        raise RulesError(f"{source}: not valid TOML: {error}") from None
     try:
         return compile_rules(msgspec.convert(data, RulesFile))
     except msgspec.ValidationError as error:
-        raise RulesError(f"{path}: {error}") from None
+        raise RulesError(f"{source}: {error}") from None
     except RulesError as error:
-        raise RulesError(f"{path}: {error}") from None
+        raise RulesError(f"{source}: {error}") from None

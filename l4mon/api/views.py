@@ -62,7 +62,7 @@ def link_detail(link: LinkTrack, now: float) -> dict[str, Any]:
             "samples": fig.samples,
             "rtt_p50_ms": _round(fig.rtt_p50_ms), "rtt_p95_ms": _round(fig.rtt_p95_ms),
             "rtt_p99_ms": _round(fig.rtt_p99_ms), "rtt_jitter_ms": _round(fig.rtt_jitter_ms),
-            "probe_timeouts": fig.probe_timeouts,
+            "probes": fig.probes, "probe_timeouts": fig.probe_timeouts,
             "uplink_delay_p50_ms": _round(fig.owd_p50_ms),
             "uplink_delay_p95_ms": _round(fig.owd_p95_ms),
             "loss_ratio": _round(fig.loss_ratio, 6),

@@ -31,6 +31,7 @@ from l4mon.report.keys import Keys
 from l4mon.report.v2i import V2iCounter, V2iTotal, rsu_rates
 from l4mon.site import Site
 from telemetry.drivelog import SCHEMA
+from telemetry.sessions import ActiveTime
 
 #: Per-vehicle link slot in a stream key; [fleet] allows 4 links, this leaves room.
 _LINK_SLOTS = 1_024
@@ -38,7 +39,7 @@ _LINK_SLOTS = 1_024
 RESTART_BACK = 256
 RESTART_FROM_ZERO = 32
 _COLUMNS = ["recv_time", "kind", "source", "link", "ts", "seq", "rtt_ms", "ul_kbps", "dl_kbps",
-            "v2i_rx"]
+            "v2i_rx", "probe", "sender_clock"]
 BATCH_ROWS = 262_144
 
 
@@ -51,8 +52,10 @@ class LinkRaw:
     ul: Histogram = field(default_factory=rate_histogram)
     dl: Histogram = field(default_factory=rate_histogram)
     samples: int = 0  # new samples
+    #: New samples of sources whose seq measures loss (not imports: their seq is a row number)
+    loss_samples: int = 0
     duplicates: int = 0
-    timeouts: int = 0  # probes without an answer (rtt_ms null)
+    timeouts: int = 0  # probes without an answer (rtt_ms null on a sample with a probe)
     lost: int = 0
     jitter_sum: float = 0.0
     jitter_n: int = 0
@@ -61,6 +64,7 @@ class LinkRaw:
     delay_within: dict[float, int] = field(default_factory=dict)
     #: UL samples at or above the vehicle's [requirements] uplink, and at or above fixed rates.
     ul_meets_required: int = 0
+    ul_judged: int = 0  # UL samples of vehicles that have a requirement (> 0)
     ul_at_least: dict[float, int] = field(default_factory=dict)
     dl_at_least: dict[float, int] = field(default_factory=dict)
     vehicles: set[str] = field(default_factory=set)
@@ -70,12 +74,14 @@ class LinkRaw:
                              (self.ul, other.ul), (self.dl, other.dl)):
             mine.merge(theirs)
         self.samples += other.samples
+        self.loss_samples += other.loss_samples
         self.duplicates += other.duplicates
         self.timeouts += other.timeouts
         self.lost += other.lost
         self.jitter_sum += other.jitter_sum
         self.jitter_n += other.jitter_n
         self.ul_meets_required += other.ul_meets_required
+        self.ul_judged += other.ul_judged
         for mine_d, theirs_d in ((self.rtt_within, other.rtt_within),
                                  (self.delay_within, other.delay_within),
                                  (self.ul_at_least, other.ul_at_least),
@@ -85,8 +91,14 @@ class LinkRaw:
         self.vehicles |= other.vehicles
 
     @property
+    def probes(self) -> int:
+        """Probes the samples reported, answered or not: 0 means RTT was not measured."""
+        return self.rtt.n + self.timeouts
+
+    @property
     def loss_ratio(self) -> float | None:
-        expected = self.lost + self.samples
+        """None when no source of these samples measures loss."""
+        expected = self.lost + self.loss_samples
         return self.lost / expected if expected else None
 
     @property
@@ -102,6 +114,9 @@ class RawFigures:
     out_of_order: int = 0
     start: float | None = None
     end: float | None = None
+    #: The drives' own time (telemetry/sessions.py): pauses between drives not counted.
+    active_s: float = 0.0
+    sessions: int = 0
 
     def link(self, name: str) -> LinkRaw:
         return self.links.setdefault(name, LinkRaw())
@@ -113,6 +128,8 @@ class RawFigures:
             self.v2i.setdefault(rsu, V2iTotal(intersection=total.intersection)).add(total)
         self.rows += other.rows
         self.out_of_order += other.out_of_order
+        self.active_s += other.active_s
+        self.sessions += other.sessions
         starts = [t for t in (self.start, other.start) if t is not None]
         ends = [t for t in (self.end, other.end) if t is not None]
         self.start = min(starts) if starts else None
@@ -186,6 +203,9 @@ def scan(log: LogInput, limits: Limits, *, site: Site | None = None,
     v2i.set_rates(rates, Zones(site))
     # positions only when a zone is to be tested: two float columns of every row otherwise
     columns = [*_COLUMNS, "lat", "lon"] if v2i.counting else _COLUMNS
+    # An import's seq is its row number: a gap there is a skipped row, not a lost sample.
+    measures_loss = "loss" not in log.manifest.not_measured
+    active = ActiveTime()
     for batch in batches(log, columns, start=start, end=end, batch_rows=batch_rows):
         n = batch.num_rows
         if not n:
@@ -195,6 +215,7 @@ def scan(log: LogInput, limits: Limits, *, site: Site | None = None,
         lo, hi = float(recv.min()), float(recv.max())
         out.start = lo if out.start is None else min(out.start, lo)
         out.end = hi if out.end is None else max(out.end, hi)
+        active.add(recv)
         kind = kinds.codes(batch.column("kind"))
         src = sources.codes(batch.column("source"))
         if len(sources.names) > required.size:
@@ -203,14 +224,21 @@ def scan(log: LogInput, limits: Limits, *, site: Site | None = None,
         if link_rows.size:
             lnk = links.codes(batch.column("link").take(pa.array(link_rows)))
             _links(out, batch, link_rows, src[link_rows], lnk, recv[link_rows], links,
-                   sources, streams, limits, required)
+                   sources, streams, limits, required, measures_loss=measures_loss)
         state_rows = np.flatnonzero(kind == kinds.id("state"))
         if state_rows.size and v2i.counting:
             v2i.add_states(src[state_rows], recv[state_rows],
                            batch.column("v2i_rx").take(pa.array(state_rows)),
                            _numbers(batch, "lat", state_rows), _numbers(batch, "lon", state_rows))
     out.v2i = v2i.totals()
+    out.active_s, out.sessions = active.seconds, active.sessions
     return out
+
+
+def _flags(batch: pa.RecordBatch, name: str, rows: np.ndarray) -> np.ndarray:
+    """A boolean column at ``rows``, null → True (absent from version 1 logs)."""
+    column = batch.column(name).take(pa.array(rows))
+    return column.fill_null(True).to_numpy(zero_copy_only=False).astype(bool, copy=False)
 
 
 def _numbers(batch: pa.RecordBatch, name: str, rows: np.ndarray) -> np.ndarray:
@@ -221,7 +249,8 @@ def _numbers(batch: pa.RecordBatch, name: str, rows: np.ndarray) -> np.ndarray:
 
 def _links(out: RawFigures, batch: pa.RecordBatch, rows: np.ndarray, src: np.ndarray,
            lnk: np.ndarray, recv: np.ndarray, links: Keys, sources: Keys,
-           streams: _Streams, limits: Limits, required: np.ndarray) -> None:
+           streams: _Streams, limits: Limits, required: np.ndarray, *,
+           measures_loss: bool = True) -> None:
     key = src * _LINK_SLOTS + lnk
     order = np.argsort(key, kind="stable")  # rows of a stream stay in file (arrival) order
     key, src, lnk, recv = key[order], src[order], lnk[order], recv[order]
@@ -239,28 +268,34 @@ def _links(out: RawFigures, batch: pa.RecordBatch, rows: np.ndarray, src: np.nda
     prev_time[starts] = [streams.time.get(k, -math.inf) for k in group_keys]
     out.out_of_order += int(np.count_nonzero(recv < prev_time))
 
-    new = _new_samples(seq, first, starts, group_keys, streams, out, lnk, links)
+    new = _new_samples(seq, first, starts, group_keys, streams, out, lnk, links,
+                       measures_loss=measures_loss)
     ends = np.r_[starts[1:], key.size] - 1
     for k, e in zip(group_keys, ends.tolist(), strict=True):
         streams.time[k] = float(recv[e])
 
     rtt = _numbers(batch, "rtt_ms", rows)
     ts = _numbers(batch, "ts", rows)
+    # null (a version 1 log) means true: every sample a probe, ts the sender's own clock
+    probe = _flags(batch, "probe", rows)
+    clock = _flags(batch, "sender_clock", rows)
     ul = _numbers(batch, "ul_kbps", rows)
     dl = _numbers(batch, "dl_kbps", rows)
     answered = new & ~np.isnan(rtt)
     _jitter(rtt, key, answered, streams, out, lnk, links)
-    delay = (recv - ts) * 1_000.0
+    delay = np.where(clock, (recv - ts) * 1_000.0, np.nan)
     for code in np.unique(lnk).tolist():
         mine = new & (lnk == code)
         raw = out.link(links.names[code])
         raw.vehicles.update(sources.names[s] for s in np.unique(src[mine]).tolist())
         raw.samples += int(np.count_nonzero(mine))
+        if measures_loss:
+            raw.loss_samples += int(np.count_nonzero(mine))
         got = rtt[mine & answered]
-        raw.timeouts += int(np.count_nonzero(mine & np.isnan(rtt)))
-        raw.rtt.add(got)
+        raw.timeouts += int(np.count_nonzero(mine & probe & np.isnan(rtt)))
+        raw.rtt.add_many(got)
         d = delay[mine & ~np.isnan(delay)]
-        raw.delay.add(d)
+        raw.delay.add_many(d)
         for limit in limits.rtt_ms:
             raw.rtt_within[limit] = raw.rtt_within.get(limit, 0) \
                 + int(np.count_nonzero(got <= limit))
@@ -269,13 +304,16 @@ def _links(out: RawFigures, batch: pa.RecordBatch, rows: np.ndarray, src: np.nda
                 + int(np.count_nonzero(d <= limit))
         has_ul = mine & ~np.isnan(ul)
         u = ul[has_ul]
-        raw.ul.add(u)
-        raw.ul_meets_required += int(np.count_nonzero(u >= required[src[has_ul]]))
+        raw.ul.add_many(u)
+        need = required[src[has_ul]]
+        judged = need > 0  # 0: no requirement, nothing to meet
+        raw.ul_judged += int(np.count_nonzero(judged))
+        raw.ul_meets_required += int(np.count_nonzero(judged & (u >= need)))
         for limit in limits.ul_kbps:
             raw.ul_at_least[limit] = raw.ul_at_least.get(limit, 0) \
                 + int(np.count_nonzero(u >= limit))
         w = dl[mine & ~np.isnan(dl)]
-        raw.dl.add(w)
+        raw.dl.add_many(w)
         for limit in limits.dl_kbps:
             raw.dl_at_least[limit] = raw.dl_at_least.get(limit, 0) \
                 + int(np.count_nonzero(w >= limit))
@@ -283,7 +321,7 @@ def _links(out: RawFigures, batch: pa.RecordBatch, rows: np.ndarray, src: np.nda
 
 def _new_samples(seq: np.ndarray, first: np.ndarray, starts: np.ndarray,
                  group_keys: list[int], streams: _Streams, out: RawFigures,
-                 lnk: np.ndarray, links: Keys) -> np.ndarray:
+                 lnk: np.ndarray, links: Keys, *, measures_loss: bool = True) -> np.ndarray:
     """Which rows are new samples; adds the numbers missing between them to ``lost``."""
     prev = np.empty_like(seq)
     prev[1:] = seq[:-1]
@@ -306,7 +344,8 @@ def _new_samples(seq: np.ndarray, first: np.ndarray, starts: np.ndarray,
     for code in np.unique(lnk).tolist():
         mine = lnk == code
         raw = out.link(links.names[code])
-        raw.lost += int(gaps[mine].sum())
+        if measures_loss:
+            raw.lost += int(gaps[mine].sum())
         raw.duplicates += int(np.count_nonzero(mine & ~new))
     return new
 

@@ -125,11 +125,14 @@ def observe(budget: Budget, raw: LinkRaw) -> float | None:
         return raw.rtt.quantile(0.95)
     if m == "loss":
         return raw.loss_ratio
-    # An unanswered probe, or a sample that never arrived, did not make it in time either.
+    # An unanswered probe, or a sample that never arrived, did not make it in time either;
+    # but only where the quantity is measured at all: no probe sent, or no sender clock, is
+    # "not measured", never "late".
     if m == "rtt_share_within":
-        n, hit = raw.rtt.n + raw.timeouts, raw.rtt_within.get(budget.limit, 0)
+        n, hit = raw.probes, raw.rtt_within.get(budget.limit, 0)
     elif m == "delay_share_within":
-        n, hit = raw.delay.n + raw.lost, raw.delay_within.get(budget.limit, 0)
+        n, hit = (raw.delay.n + raw.lost if raw.delay.n else 0), \
+            raw.delay_within.get(budget.limit, 0)
     elif m == "ul_share_at_least":
         n, hit = raw.ul.n, raw.ul_at_least.get(budget.limit, 0)
     elif m == "dl_share_at_least":

@@ -10,13 +10,14 @@ computed" with the reason, rather than a replay that would take hours.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
 from l4mon.config import HubConfig
+from l4mon.context import replay_context
 from l4mon.report import charts, tables_build
 from l4mon.report.aggregate import BATCH_ROWS, Limits, RawFigures, scan
 from l4mon.report.budgets import USABLE_LINKS, budgets, thresholds
@@ -33,7 +34,9 @@ MAP_POINTS = 4_000
 
 @dataclass(frozen=True)
 class ReportOptions:
-    config: HubConfig = field(default_factory=HubConfig)
+    #: Thresholds and requirements to grade against; None: the defaults for the budgets, and
+    #: each log's own (recorded or imported) config for its replay and its uplink requirement.
+    config: HubConfig | None = None
     site: Site | None = None
     start: float | None = None
     end: float | None = None
@@ -75,21 +78,25 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None) 
     options = options or ReportOptions()
     logs, results = resolve(paths)
     site = _site(options, logs, results)
-    config = options.config
+    config = options.config or HubConfig()
     all_budgets = budgets(config)
     th = thresholds(all_budgets)
-    limits = Limits(rtt_ms=th["rtt"], delay_ms=th["delay"], ul_kbps=th["ul"], dl_kbps=th["dl"],
-                    ul_required=config.requirements.ul_required)
     notes: list[str] = []
     inputs = Table("inputs", "Inputs", [
         Column("input", "Input", "text"), Column("kind", "Kind", "text"),
         Column("condition", "Condition", "text"), Column("messages", "Messages", "int"),
-        Column("hours", "Hours", digits=2), Column("states", "States, handovers, alerts", "text"),
+        Column("hours", "Hours (drives' own)", digits=2),
+        Column("sessions", "Drives", "int"),
+        Column("span", "Period", "text"),
+        Column("states", "States, handovers, alerts", "text"),
     ])
     raw: dict[str, RawFigures] = {}
     runs = [from_results(r) for r in results]
     covered = {r.log_path for r in results if r.log_path is not None}
     for log in logs:
+        own = options.config or replay_context(log.manifest).config
+        limits = Limits(rtt_ms=th["rtt"], delay_ms=th["delay"], ul_kbps=th["ul"],
+                        dl_kbps=th["dl"], ul_required=own.requirements.ul_required)
         figs = scan(log, limits, site=site, start=options.start, end=options.end,
                     batch_rows=options.batch_rows)
         raw.setdefault(log.condition, RawFigures()).merge(figs)
@@ -97,15 +104,17 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None) 
             notes.append(f"{log.path}: {figs.out_of_order} samples arrived out of receive-time "
                          "order within their stream; their jitter and loss assume file order.")
         state = _state_for(log, figs, options, covered, site, runs, notes)
-        hours = (figs.end - figs.start) / 3600 if figs.start is not None and figs.end else 0.0
         inputs.rows.append({"input": str(log.path), "kind": "drive log " + str(
             log.manifest.source.get("kind", "")), "condition": log.condition,
-            "messages": figs.rows, "hours": hours, "states": state})
+            "messages": figs.rows, "hours": figs.active_s / 3600, "sessions": figs.sessions,
+            "span": _dates(figs.start, figs.end), "states": state})
     for r in results:
         span = r.doc.get("span", {})
         inputs.rows.append({"input": str(r.path), "kind": "replay results",
                             "condition": r.condition, "messages": span.get("messages"),
                             "hours": float(span.get("duration_s") or 0) / 3600,
+                            "sessions": len(r.doc.get("sessions") or []) or None,
+                            "span": _dates(span.get("start"), span.get("end")),
                             "states": "from this file"})
         if options.start is not None or options.end is not None:
             notes.append(f"{r.path}: a results file covers its whole run; the period does not "
@@ -138,6 +147,14 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None) 
         generated_at=time.time(), period=(options.start, options.end), verdict=verdict,
         verdict_detail=detail, conditions=conditions, baseline=baseline, tables=tables,
         charts=_charts(raw, runs, link_avail, site, conditions), notes=notes, marks=marks)
+
+
+def _dates(start: float | None, end: float | None) -> str:
+    """The period as dates a reader can place: "2019-11-21 – 2019-11-26" (UTC)."""
+    if start is None or end is None:
+        return ""
+    a, b = (time.strftime("%Y-%m-%d", time.gmtime(t)) for t in (start, end))
+    return a if a == b else f"{a} – {b}"
 
 
 def _state_for(log: LogInput, figs: RawFigures, options: ReportOptions, covered: set[Path],
@@ -194,6 +211,11 @@ def _verdict(checks: Table, conditions: list[str]) -> tuple[Literal["pass", "fai
                 detail.append(f"{cond}: {budget} met by {', '.join(ok)} only "
                               f"({', '.join(r['link'] + ' ' + r['observed'] for r in bad)})")
     if not graded:
+        if checks.rows:
+            return "not graded", [*detail, "No site budget could be graded: what they judge "
+                                  "(RTT, loss, the uplink requirement) is not measured by "
+                                  "these inputs — N/A in the Budgets table. Nothing here "
+                                  "says the site passes or fails."]
         return "not graded", ["No raw samples to grade: give the drive logs."]
     return ("fail" if failed else "pass"), detail
 

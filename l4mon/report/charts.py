@@ -52,13 +52,9 @@ def dash_for(condition: str, conditions: Sequence[str]) -> str:
 
 def cdf_points(h: Histogram) -> list[tuple[float, float]]:
     """The distribution at 111 quantiles, denser in the tail where budgets are judged."""
-    qs = np.concatenate([np.linspace(0.0, 0.99, 100), 1 - np.logspace(-2.2, -3, 10), [1.0]])
-    out = []
-    for q in qs.tolist():
-        x = h.quantile(q)
-        if x is not None:
-            out.append((x, q))
-    return out
+    qs = np.concatenate([np.linspace(0.0, 0.99, 100), 1 - np.logspace(-2.2, -3, 10),
+                         [1.0]]).tolist()
+    return [(x, q) for x, q in zip(h.quantiles(qs), qs, strict=True) if x is not None]
 
 
 def _svg(width: int, height: int, body: list[str], label: str) -> str:

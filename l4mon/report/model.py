@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Kind = Literal["text", "int", "num", "pct", "ratio"]
+#: How a figure without measurements is shown: not 0, not a dash that reads as "none".
+NOT_MEASURED = "N/A"
 
 
 @dataclass(frozen=True)
@@ -23,9 +25,10 @@ class Column:
     better: Literal["lower", "higher"] | None = None
 
     def show(self, value: Any) -> str:
-        """The value as a reader sees it (not escaped): 12.3 %, 1,234, 56.7."""
+        """The value as a reader sees it (not escaped): 12.3 %, 1,234, 56.7; N/A for a
+        figure with nothing measured behind it (never 0)."""
         if value is None or value == "":
-            return "—"
+            return NOT_MEASURED
         if self.kind == "text":
             return str(value)
         if self.kind == "int":

@@ -10,7 +10,6 @@ link, so a report made from one has no timeline.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from itertools import chain
 from pathlib import Path
@@ -18,7 +17,9 @@ from typing import Any
 
 import msgspec
 
-from l4mon.config import HubConfig, config_from_dict
+from l4mon.alerts.rules import DEFAULT_RULES_PATH, Rule, parse_rules
+from l4mon.config import HubConfig
+from l4mon.context import replay_context
 from l4mon.report.inputs import LogInput, ReportError, ResultsInput
 from l4mon.site import Site
 from scenarios import replay
@@ -69,22 +70,26 @@ def from_results(results: ResultsInput) -> StateRun:
                     origin=f"results file {results.path.name}")
 
 
-def _rules_file(config: HubConfig, folder: Path) -> Path:
-    from l4mon.alerts.rules import DEFAULT_RULES_PATH
+def _rules(config: HubConfig | None, log: LogInput) -> list[Rule]:
+    """The rules the log's replay runs: the recording's own (or the given config's), plus
+    the report's two timeline rules."""
+    if config is None and log.manifest.rules:
+        text = log.manifest.rules
+    else:
+        source = Path(config.alerts.rules) if config is not None and config.alerts.rules \
+            else DEFAULT_RULES_PATH
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ReportError(f"cannot read rules {source}: {error.strerror}") from None
+    return parse_rules(text + _RULES, source="the replay's rules")
 
-    source = Path(config.alerts.rules) if config.alerts.rules else DEFAULT_RULES_PATH
-    try:
-        text = source.read_text(encoding="utf-8")
-    except OSError as error:
-        raise ReportError(f"cannot read rules {source}: {error.strerror}") from None
-    target = folder / "rules.toml"
-    target.write_text(text + _RULES, encoding="utf-8")
-    return target
 
-
-def replay_log(log: LogInput, *, config: HubConfig, site: Site | None,
+def replay_log(log: LogInput, *, config: HubConfig | None, site: Site | None,
                start: float | None = None, end: float | None = None) -> StateRun:
-    """Replay the log (within the period) through the live pipeline, as ``l4mon replay``.
+    """Replay the log (within the period) through the live pipeline, as ``l4mon replay``:
+    with the config, rules and site it was recorded with unless ``config`` / ``site`` are
+    given.
 
     The log is streamed (period ``start <= recv_time < end`` applied by the reader, whole row
     groups skipped by their statistics), so a day of a fleet needs no more memory than an hour.
@@ -93,14 +98,12 @@ def replay_log(log: LogInput, *, config: HubConfig, site: Site | None,
     first = next(stream, None)
     if first is None:
         raise ReportError(f"{log.path}: no messages in the period")
-    with tempfile.TemporaryDirectory(prefix="l4mon-report-") as folder:
-        data = msgspec.to_builtins(config)
-        data["alerts"]["rules"] = str(_rules_file(config, Path(folder)))
-        outcome = replay.run(chain((first,), stream), config=config_from_dict(data),
-                             site=site)
+    ctx = replay_context(log.manifest, config=config, site=site)
+    outcome = replay.run(chain((first,), stream), config=ctx.config, site=ctx.site,
+                         rules=_rules(config, log), not_measured=log.manifest.not_measured)
     info = {"kind": "log", "path": str(log.path), "site": log.manifest.site,
             "conditions": msgspec.to_builtins(log.manifest.conditions),
-            "sources": [log.manifest.source]}
+            "sources": [log.manifest.source], "not_measured": list(log.manifest.not_measured)}
     doc = results_document(input_info=info, outcome=outcome, expectations=[])
     doc["alerts"] = [a for a in doc["alerts"] if a["rule"] not in REPORT_RULES]
     intervals = [(a.vehicle or "", a.link or "",

@@ -228,7 +228,9 @@ def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str = "imp
     source = dict(module.SOURCE)
     source["files"] = [report.path.name for report, _ in results]
     writer = DriveLogWriter(out, manifest=Manifest(
-        site=site, conditions=conditions or Conditions(), source=source))
+        site=site, conditions=conditions or Conditions(), source=source,
+        not_measured=list(module.NOT_MEASURED),
+        hub_config=getattr(module, "HUB_CONFIG", None)))
     for _, entries in results:
         writer.add_all(entries)
     manifest = writer.close()

@@ -89,6 +89,10 @@ SOURCE: Final = {
                "clockwise from true north",
     "times": "recv_time = sub_time, ts = pub_time, rtt_ms = delay(ms)",
 }
+#: Each row is a round trip the vehicle logged; a probe that never came back leaves no row, so
+#: the row numbers (seq) say nothing about loss. One-way delay is absent per sample
+#: (sender_clock false) and throughput is simply not in the files.
+NOT_MEASURED: Final = ("loss",)
 #: Link names by band: n8 is the private (local) network, n78 the public one.
 BAND_LINKS: Final = {8: "l5g", 78: "pub5g"}
 DEFAULT_LINK: Final = "5g"

@@ -86,6 +86,12 @@ SOURCE: Final = {
              "second spread evenly within it",
     "link": f"one link '{LINK}', rat from NetworkMode; cell_id from RAWCELLID",
 }
+#: Row numbers are seq: a gap is a row the importer skipped, not a lost sample.
+NOT_MEASURED: Final = ("loss",)
+#: The hub config a replay of the import runs with: DL/UL bitrate is the traffic an app
+#: happened to carry, not what the link could carry, so no uplink requirement is judged
+#: (l4mon/config.py: 0 = none). ``l4mon replay --config`` sets another.
+HUB_CONFIG: Final = {"requirements": {"ul_required_kbps": 0.0}}
 RATS: Final = {
     "5G": "nr", "NR": "nr", "NR5G": "nr", "5G NSA": "nr", "5G SA": "nr",
     "LTE": "lte", "LTE+": "lte", "LTE-A": "lte", "LTE CA": "lte", "4G": "lte",
