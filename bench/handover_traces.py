@@ -80,6 +80,7 @@ class RawRow:
     hi: float
     key: Key
     delay_ms: float | None  # CICV5G's delay(ms); G-NetTrack has none
+    ping_ms: float | None = None  # G-NetTrack's PINGAVG where its ping test gave a number
 
 
 @dataclass
@@ -191,7 +192,9 @@ def read_gnettrack(path: Path) -> RawTrace:
             continue
         raw = (row.get("RAWCELLID") or "-").strip()
         cell = raw if raw not in ("-", "") else (row.get("CellID") or "-").strip()
-        kept.append(RawRow(second, second + 1.0, (rat, cell), None))
+        ping = (row.get("PINGAVG") or "-").strip()
+        kept.append(RawRow(second, second + 1.0, (rat, cell), None,
+                           float(ping) if _finite(ping) else None))
     shares = ", ".join(f"{name} {100 * sum(r.key[0] == rat for r in kept) / len(kept):.0f} %"
                        for rat, name in (("nr", "5G"), ("lte", "LTE"), ("umts", "3G"))
                        if any(r.key[0] == rat for r in kept))
@@ -211,6 +214,52 @@ def replay_trace(fmt: Fmt, path: Path, workdir: Path) -> tuple[Any, list[dict[st
     report = import_files(fmt, [path], out)
     results = run_log(out)
     return report.files[0], results["handovers"]
+
+
+# --- import -> replay -> report against the raw file ---------------------------------------
+
+
+def round_trips(raw: RawTrace) -> list[float]:
+    """Every round trip the raw file measured: CICV5G's delay column, G-NetTrack's numeric
+    PINGAVG (most G-NetTrack drives have none)."""
+    return [r.delay_ms if r.delay_ms is not None else r.ping_ms for r in raw.kept
+            if r.delay_ms is not None or r.ping_ms is not None]  # type: ignore[misc]
+
+
+@dataclass
+class ReportCheck:
+    """What ``l4mon replay`` and ``l4mon report`` said of one trace, next to the raw file."""
+
+    raw_rtt: list[float]  # the raw round trips
+    kpi_rtt: list[float | None]  # replay KPIs p50 / p95 / p99
+    report_rtt: list[float | None]  # report's latency table p50 / p95 / p99
+    raw_hours: float  # the drive's own span
+    report_hours: float
+    graded: set[str]  # budgets the report graded (pass or fail)
+    verdict: str
+
+
+def report_trace(fmt: Fmt, path: Path, workdir: Path) -> ReportCheck:
+    """Import, replay and report one trace with the project's own commands' code."""
+    from l4mon.report import build_report
+    from scenarios.scenario import run_log
+
+    out = workdir / "log"
+    if not out.exists():
+        import_files(fmt, [path], out)
+    raw = read_raw(fmt, path)
+    kpis = run_log(out)["kpis"]
+    (vehicle,) = kpis.values()
+    (link,) = vehicle["links"].values()
+    report = build_report([out])
+    (row,) = report.tables["latency"].rows
+    rtts = round_trips(raw)
+    return ReportCheck(
+        raw_rtt=rtts, kpi_rtt=[link[f"rtt_p{q}_ms"] for q in (50, 95, 99)],
+        report_rtt=[row[f"rtt_p{q}_ms"] for q in (50, 95, 99)],
+        raw_hours=raw.duration_s / 3600, report_hours=report.hours,
+        graded={r["budget"] for r in report.tables["budgets"].rows if r["result"] != "n/a"},
+        verdict=report.verdict)
 
 
 # --- the comparison -------------------------------------------------------------------------
@@ -429,6 +478,26 @@ HEADER: Final = (
     "|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 
 
+REPORT_HEADER: Final = (
+    "| trace | round trips in the file | RTT p50 / p95 / p99, ms: numpy on the file | "
+    "replay KPIs | report | drive, h: file / report | budgets graded | verdict |\n"
+    "|---|---|---|---|---|---|---|---|")
+
+
+def report_row(path: Path, check: ReportCheck) -> str:
+    import numpy as np
+
+    def three(values: list[float | None]) -> str:
+        return " / ".join("–" if v is None else f"{v:.1f}" for v in values)
+
+    raw = [float(np.percentile(check.raw_rtt, q)) for q in (50, 95, 99)] \
+        if check.raw_rtt else [None, None, None]
+    return (f"| {path.name} | {len(check.raw_rtt)} | {three(raw)} | {three(check.kpi_rtt)} "  # type: ignore[arg-type]
+            f"| {three(check.report_rtt)} | {check.raw_hours:.3f} / {check.report_hours:.3f} "
+            f"| {', '.join(sorted(check.graded)) or 'none (nothing they judge is measured)'} "
+            f"| {check.verdict} |")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--data", type=Path, default=shared_data())
@@ -438,13 +507,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no traces under {args.data}", file=sys.stderr)
         return 2
     lines = [HEADER]
+    reports = [REPORT_HEADER]
     with tempfile.TemporaryDirectory() as tmp:
         for n, (fmt, path) in enumerate(files):
             work = Path(tmp) / str(n)
             work.mkdir()
             _, records = replay_trace(fmt, path, work)
             lines.append(row_of(compare(read_raw(fmt, path), records)))
+            reports.append(report_row(path, report_trace(fmt, path, work)))
     print("\n".join(lines))
+    print()
+    print("\n".join(reports))
     return 0
 
 

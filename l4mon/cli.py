@@ -174,7 +174,8 @@ def _import(args: argparse.Namespace) -> int:
 
     conditions = Conditions(weather=args.weather, light=args.light, road=args.road)
     report = import_files(args.format, [Path(p) for p in args.inputs], Path(args.out),
-                          site=args.site, conditions=conditions)
+                          site=args.site, conditions=conditions, timezone=args.tz,
+                          mapping=args.mapping)
     print("\n".join(report.lines()), flush=True)
     return 0
 
@@ -259,10 +260,17 @@ def build_parser() -> argparse.ArgumentParser:
                      help="site TOML or 'demo' (default: the one the log was recorded with)")
 
     imp = sub.add_parser("import", help="turn drive-test logs into an l4mon drive log")
-    imp.add_argument("format", choices=["gnettrack", "cicv5g"])
+    imp.add_argument("format", choices=["gnettrack", "cicv5g", "mapped"])
+    imp.add_argument("--mapping", default=None, metavar="TOML",
+                     help="mapped: the column mapping (a TOML file, or a shipped one's name: "
+                          "gnettrack, cicv5g)")
     imp.add_argument("inputs", nargs="+", help="source files (one vehicle each)")
     imp.add_argument("--out", required=True, help="drive log directory to write")
-    imp.add_argument("--site", default="imported")
+    imp.add_argument("--tz", default=None, metavar="ZONE",
+                     help="gnettrack: the phone's local time zone (default Europe/Dublin, "
+                          "where the UCC drives were)")
+    imp.add_argument("--site", default=None,
+                     help="site name (default: the dataset's: tongji-cicv5g, gnettrack)")
     imp.add_argument("--weather", default="unknown",
                      choices=["clear", "cloudy", "rain", "snow", "fog", "unknown"])
     imp.add_argument("--light", default="unknown",

@@ -36,6 +36,7 @@ from telemetry.quantiles import EXACT_MAX, Quantiles, RunningMean
 from telemetry.sessions import SESSION_GAP_S
 from telemetry.vehicle import VehicleTrack
 from telemetry.window import percentile
+from telemetry.wire import LinkSample
 
 if TYPE_CHECKING:
     from handover.detect import Failover, Handover
@@ -69,6 +70,20 @@ class LinkBooks:
     time_in: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STATES})
     ul: RunningMean = field(default_factory=RunningMean)
     dl: RunningMean = field(default_factory=RunningMean)
+
+    def __call__(self, msg: LinkSample, now: float) -> None:
+        """Every sample that counts (new or late; the hub drops duplicates), with its own
+        figures: the link's ``observer`` during a replay."""
+        if msg.rtt_ms is not None:
+            self.rtts.add(msg.rtt_ms)
+        elif msg.probe:
+            self.timeouts += 1
+        if msg.sender_clock:
+            self.owd.add((now - msg.ts) * 1000.0)
+        if msg.ul_kbps is not None:
+            self.ul.add(msg.ul_kbps)
+        if msg.dl_kbps is not None:
+            self.dl.add(msg.dl_kbps)
 
 
 @dataclass
@@ -174,6 +189,9 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
     interval = cfg.ingest.eval_interval_s
     books: dict[tuple[str, str], LinkBooks] = defaultdict(
         lambda: LinkBooks(rtts=Quantiles(rtt_exact_max)))
+    # Each link reports its samples to its books (a vehicle back in a later session: the
+    # same books, its figures add up).
+    hub.fleet.observe_link = lambda vid, name: books[(vid, name)]
     vehicle_time: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     uplink: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     ul_max_age_s = cfg.links.window_s
@@ -225,8 +243,6 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
             before_batch(at)
         clock.set(at)
         hub.ingest(batch, at)
-        for topic, _, _ in batch:
-            _account(books, hub, topic)
         count += len(batch)
         sessions[-1].messages += len(batch)
         last = at
@@ -247,29 +263,6 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
                    uplink=dict(uplink), handovers=hub.fleet.handovers,
                    failovers=hub.fleet.failovers, not_measured=frozenset(not_measured),
                    sessions=sessions, retired=retired)
-
-
-def _account(books: dict[tuple[str, str], LinkBooks], hub: Hub, topic: str) -> None:
-    """Count every new link sample's RTT and throughput into the whole-replay books."""
-    parts = topic.split("/")
-    if len(parts) != 7 or parts[5] != "link":
-        return
-    vehicle = hub.fleet.vehicles.get(parts[4])
-    link = vehicle.links.get(parts[6]) if vehicle else None
-    last = link.last if link else None
-    if last is None or link is None or link.last_rx != hub.last_batch_at:
-        return  # refused, duplicate or late: not a new sample
-    book = books[(parts[4], parts[6])]
-    if last.rtt_ms is not None:
-        book.rtts.add(last.rtt_ms)
-    elif last.probe:
-        book.timeouts += 1
-    if last.sender_clock:
-        book.owd.add((link.last_rx - last.ts) * 1000.0)
-    if last.ul_kbps is not None:
-        book.ul.add(last.ul_kbps)
-    if last.dl_kbps is not None:
-        book.dl.add(last.dl_kbps)
 
 
 def _as_dict(config: HubConfig) -> dict[str, Any]:

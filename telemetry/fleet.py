@@ -15,7 +15,7 @@ import msgspec
 
 from handover.detect import Failover, FailoverTracker, Handover
 from handover.settings import HandoverSettings
-from telemetry.link import LinkTrack
+from telemetry.link import LinkTrack, SampleObserver
 from telemetry.linkstate import DEGRADED, OK, STATES, LinkThresholds
 from telemetry.sequence import DUPLICATE, NEW, SeqTracker
 from telemetry.topics import Route
@@ -114,6 +114,9 @@ class Fleet:
         self._failover: dict[str, FailoverTracker] = {}
         #: The intersection a position is in (the hub sets it from the site): tags each record.
         self.zone_at: Callable[[float | None, float | None], str | None] = _nowhere
+        #: Gives each new link its per-sample observer (vehicle id, link name): a replay's
+        #: books. None live.
+        self.observe_link: Callable[[str, str], SampleObserver] | None = None
 
     def _vehicle(self, route: Route) -> VehicleTrack:
         track = self.vehicles.get(route.source)
@@ -148,6 +151,8 @@ class Fleet:
                 link = vehicle.link(name, phase=phase, handovers=tracker)
                 if link is None:
                     raise Refused(CAPACITY, f"vehicle {route.source} has too many links")
+                if self.observe_link is not None:
+                    link.observer = self.observe_link(vehicle.id, name)
                 self._links_created += 1
             return link.add
         if kind == "state":

@@ -59,6 +59,12 @@ class WindowFigures(msgspec.Struct, frozen=True):
     dl_kbps: float | None
 
 
+class SampleObserver(Protocol):
+    """Takes each sample of a link that counts, with the hub time it was received at."""
+
+    def __call__(self, msg: LinkSample, now: float, /) -> None: ...
+
+
 class Placed(Protocol):
     """What a link belongs to: its ``state`` (the vehicle's last state message) says where."""
 
@@ -86,7 +92,7 @@ class LinkTrack:
     """Per-link state. Never called concurrently: the hub's one ingest task owns it."""
 
     __slots__ = ("cell_changes", "clock_suspect", "final_handovers", "handovers", "health",
-                 "judged", "judged_loss_ratio", "owner",
+                 "judged", "judged_loss_ratio", "observer", "owner",
                  "judged_rtt_p95_ms", "last", "last_answer", "last_rx", "min_owd_s", "name",
                  "next_judge_at", "phase", "seq", "stale_after_s", "ul_at", "ul_kbps_last",
                  "unanswered",
@@ -103,6 +109,9 @@ class LinkTrack:
         #: each handover is placed (and tagged with its intersection).
         self.owner = owner
         self.handovers = handovers
+        #: Called with every sample that counts (new or late, not a duplicate) and its hub
+        #: time: a replay keeps its whole-run books this way. None live (costs one check).
+        self.observer: SampleObserver | None = None
         #: Handovers whose classification became final, taken by the fleet at each judging.
         self.final_handovers: list[Handover] = []
         self.seq = SeqTracker()
@@ -142,6 +151,8 @@ class LinkTrack:
             kind = seq.observe(number)
             if kind == DUPLICATE:
                 return False
+        if self.observer is not None:
+            self.observer(msg, now)
         w = self.window
         w.times.append(now)
         w.owd.append(now - msg.ts if msg.sender_clock else NAN)

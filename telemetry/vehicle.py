@@ -104,11 +104,13 @@ class VehicleTrack:
         one figure is what the alert rule (``ul_kbps_usable``) and the report's uplink budget
         both grade against the vehicle's requirement.
 
-        0.0 when no link is usable (link states say nothing can carry it). None — not
-        measured — when a usable link has no uplink measurement within ``max_age_s``: a sum
-        missing a link is no evidence of a shortfall, and a rule or budget on it must not
-        judge.
+        0.0 when no link is usable (link states say nothing can carry it), for a vehicle
+        whose links report their uplink at all. None — not measured — when none ever has, or
+        a usable link has no uplink measurement within ``max_age_s``: a sum missing a link is
+        no evidence of a shortfall, and a rule or budget on it must not judge.
         """
+        if all(link.ul_at is None for link in self.links.values()):
+            return None
         usable = 0.0
         for link in self.links.values():
             if link.health.state in (OK, DEGRADED):

@@ -19,6 +19,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bench.handover_traces import (
@@ -29,6 +30,7 @@ from bench.handover_traces import (
     compare,
     read_raw,
     replay_trace,
+    report_trace,
 )
 
 SHARED = Path(os.environ.get("L4MON_SHARED_DATA")
@@ -167,3 +169,27 @@ def test_the_comparison_catches_a_missed_an_invented_and_a_wrong_interruption() 
     # A same-cell failure where the raw trace shows no outage is invented too.
     ghost = compare(raw, [*right, rec(t0 + 4.0, "C", "C", 1500.0, kind="failure")])
     assert len(ghost.invented) == 1 and not ghost.outages
+
+
+@pytest.mark.parametrize(("fmt", "path"), TRACES)
+def test_import_replay_report_say_what_the_raw_file_says(
+        fmt: Fmt, path: Path, tmp_path: Path) -> None:
+    """The whole route a validator takes (import -> replay -> report) against the raw file:
+    RTT percentiles equal numpy's over the file's own round trips (none where it has none),
+    hours equal the drive's own span, and no budget is graded on what the file does not
+    measure (one-way delay, throughput capacity, loss are in none of them)."""
+    if not path.is_file():
+        pytest.skip(f"real drive-test trace absent: {path}")
+    check = report_trace(fmt, path, tmp_path)
+    if check.raw_rtt:
+        want = [float(np.percentile(check.raw_rtt, q)) for q in (50, 95, 99)]
+        assert check.kpi_rtt == pytest.approx(want, abs=5e-4)
+        assert check.report_rtt == pytest.approx(want, rel=1e-9)
+    else:
+        assert check.kpi_rtt == check.report_rtt == [None, None, None]
+    # 1 s stamps (G-NetTrack): the span is known to a second
+    assert check.report_hours * 3600 == pytest.approx(check.raw_hours * 3600,
+                                                      abs=1.0 if fmt == "gnettrack" else 1e-3)
+    rtt_budgets = {"site-rtt-p95", "tr22856-ul-rtt"}
+    assert check.graded == (rtt_budgets if check.raw_rtt else set())
+    assert check.verdict != "pass" or check.graded

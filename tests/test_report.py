@@ -22,7 +22,7 @@ from l4mon.report.pipeline import replay_log
 from l4mon.report.v2i import NEEDS_ZONES
 from l4mon.site import DEMO_SITE_PATH, load_site
 from scenarios.scenario import encode_results, run_log
-from telemetry.drivelog import read_manifest, write_manifest
+from telemetry.drivelog import DriveLogWriter, Manifest, read_manifest, write_manifest
 from tests.report_logs import expected_links, expected_v2i, simulated, synthetic
 
 BIN_MS = 0.1  # the RTT / delay histograms' bin width: the estimator's stated error
@@ -310,3 +310,113 @@ def test_bad_inputs_are_named(tmp_path: Path, bad: str) -> None:
         (tmp_path / bad).write_text('{"format": "something-else"}')
     with pytest.raises(ReportError, match=bad):
         build_report([tmp_path / bad])
+
+
+# -- imports: only what the source measures is graded (issue 12) ---------------------------------
+
+CICV5G_EXCERPT = Path(__file__).parent / "fixtures" / "cicv5g" / "arterial_n78_v50_excerpt.txt"
+GNETTRACK_HEADER = ("Timestamp,Longitude,Latitude,Speed,Operatorname,CellID,NetworkMode,RSRP,"
+                    "RSRQ,SNR,CQI,RSSI,DL_bitrate,UL_bitrate,State,PINGAVG,PINGMIN,PINGMAX,"
+                    "PINGSTDEV,PINGLOSS,CELLHEX,NODEHEX,LACHEX,RAWCELLID,NRxRSRP,NRxRSRQ")
+
+
+def _gnettrack_drive(path: Path, seconds: int = 300) -> Path:
+    """A made-up 1 Hz G-NetTrack export without any ping, two cells, a download running."""
+    rows = []
+    for s in range(seconds):
+        stamp = f"2021.03.01_10.{s // 60:02d}.{s % 60:02d}"
+        cell = "1001" if s < seconds // 2 else "1002"
+        rows.append(f"{stamp},{-8.4 + s * 1e-4},51.9,36,X,7,LTE,-90,-9,4.0,9,-70,"
+                    f"{20_000 + s},{80 + s % 7},D,-,-,-,-,-,7,ABC,1,{cell},-,-")
+    path.write_text(GNETTRACK_HEADER + "\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_an_import_is_graded_only_on_what_it_measures(tmp_path: Path) -> None:
+    """CICV5G measures RTT, not throughput, one-way delay or loss; a G-NetTrack drive without
+    pings measures none of what the site budgets judge. Nothing unmeasured is graded — no
+    false FAIL on a missing uplink, no false PASS on a 0.0 ms one-way delay — and the report
+    says so; inputs from two sites are refused, never pooled."""
+    from scenarios.importers import import_files
+
+    import_files("cicv5g", [CICV5G_EXCERPT], tmp_path / "c")
+    import_files("gnettrack", [_gnettrack_drive(tmp_path / "drive.csv")], tmp_path / "g")
+    cicv = build_report([tmp_path / "c"])
+    rows = {r["budget"]: r for r in cicv.tables["budgets"].rows}
+    graded = {b for b, r in rows.items() if r["result"] != "n/a"}
+    assert graded == {"site-rtt-p95", "tr22856-ul-rtt"}
+    assert rows["site-ul-required"]["observed"] == "not measured"
+    assert rows["ts22186-latency"]["result"] == "n/a"  # no sender clock: not a 0 ms PASS
+    latency = cicv.tables["latency"].rows[0]
+    assert latency["delay_p50_ms"] is None and latency["loss_ratio"] is None
+    assert latency["probes"] == latency["samples"] > 0
+
+    drive = build_report([tmp_path / "g"])
+    assert {r["result"] for r in drive.tables["budgets"].rows} == {"n/a"}
+    assert drive.verdict == "not graded"
+    row = drive.tables["latency"].rows[0]
+    assert (row["probes"], row["probe_timeouts"], row["rtt_p95_ms"]) == (0, 0, None)
+    html = render(drive)
+    assert "N/A" in html and "0.000 % of samples" not in html
+    assert "2021-03-01" in html and "1 drive" in html
+    with pytest.raises(ReportError, match="2 sites"):
+        build_report([tmp_path / "c", tmp_path / "g"])
+
+
+def _awkward_log(path: Path) -> Path:
+    """One vehicle, two links, every way a stream can be awkward: duplicates, a late sample
+    that fills its gap, a gap that stays, a sender restart from 0; probes on every sample of
+    one link (some unanswered), every 10th of the other (no probe between, no sender clock,
+    no throughput)."""
+    from telemetry.topics import link_topic, parse_topic, state_topic
+    from telemetry.wire import LinkSample, VehicleState
+
+    rng = np.random.default_rng(4)
+    writer = DriveLogWriter(path, manifest=Manifest(site="eiheiji-demo",
+                                                    source={"kind": "test"}))
+    t0 = 1_767_225_600.0
+
+    def put(at: float, topic: str, msg: object) -> None:
+        writer.add(at, parse_topic(topic), msg, topic=topic,  # type: ignore[arg-type]
+                   payload=msgspec.json.encode(msg))
+
+    seqs = [*range(0, 300), 299, *range(302, 310), 300, *range(310, 500), *range(0, 200)]
+    for i, seq in enumerate(seqs):  # l5g: 299 twice, 300 late, 301 lost, restart at 0
+        at = t0 + 0.1 * (i + 1)
+        put(at, state_topic("eiheiji-demo", "v1"), VehicleState(
+            ts=at - 0.02, seq=i, lat=36.1, lon=136.3, speed_mps=5.0, heading_deg=90.0,
+            mode="autonomous"))
+        put(at, link_topic("eiheiji-demo", "v1", "l5g"), LinkSample(
+            ts=at - 0.015, seq=seq, rat="nr", cell_id="a", rsrp_dbm=-85.0, sinr_db=15.0,
+            rtt_ms=None if i % 23 == 5 else float(rng.lognormal(3.0, 0.5)),
+            ul_kbps=float(rng.uniform(5_000, 30_000)), dl_kbps=float(rng.uniform(1e4, 5e4))))
+        probe = i % 10 == 0
+        put(at, link_topic("eiheiji-demo", "v1", "lte"), LinkSample(
+            ts=at, seq=i, rat="lte", cell_id="b", rsrp_dbm=-95.0,
+            rtt_ms=float(rng.lognormal(3.8, 0.4)) if probe else None, probe=probe,
+            sender_clock=False))
+    writer.close()
+    return path
+
+
+def test_report_figures_are_the_replay_kpis_of_the_same_log(tmp_path: Path) -> None:
+    """One definition per measure (issue 12): the report's columnar scan and the replay
+    through the hub count the same samples, probes, timeouts, loss and percentiles."""
+    log = _awkward_log(tmp_path / "log")
+    report = build_report([log], ReportOptions(replay="always"))
+    kpis = run_log(log)["kpis"]["v1"]["links"]
+    latency = {r["link"]: r for r in report.tables["latency"].rows}
+    throughput = {r["link"]: r for r in report.tables["throughput"].rows}
+    for name in ("l5g", "lte"):
+        k, r = kpis[name], latency[name]
+        assert (r["samples"], r["probes"], r["probe_timeouts"]) == (
+            k["samples"], k["probes"], k["probe_timeouts"]), name
+        assert r["loss_ratio"] == pytest.approx(k["loss_ratio"], abs=5e-7), name
+        for q in ("p50", "p95", "p99"):
+            assert r[f"rtt_{q}_ms"] == pytest.approx(k[f"rtt_{q}_ms"], abs=5e-4), (name, q)
+        assert throughput[name]["ul_mean_kbps"] == pytest.approx(k["ul_kbps_mean"], abs=5e-4) \
+            if k["ul_kbps_mean"] is not None else throughput[name]["ul_mean_kbps"] is None
+        assert r["delay_samples"] == k["owd_samples"]
+    assert latency["l5g"]["lost"] == 1  # 301 never came; 300 came late and counts
+    assert kpis["lte"]["owd_p50_ms"] is None and latency["lte"]["delay_p50_ms"] is None
+    assert kpis["lte"]["probes"] == 70 and kpis["lte"]["probe_timeouts"] == 0

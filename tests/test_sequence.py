@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import random
+
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +17,7 @@ from telemetry.sequence import (
     RESTART_FROM_ZERO,
     WINDOW,
     SeqTracker,
+    observe_many,
 )
 
 
@@ -226,3 +230,48 @@ def test_property_in_order_subset_loss(subset: set[int]) -> None:
     assert tracker.duplicates == 0
     assert tracker.reordered == 0
     assert len(tracker.missing) <= 2 * WINDOW
+
+
+def _awkward_stream(rng: random.Random) -> list[int]:
+    """Climbs mostly, with gaps, repeats, late numbers, restarts from 0 and big jumps."""
+    seqs, x = [], rng.randint(0, 50)
+    for _ in range(rng.randint(1, 400)):
+        r = rng.random()
+        if r < 0.7:
+            x += 1
+        elif r < 0.8:
+            x += rng.randint(2, 40)
+        elif r < 0.87:
+            x -= rng.randint(1, 10)
+        elif r < 0.9:
+            x = 0
+        elif r < 0.93:
+            x -= rng.randint(200, 600)
+        elif r < 0.96:
+            pass
+        else:
+            x += rng.randint(300, 900)
+        x = max(0, x)
+        seqs.append(x)
+    return seqs
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_observe_many_is_observe_bit_for_bit(seed: int) -> None:
+    """The bulk path a report's scan takes gives the hub's counts exactly: same received,
+    lost, duplicates, reordered, restarts, missing set, and the same duplicates flagged,
+    whatever the batch boundaries."""
+    rng = random.Random(seed)
+    for _ in range(300):
+        seqs = _awkward_stream(rng)
+        one, bulk = SeqTracker(), SeqTracker()
+        counted_one = [one.observe(v) != DUPLICATE for v in seqs]
+        counted_bulk: list[bool] = []
+        i = 0
+        while i < len(seqs):
+            k = rng.randint(1, 50)
+            counted_bulk += observe_many(bulk, np.array(seqs[i:i + k])).tolist()
+            i += k
+        assert counted_bulk == counted_one
+        for name in SeqTracker.__slots__:
+            assert getattr(bulk, name) == getattr(one, name), name

@@ -7,11 +7,11 @@ are read in path order (recordings are partitioned by date and hour, so that is 
 and each stream's rows in file order; a stream whose receive times go backwards is counted in
 ``out_of_order`` and reported, since its jitter and loss assume arrival order.
 
-Only *new* samples count, as in the hub: a repeated or late ``seq`` (a QoS 1 redelivery) is a
-duplicate, and a jump back of more than 256 (or to 0 from above 32) is a sender restart, the
-rules of telemetry/sequence.py. Loss is the missing numbers between consecutive new samples
-over missing + received (a late sample that fills a gap is not given back, unlike the hub's
-live counter).
+Samples count as in the hub, by the hub's own rule: each stream's ``seq`` goes through a
+``telemetry.sequence.SeqTracker`` (in bulk where it only climbs, ``observe_many``), so a
+repeated number is a duplicate counted once, a late number that fills a gap is a sample and
+gives its loss back, and a jump back of more than 256 (or to 0 from 32 up) is a restart. Loss
+is the trackers' at the end of the scan: missing ÷ (missing + received), the replay KPI.
 """
 
 from __future__ import annotations
@@ -31,13 +31,11 @@ from l4mon.report.keys import Keys
 from l4mon.report.v2i import V2iCounter, V2iTotal, rsu_rates
 from l4mon.site import Site
 from telemetry.drivelog import SCHEMA
+from telemetry.sequence import SeqTracker, observe_many
 from telemetry.sessions import ActiveTime
 
 #: Per-vehicle link slot in a stream key; [fleet] allows 4 links, this leaves room.
 _LINK_SLOTS = 1_024
-#: telemetry/sequence.py: a jump back further than this is a restart, not a late sample.
-RESTART_BACK = 256
-RESTART_FROM_ZERO = 32
 _COLUMNS = ["recv_time", "kind", "source", "link", "ts", "seq", "rtt_ms", "ul_kbps", "dl_kbps",
             "v2i_rx", "probe", "sender_clock"]
 BATCH_ROWS = 262_144
@@ -67,6 +65,10 @@ class LinkRaw:
     ul_judged: int = 0  # UL samples of vehicles that have a requirement (> 0)
     ul_at_least: dict[float, int] = field(default_factory=dict)
     dl_at_least: dict[float, int] = field(default_factory=dict)
+    #: UL / DL samples from sources whose throughput says what a link can carry (not an
+    #: app's traffic: ``capacity`` in a manifest's not_measured): what rate budgets grade.
+    ul_capacity_n: int = 0
+    dl_capacity_n: int = 0
     vehicles: set[str] = field(default_factory=set)
 
     def merge(self, other: LinkRaw) -> None:
@@ -82,6 +84,8 @@ class LinkRaw:
         self.jitter_n += other.jitter_n
         self.ul_meets_required += other.ul_meets_required
         self.ul_judged += other.ul_judged
+        self.ul_capacity_n += other.ul_capacity_n
+        self.dl_capacity_n += other.dl_capacity_n
         for mine_d, theirs_d in ((self.rtt_within, other.rtt_within),
                                  (self.delay_within, other.delay_within),
                                  (self.ul_at_least, other.ul_at_least),
@@ -179,9 +183,12 @@ def batches(log: LogInput, columns: list[str], *, start: float | None = None,
 
 
 class _Streams:
-    """Per-stream carry between batches: highest seq, last answered RTT, last receive time."""
+    """Per-stream carry between batches: sequence tracker (and the stream's link name), last
+    answered RTT, last receive time."""
 
     def __init__(self) -> None:
+        self.seq: dict[int, SeqTracker] = {}
+        self.link: dict[int, str] = {}
         self.high: dict[int, float] = {}
         self.rtt: dict[int, float] = {}
         self.time: dict[int, float] = {}
@@ -205,6 +212,8 @@ def scan(log: LogInput, limits: Limits, *, site: Site | None = None,
     columns = [*_COLUMNS, "lat", "lon"] if v2i.counting else _COLUMNS
     # An import's seq is its row number: a gap there is a skipped row, not a lost sample.
     measures_loss = "loss" not in log.manifest.not_measured
+    # An app's traffic (G-NetTrack's bitrate) says nothing of what the link could carry.
+    capacity = "capacity" not in log.manifest.not_measured
     active = ActiveTime()
     for batch in batches(log, columns, start=start, end=end, batch_rows=batch_rows):
         n = batch.num_rows
@@ -224,13 +233,19 @@ def scan(log: LogInput, limits: Limits, *, site: Site | None = None,
         if link_rows.size:
             lnk = links.codes(batch.column("link").take(pa.array(link_rows)))
             _links(out, batch, link_rows, src[link_rows], lnk, recv[link_rows], links,
-                   sources, streams, limits, required, measures_loss=measures_loss)
+                   sources, streams, limits, required, capacity=capacity)
         state_rows = np.flatnonzero(kind == kinds.id("state"))
         if state_rows.size and v2i.counting:
             v2i.add_states(src[state_rows], recv[state_rows],
                            batch.column("v2i_rx").take(pa.array(state_rows)),
                            _numbers(batch, "lat", state_rows), _numbers(batch, "lon", state_rows))
     out.v2i = v2i.totals()
+    for k, tracker in streams.seq.items():  # at the end: a late sample gives a loss back
+        raw = out.link(streams.link[k])
+        raw.duplicates += tracker.duplicates
+        if measures_loss:
+            raw.lost += tracker.lost
+            raw.loss_samples += tracker.received
     out.active_s, out.sessions = active.seconds, active.sessions
     return out
 
@@ -250,7 +265,7 @@ def _numbers(batch: pa.RecordBatch, name: str, rows: np.ndarray) -> np.ndarray:
 def _links(out: RawFigures, batch: pa.RecordBatch, rows: np.ndarray, src: np.ndarray,
            lnk: np.ndarray, recv: np.ndarray, links: Keys, sources: Keys,
            streams: _Streams, limits: Limits, required: np.ndarray, *,
-           measures_loss: bool = True) -> None:
+           capacity: bool = True) -> None:
     key = src * _LINK_SLOTS + lnk
     order = np.argsort(key, kind="stable")  # rows of a stream stay in file (arrival) order
     key, src, lnk, recv = key[order], src[order], lnk[order], recv[order]
@@ -268,8 +283,8 @@ def _links(out: RawFigures, batch: pa.RecordBatch, rows: np.ndarray, src: np.nda
     prev_time[starts] = [streams.time.get(k, -math.inf) for k in group_keys]
     out.out_of_order += int(np.count_nonzero(recv < prev_time))
 
-    new = _new_samples(seq, first, starts, group_keys, streams, out, lnk, links,
-                       measures_loss=measures_loss)
+    new = _counted(seq, starts, group_keys, streams,
+                   [links.names[int(lnk[a])] for a in starts.tolist()])
     ends = np.r_[starts[1:], key.size] - 1
     for k, e in zip(group_keys, ends.tolist(), strict=True):
         streams.time[k] = float(recv[e])
@@ -289,8 +304,6 @@ def _links(out: RawFigures, batch: pa.RecordBatch, rows: np.ndarray, src: np.nda
         raw = out.link(links.names[code])
         raw.vehicles.update(sources.names[s] for s in np.unique(src[mine]).tolist())
         raw.samples += int(np.count_nonzero(mine))
-        if measures_loss:
-            raw.loss_samples += int(np.count_nonzero(mine))
         got = rtt[mine & answered]
         raw.timeouts += int(np.count_nonzero(mine & probe & np.isnan(rtt)))
         raw.rtt.add_many(got)
@@ -309,45 +322,33 @@ def _links(out: RawFigures, batch: pa.RecordBatch, rows: np.ndarray, src: np.nda
         judged = need > 0  # 0: no requirement, nothing to meet
         raw.ul_judged += int(np.count_nonzero(judged))
         raw.ul_meets_required += int(np.count_nonzero(judged & (u >= need)))
+        w = dl[mine & ~np.isnan(dl)]
+        raw.dl.add_many(w)
+        if not capacity:
+            continue
+        raw.ul_capacity_n += int(u.size)
+        raw.dl_capacity_n += int(w.size)
         for limit in limits.ul_kbps:
             raw.ul_at_least[limit] = raw.ul_at_least.get(limit, 0) \
                 + int(np.count_nonzero(u >= limit))
-        w = dl[mine & ~np.isnan(dl)]
-        raw.dl.add_many(w)
         for limit in limits.dl_kbps:
             raw.dl_at_least[limit] = raw.dl_at_least.get(limit, 0) \
                 + int(np.count_nonzero(w >= limit))
 
 
-def _new_samples(seq: np.ndarray, first: np.ndarray, starts: np.ndarray,
-                 group_keys: list[int], streams: _Streams, out: RawFigures,
-                 lnk: np.ndarray, links: Keys, *, measures_loss: bool = True) -> np.ndarray:
-    """Which rows are new samples; adds the numbers missing between them to ``lost``."""
-    prev = np.empty_like(seq)
-    prev[1:] = seq[:-1]
-    prev[starts] = [streams.high.get(k, np.nan) for k in group_keys]
-    restart = (seq < prev - RESTART_BACK) | ((seq == 0) & (prev > RESTART_FROM_ZERO))
-    # A restart opens a new segment; within a segment "new" means above the running maximum.
-    segment = np.cumsum(first | restart).astype(np.int64)
-    offset = segment << 40  # seq < 2**40: segments never overlap, and int64 stays exact
-    whole = np.where(np.isnan(seq), -1, seq).astype(np.int64)
-    high = (np.maximum.accumulate(whole + offset) - offset).astype(np.float64)
-    before = np.empty_like(high)
-    before[1:] = high[:-1]
-    opens = first | restart
-    before[opens] = np.where(restart[opens], np.nan, prev[opens])
-    new = np.isnan(before) | (seq > before)
-    gaps = np.where(new & ~np.isnan(before), seq - before - 1, 0.0)
-    ends = np.r_[starts[1:], seq.size] - 1
-    for k, e in zip(group_keys, ends.tolist(), strict=True):
-        streams.high[k] = float(high[e])
-    for code in np.unique(lnk).tolist():
-        mine = lnk == code
-        raw = out.link(links.names[code])
-        if measures_loss:
-            raw.lost += int(gaps[mine].sum())
-        raw.duplicates += int(np.count_nonzero(mine & ~new))
-    return new
+def _counted(seq: np.ndarray, starts: np.ndarray, group_keys: list[int],
+             streams: _Streams, link_of: list[str]) -> np.ndarray:
+    """Which rows count as samples (new or late, not duplicates), by the hub's own sequence
+    rule (telemetry/sequence.py) run on each stream's tracker, kept across batches."""
+    counted = np.ones(seq.size, dtype=bool)
+    ends = np.r_[starts[1:], seq.size]
+    for k, a, b, name in zip(group_keys, starts.tolist(), ends.tolist(), link_of, strict=True):
+        tracker = streams.seq.get(k)
+        if tracker is None:
+            tracker = streams.seq[k] = SeqTracker()
+            streams.link[k] = name
+        counted[a:b] = observe_many(tracker, seq[a:b])
+    return counted
 
 
 def _jitter(rtt: np.ndarray, key: np.ndarray, answered: np.ndarray, streams: _Streams,

@@ -134,9 +134,9 @@ def observe(budget: Budget, raw: LinkRaw) -> float | None:
         n, hit = (raw.delay.n + raw.lost if raw.delay.n else 0), \
             raw.delay_within.get(budget.limit, 0)
     elif m == "ul_share_at_least":
-        n, hit = raw.ul.n, raw.ul_at_least.get(budget.limit, 0)
+        n, hit = raw.ul_capacity_n, raw.ul_at_least.get(budget.limit, 0)
     elif m == "dl_share_at_least":
-        n, hit = raw.dl.n, raw.dl_at_least.get(budget.limit, 0)
+        n, hit = raw.dl_capacity_n, raw.dl_at_least.get(budget.limit, 0)
     else:
         raise ValueError(f"{budget.id} is graded per vehicle: use observe_vehicles")
     return hit / n if n else None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import msgspec
 import numpy as np
 
 from l4mon.config import HubConfig
@@ -61,17 +62,37 @@ def _order(conditions: set[str]) -> list[str]:
                                              c))
 
 
+def _site_names(logs: list[LogInput], results: list[ResultsInput]) -> dict[str, list[str]]:
+    """Site name → the inputs from it. A generator scenario's results name none: the
+    generator drives on the demo site."""
+    demo = load_site(DEMO_SITE_PATH).name
+    out: dict[str, list[str]] = {}
+    for log in logs:
+        out.setdefault(log.manifest.site or "(unnamed)", []).append(str(log.path))
+    for r in results:
+        info = r.doc.get("input", {})
+        generated = any(s.get("kind") == "generator" for s in info.get("sources", [])
+                        if isinstance(s, dict))
+        name = info.get("site") or (demo if generated else "(unnamed)")
+        out.setdefault(name, []).append(str(r.path))
+    return out
+
+
 def _site(options: ReportOptions, logs: list[LogInput],
           results: list[ResultsInput]) -> Site | None:
+    """The one site the inputs are from: figures of different places are never pooled."""
+    names = _site_names(logs, results)
+    if len(names) > 1:
+        listed = "; ".join(f"{name}: {', '.join(paths)}" for name, paths in sorted(names.items()))
+        raise ReportError(f"the inputs come from {len(names)} sites ({listed}); a report "
+                          "covers one site, so make one report per site")
     if options.site is not None:
         return options.site
+    planned = [log for log in logs if log.manifest.site_plan]
+    if len({msgspec.json.encode(log.manifest.site_plan) for log in planned}) == 1:
+        return replay_context(planned[0].manifest).site  # the plan the recording hub ran with
     demo = load_site(DEMO_SITE_PATH)
-    names = {log.manifest.site for log in logs} | {
-        r.doc.get("input", {}).get("site") for r in results}
-    # scenario results name no site; the scenario generator's default site is the demo
-    generated = any(s.get("kind") == "generator" for r in results
-                    for s in r.doc.get("input", {}).get("sources", []) if isinstance(s, dict))
-    return demo if demo.name in names or generated else None
+    return demo if demo.name in names else None
 
 
 def build_report(paths: list[str | Path], options: ReportOptions | None = None) -> Report:
@@ -139,14 +160,21 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None) 
         notes.append("V2I delivery not computed for " + ", ".join(sorted({g[0] for g in gaps}))
                      + ": " + "; ".join(sorted({g[1] for g in gaps})) + ".")
     diff, marks = compare(built, baseline)
+    starts = [t for f in raw.values() if (t := f.start) is not None] + [
+        float(r.doc["span"]["start"]) for r in results if r.doc.get("span", {}).get("start")]
+    ends = [t for f in raw.values() if (t := f.end) is not None] + [
+        float(r.doc["span"]["end"]) for r in results if r.doc.get("span", {}).get("end")]
     tables = {t.name: t for t in [*built, diff, inputs]}
-    verdict, detail = _verdict(tables["budgets"], conditions)
+    verdict, detail = _verdict(tables["budgets"], conditions, {r.condition for r in runs})
     return Report(
         title=options.title, site=site.name if site else (
             ", ".join(sorted({lg.manifest.site for lg in logs if lg.manifest.site})) or "—"),
         generated_at=time.time(), period=(options.start, options.end), verdict=verdict,
         verdict_detail=detail, conditions=conditions, baseline=baseline, tables=tables,
-        charts=_charts(raw, runs, link_avail, site, conditions), notes=notes, marks=marks)
+        charts=_charts(raw, runs, link_avail, site, conditions), notes=notes, marks=marks,
+        data_start=min(starts, default=None), data_end=max(ends, default=None),
+        hours=sum(float(r["hours"] or 0.0) for r in inputs.rows),
+        sessions=sum(int(r["sessions"] or 0) for r in inputs.rows))
 
 
 def _dates(start: float | None, end: float | None) -> str:
@@ -178,8 +206,8 @@ def _state_for(log: LogInput, figs: RawFigures, options: ReportOptions, covered:
     return "replayed by the report"
 
 
-def _verdict(checks: Table, conditions: list[str]) -> tuple[Literal["pass", "fail",
-                                                                    "not graded"], list[str]]:
+def _verdict(checks: Table, conditions: list[str], replayed: set[str]
+             ) -> tuple[Literal["pass", "fail", "not graded"], list[str]]:
     """Pass when, in every condition, each site budget is met by at least one link (a
     vehicle drives on whichever link is usable, so redundancy is what the service relies on),
     and the vehicle-level ones by the usable links together."""
@@ -192,8 +220,11 @@ def _verdict(checks: Table, conditions: list[str]) -> tuple[Literal["pass", "fai
             mine = [r for r in rows if r["budget"] == budget and r["result"] != "n/a"]
             if not mine:
                 if any(r["budget"] == budget and r["link"] == USABLE_LINKS for r in rows):
-                    detail.append(f"{cond}: {budget} not graded: it needs the pipeline's link "
-                                  "states (a replay, or a results.json next to the log)")
+                    why = ("not measured: the usable links' uplink was not reported, or the "
+                           "vehicles have no uplink requirement" if cond in replayed else
+                           "it needs the pipeline's link states (a replay, or a results.json "
+                           "next to the log)")
+                    detail.append(f"{cond}: {budget} not graded: {why}")
                 continue
             graded = True
             ok = [r["link"] for r in mine if r["result"] == "pass"]

@@ -55,6 +55,12 @@ def _time(t: float | None) -> str:
     return dt.datetime.fromtimestamp(t, tz=dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
+def _day(t: float | None) -> str:
+    if t is None:
+        return "—"
+    return dt.datetime.fromtimestamp(t, tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def fmt(col: Column, value: Any) -> str:
     return escape(col.show(value))
 
@@ -163,10 +169,15 @@ def render(report: Report) -> str:
     t = report.tables
     start, end = report.period
     period = "all data" if start is None and end is None else f"{_time(start)} – {_time(end)}"
+    drives = f"{report.sessions} drive{'s' if report.sessions != 1 else ''}, " \
+        if report.sessions else ""
+    data = (f"data {_day(report.data_start)} – {_day(report.data_end)} ({drives}"
+            f"{report.hours:.2f} h of driving)") if report.data_start is not None else "no data"
     timelines = "".join(v for k, v in sorted(c.items()) if k.startswith("timeline_"))
     sections = [
         f"<h1>{escape(report.title)}</h1>",
-        f'<p class="meta">Site <b>{escape(report.site)}</b> · period {escape(period)} · '
+        f'<p class="meta">Site <b>{escape(report.site)}</b> · {escape(data)} · period '
+        f"{escape(period)} · "
         f"conditions {escape(', '.join(report.conditions) or '—')} · generated "
         f"{_time(report.generated_at)} by l4mon</p>",
         "<h2>1. Summary</h2>", _summary(report),

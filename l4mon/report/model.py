@@ -65,3 +65,8 @@ class Report:
     notes: list[str]
     #: (table, row index, column) → "worse" / "better" than the baseline condition
     marks: dict[tuple[str, int, str], str] = field(default_factory=dict)
+    #: What the data covers: first and last receive time, the drives' own hours, drives.
+    data_start: float | None = None
+    data_end: float | None = None
+    hours: float = 0.0
+    sessions: int = 0

@@ -64,7 +64,8 @@ def latency(raw: dict[str, RawFigures]) -> Table:
                 "rtt_max_ms": r.rtt.maximum if r.rtt.n else None,
                 "delay_p50_ms": d[0], "delay_p95_ms": d[1], "delay_p99_ms": d[2],
                 "delay_samples": r.delay.n,
-                "jitter_ms": r.jitter_ms, "loss_ratio": r.loss_ratio, "lost": r.lost})
+                "jitter_ms": r.jitter_ms, "loss_ratio": r.loss_ratio,
+                "lost": r.lost if r.loss_samples else None})
     return t
 
 
@@ -366,7 +367,7 @@ def checks(raw: dict[str, RawFigures], all_budgets: list[Budget],
 
 def _show(b: Budget, value: float | None) -> str:
     if value is None:
-        return "—"
+        return "not measured"
     if b.metric == "rtt_p95":
         return f"{value:.1f} ms"
     if b.metric == "loss":

@@ -33,7 +33,7 @@ from telemetry.drivelog import Conditions, DriveLogWriter, Manifest
 from telemetry.topics import Route
 from telemetry.wire import Message
 
-Format = Literal["gnettrack", "cicv5g"]
+Format = Literal["gnettrack", "cicv5g", "mapped"]
 
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _NOT_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.:-]+")
@@ -201,22 +201,47 @@ def count_changes(cells: list[str | None]) -> int:
     return sum(1 for a, b in pairwise(cells) if a != b)
 
 
-def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str = "imported",
-                 conditions: Conditions | None = None) -> ImportReport:
+def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None = None,
+                 conditions: Conditions | None = None,
+                 timezone: str | None = None, mapping: str | Path | None = None
+                 ) -> ImportReport:
     """Import ``inputs`` (one vehicle each) of format ``fmt`` into a new drive log at ``out``.
 
+    ``mapped`` reads any drive-test tool's CSV export through ``mapping``, a TOML file that
+    names its columns (or the name of a shipped one: scenarios/importers/mapped.py).
     ``out`` must not exist yet or be an empty directory. Raises :class:`DriveLogImportError`
     for an input that cannot be imported, before anything is written.
     """
     from scenarios.importers import cicv5g, gnettrack
 
+    module: Any
+    if fmt == "mapped":
+        from scenarios.importers import mapped
+
+        if mapping is None:
+            raise ValueError("the mapped format needs --mapping (a TOML file, or the name of "
+                             f"a shipped one: {', '.join(mapped.shipped())})")
+        module = mapped.Importer(mapped.load_mapping(mapping))
+    elif mapping is not None:
+        raise ValueError("--mapping applies to the mapped format only")
+    else:
+        module = {"cicv5g": cicv5g, "gnettrack": gnettrack}.get(fmt)
+    if module is None:
+        raise ValueError(f"unknown format {fmt!r}; expected 'gnettrack', 'cicv5g' or "
+                         "'mapped'")
+    if site is None:  # the dataset's own place, so unrelated imports are never one site
+        site = module.DEFAULT_SITE
     if not _NAME.match(site):
         raise ValueError(f"site {site!r} is not a wire name (^[A-Za-z0-9_.:-]{{1,64}}$)")
-    module = {"cicv5g": cicv5g, "gnettrack": gnettrack}.get(fmt)
-    if module is None:
-        raise ValueError(f"unknown format {fmt!r}; expected 'gnettrack' or 'cicv5g'")
     if not inputs:
         raise ValueError("no input files")
+    options: dict[str, Any] = {}
+    if timezone is not None:
+        if fmt != "gnettrack":
+            raise ValueError("--tz applies to gnettrack exports only (CICV5G stamps are UTC "
+                             "epoch milliseconds)")
+        gnettrack.zone(timezone)  # an unknown zone fails before anything is read
+        options["timezone"] = timezone
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DriveLogImportError(out, "output exists and is not an empty directory; "
@@ -224,9 +249,12 @@ def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str = "imp
     taken: set[str] = set()
     results = []
     for path in map(Path, inputs):
-        results.append(module.parse(path, vehicle=vehicle_id(path, taken), site=site))
+        results.append(module.parse(path, vehicle=vehicle_id(path, taken), site=site,
+                                    **options))
     source = dict(module.SOURCE)
     source["files"] = [report.path.name for report, _ in results]
+    if timezone is not None:
+        source["timezone"] = timezone
     writer = DriveLogWriter(out, manifest=Manifest(
         site=site, conditions=conditions or Conditions(), source=source,
         not_measured=list(module.NOT_MEASURED),

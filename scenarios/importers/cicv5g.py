@@ -79,6 +79,8 @@ HEADER: Final = ("pub_time(ms)", "sub_time(ms)", "delay(ms)", "utmX(m)", "utmY(m
 CITATION: Final = ("Zhang et al., 5G communication delay dataset for cloud-based vehicle "
                    "planning and control, Zenodo doi:10.5281/zenodo.17475688 (2025)")
 UTM_ZONE: Final = 51  # northern hemisphere
+#: The site an import is filed under unless ``--site`` says otherwise: the dataset's test site.
+DEFAULT_SITE: Final = "tongji-cicv5g"
 SOURCE: Final = {
     "kind": "cicv5g",
     "citation": CITATION,

@@ -76,18 +76,24 @@ from telemetry.wire import LinkSample, VehicleState
 CITATION: Final = ("D. Raca, D. Leahy, C.J. Sreenan, J.J. Quinlan, Beyond Throughput, The Next "
                    "Generation: A 5G Dataset with Channel and Context Metrics, ACM MMSys 2020")
 TIMEZONE: Final = "Europe/Dublin"
+#: The site an import is filed under unless ``--site`` says otherwise (where the drives were is
+#: not in the export; name it with --site when you know).
+DEFAULT_SITE: Final = "gnettrack"
 LINK: Final = "cell"
 SOURCE: Final = {
     "kind": "gnettrack",
     "citation": CITATION,
     "licence": "GPL-3.0",
     "note": "the imported log is derived data under GPL-3.0: keep it outside the project",
-    "times": f"Timestamp taken as local time {TIMEZONE} (Cork, Ireland); rows sharing a "
+    "times": f"Timestamp taken as local time ({TIMEZONE} unless --tz said otherwise: the "
+             "UCC drives were in Cork, Ireland); rows sharing a "
              "second spread evenly within it",
     "link": f"one link '{LINK}', rat from NetworkMode; cell_id from RAWCELLID",
 }
-#: Row numbers are seq: a gap is a row the importer skipped, not a lost sample.
-NOT_MEASURED: Final = ("loss",)
+#: Row numbers are seq: a gap is a row the importer skipped, not a lost sample. DL/UL
+#: bitrate is what the phone's app carried, not what the link could carry ("capacity"): rate
+#: budgets are not graded on it.
+NOT_MEASURED: Final = ("loss", "capacity")
 #: The hub config a replay of the import runs with: DL/UL bitrate is the traffic an app
 #: happened to carry, not what the link could carry, so no uplink requirement is judged
 #: (l4mon/config.py: 0 = none). ``l4mon replay --config`` sets another.
@@ -107,11 +113,14 @@ HEADING_MIN_M: Final = 5.0
 _EARTH_M: Final = 6_371_008.8
 
 
-def _zone() -> ZoneInfo:
+def zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name`` (the export's stamps are the phone's local time)."""
     try:
-        return ZoneInfo(TIMEZONE)
-    except ZoneInfoNotFoundError:
-        raise RuntimeError(f"time zone {TIMEZONE} unknown: install the tzdata package") from None
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"time zone {name!r} unknown: give an IANA name such as "
+                         "Europe/Dublin or Asia/Tokyo (and install tzdata if none is known)"
+                         ) from None
 
 
 def _number(text: str, name: str) -> float | None:
@@ -178,7 +187,8 @@ def _probe(fields: list[str], i_avg: int | None, i_loss: int | None
     return (rtt, True) if math.isfinite(rtt) and rtt >= 0 else (None, True)
 
 
-def parse(path: Path, *, vehicle: str, site: str) -> tuple[FileReport, list[Entry]]:
+def parse(path: Path, *, vehicle: str, site: str, timezone: str = TIMEZONE
+          ) -> tuple[FileReport, list[Entry]]:
     """Read one G-NetTrack export into (report, messages); raises DriveLogImportError."""
     text = read_text(path, "G-NetTrack CSV")
     lines = split_lines(text)
@@ -211,7 +221,7 @@ def parse(path: Path, *, vehicle: str, site: str) -> tuple[FileReport, list[Entr
 
     data = [fields_of(line) for line in lines[1:] if line.strip()]
     stamps = [f[col["Timestamp"]] if f and len(f) == width else "" for f in data]
-    times = _times(stamps, _zone())
+    times = _times(stamps, zone(timezone))
 
     report = FileReport(path=path, vehicle=vehicle, links=[LINK])
     state_route = Route("state", site, vehicle)
