@@ -11,11 +11,14 @@ it writes at exit. (Not ``ru_maxrss`` from ``wait4``: Linux carries the parent's
 mark into a vforked child's at exec, so it would report the generator's peak, not the
 replay's.)
 
-``--baseline TREE`` first runs the same command from another copy of the project on the same
-log: the old whole-table path (``read_table`` + ``wire_messages``), e.g. a tree made with
-``git archive <rev> | tar -x -C TREE``. The two results documents are compared on every figure
-both produce. A child whose RSS passes ``--rss-limit-gb`` is stopped and reported as not
-fitting, so a baseline that cannot load a large log does not take the machine down.
+``--baseline TREE`` also runs the same command from another copy of the project on the same
+log, e.g. a tree made with ``git archive <rev> | tar -x -C TREE``; with ``--repeats N`` the two
+alternate N times (baseline, subject, baseline, ...) and the ratio subject / baseline of the
+wall times is printed as the median with its range. The two results documents are compared on
+every figure both produce. A baseline older than drive-log version 2 is given the log with a
+version 1 manifest (the new manifest fields dropped; the rows are the same). A child whose
+RSS passes ``--rss-limit-gb`` is stopped and reported as not fitting, so a baseline that
+cannot load a large log does not take the machine down.
 
 The log and the results are deleted afterwards unless ``--keep`` (a day's log is ~6 GB).
 """
@@ -27,6 +30,7 @@ import json
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -119,6 +123,23 @@ def replay_in_child(tree: Path, log: Path, out: Path, *, label: str, timeout_s: 
     return Run(label=label, wall_s=wall, peak_rss_mib=peak_kib / 1024, status=status, doc=doc)
 
 
+def _v1_copy(log: Path) -> Path:
+    """The log for a baseline from before drive-log version 2: the same Parquet files (hard
+    links), a manifest without the fields version 2 added. Old readers ignore the new
+    columns."""
+    copy = log.with_name(log.name + "-v1")
+    if not (copy / "manifest.json").exists():
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(log, copy, copy_function=os.link)
+        manifest = json.loads((log / "manifest.json").read_text())
+        for key in ("hub_config", "rules", "site_plan", "not_measured"):
+            manifest.pop(key, None)
+        manifest["version"] = 1
+        (copy / "manifest.json").unlink()
+        (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
 def differences(old: Any, new: Any, where: str = "") -> tuple[list[str], list[str]]:
     """(figures that differ, keys only the new document has), over what both produce."""
     if isinstance(old, dict) and isinstance(new, dict):
@@ -150,6 +171,8 @@ def main() -> None:
     ap.add_argument("--rss-limit-gb", type=float, default=12.0,
                     help="stop a replay whose RSS passes this (GiB)")
     ap.add_argument("--keep", action="store_true", help="keep the generated log")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="with --baseline: alternate baseline and subject this many times")
     args = ap.parse_args()
     if args.vehicles < 1 or args.hours <= 0 or args.rate <= 0:
         ap.error("--vehicles must be >= 1, --hours and --rate > 0")
@@ -167,16 +190,26 @@ def main() -> None:
               f" = {rows:,} rows, {size / 1e6:,.0f} MB Parquet", flush=True)
         limit = int(args.rss_limit_gb * 2**20)
         runs = []
-        trees = ([("old (whole table)", args.baseline.resolve())] if args.baseline else []) \
-            + [("new (streamed)", ROOT)]
-        for label, tree in trees:
-            run = replay_in_child(tree, log, out, label=label, timeout_s=args.timeout,
-                                  rss_limit_kib=limit)
-            runs.append(run)
-            rate = f"{rows / run.wall_s:,.0f} msgs/s" if run.status == "ok" else run.status
-            print(f"{label}: {run.wall_s:.1f} s wall, {rate}, peak RSS "
-                  f"{run.peak_rss_mib:,.0f} MiB", flush=True)
-        done = [r for r in runs if r.doc is not None]
+        old_log = _v1_copy(log) if args.baseline else None
+        trees = ([("baseline", args.baseline.resolve(), old_log)] if args.baseline else []) \
+            + [("subject", ROOT, log)]
+        walls: dict[str, list[float]] = {label: [] for label, _, _ in trees}
+        for _ in range(max(1, args.repeats) if args.baseline else 1):
+            for label, tree, path in trees:
+                run = replay_in_child(tree, path, out, label=label, timeout_s=args.timeout,
+                                      rss_limit_kib=limit)
+                runs.append(run)
+                walls[label].append(run.wall_s)
+                rate = f"{rows / run.wall_s:,.0f} msgs/s" if run.status == "ok" \
+                    else run.status
+                print(f"{label}: {run.wall_s:.1f} s wall, {rate}, peak RSS "
+                      f"{run.peak_rss_mib:,.0f} MiB", flush=True)
+        if args.baseline:
+            ratios = sorted(n / o for o, n in zip(walls["baseline"], walls["subject"],
+                                                  strict=True))
+            print(f"subject / baseline wall time: median {statistics.median(ratios):.3f} "
+                  f"(range {ratios[0]:.3f}-{ratios[-1]:.3f}, {len(ratios)} pairs)", flush=True)
+        done = [r for r in runs[-2:] if r.doc is not None]
         if len(done) == 2:
             old, new_doc = ({k: v for k, v in r.doc.items() if k != "input"} for r in done)
             diff, added = differences(old, new_doc)
@@ -192,6 +225,8 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(log, ignore_errors=True)
+        if args.baseline:
+            shutil.rmtree(log.with_name(log.name + "-v1"), ignore_errors=True)
         out.unlink(missing_ok=True)
 
 

@@ -418,3 +418,30 @@ def test_bad_file_among_good_ones_writes_nothing(tmp_path: Path) -> None:
         import_files("cicv5g", [EXCERPT], out)
     with pytest.raises(ValueError, match="wire name"):
         import_files("cicv5g", [EXCERPT], tmp_path / "other", site="bad/site")
+
+
+def test_release_variants_tab_comma_and_excel(tmp_path: Path) -> None:
+    """The CICV5G release's other shapes of the same rows: a tab-separated merge (its tool
+    writes one), a comma-separated copy with the columns in another order, each importing to
+    the same messages; an .xlsx workbook is refused with what to do instead."""
+    lines = EXCERPT.read_text().splitlines()
+    rows = [line.split() for line in lines]
+    (tmp_path / "tab_n78.txt").write_text("\n".join("\t".join(r) for r in rows) + "\n")
+    order = [2, 0, 1, *range(3, len(rows[0]))]
+    (tmp_path / "comma_n78.csv").write_text(
+        "\n".join(",".join(r[i] for i in order) for r in rows) + "\n")
+    (tmp_path / "plain_n78.txt").write_text(EXCERPT.read_text())
+    report = import_files("cicv5g", [tmp_path / "plain_n78.txt", tmp_path / "tab_n78.txt",
+                                     tmp_path / "comma_n78.csv"], tmp_path / "log")
+    table = read_table(tmp_path / "log")
+    plain, tab, comma = (by_kind(table, "link", f.vehicle) for f in report.files)
+    strip = [{k: v for k, v in r.items() if k not in ("source", "payload", "topic")}
+             for r in plain]
+    for other in (tab, comma):
+        assert [{k: v for k, v in r.items() if k not in ("source", "payload", "topic")}
+                for r in other] == strip
+    assert any("comma-separated" in note for note in report.files[2].notes)
+    workbook = tmp_path / "east_n8_v80.xlsx"
+    workbook.write_bytes(b"PK\x03\x04" + bytes(100))
+    with pytest.raises(DriveLogImportError, match="Excel workbook"):
+        import_files("cicv5g", [workbook], tmp_path / "x")

@@ -489,3 +489,27 @@ def test_separate_drives_replay_as_sessions() -> None:
             assert link["samples"] > once[vid]["links"][name]["samples"]
             assert link["loss_ratio"] == 0.0  # the restart of seq is not loss
     assert len(outcome.retired) == len(outcome.hub.fleet.vehicles) == 3
+
+
+def test_no_uplink_reported_is_not_an_uplink_shortfall() -> None:
+    """Links that never report their uplink (CICV5G's round trips, a modem without the
+    figure): the usable uplink is not measured, so uplink_below_requirement never fires and
+    the KPI is null with no coverage; the same stream with its uplink fires as before."""
+    fault = Fault(kind="bandwidth_cap", vehicle="shuttle-02", start=T0 + 10, duration=30)
+    stream = _sim_stream(50.0, fault=fault)
+    stripped = []
+    for at, topic, payload, ctype in stream:
+        data = payload
+        if "/link/" in topic:
+            sample = msgspec.json.decode(payload)
+            sample.pop("ul_kbps", None)
+            sample.pop("dl_kbps", None)
+            data = msgspec.json.encode(sample)
+        stripped.append((at, topic, data, ctype))
+    with_ul = replay.run(stream)
+    without = replay.run(stripped)
+    assert any(a.rule == "uplink_below_requirement" for a in with_ul.alerts)
+    assert not any(a.rule == "uplink_below_requirement" for a in without.alerts)
+    kpis = replay.kpis(without)["shuttle-02"]
+    assert kpis["ul_requirement_met"] is None and kpis["ul_requirement_coverage"] == 0.0
+    assert kpis["links"]["l5g"]["ul_kbps_mean"] is None and kpis["links"]["l5g"]["ul_samples"] == 0

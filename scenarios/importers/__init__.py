@@ -156,6 +156,11 @@ def read_text(path: Path, kind: str) -> str:
         raise DriveLogImportError(path, f"cannot read: {error.strerror or error}") from None
     if not data.strip():
         raise DriveLogImportError(path, f"empty file, not a {kind} file")
+    if data[:4] == b"PK\x03\x04" and path.suffix.lower() in (".xlsx", ".xlsm"):
+        # The CICV5G release ships .xlsx copies of some runs beside the text files.
+        raise DriveLogImportError(path, f"an Excel workbook, not a {kind} text file: import "
+                                        "the run's .txt (the same rows), or save the sheet "
+                                        "as CSV and import that")
     if b"\x00" in data[:_SNIFF]:
         line = data[: data.index(b"\x00")].count(b"\n") + 1
         raise DriveLogImportError(path, f"binary data, not a {kind} text file", line)
@@ -237,9 +242,9 @@ def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None
         raise ValueError("no input files")
     options: dict[str, Any] = {}
     if timezone is not None:
-        if fmt != "gnettrack":
-            raise ValueError("--tz applies to gnettrack exports only (CICV5G stamps are UTC "
-                             "epoch milliseconds)")
+        if fmt == "cicv5g":
+            raise ValueError("--tz does not apply to cicv5g (its stamps are UTC epoch "
+                             "milliseconds)")
         gnettrack.zone(timezone)  # an unknown zone fails before anything is read
         options["timezone"] = timezone
     out = Path(out)

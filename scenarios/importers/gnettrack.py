@@ -98,12 +98,22 @@ NOT_MEASURED: Final = ("loss", "capacity")
 #: happened to carry, not what the link could carry, so no uplink requirement is judged
 #: (l4mon/config.py: 0 = none). ``l4mon replay --config`` sets another.
 HUB_CONFIG: Final = {"requirements": {"ul_required_kbps": 0.0}}
+#: NetworkMode as the app (and Android's TelephonyManager names it writes) spells it, by
+#: generation: the wire's "umts" is 3G of any kind, "gsm" 2G of any kind. A mode saying the
+#: phone has no service is the modem's own report ("none"). Anything else skips the row,
+#: counted and warned: guessing a RAT would invent handovers.
 RATS: Final = {
-    "5G": "nr", "NR": "nr", "NR5G": "nr", "5G NSA": "nr", "5G SA": "nr",
-    "LTE": "lte", "LTE+": "lte", "LTE-A": "lte", "LTE CA": "lte", "4G": "lte",
-    "UMTS": "umts", "WCDMA": "umts", "HSPA": "umts", "HSPA+": "umts", "HSDPA": "umts",
-    "HSUPA": "umts", "3G": "umts",
-    "GSM": "gsm", "EDGE": "gsm", "GPRS": "gsm", "2G": "gsm",
+    "5G": "nr", "NR": "nr", "NR5G": "nr", "5G NSA": "nr", "5G SA": "nr", "NR NSA": "nr",
+    "NR SA": "nr", "NR_NSA": "nr", "NR_SA": "nr", "5G NR": "nr", "5GNR": "nr",
+    "LTE": "lte", "LTE+": "lte", "LTE-A": "lte", "LTE CA": "lte", "LTE_CA": "lte",
+    "LTE-CA": "lte", "4G": "lte", "4G+": "lte",
+    "UMTS": "umts", "WCDMA": "umts", "HSPA": "umts", "HSPA+": "umts", "HSPAP": "umts",
+    "HSDPA": "umts", "HSUPA": "umts", "3G": "umts", "TD-SCDMA": "umts", "TDSCDMA": "umts",
+    "EVDO": "umts", "EVDO_0": "umts", "EVDO_A": "umts", "EVDO_B": "umts", "EHRPD": "umts",
+    "GSM": "gsm", "EDGE": "gsm", "GPRS": "gsm", "2G": "gsm", "CDMA": "gsm", "1XRTT": "gsm",
+    "IDEN": "gsm",
+    "NO SERVICE": "none", "NOSERVICE": "none", "OUT OF SERVICE": "none",
+    "OUT_OF_SERVICE": "none", "NO_SERVICE": "none",
 }
 REQUIRED: Final = ("Timestamp", "Longitude", "Latitude", "Speed", "NetworkMode", "RSRP")
 MISSING: Final = frozenset({"-", ""})
