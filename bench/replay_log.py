@@ -42,6 +42,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._child import CHILD  # noqa: E402
 from bench.report import generate  # noqa: E402
 
 
@@ -64,17 +65,6 @@ def _rss_kib(pid: int) -> int:
     return 0
 
 
-#: ``python -m l4mon ARGS...`` that writes its own peak RSS (VmHWM, KiB) to $L4MON_BENCH_HWM
-#: at exit, however it exits.
-_CHILD = """
-import atexit, os, re, runpy, sys
-def hwm():
-    status = open("/proc/self/status").read()
-    open(os.environ["L4MON_BENCH_HWM"], "w").write(re.search(r"VmHWM:\\s+(\\d+)", status)[1])
-atexit.register(hwm)
-sys.argv = ["l4mon", *sys.argv[1:]]
-runpy.run_module("l4mon", run_name="__main__", alter_sys=True)
-"""
 
 
 def replay_in_child(tree: Path, log: Path, out: Path, *, label: str, timeout_s: float,
@@ -88,7 +78,7 @@ def replay_in_child(tree: Path, log: Path, out: Path, *, label: str, timeout_s: 
     peak_kib = 0
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         began = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", _CHILD, "replay", str(log), "--out",
+        child = subprocess.Popen([sys.executable, "-c", CHILD, "replay", str(log), "--out",
                                   str(out)], cwd=tree, env=env, stdout=stdout, stderr=stderr)
         status = "ok"
         while True:

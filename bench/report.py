@@ -8,15 +8,19 @@ full day of 100 vehicles — straight into the drive-log schema with numpy and p
 partitions like ``serve --record``. The simulator would take hours for that; the figures only
 need plausible distributions (lognormal RTT, some loss and probe timeouts). Then runs
 ``l4mon report LOG --out ... --csv ...`` in a child process and reports its wall time, CPU
-time and peak RSS (``ru_maxrss`` of the child). Link states, handovers and alerts are not
-replayed for a log this size (``--replay auto``): the report says so.
+time and peak RSS (the child's own VmHWM: bench/_child.py). Link states, handovers and alerts
+are not replayed for a log this size (``--replay auto``): the report says so.
+``--baseline TREE --repeats N`` runs another copy's report on the same log too, alternating,
+and prints the ratio of the wall times with its range.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,9 +31,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
-from telemetry.drivelog import SCHEMA, Conditions, Manifest, write_manifest
+from bench._child import CHILD  # noqa: E402
+from telemetry.drivelog import SCHEMA, Conditions, Manifest, write_manifest  # noqa: E402
 
 START = 1_795_305_600.0  # 2026-11-22T00:00:00Z
 CHUNK_S = 600.0  # generated and written ten minutes at a time: bounded memory
@@ -147,6 +153,9 @@ def main() -> None:
     ap.add_argument("--vehicles", type=int, default=100)
     ap.add_argument("--hours", type=float, default=24.0)
     ap.add_argument("--rate", type=float, default=10.0)
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="another copy of the project: run its report too, alternating")
+    ap.add_argument("--repeats", type=int, default=1, help="with --baseline: pairs to run")
     args = ap.parse_args()
     if args.vehicles < 1 or args.hours <= 0 or args.rate <= 0:
         ap.error("--vehicles must be >= 1, --hours and --rate > 0")
@@ -158,25 +167,51 @@ def main() -> None:
         print(f"generated {log}: {rows:,} rows in {time.perf_counter() - began:.0f} s",
               flush=True)
     size = sum(f.stat().st_size for f in log.rglob("*.parquet"))
+    rows = int(__import__("json").loads((log / "manifest.json").read_text())["messages"])
+    print(f"log: {args.vehicles} vehicles x {args.hours:g} h x 3 streams x {args.rate:g} Hz = "
+          f"{rows:,} rows, {size / 1e9:.2f} GB Parquet", flush=True)
     out = tmp / "l4mon-bench-report-out"
     out.mkdir(exist_ok=True)
-    command = [sys.executable, "-m", "l4mon", "report", str(log), "--out",
+    trees = [("subject", ROOT, log)]
+    if args.baseline is not None:
+        from bench.replay_log import _v1_copy
+
+        trees.insert(0, ("baseline", args.baseline.resolve(), _v1_copy(log)))
+    walls: dict[str, list[float]] = {label: [] for label, _, _ in trees}
+    for _ in range(max(1, args.repeats) if args.baseline else 1):
+        for label, tree, path in trees:
+            wall, cpu, peak_mib, first = report_in_child(tree, path, out)
+            walls[label].append(wall)
+            print(f"{label}: {wall:.1f} s wall, {cpu:.1f} s CPU, {rows / wall / 1e6:.2f} M "
+                  f"rows/s, peak RSS {peak_mib:.0f} MiB — {first}", flush=True)
+    if args.baseline is not None:
+        ratios = sorted(n / o for o, n in zip(walls["baseline"], walls["subject"],
+                                              strict=True))
+        print(f"subject / baseline wall time: median {statistics.median(ratios):.3f} (range "
+              f"{ratios[0]:.3f}-{ratios[-1]:.3f}, {len(ratios)} pairs)", flush=True)
+
+
+def report_in_child(tree: Path, log: Path, out: Path) -> tuple[float, float, float, str]:
+    """``l4mon report LOG`` from ``tree`` in a child: (wall s, CPU s, peak RSS MiB, its first
+    line). The child writes its own peak RSS (VmHWM): wait4's ru_maxrss would carry this
+    process's high-water mark (the generator's) into the child's."""
+    hwm = out / "child.hwm"
+    hwm.unlink(missing_ok=True)
+    command = [sys.executable, "-c", CHILD, "report", str(log), "--out",
                str(out / "report.html"), "--csv", str(out / "csv")]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False,
-                          cwd=Path(__file__).resolve().parent.parent)
+    done = subprocess.run(command, capture_output=True, text=True, check=False, cwd=tree,
+                          env={**os.environ, "L4MON_BENCH_HWM": str(hwm),
+                               "PYTHONPATH": str(tree)})
     wall = time.perf_counter() - began
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
         print(done.stdout, done.stderr, file=sys.stderr)
-        raise SystemExit(f"l4mon report failed (exit {done.returncode})")
-    rows = int(__import__("json").loads((log / "manifest.json").read_text())["messages"])
-    print(f"log: {args.vehicles} vehicles x {args.hours:g} h x 3 streams x {args.rate:g} Hz = "
-          f"{rows:,} rows, {size / 1e9:.2f} GB Parquet", flush=True)
-    print(f"report: {wall:.1f} s wall, {usage.ru_utime + usage.ru_stime:.1f} s CPU, "
-          f"{rows / wall / 1e6:.2f} M rows/s, peak RSS {usage.ru_maxrss / 1024:.0f} MiB",
-          flush=True)
-    print(done.stdout.strip().splitlines()[0], flush=True)
+        raise SystemExit(f"l4mon report failed (exit {done.returncode}) in {tree}")
+    cpu = (usage.ru_utime + usage.ru_stime) - (before.ru_utime + before.ru_stime)
+    peak_kib = int(hwm.read_text()) if hwm.exists() else usage.ru_maxrss
+    return wall, cpu, peak_kib / 1024, done.stdout.strip().splitlines()[0]
 
 
 if __name__ == "__main__":

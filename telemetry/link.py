@@ -29,6 +29,9 @@ KEEP_SAMPLES: Final = 1_200
 #: Probes that must go unanswered in a row before their silence can make a link down: one
 #: lost probe of a sender that probes every 15 s is not 15 s of outage.
 UNANSWERED_MIN: Final = 2
+#: The link's pace (its usual sample interval) is re-measured at every this many judgements
+#: (about every 8 s): it changes with the sender's setup, not from one second to the next.
+PACE_EVERY: Final = 8
 
 
 class Signal(msgspec.Struct, frozen=True):
@@ -92,7 +95,7 @@ class LinkTrack:
     """Per-link state. Never called concurrently: the hub's one ingest task owns it."""
 
     __slots__ = ("cell_changes", "clock_suspect", "final_handovers", "handovers", "health",
-                 "judged", "judged_loss_ratio", "observer", "owner",
+                 "judged", "judged_loss_ratio", "judgements", "observer", "owner",
                  "judged_rtt_p95_ms", "last", "last_answer", "last_rx", "min_owd_s", "name",
                  "next_judge_at", "phase", "seq", "stale_after_s", "ul_at", "ul_kbps_last",
                  "unanswered",
@@ -135,6 +138,7 @@ class LinkTrack:
         #: Silence past this is staleness: the configured stale_after_s, or three of the
         #: link's usual intervals if it reports more slowly (telemetry/pace.py).
         self.stale_after_s: float | None = None
+        self.judgements = 0
         self.next_judge_at = 0.0  # judged at the first tick after its first sample
         self.judged = False
 
@@ -155,7 +159,9 @@ class LinkTrack:
             self.observer(msg, now)
         w = self.window
         w.times.append(now)
-        w.owd.append(now - msg.ts if msg.sender_clock else NAN)
+        if msg.sender_clock:
+            w.owd_times.append(now)
+            w.owd.append(now - msg.ts)
         w.lost.append(seq.lost)
         ul = msg.ul_kbps
         if ul is None:
@@ -202,7 +208,7 @@ class LinkTrack:
         rtts = w.rtt[bisect_left(w.rtt_times, since):].tolist()
         jitter = mean_abs_step(rtts)
         rtts.sort()
-        owds = sorted(x for x in w.owd[first:] if not isnan(x))
+        owds = sorted(w.owd[bisect_left(w.owd_times, since):])
         samples = len(w.times) - first
         timeouts = len(w.timeout_times) - bisect_left(w.timeout_times, since)
         return WindowFigures(
@@ -244,18 +250,20 @@ class LinkTrack:
         self.judged = True
         w = self.window
         w.trim(now - KEEP_S, keep_at_most=KEEP_SAMPLES)
-        self.stale_after_s = silence_limit(thr.stale_after_s, usual_interval(w.times))
+        self.judgements += 1
+        if self.judgements % PACE_EVERY == 1:  # the pace moves slowly; a median costs
+            self.stale_after_s = silence_limit(thr.stale_after_s, usual_interval(w.times))
         since = now - thr.window_s
         first = w.start(since)
         rtts = sorted(w.rtt[bisect_left(w.rtt_times, since):])
-        # NaN marks a sample without a sender clock: no one-way delay, so no offset evidence.
-        low = min((x for x in w.owd[first:] if not isnan(x)), default=None)
-        if low is not None:
+        clocked = bisect_left(w.owd_times, since)
+        if clocked < len(w.owd):
             # The smallest one-way delay bounds the clock offset best (queueing only adds):
             # far positive, or negative, means the vehicle's clock is wrong, not the radio slow.
+            low = min(w.owd[clocked:])
             self.min_owd_s = low
             self.clock_suspect = low > max_clock_offset_s or low < -max_behind_s
-        elif first < len(w.owd):  # samples, but none with a sender clock: nothing to judge
+        elif first < len(w.times):  # samples, none with a sender clock: no offset evidence
             self.min_owd_s = None
             self.clock_suspect = False
         p95 = percentile(rtts, 95)

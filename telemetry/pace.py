@@ -10,7 +10,7 @@ configured 1 s decides; a drive-test logger writing once a second, which skips a
 from __future__ import annotations
 
 from collections.abc import Sequence
-from statistics import median
+from itertools import pairwise
 from typing import Final
 
 #: An outage or staleness must pass this many of the stream's usual sample intervals.
@@ -25,8 +25,10 @@ def usual_interval(times: Sequence[float]) -> float | None:
     n = len(times)
     if n < 2:
         return None
-    lo = max(0, n - SPACING_N - 1)
-    return median(times[i + 1] - times[i] for i in range(lo, n - 1))
+    recent = times[max(0, n - SPACING_N - 1):]
+    steps = sorted([b - a for a, b in pairwise(recent)])
+    half = len(steps) // 2
+    return steps[half] if len(steps) % 2 else (steps[half - 1] + steps[half]) / 2
 
 
 def silence_limit(floor_s: float, interval_s: float | None) -> float:

@@ -57,15 +57,17 @@ class LinkWindow:
     loss after each sample) gives the loss within it.
     """
 
-    __slots__ = ("dl", "lost", "lost_before", "owd", "rtt", "rtt_times", "times",
+    __slots__ = ("dl", "lost", "lost_before", "owd", "owd_times", "rtt", "rtt_times", "times",
                  "timeout_times", "ul")
 
     def __init__(self) -> None:
         self.times = array("d")  # hub receive time of each sample
-        self.owd = array("d")  # receive time - sender ts, seconds; NaN: no sender clock
         self.lost = array("q")  # the stream's cumulative loss after each sample
         self.ul = array("d")  # NaN where the sample had none
         self.dl = array("d")
+        #: Samples with a sender clock only: their time, and receive time - sender ts (s).
+        self.owd_times = array("d")
+        self.owd = array("d")
         self.rtt_times = array("d")  # answered probes only
         self.rtt = array("d")
         #: Probes that got no answer (samples that carried no probe are not here).
@@ -81,10 +83,13 @@ class LinkWindow:
         cut = max(bisect_left(self.times, since), len(self.times) - keep_at_most)
         if cut > 0:
             self.lost_before = self.lost[cut - 1]
-            del self.times[:cut], self.owd[:cut], self.lost[:cut], self.ul[:cut], self.dl[:cut]
+            del self.times[:cut], self.lost[:cut], self.ul[:cut], self.dl[:cut]
         cut = max(bisect_left(self.rtt_times, since), len(self.rtt_times) - keep_at_most)
         if cut > 0:
             del self.rtt_times[:cut], self.rtt[:cut]
+        cut = max(bisect_left(self.owd_times, since), len(self.owd_times) - keep_at_most)
+        if cut > 0:
+            del self.owd_times[:cut], self.owd[:cut]
         cut = max(bisect_left(self.timeout_times, since),
                   len(self.timeout_times) - keep_at_most)
         if cut > 0:

@@ -61,18 +61,15 @@ class LinkSample(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     #: Throughput the modem measured over the last interval; ``None``: not measured (never 0).
     ul_kbps: Kbps | None = None
     dl_kbps: Kbps | None = None
-    #: Whether this sample reports a probe at all (v1 addition). False: no probe concluded in
-    #: this interval, so a missing ``rtt_ms`` is no evidence of anything. True (the default,
-    #: and the meaning before the field existed): ``rtt_ms`` null is a probe without an answer.
+    #: What a missing ``rtt_ms`` means (v1 addition). False: no probe concluded in this
+    #: interval, so it is no evidence of anything. True (the default, and the meaning before
+    #: the field existed): a probe without an answer. A present ``rtt_ms`` is an answered
+    #: probe whatever this says.
     probe: bool = True
     #: Whether ``ts`` is the sender's own synchronised clock (v1 addition). False: it is not
     #: (an import whose one clock stamped both ends, a sender without NTP/PTP/GNSS time), so the
     #: hub derives no one-way delay from it and does not judge the clock's offset.
     sender_clock: bool = True
-
-    def __post_init__(self) -> None:
-        if self.rtt_ms is not None and not self.probe:
-            raise ValueError("rtt_ms given with probe false: a round trip needs a probe")
 
 
 class VehicleEvent(msgspec.Struct, frozen=True, gc=False):

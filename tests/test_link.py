@@ -421,9 +421,11 @@ def test_without_a_sender_clock_there_is_no_one_way_delay() -> None:
     assert with_clock.clock_suspect  # the same figures with a clock say it is 30 s off
 
 
-def test_probe_false_with_an_rtt_is_refused() -> None:
-    with pytest.raises(ValueError, match="probe"):
-        LinkSample(ts=T0, seq=0, rat="nr", rtt_ms=20.0, probe=False)
+def test_an_rtt_is_an_answered_probe_whatever_probe_says() -> None:
+    track = LinkTrack("cell")
+    track.add(LinkSample(ts=T0, seq=0, rat="nr", rtt_ms=20.0, probe=False), T0)
+    fig = track.figures(T0, 10.0)
+    assert (fig.probes, fig.probe_timeouts, fig.rtt_p50_ms) == (1, 0, 20.0)
 
 
 def test_a_1_hz_link_is_stale_at_its_own_pace() -> None:

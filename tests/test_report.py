@@ -420,3 +420,25 @@ def test_report_figures_are_the_replay_kpis_of_the_same_log(tmp_path: Path) -> N
     assert latency["l5g"]["lost"] == 1  # 301 never came; 300 came late and counts
     assert kpis["lte"]["owd_p50_ms"] is None and latency["lte"]["delay_p50_ms"] is None
     assert kpis["lte"]["probes"] == 70 and kpis["lte"]["probe_timeouts"] == 0
+
+
+def test_v2i_in_a_replayed_report_is_the_pipelines_figure(
+        simulated_logs: tuple[Path, Path]) -> None:
+    """Where the pipeline ran, the report's V2I delivery is its figure exactly (one
+    definition with live and replay); the raw scan is only the fallback for logs too big to
+    replay."""
+    day, _ = simulated_logs
+    report = build_report([day], ReportOptions(replay="always"))
+    pipeline = run_log(day, site=load_site(DEMO_SITE_PATH))["intersections"]
+    rows = report.tables["v2i"].rows
+    assert rows and {r["source"] for r in rows} == {"pipeline"}
+    names = {ix.id: ix.name for ix in load_site(DEMO_SITE_PATH).intersections}
+    for ix, figures in pipeline.items():
+        (row,) = [r for r in rows if r["intersection"] == names[ix]]
+        assert row["received"] == figures["v2i"]["received"]
+        assert row["expected"] == pytest.approx(figures["v2i"]["expected"], abs=0.05)
+        if figures["v2i"]["delivery_ratio"] is not None:
+            assert row["delivery_ratio"] == pytest.approx(figures["v2i"]["delivery_ratio"],
+                                                          abs=5e-5)
+    fallback = build_report([day], ReportOptions(replay="never"))
+    assert {r["source"] for r in fallback.tables["v2i"].rows} == {"raw scan"}

@@ -149,7 +149,7 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None) 
     raw = {c: raw[c] for c in conditions if c in raw}
     link_avail, vehicle_avail = tables_build.availability(runs, conditions)
     alert_table, false_table = tables_build.alerts(runs)
-    v2i_table = tables_build.v2i(raw, site)
+    v2i_table = tables_build.v2i(raw, site, runs)
     built = [tables_build.latency(raw),
              tables_build.throughput(raw, config.requirements.ul_required_kbps),
              link_avail, vehicle_avail, tables_build.handovers(runs, site),

@@ -147,7 +147,7 @@ def _number(text: str, name: str) -> float | None:
     return value
 
 
-def _bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> tuple[float, float]:
+def track_bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> tuple[float, float]:
     """(distance in m, initial great-circle bearing in degrees) from point 1 to point 2."""
     p1, p2 = math.radians(lat1), math.radians(lat2)
     dl = math.radians(lon2 - lon1)
@@ -168,6 +168,12 @@ def _times(stamps: list[str], zone: ZoneInfo) -> list[float | None]:
             seconds.append(None)
             continue
         seconds.append(local.timestamp())
+    return spread_same_second(seconds)
+
+
+def spread_same_second(seconds: list[float | None]) -> list[float | None]:
+    """Rows stamped with the same second spread evenly within it (the k-th of n at
+    ``second + k/n``), so receive times strictly increase; every valid stamp counts."""
     valid = [i for i, s in enumerate(seconds) if s is not None]
     out: list[float | None] = list(seconds)
     start = 0
@@ -287,7 +293,7 @@ def parse(path: Path, *, vehicle: str, site: str, timezone: str = TIMEZONE
             elif anchor is None:
                 new_anchor = (lat, lon)
             else:
-                moved, direction = _bearing(anchor[0], anchor[1], lat, lon)
+                moved, direction = track_bearing(anchor[0], anchor[1], lat, lon)
                 if moved >= HEADING_MIN_M:
                     course, new_anchor = direction, (lat, lon)
             state = wire(VehicleState, {

@@ -116,7 +116,12 @@ from scenarios.importers import (
     wire,
 )
 from scenarios.importers.cicv5g import band, utm_to_latlon
-from scenarios.importers.gnettrack import HEADING_MIN_M, _bearing, zone
+from scenarios.importers.gnettrack import (
+    HEADING_MIN_M,
+    spread_same_second,
+    track_bearing,
+    zone,
+)
 from telemetry.topics import Route
 from telemetry.wire import LinkSample, VehicleState
 
@@ -378,23 +383,6 @@ def _checked(path: Path, doc: MappingFile) -> Mapping:
     return mapping
 
 
-def _spread(seconds: list[float | None]) -> list[float | None]:
-    """Rows sharing a second spread within it: k-th of n at second + k/n (as gnettrack)."""
-    valid = [i for i, s in enumerate(seconds) if s is not None]
-    out = list(seconds)
-    start = 0
-    while start < len(valid):
-        end = start
-        while end + 1 < len(valid) and seconds[valid[end + 1]] == seconds[valid[start]]:
-            end += 1
-        n = end - start + 1
-        for k in range(n):
-            i = valid[start + k]
-            out[i] = seconds[i] + k / n  # type: ignore[operator]
-        start = end + 1
-    return out
-
-
 class Importer:
     """One mapping's importer, with the attributes and ``parse`` a format module has."""
 
@@ -497,7 +485,7 @@ class Importer:
         times = [self._stamp(f[i_time], tz) if f is not None and len(f) >= width else None
                  for f in data]
         if t.spread_same_second:
-            times = _spread(times)
+            times = spread_same_second(times)
 
         if k.from_band:
             number = band(path)
@@ -633,7 +621,7 @@ class Importer:
                 elif anchor is None:
                     new_anchor = (lat, lon)
                 else:
-                    moved, direction = _bearing(anchor[0], anchor[1], lat, lon)
+                    moved, direction = track_bearing(anchor[0], anchor[1], lat, lon)
                     if moved >= HEADING_MIN_M:
                         course, new_anchor = direction, (lat, lon)
                 state = wire(VehicleState, {
