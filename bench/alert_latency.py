@@ -1,13 +1,16 @@
-"""Time from the MQTT publish of a link failure to the takeover alert frame on a console.
+"""Time from the MQTT publish of a takeover cause to the alert frame on a console.
 
-Run: ``.venv/bin/python bench/alert_latency.py [--injections 200] [--load 30000]``
+Run: ``.venv/bin/python bench/alert_latency.py [--injections 200] [--load 30000]
+[--path link|mrm]``
 
 A real ``l4mon serve`` (its own process) subscribes to a real Mosquitto while the blaster
 publishes a fleet's telemetry at ``--load`` msg/s (1,000 vehicles x 3 streams x 10 Hz =
 30,000 msg/s). This process holds a console WebSocket open, goes on duty, and ``--injections``
-times publishes "no service" on both links of a fresh probe vehicle (QoS 0, as vehicles do),
-stamping the time just before the first publish; the latency is until the alert frame for that
-vehicle arrives on the WebSocket. Both ends are in this process, on one clock.
+times publishes, for a fresh probe vehicle (QoS 0, as vehicles do), either "no service" on
+both links (``--path link``: ``both_links_down``) or a state message in a minimal risk
+manoeuvre (``--path mrm``: ``mrm_active``), stamping the time just before the first publish;
+the latency is until the alert frame for that vehicle arrives on the WebSocket. Both ends are
+in this process, on one clock.
 
 Target (issue 3): p99 < 50 ms at 30,000 msg/s background.
 """
@@ -35,8 +38,8 @@ import websockets
 from bench._blaster import start_blaster
 from bench._broker import free_port, running_broker
 from l4mon.auth import hash_token
-from telemetry.topics import link_topic
-from telemetry.wire import LinkSample
+from telemetry.topics import link_topic, state_topic
+from telemetry.wire import LinkSample, VehicleState
 
 TOKEN = "bench-token"
 
@@ -49,8 +52,18 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def _injection(vehicle: str, path: str) -> list[tuple[str, bytes]]:
+    """What a probe vehicle publishes to cause a takeover alert by ``path``."""
+    if path == "mrm":
+        return [(state_topic("latency", vehicle), msgspec.json.encode(VehicleState(
+            ts=time.time(), seq=0, lat=36.0, lon=136.0, speed_mps=3.0, heading_deg=90.0,
+            mode="mrm")))]
+    return [(link_topic("latency", vehicle, link), msgspec.json.encode(
+        LinkSample(ts=time.time(), seq=0, rat="none"))) for link in ("l5g", "lte")]
+
+
 async def measure(host: str, broker_port: int, http_port: int, injections: int,
-                  spacing_s: float) -> tuple[list[float], int]:
+                  spacing_s: float, path: str = "link") -> tuple[list[float], int]:
     sent: dict[str, float] = {}
     arrived: dict[str, float] = {}
     wall_sent: dict[str, float] = {}
@@ -76,8 +89,7 @@ async def measure(host: str, broker_port: int, http_port: int, injections: int,
         await asyncio.sleep(1.0)  # snapshot in, background load flowing
         for i in range(injections):
             vehicle = f"probe-{i:04d}"
-            samples = [(link_topic("latency", vehicle, link), msgspec.json.encode(
-                LinkSample(ts=time.time(), seq=0, rat="none"))) for link in ("l5g", "lte")]
+            samples = _injection(vehicle, path)
             wall_sent[vehicle] = time.time()
             sent[vehicle] = time.perf_counter()
             for topic, payload in samples:
@@ -101,6 +113,8 @@ def main() -> None:
     ap.add_argument("--spacing", type=float, default=0.05, help="seconds between injections")
     ap.add_argument("--load", type=float, default=30_000.0, help="background msgs/s, 0 = none")
     ap.add_argument("--vehicles", type=int, default=1000, help="background fleet size")
+    ap.add_argument("--path", choices=["link", "mrm"], default="link",
+                    help="link: both links report no service; mrm: a state in MRM")
     args = ap.parse_args()
     duration = args.injections * args.spacing + 8.0
     with running_broker() as broker, tempfile.TemporaryDirectory() as state:
@@ -133,15 +147,17 @@ def main() -> None:
                                             duration_s=duration, qos=0)
                     time.sleep(2.0)
                 latencies, lost = asyncio.run(measure(broker.host, broker.port, http_port,
-                                                      args.injections, args.spacing))
+                                                      args.injections, args.spacing,
+                                                      args.path))
                 health = http.get("/healthz").json()
         finally:
             if blaster is not None:
                 blaster.terminate()
             hub.terminate()
             hub.wait(timeout=10)
-    print(f"background load {args.load:,.0f} msg/s ({args.vehicles} vehicles x 3 streams); "
-          f"{args.injections} injections, {args.spacing * 1000:.0f} ms apart")
+    print(f"path {args.path}; background load {args.load:,.0f} msg/s ({args.vehicles} "
+          f"vehicles x 3 streams); {args.injections} injections, "
+          f"{args.spacing * 1000:.0f} ms apart")
     print(f"hub ingested {health['ingest']['received']:,} messages, "
           f"{health['ingest']['quarantined']} quarantined")
     if not latencies:

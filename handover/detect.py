@@ -402,6 +402,21 @@ class HandoverTracker:
             return []
         return self._finalise(now)
 
+    def forget_service(self) -> None:
+        """The hub stopped seeing the link (its feed was lost, l4mon/feed.py): whatever the
+        link does until it is seen again is unknown, so its next sample starts afresh, like
+        its first (no silence, no change of cell, no outage measured across the gap). Records
+        already made are still finalised."""
+        self._ring.clear()
+        self._marks.clear()
+        self._open = None
+        self._stay = None
+        self._cell = self._rat = _NEVER
+        self._early = None
+        self._unanswered = self._silence_marked = False
+        self._closed = self._n - 1
+        self._last_at = -float("inf")
+
     def drain(self, now: float) -> list[Handover]:
         """At the end of the input (a replay's last message): everything final by ``now``,
         then every handover still held, with what is not known yet (dwell, a return to the

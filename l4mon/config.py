@@ -14,6 +14,7 @@ import msgspec
 
 from handover.settings import HandoverSettings
 from l4mon.auth import TokenEntry
+from l4mon.feed import FeedSettings
 from l4mon.ingest.mqtt import MqttSettings
 from telemetry.fleet import FleetLimits
 from telemetry.linkstate import LinkThresholds
@@ -130,6 +131,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     requirements: Requirements = Requirements()
     auth: AuthSettings = AuthSettings()
     site: SiteSettings = SiteSettings()
+    feed: FeedSettings = FeedSettings()
 
 
 def _merged(defaults: dict, given: dict) -> dict:

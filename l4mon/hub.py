@@ -21,6 +21,7 @@ import msgspec
 from handover.intersections import IntersectionBook
 from l4mon.alerts.engine import AlertEngine
 from l4mon.config import HubConfig
+from l4mon.feed import LOST, FeedWatch
 from l4mon.site import Site
 from l4mon.types import Batch
 from telemetry.decode import Decoder, Rejected
@@ -66,6 +67,8 @@ class Hub:
         self._tick_cost = 0.0
         #: The alert engine, when the hub runs one (live and replay do; unit tests may not).
         self.alerts: AlertEngine | None = None
+        #: Whether the hub can see each site at all (l4mon/feed.py): judged first at each tick.
+        self.feed = FeedWatch(config.feed)
 
     def ingest(self, batch: Batch, now: float) -> None:
         """Fold a batch received at ``now`` into the state; bad messages go to quarantine."""
@@ -153,14 +156,22 @@ class Hub:
 
     def tick(self, now: float) -> list[tuple[str, str | None]]:
         """Judge every link and vehicle at ``now`` and run the alert rules; returns what changed."""
-        due = self.tick_start()
+        due = self.tick_start(now)
         changed = self.tick_vehicles(now, None, due)
         self.tick_finish(now)
         return changed
 
-    def tick_start(self) -> set[str]:
-        """Subjects whose alert rules must run this tick whatever their turn (see tick_vehicles)."""
-        return self.alerts.active_subjects() if self.alerts is not None else set()
+    def tick_start(self, now: float) -> set[str]:
+        """The start of a tick: whether the hub can see each site, and its site rules, before
+        any vehicle is judged (a blind hub is said once, not as every vehicle down). Returns
+        the subjects whose alert rules must run this tick whatever their turn."""
+        for site in self.feed.evaluate(now, self.fleet):
+            if self.feed.sites[site].state == LOST:
+                self._unseen(site)
+        if self.alerts is None:
+            return set()
+        self.alerts.evaluate_sites(now, self.feed)
+        return self.alerts.active_subjects()
 
     def tick_vehicles(self, now: float, vehicles: list[str] | None, due: set[str]
                       ) -> list[tuple[str, str | None]]:
@@ -201,6 +212,19 @@ class Hub:
         self.ticks += 1
         self.last_tick_cost_s = self._tick_cost + time.perf_counter() - started
         self._tick_cost = 0.0
+
+    def _unseen(self, site: str) -> None:
+        """The hub has lost sight of ``site``: what its links do until they are seen again is
+        unknown. Their sequence numbers start afresh (a gap across the blind stretch is not
+        loss) and their handover tracking too (a silence or a change of cell across it is no
+        outage, no handover)."""
+        for vehicle in self.fleet.vehicles.values():
+            if vehicle.site != site:
+                continue
+            for link in vehicle.links.values():
+                link.seq.rebase()
+                if link.handovers is not None:
+                    link.handovers.forget_service()
 
     def _after_judging(self, now: float, changed: list[tuple[str, str | None]]) -> None:
         """Handovers that became final and link changes go to the intersection book, and

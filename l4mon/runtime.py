@@ -68,19 +68,22 @@ class Runtime:
 
     def state_frame(self) -> dict[str, Any]:
         now = self.clock.now()
-        return {"now": now, "vehicles": views.vehicles(self.hub.fleet, now)}
+        return {"now": now,
+                "vehicles": views.vehicles(self.hub.fleet, now, unseen=self.hub.feed.unseen()),
+                "feed": self.hub.feed.view()}
 
     async def state_frame_chunked(self) -> dict[str, Any]:
         """The same frame as ``state_frame``, built a chunk of vehicles at a time."""
         now = self.clock.now()
         fleet = self.hub.fleet.vehicles
         ids = sorted(fleet)
+        unseen = self.hub.feed.unseen()
         briefs: list[dict[str, Any]] = []
         for start in range(0, len(ids), TICK_CHUNK):
-            briefs += [views.vehicle_brief(fleet[v], now) for v in ids[start:start + TICK_CHUNK]
-                       if v in fleet]
+            briefs += [views.vehicle_brief(fleet[v], now, unseen)
+                       for v in ids[start:start + TICK_CHUNK] if v in fleet]
             await asyncio.sleep(0)
-        return {"now": now, "vehicles": briefs}
+        return {"now": now, "vehicles": briefs, "feed": self.hub.feed.view()}
 
     def snapshot(self) -> dict[str, Any]:
         alerts = self.hub.alerts
@@ -126,7 +129,9 @@ class Runtime:
         while True:
             await asyncio.sleep(interval)
             ids = list(hub.fleet.vehicles)
-            due = hub.tick_start()
+            mqtt = self.mqtt
+            hub.feed.set_transport(None if mqtt is None else mqtt.connected, clock.now())
+            due = hub.tick_start(clock.now())
             for start in range(0, len(ids), TICK_CHUNK):
                 hub.tick_vehicles(clock.now(), ids[start:start + TICK_CHUNK], due)
                 await asyncio.sleep(0)  # let urgent messages in between chunks

@@ -32,7 +32,7 @@ Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=7 * 86_400.0)]
 
 FaultKind = Literal["link_down", "both_links_down", "telemetry_stall", "rtt_spike",
                     "bandwidth_cap", "takeover_request", "clock_skew", "packet_loss",
-                    "handover_storm", "state_stall"]
+                    "handover_storm", "state_stall", "broker_outage"]
 #: Faults the generator produces itself; the rest (and all faults on logs) are stream edits.
 _SIM_FAULTS: Final = frozenset({"link_down", "both_links_down", "telemetry_stall", "rtt_spike",
                                 "bandwidth_cap", "takeover_request", "clock_skew"})
@@ -53,9 +53,11 @@ class GeneratorSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     start: float = 1_767_225_600.0  # 2026-01-01T00:00:00Z
 
 
-class FaultSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+class FaultSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     kind: FaultKind
-    vehicle: str
+    #: The vehicle it happens to; none for ``broker_outage`` (the hub loses every message of
+    #: every vehicle: its own blindness, l4mon/feed.py).
+    vehicle: str | None = None
     at_s: Seconds
     duration_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)]
     id: str | None = None
@@ -120,6 +122,12 @@ def load_scenario(path: str | Path) -> ScenarioSpec:
     if (spec.generator is None) == (not spec.logs):
         raise ScenarioError(f"{path}: give either [generator] or logs, not both or neither")
     for f in spec.fault:
+        if (f.vehicle is None) != (f.kind == "broker_outage"):
+            raise ScenarioError(f"{path}: a {f.kind} fault " + (
+                "concerns no vehicle (the hub loses them all)" if f.kind == "broker_outage"
+                else "needs vehicle"))
+        if f.kind == "broker_outage" and f.at_intersection is not None:
+            raise ScenarioError(f"{path}: broker_outage cannot be placed at an intersection")
         if f.kind == "link_down" and f.link is None:
             raise ScenarioError(f"{path}: a link_down fault needs link")
         if f.at_intersection is not None and f.kind == "takeover_request":
@@ -223,8 +231,12 @@ def _edited(stream: Iterator[replay.Delivery], faults: list[FaultSpec], start: f
         drop = False
         for n, f in edits:
             begin = started.get(n)
-            if vehicle != f.vehicle or begin is None \
-                    or not begin <= offset < begin + f.duration_s:
+            if begin is None or not begin <= offset < begin + f.duration_s:
+                continue
+            if f.kind == "broker_outage":  # the hub receives nothing at all
+                drop = True
+                continue
+            if vehicle != f.vehicle:
                 continue
             on_link = link is not None and (f.link is None or f.link == link)
             if f.kind == "state_stall":

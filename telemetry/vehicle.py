@@ -64,7 +64,10 @@ class VehicleTrack:
         self.connectivity = UNKNOWN
         self.max_links = max_links
 
-    def add_state(self, msg: VehicleState, now: float) -> bool:
+    def add_state(self, msg: VehicleState, now: float) -> int:
+        """Take a state message: 0 duplicate, 1 new, URGENT when the vehicle has just begun a
+        minimal risk manoeuvre (the hub then runs its rules right after this batch, as for a
+        takeover request: an MRM is the vehicle stopping itself, not a figure to wait for)."""
         seq = self.state_seq
         number = msg.seq
         if number == seq.high + 1:  # the usual case, inlined as in LinkTrack.add
@@ -76,8 +79,11 @@ class VehicleTrack:
                 return False
             if kind != NEW:
                 return True  # late: counted, but older than the pose we show
+        before = self.state
         self.state = msg
         self.state_rx = now
+        if msg.mode == "mrm" and (before is None or before.mode != "mrm"):
+            return URGENT
         return True
 
     def add_event(self, msg: VehicleEvent, now: float) -> int:

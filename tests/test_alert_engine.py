@@ -1190,3 +1190,46 @@ def test_open_alerts_are_evaluated_every_tick_by_default(jpath: Path) -> None:
             resolved_at = T0 + j * 0.25
     rule = next(r for r in rig.engine.rules if r.name == "mrm")
     assert resolved_at == pytest.approx(cleared_from + rule.clear_for_s)
+
+
+def test_an_mrm_in_the_state_is_judged_right_after_its_batch(tmp_path: Path) -> None:
+    """mode == "mrm" arriving in a state message raises mrm_active at that batch's time, not
+    at the next tick or the vehicle's once-a-second turn (issue 13): like a takeover request."""
+    rig = Rig(tmp_path / "j.sqlite", config=HubConfig())  # quiet vehicles judged 1/s
+    for k in range(1, 21):  # 2 s of normal driving, ticks every 0.25 s
+        now = T0 + k * 0.1
+        rig.send(now, rig.state_msg(now), rig.link_msg(now, link="a"))
+        if k % 5 == 0 and k % 2 == 0:
+            rig.hub.tick(now)
+    entered = T0 + 2.13
+    rig.send(entered, rig.state_msg(entered, mode="mrm"))
+    (alert,) = rig.alerts("mrm_active")
+    assert alert.raised_at == entered  # no tick has run since
+    rig.send(entered + 0.1, rig.state_msg(entered + 0.1, mode="mrm"))
+    assert len(rig.alerts("mrm_active")) == 1  # staying in MRM is not urgent again
+
+
+def test_resolving_a_condition_that_still_holds_says_so_first(tmp_path: Path) -> None:
+    """An operator resolving an alert whose condition still holds is told before it is done
+    (it would be raised again at once); with force it is resolved as asked. Once the
+    condition is gone, a resolve goes through without asking."""
+    from l4mon.alerts.engine import StillHolds
+
+    rig = Rig(tmp_path / "j.sqlite")
+    rig.step(T0, rig.state_msg(T0), rig.link_msg(T0, link="a", rat="none"))
+    alert = rig.one("both_links_down")
+    with pytest.raises(StillHolds) as info:
+        rig.engine.resolve(alert.id, "alice", T0 + 1, "checked", fleet=rig.hub.fleet)
+    assert "connectivity=all_links_down" in info.value.why and alert.is_open
+    rig.engine.resolve(alert.id, "alice", T0 + 1, "checked", fleet=rig.hub.fleet, force=True)
+    assert not alert.is_open
+    rig.step(T0 + 2, rig.state_msg(T0 + 2), rig.link_msg(T0 + 2, link="a", rat="none"))
+    again = [a for a in rig.alerts("both_links_down") if a.is_open]
+    assert again and again[0].id != alert.id  # what "raised again at once" meant
+    for k in range(30, 110):  # service back; the link recovers past its hold
+        now = T0 + k * 0.1
+        rig.step(now, rig.state_msg(now), rig.link_msg(now, link="a"))
+    assert rig.hub.fleet.vehicles["v1"].connectivity != "all_links_down"
+    if again[0].is_open:  # not yet cleared by its own hold: an operator may close it
+        rig.engine.resolve(again[0].id, "alice", T0 + 11, "back", fleet=rig.hub.fleet)
+    assert not again[0].is_open

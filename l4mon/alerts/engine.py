@@ -24,6 +24,7 @@ from l4mon.alerts.facts import (
     IntersectionFacts,
     LinkFacts,
     RsuFacts,
+    SiteFacts,
     VehicleFacts,
 )
 from l4mon.alerts.journal import Journal, JournalError
@@ -47,6 +48,7 @@ from telemetry.wire import VehicleEvent
 
 if TYPE_CHECKING:
     from handover.intersections import IntersectionBook
+    from l4mon.feed import FeedWatch
 
 log = logging.getLogger("l4mon.alerts")
 
@@ -60,6 +62,16 @@ class AlertNotFound(KeyError):
 
 class AlertClosed(ValueError):
     """The alert is already resolved."""
+
+
+class StillHolds(ValueError):
+    """An operator asked to resolve an alert whose condition still holds: resolved now, it
+    would be raised again at once. ``why`` is the condition's figures, in words."""
+
+    def __init__(self, alert_id: int, why: str) -> None:
+        super().__init__(f"alert {alert_id}: the condition still holds ({why}); resolved now, "
+                         "it would be raised again at once")
+        self.why = why
 
 
 @dataclass(slots=True)
@@ -85,6 +97,10 @@ class AlertEngine:
         self._by_scope: dict[str, list[Rule]] = {}
         for rule in rules:
             self._by_scope.setdefault(rule.scope, []).append(rule)
+        #: Rule name -> whether it is a site rule (its alert's subject is the site).
+        self._site_rules = {rule.name: rule.scope == "site" for rule in rules}
+        #: The hub's feed watch, once it has run (l4mon/feed.py): site rules inhibit with it.
+        self.feed: FeedWatch | None = None
         # A restart resumes where the crash left off: open alerts, and the last automatically
         # resolved one per subject, so that a flap across the restart still reopens it.
         for alert in journal.last_auto_resolved():
@@ -92,6 +108,18 @@ class AlertEngine:
         for alert in journal.open_alerts():
             self.open[alert.id] = alert
             self._tracks[alert.key] = _Track(alert=alert)
+
+    def evaluate_sites(self, now: float, feed: FeedWatch) -> None:
+        """Site rules over each site's feed (can the hub see it?). Run before the vehicles'
+        rules at every tick, so a blind hub is said once, before any vehicle looks down."""
+        self.feed = feed
+        rules = self._by_scope.get("site")
+        if not rules:
+            return
+        for site, state in feed.sites.items():
+            facts = SiteFacts(site, state, now)
+            for rule in rules:
+                self._step(rule, (rule.name, site, None), facts, now, site)
 
     def end_session(self) -> None:
         """The input paused between two drives (telemetry/sessions.py): no hold spans the
@@ -185,9 +213,16 @@ class AlertEngine:
                 continue  # one alert per (rule, vehicle) at a time
             self._raise(rule, key, track, now, vehicle.site, detail)
 
-    def _inhibited(self, rule: Rule, subject: str | None) -> bool:
+    def _inhibited(self, rule: Rule, subject: str | None, site: str | None, now: float) -> bool:
         for other in rule.inhibited_by:
-            track = self._tracks.get((other, subject, None))
+            if self._site_rules.get(other):
+                # the site's feed: its open alert, or a site going quiet before it is declared
+                if self.feed is not None and self.feed.holds(site, now):
+                    return True
+                key: Key = (other, site, None)
+            else:
+                key = (other, subject, None)
+            track = self._tracks.get(key)
             if track is not None and track.alert is not None and track.alert.is_open:
                 return True
         return False
@@ -203,7 +238,7 @@ class AlertEngine:
                 return
             if track is None:
                 track = self._tracks[key] = _Track()
-            if self._inhibited(rule, key[1]):
+            if self._inhibited(rule, key[1], site, now):
                 track.pending_since = None
                 return
             if track.pending_since is None:
@@ -239,8 +274,9 @@ class AlertEngine:
     def _raise(self, rule: Rule, key: Key, track: _Track, now: float, site: str | None,
                detail: str, *, intersection: str | None = None) -> None:
         subject, link = key[1], key[2]
-        # RSUs and intersections are the site's, not a vehicle's: everyone on duty sees them.
-        site_wide = rule.scope in ("rsu", "intersection")
+        # RSUs, intersections and the site's feed are the site's, not a vehicle's: everyone
+        # on duty sees them.
+        site_wide = rule.scope in ("rsu", "intersection", "site")
         if rule.scope == "intersection":
             intersection = subject
         on_duty = self.duty.operators() if site_wide else self.duty.covering(subject)
@@ -347,10 +383,18 @@ class AlertEngine:
         self._commit(alert, T_ACKNOWLEDGED, now, operator, note, self.duty.covering(alert.vehicle))
         return alert
 
-    def resolve(self, alert_id: int, operator: str, now: float, reason: str) -> Alert:
+    def resolve(self, alert_id: int, operator: str, now: float, reason: str, *,
+                fleet: Fleet | None = None, force: bool = False) -> Alert:
+        """An operator resolves an alert. With ``fleet``, one whose condition still holds is
+        refused with ``StillHolds`` unless ``force``: the operator is told before it is done
+        that it would come straight back, rather than seeing it silently re-raised."""
         alert = self.get(alert_id)
         if not alert.is_open:
             raise AlertClosed(f"alert {alert_id} is resolved")
+        if fleet is not None and not force:
+            why = self.still_holds(alert, fleet, now)
+            if why is not None:
+                raise StillHolds(alert_id, why)
         self._resolve(alert, now, actor=operator, reason=reason)
         track = self._tracks.get(alert.key)
         if track is not None:  # an operator's resolve is final: firing again raises a new alert
@@ -358,6 +402,30 @@ class AlertEngine:
             track.pending_since = None
             track.clear_since = None
         return alert
+
+    def still_holds(self, alert: Alert, fleet: Fleet, now: float) -> str | None:
+        """The alert's condition in words if it holds now for its subject, else None. Event and
+        handover alerts are one-off happenings (an operator's resolve is their end): None."""
+        rule = self._rule(alert.rule)
+        if rule is None:
+            return None
+        facts: Any = None
+        if rule.scope in ("vehicle", "link"):
+            vehicle = fleet.vehicles.get(alert.vehicle or "")
+            if vehicle is None:
+                return None
+            if rule.scope == "vehicle":
+                facts = VehicleFacts(vehicle, now, ul_required_kbps=self.ul_required_kbps(
+                    vehicle.id), ul_max_age_s=fleet.thresholds.window_s)
+            elif alert.link in vehicle.links:
+                facts = LinkFacts(vehicle, vehicle.links[alert.link], now)
+        elif rule.scope == "rsu" and alert.rsu in fleet.rsus:
+            facts = RsuFacts(fleet.rsus[alert.rsu], now)  # type: ignore[index]
+        elif rule.scope == "site" and self.feed is not None and alert.site in self.feed.sites:
+            facts = SiteFacts(alert.site, self.feed.sites[alert.site], now)  # type: ignore[arg-type,index]
+        if facts is None or not rule.when(facts):
+            return None
+        return _describe(rule, facts)
 
     def open_alerts(self) -> list[Alert]:
         """Open alerts, most urgent first: severity, then age."""

@@ -6,6 +6,7 @@ loaded; the classes compute exactly those names. Missing values are ``None``.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Final
 
 from handover.intersections import CHANGES
@@ -17,6 +18,7 @@ from telemetry.wire import VehicleEvent
 
 if TYPE_CHECKING:
     from handover.intersections import IntersectionBook
+    from l4mon.feed import SiteFeed
 
 VEHICLE_FACTS: Final = frozenset({
     "connectivity", "telemetry", "mode", "speed_mps", "telemetry_age_s", "links_total",
@@ -41,9 +43,12 @@ INTERSECTION_FACTS: Final = frozenset({
     "vehicles_in_zone", "v2i_delivery_ratio",
 })
 
+#: One site's feed as the hub sees it (l4mon/feed.py): can the hub see the site at all?
+SITE_FACTS: Final = frozenset({"site", "feed", "reason", "vehicles", "moving", "blind_for_s"})
+
 SCOPE_FACTS: Final = {"vehicle": VEHICLE_FACTS, "link": LINK_FACTS, "rsu": RSU_FACTS,
                       "event": EVENT_FACTS, "handover": HANDOVER_FACTS,
-                      "intersection": INTERSECTION_FACTS}
+                      "intersection": INTERSECTION_FACTS, "site": SITE_FACTS}
 
 
 class VehicleFacts:
@@ -164,3 +169,25 @@ class IntersectionFacts:
         if self.v2i_delivery_ratio is not None:
             parts.append(f"V2I delivery {self.v2i_delivery_ratio:.1%}")
         return ": ".join(parts[:2]) + ("; " + "; ".join(parts[2:]) if len(parts) > 2 else "")
+
+
+class SiteFacts:
+    __slots__ = (*sorted(SITE_FACTS), "_feed")
+
+    def __init__(self, site: str, feed: SiteFeed, now: float) -> None:
+        self.site = site
+        self.feed = feed.state
+        self.reason = feed.reason
+        self.vehicles = len(feed.vehicles)
+        self.moving = len(feed.moving)
+        self.blind_for_s = None if feed.blind_since is None else now - feed.blind_since
+        self._feed = feed
+
+    def summary(self) -> str:
+        feed = self._feed
+        since = "" if feed.blind_since is None else \
+            time.strftime(" since %H:%M:%S UTC", time.gmtime(feed.blind_since))
+        moving = ", ".join(f"{v} ({speed:.0f} m/s)" for v, speed in feed.moving)
+        return (f"The hub cannot see site {self.site}{since}: {feed.reason}. The state of its "
+                f"{len(feed.vehicles)} vehicles is unknown, not down; moving then: "
+                f"{moving or 'none'}.")

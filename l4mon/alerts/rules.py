@@ -19,7 +19,7 @@ from l4mon.alerts.facts import LINK_FACTS, SCOPE_FACTS, VEHICLE_FACTS
 
 DEFAULT_RULES_PATH: Final = Path(__file__).with_name("default_rules.toml")
 
-Scope = Literal["vehicle", "link", "rsu", "event", "handover", "intersection"]
+Scope = Literal["vehicle", "link", "rsu", "event", "handover", "intersection", "site"]
 Severity = Literal["info", "warning", "takeover"]
 RuleName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=86_400.0)]
@@ -50,7 +50,8 @@ class RuleSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     clear_for_s: Seconds | None = None
     escalate_after_s: Seconds | None = None
     reopen_within_s: Seconds | None = None
-    #: Names of rules whose open alert on the same vehicle suppresses this one.
+    #: Names of rules whose open alert on the same vehicle suppresses this one (a ``site``
+    #: rule: on the vehicle's site; ``hub_feed_lost`` also while the site's feed is suspect).
     inhibited_by: list[RuleName] = []
     description: str = ""
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictBool
 
-from l4mon.alerts.engine import AlertClosed, AlertNotFound
+from l4mon.alerts.engine import AlertClosed, AlertNotFound, StillHolds
 from l4mon.alerts.model import OPEN_STATES
 from l4mon.api.deps import errors
 from l4mon.api.json import JSON
@@ -28,6 +28,8 @@ class AckBody(BaseModel):
 
 class ResolveBody(BaseModel):
     reason: str = Field(min_length=1, max_length=500, pattern=r"\S")
+    #: Resolve even though the condition still holds (it will be raised again at once).
+    force: StrictBool = False
 
 
 class DutyOnBody(BaseModel):
@@ -86,9 +88,14 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
                       who: Principal = Depends(operator)) -> JSON:
         try:
             alert = engine().resolve(alert_id, who.name, runtime.clock.now(),
-                                     body.reason.strip())
+                                     body.reason.strip(), fleet=runtime.hub.fleet,
+                                     force=body.force)
         except AlertNotFound:
             raise HTTPException(status_code=404, detail=f"no alert {alert_id}") from None
+        except StillHolds as error:
+            raise HTTPException(status_code=409, detail={
+                "message": f"{error}. Resolve anyway with force: true, or acknowledge it.",
+                "still_holds": error.why}) from None
         except AlertClosed as error:
             raise HTTPException(status_code=409, detail=str(error)) from None
         return JSON(alert.to_dict())

@@ -42,7 +42,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         mqtt = runtime.mqtt
         alerts = hub.alerts
         journal_ok = alerts is None or alerts.journal_failures == 0
-        healthy = (mqtt is None or mqtt.connected) and journal_ok
+        unseen = len(hub.feed.unseen())  # sites the hub cannot see (l4mon/feed.py)
+        healthy = (mqtt is None or mqtt.connected) and journal_ok and not unseen
         return JSON({
             "status": "ok" if healthy else "degraded",
             "version": __version__,
@@ -60,6 +61,7 @@ def create_app(runtime: Runtime) -> FastAPI:
             "journal": {"ok": journal_ok,
                         "failures": 0 if alerts is None else alerts.journal_failures},
             "vehicles": len(hub.fleet.vehicles),
+            "sites_unseen": unseen,
         })
 
     @app.get("/openapi.json", dependencies=[Depends(viewer)], include_in_schema=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 
 from telemetry.fleet import Fleet, RsuTrack
@@ -71,12 +72,17 @@ def link_detail(link: LinkTrack, now: float) -> dict[str, Any]:
     return out
 
 
-def vehicle_brief(vehicle: VehicleTrack, now: float) -> dict[str, Any]:
+def vehicle_brief(vehicle: VehicleTrack, now: float,
+                  unseen: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The vehicle at a glance. ``unseen``: sites the hub cannot see (site -> why,
+    l4mon/feed.py): their vehicles' connectivity is unknown, not down, and says why."""
     state = vehicle.state
+    why = unseen.get(vehicle.site) if unseen else None
     return {
         "id": vehicle.id,
         "site": vehicle.site,
-        "connectivity": vehicle.connectivity,
+        "connectivity": "unknown" if why else vehicle.connectivity,
+        "unseen": why,
         "telemetry": vehicle.telemetry,
         "mode": state.mode if state else None,
         "lat": state.lat if state else None,
@@ -88,8 +94,9 @@ def vehicle_brief(vehicle: VehicleTrack, now: float) -> dict[str, Any]:
     }
 
 
-def vehicle_detail(vehicle: VehicleTrack, now: float) -> dict[str, Any]:
-    out = vehicle_brief(vehicle, now)
+def vehicle_detail(vehicle: VehicleTrack, now: float,
+                   unseen: Mapping[str, str] | None = None) -> dict[str, Any]:
+    out = vehicle_brief(vehicle, now, unseen)
     out["links"] = {name: link_detail(link, now) for name, link in sorted(vehicle.links.items())}
     seq = vehicle.state_seq
     out["state_sequence"] = {"received": seq.received, "lost": seq.lost,
@@ -102,8 +109,9 @@ def vehicle_detail(vehicle: VehicleTrack, now: float) -> dict[str, Any]:
     return out
 
 
-def vehicles(fleet: Fleet, now: float, *, site: str | None = None) -> list[dict[str, Any]]:
-    return [vehicle_brief(v, now) for _, v in sorted(fleet.vehicles.items())
+def vehicles(fleet: Fleet, now: float, *, site: str | None = None,
+             unseen: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
+    return [vehicle_brief(v, now, unseen) for _, v in sorted(fleet.vehicles.items())
             if site is None or v.site == site]
 
 

@@ -63,6 +63,7 @@
     histories: new Map(),    // alert id -> [transition] sorted by seq
     demo: null,
     live: false,
+    feed: {},                // site -> the hub's view of its feed (l4mon/feed.py)
     detail: null,            // GET /api/vehicles/{selected}
     detailTimer: null,
     cueActive: false,
@@ -131,12 +132,13 @@
 
   // ------------------------------------------------------------------ REST
   class ApiError extends Error {
-    constructor(status, detail) { super(detail); this.status = status; }
+    constructor(status, detail, data = null) { super(detail); this.status = status; this.data = data; }
   }
   function detailOf(data) {
     if (data && typeof data === "object" && "detail" in data) {
       const d = data.detail;
       if (Array.isArray(d)) return d.map((x) => (x && x.msg) || JSON.stringify(x)).join("; ");
+      if (d && typeof d === "object" && typeof d.message === "string") return d.message;
       return typeof d === "string" ? d : JSON.stringify(d);
     }
     return typeof data === "string" ? data.slice(0, 200) : "";
@@ -163,7 +165,7 @@
     }
     if (!res.ok) {
       const why = detailOf(data) || res.statusText;
-      throw new ApiError(res.status, res.status === 403 ? `not permitted: ${why}` : why);
+      throw new ApiError(res.status, res.status === 403 ? `not permitted: ${why}` : why, data);
     }
     return data;
   }
@@ -335,6 +337,7 @@
     }
     if (typeof f.seq === "number" && f.seq > S.lastSeq) S.lastSeq = f.seq;
     const now = typeof f.now === "number" ? f.now : hubNow();
+    if (f.feed) S.feed = f.feed;
     S.vehicles = new Map();
     for (const v of f.vehicles || []) putVehicle(v, now);
     const before = S.open;
@@ -353,6 +356,7 @@
 
   function applyState(f) {
     const now = typeof f.now === "number" ? f.now : hubNow();
+    if (f.feed) { S.feed = f.feed; watchdog(); }
     const changed = [];
     for (const v of f.vehicles || []) { putVehicle(v, now); changed.push(v.id); }
     renderFleet(changed);
@@ -438,7 +442,11 @@
       dropSocket();            // a half-open TCP connection never says goodbye
       scheduleReconnect();
     }
-    const live = Boolean(S.ws && S.wsOpen && S.gotSnapshot && silent <= DEAD_AFTER_MS);
+    const connected = Boolean(S.ws && S.wsOpen && S.gotSnapshot && silent <= DEAD_AFTER_MS);
+    // The console may be connected to a hub that cannot see its vehicles (broker down, a
+    // site gone quiet): that is not live either, and says why (l4mon/feed.py).
+    const blind = connected ? blindSites() : [];
+    const live = connected && !blind.length;
     S.live = live;
     document.body.classList.toggle("disconnected", !live);
     const banner = $("conn-banner");
@@ -448,9 +456,25 @@
     status.classList.toggle("is-dead", !live);
     if (live) {
       status.textContent = "LIVE";
+      status.title = "";
       return;
     }
     status.textContent = "NOT LIVE";
+    if (blind.length) {
+      const text = blind.map(([site, f]) => {
+        const since = f.blind_since ? ` since ${clock(f.blind_since)}` : "";
+        return f.state === "lost"
+          ? `— the hub cannot see site ${site}${since}: ${f.reason}.`
+          : `— site ${site} is back in view; its vehicles are judged again once they have reported.`;
+      });
+      text.push("Vehicles' state is UNKNOWN, not down.");
+      status.title = text.join(" ");
+      $("conn-banner-head").textContent = "THE HUB CANNOT SEE THE FLEET";
+      $("conn-banner-text").textContent = text.join(" ");
+      return;
+    }
+    status.title = "";
+    $("conn-banner-head").textContent = "CONNECTION TO HUB LOST";
     const parts = [];
     if (!S.lastFrameAt) parts.push("— not connected yet; the figures below are NOT live.");
     else if (S.wsOpen) parts.push(`— no data for ${duration(silent / 1000)}; the figures below are NOT live.`);
@@ -462,6 +486,10 @@
       parts.push("Connecting…");
     }
     $("conn-banner-text").textContent = parts.join(" ");
+  }
+
+  function blindSites() {
+    return Object.entries(S.feed || {}).filter(([, f]) => f && f.state && f.state !== "ok");
   }
 
   // ------------------------------------------------------------------ initial loads
@@ -593,6 +621,8 @@
           h("td", { rowspan: span },
             h("div", null,
               pill(connClass(v.connectivity), CONN_LABEL[v.connectivity] ?? String(v.connectivity))),
+            v.unseen ? h("div", { class: "vsub unseen", "data-testid": `unseen-${v.id}`,
+                                  title: v.unseen, text: "not seen by the hub" }) : null,
             takeover ? h("div", null, pill("c-all_links_down", "TAKEOVER")) : null,
             uncovered ? h("div", { class: "uncovered", text: "no operator" }) : null),
         );
@@ -967,14 +997,26 @@
     }
   }
 
-  async function resolveAlert(id, e) {
+  async function resolveAlert(id, e, force = false) {
     const reason = e.reason.value.trim();
     if (!reason) { showAlertError(e, "A reason is required to resolve."); e.reason.focus(); return; }
     e.confirm.disabled = true;
     try {
-      applyOwnResult(await api("POST", `/api/alerts/${encodeURIComponent(id)}/resolve`, { reason }));
+      applyOwnResult(await api("POST", `/api/alerts/${encodeURIComponent(id)}/resolve`,
+                               force ? { reason, force: true } : { reason }));
     } catch (err) {
-      if (err.status !== 401) showAlertError(e, `Resolve failed: ${err.message}`);
+      const holds = err.status === 409 && err.data && err.data.detail && err.data.detail.still_holds;
+      if (holds) {
+        // Said before it is done: resolved now, the same alert would be raised again at once.
+        const again = h("button", { type: "button", class: "btn small", "data-testid": "resolve-anyway",
+                                    text: "Resolve anyway" });
+        again.addEventListener("click", () => { e.error.hidden = true; resolveAlert(id, e, true); });
+        e.error.replaceChildren(`The condition still holds (${holds}): resolved now, it would be ` +
+                                "raised again at once. ", again);
+        e.error.hidden = false;
+      } else if (err.status !== 401) {
+        showAlertError(e, `Resolve failed: ${err.message}`);
+      }
     } finally {
       e.confirm.disabled = false;
     }
@@ -1335,8 +1377,9 @@
     title.replaceChildren(`Vehicle ${v.id}`);
     title.dataset.vehicle = v.id;
     const cover = coverOf(v.id);
-    $("vp-summary").replaceChildren(
+    $("vp-summary").replaceChildren(...[   // replaceChildren would print a null as "null"
       pill(connClass(v.connectivity), CONN_LABEL[v.connectivity] ?? String(v.connectivity)),
+      v.unseen ? h("span", { class: "unseen", text: `state unknown: ${v.unseen}` }) : null,
       h("span", { text: `mode ${v.mode ?? "?"}` }),
       h("span", { class: v.telemetry === "fresh" ? "" : "pill stale" },
         `telemetry ${v.telemetry} `, ageSpan(v.age_s, v._rx, 1), " s"),
@@ -1345,7 +1388,7 @@
       h("span", { class: "muted", text: `${fmt(v.lat, 5)}, ${fmt(v.lon, 5)}` }),
       S.duty ? h("span", { class: cover ? "" : "uncovered",
                            text: cover ? `covered by ${cover}` : "NO OPERATOR COVERS IT" }) : null,
-    );
+    ].filter(Boolean));
   }
 
   function renderDetail() {
