@@ -1,4 +1,10 @@
-"""The ``l4mon`` command: ``demo``, ``serve`` and ``simulate``."""
+"""l4mon: remote monitoring of Level 4 shuttles' links, alerts, replays and reports.
+
+Commands: demo (hub and a simulated fleet, no broker), serve (the hub on an MQTT broker),
+simulate (publish a simulated fleet), replay (a drive log or scenario through the pipeline),
+import (drive-test exports into a drive log), report (a reliability report), token (access
+tokens for a hub's journal). l4mon COMMAND --help for each.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 import uvloop
@@ -16,6 +23,20 @@ import uvloop
 from l4mon.config import ConfigError, HubConfig, load_config, parse_listen, with_overrides
 
 log = logging.getLogger("l4mon")
+
+
+def _require_free(host: str, port: int, flag: str) -> None:
+    """Refuse, before anything is printed or started, a listen address already in use."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise ConfigError(f"{host}:{port} is not free ({error.strerror}; another l4mon "
+                              f"running?): choose another address with {flag} HOST:PORT, "
+                              f"e.g. {flag} {host}:{port + 1}") from None
 
 
 def _run(main: Coroutine[Any, Any, int]) -> int:
@@ -49,6 +70,7 @@ async def _demo(args: argparse.Namespace) -> int:
     fleet = SimFleet(site=site, vehicles=args.vehicles, rate_hz=args.rate, seed=args.seed,
                      start=clock.now())
     host, port = parse_listen(args.http)
+    _require_free(host, port, "--http")
     with tempfile.TemporaryDirectory(prefix="l4mon-demo-") as state:
         # The demo's journal lives only as long as the demo: every run starts clean.
         config = config_from_dict({"alerts": {"journal": f"{state}/journal.sqlite"},
@@ -82,11 +104,18 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
     from l4mon.runtime import run
     from l4mon.service import build_runtime, ensure_admin_token
 
+    host, port = parse_listen(config.http.listen)
+    _require_free(host, port, "--http")
     runtime = build_runtime(config, clock=LiveClock())
     token = ensure_admin_token(runtime)
     if token is not None:
         print("No tokens were configured, so an admin token was created. It is shown only "
               f"this once (the journal keeps just its hash):\n  {token}", flush=True)
+    else:
+        print(f"{len(runtime.tokens)} access token(s) known (config and journal "
+              f"{config.alerts.journal}); tokens are kept only as hashes, so to log in with a "
+              "new one: l4mon token create --role operator --name NAME --journal "
+              f"{config.alerts.journal} (then restart serve)", flush=True)
     source = MqttSource(settings=config.mqtt, quarantine=runtime.hub.quarantine,
                         clock=runtime.clock)
     runtime.buffer = source.buffer
@@ -101,7 +130,6 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
             site=site.name if site is not None else "", source={"kind": "recorder"},
             **recorded(config, site)))
         log.info("recording everything ingested to %s", record)
-    host, port = parse_listen(config.http.listen)
     stop = asyncio.Event()
     _stop_on_signals(stop)
     log.info("l4mon serve: broker %s (%s), HTTP http://%s:%d/, journal %s", config.mqtt.url,
@@ -133,14 +161,31 @@ async def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _raw_trace_hint(target: Path) -> None:
+    """A drive-test file given to replay: say to import it first, and how."""
+    if not target.is_file() or target.suffix.lower() == ".toml":
+        return
+    try:
+        head = target.open(encoding="utf-8", errors="replace").readline()
+    except OSError:
+        return
+    fmt = "cicv5g" if "pub_time(ms)" in head else \
+        "gnettrack" if "Timestamp" in head and "NetworkMode" in head else None
+    what = f"a {fmt} drive-test trace" if fmt else "not a scenario (.toml) or a drive log"
+    how = f"l4mon import {fmt} {target} --out LOG" if fmt else \
+        f"l4mon import gnettrack|cicv5g|mapped {target} --out LOG"
+    raise ConfigError(f"{target} is {what}: import it into a drive log first ({how}), then "
+                      "l4mon replay LOG")
+
+
 def _replay(args: argparse.Namespace) -> int:
     """Exit 0 when every expectation holds (or there are none), 1 when one fails."""
-    from pathlib import Path
-
+    from l4mon import progress
     from l4mon.site import DEMO_SITE_PATH, load_site
-    from scenarios.scenario import encode_results, run_log, run_scenario
+    from scenarios.scenario import encode_results, prepare, run_prepared
 
     target = Path(args.input)
+    _raw_trace_hint(target)
     config = load_config(args.config) if args.config else None
     site = None if args.site is None else load_site(
         DEMO_SITE_PATH if args.site == "demo" else args.site)
@@ -149,8 +194,18 @@ def _replay(args: argparse.Namespace) -> int:
 
         return _run(replay_paced(target, speed=args.speed, publish=args.publish, out=args.out,
                                  config=config, site=site))
-    doc = run_scenario(target, config=config, site=site) if target.is_file() \
-        else run_log(target, config=config, site=site)
+    prepared = prepare(target, config=config, site=site)
+    span = None if prepared.end is None else max(prepared.end - prepared.start, 1e-9)
+    with progress.bar(f"replay {target.name}", span) as update:
+        shown = [prepared.start]
+        step = (span or 1.0) / 500  # a few hundred updates, not one per batch
+
+        def tell(at: float) -> None:
+            if at - shown[0] >= step:
+                shown[0] = at
+                update(at - prepared.start)
+
+        doc = run_prepared(prepared, before_batch=tell)
     data = encode_results(doc)
     if args.out:
         Path(args.out).write_bytes(data)
@@ -167,23 +222,22 @@ def _replay(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+    from l4mon import progress
     from scenarios.importers import import_files
     from telemetry.drivelog import Conditions
 
     conditions = Conditions(weather=args.weather, light=args.light, road=args.road)
-    report = import_files(args.format, [Path(p) for p in args.inputs], Path(args.out),
-                          site=args.site, conditions=conditions, timezone=args.tz,
-                          mapping=args.mapping)
+    with progress.bar(f"import {len(args.inputs)} file(s)", len(args.inputs)) as update:
+        report = import_files(args.format, [Path(p) for p in args.inputs], Path(args.out),
+                              site=args.site, conditions=conditions, timezone=args.tz,
+                              mapping=args.mapping, progress=update)
     print("\n".join(report.lines()), flush=True)
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
     """Build the report once; the HTML, CSV, Parquet and PDF are renderings of it."""
-    from pathlib import Path
-
+    from l4mon import progress
     from l4mon.report import (
         ReportOptions,
         build_report,
@@ -201,8 +255,13 @@ def _report(args: argparse.Namespace) -> int:
                             start=parse_time(args.start, "--from"),
                             end=parse_time(args.end, "--to"), replay=args.replay,
                             replay_max_rows=args.replay_max_rows, title=args.title)
-    report = build_report(args.inputs, options)
     out = Path(args.out)
+    if out.is_dir():
+        raise ConfigError(f"--out {out} is a folder: give the HTML file to write, e.g. "
+                          f"{out / 'report.html'}")
+    with progress.bar("report", None) as update:
+        report = build_report(args.inputs, options, progress=update)
+    out.parent.mkdir(parents=True, exist_ok=True)  # a missing folder is made, as for --csv
     out.write_text(render(report), encoding="utf-8")
     written = [str(out)]
     if args.csv:
@@ -216,6 +275,43 @@ def _report(args: argparse.Namespace) -> int:
           + (f" ... {written[-1]}" if len(written) > 1 else ""), flush=True)
     for line in report.verdict_detail:
         print(f"  {line}", flush=True)
+    return 0
+
+
+def _token(args: argparse.Namespace) -> int:
+    """``token create`` prints a new token once (the journal keeps its hash); ``token list``
+    names the tokens a hub with this journal accepts (never a hash or a token)."""
+    import time
+
+    from l4mon.alerts.journal import Journal
+    from l4mon.auth import ROLE_RANK, TokenStore
+
+    config = load_config(args.config)
+    journal_path = args.journal or config.alerts.journal
+    known = [(t.name, t.role, t.sha256) for t in config.auth.tokens]
+    journal = Journal(journal_path)
+    try:
+        stored = journal.tokens()
+        if args.action == "list":
+            for name, role, _ in sorted(known + stored):
+                origin = "journal" if (name, role) in {(n, r) for n, r, _ in stored} else "config"
+                print(f"{name}\t{role}\t({origin})", flush=True)
+            if not known and not stored:
+                print(f"no tokens yet ({journal_path}): l4mon token create --role operator "
+                      "--name NAME", flush=True)
+            return 0
+        if args.role not in ROLE_RANK:
+            raise ConfigError(f"--role must be one of {', '.join(ROLE_RANK)}")
+        if any(name == args.name for name, _, _ in known + stored):
+            raise ConfigError(f"a token named {args.name!r} exists already: choose another "
+                              "--name")
+        token, digest = TokenStore().issue(args.name, args.role)
+        journal.add_token(args.name, args.role, digest, time.time())
+    finally:
+        journal.close()
+    print(f"token for {args.name} ({args.role}), shown only this once (the journal "
+          f"{journal_path} keeps its hash):\n  {token}\nA running serve takes it at its next "
+          "start; log in with http://HOST:PORT/#token=<token>", flush=True)
     return 0
 
 
@@ -298,6 +394,13 @@ def build_parser() -> argparse.ArgumentParser:
                      help="auto replays logs up to this many messages")
     rpt.add_argument("--title", default="Link reliability report")
     rpt.add_argument("--chromium", default=None, help="Chromium binary for --pdf")
+
+    tok = sub.add_parser("token", help="access tokens in a hub's journal: create, list")
+    tok.add_argument("action", choices=["create", "list"])
+    tok.add_argument("--role", default="operator", help="viewer, operator or admin")
+    tok.add_argument("--name", default=None, help="who the token is for (create)")
+    tok.add_argument("--config", default=None, help="the hub's config (for its journal)")
+    tok.add_argument("--journal", default=None, help="the journal file (overrides the config)")
     return parser
 
 
@@ -319,6 +422,10 @@ def main(argv: list[str] | None = None) -> int:
             return _import(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "token":
+            if args.action == "create" and not args.name:
+                raise ConfigError("token create needs --name (who the token is for)")
+            return _token(args)
         if args.command == "serve":
             config = with_overrides(load_config(args.config), broker=args.broker, http=args.http,
                                     mqtt_client=args.mqtt_client, journal=args.journal)

@@ -394,6 +394,7 @@ class Prepared(msgspec.Struct):
     info: dict[str, Any]
     spec: ScenarioSpec | None
     rules: Any = None  # list[Rule] a recording's hub ran with; None: the config's own
+    end: float | None = None  # the input's last receive time, where known (for progress)
 
 
 def prepare(path: str | Path, *, config: HubConfig | None = None,
@@ -418,7 +419,7 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
                             "site": ctx.site.name if ctx.site is not None else None}}
         return Prepared(stream=iter_wire_messages(path), start=manifest.start or 0.0,
                         started={}, config=ctx.config, site=ctx.site, info=info, spec=None,
-                        rules=ctx.rules)
+                        rules=ctx.rules, end=manifest.end)
     spec = load_scenario(path)
     base = path.parent
     if config is None:
@@ -427,6 +428,7 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
         # the generator's own site: its vehicles drive on it, whatever --site says
         stream, site, conditions = _generated(spec, base)
         start = spec.generator.start
+        end: float | None = start + spec.generator.duration_s
         sources: list[dict[str, Any]] = [{"kind": "generator",
                                           **msgspec.to_builtins(spec.generator)}]
     else:
@@ -436,6 +438,8 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
         conditions = msgspec.to_builtins(manifests[0].conditions)
         starts = [m.start for m in manifests if m.start is not None]
         start = min(starts) if starts else 0.0
+        ends = [m.end for m in manifests if m.end is not None]
+        end = max(ends) if ends else None
         sources = [m.source for m in manifests]
     started: dict[int, float] = {}
     stream = _edited(stream, spec.fault, start, generator=spec.generator is not None,
@@ -444,7 +448,7 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
             "description": spec.description, "conditions": conditions, "sources": sources,
             "faults": [msgspec.to_builtins(f) for f in spec.fault]}
     return Prepared(stream=stream, start=start, started=started, config=config, site=site,
-                    info=info, spec=spec)
+                    info=info, spec=spec, end=end)
 
 
 def run_prepared(prepared: Prepared, *, before_batch: replay.Hook | None = None

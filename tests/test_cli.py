@@ -167,3 +167,76 @@ def test_import_then_replay_a_real_trace_excerpt(tmp_path: Path) -> None:
     assert vehicle["links"]["pub5g"]["samples"] == 246
     bad = _l4mon("import", "cicv5g", str(tmp_path / "missing.txt"), "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "missing.txt" in bad.stderr
+
+
+# -- a CLI that talks (issue 13) ---------------------------------------------------------------
+
+EXCERPT = ROOT / "tests" / "fixtures" / "cicv5g" / "arterial_n78_v50_excerpt.txt"
+
+
+def test_help_lists_every_command() -> None:
+    from l4mon.cli import build_parser
+
+    commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
+    shown = _l4mon("--help")
+    assert shown.returncode == 0
+    for name in commands:
+        assert f"{name} (" in shown.stdout or f"{name}  " in shown.stdout, name
+    assert {"demo", "serve", "simulate", "replay", "import", "report", "token"} <= set(commands)
+
+
+def test_replaying_a_raw_trace_says_to_import_it_first(tmp_path: Path) -> None:
+    raw = _l4mon("replay", str(EXCERPT))
+    assert raw.returncode == 2
+    assert "import it into a drive log first" in raw.stderr and "l4mon import cicv5g" in raw.stderr
+    missing = _l4mon("replay", str(tmp_path / "nothing-here"))
+    assert missing.returncode == 2 and "no such file or directory" in missing.stderr
+
+
+def test_report_into_a_missing_folder_makes_it_and_no_progress_off_a_terminal(
+        tmp_path: Path) -> None:
+    log = tmp_path / "log"
+    assert _l4mon("import", "cicv5g", str(EXCERPT), "--out", str(log)).returncode == 0
+    out = tmp_path / "not" / "yet" / "report.html"
+    made = _l4mon("report", str(log), "--out", str(out))
+    assert made.returncode == 0, made.stderr
+    assert out.is_file()
+    assert made.stderr == ""  # no progress bar on a pipe
+    folder = _l4mon("report", str(log), "--out", str(tmp_path))
+    assert folder.returncode == 2 and "is a folder" in folder.stderr
+
+
+def test_demo_on_a_busy_port_says_which_flag_before_any_login_link() -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        run = _l4mon("demo", "--http", f"127.0.0.1:{port}", "--duration", "2")
+    assert run.returncode == 2
+    assert "--http" in run.stderr and "not free" in run.stderr
+    assert "#token=" not in run.stdout
+
+
+def test_tokens_are_made_and_listed_without_showing_a_hash(tmp_path: Path) -> None:
+    journal = str(tmp_path / "journal.sqlite")
+    assert "no tokens yet" in _l4mon("token", "list", "--journal", journal).stdout
+    made = _l4mon("token", "create", "--name", "alice", "--role", "operator",
+                  "--journal", journal)
+    assert made.returncode == 0, made.stderr
+    token = made.stdout.splitlines()[1].strip()  # the line after "shown only this once"
+    from l4mon.alerts.journal import Journal
+    from l4mon.auth import hash_token
+
+    stored = Journal(journal)
+    try:
+        assert stored.tokens() == [("alice", "operator", hash_token(token))]
+    finally:
+        stored.close()
+    listed = _l4mon("token", "list", "--journal", journal).stdout
+    assert "alice\toperator" in listed and hash_token(token) not in listed
+    again = _l4mon("token", "create", "--name", "alice", "--journal", journal)
+    assert again.returncode == 2 and "exists already" in again.stderr
+    bad = _l4mon("token", "create", "--name", "bob", "--role", "root", "--journal", journal)
+    assert bad.returncode == 2 and "--role" in bad.stderr

@@ -10,6 +10,7 @@ computed" with the reason, rather than a replay that would take hours.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -95,7 +96,9 @@ def _site(options: ReportOptions, logs: list[LogInput],
     return demo if demo.name in names else None
 
 
-def build_report(paths: list[str | Path], options: ReportOptions | None = None) -> Report:
+def build_report(paths: list[str | Path], options: ReportOptions | None = None, *,
+                 progress: Callable[[float], None] | None = None) -> Report:
+    """The report over ``paths``; ``progress`` hears how many drive logs are done."""
     options = options or ReportOptions()
     logs, results = resolve(paths)
     site = _site(options, logs, results)
@@ -125,6 +128,8 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None) 
             notes.append(f"{log.path}: {figs.out_of_order} samples arrived out of receive-time "
                          "order within their stream; their jitter and loss assume file order.")
         state = _state_for(log, figs, options, covered, site, runs, notes)
+        if progress is not None:
+            progress(len(inputs.rows) + 1)
         inputs.rows.append({"input": str(log.path), "kind": "drive log " + str(
             log.manifest.source.get("kind", "")), "condition": log.condition,
             "messages": figs.rows, "hours": figs.active_s / 3600, "sessions": figs.sessions,

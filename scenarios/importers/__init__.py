@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -208,8 +209,8 @@ def count_changes(cells: list[str | None]) -> int:
 
 def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None = None,
                  conditions: Conditions | None = None,
-                 timezone: str | None = None, mapping: str | Path | None = None
-                 ) -> ImportReport:
+                 timezone: str | None = None, mapping: str | Path | None = None,
+                 progress: Callable[[float], None] | None = None) -> ImportReport:
     """Import ``inputs`` (one vehicle each) of format ``fmt`` into a new drive log at ``out``.
 
     ``mapped`` reads any drive-test tool's CSV export through ``mapping``, a TOML file that
@@ -253,9 +254,11 @@ def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None
                                        "an import never mixes into another log")
     taken: set[str] = set()
     results = []
-    for path in map(Path, inputs):
+    for done, path in enumerate(map(Path, inputs), start=1):
         results.append(module.parse(path, vehicle=vehicle_id(path, taken), site=site,
                                     **options))
+        if progress is not None:
+            progress(done)
     source = dict(module.SOURCE)
     source["files"] = [report.path.name for report, _ in results]
     if timezone is not None:
