@@ -25,6 +25,7 @@ from l4mon.api import views
 from l4mon.api.live import Broadcaster
 from l4mon.auth import TokenStore
 from l4mon.clock import Clock
+from l4mon.history import History
 from l4mon.hub import Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt import MqttStatus
@@ -60,6 +61,7 @@ class Runtime:
         self.mqtt: MqttStatus | None = None
         self.recorder: Recorder | None = None
         self.started_at = clock.now()
+        self.history = History(max_vehicles=hub.config.fleet.max_vehicles)  # charts: last 10 min
         self.ready = asyncio.Event()
         self.broadcaster = Broadcaster(state_frame=self.state_frame_chunked)
         if hub.alerts is not None:
@@ -134,6 +136,7 @@ class Runtime:
             due = hub.tick_start(clock.now())
             for start in range(0, len(ids), TICK_CHUNK):
                 hub.tick_vehicles(clock.now(), ids[start:start + TICK_CHUNK], due)
+                self.history.record(clock.now(), hub.fleet, ids[start:start + TICK_CHUNK])
                 await asyncio.sleep(0)  # let urgent messages in between chunks
             hub.tick_finish(clock.now())
 

@@ -144,7 +144,7 @@ def test_operator_takes_a_takeover_alert_through_its_whole_cycle(demo: Demo, pag
 
     # -- break both radio links of one shuttle from the demo controls
     page.get_by_test_id("fault-vehicle").select_option(VICTIM)
-    page.get_by_test_id("fault-duration").fill("8")
+    page.get_by_test_id("fault-duration").fill("60")  # still down when resolved
     page.get_by_test_id("fault-both_links_down").click()
     queue = page.get_by_test_id("alert-queue")
     takeover = queue.locator(
@@ -174,13 +174,19 @@ def test_operator_takes_a_takeover_alert_through_its_whole_cycle(demo: Demo, pag
     expect(alert.get_by_test_id("alert-history")).to_contain_text("acknowledged")
     _shot(page, "03-acked.png")
 
-    # -- resolve: a reason is required; with one, the alert leaves the open queue
+    # -- resolve: a reason is required; the hub warns that the links are still down; confirmed,
+    #    the alert leaves the open queue
     alert.get_by_test_id("resolve-button").click()
     alert.get_by_test_id("resolve-confirm").click()
     expect(alert.get_by_test_id("alert-error")).to_contain_text("reason")
     expect(alert).to_have_attribute("data-state", "acknowledged")
     alert.get_by_test_id("reason-input").fill("Remote check: shuttle stopped safely, links back")
     alert.get_by_test_id("resolve-confirm").click()
+    # the links are still down: the console says so before anything is done
+    expect(alert.get_by_test_id("alert-error")).to_contain_text("still holds", timeout=5_000)
+    expect(alert.get_by_test_id("alert-error")).to_contain_text("both links down")
+    expect(alert).to_have_attribute("data-state", "acknowledged")
+    alert.get_by_test_id("resolve-anyway").click()
     expect(alert).to_have_count(0, timeout=5_000)
     alert_id = alert_testid.removeprefix("alert-")
     resolved = page.get_by_test_id(f"resolved-alert-{alert_id}")

@@ -13,9 +13,16 @@
   const HANDSHAKE_TIMEOUT_MS = 5000; // a hub that accepts TCP but never answers the upgrade
   const BACKOFF_MIN_MS = 500;
   const BACKOFF_MAX_MS = 5000;
-  const CHART_SPAN_S = 120;
-  const RING_KEEP_S = 130;
-  const RING_MAX = 1200;
+  const CHART_SPAN_S = 600;          // the charts: the last 10 min (the hub's history, then live)
+  const CHART_EVERY_MS = 1000;       // charts redraw once a second, not on every state frame
+  const RING_KEEP_S = 130;           // live points kept per link of a vehicle not selected...
+  const RING_KEEP_SELECTED_S = 610;  // ...and of the selected one
+  const RING_MAX = 1400;
+  const PERF_KEEP = 600;             // state-frame apply times kept (Performance API, ms)
+  // Link RTT thresholds of the hub's verdicts ([links] in the hub config); the history
+  // response carries the hub's own, these are the defaults until it has answered.
+  const RTT_DEGRADED_MS = 150;
+  const RTT_DOWN_MS = 1000;
   const DETAIL_REFRESH_MS = 3000;
   const RESOLVED_KEEP = 30;
   const SEV_RANK = { takeover: 0, warning: 1, info: 2 };
@@ -23,6 +30,22 @@
   const CONN_LABEL = {
     ok: "ok", degraded: "degraded", one_link_down: "one link down",
     all_links_down: "all links down", unknown: "unknown",
+  };
+  // Who needs a human first: the fleet table's order (then by id, so it never jumps).
+  const NEED_RANK = { all_links_down: 1, one_link_down: 2, degraded: 3, unknown: 4, ok: 5 };
+  const NEED_TAKEOVER = 0;
+  // Operator words for the hub's codes (the codes stay in tooltips and data-* attributes).
+  const LINK_STATE_WORD = { ok: "ok", degraded: "degraded", down: "down", stale: "no data",
+                            unknown: "unknown" };
+  const MODE_WORD = { autonomous: "autonomous", mrm: "minimal risk manoeuvre",
+                      remote: "remote driving", manual: "manual", stopped: "stopped" };
+  const RAT_WORD = { nr: "5G", lte: "LTE", umts: "3G", gsm: "2G", none: "none" };
+  const CODE_WORD = {
+    takeover_request: "takeover request", all_links_down: "both links down",
+    one_link_down: "one link down", no_service: "no service", no_probe_answer: "no probe answer",
+    no_sample: "no sample", ping_pong: "ping-pong", too_frequent: "too frequent",
+    clock_skew: "clock skew", telemetry_stall: "telemetry stall", rtt_spike: "RTT spike",
+    bandwidth_cap: "uplink cap", link_down: "link down", both_links_down: "both links down",
   };
   const FAULT_LABEL = {
     both_links_down: "Drop both links",
@@ -67,6 +90,8 @@
     detail: null,            // GET /api/vehicles/{selected}
     detailTimer: null,
     cueActive: false,
+    hist: null,              // the selected vehicle's GET .../history: {id, state, ...}
+    perf: { applyMs: [], frames: 0, maxMs: 0 },   // state frames: parse + apply, ms
   };
   // Handovers and intersections (ui/static/handovers.js): its hooks, once boot() installed it.
   let HO = null;
@@ -120,14 +145,101 @@
     if (!Number.isFinite(epoch)) return "–";
     return new Date((epoch - S.hubOffset) * 1000).toLocaleTimeString([], { hour12: false });
   }
-  function pill(cls, text) { return h("span", { class: `pill ${cls}`, text }); }
+  function pill(cls, text, title) { return h("span", { class: `pill ${cls}`, text, title }); }
   function connClass(c) { return `c-${c in CONN_LABEL ? c : "unknown"}`; }
 
+  // ------------------------------------------------------------------ operator words
+  const codeWords = (c) => (c == null ? "?" : CODE_WORD[c] ?? String(c).replaceAll("_", " "));
+  function connWords(c, v) {
+    if (c === "all_links_down") {
+      const n = v && v.links ? Object.keys(v.links).length : 2;
+      return n === 2 ? "both links down" : n === 1 ? "its link is down" : "all links down";
+    }
+    return CONN_LABEL[c] ?? codeWords(c);
+  }
+  const stateWords = (s) => LINK_STATE_WORD[s] ?? codeWords(s);
+  const modeWords = (m) => (m == null ? "mode unknown" : MODE_WORD[m] ?? codeWords(m));
+  const ratWords = (r) => (r == null ? "–" : RAT_WORD[r] ?? String(r).toUpperCase());
+  function reasonWords(code, link) {
+    switch (code) {
+      case "no_sample": {
+        const age = link && Number.isFinite(link.age_s) ? Math.max(1, Math.round(link.age_s)) : null;
+        return age === null ? "no sample" : `no sample for ${age} s`;
+      }
+      case "no_probe_answer": return "no probe answer";
+      case "no_service": return "no service";
+      case "rtt_p95": return "RTT p95 over budget";
+      case "loss": return "loss";
+      case "rsrp": return "weak signal (RSRP)";
+      case "sinr": return "low SINR";
+      default: return codeWords(code);
+    }
+  }
+  const reasonsWords = (l) => (l && l.reasons && l.reasons.length
+    ? l.reasons.map((r) => reasonWords(r, l)).join(", ") : "");
+
+  // An alert's detail as the hub wrote it ("connectivity=all_links_down", "state=degraded,
+  // rtt_p95_ms=182.3", "takeover_request: ...") in words; anything else unchanged.
+  function detailWords(detail, a) {
+    const text = String(detail ?? "");
+    const pairs = /^\s*[a-z_0-9]+=[^,=]+(,\s*[a-z_0-9]+=[^,=]+)*\s*$/.test(text)
+      ? text.split(",").map((p) => p.trim().split("=")) : null;
+    if (!pairs) {
+      return text.replace(/\b[a-z]+(?:_[a-z0-9]+)+\b/g, (m) => (m in CODE_WORD ? CODE_WORD[m] : m));
+    }
+    const num = (v) => Number.parseFloat(v);
+    // "connectivity=all_links_down" already says how many links are down.
+    const conn = pairs.some(([k]) => k === "connectivity");
+    return pairs.filter(([k]) => !(conn && k === "links_down")).map(([k, v]) => {
+      switch (k) {
+        case "connectivity": return connWords(v, a && S.vehicles.get(a.vehicle));
+        case "state": return `link ${stateWords(v)}`;
+        case "mode": return modeWords(v);
+        case "rtt_p95_ms": return `RTT p95 ${fmt(num(v), 0)} ms`;
+        case "telemetry_age_s": return `no telemetry for ${fmt(num(v), 1)} s`;
+        case "ul_kbps_usable": return `usable uplink ${fmt(num(v) / 1000, 1)} Mbit/s`;
+        case "links_down": return `${v} link${v === "1" ? "" : "s"} down`;
+        case "health": return `RSU health ${codeWords(v)}`;
+        default: return `${codeWords(k)} ${codeWords(v)}`;
+      }
+    }).join(", ");
+  }
+
+  // Vehicle ids in ranges: "shuttle-001–012, shuttle-020" (the full list goes in a tooltip).
+  function compressIds(ids) {
+    const out = [];
+    let run = null;
+    const flush = () => {
+      if (!run) return;
+      out.push(run.n === 1 ? run.first : `${run.first}–${run.lastNum}`);
+      run = null;
+    };
+    for (const id of [...ids].sort()) {
+      const m = /^(.*?)(\d+)$/.exec(id);
+      if (m && run && run.prefix === m[1] && run.width === m[2].length
+          && Number(m[2]) === run.last + 1) {
+        run.last += 1; run.lastNum = m[2]; run.n += 1;
+        continue;
+      }
+      flush();
+      run = m ? { prefix: m[1], width: m[2].length, first: id, last: Number(m[2]), lastNum: m[2], n: 1 }
+        : { prefix: null, first: id, n: 1 };
+      if (!m) flush();
+    }
+    flush();
+    return out.join(", ");
+  }
+
+  // Toasts live in their own strip at the foot of the screen, newest first, one line each
+  // (the whole message in the tooltip): they never cover the plot, alerts, table or charts.
+  const TOASTS_MAX = 4;
   function toast(message, isError) {
     const t = h("div", { class: isError ? "toast err" : "toast", role: "status",
-                         "data-testid": "toast", text: message });
-    $("toasts").append(t);
-    setTimeout(() => t.remove(), isError ? 8000 : 4000);
+                         "data-testid": "toast", title: message, text: message });
+    const box = $("toasts");
+    box.prepend(t);
+    while (box.children.length > TOASTS_MAX) box.lastElementChild.remove();
+    setTimeout(() => t.remove(), isError ? 10000 : 5000);
   }
 
   // ------------------------------------------------------------------ REST
@@ -266,9 +378,11 @@
       if (S.ws !== ws) return;
       frames += 1;
       S.lastFrameAt = Date.now();
+      const started = performance.now();
       let frame;
       try { frame = JSON.parse(ev.data); } catch { return; }
       try { handleFrame(frame); } catch (err) { console.error("frame", frame && frame.type, err); }
+      if (frame && frame.type === "state") notePerf(performance.now() - started);
       watchdog();
     };
     ws.onclose = (ev) => {
@@ -285,6 +399,30 @@
         api("GET", "/api/me").catch(() => {});
       }
     };
+  }
+
+  // The console's own cost: parse + apply of each state frame (performance.now(), ms), kept
+  // for the last PERF_KEEP frames; bench/console_frames.py reads window.l4monPerf().
+  function notePerf(ms) {
+    const p = S.perf;
+    p.frames += 1;
+    p.applyMs.push(ms);
+    if (p.applyMs.length > PERF_KEEP) p.applyMs.splice(0, p.applyMs.length - PERF_KEEP);
+    if (ms > p.maxMs) p.maxMs = ms;
+  }
+  function perfP95() {
+    const xs = S.perf.applyMs.slice(-120).sort((a, b) => a - b);
+    return xs.length ? xs[Math.min(xs.length - 1, Math.floor(0.95 * xs.length))] : null;
+  }
+  window.l4monPerf = () => ({ apply_ms: S.perf.applyMs.slice(), frames: S.perf.frames,
+                              max_ms: S.perf.maxMs, vehicles: S.vehicles.size });
+  function renderPerf() {
+    const e = $("perf");
+    if (!e) return;
+    const p95 = perfP95();
+    e.textContent = p95 === null ? "" : `console: state frame ${fmt(p95, 1)} ms p95`;
+    e.title = "time this page takes to apply one state frame (parse and update), 95th " +
+      "percentile of the last 120 frames";
   }
 
   function dropSocket() {
@@ -361,7 +499,8 @@
     for (const v of f.vehicles || []) { putVehicle(v, now); changed.push(v.id); }
     renderFleet(changed);
     renderPlotVehicles();
-    if (changed.includes(S.selected)) { renderVehicleSummary(); renderCharts(); }
+    // The charts follow on their own 1 s beat (CHART_EVERY_MS): 1 px is ~1 s of 10 min.
+    if (changed.includes(S.selected)) renderVehicleSummary();
   }
 
   function putVehicle(v, now) {
@@ -375,8 +514,9 @@
       if (ring.length && ring[ring.length - 1].t >= now) continue;
       ring.push({ t: now, rtt: l.rtt_p95_ms, ul: l.ul_kbps == null ? null : l.ul_kbps / 1000,
                   state: l.state });
+      const keep = v.id === S.selected ? RING_KEEP_SELECTED_S : RING_KEEP_S;
       let drop = 0;
-      while (drop < ring.length && ring[drop].t < now - RING_KEEP_S) drop += 1;
+      while (drop < ring.length && ring[drop].t < now - keep) drop += 1;
       if (ring.length - drop > RING_MAX) drop = ring.length - RING_MAX;
       if (drop) ring.splice(0, drop);
     }
@@ -450,16 +590,16 @@
     S.live = live;
     document.body.classList.toggle("disconnected", !live);
     const banner = $("conn-banner");
-    banner.hidden = live;
+    shide(banner, live);
     const status = $("live");
     status.classList.toggle("is-live", live);
     status.classList.toggle("is-dead", !live);
     if (live) {
-      status.textContent = "LIVE";
-      status.title = "";
+      st(status, "LIVE");
+      stitle(status, "");
       return;
     }
-    status.textContent = "NOT LIVE";
+    st(status, "NOT LIVE");
     if (blind.length) {
       const text = blind.map(([site, f]) => {
         const since = f.blind_since ? ` since ${clock(f.blind_since)}` : "";
@@ -468,13 +608,13 @@
           : `— site ${site} is back in view; its vehicles are judged again once they have reported.`;
       });
       text.push("Vehicles' state is UNKNOWN, not down.");
-      status.title = text.join(" ");
-      $("conn-banner-head").textContent = "THE HUB CANNOT SEE THE FLEET";
-      $("conn-banner-text").textContent = text.join(" ");
+      stitle(status, text.join(" "));
+      st($("conn-banner-head"), "THE HUB CANNOT SEE THE FLEET");
+      st($("conn-banner-text"), text.join(" "));
       return;
     }
-    status.title = "";
-    $("conn-banner-head").textContent = "CONNECTION TO HUB LOST";
+    stitle(status, "");
+    st($("conn-banner-head"), "CONNECTION TO HUB LOST");
     const parts = [];
     if (!S.lastFrameAt) parts.push("— not connected yet; the figures below are NOT live.");
     else if (S.wsOpen) parts.push(`— no data for ${duration(silent / 1000)}; the figures below are NOT live.`);
@@ -485,7 +625,7 @@
     } else if (!S.wsOpen) {
       parts.push("Connecting…");
     }
-    $("conn-banner-text").textContent = parts.join(" ");
+    st($("conn-banner-text"), parts.join(" "));
   }
 
   function blindSites() {
@@ -537,6 +677,7 @@
     renderCharts();
     syncDemoVehicles();
     refreshDetailSoon();
+    loadHistory();
     if (HO) HO.selected();
   }
 
@@ -555,41 +696,250 @@
   }
 
   // ------------------------------------------------------------------ fleet table
-  const rowEls = new Map();   // vehicle id -> <tbody>
+  // One <tbody> per vehicle, built once and then updated in place (a state frame carries the
+  // whole fleet twice a second: rebuilding 100 rows each time would cost more than the rest).
+  // Order: whoever needs a human first (open takeover alert, both links down, one link down,
+  // degraded, unknown, ok), then by id; rows move only when a vehicle's rank changed.
+  const rowEls = new Map();   // vehicle id -> row record {tb, key, rank, refs...}
+  let fleetOrder = [];        // ids in the table's order, as last laid out
+  const ageEls = new Set();   // age figures that tick between frames (tickTexts)
+
+  function needRank(v, takeover) {
+    if (takeover.has(v.id)) return NEED_TAKEOVER;
+    return NEED_RANK[v.connectivity] ?? NEED_RANK.unknown;
+  }
+
+  // Updates that touch the DOM only when something changed. The last value lives in plain JS
+  // objects (row and mark records), never as expando properties on DOM nodes.
+  function chg(o, k, v) { if (o[k] === v) return false; o[k] = v; return true; }
+  // A text that is often rewritten: one Text node, its `data` replaced when the text changed.
+  class Field {
+    constructor(el, text = "") { this.v = text; this.node = document.createTextNode(text); el.append(this.node); }
+    set(text) { if (text !== this.v) { this.v = text; this.node.data = text; } }
+  }
+  // An age that ticks between frames (tickTexts): the hub's figure plus local time since.
+  class AgeField extends Field {
+    constructor(el) { super(el); this.base = null; this.rx = 0; this.digits = 1; }
+    at(base, rx, digits) {
+      this.base = base; this.rx = rx; this.digits = digits;
+      this.set(fmt(base, digits));
+      ageEls.add(this);
+    }
+    tick(nowMs) {
+      if (this.base !== null && this.base !== undefined) this.set(fmt(this.base + (nowMs - this.rx) / 1000, this.digits));
+    }
+  }
+  function st(e, text) { if (e.textContent !== text) e.textContent = text; }
+  function stitle(e, title) { if (e.title !== title) e.title = title; }
+  function shide(e, hidden) { if (e.hidden !== hidden) e.hidden = hidden; }
 
   function renderFleet(ids) {
-    const table = $("fleet-empty").parentElement;
     $("fleet-empty").hidden = S.vehicles.size > 0;
-    for (const [id, tb] of rowEls) {
-      if (!S.vehicles.has(id)) { tb.remove(); rowEls.delete(id); }
+    for (const [id, r] of rowEls) {
+      if (!S.vehicles.has(id)) { r.tb.remove(); rowEls.delete(id); }
     }
     const takeover = takeoverVehicles();
     const uncovered = new Set((S.duty && S.duty.unassigned) || []);
-    const todo = ids ? ids : [...S.vehicles.keys()];
-    let added = false;
-    for (const id of todo) {
+    for (const id of ids ? ids : S.vehicles.keys()) {
       const v = S.vehicles.get(id);
       if (!v) continue;
-      let tb = rowEls.get(id);
-      if (!tb) {
-        tb = h("tbody", { class: "vrow", "data-testid": `vehicle-row-${id}` });
-        tb.dataset.vehicle = id;
-        tb.addEventListener("click", () => select(id));
-        rowEls.set(id, tb);
-        added = true;
-      }
-      fillRow(tb, v, takeover.has(id), uncovered.has(id));
+      let r = rowEls.get(id);
+      if (!r) { r = makeRow(id); rowEls.set(id, r); }
+      // A row scrolled out of sight gets its figures when it comes into view (rowSeen);
+      // what decides its place and colour-coding is kept current for every row.
+      if (r.visible || r.key === null) fillRow(r, v, takeover.has(id), uncovered.has(id));
+      else { r.dirty = true; markRow(r, v, takeover.has(id), uncovered.has(id)); }
     }
     if (!ids) {
-      for (const [id, tb] of rowEls) {
-        tb.classList.toggle("takeover", takeover.has(id));
-        tb.classList.toggle("selected", id === S.selected);
+      for (const [id, r] of rowEls) {
+        if (chg(r, "take", takeover.has(id))) r.tb.classList.toggle("takeover", r.take);
+        if (chg(r, "sel", id === S.selected)) r.tb.classList.toggle("selected", r.sel);
       }
     }
-    if (added) {
-      for (const id of [...rowEls.keys()].sort()) table.append(rowEls.get(id));
+    orderFleet(takeover);
+    const count = $("fleet-count");
+    if (count.textContent !== String(S.vehicles.size)) count.textContent = String(S.vehicles.size);
+  }
+
+  function orderFleet(takeover) {
+    const ranks = new Map();
+    for (const [id, r] of rowEls) {
+      const rank = needRank(S.vehicles.get(id), takeover);
+      ranks.set(id, rank);
+      if (chg(r, "rank", rank)) r.tb.dataset.rank = String(rank);
     }
-    $("fleet-count").textContent = String(S.vehicles.size);
+    const want = [...rowEls.keys()].sort(
+      (a, b) => ranks.get(a) - ranks.get(b) || (a < b ? -1 : a > b ? 1 : 0));
+    if (want.length === fleetOrder.length && want.every((id, i) => id === fleetOrder[i])) return;
+    // Move as few rows as possible: those outside the longest run already in order.
+    const table = $("fleet-empty").parentElement;
+    const at = new Map(fleetOrder.map((id, i) => [id, i]));
+    const keep = stayers(want.map((id) => (at.has(id) ? at.get(id) : -1)));
+    let next = null;
+    for (let i = want.length - 1; i >= 0; i -= 1) {
+      const tb = rowEls.get(want[i]).tb;
+      if (!keep[i] || tb.parentNode !== table) table.insertBefore(tb, next);
+      next = tb;
+    }
+    fleetOrder = want;
+  }
+
+  // Which positions of `seq` (old indices, -1 for new rows) form a longest increasing
+  // subsequence: those rows can stay where they are while the others move around them.
+  function stayers(seq) {
+    const tails = [], tailIdx = [], prev = new Array(seq.length).fill(-1);
+    for (let i = 0; i < seq.length; i += 1) {
+      const v = seq[i];
+      if (v < 0) continue;
+      let lo = 0, hi = tails.length;
+      while (lo < hi) { const mid = (lo + hi) >> 1; if (tails[mid] < v) lo = mid + 1; else hi = mid; }
+      tails[lo] = v; tailIdx[lo] = i;
+      prev[i] = lo > 0 ? tailIdx[lo - 1] : -1;
+    }
+    const keep = new Array(seq.length).fill(false);
+    for (let i = tails.length ? tailIdx[tails.length - 1] : -1; i >= 0; i = prev[i]) keep[i] = true;
+    return keep;
+  }
+
+  // Rows in view of the table's scroll box; the others are brought up to date on entering it.
+  let rowWatch = null;
+  function rowSeen(entries) {
+    const takeover = takeoverVehicles();
+    const uncovered = new Set((S.duty && S.duty.unassigned) || []);
+    for (const en of entries) {
+      const r = rowEls.get(en.target.dataset.vehicle);
+      if (!r) continue;
+      r.visible = en.isIntersecting;
+      const v = r.visible && r.dirty && S.vehicles.get(r.id);
+      if (v) fillRow(r, v, takeover.has(r.id), uncovered.has(r.id));
+    }
+  }
+
+  function makeRow(id) {
+    const tb = h("tbody", { class: "vrow", "data-testid": `vehicle-row-${id}` });
+    tb.dataset.vehicle = id;
+    tb.addEventListener("click", () => select(id));
+    if (!rowWatch && window.IntersectionObserver) {
+      rowWatch = new IntersectionObserver(rowSeen, { root: $("fleet-view"), rootMargin: "200px 0px" });
+    }
+    if (rowWatch) rowWatch.observe(tb);
+    return { id, tb, key: null, rank: null, take: false, sel: false, conn: null, connCls: null,
+             teleCls: null, teleTitle: null, unseen: null, takeShown: null, uncov: null,
+             visible: !rowWatch, dirty: false };
+  }
+
+  // What an out-of-sight row keeps current: the attributes and classes others may look for.
+  function markRow(r, v, takeover, uncovered) {
+    if (chg(r, "conn", v.connectivity)) {
+      r.connEl.className = `pill ${connClass(v.connectivity)}`;
+      r.connText.set(connWords(v.connectivity, v));
+      r.tb.dataset.connectivity = String(v.connectivity);
+    }
+    if (chg(r, "takeShown", takeover)) r.takeEl.hidden = !takeover;
+    if (chg(r, "uncov", uncovered)) r.uncovEl.hidden = !uncovered;
+    if (chg(r, "take", takeover)) r.tb.classList.toggle("takeover", takeover);
+  }
+
+  // The row's cells, for a vehicle with these links (rebuilt only when its links change).
+  function buildRow(r, v, names) {
+    const td = (cls) => h("td", cls ? { class: cls } : null);
+    const tr0 = h("tr");
+    const vid = h("div", { class: "vid", text: v.id });
+    const mode = h("div", { class: "vsub" });
+    r.mode = new Field(mode);
+    r.modeEl = mode;
+    r.telePill = h("span");
+    r.teleText = new Field(r.telePill);
+    const teleAge = h("span");
+    r.teleAge = new AgeField(teleAge);
+    r.tele = h("div", { class: "vsub" }, r.telePill, teleAge, " s");
+    r.connEl = h("span", { class: "pill" });
+    r.connText = new Field(r.connEl);
+    r.unseenEl = h("div", { class: "vsub unseen", "data-testid": `unseen-${v.id}`,
+                            text: "not seen by the hub" });
+    r.takeEl = h("div", null, pill("c-all_links_down", "TAKEOVER", "an open takeover alert"));
+    r.uncovEl = h("div", { class: "uncovered", text: "no operator",
+                           title: "no operator on duty covers this vehicle" });
+    const span = Math.max(1, names.length);
+    tr0.append(h("td", { rowspan: span, title: v.id }, vid, mode, r.tele),
+               h("td", { rowspan: span }, h("div", null, r.connEl), r.unseenEl, r.takeEl, r.uncovEl));
+    r.links = [];
+    const rows = [tr0];
+    if (!names.length) {
+      tr0.append(h("td", { text: "–" }), h("td", { colspan: 9, class: "dim", text: "no link heard" }));
+    }
+    names.forEach((name, i) => {
+      const tr = i === 0 ? tr0 : h("tr");
+      if (i > 0) rows.push(tr);
+      const c = { tr, name, trCls: null, stateCls: null, stateTitle: null, clock: null, cellTitle: null };
+      c.stateEl = h("span", { class: "pill" });
+      c.state = new Field(c.stateEl);
+      c.clockEl = h("span", { class: "clock-flag", text: " ⚠ clock",
+                              title: "this link's clock offset is implausible: its delay figures are not trusted" });
+      const rat = td(), cell = td(), rtt = td("num"), loss = td("num"), ul = td("num");
+      const rsrp = td("num"), sinr = td("num"), age = td("num");
+      c.cellEl = cell;
+      c.rat = new Field(rat); c.cell = new Field(cell); c.rtt = new Field(rtt);
+      c.loss = new Field(loss); c.ul = new Field(ul); c.rsrp = new Field(rsrp);
+      c.sinr = new Field(sinr); c.age = new AgeField(age);
+      tr.append(h("td", { text: name }), h("td", null, c.stateEl, c.clockEl), rat, cell, rtt,
+                loss, ul, rsrp, sinr, age);
+      r.links.push(c);
+    });
+    r.tb.replaceChildren(...rows);
+    r.key = names.join("|");
+    for (const k of ["conn", "connCls", "teleCls", "teleTitle", "unseen", "takeShown", "uncov", "modeTitle"]) r[k] = null;
+  }
+
+  function fillRow(r, v, takeover, uncovered) {
+    r.dirty = false;
+    const links = v.links || {};
+    let key = "";
+    for (const name in links) key = key ? `${key}|${name}` : name;
+    if (r.key !== key) buildRow(r, v, Object.keys(links));
+    r.mode.set(modeWords(v.mode));
+    if (chg(r, "modeTitle", v.mode)) r.modeEl.title = v.mode == null ? "" : `mode: ${modeWords(v.mode)}`;
+    const fresh = v.telemetry === "fresh";
+    if (chg(r, "teleCls", fresh)) {
+      r.telePill.className = fresh ? "" : "pill stale";
+      r.tele.title = fresh ? "" : "telemetry stale: no state message lately";
+    }
+    r.teleText.set(fresh ? "fresh " : `${codeWords(v.telemetry ?? "?")} `);
+    r.teleAge.at(v.age_s, v._rx, fresh ? 1 : 0);
+    if (chg(r, "conn", v.connectivity)) {
+      r.connEl.className = `pill ${connClass(v.connectivity)}`;
+      r.connText.set(connWords(v.connectivity, v));
+      r.tb.dataset.connectivity = String(v.connectivity);
+    }
+    if (chg(r, "unseen", v.unseen || "")) {
+      r.unseenEl.hidden = !v.unseen;
+      r.unseenEl.title = v.unseen ? String(v.unseen) : "";
+    }
+    if (chg(r, "takeShown", takeover)) r.takeEl.hidden = !takeover;
+    if (chg(r, "uncov", uncovered)) r.uncovEl.hidden = !uncovered;
+    for (const c of r.links) {
+      const l = links[c.name];
+      if (chg(c, "trCls", l.state)) {
+        c.tr.className = l.state === "stale" || l.state === "unknown" ? "stale-link" : "";
+        c.stateEl.className = `pill s-${l.state}`;
+        c.state.set(stateWords(l.state));
+      }
+      const why = l.reasons && l.reasons.length ? `${stateWords(l.state)}: ${reasonsWords(l)}` : "";
+      if (chg(c, "stateTitle", why)) c.stateEl.title = why;
+      if (chg(c, "clock", Boolean(l.clock_suspect))) c.clockEl.hidden = !l.clock_suspect;
+      c.rat.set(ratWords(l.rat));
+      const cell = l.cell_id ?? "–";
+      c.cell.set(cell);
+      if (chg(c, "cellTitle", cell)) c.cellEl.title = l.cell_id ?? "";
+      c.rtt.set(fmt(l.rtt_p95_ms, 0));
+      c.loss.set(l.loss_ratio == null ? "–" : fmt(l.loss_ratio * 100, 2));
+      c.ul.set(l.ul_kbps == null ? "–" : fmt(l.ul_kbps / 1000, 1));
+      c.rsrp.set(fmt(l.rsrp_dbm, 0));
+      c.sinr.set(fmt(l.sinr_db, 1));
+      c.age.at(l.age_s, v._rx, 1);
+    }
+    if (chg(r, "take", takeover)) r.tb.classList.toggle("takeover", takeover);
+    if (chg(r, "sel", v.id === S.selected)) r.tb.classList.toggle("selected", r.sel);
   }
 
   function ageSpan(base, rx, digits) {
@@ -602,63 +952,31 @@
     return e;
   }
 
-  function fillRow(tb, v, takeover, uncovered) {
-    const links = Object.entries(v.links || {});
-    if (!links.length) links.push(["–", null]);
-    const span = links.length;
-    const rows = links.map(([name, l], i) => {
-      const tr = h("tr");
-      if (i === 0) {
-        const tele = v.telemetry === "fresh"
-          ? h("div", { class: "vsub" }, "fresh ", ageSpan(v.age_s, v._rx, 1), " s")
-          : h("div", { class: "vsub" }, h("span", { class: "pill stale", title: "telemetry stale" },
-              `${v.telemetry ?? "?"} `, ageSpan(v.age_s, v._rx, 0), " s"));
-        tr.append(
-          h("td", { rowspan: span },
-            h("div", { class: "vid", text: v.id }),
-            h("div", { class: "vsub", text: v.mode ?? "mode ?" }),
-            tele),
-          h("td", { rowspan: span },
-            h("div", null,
-              pill(connClass(v.connectivity), CONN_LABEL[v.connectivity] ?? String(v.connectivity))),
-            v.unseen ? h("div", { class: "vsub unseen", "data-testid": `unseen-${v.id}`,
-                                  title: v.unseen, text: "not seen by the hub" }) : null,
-            takeover ? h("div", null, pill("c-all_links_down", "TAKEOVER")) : null,
-            uncovered ? h("div", { class: "uncovered", text: "no operator" }) : null),
-        );
-      }
-      tr.append(h("td", { text: name }));
-      // Figures of a link that went silent are its last known ones: shown, but dimmed.
-      if (l && (l.state === "stale" || l.state === "unknown")) tr.className = "stale-link";
-      if (!l) { tr.append(h("td", { colspan: 9, class: "dim", text: "no link heard" })); return tr; }
-      tr.append(
-        h("td", null, pill(`s-${l.state}`, l.state ?? "?")),
-        h("td", { text: l.rat ?? "–" }),
-        h("td", { text: l.cell_id ?? "–", title: l.cell_id ?? "" }),
-        h("td", { class: "num", text: fmt(l.rtt_p95_ms, 0) }),
-        h("td", { class: "num", text: l.loss_ratio == null ? "–" : fmt(l.loss_ratio * 100, 2) }),
-        h("td", { class: "num", text: l.ul_kbps == null ? "–" : fmt(l.ul_kbps / 1000, 1) }),
-        h("td", { class: "num", text: fmt(l.rsrp_dbm, 0) }),
-        h("td", { class: "num", text: fmt(l.sinr_db, 1) }),
-        h("td", { class: "num" }, ageSpan(l.age_s, v._rx, 1)),
-      );
-      if (l.clock_suspect) tr.querySelector(".pill").after(" ⚠ clock");
-      return tr;
-    });
-    tb.replaceChildren(...rows);
-    tb.dataset.connectivity = String(v.connectivity);
-    tb.classList.toggle("takeover", takeover);
-    tb.classList.toggle("selected", v.id === S.selected);
-  }
-
   // ------------------------------------------------------------------ site plot
+  // The plot's user units are metres (x east, y south: SVG's y grows downwards). Vehicles,
+  // labels and the scale bar are sized in screen pixels (P.px metres per pixel), so a dense
+  // fleet on a big site stays legible at any panel size.
+  const LABEL_PX = 11;         // vehicle label font size
+  const STATIC_LABEL_PX = 10;  // cells, RSUs
+  const IX_LABEL_PX = 11;      // intersections
+  const DOT_PX = 5;            // vehicle dot radius
+  const SHORT_LABELS_FROM = 13;   // fleets this big drop their ids' common prefix on the plot
   const P = {
     frame: null,        // {lat0, lon0, mx, my}
     bounds: null,       // {x0, y0, x1, y1} in metres (y north)
-    u: 5,               // size unit in metres
+    u: 5,               // size unit in metres (handover marks)
+    px: 1,              // metres per screen pixel
+    vb: null,           // the viewBox {x, y, w, h} (metres) and the plot's size in px {W, H}
     vehLayer: null,
     hoLayer: null,      // handover marks (handovers.js draws them)
+    labelLayer: null,   // vehicle labels and their leader lines, above everything
+    overlay: null,      // the scale bar
     vehEls: new Map(),
+    statics: [],        // the site's labels: {el, kind, x, y, r, text}
+    routes: [],         // the site's roads, [[x, y], ...] metres each
+    staticBoxes: [],    // where they (and the site's icons) sit, px
+    overlayBoxes: [],   // the scale bar's and the label note's boxes, px
+    prefix: "",         // dropped from vehicle labels (SHORT_LABELS_FROM)
     built: false,
   };
 
@@ -682,6 +1000,70 @@
   const positioned = () => [...S.vehicles.values()].filter(
     (v) => Number.isFinite(v.lat) && Number.isFinite(v.lon));
 
+  // ---- text widths without touching the layout: a canvas measures them, once per string
+  const textWidths = new Map();
+  let measureCtx = null;
+  function textWidth(text, px, bold) {
+    const key = `${px}|${bold ? 1 : 0}|${text}`;
+    let w = textWidths.get(key);
+    if (w !== undefined) return w;
+    if (!measureCtx) {
+      measureCtx = document.createElement("canvas").getContext("2d");
+      measureCtx._family = getComputedStyle(document.body).fontFamily || "sans-serif";
+    }
+    measureCtx.font = `${bold ? 700 : 400} ${px}px ${measureCtx._family}`;
+    w = measureCtx.measureText(text).width;
+    if (textWidths.size > 5000) textWidths.clear();
+    textWidths.set(key, w);
+    return w;
+  }
+
+  // ---- collision boxes (px), bucketed on a grid so a placement test looks at its neighbours
+  const GRID_PX = 48;
+  function boxGrid() { return new Map(); }
+  function gridAdd(grid, b) {
+    for (let gx = Math.floor(b.x0 / GRID_PX); gx <= Math.floor(b.x1 / GRID_PX); gx += 1) {
+      for (let gy = Math.floor(b.y0 / GRID_PX); gy <= Math.floor(b.y1 / GRID_PX); gy += 1) {
+        const k = gx * 100003 + gy;
+        let cell = grid.get(k);
+        if (!cell) grid.set(k, (cell = []));
+        cell.push(b);
+      }
+    }
+  }
+  function gridHits(grid, x0, y0, x1, y1) {
+    const gx1 = Math.floor(x1 / GRID_PX), gy1 = Math.floor(y1 / GRID_PX);
+    for (let gx = Math.floor(x0 / GRID_PX); gx <= gx1; gx += 1) {
+      for (let gy = Math.floor(y0 / GRID_PX); gy <= gy1; gy += 1) {
+        const cell = grid.get(gx * 100003 + gy);
+        if (cell === undefined) continue;
+        for (let i = 0; i < cell.length; i += 1) {
+          const o = cell[i];
+          if (x0 < o.x1 && x1 > o.x0 && y0 < o.y1 && y1 > o.y0) return true;
+        }
+      }
+    }
+    return false;
+  }
+  // metres <-> plot pixels
+  const toPx = (x, y) => [(x - P.vb.x) / P.px, (y - P.vb.y) / P.px];
+  const toM = (px, py) => [P.vb.x + px * P.px, P.vb.y + py * P.px];
+
+  // The first of `cands` (flat [dx0, dy0, dx1, dy1, ...]: a w x h box's top-left from the
+  // anchor at ax, ay) that fits: inside the plot and clear of everything in `grid`; the
+  // `prefer`red one is tried first. Returns the candidate's index, or -1.
+  function firstFit(grid, ax, ay, w, hgt, cands, prefer) {
+    const n = cands.length / 2, W = P.vb.W - 2, H = P.vb.H - 2;
+    for (let i = -1; i < n; i += 1) {
+      const k = i < 0 ? prefer : i;
+      if (k < 0 || (i >= 0 && k === prefer)) continue;
+      const x0 = ax + cands[2 * k], y0 = ay + cands[2 * k + 1];
+      if (x0 < 2 || y0 < 2 || x0 + w > W || y0 + hgt > H) continue;
+      if (!gridHits(grid, x0, y0, x0 + w, y0 + hgt)) return k;
+    }
+    return -1;
+  }
+
   function buildPlotIfNeeded() {
     if (S.site === undefined) return;     // wait for /api/site
     if (!P.built) { buildPlot(); return; }
@@ -699,6 +1081,8 @@
     const site = S.site;
     P.vehEls.clear();
     P.built = false;
+    P.statics = [];
+    P.routes = [];
     let b = null;
     if (site && site.origin) {
       P.frame = makeFrame(site.origin.lat, site.origin.lon);
@@ -723,7 +1107,14 @@
     P.u = Math.max(P.bounds.x1 - P.bounds.x0, P.bounds.y1 - P.bounds.y0) / 100;
     const u = P.u;
     const layer = svg("g", { class: "static" });
+    const labels = svg("g", { class: "static-labels" });
+    const addLabel = (kind, x, y, r, text, cls) => {
+      const el = svg("text", { class: cls, "dominant-baseline": "central", text });
+      labels.append(el);
+      P.statics.push({ el, kind, x, y, r, text, prefer: -1 });
+    };
     if (site) {
+      P.routes = (site.routes || []).map((r) => (r.waypoints || []).map(([lat, lon]) => project(lat, lon)));
       for (const r of site.routes || []) {
         const pts = (r.waypoints || []).map(([lat, lon]) => project(lat, lon).map((n) => n.toFixed(1)).join(","));
         layer.append(svg("polyline", { class: "route", points: pts.join(" "), "stroke-width": 1.6 * u },
@@ -731,26 +1122,22 @@
       }
       for (const ix of site.intersections || []) {
         const [x, y] = project(ix.lat, ix.lon);
+        const title = svg("title", { text: `intersection ${ix.name || ix.id}` });
         if (ix.polygon && ix.polygon.length >= 3) {
           const pts = ix.polygon.map(([lat, lon]) => project(lat, lon).map((n) => n.toFixed(1)).join(","));
-          layer.append(svg("polygon", { class: "ix", points: pts.join(" "), "stroke-width": 0.3 * u }));
+          layer.append(svg("polygon", { class: "ix", points: pts.join(" "), "stroke-width": 0.3 * u }, title));
         } else {
           layer.append(svg("circle", { class: "ix", cx: x, cy: y, r: ix.radius_m || 2 * u,
-                                       "stroke-width": 0.3 * u }));
+                                       "stroke-width": 0.3 * u }, title));
         }
-        // Above the zone and to its left: the road runs through it, cells sit beside it.
-        layer.append(svg("text", { class: "ix-label", x: x + 0.5 * u,
-                                   y: y - (ix.radius_m || 2 * u) - 0.8 * u, "text-anchor": "end",
-                                   "font-size": 2.1 * u, "stroke-width": 0.5 * u,
-                                   text: ix.name || ix.id }));
+        addLabel("ix", x, y, ix.radius_m || 2 * u, ix.name || ix.id, "ix-label");
       }
       for (const r of site.rsus || []) {
         const [x, y] = project(r.lat, r.lon);
         const s = 1.6 * u;
         layer.append(svg("rect", { class: "rsu", x: x - s / 2, y: y - s / 2, width: s, height: s },
                          svg("title", { text: `RSU ${r.id}` })));
-        layer.append(svg("text", { class: "rsu-label", x: x + 1.3 * u, y: y + 2.6 * u,
-                                   "font-size": 1.7 * u, text: r.id }));
+        addLabel("rsu", x, y, s / 2, r.id, "rsu-label");
       }
       for (const c of site.cells || []) {
         if (!Number.isFinite(c.lat) || !Number.isFinite(c.lon)) continue;
@@ -766,25 +1153,24 @@
         layer.append(svg("polygon", {
           class: off ? "cell offmap" : "cell", "stroke-width": 0.25 * u,
           points: `${x},${y - s} ${x - s},${y + s * 0.8} ${x + s},${y + s * 0.8}`,
-        }, svg("title", { text: `cell ${c.id} (${c.rat})${off ? ` — off the plot, ${(dist / 1000).toFixed(1)} km from origin` : ""}` })));
-        const right = !off || x < (B.x0 + B.x1) / 2;
-        layer.append(svg("text", { class: "cell-label", x: right ? x + 1.8 * u : x - 1.8 * u,
-                                   y: y + 0.6 * u, "font-size": 1.7 * u,
-                                   "text-anchor": right ? "start" : "end",
-                                   text: `${c.id}${off ? " ⇢" : ""}` }));
+        }, svg("title", { text: `cell ${c.id} (${ratWords(c.rat)})${off ? ` — off the plot, ${(dist / 1000).toFixed(1)} km from origin` : ""}` })));
+        addLabel("cell", x, y, s, `${c.id}${off ? " ⇢" : ""}`, "cell-label");
       }
     }
-    // Handover marks above the zones and roads, vehicles above everything.
+    // Handover marks above the zones and roads, vehicles above them, labels above everything.
     P.hoLayer = svg("g", { class: "handovers" });
     P.vehLayer = svg("g", { class: "vehicles" });
-    plot.replaceChildren(layer, P.hoLayer, P.vehLayer);
+    P.labelLayer = svg("g", { class: "veh-labels" });
+    P.overlay = svg("g", { class: "scale-bar", "data-testid": "plot-scale-bar" });
+    plot.replaceChildren(layer, labels, P.overlay, P.hoLayer, P.vehLayer, P.labelLayer);
     P.built = true;
     layoutPlot();
     if (HO) HO.plotBuilt();
     renderPlotVehicles();
   }
 
-  // The viewBox follows the panel's aspect ratio, so the site fills it.
+  // The viewBox follows the panel's aspect ratio, so the site fills it; then everything sized
+  // in pixels (dots, labels, the scale bar) is sized again.
   function layoutPlot() {
     const plot = $("plot");
     if (!P.bounds) return;
@@ -795,6 +1181,137 @@
     if (bw / bh < w / hgt) bw = bh * w / hgt; else bh = bw * hgt / w;
     plot.setAttribute("viewBox", `${cx - bw / 2} ${cy - bh / 2} ${bw} ${bh}`);
     plot.setAttribute("preserveAspectRatio", "xMidYMid meet");
+    const same = P.vb && P.vb.W === w && P.vb.H === hgt && P.vb.w === bw && P.vb.h === bh
+      && P.vb.x === cx - bw / 2 && P.vb.y === cy - bh / 2;
+    if (same) return;
+    P.vb = { x: cx - bw / 2, y: cy - bh / 2, w: bw, h: bh, W: w, H: hgt };
+    P.px = bw / w;
+    for (const e of P.vehEls.values()) sizeVehicle(e);
+    drawScaleBar();
+    placeStaticLabels();
+    if (P.built) renderPlotVehicles();
+  }
+
+  // A round length near 110 px: "200 m", in a corner of the plot away from the roads (so no
+  // vehicle drives under it), below the vehicles; the note on shortened labels in another.
+  // The plot's x and y are metres of the site's local frame (equirectangular about its
+  // origin), so the bar is exact there.
+  function drawScaleBar() {
+    const g = P.overlay;
+    if (!g || !P.vb) return;
+    const px = P.px, W = P.vb.W, H = P.vb.H;
+    const target = 110 * px;
+    const p = 10 ** Math.floor(Math.log10(target));
+    const len = [5, 2, 1].map((m) => m * p).find((m) => m <= target) || p;
+    const lenPx = len / px;
+    const text = len >= 1000 ? `${len / 1000} km` : `${len} m`;
+    const sample = P.prefix && P.vehEls.size ? [...P.vehEls.keys()].sort()[0] : "";
+    const note = sample ? `label ${sample.slice(P.prefix.length)} = ${sample}` : "";
+    const road = [];
+    for (const pts of P.routes) {
+      for (let i = 1; i < pts.length; i += 1) {
+        const [x0, y0] = toPx(...pts[i - 1]), [x1, y1] = toPx(...pts[i]);
+        const n = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0) / 4));
+        for (let j = 0; j <= n; j += 1) road.push([x0 + ((x1 - x0) * j) / n, y0 + ((y1 - y0) * j) / n]);
+      }
+    }
+    for (const s of P.statics) if (s.kind !== "ix") road.push(toPx(s.x, s.y));
+    const pad = DOT_PX + 2, m = 6;
+    const taken = [];
+    const corner = (bw, bh) => {
+      const cands = [[m, H - m - bh], [m, m], [W - m - bw, H - m - bh], [W - m - bw, m]]
+        .filter(([x, y]) => !taken.some((t) => x < t.x1 && x + bw > t.x0 && y < t.y1 && y + bh > t.y0));
+      let best = null, bestScore = Infinity;
+      for (const [x, y] of cands) {
+        const sc = road.filter(([rx, ry]) => rx > x - pad && rx < x + bw + pad
+                                           && ry > y - pad && ry < y + bh + pad).length;
+        if (sc < bestScore) { best = [x, y]; bestScore = sc; }
+      }
+      const b = best ? { x0: best[0], y0: best[1], x1: best[0] + bw, y1: best[1] + bh } : null;
+      if (b) taken.push(b);
+      return b;
+    };
+    const kids = [];
+    const bar = corner(lenPx + 8, 24);
+    if (bar) {
+      const [mx, my] = toM(bar.x0 + 4, bar.y1 - 4);
+      kids.push(
+        svg("rect", { class: "sb-bg", x: bar.x0 * px + P.vb.x, y: bar.y0 * px + P.vb.y,
+                      width: (bar.x1 - bar.x0) * px, height: 24 * px, rx: 3 * px }),
+        svg("path", { class: "sb-bar", "stroke-width": 2 * px,
+                      d: `M${mx},${my - 5 * px}V${my}H${mx + len}V${my - 5 * px}` }),
+        svg("text", { class: "sb-text", x: mx + len / 2, y: my - 11 * px, "text-anchor": "middle",
+                      "dominant-baseline": "central", "font-size": 10 * px, text }));
+    }
+    const nb = note ? corner(textWidth(note, 10, false) + 10, 16) : null;
+    if (nb) {
+      const [nx, ny] = toM(nb.x0 + 5, (nb.y0 + nb.y1) / 2);
+      kids.push(
+        svg("rect", { class: "sb-bg", x: nb.x0 * px + P.vb.x, y: nb.y0 * px + P.vb.y,
+                      width: (nb.x1 - nb.x0) * px, height: 16 * px, rx: 3 * px }),
+        svg("text", { class: "sb-note", x: nx, y: ny, "dominant-baseline": "central",
+                      "font-size": 10 * px, text: note, "data-testid": "plot-label-note" },
+            svg("title", { text: `Vehicle labels on the plot leave out “${P.prefix}”; ` +
+                                 "hover a vehicle for its full name." })));
+    }
+    g.replaceChildren(...kids);
+    g.dataset.metres = String(len);
+    P.overlayBoxes = taken;
+  }
+
+  // The site's own labels, placed once per layout: intersections first, then RSUs and cells,
+  // each beside its mark where nothing else is; one that fits nowhere is hidden (its mark
+  // keeps a tooltip).
+  function placeStaticLabels() {
+    if (!P.vb) return;
+    const grid = boxGrid();
+    const boxes = [];
+    for (const b of P.overlayBoxes) gridAdd(grid, b);
+    // The site's icons are obstacles for every label.
+    for (const s of P.statics) {
+      if (s.kind === "ix") continue;
+      const [ax, ay] = toPx(s.x, s.y);
+      const rr = s.r / P.px + 1;
+      const b = { x0: ax - rr, y0: ay - rr, x1: ax + rr, y1: ay + rr };
+      gridAdd(grid, b);
+      boxes.push(b);
+    }
+    // The roads too, for these labels only: the vehicles drive there and would cover them.
+    const road = DOT_PX + 1;
+    for (const pts of P.routes) {
+      for (let i = 1; i < pts.length; i += 1) {
+        const [x0, y0] = toPx(...pts[i - 1]), [x1, y1] = toPx(...pts[i]);
+        const n = Math.max(1, Math.ceil(Math.hypot(x1 - x0, y1 - y0) / road));
+        for (let j = 0; j <= n; j += 1) {
+          const x = x0 + ((x1 - x0) * j) / n, y = y0 + ((y1 - y0) * j) / n;
+          gridAdd(grid, { x0: x - road, y0: y - road, x1: x + road, y1: y + road });
+        }
+      }
+    }
+    const rank = { ix: 0, rsu: 1, cell: 2 };
+    for (const s of [...P.statics].sort((a, b) => rank[a.kind] - rank[b.kind])) {
+      const fs = s.kind === "ix" ? IX_LABEL_PX : STATIC_LABEL_PX;
+      const w = textWidth(s.text, fs, s.kind === "ix") + 4, hgt = fs + 4;
+      const [ax, ay] = toPx(s.x, s.y);
+      const r = s.r / P.px + 3;
+      const d = r * 0.72;
+      const cands = s.kind === "ix"
+        ? [[-w + d * 0.3, -d - hgt], [-d * 0.3, -d - hgt], [-w / 2, -r - hgt], [-w / 2, r],
+           [d, d], [-w - d, d], [r, -hgt / 2], [-r - w, -hgt / 2]]
+        : [[r, -hgt / 2], [-r - w, -hgt / 2], [-w / 2, r], [-w / 2, -r - hgt],
+           [r * 0.7, r * 0.7], [r * 0.7, -r * 0.7 - hgt], [-r * 0.7 - w, r * 0.7],
+           [-r * 0.7 - w, -r * 0.7 - hgt]];
+      const k = firstFit(grid, ax, ay, w, hgt, cands.flat(), -1);
+      if (k < 0) { s.el.style.display = "none"; continue; }
+      const b = { x0: ax + cands[k][0], y0: ay + cands[k][1], x1: ax + cands[k][0] + w,
+                  y1: ay + cands[k][1] + hgt };
+      gridAdd(grid, b);
+      boxes.push(b);
+      const [mx, my] = toM(b.x0 + 2, (b.y0 + b.y1) / 2);
+      s.el.style.display = "";
+      setProps(s.el, { x: mx, y: my, "font-size": fs * P.px, "stroke-width": 3 * P.px });
+    }
+    P.staticBoxes = boxes;
   }
 
   function plotColour(v) {
@@ -803,55 +1320,217 @@
     return v.connectivity;
   }
 
+  // The part of the ids every vehicle shares ("shuttle-"), up to a separator, for a big fleet.
+  function commonPrefix(ids) {
+    if (ids.length < SHORT_LABELS_FROM) return "";
+    let p = ids[0];
+    for (const id of ids) { while (p && !id.startsWith(p)) p = p.slice(0, -1); }
+    const cut = Math.max(p.lastIndexOf("-"), p.lastIndexOf("_"), p.lastIndexOf("."), p.lastIndexOf("/"));
+    p = cut >= 0 ? p.slice(0, cut + 1) : "";
+    return ids.every((id) => id.length > p.length) ? p : "";
+  }
+
+  function sizeVehicle(e) {
+    const px = P.px;
+    e.ring.setAttribute("r", 8 * px); e.ring.setAttribute("stroke-width", 2 * px);
+    e.pulseC.setAttribute("r", 8 * px); e.pulseC.setAttribute("stroke-width", 2.5 * px);
+    e.dot.setAttribute("r", DOT_PX * px); e.dot.setAttribute("stroke-width", 1.2 * px);
+    e.head.setAttribute("y2", -10 * px); e.head.setAttribute("stroke-width", 1.6 * px);
+    e.label.setAttribute("font-size", LABEL_PX * px);
+    e.label.setAttribute("stroke-width", 3 * px);
+    e.leader.setAttribute("stroke-width", 1 * px);
+  }
+
+  function makeVehicleEl(v) {
+    const g = svg("g", { class: "veh-g", "data-testid": `plot-vehicle-${v.id}` });
+    g.addEventListener("click", () => select(v.id));
+    const ring = svg("circle", { class: "ring" });
+    const pulseC = svg("circle", { class: "pulse" });
+    const pulse = svg("g", null, ring, pulseC);
+    const dot = svg("circle", { class: "veh" });
+    const head = svg("line", { class: "heading", x1: 0, y1: 0, x2: 0 });
+    const title = svg("title");
+    // The label and its leader move with the vehicle: only a change of place rewrites them.
+    const label = svg("text", { class: "veh-label", "data-testid": "plot-label",
+                                "dominant-baseline": "central" });
+    label.dataset.vehicle = v.id;
+    const leader = svg("line", { class: "leader" });
+    leader.style.display = "none";
+    g.append(pulse, head, leader, dot, label, title);
+    const e = { id: v.id, g, pulse, ring, pulseC, dot, head, title, label, leader, x: 0, y: 0, ax: 0, ay: 0,
+                w: 0, cands: null, candsPx: 0, rank: 0, cand: -1, placed: false, hover: false,
+                text: null, tf: null, conn: null, take: null, rot: null, pos: null, dotCls: null,
+                tip: null, lcls: null, shown: true, leaderOn: false };
+    // A label that found no room shows while the pointer is on its vehicle (drawn on top).
+    g.addEventListener("mouseenter", () => {
+      e.hover = true;
+      vehicleTip(e);
+      if (!e.placed) { showHoverLabel(e); P.vehLayer.append(g); }
+    });
+    g.addEventListener("mouseleave", () => { e.hover = false; if (!e.placed) hideLabel(e); });
+    sizeVehicle(e);
+    return e;
+  }
+
+  function vehicleTip(e) {
+    const v = S.vehicles.get(e.id);
+    if (!v) return;
+    const tip = `${v.id}: ${connWords(v.connectivity, v)}, telemetry ${codeWords(v.telemetry)}, ` +
+      `${fmt(v.speed_mps == null ? null : v.speed_mps * 3.6, 0)} km/h`;
+    if (chg(e, "tip", tip)) e.title.textContent = tip;
+  }
+
   function renderPlotVehicles() {
-    if (!P.built || !P.vehLayer) { buildPlotIfNeeded(); return; }
+    if (!P.built || !P.vehLayer || !P.vb) { buildPlotIfNeeded(); return; }
     const takeover = takeoverVehicles();
-    const u = P.u;
     const seen = new Set();
+    let added = false;
     for (const v of S.vehicles.values()) {
       if (!Number.isFinite(v.lat) || !Number.isFinite(v.lon)) continue;
       seen.add(v.id);
       let e = P.vehEls.get(v.id);
       if (!e) {
-        const g = svg("g", { class: "veh-g", "data-testid": `plot-vehicle-${v.id}` });
-        g.addEventListener("click", () => select(v.id));
-        const pulse = svg("g", null,
-          svg("circle", { class: "ring", r: 2.3 * u, "stroke-width": 0.45 * u }),
-          svg("circle", { class: "pulse", r: 2.2 * u, "stroke-width": 0.6 * u }));
-        const dot = svg("circle", { class: "veh", r: 1.5 * u, "stroke-width": 0.3 * u });
-        const head = svg("line", { class: "heading", x1: 0, y1: 0, x2: 0, y2: -2.8 * u,
-                                   "stroke-width": 0.35 * u });
-        const label = svg("text", { class: "veh-label", x: 2.1 * u, y: -1.2 * u,
-                                    "font-size": 2.3 * u, "stroke-width": 0.5 * u, text: v.id });
-        const title = svg("title");
-        g.append(pulse, head, dot, label, title);
-        P.vehLayer.append(g);
-        e = { g, pulse, dot, head, title };
+        e = makeVehicleEl(v);
+        P.vehLayer.append(e.g);
         P.vehEls.set(v.id, e);
+        added = true;
       }
       const [x, y] = project(v.lat, v.lon);
-      e.g.setAttribute("transform", `translate(${x.toFixed(1)},${y.toFixed(1)})`);
+      e.x = x; e.y = y;
+      const tf = `translate(${x.toFixed(1)},${y.toFixed(1)})`;
+      if (chg(e, "tf", tf)) e.g.setAttribute("transform", tf);
       const colour = plotColour(v);
-      e.g.dataset.connectivity = String(v.connectivity);
-      e.dot.setAttribute("class", `veh f-${colour}${v.id === S.selected ? " selected" : ""}`);
-      e.pulse.style.display = takeover.has(v.id) ? "" : "none";
-      e.g.dataset.takeover = takeover.has(v.id) ? "true" : "false";
+      if (chg(e, "conn", v.connectivity)) e.g.dataset.connectivity = String(v.connectivity);
+      const dcls = `veh f-${colour}${v.id === S.selected ? " selected" : ""}`;
+      if (chg(e, "dotCls", dcls)) e.dot.setAttribute("class", dcls);
+      const take = takeover.has(v.id);
+      if (chg(e, "take", take)) {
+        e.pulse.style.display = take ? "" : "none";
+        e.g.dataset.takeover = take ? "true" : "false";
+      }
       if (Number.isFinite(v.heading_deg)) {
         e.head.style.display = "";
-        e.head.setAttribute("transform", `rotate(${v.heading_deg})`);
+        const rot = `rotate(${Math.round(v.heading_deg)})`;
+        if (chg(e, "rot", rot)) e.head.setAttribute("transform", rot);
       } else {
         e.head.style.display = "none";
       }
-      e.title.textContent = `${v.id}: ${CONN_LABEL[v.connectivity] ?? v.connectivity}, ` +
-        `telemetry ${v.telemetry}, ${fmt(v.speed_mps == null ? null : v.speed_mps * 3.6, 0)} km/h`;
+      if (e.hover) vehicleTip(e);   // else written when the pointer comes (mouseenter)
     }
-    for (const [id, e] of P.vehEls) if (!seen.has(id)) { e.g.remove(); P.vehEls.delete(id); }
+    let removed = false;
+    for (const [id, e] of P.vehEls) {
+      if (!seen.has(id)) { e.g.remove(); P.vehEls.delete(id); removed = true; }
+    }
+    if (added || removed) {
+      const prefix = commonPrefix([...P.vehEls.keys()]);
+      if (prefix !== P.prefix) { P.prefix = prefix; drawScaleBar(); placeStaticLabels(); }
+      for (const e of P.vehEls.values()) e.text = null;   // labels follow the prefix
+    }
     // Takeover vehicles and the selected one are drawn last, on top.
     for (const id of [...takeover, S.selected]) {
       const e = P.vehEls.get(id);
-      if (e) P.vehLayer.append(e.g);
+      if (e && P.vehLayer.lastChild !== e.g) P.vehLayer.append(e.g);
     }
-    buildPlotIfNeeded();
+    placeVehicleLabels(takeover);
+    // Grow the plot when a vehicle drives out of it: a vehicle off the plot is a vehicle unseen.
+    const B = P.bounds;
+    for (const e of P.vehEls.values()) {
+      if (B && (e.x < B.x0 || e.x > B.x1 || e.y < B.y0 || e.y > B.y1)) { buildPlot(); break; }
+    }
+  }
+
+  // Vehicle labels, greedily, most urgent first: beside the dot (8 places), else a little
+  // further out with a leader line (8 more); a label that fits nowhere is hidden and shows
+  // on hover. Each label tries its previous place first, so labels do not hop between frames.
+  // Nothing is measured in the page: positions are the projection, widths a canvas's.
+  function placeVehicleLabels(takeover) {
+    if (!P.vb) return;
+    const grid = boxGrid();
+    for (const b of P.staticBoxes) gridAdd(grid, b);
+    for (const b of P.overlayBoxes) gridAdd(grid, b);
+    const list = [];
+    const r = DOT_PX + 1.5;
+    const vb = P.vb, px = P.px;
+    for (const [id, e] of P.vehEls) {
+      const ax = (e.x - vb.x) / px, ay = (e.y - vb.y) / px;
+      e.ax = ax; e.ay = ay;
+      gridAdd(grid, { x0: ax - r, y0: ay - r, x1: ax + r, y1: ay + r });
+      const v = S.vehicles.get(id);
+      e.rank = takeover.has(id) ? -2 : id === S.selected ? -1 : v ? needRank(v, takeover) : 9;
+      list.push(e);
+    }
+    list.sort((a, b) => a.rank - b.rank || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+    const hgt = LABEL_PX + 3;
+    for (const e of list) {
+      if (e.text === null) {
+        e.text = P.prefix && e.id.startsWith(P.prefix) ? e.id.slice(P.prefix.length) : e.id;
+        e.label.textContent = e.text;
+        e.w = textWidth(e.text, LABEL_PX, true) + 3;
+        e.cands = null;
+      }
+      if (e.cands === null) e.cands = labelCands(e.w, hgt);
+      const k = firstFit(grid, e.ax, e.ay, e.w, hgt, e.cands, e.cand);
+      if (k < 0) {
+        e.placed = false;
+        e.cand = -1;
+        if (e.hover) showHoverLabel(e); else hideLabel(e);
+        continue;
+      }
+      const x0 = e.ax + e.cands[2 * k], y0 = e.ay + e.cands[2 * k + 1];
+      gridAdd(grid, { x0, y0, x1: x0 + e.w, y1: y0 + hgt });
+      e.placed = true;
+      e.cand = k;
+      showLabelAt(e, k);
+    }
+  }
+
+  // Where a w x h label may go, its top-left from the dot's centre (px), flat: beside the dot
+  // in 8 directions, then 8 more a little further out (those get a leader line).
+  const NEAR_CANDS = 8;
+  function labelCands(w, hgt) {
+    const r = DOT_PX + 1.5, g = r + 1, d = r + 14, q = 0.72;
+    return [
+      g, -hgt / 2, -g - w, -hgt / 2, g * q, -g * q - hgt, g * q, g * q,
+      -g * q - w, -g * q - hgt, -g * q - w, g * q, -w / 2, -g - hgt, -w / 2, g,
+      d, -hgt / 2, -d - w, -hgt / 2, -w / 2, -d - hgt, -w / 2, d,
+      d * q, -d * q - hgt, d * q, d * q, -d * q - w, -d * q - hgt, -d * q - w, d * q,
+    ];
+  }
+
+  // Candidate k of the label, relative to the vehicle (its group is translated to the dot).
+  function showLabelAt(e, k, hover = false) {
+    const px = P.px, hgt = LABEL_PX + 3;
+    const dx = k < 0 ? DOT_PX + 2.5 : e.cands[2 * k], dy = k < 0 ? -hgt / 2 : e.cands[2 * k + 1];
+    if (chg(e, "pos", `${k}|${px}|${e.w}`)) {
+      e.label.setAttribute("x", ((dx + 1.5) * px).toFixed(2));
+      e.label.setAttribute("y", ((dy + hgt / 2) * px).toFixed(2));
+      const leader = k >= NEAR_CANDS;
+      if (leader) {
+        // From the dot's edge to the nearest point of the label's box.
+        const tx = Math.max(dx, Math.min(0, dx + e.w)), ty = Math.max(dy, Math.min(0, dy + hgt));
+        const len = Math.hypot(tx, ty) || 1;
+        const s = (DOT_PX + 1) / len;
+        setProps(e.leader, { x1: (tx * s * px).toFixed(2), y1: (ty * s * px).toFixed(2),
+                             x2: (tx * px).toFixed(2), y2: (ty * px).toFixed(2) });
+      }
+      e.leaderOn = leader;
+      e.leader.style.display = leader ? "" : "none";
+    }
+    if (!e.shown) { e.shown = true; e.label.style.display = ""; if (e.leaderOn) e.leader.style.display = ""; }
+    const cls = hover ? "veh-label hover" : "veh-label";
+    if (chg(e, "lcls", cls)) e.label.setAttribute("class", cls);
+  }
+
+  function hideLabel(e) {
+    if (!e.shown) return;
+    e.shown = false;
+    e.label.style.display = "none";
+    e.leader.style.display = "none";
+  }
+
+  function showHoverLabel(e) {
+    if (!P.vb) return;
+    showLabelAt(e, -1, true);
   }
 
   // ------------------------------------------------------------------ alert queue
@@ -981,7 +1660,8 @@
     } else {
       e.acked.textContent = "";   // RAISED already says it
     }
-    e.detail.textContent = a.detail ? String(a.detail) : "";
+    st(e.detail, a.detail ? detailWords(a.detail, a) : "");
+    stitle(e.detail, a.detail ? `as the hub recorded it: ${a.detail}` : "");
     e.detail.hidden = !a.detail;
     e.ack.hidden = a.state !== "raised";
   }
@@ -1011,7 +1691,7 @@
         const again = h("button", { type: "button", class: "btn small", "data-testid": "resolve-anyway",
                                     text: "Resolve anyway" });
         again.addEventListener("click", () => { e.error.hidden = true; resolveAlert(id, e, true); });
-        e.error.replaceChildren(`The condition still holds (${holds}): resolved now, it would be ` +
+        e.error.replaceChildren(`The condition still holds (${detailWords(holds, S.open.get(id))}): resolved now, it would be ` +
                                 "raised again at once. ", again);
         e.error.hidden = false;
       } else if (err.status !== 401) {
@@ -1061,7 +1741,7 @@
       h("span", { class: `k-${t.kind}`, text: String(t.kind) }),
       h("span", null,
         t.actor ? `by ${t.actor}` : "by the hub",
-        t.detail ? ` — ${t.detail}` : "",
+        t.detail ? ` — ${detailWords(t.detail, S.open.get(id))}` : "",
         h("span", { class: "muted",
                     text: ` · on duty: ${(t.on_duty && t.on_duty.length) ? t.on_duty.join(", ") : "nobody"}` })))));
   }
@@ -1232,12 +1912,16 @@
       { class: o.operator === me ? "me" : "", "data-testid": `duty-${o.operator}` },
       `${o.operator}${o.operator === me ? " (you)" : ""}`,
       h("span", { class: "muted", text: ` · since ${clock(o.since)} · ` }),
-      (o.vehicles && o.vehicles.length) ? `covers ${o.vehicles.join(", ")}`
+      (o.vehicles && o.vehicles.length) ? `covers ${compressIds(o.vehicles)}`
         : "covers every vehicle not assigned to someone else"))
       : [h("li", { class: "empty", text: "Nobody is on duty." })]));
     const unassigned = (duty && duty.unassigned) || [];
-    $("unassigned").replaceChildren(...unassigned.map((id) =>
-      h("li", { "data-testid": `unassigned-${id}`, text: `No operator covers ${id}` })));
+    // A few uncovered vehicles are listed one by one; a fleet's worth as ranges of ids.
+    $("unassigned").replaceChildren(...(unassigned.length <= 6
+      ? unassigned.map((id) => h("li", { "data-testid": `unassigned-${id}`, text: `No operator covers ${id}` }))
+      : [h("li", { "data-testid": "unassigned-summary", title: unassigned.join(", ") },
+          `No operator covers ${unassigned.length} vehicles: `,
+          h("span", { class: "ids", text: compressIds(unassigned) }))]));
     const nobody = Boolean(duty) && ops.length === 0;
     $("nobody-warning").hidden = !nobody;
     const sum = $("duty-summary");
@@ -1245,6 +1929,7 @@
     sum.textContent = !duty ? "" : nobody ? "NOBODY ON DUTY"
       : `On duty: ${ops.map((o) => o.operator).join(", ")}` +
         (unassigned.length ? ` · ${unassigned.length} uncovered` : "");
+    sum.title = sum.textContent;
   }
 
   async function duty(on) {
@@ -1320,7 +2005,8 @@
     button.disabled = true;
     try {
       await api("POST", "/api/demo/faults", { kind, vehicle, link, duration_s: duration });
-      toast(`Injected ${kind}${link ? ` (${link})` : ""} on ${vehicle} for ${duration} s.`);
+      const what = kind === "link_down" ? `Drop ${String(link).toUpperCase()}` : FAULT_LABEL[kind] ?? codeWords(kind);
+      toast(`Injected “${what}”${link && kind !== "link_down" ? ` on ${link}` : ""} on ${vehicle} for ${duration} s.`);
     } catch (err) {
       if (err.status !== 401) toast(`Fault injection failed: ${err.message}`, true);
     } finally {
@@ -1342,7 +2028,63 @@
     // The fault picker follows the operator's own clicks, never an automatic selection.
     if (byHand && S.demo && demoVehicleIds().includes(id)) $("fault-vehicle").value = id;
     refreshDetailSoon();
+    loadHistory();
     if (HO) HO.selected();
+  }
+
+  // The hub's points where this page has no live ones of its own (before the page was
+  // loaded, or while it was disconnected); live points win where both exist.
+  function mergeHistory(hist, ring) {
+    const out = [];
+    let j = 0;
+    for (const p of hist) {
+      while (j < ring.length && ring[j].t <= p.t) out.push(ring[j++]);
+      const before = j > 0 ? ring[j - 1].t : -Infinity;
+      const after = j < ring.length ? ring[j].t : Infinity;
+      if (p.t - before > 1.5 && after - p.t > 1.5) out.push(p);
+    }
+    while (j < ring.length) out.push(ring[j++]);
+    return out;
+  }
+
+  // The selected vehicle's last 10 minutes from the hub (GET /api/vehicles/{id}/history):
+  // its points go before the live ones this page collected, so the charts show the whole
+  // span, not only what happened since the page was loaded.
+  async function loadHistory() {
+    const id = S.selected;
+    if (!id || !S.token) return;
+    if (S.hist && S.hist.id === id && S.hist.state === "loading") return;
+    S.hist = { id, state: "loading" };
+    let d;
+    try {
+      d = await api("GET", `/api/vehicles/${encodeURIComponent(id)}/history`);
+    } catch (err) {
+      if (S.hist && S.hist.id === id) S.hist = { id, state: "failed", error: err.message };
+      renderCharts();
+      return;
+    }
+    if (id !== S.selected || !d) return;
+    let rings = S.rings.get(id);
+    if (!rings) S.rings.set(id, (rings = new Map()));
+    let first = Infinity;
+    for (const [name, c] of Object.entries(d.links || {})) {
+      const ts = c.t || [];
+      const hist = ts.map((t, i) => {
+        const ul = c.ul_kbps ? c.ul_kbps[i] : null;
+        return { t, rtt: c.rtt_p95_ms ? c.rtt_p95_ms[i] : null, ul: ul == null ? null : ul / 1000,
+                 state: c.state ? c.state[i] : "unknown" };
+      });
+      rings.set(name, mergeHistory(hist, rings.get(name) || []));
+      if (ts.length && ts[0] < first) first = ts[0];
+    }
+    const th = (d.thresholds && d.thresholds.rtt_p95_ms) || {};
+    S.hist = { id, state: "loaded", from: Number.isFinite(first) ? first : null,
+               points: Object.values(d.links || {}).reduce((n, c) => n + ((c.t || []).length), 0),
+               ul_required_kbps: d.ul_required_kbps ?? null,
+               rtt_degraded_ms: Number.isFinite(th.degraded) ? th.degraded : RTT_DEGRADED_MS,
+               rtt_down_ms: Number.isFinite(th.down) ? th.down : RTT_DOWN_MS };
+    renderVehicleSummary();
+    renderCharts();
   }
 
   function refreshDetailSoon() {
@@ -1378,11 +2120,15 @@
     title.dataset.vehicle = v.id;
     const cover = coverOf(v.id);
     $("vp-summary").replaceChildren(...[   // replaceChildren would print a null as "null"
-      pill(connClass(v.connectivity), CONN_LABEL[v.connectivity] ?? String(v.connectivity)),
+      pill(connClass(v.connectivity), connWords(v.connectivity, v)),
       v.unseen ? h("span", { class: "unseen", text: `state unknown: ${v.unseen}` }) : null,
-      h("span", { text: `mode ${v.mode ?? "?"}` }),
+      h("span", { text: modeWords(v.mode) }),
       h("span", { class: v.telemetry === "fresh" ? "" : "pill stale" },
-        `telemetry ${v.telemetry} `, ageSpan(v.age_s, v._rx, 1), " s"),
+        `telemetry ${codeWords(v.telemetry)} `, ageSpan(v.age_s, v._rx, 1), " s"),
+      S.hist && S.hist.id === v.id && S.hist.state === "loaded"
+        ? h("span", { class: "muted", "data-testid": "vehicle-ul-required",
+                      text: S.hist.ul_required_kbps ? `uplink needs ${fmt(S.hist.ul_required_kbps / 1000, 1)} Mbit/s`
+                        : "no uplink requirement" }) : null,
       h("span", { text: `${fmt(v.speed_mps == null ? null : v.speed_mps * 3.6, 0)} km/h` +
                         (Number.isFinite(v.heading_deg) ? ` · heading ${fmt(v.heading_deg, 0)}°` : "") }),
       h("span", { class: "muted", text: `${fmt(v.lat, 5)}, ${fmt(v.lon, 5)}` }),
@@ -1405,23 +2151,24 @@
       const w60 = (l.windows && l.windows["60s"]) || {};
       const seq = l.sequence || {};
       return h("div", { class: "lk" },
-        h("b", { text: name }), " ", pill(`s-${l.state}`, l.state ?? "?"),
+        h("b", { text: name }), " ", pill(`s-${l.state}`, stateWords(l.state)),
         l.state_since ? h("span", { class: "muted", text: ` since ${clock(l.state_since)}` }) : null,
-        l.reasons && l.reasons.length ? h("div", { text: `why: ${l.reasons.join(", ")}` }) : null,
+        l.reasons && l.reasons.length ? h("div", { "data-testid": "link-reasons",
+                                                   text: `why: ${reasonsWords(l)}` }) : null,
         h("div", { text: `RTT 10 s p50/p95/p99 ${fmt(w10.rtt_p50_ms, 0)}/${fmt(w10.rtt_p95_ms, 0)}/` +
                          `${fmt(w10.rtt_p99_ms, 0)} ms, jitter ${fmt(w10.rtt_jitter_ms, 1)} ms` }),
         h("div", { text: `RTT 60 s p95 ${fmt(w60.rtt_p95_ms, 0)} ms · loss 60 s ` +
                          `${w60.loss_ratio == null ? "–" : fmt(w60.loss_ratio * 100, 2)} %` }),
         h("div", { text: `seq lost ${seq.lost ?? "–"} of ${seq.received ?? "–"} · ` +
                          `cell changes ${l.cell_changes ?? "–"}` +
-                         (l.clock_suspect ? " · CLOCK SUSPECT" : "") }));
+                         (l.clock_suspect ? " · CLOCK SUSPECT: delay figures not trusted" : "") }));
     }));
     const evs = (d.events || []).slice(0, 30);
     events.replaceChildren(...(evs.length ? evs.map((ev) => h("li", null,
       h("span", { class: "mono", text: clock(ev.received_at) }),
-      h("span", { text: String(ev.kind) }),
+      h("span", { text: codeWords(ev.kind), title: String(ev.kind) }),
       h("span", { class: "muted",
-                  text: ev.detail == null ? "" : typeof ev.detail === "string" ? ev.detail
+                  text: ev.detail == null ? "" : typeof ev.detail === "string" ? detailWords(ev.detail)
                     : JSON.stringify(ev.detail) })))
       : [h("li", { class: "empty", text: "no events" })]));
   }
@@ -1441,50 +2188,118 @@
     const rings = S.selected && S.rings.get(S.selected);
     const names = rings ? [...rings.keys()].sort() : [];
     const series = (key) => names.map((n) => ({ name: n, points: rings.get(n), key }));
-    drawChart($("chart-rtt"), series("rtt"), { floor: 50, threshold: 150, digits: 0 });
-    drawChart($("chart-ul"), series("ul"), { floor: 1, digits: 1 });
+    const hist = S.hist && S.hist.id === S.selected && S.hist.state === "loaded" ? S.hist : null;
+    const deg = hist ? hist.rtt_degraded_ms : RTT_DEGRADED_MS;
+    const down = hist ? hist.rtt_down_ms : RTT_DOWN_MS;
+    drawChart($("chart-rtt"), series("rtt"), {
+      log: true, floor: 10, unit: "ms",
+      lines: [{ value: deg, cls: "th-degraded", kind: "rtt_degraded", label: `degraded > ${fmt(deg, 0)} ms` },
+              { value: down, cls: "th-down", kind: "rtt_down", label: `down > ${fmt(down, 0)} ms` }],
+    });
+    const ul = series("ul");
+    if (names.length > 1) {
+      ul.push({ name: "Σ usable", points: usableTotal(names.map((n) => rings.get(n))), key: "ul",
+                total: true });
+    }
+    const req = hist && hist.ul_required_kbps ? hist.ul_required_kbps / 1000 : null;
+    drawChart($("chart-ul"), ul, {
+      floor: 1, unit: "Mbit/s",
+      lines: req ? [{ value: req, cls: "th-req", kind: "ul_required",
+                      label: `vehicle needs ${fmt(req, 1)} Mbit/s` }] : [],
+    });
   }
 
+  // The uplink the vehicle's usable links (ok or degraded) carry together, at each moment
+  // both were sampled: what the uplink requirement is judged against (docs/alerts.md).
+  function usableTotal(rings) {
+    const t0 = hubNow() - CHART_SPAN_S - 5;
+    const at = new Map();
+    for (const ring of rings) {
+      for (const p of ring) {
+        if (p.t < t0) continue;
+        let s = at.get(p.t);
+        if (!s) at.set(p.t, (s = { t: p.t, ul: 0, state: "ok" }));
+        if (p.state !== "ok" && p.state !== "degraded") continue;   // not usable: adds nothing
+        s.ul = Number.isFinite(p.ul) && s.ul !== null ? s.ul + p.ul : null;   // unknown stays so
+      }
+    }
+    return [...at.values()].sort((a, b) => a.t - b.t);
+  }
+
+  // 1-2-5 steps: the round value at or above (up) / at or below (down) v.
+  function round125(v, up) {
+    const p = 10 ** Math.floor(Math.log10(v));
+    const steps = up ? [1, 2, 5, 10] : [10, 5, 2, 1];
+    for (const m of steps) if (up ? m * p >= v - 1e-9 : m * p <= v + 1e-9) return m * p;
+    return up ? 10 * p : p;
+  }
+
+  // Chart sizes from a ResizeObserver: reading clientWidth once a second would force a layout
+  // of the whole page (100 table rows) just to draw two charts.
+  const chartSize = new Map();
   function drawChart(el, list, opts) {
-    const W = el.clientWidth || 300, H = el.clientHeight || 130;
+    let size = chartSize.get(el);
+    if (!size) chartSize.set(el, (size = { w: el.clientWidth || 300, h: el.clientHeight || 130 }));
+    const W = size.w || 300, H = size.h || 130;
     el.setAttribute("viewBox", `0 0 ${W} ${H}`);
-    const L = 36, R = 6, T = 6, bandH = 3, B = 16 + list.length * (bandH + 1);
+    const banded = list.filter((s) => !s.total);
+    const L = 34, R = 8, T = 6, bandH = 3, B = 16 + banded.length * (bandH + 1);
     const pw = W - L - R, ph = H - T - B;
     const t1 = hubNow(), t0 = t1 - CHART_SPAN_S;
-    let max = opts.floor;
+    let max = opts.floor, min = Infinity, first = Infinity, count = 0;
     for (const s of list) for (const p of s.points) {
       const v = p[s.key];
-      if (p.t >= t0 && Number.isFinite(v) && v > max) max = v;
+      if (p.t < t0 || !Number.isFinite(v)) continue;
+      if (v > max) max = v;
+      if (v > 0 && v < min) min = v;
+      if (!s.total) { count += 1; if (p.t < first) first = p.t; }
     }
-    let ticks;
-    [max, ticks] = niceScale(max * 1.05);
-    const X = (t) => L + ((t - t0) / CHART_SPAN_S) * pw;
-    const Y = (v) => T + ph - (Math.min(v, max) / max) * ph;
     const kids = [];
-    for (let i = 0; i <= ticks; i += 1) {
-      const v = (max * i) / ticks, y = Y(v);
-      kids.push(svg("line", { class: "grid-line", x1: L, x2: L + pw, y1: y, y2: y }));
-      kids.push(svg("text", { class: "axis-text", x: L - 4, y: y + 3, "text-anchor": "end",
-                              text: fmt(v, Number.isInteger(v) ? 0 : 1) }));
+    let Y;
+    if (opts.log) {
+      // Latency on a log axis: 20 ms and 80 ms stay apart, and the 1 s "down" line still fits.
+      for (const l of opts.lines) max = Math.max(max, l.value * 1.5);
+      const lo = round125(Math.min(opts.floor, min), false), hi = round125(max, true);
+      const span = Math.log10(hi) - Math.log10(lo);
+      Y = (v) => T + ph - ((Math.log10(Math.min(Math.max(v, lo), hi)) - Math.log10(lo)) / span) * ph;
+      const ticks = [];
+      for (let d = lo; d <= hi * 1.001; d = round125(d * 1.01, true)) ticks.push(d);
+      const shown = ticks.length > 7 ? ticks.filter((d) => Math.abs(Math.log10(d) % 1) < 1e-6) : ticks;
+      for (const v of shown) {
+        kids.push(svg("line", { class: "grid-line", x1: L, x2: L + pw, y1: Y(v), y2: Y(v) }));
+        kids.push(svg("text", { class: "axis-text", x: L - 4, y: Y(v) + 3, "text-anchor": "end",
+                                text: fmt(v, 0) }));
+      }
+    } else {
+      for (const l of opts.lines) max = Math.max(max, l.value * 1.15);
+      let ticks;
+      [max, ticks] = niceScale(max * 1.05);
+      Y = (v) => T + ph - (Math.min(Math.max(v, 0), max) / max) * ph;
+      for (let i = 0; i <= ticks; i += 1) {
+        const v = (max * i) / ticks, y = Y(v);
+        kids.push(svg("line", { class: "grid-line", x1: L, x2: L + pw, y1: y, y2: y }));
+        kids.push(svg("text", { class: "axis-text", x: L - 4, y: y + 3, "text-anchor": "end",
+                                text: fmt(v, Number.isInteger(v) ? 0 : 1) }));
+      }
     }
-    for (let s = 0; s <= CHART_SPAN_S; s += 30) {
+    const X = (t) => L + ((t - t0) / CHART_SPAN_S) * pw;
+    const step = pw >= 380 ? 120 : 300;   // a label every 2 min where they fit, else 5
+    for (let s = 0; s <= CHART_SPAN_S; s += step) {
       const x = X(t1 - s);
       kids.push(svg("line", { class: "grid-line", x1: x, x2: x, y1: T, y2: T + ph }));
-      kids.push(svg("text", { class: "axis-text", x, y: H - 3, "text-anchor": "middle",
-                              text: s === 0 ? "now" : `−${s}s` }));
-    }
-    if (opts.threshold && opts.threshold < max) {
-      kids.push(svg("line", { class: "thresh", x1: L, x2: L + pw, y1: Y(opts.threshold),
-                              y2: Y(opts.threshold) }));
+      kids.push(svg("text", { class: "axis-text", x, y: H - 3,
+                              "text-anchor": s === 0 ? "end" : s === CHART_SPAN_S ? "start" : "middle",
+                              text: s === 0 ? "now" : `−${s / 60} min` }));
     }
     list.forEach((s, i) => {
+      const cls = s.total ? "series-total" : `series-${i}`;
       // Gaps: a missing figure, or no figure for a while, breaks the line.
       let run = [];
       const flush = () => {
-        if (run.length > 1) kids.push(svg("polyline", { class: `series-${i}`, points: run.join(" ") }));
+        if (run.length > 1) kids.push(svg("polyline", { class: cls, points: run.join(" ") }));
         else if (run.length === 1) {
           const [x, y] = run[0].split(",");
-          kids.push(svg("circle", { class: `key-${i}`, cx: x, cy: y, r: 1.5 }));
+          kids.push(svg("circle", { class: s.total ? "key-total" : `key-${i}`, cx: x, cy: y, r: 1.5 }));
         }
         run = [];
       };
@@ -1497,24 +2312,59 @@
         prevT = p.t;
       }
       flush();
-      // State band under the plot: when the link was ok / degraded / down / stale.
+    });
+    // State bands under the plot, one per link: ok / degraded / down / no data, as runs.
+    banded.forEach((s, i) => {
       const by = T + ph + 3 + i * (bandH + 1);
       const pts = s.points.filter((p) => p.t >= t0 - 5);
-      for (let k = 0; k < pts.length; k += 1) {
-        const a = Math.max(pts[k].t, t0);
-        const b = k + 1 < pts.length ? pts[k + 1].t : t1;
-        if (b <= t0 || b - a > 5) continue;
-        kids.push(svg("rect", { class: `band-${pts[k].state}`, x: X(a), y: by,
-                                width: Math.max(0.5, X(b) - X(a)), height: bandH }));
+      let a = null, state = null, last = null;
+      const emit = (end) => {
+        if (a !== null && end > a) {
+          kids.push(svg("rect", { class: `band-${state}`, x: X(a), y: by,
+                                  width: Math.max(0.5, X(end) - X(a)), height: bandH }));
+        }
+      };
+      for (const p of pts) {
+        const t = Math.max(p.t, t0);
+        if (a === null) { a = t; state = p.state; last = p.t; continue; }
+        if (p.t - last > 5) { emit(last); a = t; state = p.state; }
+        else if (p.state !== state) { emit(t); a = t; state = p.state; }
+        last = p.t;
       }
-      kids.push(svg("rect", { class: `key-${i}`, x: L + pw - 70 + i * 38, y: T + 2, width: 8, height: 8 }));
-      kids.push(svg("text", { class: "axis-text", x: L + pw - 59 + i * 38, y: T + 10, text: s.name }));
+      if (a !== null) emit(t1 - last <= 5 ? t1 : last);
     });
-    if (!list.length) {
+    // Threshold and requirement lines, labelled, above the data.
+    for (const l of opts.lines) {
+      const y = Y(l.value);
+      const g = svg("g", { class: `thresh ${l.cls}`, "data-testid": "chart-threshold" },
+        svg("line", { x1: L, x2: L + pw, y1: y, y2: y }),
+        svg("text", { class: "thresh-label", x: L + 4, y: y - 3, text: l.label }));
+      g.dataset.kind = l.kind;
+      g.dataset.value = String(l.value);
+      kids.push(g);
+    }
+    // Keys, right-aligned at the top.
+    let kx = L + pw - 4;
+    for (let i = list.length - 1; i >= 0; i -= 1) {
+      const s = list[i];
+      const tw = textWidth(s.name, 10, false);
+      kx -= tw;
+      kids.push(svg("text", { class: "axis-text key-text", x: kx, y: T + 10, text: s.name }));
+      kx -= 11;
+      kids.push(svg("rect", { class: s.total ? "key-total" : `key-${i}`, x: kx, y: T + 2,
+                              width: 8, height: 8 }));
+      kx -= 8;
+    }
+    if (!count) {
+      const loading = S.hist && S.hist.id === S.selected && S.hist.state === "loading";
       kids.push(svg("text", { class: "axis-text", x: L + pw / 2, y: T + ph / 2, "text-anchor": "middle",
-                              text: S.selected ? "waiting for live figures…" : "no vehicle selected" }));
+                              text: !S.selected ? "no vehicle selected"
+                                : loading ? "loading the last 10 min…" : "waiting for live figures…" }));
     }
     el.replaceChildren(...kids);
+    el.dataset.vehicle = S.selected || "";
+    el.dataset.points = String(count);
+    if (Number.isFinite(first)) el.dataset.firstT = String(first); else delete el.dataset.firstT;
   }
 
   // ------------------------------------------------------------------ ticking
@@ -1523,6 +2373,10 @@
     for (const e of document.querySelectorAll("[data-age-base]")) {
       const base = Number(e.dataset.ageBase), rx = Number(e.dataset.ageRx);
       e.textContent = fmt(base + (nowMs - rx) / 1000, Number(e.dataset.ageDigits));
+    }
+    for (const f of ageEls) {
+      if (!f.node.isConnected) { ageEls.delete(f); continue; }
+      f.tick(nowMs);
     }
     const now = hubNow();
     for (const e of document.querySelectorAll("[data-since]")) {
@@ -1570,11 +2424,18 @@
 
     if (window.ResizeObserver) {
       new ResizeObserver(() => layoutPlot()).observe($("plot"));
-      new ResizeObserver(() => renderCharts()).observe($("chart-rtt"));
+      const charts = new ResizeObserver((entries) => {
+        for (const en of entries) {
+          chartSize.set(en.target, { w: Math.round(en.contentRect.width), h: Math.round(en.contentRect.height) });
+        }
+        renderCharts();
+      });
+      charts.observe($("chart-rtt"));
+      charts.observe($("chart-ul"));
     }
 
     setInterval(watchdog, 250);
-    setInterval(() => { tickTexts(); renderCharts(); if (HO) HO.tick(); }, 1000);
+    setInterval(() => { tickTexts(); renderCharts(); renderPerf(); if (HO) HO.tick(); }, CHART_EVERY_MS);
     setInterval(flashTitle, 700);
     setInterval(() => { if (S.cueActive) Sound.alarm(); renderSoundToggle(); }, 1500);
     watchdog();

@@ -34,6 +34,8 @@ window.L4monHandovers = (core) => {
     failure: { label: "failure", shape: "cross" },
   };
   const KIND_ORDER = ["success", "ping_pong", "too_frequent", "failure"];
+  // How an interruption was measured (docs/handover.md), in words.
+  const BASIS_WORDS = { rtt: "from probe round trips", gap: "from the gap between samples" };
   const LINK_ORDER = ["l5g", "lte"];
 
   const H = {
@@ -50,6 +52,7 @@ window.L4monHandovers = (core) => {
     lastFade: 0,
     lastTimeline: 0,
     ixHighlight: null,
+    tlWidth: 0,            // the timeline's width, px (ResizeObserver)
   };
 
   // ------------------------------------------------------------------ small helpers
@@ -281,7 +284,7 @@ window.L4monHandovers = (core) => {
           r.inter_rat ? " · inter-RAT" : ""),
       (r.via && r.via.length) ? row("via", r.via.map((v) => (Array.isArray(v) ? `${v[1]} (${v[0]})` : String(v))).join(", ")) : null,
       row("interruption", `${num(r.interruption_ms, 0)} ms`,
-          h("span", { class: "muted", text: r.interruption_basis ? ` (${r.interruption_basis})` : "" })),
+          h("span", { class: "muted", text: r.interruption_basis ? ` (${BASIS_WORDS[r.interruption_basis] ?? r.interruption_basis})` : "" })),
       row("RSRP", `${num(r.rsrp_before, 0)} → ${num(r.rsrp_after, 0)} dBm`),
       row("SINR", `${num(r.sinr_before, 1)} → ${num(r.sinr_after, 1)} dB`),
       row("dwell", r.dwell_s == null ? "over 5 s" : `${num(r.dwell_s, 1)} s`,
@@ -318,7 +321,8 @@ window.L4monHandovers = (core) => {
     if (!links.size && id) { links.add("l5g"); links.add("lte"); }
     const lanes = [...links].sort(linkSort);
     const laneH = 30, T = 4, axisH = 15, L = 34, R = 8;
-    const W = el.clientWidth || 320, Hgt = T + Math.max(1, lanes.length) * laneH + axisH;
+    if (!H.tlWidth) H.tlWidth = el.clientWidth;   // then kept by the ResizeObserver below
+    const W = H.tlWidth || 320, Hgt = T + Math.max(1, lanes.length) * laneH + axisH;
     el.style.height = `${Hgt}px`;
     el.setAttribute("viewBox", `0 0 ${W} ${Hgt}`);
     const pw = W - L - R;
@@ -503,7 +507,12 @@ window.L4monHandovers = (core) => {
     if (H.detail && !$("ho-detail").contains(ev.target)) closeDetail();
   });
   if (window.ResizeObserver && $("ho-timeline")) {
-    new ResizeObserver(() => renderTimeline()).observe($("ho-timeline"));
+    // Its width from the observer: reading clientWidth every few seconds would force a
+    // layout of the whole page (a fleet's table) only to draw the timeline.
+    new ResizeObserver((entries) => {
+      for (const en of entries) H.tlWidth = Math.round(en.contentRect.width);
+      renderTimeline();
+    }).observe($("ho-timeline"));
   }
 
   return {
