@@ -211,10 +211,15 @@ def _replay(args: argparse.Namespace) -> int:
         Path(args.out).write_bytes(data)
     failed = [e for e in doc["expectations"] if not e["passed"]]
     sessions = len(doc["sessions"])
+    grouped = sum(1 for a in doc["alerts"] if a["incident"] is not None)
+    count = len(doc["incidents"])
+    incidents = f" ({grouped} in {count} incident{'s' if count > 1 else ''})" if grouped else ""
     print(f"{doc['input'].get('name') or target}: {doc['verdict'].upper()} - "
           f"{doc['span']['messages']} messages over {doc['span']['duration_s']:.1f} s"
           f"{f' in {sessions} sessions' if sessions > 1 else ''}, "
-          f"{len(doc['alerts'])} alerts, {len(doc['expectations']) - len(failed)}/"
+          f"{len(doc['alerts'])} alerts"
+          f"{incidents}"
+          f", {len(doc['expectations']) - len(failed)}/"
           f"{len(doc['expectations'])} expectations held", flush=True)
     for e in failed:
         print(f"  FAILED {e['id']}: {e['detail']}", flush=True)

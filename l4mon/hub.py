@@ -20,6 +20,7 @@ import msgspec
 
 from handover.intersections import IntersectionBook
 from l4mon.alerts.engine import AlertEngine
+from l4mon.alerts.incidents import FleetCauses
 from l4mon.config import HubConfig
 from l4mon.feed import LOST, FeedWatch
 from l4mon.site import Site
@@ -65,10 +66,22 @@ class Hub:
         self.alert_turns = max(1, round(ing.alert_interval_s / ing.eval_interval_s))
         self.last_tick_cost_s = 0.0
         self._tick_cost = 0.0
-        #: The alert engine, when the hub runs one (live and replay do; unit tests may not).
-        self.alerts: AlertEngine | None = None
+        self._alerts: AlertEngine | None = None
         #: Whether the hub can see each site at all (l4mon/feed.py): judged first at each tick.
         self.feed = FeedWatch(config.feed)
+
+    @property
+    def alerts(self) -> AlertEngine | None:
+        """The alert engine, when the hub runs one (live and replay do; unit tests may not)."""
+        return self._alerts
+
+    @alerts.setter
+    def alerts(self, engine: AlertEngine | None) -> None:
+        if engine is not None:  # incidents group alerts by what their vehicles share
+            book = self.intersections
+            engine.causes = FleetCauses(self.fleet, book.where, book.zones.name, [
+                rule.name for rule in engine.rules if rule.scope == "handover"])
+        self._alerts = engine
 
     def ingest(self, batch: Batch, now: float) -> None:
         """Fold a batch received at ``now`` into the state; bad messages go to quarantine."""

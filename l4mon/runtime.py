@@ -91,6 +91,8 @@ class Runtime:
         alerts = self.hub.alerts
         return {**self.state_frame(),
                 "alerts": [] if alerts is None else [a.to_dict() for a in alerts.open_alerts()],
+                "incident_groups": {} if alerts is None else {
+                    g.name: {"title": g.title, "by": g.by} for g in alerts.incidents.groups},
                 "duty": self.duty_view()}
 
     def duty_view(self) -> dict[str, Any]:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import math
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
 from l4mon.alerts.model import SEVERITY_RANK, Alert
+from l4mon.alerts.rules import Group, RuleSet, load_rules
 from l4mon.config import HubConfig, load_config
 from l4mon.context import replay_context
 from l4mon.site import DEMO_SITE_PATH, Site, load_site
@@ -32,7 +33,7 @@ Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=7 * 86_400.0)]
 
 FaultKind = Literal["link_down", "both_links_down", "telemetry_stall", "rtt_spike",
                     "bandwidth_cap", "takeover_request", "clock_skew", "packet_loss",
-                    "handover_storm", "state_stall", "broker_outage"]
+                    "handover_storm", "state_stall", "broker_outage", "cell_outage"]
 #: Faults the generator produces itself; the rest (and all faults on logs) are stream edits.
 _SIM_FAULTS: Final = frozenset({"link_down", "both_links_down", "telemetry_stall", "rtt_spike",
                                 "bandwidth_cap", "takeover_request", "clock_skew"})
@@ -56,8 +57,13 @@ class GeneratorSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class FaultSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     kind: FaultKind
     #: The vehicle it happens to; none for ``broker_outage`` (the hub loses every message of
-    #: every vehicle: its own blindness, l4mon/feed.py).
+    #: every vehicle: its own blindness, l4mon/feed.py) and ``cell_outage`` (every vehicle
+    #: served by the cell).
     vehicle: str | None = None
+    #: cell_outage: the cell that goes dark. Its area has no service from any other cell (the
+    #: rural case): a link that reports this cell reports no service instead; a vehicle whose
+    #: every link does is cut off (nothing it sends arrives).
+    cell: str | None = None
     at_s: Seconds
     duration_s: Annotated[float, msgspec.Meta(gt=0, le=86_400)]
     id: str | None = None
@@ -70,7 +76,7 @@ class FaultSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only
 
 
 class Expectation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    type: Literal["alert", "no_alert", "kpi"]
+    type: Literal["alert", "no_alert", "kpi", "incident"]
     id: str | None = None
     rule: str | None = None
     severity: Literal["info", "warning", "takeover"] | None = None
@@ -90,6 +96,14 @@ class Expectation(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                     "ul_requirement_met"] | None = None
     min: float | None = None
     max: float | None = None
+    #: incident: the grouping (a ``[[group]]`` of the rules); exactly ``count`` incidents of it
+    #: open in the window (from_s..to_s; with after_fault, the first within within_s of it),
+    #: each with at least ``min_vehicles`` vehicles, and at most ``ungrouped_max`` alerts of
+    #: its rules raised in the window outside any incident.
+    group: str | None = None
+    count: Annotated[int, msgspec.Meta(ge=0)] = 1
+    min_vehicles: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    ungrouped_max: Annotated[int, msgspec.Meta(ge=0)] | None = None
 
 
 class ScenarioSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -122,12 +136,17 @@ def load_scenario(path: str | Path) -> ScenarioSpec:
     if (spec.generator is None) == (not spec.logs):
         raise ScenarioError(f"{path}: give either [generator] or logs, not both or neither")
     for f in spec.fault:
-        if (f.vehicle is None) != (f.kind == "broker_outage"):
+        fleet_wide = f.kind in ("broker_outage", "cell_outage")
+        if (f.vehicle is None) != fleet_wide:
             raise ScenarioError(f"{path}: a {f.kind} fault " + (
-                "concerns no vehicle (the hub loses them all)" if f.kind == "broker_outage"
+                "concerns no one vehicle (it hits every vehicle it reaches)" if fleet_wide
                 else "needs vehicle"))
-        if f.kind == "broker_outage" and f.at_intersection is not None:
-            raise ScenarioError(f"{path}: broker_outage cannot be placed at an intersection")
+        if fleet_wide and f.at_intersection is not None:
+            raise ScenarioError(f"{path}: {f.kind} cannot be placed at an intersection")
+        if (f.cell is None) == (f.kind == "cell_outage"):
+            raise ScenarioError(f"{path}: " + ("a cell_outage fault needs cell"
+                                               if f.kind == "cell_outage"
+                                               else f"a {f.kind} fault takes no cell"))
         if f.kind == "link_down" and f.link is None:
             raise ScenarioError(f"{path}: a link_down fault needs link")
         if f.at_intersection is not None and f.kind == "takeover_request":
@@ -144,6 +163,8 @@ def load_scenario(path: str | Path) -> ScenarioSpec:
             raise ScenarioError(f"{path}: expectation refers to unknown fault {e.after_fault!r}")
         if e.type == "kpi" and (e.metric is None or (e.min is None and e.max is None)):
             raise ScenarioError(f"{path}: a kpi expectation needs metric and min and/or max")
+        if e.type == "incident" and e.group is None:
+            raise ScenarioError(f"{path}: an incident expectation needs group")
         if e.type in ("alert", "no_alert") and e.rule is None and e.severity is None:
             raise ScenarioError(f"{path}: an {e.type} expectation needs rule or severity")
     return spec
@@ -216,12 +237,20 @@ def _edited(stream: Iterator[replay.Delivery], faults: list[FaultSpec], start: f
     if not edits:
         yield from stream
         return
+    outages = [(n, f) for n, f in edits if f.kind == "cell_outage"]
+    cut = _CellOutages()
     for recv_time, topic, original, content_type in stream:
         payload = original
         offset = recv_time - start
         parts = topic.split("/")
         vehicle = parts[4] if len(parts) > 4 and parts[3] == "vehicle" else None
         link = parts[6] if len(parts) == 7 and parts[5] == "link" else None
+        if outages and vehicle is not None:
+            dark = {f.cell for n, f in outages if started[n] <= offset < started[n] + f.duration_s}
+            edited = cut.edit(vehicle, link, payload, content_type, dark)
+            if edited is None:
+                continue  # the vehicle is cut off: nothing it sends arrives
+            payload = edited
         if zones and parts[-1] == "state":
             where = codec.decode(payload, content_type)
             for n, f in edits:
@@ -258,6 +287,41 @@ def _edited(stream: Iterator[replay.Delivery], faults: list[FaultSpec], start: f
             yield recv_time, topic, payload, content_type
 
 
+class _CellOutages:
+    """Which links of each vehicle are in a dark cell's area, by the cell they last reported."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, set[str]] = {}  # vehicle -> links it has
+        self.dark: dict[str, set[str]] = {}  # vehicle -> links in a dark cell's area
+
+    def edit(self, vehicle: str, link: str | None, payload: bytes, content_type: str | None,
+             dark_cells: set[str | None]) -> bytes | None:
+        """The message as it arrives under the outage, or None when it cannot arrive."""
+        if not dark_cells:
+            self.dark.clear()
+            return payload
+        if link is None:  # state and events go out on any link still served
+            return None if self._cut_off(vehicle) else payload
+        self.links.setdefault(vehicle, set()).add(link)
+        msg = codec.decode(payload, content_type, LinkSample)
+        dark = self.dark.setdefault(vehicle, set())
+        if msg.cell_id is not None and msg.cell_id in dark_cells:
+            dark.add(link)
+        elif msg.cell_id is not None:
+            dark.discard(link)  # the vehicle drove out of the dark area
+        if link not in dark:
+            return payload
+        if self._cut_off(vehicle):
+            return None
+        # The modem reports that it has no service; the report travels on the other link.
+        return codec.encode(LinkSample(ts=msg.ts, seq=msg.seq, rat="none", probe=False,
+                                       sender_clock=msg.sender_clock), content_type)
+
+    def _cut_off(self, vehicle: str) -> bool:
+        links = self.links.get(vehicle)
+        return bool(links) and links <= self.dark.get(vehicle, set())
+
+
 def _edit_link(f: FaultSpec, payload: bytes, offset: float, content_type: str | None) -> bytes:
     msg = codec.decode(payload, content_type, LinkSample)
     if f.kind == "rtt_spike" and msg.rtt_ms is not None:
@@ -292,9 +356,12 @@ def _matches(alert: Alert, e: Expectation) -> bool:
 
 
 def grade(spec: ScenarioSpec, outcome: replay.Outcome, kpis: dict[str, Any],
-          start: float, started: dict[int, float] | None = None) -> list[dict[str, Any]]:
-    """Check every expectation; ``started`` holds faults' actual start offsets by index."""
+          start: float, started: dict[int, float] | None = None,
+          groups: Iterable[Group] = ()) -> list[dict[str, Any]]:
+    """Check every expectation; ``started`` holds faults' actual start offsets by index;
+    ``groups`` are the rules' groupings (incident expectations)."""
     started = started or {}
+    group_rules = {g.name: g.rules for g in groups}
     faults = {f.id: started.get(n, f.at_s) for n, f in enumerate(spec.fault) if f.id}
     results = []
     for n, e in enumerate(spec.expect):
@@ -321,6 +388,10 @@ def grade(spec: ScenarioSpec, outcome: replay.Outcome, kpis: dict[str, Any],
             results.append({"id": name, "type": e.type, "passed": not hits,
                             "false_alarms": [a.id for a in hits],
                             "detail": f"{len(hits)} alert(s) in the window"})
+        elif e.type == "incident":
+            origin = faults[e.after_fault] if e.after_fault else e.at_s
+            results.append(_grade_incident(e, name, outcome.alerts, start, origin,
+                                           group_rules.get(e.group or "")))
         else:
             values = _kpi_values(kpis, e)
             # A figure a link does not have (no handovers, no answered probe) is not
@@ -334,6 +405,66 @@ def grade(spec: ScenarioSpec, outcome: replay.Outcome, kpis: dict[str, Any],
                             "detail": "no matching vehicle/link has this figure"
                             if not measured else f"{len(bad)} of {len(measured)} out of bounds"})
     return results
+
+
+def _incidents(alerts: list[Alert], start: float) -> list[dict[str, Any]]:
+    """Each incident of the run with its members, as the alerts' journal rows say."""
+    members: dict[int, list[Alert]] = {}
+    for a in alerts:
+        if a.incident is not None:
+            members.setdefault(a.incident, []).append(a)
+    out = []
+    for incident, group in sorted(members.items()):
+        opened = min(a.raised_at for a in group)
+        out.append({"id": incident, "group": group[0].incident_group,
+                    "cause": group[0].incident_cause, "opened_offset_s": round(opened - start, 3),
+                    "vehicles": sorted({a.vehicle for a in group if a.vehicle}),
+                    "alerts": sorted(a.id for a in group),
+                    "severity": max((a.severity for a in group), key=SEVERITY_RANK.__getitem__)})
+    return out
+
+
+def _grade_incident(e: Expectation, name: str, alerts: list[Alert], start: float,
+                    origin: float | None, rules: frozenset[str] | None) -> dict[str, Any]:
+    """One cause, one incident: how many incidents of the grouping opened in the window, how
+    many vehicles each holds, and how many of its rules' alerts stayed outside any."""
+    out: dict[str, Any] = {"id": name, "type": e.type, "group": e.group}
+    if rules is None:
+        return {**out, "passed": False, "detail": f"the rules have no group {e.group!r}"}
+    low = e.from_s or 0.0
+    high = e.to_s if e.to_s is not None else math.inf
+    members: dict[int, list[Alert]] = {}
+    for a in alerts:
+        if a.incident is not None and a.incident_group == e.group:
+            members.setdefault(a.incident, []).append(a)
+    opened = {i: min(a.raised_at for a in group) - start for i, group in members.items()}
+    incidents = sorted((i for i, t in opened.items() if low <= t <= high), key=opened.get)
+    vehicles = {i: sorted({a.vehicle for a in members[i] if a.vehicle}) for i in incidents}
+    ungrouped = [a.id for a in alerts if a.rule in rules and a.incident is None
+                 and low <= a.raised_at - start <= high]
+    failures = []
+    if len(incidents) != e.count:
+        failures.append(f"{len(incidents)} incident(s), expected {e.count}")
+    small = [i for i in incidents if e.min_vehicles and len(vehicles[i]) < e.min_vehicles]
+    if small:
+        failures.append(f"incident(s) {small} with fewer than {e.min_vehicles} vehicles")
+    if e.ungrouped_max is not None and len(ungrouped) > e.ungrouped_max:
+        failures.append(f"{len(ungrouped)} alert(s) of the group's rules outside any incident")
+    delay = None
+    if e.after_fault is not None or e.at_s is not None:
+        if origin is None:
+            failures.append(f"fault {e.after_fault} never started")
+        elif incidents:
+            delay = round(opened[incidents[0]] - origin, 3)
+            if not 0.0 <= delay <= (e.within_s if e.within_s is not None else math.inf):
+                failures.append(f"first incident {delay:g} s after the fault")
+    return {**out, "passed": not failures, "incidents": incidents,
+            "vehicles": {str(i): v for i, v in vehicles.items()},
+            "ungrouped_alerts": ungrouped, "observed_delay_s": delay,
+            "detail": "; ".join(failures) or (
+                f"{len(incidents)} incident(s): " + ", ".join(
+                    f"{members[i][0].incident_cause}, {len(vehicles[i])} vehicles"
+                    for i in incidents))}
 
 
 def _kpi_values(kpis: dict[str, Any], e: Expectation) -> list[tuple[str, float | None]]:
@@ -373,7 +504,10 @@ def results_document(*, input_info: dict[str, Any], outcome: replay.Outcome,
             "raised_at": a.raised_at, "raised_offset_s": round(a.raised_at - start, 3),
             "acknowledged_at": a.acknowledged_at, "resolved_at": a.resolved_at,
             "resolved_by": a.resolved_by, "escalated": a.escalated, "flaps": a.flaps,
+            "incident": a.incident, "incident_group": a.incident_group,
+            "incident_cause": a.incident_cause,
         } for a in outcome.alerts],
+        "incidents": _incidents(outcome.alerts, start),
         "handovers": [{"vehicle": vehicle, "link": link, "intersection": intersection,
                        **msgspec.to_builtins(record), "offset_s": round(record.at - start, 3)}
                       for vehicle, link, intersection, record in outcome.handovers],
@@ -458,8 +592,10 @@ def run_prepared(prepared: Prepared, *, before_batch: replay.Hook | None = None
                          not_measured=prepared.info.get("not_measured", ()))
     kpis = replay.kpis(outcome)
     start = prepared.start if prepared.spec is not None else outcome.start
-    expectations = grade(prepared.spec, outcome, kpis, start, prepared.started) \
-        if prepared.spec else []
+    rules = prepared.rules if isinstance(prepared.rules, RuleSet) \
+        else load_rules(prepared.config.alerts.rules or None)
+    expectations = grade(prepared.spec, outcome, kpis, start, prepared.started,
+                         groups=rules.groups) if prepared.spec else []
     return results_document(input_info=prepared.info, outcome=outcome,
                             expectations=expectations)
 

@@ -498,6 +498,8 @@ class SimFleet:
             rsu.boot_id = f"{r.id}-{rsu.rng.getrandbits(32):08x}"
             rsu.phase = self._rsu_period * (1.0 - rsu.rng.random())
             self._rsus.append(rsu)
+        #: Cells that go dark: (cell id, start, end); see ``cell_outage``.
+        self._outages: list[tuple[str, float, float]] = []
         self._vehicles: list[_Vehicle] = []
         self.vehicle_ids: list[str] = []
         self.rsu_ids: list[str] = [r.id for r in site.rsus]
@@ -557,6 +559,39 @@ class SimFleet:
                 return
         raise ValueError(f"unknown vehicle {fault.vehicle!r}")
 
+    @property
+    def cell_ids(self) -> list[str]:
+        """The cells the simulated modems can be served by."""
+        return sorted(c[0] for link in LINKS for c in self._cells[link])
+
+    def cell_outage(self, cell: str, start: float, duration: float) -> None:
+        """``cell`` goes dark during ``[start, start + duration)``, and nothing else covers
+        its area (the rural case): a modem it serves, or that would attach to it, reports no
+        service; a vehicle whose every modem is dark is cut off (nothing it sends arrives)."""
+        if cell not in self.cell_ids:
+            raise ValueError(f"unknown cell {cell!r}")
+        if not (math.isfinite(start) and math.isfinite(duration) and duration > 0):
+            raise ValueError("a cell outage needs a finite start and a positive duration")
+        self._outages.append((cell, start, start + duration))
+
+    def _dark_links(self, v: _Vehicle, x: float, y: float, t: float) -> list[bool] | None:
+        self._outages = [o for o in self._outages if o[2] > t]
+        dark_cells = {cell for cell, start, end in self._outages if start <= t < end}
+        if not dark_cells:
+            return None
+        out = []
+        for k, link in enumerate(v.links):
+            cells = self._cells[LINKS[k]]
+            if not cells:
+                out.append(False)
+                continue
+            if link.serving >= 0:
+                cell = cells[link.serving][0]
+            else:
+                cell = min(cells, key=lambda c: math.hypot(x - c[1], y - c[2]))[0]
+            out.append(cell in dark_cells)
+        return out
+
     def advance(self, now: float) -> list[tuple[str, bytes]]:
         """All messages due in (previous now, now], in time order, as (MQTT topic, JSON bytes).
 
@@ -608,7 +643,8 @@ class SimFleet:
         lat, lon = self._frame.to_latlon(x, y)
         v2i = self._v2i(v, x, y, t, dt) if self._rsus else None
 
-        stalled, cut = fx.stalled, fx.cut
+        dark = self._dark_links(v, x, y, t) if self._outages else None
+        stalled, cut = fx.stalled, fx.cut or (dark is not None and all(dark))
         enc = self._encode
         if v.outbox and not (stalled or cut):
             for ev in v.outbox:
@@ -630,10 +666,15 @@ class SimFleet:
                 out.append((v.state_topic, enc(state)))
             v.seq_state += 1
         for k, link in enumerate(v.links):
-            if fx.down[k]:
+            if fx.down[k] or (dark is not None and dark[k]):
                 link.serving = -1  # a dead modem re-attaches from scratch
                 link.pending = -1
                 link.after_ho = 0
+                if dark is not None and dark[k] and not (cut or stalled):
+                    # No service from the dark cell; the report leaves on the other link.
+                    out.append((link.topic, enc(LinkSample(ts=ts, seq=link.seq, rat="none",
+                                                           probe=False))))
+                    link.seq += 1
                 continue
             fade = self._fade(link, t) if link.fade_rng is not None else 0.0
             sample = self._measure(

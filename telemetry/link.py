@@ -94,7 +94,7 @@ def _ms(seconds: float | None) -> float | None:
 class LinkTrack:
     """Per-link state. Never called concurrently: the hub's one ingest task owns it."""
 
-    __slots__ = ("cell_changes", "clock_suspect", "final_handovers", "handovers", "health",
+    __slots__ = ("cell", "cell_changes", "clock_suspect", "final_handovers", "handovers", "health",
                  "judged", "judged_loss_ratio", "judgements", "observer", "owner",
                  "judged_rtt_p95_ms", "last", "last_answer", "last_rx", "min_owd_s", "name",
                  "next_judge_at", "phase", "seq", "stale_after_s", "ul_at", "ul_kbps_last",
@@ -130,6 +130,9 @@ class LinkTrack:
         self.ul_kbps_last = 0.0
         self.ul_at: float | None = None
         self.cell_changes = 0
+        #: The last cell that served the link, kept through a loss of service: the cell a
+        #: vehicle lost is what ties several vehicles' alerts to one outage.
+        self.cell: str | None = None
         self.health = LinkHealth()
         self.clock_suspect = False
         self.min_owd_s: float | None = None  # smallest one-way delay in the judging window
@@ -186,8 +189,11 @@ class LinkTrack:
             self.unanswered += 1
         if kind == NEW:  # a late sample must not roll the radio picture back
             last = self.last
-            if last is not None and last.cell_id != msg.cell_id:
+            cell = msg.cell_id
+            if last is not None and last.cell_id != cell:
                 self.cell_changes += 1
+            if cell is not None:
+                self.cell = cell
             if self.handovers is not None:
                 self.handovers.take(now, msg, self.owner.state)
             self.last = msg

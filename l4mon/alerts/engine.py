@@ -27,6 +27,7 @@ from l4mon.alerts.facts import (
     SiteFacts,
     VehicleFacts,
 )
+from l4mon.alerts.incidents import CausesOf, Incident, IncidentBook
 from l4mon.alerts.journal import Journal, JournalError
 from l4mon.alerts.model import (
     ACKNOWLEDGED,
@@ -35,13 +36,14 @@ from l4mon.alerts.model import (
     SEVERITY_RANK,
     T_ACKNOWLEDGED,
     T_ESCALATED,
+    T_GROUPED,
     T_RAISED,
     T_REOPENED,
     T_RESOLVED,
     Alert,
     Transition,
 )
-from l4mon.alerts.rules import Rule
+from l4mon.alerts.rules import Rule, RuleSet
 from telemetry.fleet import Fleet, HandoverEntry
 from telemetry.vehicle import VehicleTrack
 from telemetry.wire import VehicleEvent
@@ -54,9 +56,15 @@ log = logging.getLogger("l4mon.alerts")
 
 Key = tuple[str, str | None, str | None]  # (rule, vehicle, RSU or intersection, link)
 Listener = Callable[[Transition, Alert], None]
+#: An alert's possible shared causes, per grouping ``by`` (l4mon/alerts/incidents.py).
+Causes = Callable[[Alert], CausesOf]
 
 
 class AlertNotFound(KeyError):
+    pass
+
+
+class IncidentNotFound(KeyError):
     pass
 
 
@@ -101,6 +109,11 @@ class AlertEngine:
         self._site_rules = {rule.name: rule.scope == "site" for rule in rules}
         #: The hub's feed watch, once it has run (l4mon/feed.py): site rules inhibit with it.
         self.feed: FeedWatch | None = None
+        #: Incidents: several vehicles' alerts with one cause (the rules file's groupings).
+        self.incidents = IncidentBook(rules.groups if isinstance(rules, RuleSet) else ())
+        #: What an alert's vehicle shares with others (its cells, its intersection); the hub
+        #: sets it (l4mon/hub.py). None: no grouping.
+        self.causes: Causes | None = None
         # A restart resumes where the crash left off: open alerts, and the last automatically
         # resolved one per subject, so that a flap across the restart still reopens it.
         for alert in journal.last_auto_resolved():
@@ -108,6 +121,7 @@ class AlertEngine:
         for alert in journal.open_alerts():
             self.open[alert.id] = alert
             self._tracks[alert.key] = _Track(alert=alert)
+        self.incidents.restore(self.open.values())
 
     def evaluate_sites(self, now: float, feed: FeedWatch) -> None:
         """Site rules over each site's feed (can the hub see it?). Run before the vehicles'
@@ -296,6 +310,7 @@ class AlertEngine:
             last.escalated_at = None
             last.detail = detail
             last.intersection = intersection
+            causes = self._causes_of(last)
             self._commit(last, T_REOPENED, now, None, f"flap {last.flaps}: {detail}", on_duty)
             alert = last
         else:
@@ -306,11 +321,35 @@ class AlertEngine:
                 raised_at=now, detail=detail, on_duty_at_raise=on_duty,
                 intersection=intersection,
             )
+            causes = self._causes_of(alert)
             self._commit(alert, T_RAISED, now, None, detail, on_duty, new=True)
             track.alert = alert
         self.open[alert.id] = alert
+        if causes is not None:
+            self._group(alert, causes, now)
         if alert.severity == "takeover" and not on_duty and not alert.escalated:
             self._escalate(alert, now, "nobody on duty for this vehicle")
+
+    def _causes_of(self, alert: Alert) -> CausesOf | None:
+        """For a groupable alert, its causes; the open incident it joins is set on it now, so
+        its very first transition says so (the console never shows it alone)."""
+        if self.causes is None or not self.incidents.groups_for(alert.rule):
+            return None
+        causes = self.causes(alert)
+        self.incidents.join(alert, causes)
+        return causes
+
+    def _group(self, alert: Alert, causes: CausesOf, now: float) -> None:
+        if alert.incident is not None:
+            self.incidents.admit(alert)
+            return
+        formed = self.incidents.form(alert, causes, now)
+        if formed is None:
+            return
+        incident, members = formed
+        detail = f"incident {incident.id}: {incident.cause}, {len(incident.vehicles())} vehicles"
+        for member in members:
+            self._commit(member, T_GROUPED, now, None, detail, self.duty.covering(member.vehicle))
 
     def _escalate_due(self, now: float) -> None:
         for alert in list(self.open.values()):
@@ -334,6 +373,7 @@ class AlertEngine:
         alert.resolve_reason = reason
         self.open.pop(alert.id, None)
         self._commit(alert, T_RESOLVED, now, actor, reason, self.duty.covering(alert.vehicle))
+        self.incidents.on_resolved(alert, now)
 
     def _commit(self, alert: Alert, kind: str, now: float, actor: str | None, detail: str,
                 on_duty: list[str], *, new: bool = False) -> None:
@@ -382,6 +422,25 @@ class AlertEngine:
         alert.acknowledged_by = operator
         self._commit(alert, T_ACKNOWLEDGED, now, operator, note, self.duty.covering(alert.vehicle))
         return alert
+
+    def incident(self, incident_id: int) -> Incident:
+        found = self.incidents.get(incident_id)
+        if found is None:
+            raise IncidentNotFound(incident_id)
+        return found
+
+    def acknowledge_incident(self, incident_id: int, operator: str, now: float,
+                             note: str = "") -> Incident:
+        """An operator acknowledges the incident as a whole: each open member not yet
+        acknowledged is, each journaled as its own acknowledgement."""
+        incident = self.incident(incident_id)
+        if not incident.is_open:
+            raise AlertClosed(f"incident {incident_id} is resolved")
+        note = f"with incident {incident_id}" + (f": {note}" if note else "")
+        for alert in list(incident.members.values()):
+            if alert.state == RAISED:
+                self.acknowledge(alert.id, operator, now, note)
+        return incident
 
     def resolve(self, alert_id: int, operator: str, now: float, reason: str, *,
                 fleet: Fleet | None = None, force: bool = False) -> Alert:

@@ -17,9 +17,12 @@ from typing import Any, Final, Literal
 
 from l4mon.alerts.model import OPEN_STATES, Alert, Transition
 
-SCHEMA_VERSION: Final = 2
-#: Columns added after version 1, with their type: added in place to an older journal.
-_ADDED_COLUMNS: Final = (("alerts", "intersection", "TEXT"),)
+SCHEMA_VERSION: Final = 3
+#: Columns added after version 1, with their type: added in place to an older journal
+#: (2: intersection; 3: the incident an alert belongs to).
+_ADDED_COLUMNS: Final = (("alerts", "intersection", "TEXT"), ("alerts", "incident", "INTEGER"),
+                         ("alerts", "incident_group", "TEXT"),
+                         ("alerts", "incident_cause", "TEXT"))
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS alerts (
@@ -31,7 +34,8 @@ CREATE TABLE IF NOT EXISTS alerts (
     acknowledged_at REAL, acknowledged_by TEXT,
     resolved_at REAL, resolved_by TEXT, resolve_reason TEXT,
     on_duty_at_raise TEXT NOT NULL DEFAULT '[]', flaps INTEGER NOT NULL DEFAULT 0,
-    last_raised_at REAL, intersection TEXT
+    last_raised_at REAL, intersection TEXT,
+    incident INTEGER, incident_group TEXT, incident_cause TEXT
 );
 CREATE INDEX IF NOT EXISTS alerts_state ON alerts (state);
 CREATE TABLE IF NOT EXISTS transitions (
@@ -53,7 +57,7 @@ _ALERT_COLUMNS: Final = (
     "rule", "title", "severity", "site", "vehicle", "link", "rsu", "state", "raised_at", "detail",
     "escalated", "escalated_at", "acknowledged_at", "acknowledged_by", "resolved_at",
     "resolved_by", "resolve_reason", "on_duty_at_raise", "flaps", "last_raised_at",
-    "intersection",
+    "intersection", "incident", "incident_group", "incident_cause",
 )
 
 

@@ -19,6 +19,8 @@ T_ACKNOWLEDGED: Final = "acknowledged"
 T_ESCALATED: Final = "escalated"
 T_RESOLVED: Final = "resolved"
 T_REOPENED: Final = "reopened"
+#: The alert became a member of an incident (l4mon/alerts/incidents.py).
+T_GROUPED: Final = "grouped"
 
 
 @dataclass(slots=True)
@@ -49,6 +51,11 @@ class Alert:
     last_raised_at: float | None = None
     #: The intersection the alert is about (intersection rules) or happened in (handovers).
     intersection: str | None = None
+    #: The incident it belongs to (the id of the incident's first alert), the grouping that
+    #: made it and the shared cause ("cell l5g-araya", "intersection Araya junction").
+    incident: int | None = None
+    incident_group: str | None = None
+    incident_cause: str | None = None
 
     def __post_init__(self) -> None:
         if self.last_raised_at is None:

@@ -1,8 +1,9 @@
 """Alert rules: TOML validated into plain models, then compiled; nothing runs unvalidated.
 
-A rules file has an optional ``[defaults]`` table (inherited by every rule, Alertmanager-style)
-and a list of ``[[rule]]`` tables. See ``default_rules.toml`` for the shipped set and
-docs/alerts.md for the reference.
+A rules file has an optional ``[defaults]`` table (inherited by every rule, Alertmanager-style),
+a list of ``[[rule]]`` tables and a list of ``[[group]]`` tables (which alerts of several
+vehicles are one incident: l4mon/alerts/incidents.py). See ``default_rules.toml`` for the
+shipped set and docs/alerts.md for the reference.
 """
 
 from __future__ import annotations
@@ -56,9 +57,29 @@ class RuleSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     description: str = ""
 
 
+#: Scopes whose alerts may be grouped: a vehicle's or a link's condition. A vehicle's own
+#: request (event rules) stays its own alert; site, RSU and intersection alerts are one already.
+GROUPABLE_SCOPES: Final = ("vehicle", "link", "handover")
+
+
+class GroupSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Alerts of ``rules`` raised on several vehicles within ``window_s`` of each other and
+    sharing a cause (the serving cell they lost or degrade on, or the intersection zone they
+    are in) are one incident."""
+
+    name: RuleName
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
+    by: Literal["cell", "intersection"]
+    rules: Annotated[list[RuleName], msgspec.Meta(min_length=1)]
+    window_s: Annotated[float, msgspec.Meta(gt=0.0, le=3_600.0)] = 30.0
+    min_members: Annotated[int, msgspec.Meta(ge=2, le=10_000)] = 2
+    description: str = ""
+
+
 class RulesFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     defaults: Defaults = Defaults()
     rule: list[RuleSpec] = []
+    group: list[GroupSpec] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +102,50 @@ class Rule:
     description: str
 
 
-def compile_rules(spec: RulesFile) -> list[Rule]:
+@dataclass(frozen=True, slots=True)
+class Group:
+    """A validated grouping: see ``GroupSpec``."""
+
+    name: str
+    title: str
+    by: str
+    rules: frozenset[str]
+    window_s: float
+    min_members: int
+    description: str
+
+
+class RuleSet(list[Rule]):
+    """The compiled rules, in file order, with the file's groupings (tried in file order)."""
+
+    def __init__(self, rules: list[Rule], groups: tuple[Group, ...] = ()) -> None:
+        super().__init__(rules)
+        self.groups = groups
+
+
+def _compile_groups(spec: RulesFile) -> tuple[Group, ...]:
+    scopes = {r.name: r.scope for r in spec.rule}
+    names = [g.name for g in spec.group]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise RulesError(f"group names must be unique: {', '.join(duplicates)}")
+    groups = []
+    for g in spec.group:
+        for rule in g.rules:
+            if rule not in scopes:
+                raise RulesError(f"group {g.name}: rules names unknown rule {rule!r}")
+            if scopes[rule] not in GROUPABLE_SCOPES:
+                raise RulesError(
+                    f"group {g.name}: rule {rule} has scope {scopes[rule]!r}; only "
+                    f"{', '.join(GROUPABLE_SCOPES)} rules can be grouped (a vehicle's own "
+                    "request stays its own alert)")
+        groups.append(Group(name=g.name, title=g.title, by=g.by, rules=frozenset(g.rules),
+                            window_s=g.window_s, min_members=g.min_members,
+                            description=g.description))
+    return tuple(groups)
+
+
+def compile_rules(spec: RulesFile) -> RuleSet:
     names = [r.name for r in spec.rule]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -113,10 +177,10 @@ def compile_rules(spec: RulesFile) -> list[Rule]:
             inhibited_by=tuple(r.inhibited_by), when_text=r.when, clear_text=r.clear_when,
             description=r.description,
         ))
-    return rules
+    return RuleSet(rules, _compile_groups(spec))
 
 
-def load_rules(path: str | Path | None = None) -> list[Rule]:
+def load_rules(path: str | Path | None = None) -> RuleSet:
     """The rules at ``path``, or the shipped default set."""
     path = DEFAULT_RULES_PATH if path is None else Path(path)
     try:
@@ -126,7 +190,7 @@ def load_rules(path: str | Path | None = None) -> list[Rule]:
     return parse_rules(text, source=str(path))
 
 
-def parse_rules(text: str, *, source: str = "rules") -> list[Rule]:
+def parse_rules(text: str, *, source: str = "rules") -> RuleSet:
     """Rules from TOML text (a recording keeps the text its hub ran with)."""
     try:
         data = tomllib.loads(text)

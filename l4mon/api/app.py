@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from l4mon import __version__
-from l4mon.api import alerts, demo, fleet, handovers, history, reports
+from l4mon.api import alerts, demo, fleet, handovers, history, incidents, reports
 from l4mon.api.deps import authenticate, bearer, client_address, errors, require
 from l4mon.api.json import JSON
 from l4mon.api.limits import FailureLimiter
@@ -78,6 +78,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(history.routes(runtime, viewer))
     app.include_router(handovers.routes(runtime, viewer))
     app.include_router(alerts.routes(runtime, viewer, operator))
+    app.include_router(incidents.routes(runtime, viewer, operator))
     app.include_router(demo.routes(runtime, viewer, operator))
     app.include_router(reports.routes(runtime, viewer))
 

@@ -24,6 +24,11 @@ class FaultBody(BaseModel):
     value: float | None = Field(None, ge=0, le=1e6)
 
 
+class CellOutageBody(BaseModel):
+    cell: Annotated[str, Field(min_length=1, max_length=64)]
+    duration_s: float = Field(30.0, gt=0, le=3_600)
+
+
 def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
     router = APIRouter(prefix="/api/demo", responses=errors(401, 404, 429))
 
@@ -34,7 +39,9 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
 
     @router.get("", dependencies=[Depends(viewer)])
     async def demo() -> JSON:
-        return JSON({"faults": list(FAULT_KINDS), "vehicles": fleet().vehicle_ids})
+        sim = fleet()
+        return JSON({"faults": list(FAULT_KINDS), "vehicles": sim.vehicle_ids,
+                     "cells": sim.cell_ids})
 
     @router.post("/faults", dependencies=[Depends(operator)], responses=errors(400, 403))
     async def inject(body: FaultBody) -> JSON:
@@ -49,6 +56,15 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
         except ValueError as error:  # e.g. a link given for a whole-vehicle fault
             raise HTTPException(status_code=422, detail=str(error)) from None
         sim.inject(fault)
+        return JSON({"ok": True})
+
+    @router.post("/cell-outage", dependencies=[Depends(operator)], responses=errors(400, 403))
+    async def cell_outage(body: CellOutageBody) -> JSON:
+        """A cell goes dark: every simulated modem it serves loses service (an incident)."""
+        sim = fleet()
+        if body.cell not in sim.cell_ids:
+            raise HTTPException(status_code=404, detail=f"no simulated cell {body.cell!r}")
+        sim.cell_outage(body.cell, runtime.clock.now(), body.duration_s)
         return JSON({"ok": True})
 
     return router
