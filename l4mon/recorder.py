@@ -34,7 +34,10 @@ class Recorder:
             source={"kind": "recorder"}), rows_per_file=rows_per_file)
         self._decoder = Decoder(max_age_s=1e12, max_ahead_s=1e12)  # the hub judged time already
         self._queue: deque[tuple[float, Batch]] = deque()
-        self._backlog = 0
+        # The backlog is the difference of two counters, each written by one thread only (the
+        # hub's loop queues, the writer thread takes): no lock, and no lost update between them.
+        self._queued = 0
+        self._taken = 0
         self.max_backlog = max_backlog
         self.flush_every_s = flush_every_s
         self.recorded = 0
@@ -46,16 +49,17 @@ class Recorder:
 
     def add(self, batch: Batch, now: float) -> None:
         """Called on the hub's loop after each batch: never blocks."""
-        if self._backlog + len(batch) > self.max_backlog:
+        if self.backlog + len(batch) > self.max_backlog:
             self.dropped += len(batch)
             return
         self._queue.append((now, batch))
-        self._backlog += len(batch)
+        self._queued += len(batch)
         self._wake.set()
 
     @property
     def backlog(self) -> int:
-        return self._backlog
+        """Messages queued and not yet taken by the writer."""
+        return self._queued - self._taken
 
     def close(self) -> Manifest:
         """Drain the queue, write the last file and the manifest."""
@@ -74,7 +78,7 @@ class Recorder:
             self._wake.clear()
             while self._queue:
                 now, batch = self._queue.popleft()
-                self._backlog -= len(batch)
+                self._taken += len(batch)
                 self._write(now, batch)
             if time.monotonic() - last_flush >= self.flush_every_s:
                 self._writer.flush()

@@ -304,36 +304,3 @@ def test_the_api_lists_shows_and_acknowledges_incidents(tmp_path: Path) -> None:
     snapshot = runtime.snapshot()
     assert snapshot["incident_groups"]["cell_outage"]["by"] == "cell"
 
-
-def test_a_journal_from_before_incidents_is_migrated_in_place(tmp_path: Path) -> None:
-    """A version-2 journal (no incident columns) opens, keeps its alerts and gains the columns:
-    an upgrade does not lose the audit trail."""
-    import sqlite3
-
-    path = tmp_path / "old.sqlite"
-    db = sqlite3.connect(path)
-    db.executescript("""
-        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-        INSERT INTO meta VALUES ('schema_version', '2');
-        CREATE TABLE alerts (
-            id INTEGER PRIMARY KEY AUTOINCREMENT,
-            rule TEXT NOT NULL, title TEXT NOT NULL, severity TEXT NOT NULL,
-            site TEXT, vehicle TEXT, link TEXT, rsu TEXT,
-            state TEXT NOT NULL, raised_at REAL NOT NULL, detail TEXT NOT NULL DEFAULT '',
-            escalated INTEGER NOT NULL DEFAULT 0, escalated_at REAL,
-            acknowledged_at REAL, acknowledged_by TEXT,
-            resolved_at REAL, resolved_by TEXT, resolve_reason TEXT,
-            on_duty_at_raise TEXT NOT NULL DEFAULT '[]', flaps INTEGER NOT NULL DEFAULT 0,
-            last_raised_at REAL, intersection TEXT);
-        INSERT INTO alerts (rule, title, severity, vehicle, state, raised_at)
-            VALUES ('both_links_down', 'Both links down', 'takeover', 'v1', 'raised', 1.0);
-    """)
-    db.commit()
-    db.close()
-    journal = Journal(path)
-    (alert,) = journal.open_alerts()
-    assert alert.vehicle == "v1" and alert.incident is None and alert.incident_cause is None
-    version = journal._db.execute(
-        "SELECT value FROM meta WHERE key = 'schema_version'").fetchone()[0]
-    assert version == "3"
-    journal.close()

@@ -114,3 +114,35 @@ def test_api_without_roots_says_how_to_get_some(runtime: Runtime,
     response = _get(runtime, {"input": "day"})
     assert response.status_code == 404
     assert ROOTS_ENV in response.json()["detail"]
+
+
+def test_api_report_runs_in_a_limited_worker_process_not_on_the_hub(
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A report is built in another process: while it runs, the hub's own loop keeps
+    answering; past its CPU limit the worker is stopped and the caller gets 503 with the way
+    out, and the next report (within its limit) is built as usual."""
+    import time
+
+    async def during() -> tuple[httpx.Response, list[float]]:
+        transport = httpx.ASGITransport(app=create_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://hub", timeout=60,
+                                     headers={"Authorization": f"Bearer {TOKEN}"}) as client:
+            report = asyncio.create_task(client.get("/api/reports", params={"input": "long"}))
+            gaps = []
+            while not report.done():  # the loop is free: a health check answers at once
+                began = time.perf_counter()
+                assert (await client.get("/healthz")).status_code == 200
+                gaps.append(time.perf_counter() - began)
+                await asyncio.sleep(0.05)
+            return await report, gaps
+
+    synthetic(tmp_path / "long", seed=5, light="daylight", vehicles=10, hours=0.1)
+    monkeypatch.setenv(ROOTS_ENV, str(tmp_path))
+    monkeypatch.setenv("L4MON_REPORT_CPU_S", "1")  # a replay of ~100k messages needs more
+    limited, gaps = asyncio.run(during())
+    assert limited.status_code == 503, limited.text
+    assert "l4mon report" in limited.json()["detail"]
+    assert gaps and max(gaps) < 0.5
+    monkeypatch.delenv("L4MON_REPORT_CPU_S")
+    page = _get(runtime, {"input": "long", "replay": "never"})
+    assert page.status_code == 200 and "Budgets" in page.text

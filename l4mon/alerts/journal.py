@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sqlite3
+import threading
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -98,7 +99,11 @@ class Journal:
         self.path = str(path)
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        # Used by one thread at a time (the hub's loop). The thread check is off because an
+        # ASGI test client calls from its own thread; what matters, that no two threads are
+        # ever inside a transaction at once, is enforced by ``_busy`` instead.
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        self._busy = threading.Lock()
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
@@ -245,14 +250,26 @@ class _Transaction:
         self.journal = journal
 
     def __enter__(self) -> sqlite3.Connection:
+        if not self.journal._busy.acquire(blocking=False):
+            # Two writers on one connection would interleave their transactions: a bug in the
+            # caller, refused loudly rather than journaled wrongly.
+            self.journal.failures += 1
+            raise JournalError(f"journal {self.journal.path}: used from two threads at once")
         try:
             self.journal._db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as error:
+            self.journal._busy.release()
             self.journal.failures += 1
             raise JournalError(f"journal {self.journal.path}: {error}") from error
         return self.journal._db
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            self._finish(exc)
+        finally:
+            self.journal._busy.release()
+
+    def _finish(self, exc: BaseException | None) -> None:
         db = self.journal._db
         if exc is None:
             try:

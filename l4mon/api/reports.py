@@ -3,19 +3,25 @@
 Inputs are named by path, but only below the report roots — the hub's recording directory
 (``serve --record DIR``) and the directories in ``L4MON_REPORT_ROOTS`` (``os.pathsep``
 separated) — so a token holder cannot make the hub read arbitrary files. Building a report
-reads files and runs replays, so it runs in a worker thread, one at a time, and never on the
-hub's event loop, where it would hold up ingest.
+reads files and runs replays: whole CPU-seconds that must never be the live hub's. So it runs
+in a separate worker process (its own interpreter, not a thread sharing the hub's), one at a
+time, at a lower scheduling priority, with a CPU-time limit (``L4MON_REPORT_CPU_S``, default
+300 s) and a wall-clock limit of twice that; past either the worker is stopped and the caller
+told to build the report offline with ``l4mon report``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import Response
 
 from l4mon.api.deps import ErrorBody
 from l4mon.report import ReportError, ReportOptions, build_report, render, zip_tables
@@ -24,12 +30,15 @@ from l4mon.runtime import Runtime
 from l4mon.site import DEMO_SITE_PATH, Site, load_site
 
 ROOTS_ENV = "L4MON_REPORT_ROOTS"
+CPU_ENV = "L4MON_REPORT_CPU_S"
+DEFAULT_CPU_S = 300
 _REFUSALS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text} for code, text in (
         (400, "an input outside the report roots, a bad period or site, or an input the "
               "report cannot be made from (named in the detail)"),
         (401, "no or unknown token"), (404, "no such input, or no report roots on this hub"),
-        (429, "too many failed token checks from this address; see Retry-After"))}
+        (429, "too many failed token checks from this address; see Retry-After"),
+        (503, "the report went past its CPU or time limit (build it offline)"))}
 
 
 def report_roots(runtime: Runtime) -> list[Path]:
@@ -50,6 +59,57 @@ def _inside(path: str, roots: list[Path]) -> Path:
                 return resolved
             raise HTTPException(status_code=404, detail=f"no report input {path!r}")
     raise HTTPException(status_code=400, detail=f"{path!r} is not below a report root")
+
+
+class ReportLimit(RuntimeError):
+    """The worker went past its CPU or wall-clock limit and was stopped."""
+
+
+def _cpu_limit_s() -> int:
+    try:
+        return max(1, int(os.environ.get(CPU_ENV, DEFAULT_CPU_S)))
+    except ValueError:
+        return DEFAULT_CPU_S
+
+
+def _limit_worker(cpu_s: int) -> None:
+    """In the worker, before it does anything: lower priority, and a hard CPU-time limit
+    (the kernel stops it with SIGXCPU/SIGKILL past it)."""
+    import resource
+
+    os.nice(10)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 5))
+
+
+def _make(paths: list[Path], options: ReportOptions, format: str) -> tuple[str, bytes]:
+    """In the worker: the report as (media type, body)."""
+    built = build_report(paths, options)
+    html = render(built)
+    if format == "html":
+        return "text/html; charset=utf-8", html.encode("utf-8")
+    return "application/zip", zip_tables(built, html)
+
+
+async def run_in_worker(paths: list[Path], options: ReportOptions,
+                        format: str) -> tuple[str, bytes]:
+    """Build the report in a fresh worker process under the limits; ``ReportError`` and
+    ``ReportLimit`` come back as exceptions."""
+    cpu_s = _cpu_limit_s()
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=_limit_worker, initargs=(cpu_s,))
+    try:
+        future = asyncio.get_running_loop().run_in_executor(pool, _make, paths, options, format)
+        try:
+            return await asyncio.wait_for(future, timeout=2 * cpu_s)
+        except (BrokenProcessPool, TimeoutError):
+            raise ReportLimit(f"the report went past its limit ({cpu_s} s of CPU, {2 * cpu_s} s "
+                              "in all) and was stopped; build it offline with `l4mon report`, "
+                              f"or raise {CPU_ENV}") from None
+    finally:
+        for process in list(getattr(pool, "_processes", {}).values()):
+            if process.is_alive():  # a stopped wait leaves the worker running: end it
+                process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 def routes(runtime: Runtime, viewer: Any) -> APIRouter:
@@ -94,14 +154,14 @@ def routes(runtime: Runtime, viewer: Any) -> APIRouter:
             raise HTTPException(status_code=400, detail=str(error)) from None
         async with one_at_a_time:
             try:
-                built = await asyncio.to_thread(build_report, list(paths), options)
+                media, body = await run_in_worker(list(paths), options, format)
             except ReportError as error:
                 raise HTTPException(status_code=400, detail=str(error)) from None
-            html = await asyncio.to_thread(render, built)
-            if format == "html":
-                return HTMLResponse(html)
-            data = await asyncio.to_thread(zip_tables, built, html)
-        return Response(data, media_type="application/zip", headers={
+            except ReportLimit as error:
+                raise HTTPException(status_code=503, detail=str(error)) from None
+        if format == "html":
+            return Response(body, media_type=media)
+        return Response(body, media_type=media, headers={
             "Content-Disposition": 'attachment; filename="l4mon-report.zip"'})
 
     return router
