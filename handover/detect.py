@@ -25,10 +25,11 @@ from __future__ import annotations
 import math
 from collections import deque
 from statistics import median
-from typing import Final, Literal, Protocol
+from typing import Final, Literal
 
 import msgspec
 
+from telemetry.link import Pose
 from telemetry.pace import OUTAGE_INTERVALS, SPACING_N
 from telemetry.sequence import RESTART_BACK, RESTART_FROM_ZERO
 from telemetry.wire import LinkSample
@@ -89,17 +90,6 @@ class Handover(msgspec.Struct, frozen=True, kw_only=True):
     #: junction's edge and lasts through it belongs to the junction too.
     end_lat: float | None = None
     end_lon: float | None = None
-
-
-class Pose(Protocol):
-    """Where the vehicle was: anything with ``lat`` and ``lon`` (the hub passes the vehicle's
-    last state message itself, so placing a sample costs a reference, not a copy)."""
-
-    @property
-    def lat(self) -> float: ...
-
-    @property
-    def lon(self) -> float: ...
 
 
 class _At:

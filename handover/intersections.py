@@ -20,15 +20,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from handover.detect import Handover
-from l4mon.site import LocalFrame
 from telemetry.linkstate import DEGRADED, DOWN, STALE
+from telemetry.site import LocalFrame
 from telemetry.window import percentile
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from l4mon.site import Intersection, Site
     from telemetry.fleet import Fleet, HandoverEntry
+    from telemetry.site import Intersection, Site
 
 #: Interruptions kept per (intersection, link) for percentiles: a live hub runs for months.
 INTERRUPTIONS_KEPT: Final = 10_000

@@ -62,8 +62,9 @@ async def _demo(args: argparse.Namespace) -> int:
     from l4mon.ingest.feed import FeedSource
     from l4mon.runtime import run
     from l4mon.service import build_runtime
-    from l4mon.site import DEMO_SITE_PATH, load_site
+    from scenarios.demo_controls import SimControls
     from scenarios.simfleet import SimFleet
+    from telemetry.site import DEMO_SITE_PATH, load_site
 
     clock = LiveClock()
     site = load_site(DEMO_SITE_PATH)
@@ -75,7 +76,7 @@ async def _demo(args: argparse.Namespace) -> int:
         # The demo's journal lives only as long as the demo: every run starts clean.
         config = config_from_dict({"alerts": {"journal": f"{state}/journal.sqlite"},
                                    "http": {"listen": args.http}})
-        runtime = build_runtime(config, clock=clock, site=site, demo=fleet)
+        runtime = build_runtime(config, clock=clock, site=site, demo=SimControls(fleet))
         token, _ = runtime.tokens.issue("demo-operator", "operator")
         source = FeedSource(generate=fleet.advance, clock=clock)
         runtime.buffer = source.buffer
@@ -145,9 +146,9 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
 
 async def _simulate(args: argparse.Namespace) -> int:
     from l4mon.clock import LiveClock
-    from l4mon.site import DEMO_SITE_PATH, load_site
     from scenarios.publish import publish_fleet
     from scenarios.simfleet import SimFleet
+    from telemetry.site import DEMO_SITE_PATH, load_site
 
     clock = LiveClock()
     site = load_site(args.site or DEMO_SITE_PATH)
@@ -181,8 +182,8 @@ def _raw_trace_hint(target: Path) -> None:
 def _replay(args: argparse.Namespace) -> int:
     """Exit 0 when every expectation holds (or there are none), 1 when one fails."""
     from l4mon import progress
-    from l4mon.site import DEMO_SITE_PATH, load_site
     from scenarios.scenario import encode_results, prepare, run_prepared
+    from telemetry.site import DEMO_SITE_PATH, load_site
 
     target = Path(args.input)
     _raw_trace_hint(target)
@@ -252,7 +253,7 @@ def _report(args: argparse.Namespace) -> int:
         write_parquet,
     )
     from l4mon.report.periods import parse_time
-    from l4mon.site import DEMO_SITE_PATH, load_site
+    from telemetry.site import DEMO_SITE_PATH, load_site
 
     site = None if args.site is None else load_site(
         DEMO_SITE_PATH if args.site == "demo" else args.site)

@@ -17,8 +17,8 @@ import msgspec
 
 from l4mon.alerts.rules import DEFAULT_RULES_PATH, Rule, parse_rules
 from l4mon.config import HubConfig, config_from_dict
-from l4mon.site import Site, parse_site
 from telemetry.drivelog import Manifest
+from telemetry.site import Site, parse_site
 
 #: Config sections a replay neither needs nor may see (credentials, listen addresses, paths).
 LIVE_ONLY = ("mqtt", "http", "auth")

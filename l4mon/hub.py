@@ -18,17 +18,18 @@ from typing import Any, Final
 
 import msgspec
 
+from handover.detect import FailoverTracker
 from handover.intersections import IntersectionBook
 from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.incidents import FleetCauses
 from l4mon.config import HubConfig
 from l4mon.feed import LOST, FeedWatch
-from l4mon.site import Site
 from l4mon.types import Batch
 from telemetry.decode import Decoder, Rejected
 from telemetry.fleet import Fleet, Handler, Refused
 from telemetry.quarantine import Quarantine
 from telemetry.sequence import URGENT
+from telemetry.site import Site
 from telemetry.vehicle import VehicleTrack
 
 log = logging.getLogger("l4mon.hub")
@@ -48,8 +49,10 @@ class Hub:
         self.decoder = Decoder(max_payload=ing.max_payload_bytes, max_ahead_s=ing.max_ahead_s,
                                max_age_s=ing.max_age_s)
         self.quarantine = Quarantine(capacity=ing.quarantine_capacity)
+        detect = config.handover
         self.fleet = Fleet(thresholds=config.links, limits=config.fleet,
-                           handover=config.handover)
+                           watch_link=detect.tracker if detect.enabled else None,
+                           watch_failover=FailoverTracker)
         #: Handovers and link health per intersection of the site (none without a site).
         self.intersections = IntersectionBook(
             site, hotspot_window_s=config.handover.hotspot_window_s)

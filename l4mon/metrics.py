@@ -14,10 +14,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from l4mon.alerts.model import SEVERITY_RANK
-from l4mon.api.live import Broadcaster
 from l4mon.hub import INTERNAL_ERROR, Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt import MqttStatus
+from l4mon.live import Broadcaster
 from l4mon.recorder import Recorder
 from telemetry.decode import REASONS
 from telemetry.fleet import CAPACITY, SITE_CONFLICT

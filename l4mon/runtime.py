@@ -20,21 +20,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import uvicorn
 
+from l4mon import views
 from l4mon.alerts.model import Alert, Transition
-from l4mon.api import views
-from l4mon.api.live import Broadcaster
 from l4mon.auth import TokenStore
 from l4mon.clock import Clock
 from l4mon.history import History
 from l4mon.hub import Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt import MqttStatus
+from l4mon.live import Broadcaster
 from l4mon.types import Batch
 
 if TYPE_CHECKING:
+    from l4mon.demo import DemoFleet
     from l4mon.recorder import Recorder
-    from l4mon.site import Site
-    from scenarios.simfleet import SimFleet
+    from telemetry.site import Site
 
 log = logging.getLogger("l4mon")
 
@@ -51,7 +51,7 @@ class Runtime:
     """The live hub: what the API reads and what ``run`` drives."""
 
     def __init__(self, *, hub: Hub, clock: Clock, tokens: TokenStore | None = None,
-                 site: Site | None = None, demo: SimFleet | None = None) -> None:
+                 site: Site | None = None, demo: DemoFleet | None = None) -> None:
         self.hub = hub
         self.clock = clock
         self.tokens = tokens if tokens is not None else TokenStore()

@@ -17,16 +17,16 @@ from l4mon.clock import Clock
 from l4mon.config import HubConfig
 from l4mon.hub import Hub
 from l4mon.runtime import Runtime
-from l4mon.site import Site, load_site
+from telemetry.site import Site, load_site
 
 if TYPE_CHECKING:
-    from scenarios.simfleet import SimFleet
+    from l4mon.demo import DemoFleet
 
 log = logging.getLogger("l4mon")
 
 
 def build_runtime(config: HubConfig, *, clock: Clock, site: Site | None = None,
-                  demo: SimFleet | None = None, rules: list[Rule] | None = None) -> Runtime:
+                  demo: DemoFleet | None = None, rules: list[Rule] | None = None) -> Runtime:
     """Everything but the transport. Raises ValueError subclasses on bad rules or site.
 
     ``rules`` replaces the config's rules file (a replay of a recording uses the rules the

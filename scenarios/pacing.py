@@ -14,9 +14,9 @@ import time
 from pathlib import Path
 
 from l4mon.config import HubConfig
-from l4mon.site import Site
 from scenarios.scenario import encode_results, prepare, run_prepared
 from telemetry import codec
+from telemetry.site import Site
 
 
 async def replay_paced(target: Path, *, speed: str, publish: str | None,

@@ -29,11 +29,11 @@ from l4mon.clock import ManualClock
 from l4mon.config import HubConfig, config_from_dict
 from l4mon.hub import Hub
 from l4mon.service import build_runtime
-from l4mon.site import Site
 from telemetry.drivelog import Delivery
 from telemetry.linkstate import STATES
 from telemetry.quantiles import EXACT_MAX, Quantiles, RunningMean
 from telemetry.sessions import SESSION_GAP_S
+from telemetry.site import Site
 from telemetry.vehicle import VehicleTrack
 from telemetry.window import percentile
 from telemetry.wire import LinkSample

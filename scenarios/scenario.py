@@ -20,11 +20,11 @@ from l4mon.alerts.model import SEVERITY_RANK, Alert
 from l4mon.alerts.rules import Group, RuleSet, load_rules
 from l4mon.config import HubConfig, load_config
 from l4mon.context import replay_context
-from l4mon.site import DEMO_SITE_PATH, Site, load_site
 from scenarios import replay
 from scenarios.simfleet import Fault, SimFleet
 from telemetry import codec
 from telemetry.drivelog import Manifest, iter_wire_messages, read_manifest
+from telemetry.site import DEMO_SITE_PATH, Site, load_site
 from telemetry.wire import LinkSample
 
 RESULTS_FORMAT: Final = "l4mon-replay-results"

@@ -9,13 +9,11 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from collections.abc import Callable, Iterable
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, Protocol
 
 import msgspec
 
-from handover.detect import Failover, FailoverTracker, Handover
-from handover.settings import HandoverSettings
-from telemetry.link import LinkTrack, SampleObserver
+from telemetry.link import LinkTrack, LinkWatcher, SampleObserver
 from telemetry.linkstate import DEGRADED, OK, STATES, LinkThresholds
 from telemetry.sequence import DUPLICATE, NEW, SeqTracker
 from telemetry.topics import Route
@@ -31,13 +29,40 @@ Handler = Callable[[Any, float], int]
 HANDOVERS_KEPT: Final = 100_000
 
 
+class HandoverRecord(Protocol):
+    """What the fleet reads of a final handover record (handover/detect.py ``Handover``):
+    its kind, and where it started and ended, to tag it with the intersection."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def lat(self) -> float | None: ...
+
+    @property
+    def lon(self) -> float | None: ...
+
+    @property
+    def end_lat(self) -> float | None: ...
+
+    @property
+    def end_lon(self) -> float | None: ...
+
+
+class FailoverWatcher(Protocol):
+    """Follows whether each of one vehicle's links is usable and reports the failover events
+    that ends (handover/detect.py ``FailoverTracker``)."""
+
+    def observe_state(self, now: float, link: str, usable: bool) -> list[Any]: ...
+
+
 class HandoverEntry(NamedTuple):
     """A final handover record with whose link it was and the intersection it happened in."""
 
     vehicle: str
     link: str
     intersection: str | None
-    record: Handover
+    record: Any  # a HandoverRecord: handover/detect.py Handover
 
 
 def _nowhere(lat: float | None, lon: float | None) -> str | None:
@@ -95,11 +120,14 @@ class Fleet:
 
     def __init__(self, *, thresholds: LinkThresholds | None = None,
                  limits: FleetLimits | None = None,
-                 handover: HandoverSettings | None = None) -> None:
+                 watch_link: Callable[[], LinkWatcher] | None = None,
+                 watch_failover: Callable[[], FailoverWatcher] | None = None) -> None:
         self.thresholds = thresholds or LinkThresholds()
         self.limits = limits or FleetLimits()
-        #: Each link gets a tracker built from these when detection is enabled.
-        self.handover = handover or HandoverSettings(enabled=False)
+        #: Builds each new link's watcher (handover detection) and each vehicle's failover
+        #: watcher: given by the hub, which knows the layer above; None: not watched.
+        self.watch_link = watch_link
+        self.watch_failover = watch_failover
         self.vehicles: dict[str, VehicleTrack] = {}
         self.rsus: dict[str, RsuTrack] = {}
         self._links_created = 0
@@ -110,8 +138,8 @@ class Fleet:
         #: Final records not yet taken by the hub (for the intersection book and alert rules).
         self.fresh_handovers: list[HandoverEntry] = []
         #: Failover between each vehicle's links (docs/handover.md), newest last, bounded.
-        self.failovers: deque[tuple[str, Failover]] = deque(maxlen=HANDOVERS_KEPT)
-        self._failover: dict[str, FailoverTracker] = {}
+        self.failovers: deque[tuple[str, Any]] = deque(maxlen=HANDOVERS_KEPT)
+        self._failover: dict[str, FailoverWatcher] = {}
         #: The intersection a position is in (the hub sets it from the site): tags each record.
         self.zone_at: Callable[[float | None, float | None], str | None] = _nowhere
         #: Gives each new link its per-sample observer (vehicle id, link name): a replay's
@@ -147,8 +175,8 @@ class Fleet:
                 # Golden-ratio phases spread the links' judging times evenly over the interval,
                 # deterministically (the same log replayed gives the same phases).
                 phase = (self._links_created * 0.6180339887498949) % 1.0
-                tracker = self.handover.tracker() if self.handover.enabled else None
-                link = vehicle.link(name, phase=phase, handovers=tracker)
+                watcher = self.watch_link() if self.watch_link is not None else None
+                link = vehicle.link(name, phase=phase, handovers=watcher)
                 if link is None:
                     raise Refused(CAPACITY, f"vehicle {route.source} has too many links")
                 if self.observe_link is not None:
@@ -224,7 +252,7 @@ class Fleet:
                     self._keep(vehicle.id, link.name, record)
                 link.final_handovers.clear()
 
-    def _keep(self, vehicle: str, link: str, record: Handover) -> None:
+    def _keep(self, vehicle: str, link: str, record: HandoverRecord) -> None:
         zone = self.zone_at(record.lat, record.lon)
         if zone is None and record.kind == "failure":
             zone = self.zone_at(record.end_lat, record.end_lon)  # it ended inside one
@@ -234,9 +262,11 @@ class Fleet:
         self.handover_counts[record.kind] += 1
 
     def _observe_failover(self, now: float, vehicle: str, link: str, state: str) -> None:
+        if self.watch_failover is None:
+            return
         tracker = self._failover.get(vehicle)
         if tracker is None:
-            tracker = self._failover[vehicle] = FailoverTracker()
+            tracker = self._failover[vehicle] = self.watch_failover()
         for event in tracker.observe_state(now, link, state in (OK, DEGRADED)):
             self.failovers.append((vehicle, event))
 

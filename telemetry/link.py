@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from math import isnan
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 import msgspec
 
-from handover.detect import Handover, HandoverTracker, Pose
 from telemetry.linkstate import STALE, Figures, LinkHealth, LinkThresholds, judge
 from telemetry.pace import silence_limit, usual_interval
 from telemetry.sequence import DUPLICATE, NEW, URGENT, SeqTracker
@@ -62,6 +61,31 @@ class WindowFigures(msgspec.Struct, frozen=True):
     dl_kbps: float | None
 
 
+class Pose(Protocol):
+    """Where the vehicle was: anything with ``lat`` and ``lon`` (the hub passes the vehicle's
+    last state message itself, so placing a sample costs a reference, not a copy)."""
+
+    @property
+    def lat(self) -> float: ...
+
+    @property
+    def lon(self) -> float: ...
+
+
+class LinkWatcher(Protocol):
+    """Follows one link's samples over time and reports what it finds once final: the hub
+    gives each link one (handover detection, handover/detect.py). Defined here, implemented
+    above, so that the link statistics know nothing of handovers."""
+
+    def take(self, now: float, sample: LinkSample, pose: Pose | None) -> None: ...
+
+    def advance(self, now: float) -> list[Any]: ...
+
+    def drain(self, now: float) -> list[Any]: ...
+
+    def forget_service(self) -> None: ...
+
+
 class SampleObserver(Protocol):
     """Takes each sample of a link that counts, with the hub time it was received at."""
 
@@ -103,7 +127,7 @@ class LinkTrack:
 
     def __init__(self, name: str, *, phase: float = 0.0,
                  owner: Placed = NOWHERE,
-                 handovers: HandoverTracker | None = None) -> None:
+                 handovers: LinkWatcher | None = None) -> None:
         if not 0.0 <= phase < 1.0:
             raise ValueError("phase must be in [0, 1)")
         self.name = name
@@ -116,7 +140,7 @@ class LinkTrack:
         #: time: a replay keeps its whole-run books this way. None live (costs one check).
         self.observer: SampleObserver | None = None
         #: Handovers whose classification became final, taken by the fleet at each judging.
-        self.final_handovers: list[Handover] = []
+        self.final_handovers: list[Any] = []
         self.seq = SeqTracker()
         self.window = LinkWindow()
         self.last: LinkSample | None = None

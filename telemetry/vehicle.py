@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Final
 
-from handover.detect import HandoverTracker
-from telemetry.link import LinkTrack
+from telemetry.link import LinkTrack, LinkWatcher
 from telemetry.linkstate import DEGRADED, DOWN, OK, STALE, UNKNOWN
 from telemetry.sequence import DUPLICATE, NEW, URGENT, SeqTracker
 from telemetry.wire import VehicleEvent, VehicleState
@@ -96,7 +95,7 @@ class VehicleTrack:
         return URGENT
 
     def link(self, name: str, *, phase: float = 0.0,
-             handovers: HandoverTracker | None = None) -> LinkTrack | None:
+             handovers: LinkWatcher | None = None) -> LinkTrack | None:
         """The named link, created on first sight unless the vehicle already has too many."""
         track = self.links.get(name)
         if track is None and len(self.links) < self.max_links:

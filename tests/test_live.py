@@ -7,7 +7,7 @@ import asyncio
 import json
 
 from l4mon.alerts.model import Alert, Transition
-from l4mon.api.live import Broadcaster
+from l4mon.live import Broadcaster
 
 
 class MemorySocket:

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from l4mon.api.deps import errors
 from l4mon.api.json import JSON
+from l4mon.demo import DemoFleet
 from l4mon.runtime import Runtime
 
 FAULT_KINDS = ("link_down", "both_links_down", "telemetry_stall", "rtt_spike", "bandwidth_cap",
@@ -32,7 +33,7 @@ class CellOutageBody(BaseModel):
 def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
     router = APIRouter(prefix="/api/demo", responses=errors(401, 404, 429))
 
-    def fleet() -> Any:
+    def fleet() -> DemoFleet:
         if runtime.demo is None:
             raise HTTPException(status_code=404, detail="not a demo hub")
         return runtime.demo
@@ -45,17 +46,15 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
 
     @router.post("/faults", dependencies=[Depends(operator)], responses=errors(400, 403))
     async def inject(body: FaultBody) -> JSON:
-        from scenarios.simfleet import Fault
-
         sim = fleet()
         if body.vehicle not in sim.vehicle_ids:
             raise HTTPException(status_code=404, detail=f"no simulated vehicle {body.vehicle!r}")
         try:
-            fault = Fault(kind=body.kind, vehicle=body.vehicle, link=body.link,
-                          start=runtime.clock.now(), duration=body.duration_s, value=body.value)
+            sim.inject_fault(kind=body.kind, vehicle=body.vehicle, link=body.link,
+                             start=runtime.clock.now(), duration=body.duration_s,
+                             value=body.value)
         except ValueError as error:  # e.g. a link given for a whole-vehicle fault
             raise HTTPException(status_code=422, detail=str(error)) from None
-        sim.inject(fault)
         return JSON({"ok": True})
 
     @router.post("/cell-outage", dependencies=[Depends(operator)], responses=errors(400, 403))

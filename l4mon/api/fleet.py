@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from l4mon.api import views
+from l4mon import views
 from l4mon.api.deps import errors
 from l4mon.api.json import JSON
 from l4mon.hub import INTERNAL_ERROR

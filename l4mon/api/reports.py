@@ -27,7 +27,7 @@ from l4mon.api.deps import ErrorBody
 from l4mon.report import ReportError, ReportOptions, build_report, render, zip_tables
 from l4mon.report.periods import parse_time
 from l4mon.runtime import Runtime
-from l4mon.site import DEMO_SITE_PATH, Site, load_site
+from telemetry.site import DEMO_SITE_PATH, Site, load_site
 
 ROOTS_ENV = "L4MON_REPORT_ROOTS"
 CPU_ENV = "L4MON_REPORT_CPU_S"

@@ -29,10 +29,10 @@ from l4mon.report.histogram import Histogram, delay_histogram, rate_histogram, r
 from l4mon.report.inputs import LogInput, ReportError
 from l4mon.report.keys import Keys
 from l4mon.report.v2i import V2iCounter, V2iTotal, rsu_rates
-from l4mon.site import Site
 from telemetry.drivelog import SCHEMA
 from telemetry.sequence import SeqTracker, observe_many
 from telemetry.sessions import ActiveTime
+from telemetry.site import Site
 
 #: Per-vehicle link slot in a stream key; [fleet] allows 4 links, this leaves room.
 _LINK_SLOTS = 1_024

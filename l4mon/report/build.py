@@ -27,7 +27,7 @@ from l4mon.report.differences import compare
 from l4mon.report.inputs import LogInput, ReportError, ResultsInput, resolve
 from l4mon.report.model import Column, Report, Table
 from l4mon.report.pipeline import StateRun, from_results, replay_log
-from l4mon.site import DEMO_SITE_PATH, Site, load_site
+from telemetry.site import DEMO_SITE_PATH, Site, load_site
 
 ReplayMode = Literal["auto", "always", "never"]
 _ORDER = ["daylight", "dusk", "night", "snow-daylight", "snow", "snow-dusk", "snow-night"]

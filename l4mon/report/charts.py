@@ -14,7 +14,7 @@ from html import escape
 import numpy as np
 
 from l4mon.report.histogram import Histogram
-from l4mon.site import Site
+from telemetry.site import Site
 
 W, H = 720, 300
 LEFT, RIGHT, TOP, BOTTOM = 58, 170, 26, 40

@@ -16,7 +16,7 @@ from l4mon.report.aggregate import LinkRaw, RawFigures
 from l4mon.report.budgets import USABLE_LINKS, Budget, observe, observe_vehicles, passes
 from l4mon.report.model import Column, Table
 from l4mon.report.pipeline import StateRun
-from l4mon.site import Site
+from telemetry.site import Site
 
 C, L = Column("condition", "Condition", "text"), Column("link", "Link", "text")
 OUTSIDE = "(between intersections)"

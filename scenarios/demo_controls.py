@@ -1,0 +1,28 @@
+"""The simulated fleet as the demo's fault controls see it (``l4mon.demo.DemoFleet``)."""
+
+from __future__ import annotations
+
+from scenarios.simfleet import Fault, SimFleet
+
+
+class SimControls:
+    """Faults and cell outages injected into a running ``SimFleet`` from the console."""
+
+    def __init__(self, sim: SimFleet) -> None:
+        self.sim = sim
+
+    @property
+    def vehicle_ids(self) -> list[str]:
+        return self.sim.vehicle_ids
+
+    @property
+    def cell_ids(self) -> list[str]:
+        return self.sim.cell_ids
+
+    def inject_fault(self, *, kind: str, vehicle: str, link: str | None, start: float,
+                     duration: float, value: float | None) -> None:
+        self.sim.inject(Fault(kind=kind, vehicle=vehicle, link=link,  # type: ignore[arg-type]
+                              start=start, duration=duration, value=value))
+
+    def cell_outage(self, cell: str, start: float, duration: float) -> None:
+        self.sim.cell_outage(cell, start, duration)

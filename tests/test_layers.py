@@ -1,0 +1,85 @@
+"""The packages are layers, and imports only point down (README, "Architecture").
+
+Every import in the project's code is read with ``ast`` — module-level, inside functions and
+under ``TYPE_CHECKING`` alike, since each is a dependency the next engineer has to know about —
+and placed by the layer of the importing and the imported module. An import of a higher layer
+fails this test, naming the file and line.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("telemetry", "handover", "l4mon", "scenarios")
+
+#: Bottom first. A module belongs to the layer of the longest prefix that names it.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("wire model, site model, link statistics", ("telemetry",)),
+    ("handover, failover and intersection analysis", ("handover",)),
+    ("the hub: ingest, state, alert rules, console stream, live process", ("l4mon",)),
+    ("simulator, scenarios, importers, replay", ("scenarios",)),
+    ("faces: HTTP API, reports, CLI",
+     ("l4mon.api", "l4mon.report", "l4mon.cli", "l4mon.__main__", "l4mon.progress")),
+)
+
+
+def layer_of(module: str) -> int:
+    best, found = -1, -1
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > best:
+                best, found = len(prefix), index
+    return found
+
+
+def imports(path: Path) -> list[tuple[int, str]]:
+    """(line, module) of every absolute import of a project module in ``path``."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+            # ``from l4mon import views`` imports the module l4mon.views
+            found += [(node.lineno, f"{node.module}.{alias.name}") for alias in node.names]
+    return [(line, name) for line, name in found if name.split(".")[0] in PACKAGES]
+
+
+def modules() -> dict[str, Path]:
+    out = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = path.relative_to(ROOT).with_suffix("").parts
+            out[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return out
+
+
+def test_every_module_has_a_layer() -> None:
+    assert [m for m in modules() if layer_of(m) < 0] == []
+
+
+def test_imports_only_point_down() -> None:
+    known = modules()
+    upward = []
+    for module, path in known.items():
+        mine = layer_of(module)
+        for line, name in imports(path):
+            if name not in known:  # ``from l4mon import __version__``: a name, not a module
+                continue
+            theirs = layer_of(name)
+            if theirs > mine:
+                upward.append(f"{path.relative_to(ROOT)}:{line}: {module} ({LAYERS[mine][0]}) "
+                              f"imports {name} ({LAYERS[theirs][0]})")
+    assert upward == [], "imports that run back up:\n" + "\n".join(upward)
+
+
+def test_the_layer_rule_catches_an_upward_import(tmp_path: Path) -> None:
+    """The check itself: a telemetry module importing the hub is found."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("from l4mon.hub import Hub\n\ndef f():\n    import scenarios.replay\n")
+    found = imports(bad)
+    assert [n for _, n in found] == ["l4mon.hub", "l4mon.hub.Hub", "scenarios.replay"]
+    assert layer_of("telemetry.link") < layer_of("l4mon.hub") < layer_of("scenarios.replay")
+    assert layer_of("l4mon.api.app") > layer_of("scenarios.replay") > layer_of("l4mon.runtime")
