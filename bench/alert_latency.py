@@ -28,18 +28,16 @@ import time
 from pathlib import Path
 from statistics import median
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import gmqtt
 import httpx
 import msgspec
 import websockets
 
-from bench._blaster import start_blaster
-from bench._broker import free_port, running_broker
 from l4mon.auth import hash_token
 from telemetry.topics import link_topic, state_topic
 from telemetry.wire import LinkSample, VehicleState
+from testing.blaster import start_blaster
+from testing.broker import free_port, running_broker
 
 TOKEN = "bench-token"
 

@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python bench/faults.py [--only broker_restart,hub_kill9,...]``
 
-Every scenario starts its own Mosquitto (``bench/_broker.py``) and ``l4mon serve`` processes
+Every scenario starts its own Mosquitto (``testing/broker.py``) and ``l4mon serve`` processes
 with temp configs and journals, injects one kind of fault, and counts what was lost against
 what was sent. Loops are bounded in count and time; every process started is stopped in a
 ``finally``. The scenarios are plain functions returning an :class:`Outcome`, so the quick
@@ -45,8 +45,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import httpx
 import msgspec
 import paho.mqtt.client as paho
@@ -54,11 +52,11 @@ import websockets
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from bench._blaster import start_blaster
-from bench._broker import Broker, free_port
 from l4mon.auth import hash_token
 from telemetry.topics import PREFIX, event_topic, link_topic
 from telemetry.wire import LinkSample, VehicleEvent
+from testing.blaster import start_blaster
+from testing.broker import Broker, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "faults-token-not-secret"

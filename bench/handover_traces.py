@@ -32,8 +32,6 @@ from statistics import median
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from scenarios.importers import import_files
 from scenarios.scenario import run_log
 

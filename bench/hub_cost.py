@@ -17,19 +17,16 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from l4mon.clock import ManualClock
 from l4mon.config import HubConfig, config_from_dict
 from l4mon.runtime import tune_gc
 from l4mon.service import build_runtime
-from l4mon.site import DEMO_SITE_PATH, load_site
 from scenarios.simfleet import SimFleet
+from telemetry.site import DEMO_SITE_PATH, load_site
 
 START = 1_767_225_600.0
 TICK_S = 0.25

@@ -34,8 +34,12 @@ def drive(mode: str, steps: int, vehicles: int) -> int:
     from l4mon.clock import ManualClock
     from l4mon.config import config_from_dict
     from l4mon.service import build_runtime
-    from l4mon.site import DEMO_SITE_PATH, load_site
     from scenarios.simfleet import SimFleet
+
+    try:
+        from telemetry.site import DEMO_SITE_PATH, load_site
+    except ImportError:  # a baseline tree from before the site model moved down (4013d91)
+        from l4mon.site import DEMO_SITE_PATH, load_site  # type: ignore[no-redef]
 
     fleet = SimFleet(site=load_site(DEMO_SITE_PATH), vehicles=vehicles, seed=3, start=START)
     batches = []

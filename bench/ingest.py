@@ -20,14 +20,11 @@ message against it, from the same repeat. Target (issue 5): less than 15 % more.
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 from statistics import median
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from mqtt_clients import RunResult, run_one  # a sibling script: see bench/__init__.py
 
-from bench._broker import running_broker
-from bench.mqtt_clients import RunResult, run_one
+from testing.broker import running_broker
 
 #: The hub against a bare subscriber of exactly the client it runs on: gmqtt with the hub's lean
 #: QoS 0 PUBLISH path (l4mon/ingest/_gmqtt.py); "gmqtt-stock" compares with gmqtt as shipped.

@@ -17,7 +17,6 @@ import asyncio
 import multiprocessing
 import os
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -26,12 +25,9 @@ from dataclasses import dataclass
 from functools import partial
 from multiprocessing.connection import Connection
 from multiprocessing.synchronize import Event
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from bench._blaster import start_blaster
-from bench._broker import Broker, running_broker
+from testing.blaster import start_blaster
+from testing.broker import Broker, running_broker
 
 TOPIC = "l4mon/v1/+/vehicle/#"
 CLIENTS = (

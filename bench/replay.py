@@ -14,14 +14,10 @@ Target (issue 4): >= 200x real time, i.e. under 18 s for 10 vehicles x 1 h.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from l4mon.site import DEMO_SITE_PATH, load_site
 from scenarios import replay
 from scenarios.simfleet import SimFleet
 from telemetry.decode import Decoder
@@ -32,6 +28,7 @@ from telemetry.drivelog import (
     read_table,
     wire_messages,
 )
+from telemetry.site import DEMO_SITE_PATH, load_site
 
 START = 1_767_225_600.0
 

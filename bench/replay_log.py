@@ -39,11 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from report import generate  # a sibling script: see bench/__init__.py
 
-from bench._child import CHILD  # noqa: E402
-from bench.report import generate  # noqa: E402
+from testing.peak_memory import CHILD
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @dataclass

@@ -8,7 +8,7 @@ full day of 100 vehicles — straight into the drive-log schema with numpy and p
 partitions like ``serve --record``. The simulator would take hours for that; the figures only
 need plausible distributions (lognormal RTT, some loss and probe timeouts). Then runs
 ``l4mon report LOG --out ... --csv ...`` in a child process and reports its wall time, CPU
-time and peak RSS (the child's own VmHWM: bench/_child.py). Link states, handovers and alerts
+time and peak RSS (the child's own VmHWM: testing/peak_memory.py). Link states, handovers and alerts
 are not replayed for a log this size (``--replay auto``): the report says so.
 ``--baseline TREE --repeats N`` runs another copy's report on the same log too, alternating,
 and prints the ratio of the wall times with its range.
@@ -31,12 +31,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from telemetry.drivelog import SCHEMA, Conditions, Manifest, write_manifest
+from testing.peak_memory import CHILD
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from bench._child import CHILD  # noqa: E402
-from telemetry.drivelog import SCHEMA, Conditions, Manifest, write_manifest  # noqa: E402
-
 START = 1_795_305_600.0  # 2026-11-22T00:00:00Z
 CHUNK_S = 600.0  # generated and written ten minutes at a time: bounded memory
 LINKS = (("l5g", "nr", "l5g-araya", 18.0, 0.25, 30_000.0, 0.002, 0.003),
@@ -174,7 +172,7 @@ def main() -> None:
     out.mkdir(exist_ok=True)
     trees = [("subject", ROOT, log)]
     if args.baseline is not None:
-        from bench.replay_log import _v1_copy
+        from replay_log import _v1_copy  # a sibling script: see bench/__init__.py
 
         trees.insert(0, ("baseline", args.baseline.resolve(), _v1_copy(log)))
     walls: dict[str, list[float]] = {label: [] for label, _, _ in trees}

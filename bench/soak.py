@@ -25,13 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 import httpx
 
-from bench._blaster import start_blaster
-from bench._broker import free_port, running_broker
 from l4mon.auth import hash_token
+from testing.blaster import start_blaster
+from testing.broker import free_port, running_broker
 
 TOKEN = "soak-token"
 

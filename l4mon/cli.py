@@ -16,11 +16,15 @@ import sys
 import tempfile
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvloop
 
 from l4mon.config import ConfigError, HubConfig, load_config, parse_listen, with_overrides
+
+if TYPE_CHECKING:
+    from l4mon.alerts.journal import Journal
+    from l4mon.hub import Hub
 
 log = logging.getLogger("l4mon")
 
@@ -60,8 +64,8 @@ async def _demo(args: argparse.Namespace) -> int:
     from l4mon.clock import LiveClock
     from l4mon.config import config_from_dict
     from l4mon.ingest.feed import FeedSource
-    from l4mon.runtime import run
-    from l4mon.service import build_runtime
+    from l4mon.process import LiveProcess
+    from l4mon.service import build_hub, build_runtime
     from scenarios.demo_controls import SimControls
     from scenarios.simfleet import SimFleet
     from telemetry.site import DEMO_SITE_PATH, load_site
@@ -76,10 +80,11 @@ async def _demo(args: argparse.Namespace) -> int:
         # The demo's journal lives only as long as the demo: every run starts clean.
         config = config_from_dict({"alerts": {"journal": f"{state}/journal.sqlite"},
                                    "http": {"listen": args.http}})
-        runtime = build_runtime(config, clock=clock, site=site, demo=SimControls(fleet))
-        token, _ = runtime.tokens.issue("demo-operator", "operator")
+        hub = build_hub(config, site=site)
         source = FeedSource(generate=fleet.advance, clock=clock)
-        runtime.buffer = source.buffer
+        runtime = build_runtime(config, clock=clock, hub=hub, demo=SimControls(fleet),
+                                buffer=source.buffer)
+        token, _ = runtime.tokens.issue("demo-operator", "operator")
         stop = asyncio.Event()
         _stop_on_signals(stop)
         timer = asyncio.create_task(_stop_after(stop, args.duration))
@@ -91,23 +96,43 @@ async def _demo(args: argparse.Namespace) -> int:
               f"http://{host}:{port}/api/vehicles", flush=True)
         print("  Ctrl-C to stop.", flush=True)
         try:
-            await run(runtime, source, http=(host, port), app=create_app(runtime), stop=stop)
+            async with LiveProcess(runtime, source, app=create_app(runtime), http=(host, port),
+                                   journal=_journal(hub)) as live:
+                await live.wait(stop)
         finally:
             timer.cancel()
-            runtime.hub.alerts.journal.close()  # type: ignore[union-attr]
     return 0
+
+
+def _journal(hub: Hub) -> Journal | None:
+    """The hub's journal, which the live process closes last."""
+    return hub.alerts.journal if hub.alerts is not None else None
 
 
 async def _serve(config: HubConfig, record: str | None = None) -> int:
     from l4mon.api.app import create_app
     from l4mon.clock import LiveClock
     from l4mon.ingest.mqtt import MqttSource
-    from l4mon.runtime import run
-    from l4mon.service import build_runtime, ensure_admin_token
+    from l4mon.process import LiveProcess
+    from l4mon.service import build_hub, build_runtime, ensure_admin_token
 
     host, port = parse_listen(config.http.listen)
     _require_free(host, port, "--http")
-    runtime = build_runtime(config, clock=LiveClock())
+    clock = LiveClock()
+    hub = build_hub(config)
+    source = MqttSource(settings=config.mqtt, quarantine=hub.quarantine, clock=clock)
+    recorder = None
+    if record:
+        from l4mon.context import recorded
+        from l4mon.recorder import Recorder
+        from telemetry.drivelog import Manifest
+
+        recorder = Recorder(record, manifest=Manifest(
+            site=hub.site.name if hub.site is not None else "", source={"kind": "recorder"},
+            **recorded(config, hub.site)))
+        log.info("recording everything ingested to %s", record)
+    runtime = build_runtime(config, clock=clock, hub=hub, buffer=source.buffer,
+                            mqtt=source.status, recorder=recorder)
     token = ensure_admin_token(runtime)
     if token is not None:
         print("No tokens were configured, so an admin token was created. It is shown only "
@@ -117,30 +142,13 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
               f"{config.alerts.journal}); tokens are kept only as hashes, so to log in with a "
               "new one: l4mon token create --role operator --name NAME --journal "
               f"{config.alerts.journal} (then restart serve)", flush=True)
-    source = MqttSource(settings=config.mqtt, quarantine=runtime.hub.quarantine,
-                        clock=runtime.clock)
-    runtime.buffer = source.buffer
-    runtime.mqtt = source.status
-    if record:
-        from l4mon.context import recorded
-        from l4mon.recorder import Recorder
-        from telemetry.drivelog import Manifest
-
-        site = runtime.site
-        runtime.recorder = Recorder(record, manifest=Manifest(
-            site=site.name if site is not None else "", source={"kind": "recorder"},
-            **recorded(config, site)))
-        log.info("recording everything ingested to %s", record)
     stop = asyncio.Event()
     _stop_on_signals(stop)
     log.info("l4mon serve: broker %s (%s), HTTP http://%s:%d/, journal %s", config.mqtt.url,
              config.mqtt.client, host, port, config.alerts.journal)
-    try:
-        await run(runtime, source, http=(host, port), app=create_app(runtime), stop=stop)
-    finally:
-        if runtime.recorder is not None:
-            await asyncio.to_thread(runtime.recorder.close)  # drains: nothing received is lost
-        runtime.hub.alerts.journal.close()  # type: ignore[union-attr]
+    async with LiveProcess(runtime, source, app=create_app(runtime), http=(host, port),
+                           journal=_journal(hub)) as live:
+        await live.wait(stop)
     return 0
 
 

@@ -15,7 +15,7 @@ import msgspec
 from handover.settings import HandoverSettings
 from l4mon.auth import TokenEntry
 from l4mon.feed import FeedSettings
-from l4mon.ingest.mqtt import MqttSettings
+from l4mon.ingest.mqtt_settings import MqttSettings
 from telemetry.fleet import FleetLimits
 from telemetry.linkstate import LinkThresholds
 

@@ -45,6 +45,7 @@ class Hub:
 
     def __init__(self, *, config: HubConfig | None = None, site: Site | None = None) -> None:
         self.config = config = config or HubConfig()
+        self.site = site
         ing = config.ingest
         self.decoder = Decoder(max_payload=ing.max_payload_bytes, max_ahead_s=ing.max_ahead_s,
                                max_age_s=ing.max_age_s)

@@ -16,7 +16,7 @@ from prometheus_client.registry import Collector
 from l4mon.alerts.model import SEVERITY_RANK
 from l4mon.hub import INTERNAL_ERROR, Hub
 from l4mon.ingest.buffer import BatchBuffer
-from l4mon.ingest.mqtt import MqttStatus
+from l4mon.ingest.mqtt_status import MqttStatus
 from l4mon.live import Broadcaster
 from l4mon.recorder import Recorder
 from telemetry.decode import REASONS
@@ -116,6 +116,17 @@ class HubCollector(Collector):
             yield GaugeMetricFamily("l4mon_mqtt_failed_attempts",
                                     "Consecutive failed connection attempts.",
                                     value=status.failed_attempts)
+            yield GaugeMetricFamily(
+                "l4mon_mqtt_lean_path",
+                "1 while gmqtt's PUBLISH packets take l4mon's lean path (self-check passed).",
+                value=1 if status.lean_path else 0)
+            acked = GaugeMetricFamily(
+                "l4mon_mqtt_ack_after_processing",
+                "1 where a QoS 1 event is acknowledged only once processed, by ingest path.",
+                labels=["path"])
+            for path, holds in sorted(status.ack_after_processing.items()):
+                acked.add_metric([path], 1 if holds else 0)
+            yield acked
 
 
 def make_registry(collector: HubCollector) -> CollectorRegistry:

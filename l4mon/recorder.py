@@ -44,8 +44,14 @@ class Recorder:
         self.dropped = 0
         self._wake = threading.Event()
         self._stop = False
+        # Started by whoever owns the live process (l4mon/process.py), not by the constructor:
+        # building a recorder has no side effect until the process starts its sinks.
         self._thread = threading.Thread(target=self._run, name="l4mon-recorder", daemon=True)
-        self._thread.start()
+
+    def start(self) -> None:
+        """Start the writer thread (once); batches added before wait in the queue."""
+        if not self._thread.is_alive() and self._thread.ident is None:
+            self._thread.start()
 
     def add(self, batch: Batch, now: float) -> None:
         """Called on the hub's loop after each batch: never blocks."""
@@ -65,6 +71,7 @@ class Recorder:
         """Drain the queue, write the last file and the manifest."""
         self._stop = True
         self._wake.set()
+        self.start()  # never started: the writer still drains what was queued
         self._thread.join()
         manifest = self._writer.close()
         log.info("recorded %d messages to %s (%d dropped)", self.recorded, self.path,

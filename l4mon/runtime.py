@@ -1,24 +1,22 @@
-"""Running the hub live: one event loop, the sinks (HTTP) started before the source.
+"""The live hub as its API and console see it: the hub, its clock, tokens, console stream and
+recent history, and the two loops that drive it.
 
-    source (MQTT or the demo feed) ──Batch──▶ ingest task ──▶ Hub ◀── tick task (clock)
-                                                               │
-                                                    HTTP API / metrics (same loop)
+    source (MQTT or the demo feed) ──Batch──▶ consume ──▶ Hub ◀── tick_forever (clock)
+                                                           │
+                                             HTTP API / console stream (same loop)
 
 Everything runs on one event loop, so the hub's state is never touched concurrently and the
-API reads it without locks.
+API reads it without locks. Who starts and stops all of it, in order: l4mon/process.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
-
-import uvicorn
 
 from l4mon import views
 from l4mon.alerts.model import Alert, Transition
@@ -27,7 +25,7 @@ from l4mon.clock import Clock
 from l4mon.history import History
 from l4mon.hub import Hub
 from l4mon.ingest.buffer import BatchBuffer
-from l4mon.ingest.mqtt import MqttStatus
+from l4mon.ingest.mqtt_status import MqttStatus
 from l4mon.live import Broadcaster
 from l4mon.types import Batch
 
@@ -48,18 +46,22 @@ class Source(AbstractAsyncContextManager["Source"], Protocol):
 
 
 class Runtime:
-    """The live hub: what the API reads and what ``run`` drives."""
+    """The live hub: what the API reads, and the loops ``LiveProcess`` runs."""
 
     def __init__(self, *, hub: Hub, clock: Clock, tokens: TokenStore | None = None,
-                 site: Site | None = None, demo: DemoFleet | None = None) -> None:
+                 site: Site | None = None, demo: DemoFleet | None = None,
+                 buffer: BatchBuffer | None = None, mqtt: MqttStatus | None = None,
+                 recorder: Recorder | None = None) -> None:
         self.hub = hub
         self.clock = clock
         self.tokens = tokens if tokens is not None else TokenStore()
         self.site = site
         self.demo = demo
-        self.buffer: BatchBuffer | None = None
-        self.mqtt: MqttStatus | None = None
-        self.recorder: Recorder | None = None
+        #: The transport's buffer and connection state, and the recorder: what /healthz and
+        #: /metrics report. Given at construction by whoever assembles the process.
+        self.buffer = buffer
+        self.mqtt = mqtt
+        self.recorder = recorder
         self.started_at = clock.now()
         self.history = History(max_vehicles=hub.config.fleet.max_vehicles)  # charts: last 10 min
         self.ready = asyncio.Event()
@@ -151,42 +153,3 @@ def tune_gc() -> None:
     """
     gc.freeze()
     gc.set_threshold(50_000, 20, 20)
-
-
-async def run(runtime: Runtime, source: Source, *, http: tuple[str, int] | None,
-              app: object | None, stop: asyncio.Event) -> None:
-    """Serve until ``stop`` is set. Sinks first, so nothing ingested is invisible."""
-    tune_gc()
-    server: uvicorn.Server | None = None
-    tasks: list[asyncio.Task[None]] = []
-    try:
-        if http is not None and app is not None:
-            server = uvicorn.Server(uvicorn.Config(
-                app, host=http[0], port=http[1], log_level="warning", access_log=False,
-                lifespan="off", loop="none", ws="websockets-sansio"))
-            tasks.append(asyncio.create_task(server.serve(), name="l4mon-http"))
-            while not server.started:
-                if tasks[0].done():
-                    tasks[0].result()  # surfaces "address in use" and the like
-                    raise RuntimeError("HTTP server stopped during start-up")
-                await asyncio.sleep(0.02)
-        tasks.append(asyncio.create_task(runtime.broadcaster.run(), name="l4mon-broadcast"))
-        async with source:
-            tasks.append(asyncio.create_task(runtime.consume(source), name="l4mon-ingest"))
-            tasks.append(asyncio.create_task(runtime.tick_forever(), name="l4mon-tick"))
-            runtime.ready.set()
-            stopper = asyncio.create_task(stop.wait())
-            done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
-            stopper.cancel()
-            for task in done:
-                if task is not stopper and task.exception() is not None:
-                    raise task.exception()  # type: ignore[misc]
-    finally:
-        if server is not None:
-            server.should_exit = True
-        for task in tasks:
-            if task.get_name() != "l4mon-http":
-                task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task

@@ -1,6 +1,7 @@
 """Putting a hub together from its config: journal, rules, duty, engine, tokens, site.
 
-``serve`` and ``demo`` both assemble through here, so the demo runs the real thing.
+``serve``, ``demo`` and replay all assemble the hub through ``build_hub``, so the demo and a
+replay run the real thing; the live ones add a ``Runtime`` (``build_runtime``).
 """
 
 from __future__ import annotations
@@ -21,13 +22,17 @@ from telemetry.site import Site, load_site
 
 if TYPE_CHECKING:
     from l4mon.demo import DemoFleet
+    from l4mon.ingest.buffer import BatchBuffer
+    from l4mon.ingest.mqtt_status import MqttStatus
+    from l4mon.recorder import Recorder
 
 log = logging.getLogger("l4mon")
 
 
-def build_runtime(config: HubConfig, *, clock: Clock, site: Site | None = None,
-                  demo: DemoFleet | None = None, rules: list[Rule] | None = None) -> Runtime:
-    """Everything but the transport. Raises ValueError subclasses on bad rules or site.
+def build_hub(config: HubConfig, *, site: Site | None = None,
+              rules: list[Rule] | None = None) -> Hub:
+    """The hub with its journal and alert engine: what live and replay both run. Raises
+    ValueError subclasses on bad rules or site.
 
     ``rules`` replaces the config's rules file (a replay of a recording uses the rules the
     recording hub ran with)."""
@@ -42,8 +47,23 @@ def build_runtime(config: HubConfig, *, clock: Clock, site: Site | None = None,
         log.info("journal %s: restored %d open alerts", config.alerts.journal, len(engine.open))
     hub = Hub(config=config, site=site)
     hub.alerts = engine
-    entries = [(t.name, t.role, t.sha256) for t in config.auth.tokens] + journal.tokens()
-    return Runtime(hub=hub, clock=clock, tokens=TokenStore(entries), site=site, demo=demo)
+    return hub
+
+
+def build_runtime(config: HubConfig, *, clock: Clock, hub: Hub | None = None,
+                  site: Site | None = None, demo: DemoFleet | None = None,
+                  rules: list[Rule] | None = None, buffer: BatchBuffer | None = None,
+                  mqtt: MqttStatus | None = None, recorder: Recorder | None = None) -> Runtime:
+    """The live hub's runtime: ``hub`` (or one built from the config), its tokens, and what
+    the transport and recorder report. The live process itself: l4mon/process.py."""
+    if hub is None:
+        hub = build_hub(config, site=site, rules=rules)
+    site = hub.site
+    journal = hub.alerts.journal if hub.alerts is not None else None
+    entries = [(t.name, t.role, t.sha256) for t in config.auth.tokens] + (
+        journal.tokens() if journal is not None else [])
+    return Runtime(hub=hub, clock=clock, tokens=TokenStore(entries), site=site, demo=demo,
+                   buffer=buffer, mqtt=mqtt, recorder=recorder)
 
 
 def ensure_admin_token(runtime: Runtime) -> str | None:

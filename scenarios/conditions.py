@@ -3,7 +3,7 @@
 The national verification programme asks for evidence "under snow and daylight", so the
 generator must be able to produce a plausible snowy day next to a clear one. A
 ``ConditionModel`` is a handful of knobs that ``SimFleet(conditions=...)`` applies on top of
-its own radio model (see scenarios/simfleet.py), plus the ``Conditions`` tag that goes into a
+its own radio model (see scenarios/sim/radio.py), plus the ``Conditions`` tag that goes into a
 drive log's manifest.
 
 These are coarse, order-of-magnitude scenario models, not a channel model. Where a number
@@ -199,7 +199,7 @@ CLEAR_DAYLIGHT: Final = ConditionModel(
     name="clear-daylight",
     conditions=Conditions(weather="clear", light="daylight", road="dry"),
 )
-"""The baseline: the simulator's own calibration (scenarios/simfleet.py), unchanged."""
+"""The baseline: the simulator's own calibration (scenarios/sim/radio.py), unchanged."""
 
 SNOW_DAYLIGHT: Final = ConditionModel(
     name="snow-daylight",

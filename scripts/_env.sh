@@ -1,5 +1,7 @@
-# Sourced by demo.sh and test.sh: creates .venv with l4mon installed (editable) if needed.
-# Re-running is cheap: pip only reinstalls when pyproject.toml changed since the last install.
+# Sourced by demo.sh and test.sh: creates .venv with l4mon installed (editable) if needed, every
+# package at the version constraints.txt pins (why: the header of that file).
+# Re-running is cheap: pip only reinstalls when pyproject.toml or constraints.txt changed since
+# the last install, so later runs need no network.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -15,10 +17,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 extras=${L4MON_EXTRAS:-}
 stamp=".venv/.installed${extras:+-$extras}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "== installing l4mon${extras:+[$extras]} into .venv"
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ constraints.txt -nt "$stamp" ]; then
+  echo "== installing l4mon${extras:+[$extras]} into .venv (versions from constraints.txt)"
   .venv/bin/python -m pip install --quiet --upgrade pip
-  .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+  .venv/bin/python -m pip install --quiet -c constraints.txt -e ".${extras:+[$extras]}"
   touch "$stamp"
 fi
 export PATH="$PWD/.venv/bin:$PATH"

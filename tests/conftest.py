@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench._broker import Broker, find_mosquitto, free_port
 from l4mon.auth import hash_token
+from testing.broker import Broker, find_mosquitto, free_port
+from testing.demo import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
@@ -100,18 +101,6 @@ def launch_hub(broker: Broker, config: Path, log_path: Path, port: int, *,
         stop_hub(hub)
         raise
     return hub
-
-
-def stop_process(proc: subprocess.Popen[bytes], *, grace_s: float = 10.0) -> None:
-    """SIGTERM, and SIGKILL if it has not exited within ``grace_s``."""
-    if proc.poll() is not None:
-        return
-    proc.terminate()
-    try:
-        proc.wait(timeout=grace_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
 
 
 def stop_hub(hub: HubProcess) -> None:

@@ -14,11 +14,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from bench.report import generate
-from l4mon.site import DEMO_SITE_PATH, Site, load_site
 from scenarios.conditions import model_for
 from scenarios.simfleet import SimFleet
 from telemetry.decode import Decoder
 from telemetry.drivelog import Conditions, DriveLogWriter, Manifest, read_manifest, write_manifest
+from telemetry.site import DEMO_SITE_PATH, Site, load_site
 
 START = 1_767_225_600.0
 

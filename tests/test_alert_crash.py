@@ -10,9 +10,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from bench._broker import Broker, free_port
 from telemetry.topics import event_topic, link_topic
 from telemetry.wire import LinkSample, VehicleEvent
+from testing.broker import Broker, free_port
 from tests.conftest import launch_hub, stop_hub, write_hub_config
 from tests.mqtt_publish import Publisher
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bench._broker import free_port
+from testing.broker import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 

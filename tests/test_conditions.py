@@ -10,7 +10,6 @@ from typing import Any
 import msgspec
 import pytest
 
-from l4mon.site import DEMO_SITE_PATH, Site, load_site
 from scenarios.conditions import (
     CLEAR_DAYLIGHT,
     CLEAR_NIGHT,
@@ -22,6 +21,7 @@ from scenarios.conditions import (
     model_for,
 )
 from scenarios.simfleet import SimFleet
+from telemetry.site import DEMO_SITE_PATH, Site, load_site
 from telemetry.topics import parse_topic
 from telemetry.wire import LinkSample, VehicleState
 

@@ -11,32 +11,21 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import subprocess
-import sys
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from bench._broker import free_port
-from tests.conftest import stop_process
+from testing.demo import CHROMIUM, DemoProcess, chromium_page, running_demo
 
 try:
-    from playwright.sync_api import Page, expect, sync_playwright
+    from playwright.sync_api import Page, expect
 except ImportError:  # pragma: no cover - the suite's install script provides it
     pytest.skip("the playwright package is not installed (pip install playwright)",
                 allow_module_level=True)
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "console"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-LOGIN_LINK = re.compile(r"(http://\S+/#token=\S+)")
 VEHICLES = ("shuttle-01", "shuttle-02", "shuttle-03")
 VICTIM = "shuttle-02"
 
@@ -44,75 +33,24 @@ pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
                                 reason=f"no Chromium at {CHROMIUM} (Debian package chromium)")
 
 
-class Demo:
-    """``l4mon demo`` as a child process; its output is collected by a thread."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "l4mon", "demo", "--http", f"127.0.0.1:{self.port}",
-             "--vehicles", str(len(VEHICLES)), "--duration", "120"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line)
-
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def login_link(self, timeout: float = 20.0) -> str:
-        """The ``#token=`` link the demo prints, once its HTTP server answers."""
-        deadline = time.monotonic() + timeout
-        link = None
-        while time.monotonic() < deadline and self.proc.poll() is None:
-            if link is None:
-                found = LOGIN_LINK.search(self.output())
-                link = found.group(1) if found else None
-            if link is not None:
-                try:
-                    if httpx.get(f"http://127.0.0.1:{self.port}/healthz", timeout=1).is_success:
-                        return link
-                except httpx.HTTPError:
-                    pass
-            time.sleep(0.1)
-        pytest.fail(f"l4mon demo printed no working login link\n{self.output()[-3000:]}")
-
-    def stop(self) -> None:
-        stop_process(self.proc)
-        self._reader.join(timeout=5)
-
-
 @pytest.fixture
-def demo() -> Iterator[Demo]:
-    running = Demo()
-    try:
+def demo() -> Iterator[DemoProcess]:
+    with running_demo(vehicles=len(VEHICLES), duration=120) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
 def page() -> Iterator[Page]:
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            context = browser.new_context(viewport={"width": 1600, "height": 900})
-            yield context.new_page()
-        finally:
-            browser.close()
+    with chromium_page(1600, 900) as opened:
+        yield opened
 
 
 def _shot(page: Page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / name))
 
 
-def test_operator_takes_a_takeover_alert_through_its_whole_cycle(demo: Demo, page: Page) -> None:
+def test_operator_takes_a_takeover_alert_through_its_whole_cycle(demo: DemoProcess,
+                                                                 page: Page) -> None:
     """Fleet → on duty → both links down → takeover cue → ack → resolve → hub gone → banner."""
     if ARTIFACTS.exists():
         shutil.rmtree(ARTIFACTS)

@@ -14,9 +14,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from itertools import pairwise
@@ -25,7 +22,6 @@ import httpx
 import msgspec
 import pytest
 
-from bench._broker import free_port
 from l4mon.api.app import create_app
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
@@ -34,7 +30,7 @@ from l4mon.hub import Hub
 from l4mon.runtime import Runtime
 from telemetry.topics import link_topic, state_topic
 from telemetry.wire import LinkSample, VehicleState
-from tests.test_console_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, Demo
+from testing.demo import CHROMIUM, CHROMIUM_ARGS, ROOT, DemoProcess, running_demo
 
 ARTIFACTS = ROOT / "test-artifacts" / "console-100"
 VEHICLES = 100
@@ -127,28 +123,11 @@ def test_history_route_is_documented_shape_404_and_token() -> None:
 
 # ---------------------------------------------------------------- the console, in Chromium
 
-class FleetDemo(Demo):
-    """``l4mon demo --vehicles 100`` as a child process."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "l4mon", "demo", "--http", f"127.0.0.1:{self.port}",
-             "--vehicles", str(VEHICLES), "--duration", "150"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-
 @pytest.fixture
-def fleet_demo() -> Iterator[FleetDemo]:
-    running = FleetDemo()
-    try:
+def fleet_demo() -> Iterator[DemoProcess]:
+    """``l4mon demo --vehicles 100`` as a child process."""
+    with running_demo(vehicles=VEHICLES, duration=150) as running:
         yield running
-    finally:
-        running.stop()
 
 
 #: The table's rows in order, with the rank each carries (0 = open takeover alert).
@@ -234,7 +213,7 @@ def _panels_clear_of_toasts(page) -> None:
 
 
 @browser_only
-def test_console_holds_a_fleet_of_100(fleet_demo: FleetDemo) -> None:
+def test_console_holds_a_fleet_of_100(fleet_demo: DemoProcess) -> None:
     from playwright.sync_api import expect, sync_playwright
 
     started = time.monotonic()

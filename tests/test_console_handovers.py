@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from bench._broker import free_port
-from tests.test_console_browser import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, ROOT, Demo
+from testing.demo import CHROMIUM, DemoProcess, chromium_page, running_demo
+from tests.test_console_browser import ARTIFACTS
 
 try:
-    from playwright.sync_api import Page, expect, sync_playwright
+    from playwright.sync_api import Page, expect
 except ImportError:  # pragma: no cover - the suite's install script provides it
     pytest.skip("the playwright package is not installed (pip install playwright)",
                 allow_module_level=True)
@@ -38,40 +35,18 @@ FLEET = 9
 INTERSECTIONS = {"ix-araya": "Araya junction", "ix-shihi": "Shihi monzen junction"}
 
 
-class HandoverDemo(Demo):
-    """The same ``l4mon demo`` child process, with a bigger fleet."""
-
-    def __init__(self, vehicles: int = FLEET, duration: float = 150.0) -> None:
-        self.port = free_port()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "l4mon", "demo", "--http", f"127.0.0.1:{self.port}",
-             "--vehicles", str(vehicles), "--duration", str(duration)],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-
 @pytest.fixture
-def ho_demo() -> Iterator[HandoverDemo]:
-    running = HandoverDemo()
-    try:
+def ho_demo() -> Iterator[DemoProcess]:
+    """The same ``l4mon demo`` child process, with a bigger fleet."""
+    with running_demo(vehicles=FLEET, duration=150) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture
 def console() -> Iterator[Page]:
     """A page of a headless Chromium, at the smallest screen the console is made for."""
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 800})
-            yield context.new_page()
-        finally:
-            browser.close()
+    with chromium_page(1280, 800) as page:
+        yield page
 
 
 def _shot(page: Page, name: str) -> None:
@@ -92,7 +67,7 @@ def _vehicle_in_a_junction(base: str, token: str, timeout: float) -> tuple[str, 
     pytest.fail(f"no vehicle entered a junction within {timeout} s")
 
 
-def test_console_shows_handovers_and_intersections(ho_demo: HandoverDemo, console: Page) -> None:
+def test_console_shows_handovers_and_intersections(ho_demo: DemoProcess, console: Page) -> None:
     """Intersection table → a link breaks inside a junction → failure mark, takeover alert naming
     the junction, the vehicle's timeline and the mark's details → the fleet's own handovers."""
     started = time.monotonic()

@@ -15,14 +15,14 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from bench._broker import Broker, free_port
-from l4mon.site import DEMO_SITE_PATH, load_site
 from scenarios.simfleet import SimFleet
+from telemetry.site import DEMO_SITE_PATH, load_site
+from testing.broker import Broker, free_port
+from testing.demo import CHROMIUM, CHROMIUM_ARGS
 from tests.conftest import TEST_TOKEN, HubProcess, launch_hub, stop_hub, write_hub_config
 from tests.mqtt_publish import Publisher
 
 pytestmark = pytest.mark.mqtt
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "hub-blind"
 VEHICLES = 20
 PER_VEHICLE_TAKEOVERS = {"both_links_down", "telemetry_stale"}
@@ -58,7 +58,6 @@ def test_a_stopped_broker_is_one_hub_blind_alert_and_not_live(broker: Broker,
                                                                tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.test_console_browser import CHROMIUM_ARGS
 
     config = write_hub_config(tmp_path)
     config.write_text(config.read_text() + f'[site]\npath = "{DEMO_SITE_PATH}"\n')

@@ -14,7 +14,6 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from bench._broker import Broker
 from l4mon.clock import ManualClock
 from l4mon.ingest.mqtt import MqttSettings, MqttSource
 from l4mon.types import Batch
@@ -22,6 +21,7 @@ from telemetry.decode import IDENTITY_MISMATCH
 from telemetry.quarantine import Quarantine
 from telemetry.topics import event_topic, link_topic, rsu_topic, state_topic
 from telemetry.wire import LinkSample, RsuStatus, VehicleEvent, VehicleState
+from testing.broker import Broker
 
 pytestmark = pytest.mark.mqtt
 

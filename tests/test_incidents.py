@@ -25,9 +25,9 @@ from l4mon.api.app import create_app
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
 from l4mon.runtime import Runtime
-from l4mon.site import DEMO_SITE_PATH, load_site
 from scenarios.scenario import run_scenario
 from scenarios.simfleet import SimFleet
+from telemetry.site import DEMO_SITE_PATH, load_site
 from telemetry.topics import link_topic
 from telemetry.wire import LinkSample
 from tests.test_alert_engine import FAST_LINKS, SITE, T0, Rig

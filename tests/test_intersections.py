@@ -20,7 +20,7 @@ from l4mon.alerts.journal import Journal
 from l4mon.alerts.rules import load_rules
 from l4mon.config import config_from_dict
 from l4mon.hub import Hub
-from l4mon.site import Intersection, Site, parse_site
+from telemetry.site import Intersection, Site, parse_site
 from telemetry.topics import link_topic, rsu_topic, state_topic
 
 T0 = 1_700_000_000.0

@@ -83,3 +83,49 @@ def test_the_layer_rule_catches_an_upward_import(tmp_path: Path) -> None:
     assert [n for _, n in found] == ["l4mon.hub", "l4mon.hub.Hub", "scenarios.replay"]
     assert layer_of("telemetry.link") < layer_of("l4mon.hub") < layer_of("scenarios.replay")
     assert layer_of("l4mon.api.app") > layer_of("scenarios.replay") > layer_of("l4mon.runtime")
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected groups of more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in graph.get(node, ()):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                found.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_module_imports_itself_round_about() -> None:
+    """No import cycles between modules, lazy ones included: a cycle is two modules that
+    cannot be understood (or changed) one without the other."""
+    known = modules()
+    graph = {module: {name for _, name in imports(path) if name in known and name != module}
+             for module, path in known.items()}
+    for module in list(graph):  # a package's __init__ is not a dependency of its modules
+        graph[module] = {name for name in graph[module] if not module.startswith(name + ".")}
+    assert _cycles(graph) == []

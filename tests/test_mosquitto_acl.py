@@ -20,11 +20,11 @@ import msgspec
 import paho.mqtt.client as paho
 import pytest
 
-from bench._broker import find_mosquitto, free_port
 from l4mon.ingest.mqtt import MqttSettings, MqttSource
 from l4mon.types import Batch
 from telemetry.topics import rsu_topic, state_topic
 from telemetry.wire import VehicleState
+from testing.broker import find_mosquitto, free_port
 from tests.conftest import stop_process
 
 pytestmark = pytest.mark.mqtt

@@ -12,9 +12,9 @@ import msgspec
 import numpy as np
 import pytest
 
-from bench._broker import Broker, free_port
 from telemetry.topics import event_topic, link_topic, state_topic
 from telemetry.wire import LinkSample, VehicleEvent, VehicleState
+from testing.broker import Broker, free_port
 from tests.conftest import HubProcess
 from tests.mqtt_publish import Publisher
 
@@ -198,3 +198,16 @@ def test_replay_publishes_a_scenario_to_a_live_hub(broker: Broker, hub_process: 
     assert hub_process.json("/healthz")["ingest"]["quarantined"] == 0
     vehicle = hub_process.json("/api/vehicles/shuttle-01")
     assert vehicle["links"]["l5g"]["clock_suspect"] is False  # ts moved to the present
+
+
+def test_healthz_and_metrics_say_which_ingest_path_runs(hub_process: HubProcess) -> None:
+    """The lean path passed its self-check, and every path acknowledges after processing."""
+    mqtt = hub_process.json("/healthz")["mqtt"]
+    assert mqtt["client"].startswith("gmqtt ")  # type: ignore[index]
+    assert (mqtt["lean_path"], mqtt["lean_path_reason"]) == (True, None)  # type: ignore[index]
+    assert mqtt["ack_after_processing"] == {"lean": True, "gmqtt": True}  # type: ignore[index]
+    assert mqtt["ack_after_processing_reasons"] == {}  # type: ignore[index]
+    metrics = hub_process.get("/metrics").text
+    assert "l4mon_mqtt_lean_path 1.0" in metrics
+    assert 'l4mon_mqtt_ack_after_processing{path="lean"} 1.0' in metrics
+    assert 'l4mon_mqtt_ack_after_processing{path="gmqtt"} 1.0' in metrics

@@ -8,11 +8,11 @@ import time
 import msgspec
 import pytest
 
-from bench._broker import Broker
 from l4mon.ingest.mqtt import MqttSettings, MqttSource
 from l4mon.types import Batch
 from telemetry.topics import event_topic, link_topic
 from telemetry.wire import LinkSample, VehicleEvent
+from testing.broker import Broker
 from tests.mqtt_publish import Publisher
 
 pytestmark = pytest.mark.mqtt

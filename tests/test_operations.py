@@ -17,8 +17,9 @@ from l4mon.api.app import create_app
 from l4mon.auth import hash_token
 from l4mon.clock import ManualClock
 from l4mon.config import config_from_dict
+from l4mon.ingest._gmqtt import self_check
 from l4mon.ingest.buffer import BatchBuffer
-from l4mon.ingest.mqtt import MqttStatus
+from l4mon.ingest.mqtt import MqttSettings, MqttStatus
 from l4mon.service import build_runtime
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,9 +44,11 @@ def _scrape(tmp_path: Path) -> dict[str, set[tuple[tuple[str, str], ...]]]:
         "alerts": {"journal": str(tmp_path / "journal.sqlite")},
         "auth": {"tokens": [{"name": "prom", "role": "viewer", "sha256": hash_token(TOKEN)}]},
     })
-    runtime = build_runtime(config, clock=ManualClock(1_700_000_000.0))
-    runtime.buffer = BatchBuffer()  # what `serve` wires: the MQTT source's buffer and status
-    runtime.mqtt = MqttStatus()
+    # what `serve` wires: the MQTT source's buffer and status, after its start-up self-check
+    status = MqttStatus()
+    asyncio.run(self_check(MqttSettings(), status))
+    runtime = build_runtime(config, clock=ManualClock(1_700_000_000.0), buffer=BatchBuffer(),
+                            mqtt=status)
 
     async def scrape() -> str:
         transport = httpx.ASGITransport(app=create_app(runtime))

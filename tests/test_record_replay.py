@@ -16,13 +16,13 @@ from typing import Any
 import msgspec
 import pytest
 
-from bench._broker import Broker, free_port
 from l4mon.alerts.rules import DEFAULT_RULES_PATH
 from l4mon.auth import hash_token
-from l4mon.site import DEMO_SITE_PATH, load_site
 from scenarios.scenario import run_log
 from scenarios.simfleet import Fault, SimFleet
 from telemetry.drivelog import read_manifest
+from telemetry.site import DEMO_SITE_PATH, load_site
+from testing.broker import Broker, free_port
 from tests.conftest import TEST_TOKEN, launch_hub, stop_hub
 from tests.mqtt_publish import Publisher
 

@@ -13,7 +13,6 @@ import pytest
 from l4mon.clock import ManualClock
 from l4mon.config import HubConfig, config_from_dict
 from l4mon.service import build_runtime
-from l4mon.site import DEMO_SITE_PATH, load_site
 from scenarios import replay
 from scenarios.scenario import (
     ScenarioError,
@@ -32,6 +31,7 @@ from telemetry.drivelog import (
     read_table,
     wire_messages,
 )
+from telemetry.site import DEMO_SITE_PATH, load_site
 
 ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "scenarios" / "library"

@@ -20,9 +20,9 @@ from l4mon.report.histogram import Histogram, rtt_histogram
 from l4mon.report.inputs import resolve
 from l4mon.report.pipeline import replay_log
 from l4mon.report.v2i import NEEDS_ZONES
-from l4mon.site import DEMO_SITE_PATH, load_site
 from scenarios.scenario import encode_results, run_log
 from telemetry.drivelog import DriveLogWriter, Manifest, read_manifest, write_manifest
+from telemetry.site import DEMO_SITE_PATH, load_site
 from tests.report_logs import expected_links, expected_v2i, simulated, synthetic
 
 BIN_MS = 0.1  # the RTT / delay histograms' bin width: the estimator's stated error

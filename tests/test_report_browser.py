@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from l4mon.report import ReportOptions, build_report, print_pdf, render
+from testing.demo import CHROMIUM, CHROMIUM_ARGS
 from tests.report_logs import simulated
-from tests.test_console_browser import CHROMIUM, CHROMIUM_ARGS
 
 try:
     from playwright.sync_api import sync_playwright

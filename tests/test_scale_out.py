@@ -17,11 +17,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from bench._broker import Broker, free_port
 from l4mon.auth import hash_token
 from l4mon.ingest.mqtt import MqttSettings
 from telemetry.topics import link_topic, state_topic
 from telemetry.wire import LinkSample, VehicleState
+from testing.broker import Broker, free_port
 from tests.conftest import TEST_TOKEN, HubProcess, launch_hub, stop_hub
 from tests.mqtt_publish import Publisher
 

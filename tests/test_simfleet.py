@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from itertools import pairwise
 from typing import Any
@@ -9,8 +10,9 @@ from typing import Any
 import msgspec
 import pytest
 
-from l4mon.site import DEMO_SITE_PATH, Site, load_site
+from scenarios.conditions import model_for
 from scenarios.simfleet import Fault, SimFleet
+from telemetry.site import DEMO_SITE_PATH, Site, load_site
 from telemetry.topics import parse_topic
 from telemetry.wire import LinkSample, RsuStatus, VehicleEvent, VehicleState
 
@@ -203,3 +205,95 @@ def test_fault_validation(site: Site) -> None:
         )
     with pytest.raises(ValueError):
         SimFleet(site=site, rate_hz=0.0, start=T0)
+
+
+# -- pinned output ---------------------------------------------------------------------------
+
+#: Exact bytes of a few messages of ``_pinned_run`` (topics without "l4mon/v1/eiheiji-demo/"):
+#: the first tick of every vehicle and of one RSU, the takeover's events, and the first
+#: no-service report from the dark cell.
+PINNED_MESSAGES: list[tuple[str, bytes]] = [
+    ("vehicle/shuttle-03/state",
+     b'{"ts":1700000000.0187469,"seq":0,"lat":36.0651087,"lon":136.3425384,"speed_mps":5.92,'
+     b'"heading_deg":266.9,"mode":"autonomous","v2i_rx":{"rsu-shihi":1}}'),
+    ("vehicle/shuttle-03/link/l5g",
+     b'{"ts":1700000000.0187469,"seq":0,"rat":"nr","cell_id":"l5g-shihi","rsrp_dbm":-75.0,'
+     b'"rsrq_db":-7.7,"sinr_db":20.2,"rtt_ms":22.3,"ul_kbps":46886.5,"dl_kbps":87761.9}'),
+    ("vehicle/shuttle-03/link/lte",
+     b'{"ts":1700000000.0187469,"seq":0,"rat":"lte","cell_id":"lte-yamanoue-n","rsrp_dbm":-92.0,'
+     b'"rsrq_db":-8.8,"sinr_db":13.3,"rtt_ms":35.1,"ul_kbps":11238.7,"dl_kbps":25798.1}'),
+    ("vehicle/shuttle-01/state",
+     b'{"ts":1700000000.028407,"seq":0,"lat":36.0619995,"lon":136.3390057,"speed_mps":5.13,'
+     b'"heading_deg":95.7,"mode":"autonomous","v2i_rx":{"rsu-araya":1}}'),
+    ("vehicle/shuttle-01/link/l5g",
+     b'{"ts":1700000000.028407,"seq":0,"rat":"nr","cell_id":"l5g-araya","rsrp_dbm":-84.1,'
+     b'"rsrq_db":-7.4,"sinr_db":17.1,"rtt_ms":16.3,"ul_kbps":43336.3,"dl_kbps":73994.8}'),
+    ("vehicle/shuttle-01/link/lte",
+     b'{"ts":1700000000.028407,"seq":0,"rat":"lte","cell_id":"lte-matsuoka-w","rsrp_dbm":-71.3,'
+     b'"rsrq_db":-10.1,"sinr_db":17.7,"rtt_ms":32.4,"ul_kbps":15937.0,"dl_kbps":34455.5}'),
+    ("vehicle/shuttle-02/state",
+     b'{"ts":1700000000.043579,"seq":0,"lat":36.0622046,"lon":136.3459676,"speed_mps":5.0,'
+     b'"heading_deg":75.4,"mode":"autonomous","v2i_rx":null}'),
+    ("vehicle/shuttle-02/link/l5g",
+     b'{"ts":1700000000.043579,"seq":0,"rat":"nr","cell_id":"l5g-araya","rsrp_dbm":-92.7,'
+     b'"rsrq_db":-8.4,"sinr_db":6.2,"rtt_ms":19.0,"ul_kbps":17918.5,"dl_kbps":28431.5}'),
+    ("vehicle/shuttle-02/link/lte",
+     b'{"ts":1700000000.043579,"seq":0,"rat":"lte","cell_id":"lte-eiheiji-e","rsrp_dbm":-81.1,'
+     b'"rsrq_db":-8.5,"sinr_db":14.5,"rtt_ms":74.1,"ul_kbps":12871.3,"dl_kbps":23958.0}'),
+    ("rsu/rsu-araya/status",
+     b'{"ts":1700000000.0448017,"seq":0,"intersection":"ix-araya","health":"ok",'
+     b'"boot_id":"rsu-araya-a5f797ef","tx_msgs":3452709,"rx_msgs":null,"backhaul_rtt_ms":5.5,'
+     b'"cpu_pct":18.5}'),
+    ("vehicle/shuttle-01/event",
+     b'{"ts":1700000002.028407,"kind":"takeover_request","seq":0,'
+     b'"detail":"system asked a remote operator to take over (simulated fault)"}'),
+    ("vehicle/shuttle-01/event",
+     b'{"ts":1700000002.028407,"kind":"mrm_started","seq":1,'
+     b'"detail":"minimal risk manoeuvre: controlled stop in lane"}'),
+    ("vehicle/shuttle-01/event",
+     b'{"ts":1700000005.028407,"kind":"mrm_finished","seq":2,'
+     b'"detail":"minimal risk manoeuvre ended; autonomous driving resumed"}'),
+    ("vehicle/shuttle-01/link/lte",
+     b'{"ts":1700000010.028407,"seq":90,"rat":"none","probe":false}'),
+]
+#: How many messages ``_pinned_run`` sends, and the SHA-256 of all of them in order
+#: (topic, NUL, payload, newline each).
+PINNED_COUNT = 1303
+PINNED_DIGEST = "4c0c23e37de6cd994f951df12525781bceb5d2326572b1b49baf25056010fbf6"
+
+
+def _pinned_run(site: Site) -> list[tuple[str, bytes]]:
+    """15 s of three shuttles in snow (fades, slower driving), every fault kind and a cell
+    outage: driving, V2I, both radio links, RSUs, events and outages all have their say."""
+    fleet = SimFleet(site=site, vehicles=3, seed=5, start=T0, conditions=model_for("snow"))
+    for fault in (
+        Fault(kind="takeover_request", vehicle=V1, start=T0 + 2, duration=3),
+        Fault(kind="link_down", vehicle="shuttle-02", link="l5g", start=T0 + 2, duration=2),
+        Fault(kind="rtt_spike", vehicle="shuttle-02", link="lte", start=T0 + 5, duration=2),
+        Fault(kind="bandwidth_cap", vehicle="shuttle-03", start=T0 + 3, duration=2),
+        Fault(kind="clock_skew", vehicle="shuttle-03", value=-1.5, start=T0 + 6, duration=2),
+        Fault(kind="telemetry_stall", vehicle=V1, start=T0 + 8, duration=1),
+        Fault(kind="both_links_down", vehicle="shuttle-02", start=T0 + 9, duration=1),
+    ):
+        fleet.inject(fault)
+    fleet.cell_outage("lte-matsuoka-w", T0 + 10, 3)
+    return run(fleet, T0 + 15.0, step=0.25)
+
+
+def test_same_seed_same_bytes_as_pinned(site: Site) -> None:
+    """A fixed run gives the pinned bytes: refactoring the simulator must not change them.
+
+    Only rounded figures go through libm, so last-bit differences between machines do not
+    show. What does show is a change to the simulator, the demo site, the wire schema or the
+    condition models; if that change is meant to alter the simulated data, re-pin (and say so).
+    """
+    out = _pinned_run(site)
+    picked = (
+        out[:10]
+        + [m for m in out if m[0].endswith("/event")]
+        + [next(m for m in out if b'"rat":"none"' in m[1])]
+    )
+    prefix = "l4mon/v1/eiheiji-demo/"
+    assert [(topic.removeprefix(prefix), payload) for topic, payload in picked] == PINNED_MESSAGES
+    digest = hashlib.sha256(b"".join(t.encode() + b"\0" + p + b"\n" for t, p in out))
+    assert (len(out), digest.hexdigest()) == (PINNED_COUNT, PINNED_DIGEST)

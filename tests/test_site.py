@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from l4mon.site import (
+from telemetry.site import (
     DEMO_SITE_PATH,
     LocalFrame,
     SiteError,

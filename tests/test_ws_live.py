@@ -11,9 +11,9 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from bench._broker import Broker
 from telemetry.topics import event_topic
 from telemetry.wire import VehicleEvent
+from testing.broker import Broker
 from tests.conftest import TEST_TOKEN, HubProcess
 from tests.mqtt_publish import Publisher
 

@@ -57,6 +57,13 @@ def create_app(runtime: Runtime) -> FastAPI:
             "mqtt": None if mqtt is None else {
                 "connected": mqtt.connected, "connects": mqtt.connects,
                 "disconnects": mqtt.disconnects, "last_error": mqtt.last_error,
+                # Which client, whether its fast path passed its self-check, and per ingest
+                # path whether a QoS 1 event is acknowledged only once processed (and if not,
+                # why): docs/operations.md, "The MQTT client".
+                "client": None if mqtt.client is None else " ".join(mqtt.client),
+                "lean_path": mqtt.lean_path, "lean_path_reason": mqtt.lean_path_reason,
+                "ack_after_processing": dict(mqtt.ack_after_processing),
+                "ack_after_processing_reasons": dict(mqtt.ack_reasons),
             },
             "journal": {"ok": journal_ok,
                         "failures": 0 if alerts is None else alerts.journal_failures},

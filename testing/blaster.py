@@ -412,7 +412,7 @@ def start_blaster(
 
 
 def main() -> None:
-    """CLI for manual load tests: ``python bench/_blaster.py --port 1883 --rate 1000``."""
+    """CLI for manual load tests: ``python -m testing.blaster --port 1883 --rate 1000``."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=1883)
