@@ -65,6 +65,11 @@
     open: new Map(),         // alert id -> alert (raised or acknowledged)
     alertSeq: new Map(),     // alert id -> seq of the newest transition applied
     resolved: [],            // recently resolved alerts, newest first
+    // Incidents (l4mon/alerts/incidents.py): several vehicles' alerts with one cause, shown,
+    // cued and acknowledged as one. What ties them is on the alerts (`incident`, its id).
+    incidents: new Map(),    // incident id -> Map(alert id -> member alert, open or resolved)
+    incidentGroups: {},      // grouping name -> {title, by} (the snapshot's incident_groups)
+    alertVer: 0,             // bumped whenever an alert changes (memo of alertMarks)
     duty: null,
     site: undefined,         // undefined: not loaded yet; null: the hub has none
     selected: null,
@@ -469,6 +474,7 @@
       S.alertSeq.clear();
       S.histories.clear();
       S.resolved = [];
+      S.incidents.clear();
       S.lastSeq = f.seq;
       loadResolved();
       toast("The hub's alert journal started over (new hub?): alert history reloaded.", true);
@@ -486,6 +492,15 @@
     }
     // Alerts that were open here but are not any more were resolved while we were away.
     if ([...before.keys()].some((id) => !S.open.has(id))) loadResolved();
+    if (f.incident_groups && typeof f.incident_groups === "object") S.incidentGroups = f.incident_groups;
+    S.alertVer += 1;
+    // Members: the open alerts; members resolved while we were away come from the hub.
+    for (const m of S.incidents.values()) {
+      for (const [id, a] of m) if (a.state !== "resolved" && !S.open.has(id)) m.delete(id);
+    }
+    for (const a of S.open.values()) noteMember(a);
+    pruneIncidents();
+    if (S.incidents.size) loadIncidents();
     if (f.duty) S.duty = f.duty;
     if (S.selected === null && S.vehicles.size) S.selected = [...S.vehicles.keys()].sort()[0];
     if (!S.me) loadMe();
@@ -529,10 +544,13 @@
     const newest = S.alertSeq.get(a.id);
     if (newest !== undefined && typeof f.seq === "number" && f.seq <= newest) return;  // old news
     if (typeof f.seq === "number") S.alertSeq.set(a.id, f.seq);
+    // A vehicle joining an incident already on screen does not take the selection away.
+    const joins = a.incident != null && [...(S.incidents.get(a.incident)?.keys() ?? [])]
+      .some((id) => id !== a.id);
     upsertAlert(a);
     const t = f.transition;
     // A new takeover shows its vehicle, unless the operator is looking at one on purpose.
-    if (t && (t.kind === "raised" || t.kind === "reopened") && a.severity === "takeover"
+    if (t && (t.kind === "raised" || t.kind === "reopened") && a.severity === "takeover" && !joins
         && a.vehicle && !S.pinned && S.vehicles.has(a.vehicle) && a.vehicle !== S.selected) {
       select(a.vehicle, false);
     }
@@ -547,6 +565,8 @@
   }
 
   function upsertAlert(a) {
+    S.alertVer += 1;
+    noteMember(a);
     if (a.state === "resolved") {
       S.open.delete(a.id);
       S.resolved = [a, ...S.resolved.filter((x) => x.id !== a.id)].slice(0, RESOLVED_KEEP);
@@ -557,12 +577,12 @@
   }
 
   // An answer to our own POST: apply it unless a frame already brought something newer.
-  function applyOwnResult(a) {
+  function applyOwnResult(a, render = true) {
     if (!a || a.id === undefined) return;
     const cur = S.open.get(a.id) || S.resolved.find((x) => x.id === a.id);
     if (cur && (STATE_RANK[a.state] ?? 0) < (STATE_RANK[cur.state] ?? 0)) return;
     upsertAlert(a);
-    renderAlertsAndFriends();
+    if (render) renderAlertsAndFriends();
   }
 
   function applyDuty(duty) {
@@ -689,11 +709,21 @@
     updateCue();
   }
 
-  function takeoverVehicles() {
-    const ids = new Set();
-    for (const a of S.open.values()) if (a.severity === "takeover" && a.vehicle) ids.add(a.vehicle);
-    return ids;
+  // Vehicles with an open takeover alert, and those in an open incident (vehicle -> incident
+  // id): worked out again only when an alert changed, not on every state frame.
+  let marks = { ver: -1, takeover: new Set(), incident: new Map() };
+  function alertMarks() {
+    if (marks.ver === S.alertVer) return marks;
+    const takeover = new Set(), incident = new Map();
+    for (const a of S.open.values()) {
+      if (!a.vehicle) continue;
+      if (a.severity === "takeover") takeover.add(a.vehicle);
+      if (a.incident != null) incident.set(a.vehicle, a.incident);
+    }
+    marks = { ver: S.alertVer, takeover, incident };
+    return marks;
   }
+  const takeoverVehicles = () => alertMarks().takeover;
 
   // ------------------------------------------------------------------ fleet table
   // One <tbody> per vehicle, built once and then updated in place (a state frame carries the
@@ -750,10 +780,11 @@
       if (r.visible || r.key === null) fillRow(r, v, takeover.has(id), uncovered.has(id));
       else { r.dirty = true; markRow(r, v, takeover.has(id), uncovered.has(id)); }
     }
-    if (!ids) {
+    if (!ids) {   // after an alert or duty change: marks that only alerts move
       for (const [id, r] of rowEls) {
         if (chg(r, "take", takeover.has(id))) r.tb.classList.toggle("takeover", r.take);
         if (chg(r, "sel", id === S.selected)) r.tb.classList.toggle("selected", r.sel);
+        incidentBadge(r);
       }
     }
     orderFleet(takeover);
@@ -823,7 +854,7 @@
       rowWatch = new IntersectionObserver(rowSeen, { root: $("fleet-view"), rootMargin: "200px 0px" });
     }
     if (rowWatch) rowWatch.observe(tb);
-    return { id, tb, key: null, rank: null, take: false, sel: false, conn: null, connCls: null,
+    return { id, tb, key: null, rank: null, take: false, sel: false, inc: null, conn: null, connCls: null,
              teleCls: null, teleTitle: null, unseen: null, takeShown: null, uncov: null,
              visible: !rowWatch, dirty: false };
   }
@@ -860,9 +891,12 @@
     r.takeEl = h("div", null, pill("c-all_links_down", "TAKEOVER", "an open takeover alert"));
     r.uncovEl = h("div", { class: "uncovered", text: "no operator",
                            title: "no operator on duty covers this vehicle" });
+    r.incEl = h("div", { class: "inc-badge", "data-testid": `incident-badge-${v.id}`, text: "incident" });
+    r.incEl.hidden = true;
     const span = Math.max(1, names.length);
     tr0.append(h("td", { rowspan: span, title: v.id }, vid, mode, r.tele),
-               h("td", { rowspan: span }, h("div", null, r.connEl), r.unseenEl, r.takeEl, r.uncovEl));
+               h("td", { rowspan: span }, h("div", null, r.connEl), r.unseenEl, r.takeEl, r.incEl,
+                 r.uncovEl));
     r.links = [];
     const rows = [tr0];
     if (!names.length) {
@@ -888,7 +922,19 @@
     });
     r.tb.replaceChildren(...rows);
     r.key = names.join("|");
-    for (const k of ["conn", "connCls", "teleCls", "teleTitle", "unseen", "takeShown", "uncov", "modeTitle"]) r[k] = null;
+    for (const k of ["conn", "connCls", "teleCls", "teleTitle", "unseen", "takeShown", "uncov", "modeTitle", "inc"]) r[k] = null;
+    incidentBadge(r);
+  }
+
+  // "incident" under a member vehicle's connectivity: its alert is one of several with one cause.
+  function incidentBadge(r) {
+    if (!r.incEl) return;
+    const inc = alertMarks().incident.get(r.id) ?? null;
+    if (!chg(r, "inc", inc)) return;
+    r.incEl.hidden = inc === null;
+    r.tb.dataset.incident = inc === null ? "" : String(inc);
+    const sum = inc === null ? null : incidentSummary(inc);
+    r.incEl.title = sum ? `part of an incident: ${sum.title} — ${sum.causeText}` : "";
   }
 
   function fillRow(r, v, takeover, uncovered) {
@@ -1533,6 +1579,284 @@
     showLabelAt(e, -1, true);
   }
 
+  // ------------------------------------------------------------------ incidents
+  // Several vehicles' alerts that started together on one cell or in one junction are one
+  // incident (l4mon/alerts/incidents.py): one card, one takeover cue, acknowledged as a whole.
+  // Each member stays an alert of its own (resolved on its own); the hub puts the incident's
+  // id on each member (`incident`), with its grouping and shared cause.
+
+  function noteMember(a) {
+    for (const [iid, m] of S.incidents) if (iid !== a.incident && m.has(a.id)) m.delete(a.id);
+    if (a.incident == null) return;
+    let m = S.incidents.get(a.incident);
+    if (!m) S.incidents.set(a.incident, (m = new Map()));
+    m.set(a.id, a);
+  }
+
+  // An incident none of whose members is open any more is over: its card goes, its members
+  // stay in "Recently resolved".
+  function pruneIncidents() {
+    for (const [iid, m] of S.incidents) {
+      let open = false;
+      for (const a of m.values()) if (a.state !== "resolved") { open = true; break; }
+      if (!open) S.incidents.delete(iid);
+    }
+  }
+
+  // Members resolved while this page was away (or before it was loaded), from the hub.
+  let incidentsLoading = false;
+  async function loadIncidents() {
+    if (incidentsLoading) return;
+    incidentsLoading = true;
+    try {
+      const res = await api("GET", "/api/incidents");
+      for (const g of (res && res.groups) || []) {
+        if (g && g.name && !S.incidentGroups[g.name]) S.incidentGroups[g.name] = { title: g.title, by: g.by };
+      }
+      for (const inc of (res && res.open) || []) {
+        const m = S.incidents.get(inc.id);
+        if (!m) continue;
+        for (const a of inc.alerts || []) if (a.state === "resolved" && !m.has(a.id)) m.set(a.id, a);
+      }
+      S.alertVer += 1;
+      renderAlertsAndFriends();
+    } catch { /* the cards stand on the open alerts alone */ } finally {
+      incidentsLoading = false;
+    }
+  }
+
+  const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  function andList(xs) {
+    return xs.length <= 1 ? xs.join("") : `${xs.slice(0, -1).join(", ")} and ${xs[xs.length - 1]}`;
+  }
+  // The hub's cause ("cell l5g-araya, cell lte-matsuoka-w", "intersection Araya junction") in
+  // words: "cells l5g-araya and lte-matsuoka-w", "Araya junction".
+  function causeWords(cause) {
+    const cells = [], junctions = [], other = [];
+    for (const part of String(cause ?? "").split(", ")) {
+      const p = part.trim();
+      if (!p) continue;
+      if (p.startsWith("cell ")) cells.push(p.slice(5));
+      else if (p.startsWith("intersection ")) junctions.push(ixName(p.slice(13)));
+      else other.push(p);
+    }
+    const out = [];
+    if (cells.length) out.push(`${cells.length === 1 ? "cell" : "cells"} ${andList(cells)}`);
+    if (junctions.length) out.push(andList(junctions));
+    out.push(...other);
+    return out.length ? andList(out) : "one cause";
+  }
+
+  // What the console knows of an incident: its open members (the card), every member seen.
+  function incidentSummary(iid) {
+    const m = S.incidents.get(iid);
+    if (!m || !m.size) return null;
+    const all = [...m.values()];
+    const open = all.filter((a) => a.state !== "resolved").sort(cmpAlert);
+    if (!open.length) return null;
+    const first = open[0];
+    const group = first.incident_group ?? "";
+    const g = S.incidentGroups[group];
+    const vehicles = [...new Set(all.map((a) => a.vehicle).filter(Boolean))].sort();
+    const openVehicles = [...new Set(open.map((a) => a.vehicle).filter(Boolean))].sort();
+    let raisedAt = Infinity;
+    for (const a of all) if (Number.isFinite(a.raised_at) && a.raised_at < raisedAt) raisedAt = a.raised_at;
+    return {
+      id: iid, group,
+      title: g && g.title ? String(g.title) : group ? `Several vehicles: ${codeWords(group)}` : "Several vehicles, one cause",
+      cause: String(first.incident_cause ?? ""),
+      causeText: causeWords(first.incident_cause),
+      open, vehicles, openVehicles,
+      back: vehicles.filter((v) => !openVehicles.includes(v)),
+      severity: first.severity,   // open members by severity first
+      state: open.some((a) => a.state === "raised") ? "raised" : "acknowledged",
+      raised_at: raisedAt,
+      escalated: open.some((a) => a.escalated),
+      ackedBy: [...new Set(open.map((a) => a.acknowledged_by).filter(Boolean))],
+    };
+  }
+
+  // "6 vehicles lost their link on cell l5g-araya", for the takeover cue.
+  function incidentPhrase(sum) {
+    const n = sum.vehicles.length;
+    const who = plural(n, "vehicle", "vehicles");
+    switch (sum.group) {
+      case "cell_outage": return `${who} lost ${n === 1 ? "its" : "their"} link on ${sum.causeText}`;
+      case "intersection_trouble": return `${who} in trouble in ${sum.causeText}`;
+      default: return `${who}, ${sum.causeText}: ${sum.title}`;
+    }
+  }
+
+  const incidentEls = new Map();   // incident id -> its card's elements
+
+  function makeIncidentEl(iid) {
+    const e = { id: iid, members: new Map() };
+    e.li = h("li", { class: "alert incident", "data-testid": `incident-${iid}` });
+    e.sev = h("span", { class: "sev" });
+    e.title = h("span", { class: "alert-title", "data-testid": "incident-title" });
+    e.age = h("span", { class: "alert-age", "data-testid": "incident-age" });
+    e.cause = h("span", { class: "inc-cause", "data-testid": "incident-cause" });
+    e.count = h("span", { class: "inc-count", "data-testid": "incident-vehicles" });
+    e.state = h("span", { class: "state-tag", "data-testid": "incident-state" });
+    e.esc = h("span", { class: "esc-tag", text: "ESCALATED", "data-testid": "incident-escalated" });
+    e.acked = h("span", { "data-testid": "incident-acked-by" });
+    e.ack = h("button", { type: "button", class: "btn small primary", "data-testid": "incident-ack",
+                          text: "Acknowledge incident",
+                          title: "acknowledge every member of this incident at once" });
+    e.error = h("span", { class: "form-error", role: "alert", "data-testid": "incident-error" });
+    e.error.hidden = true;
+    e.list = h("ol", { class: "inc-members", "data-testid": "incident-members" });
+    e.back = h("div", { class: "inc-back", "data-testid": "incident-resolved-members" });
+    e.li.append(
+      h("div", { class: "alert-head" }, e.sev, e.title),
+      h("div", { class: "inc-line" }, e.cause, e.count),
+      h("div", { class: "alert-meta" }, e.state, e.age, e.esc, e.acked,
+        h("span", { class: "alert-actions act" }, e.ack)),
+      e.error, e.list, e.back,
+    );
+    e.ack.addEventListener("click", (ev) => { ev.stopPropagation(); acknowledgeIncident(iid, e.ack, e); });
+    return e;
+  }
+
+  function updateIncidentEl(e, sum) {
+    e.li.className = `alert incident sev-${sum.severity} st-${sum.state}`;
+    const d = e.li.dataset;
+    d.state = sum.state;
+    d.severity = String(sum.severity);
+    d.vehicles = String(sum.vehicles.length);
+    d.group = sum.group;
+    d.cause = sum.cause;
+    d.escalated = sum.escalated ? "true" : "false";
+    st(e.sev, String(sum.severity));
+    st(e.title, `INCIDENT · ${sum.title}`);
+    e.age.dataset.since = String(sum.raised_at);
+    st(e.age, duration(hubNow() - sum.raised_at));
+    stitle(e.age, `started ${clock(sum.raised_at)}`);
+    st(e.cause, sum.causeText);
+    stitle(e.cause, sum.cause ? `as the hub recorded it: ${sum.cause}` : "");
+    const still = sum.openVehicles.length;
+    st(e.count, plural(sum.vehicles.length, "vehicle", "vehicles") +
+      (still < sum.vehicles.length ? ` · ${still} still affected` : ""));
+    stitle(e.count, sum.vehicles.join(", "));
+    e.state.className = `state-tag ${sum.state}`;
+    st(e.state, sum.state);
+    e.esc.hidden = !sum.escalated;
+    st(e.acked, sum.state === "acknowledged" && sum.ackedBy.length
+      ? `acknowledged by ${sum.ackedBy.join(", ")}` : "");
+    e.ack.hidden = sum.state !== "raised";
+    // The members, one compact line each: those still to be acknowledged first (a long list
+    // scrolls), then in the queue's order.
+    const ids = new Set(sum.open.map((a) => a.id));
+    for (const [id, m] of e.members) if (!ids.has(id)) { m.li.remove(); e.members.delete(id); }
+    const order = sum.open.slice().sort((x, y) =>
+      (x.state === "raised" ? 0 : 1) - (y.state === "raised" ? 0 : 1) || cmpAlert(x, y));
+    order.forEach((a, i) => {
+      let m = e.members.get(a.id);
+      if (!m) { m = makeMemberEl(a.id); e.members.set(a.id, m); }
+      updateMemberEl(m, a);
+      if (e.list.children[i] !== m.li) e.list.insertBefore(m.li, e.list.children[i] || null);
+    });
+    e.back.hidden = !sum.back.length;
+    st(e.back, sum.back.length ? `Resolved already: ${compressIds(sum.back)}` : "");
+    stitle(e.back, sum.back.length ? "members of this incident whose alerts are resolved" : "");
+  }
+
+  function makeMemberEl(id) {
+    const m = { id };
+    m.li = h("li", { class: "inc-member", "data-testid": `incident-member-${id}` });
+    m.veh = h("span", { class: "m-veh", "data-testid": "member-vehicle" });
+    m.title = h("span", { class: "m-title", "data-testid": "member-title" });
+    m.state = h("span", { class: "state-tag", "data-testid": "alert-state" });
+    m.esc = h("span", { class: "esc-tag", text: "ESCALATED", "data-testid": "alert-escalated" });
+    m.resolve = h("button", { type: "button", class: "btn small", "data-testid": "resolve-button",
+                              text: "Resolve…" });
+    m.reason = h("input", { type: "text", required: true, maxlength: 500,
+                            placeholder: "reason (required) — what was done?",
+                            "data-testid": "reason-input", "aria-label": "reason for resolving" });
+    m.confirm = h("button", { type: "submit", class: "btn small danger",
+                              "data-testid": "resolve-confirm", text: "Resolve" });
+    m.cancel = h("button", { type: "button", class: "btn small ghost", text: "Cancel" });
+    m.form = h("form", { class: "resolve-form", "data-testid": "resolve-form", novalidate: true },
+               m.reason, m.confirm, m.cancel);
+    m.form.hidden = true;
+    m.error = h("span", { class: "form-error", role: "alert", "data-testid": "alert-error" });
+    m.error.hidden = true;
+    m.li.append(
+      h("div", { class: "m-row" }, h("span", { class: "m-who" }, m.veh, h("span", null, m.state, m.esc)),
+        m.title, h("span", { class: "alert-actions act" }, m.resolve)),
+      h("div", { class: "act" }, m.form, m.error),
+    );
+    m.resolve.addEventListener("click", (ev) => {
+      ev.stopPropagation();
+      m.form.hidden = false;
+      m.resolve.hidden = true;
+      m.reason.focus();
+    });
+    m.cancel.addEventListener("click", (ev) => {
+      ev.stopPropagation();
+      m.form.hidden = true;
+      m.resolve.hidden = false;
+      m.error.hidden = true;
+    });
+    m.form.addEventListener("click", (ev) => ev.stopPropagation());
+    m.error.addEventListener("click", (ev) => ev.stopPropagation());
+    m.form.addEventListener("submit", (ev) => { ev.preventDefault(); resolveAlert(id, m); });
+    // Clicking a member shows its vehicle, as clicking an alert's vehicle does.
+    m.li.addEventListener("click", (ev) => {
+      const a = S.open.get(id);
+      if (a && a.vehicle) { ev.stopPropagation(); select(a.vehicle); }
+    });
+    return m;
+  }
+
+  function updateMemberEl(m, a) {
+    m.li.className = `inc-member sev-${a.severity} st-${a.state}` +
+      (a.vehicle && a.vehicle === S.selected ? " selected" : "");
+    const d = m.li.dataset;
+    d.rule = String(a.rule);
+    d.state = String(a.state);
+    d.severity = String(a.severity);
+    d.vehicle = a.vehicle == null ? "" : String(a.vehicle);
+    d.intersection = a.intersection == null ? "" : String(a.intersection);
+    d.escalated = a.escalated ? "true" : "false";
+    st(m.veh, [a.vehicle, a.link].filter(Boolean).join(" · ") || where(a));
+    stitle(m.veh, a.vehicle ? `show ${a.vehicle}` : "");
+    st(m.title, String(a.title ?? codeWords(a.rule)));
+    stitle(m.title, [a.title ?? codeWords(a.rule), a.detail ? detailWords(a.detail, a) : "",
+                     `raised ${clock(a.raised_at)}`].filter(Boolean).join(" — "));
+    m.state.className = `state-tag ${a.state}`;
+    st(m.state, String(a.state));
+    m.esc.hidden = !a.escalated;
+  }
+
+  function markSelectedMembers() {
+    for (const e of incidentEls.values()) {
+      for (const m of e.members.values()) {
+        const a = S.open.get(m.id);
+        m.li.classList.toggle("selected", Boolean(a && a.vehicle && a.vehicle === S.selected));
+      }
+    }
+  }
+
+  // One click acknowledges every member not yet acknowledged (each journaled as its own; each
+  // also arrives as an alert frame).
+  async function acknowledgeIncident(iid, button, e) {
+    if (button) button.disabled = true;
+    try {
+      const view = await api("POST", `/api/incidents/${encodeURIComponent(iid)}/ack`, { note: "" });
+      for (const a of (view && view.alerts) || []) applyOwnResult(a, false);
+      renderAlertsAndFriends();
+    } catch (err) {
+      if (err.status === 401) return;
+      const message = err.status === 409 ? "This incident is resolved already."
+        : `Acknowledge failed: ${err.message}`;
+      if (e) showAlertError(e, message);
+      else toast(message, true);
+    } finally {
+      if (button) button.disabled = false;
+    }
+  }
+
   // ------------------------------------------------------------------ alert queue
   const alertEls = new Map();
 
@@ -1549,28 +1873,62 @@
     a.intersection ? `${a.vehicle ? "in " : ""}${ixName(a.intersection)}` : null]
     .filter(Boolean).join(" · ") || (a.site ? `site ${a.site}` : "");
 
-  function renderAlerts() {
-    const list = [...S.open.values()].sort(cmpAlert);
-    const queue = $("alert-queue");
-    for (const [id, e] of alertEls) {
-      if (!S.open.has(id)) { e.li.remove(); alertEls.delete(id); S.expanded.delete(id); }
+  // The queue: an alert on its own is a card; open alerts sharing an `incident` are ONE card
+  // (the incident), most urgent first, then the oldest.
+  function queueItems() {
+    const items = [], seen = new Set();
+    for (const a of S.open.values()) {
+      if (a.incident != null) {
+        if (seen.has(a.incident)) continue;
+        const sum = incidentSummary(a.incident);
+        if (sum) {
+          seen.add(a.incident);
+          items.push({ inc: sum, id: a.incident, severity: sum.severity, at: sum.raised_at });
+          continue;
+        }
+      }
+      items.push({ alert: a, id: a.id, severity: a.severity, at: a.raised_at });
     }
-    for (const a of list) {
-      let e = alertEls.get(a.id);
-      if (!e) { e = makeAlertEl(a.id); alertEls.set(a.id, e); }
-      updateAlertEl(e, a);
+    return items.sort((x, y) => (SEV_RANK[x.severity] ?? 9) - (SEV_RANK[y.severity] ?? 9)
+      || (x.at ?? 0) - (y.at ?? 0) || x.id - y.id);
+  }
+
+  function renderAlerts() {
+    pruneIncidents();
+    const items = queueItems();
+    const queue = $("alert-queue");
+    const singles = new Set(), incs = new Set();
+    for (const it of items) (it.inc ? incs : singles).add(it.id);
+    for (const [id, e] of alertEls) {
+      if (!singles.has(id)) { e.li.remove(); alertEls.delete(id); S.expanded.delete(id); }
+    }
+    for (const [id, e] of incidentEls) {
+      if (!incs.has(id)) { e.li.remove(); incidentEls.delete(id); }
+    }
+    for (const it of items) {
+      if (it.inc) {
+        let e = incidentEls.get(it.id);
+        if (!e) { e = makeIncidentEl(it.id); incidentEls.set(it.id, e); }
+        updateIncidentEl(e, it.inc);
+      } else {
+        let e = alertEls.get(it.id);
+        if (!e) { e = makeAlertEl(it.id); alertEls.set(it.id, e); }
+        updateAlertEl(e, it.alert);
+      }
     }
     // Reorder only when the order changed: moving a node would steal the focus of a reason
     // being typed.
-    const want = list.map((a) => alertEls.get(a.id).li);
+    const want = items.map((it) => (it.inc ? incidentEls : alertEls).get(it.id).li);
     const have = [...queue.children];
     if (want.length !== have.length || want.some((li, i) => li !== have[i])) {
       want.forEach((li, i) => { if (queue.children[i] !== li) queue.insertBefore(li, queue.children[i] || null); });
     }
-    $("alert-empty").hidden = list.length > 0;
+    $("alert-empty").hidden = items.length > 0;
     const count = $("alert-count");
-    count.textContent = String(list.length);
-    count.classList.toggle("hot", list.some((a) => a.severity === "takeover"));
+    st(count, String(items.length));
+    stitle(count, incs.size ? `${S.open.size} open alerts: ${incs.size} of the cards ` +
+      `${incs.size === 1 ? "is an incident" : "are incidents"} (several vehicles, one cause)` : "");
+    count.classList.toggle("hot", items.some((it) => it.severity === "takeover"));
   }
 
   function makeAlertEl(id) {
@@ -1773,6 +2131,8 @@
             h("span", { text: `${by}${a.resolved_at ? " at " + clock(a.resolved_at) : ""}` }),
             a.resolve_reason ? h("span", { text: `“${a.resolve_reason}”` }) : null,
             a.acknowledged_by ? h("span", { text: `acked by ${a.acknowledged_by}` }) : null,
+            a.incident != null ? h("span", { class: "inc-note", title: String(a.incident_cause ?? ""),
+                                             text: `in an incident on ${causeWords(a.incident_cause)}` }) : null,
             a.escalated ? h("span", { class: "esc-tag", text: "ESCALATED" }) : null),
           hist));
       li.addEventListener("click", async () => {
@@ -1798,27 +2158,95 @@
       .sort(cmpAlert);
   }
 
+  // What the cue names: an incident once, however many of its vehicles need a takeover, and
+  // each other pending takeover alert; the oldest first.
+  function cueEntries() {
+    const out = [], byIncident = new Map();
+    for (const a of pendingTakeovers()) {
+      if (a.incident != null) {
+        let en = byIncident.get(a.incident);
+        if (!en) {
+          const sum = incidentSummary(a.incident);
+          if (sum) { en = { inc: sum, first: a }; byIncident.set(a.incident, en); out.push(en); }
+        }
+        if (en) continue;
+      }
+      out.push({ alert: a, first: a });
+    }
+    return out;
+  }
+
+  const cueName = (a) => a.vehicle || (a.intersection ? ixName(a.intersection) : null) || a.rsu
+    || a.site || "?";
+
   function updateCue() {
-    const pending = pendingTakeovers();
-    S.cueActive = pending.length > 0;
+    const entries = cueEntries();
+    S.cueActive = entries.length > 0;
     const cue = $("takeover-cue");
     cue.hidden = !S.cueActive;
     $("sound-toggle").classList.toggle("attention", S.cueActive && !Sound.running());
-    if (!S.cueActive) { cue.dataset.vehicles = ""; return; }
-    const names = [...new Set(pending.map((a) => a.vehicle
-      || (a.intersection ? ixName(a.intersection) : null) || a.rsu || a.site || "?"))];
-    cue.dataset.vehicles = names.join(" ");
-    cue.dataset.alert = String(pending[0].id);
-    const first = pending[0];
     const text = $("takeover-text");
-    const age = h("span", { "data-since": String(first.raised_at),
-                            text: duration(hubNow() - first.raised_at) });
-    if (names.length === 1) {
-      const more = pending.length > 1 ? ` (+${pending.length - 1} more)` : "";
-      text.replaceChildren(`TAKEOVER — ${names[0]} needs a human: ${first.title ?? first.rule}${more} · `, age);
-    } else {
-      text.replaceChildren(`TAKEOVER — ${names.length} vehicles need a human: ${names.join(", ")} · oldest `, age);
+    if (!S.cueActive) {
+      cue.dataset.vehicles = "";
+      cue.dataset.incident = "";
+      cue.dataset.summary = "";
+      stitle(text, "");
+      return;
     }
+    const incidents = entries.filter((en) => en.inc);
+    const alone = entries.filter((en) => !en.inc);
+    const names = [...new Set(alone.map((en) => cueName(en.alert)))];
+    const vehicles = [...new Set([...incidents.flatMap((en) => en.inc.openVehicles), ...names])];
+    cue.dataset.vehicles = vehicles.join(" ");
+    cue.dataset.alert = String(entries[0].first.id);
+    cue.dataset.incident = entries[0].inc ? String(entries[0].inc.id) : "";
+    let oldest = entries[0].first;
+    for (const en of entries) if (en.first.raised_at < oldest.raised_at) oldest = en.first;
+    const age = h("span", { "data-since": String(oldest.raised_at),
+                            text: duration(hubNow() - oldest.raised_at) });
+    if (!incidents.length) {
+      const first = alone[0].alert;
+      if (names.length === 1) {
+        const more = alone.length > 1 ? ` (+${alone.length - 1} more)` : "";
+        text.replaceChildren(`TAKEOVER — ${names[0]} needs a human: ${first.title ?? first.rule}${more} · `, age);
+      } else {
+        text.replaceChildren(`TAKEOVER — ${names.length} vehicles need a human: ${names.join(", ")} · oldest `, age);
+      }
+      cue.dataset.summary = names.join(" ");
+      stitle(text, "");
+    } else if (entries.length === 1) {
+      const sum = incidents[0].inc;
+      text.replaceChildren(`TAKEOVER — incident: ${incidentPhrase(sum)} · `, age);
+      cue.dataset.summary = `incident, ${plural(sum.vehicles.length, "vehicle", "vehicles")}`;
+      stitle(text, `${sum.title} — ${sum.causeText}. Vehicles: ${sum.openVehicles.join(", ")}`);
+    } else {
+      // Names in the order they need a human; an incident counts once.
+      const labels = [];
+      const named = new Set();
+      for (const en of entries) {
+        if (en.inc) {
+          labels.push(`incident on ${en.inc.causeText} (${plural(en.inc.vehicles.length, "vehicle", "vehicles")})`);
+        } else if (!named.has(cueName(en.alert))) {
+          named.add(cueName(en.alert));
+          labels.push(cueName(en.alert));
+        }
+      }
+      text.replaceChildren(`TAKEOVER — ${labels.length} need a human: ${labels.join(", ")} · oldest `, age);
+      cue.dataset.summary = labels.map((l) => (l.startsWith("incident") ? "incident" : l)).join(", ");
+      stitle(text, `vehicles: ${vehicles.join(", ")}`);
+    }
+  }
+
+  // The cue's Acknowledge: its first entry, an incident as a whole.
+  function acknowledgeCue() {
+    const top = cueEntries()[0];
+    if (!top) return;
+    if (top.inc) {
+      acknowledgeIncident(top.inc.id, $("takeover-ack"), incidentEls.get(top.inc.id) || null);
+      return;
+    }
+    const e = alertEls.get(top.alert.id);
+    if (e) acknowledge(top.alert.id, e);
   }
 
   const Sound = {
@@ -1880,10 +2308,10 @@
     const base = "l4mon — fleet link health";
     if (S.cueActive) {
       titleFlip = !titleFlip;
-      const names = $("takeover-cue").dataset.vehicles || "";
+      const names = $("takeover-cue").dataset.summary || "";
       document.title = titleFlip ? `⚠ TAKEOVER ${names} ⚠` : `!!! ${names} — ${base}`;
     } else {
-      const n = S.open.size;
+      const n = Number($("alert-count").textContent) || 0;   // an incident counts once
       document.title = n ? `(${n}) ${base}` : base;
     }
   }
@@ -1975,6 +2403,36 @@
       }
     }
     $("fault-buttons").replaceChildren(...buttons);
+    renderCellOutage();
+  }
+
+  // The demo's cells (GET /api/demo `cells`), by the names the fleet table and plot show.
+  function renderCellOutage() {
+    const cells = ((S.demo && S.demo.cells) || []).map(String);
+    $("cell-row").hidden = !cells.length;
+    const sel = $("cell-select");
+    if ([...sel.options].map((o) => o.value).join("|") === cells.join("|")) return;
+    const keep = sel.value;
+    const rat = new Map(((S.site && S.site.cells) || []).map((c) => [String(c.id), c.rat]));
+    sel.replaceChildren(...cells.map((id) => h("option", {
+      value: id, text: id, title: rat.has(id) ? `${ratWords(rat.get(id))} cell ${id}` : null })));
+    if (cells.includes(keep)) sel.value = keep;
+  }
+
+  async function injectCellOutage() {
+    const cell = $("cell-select").value;
+    const duration = Number($("fault-duration").value) || 30;
+    const button = $("fault-cell-outage");
+    if (!cell) return;
+    button.disabled = true;
+    try {
+      await api("POST", "/api/demo/cell-outage", { cell, duration_s: duration });
+      toast(`Cell ${cell} is dark for ${duration} s: every vehicle it serves loses that link.`);
+    } catch (err) {
+      if (err.status !== 401) toast(`Cell outage failed: ${err.message}`, true);
+    } finally {
+      button.disabled = false;
+    }
   }
 
   function syncDemoVehicles() {
@@ -2020,6 +2478,7 @@
     if (byHand) S.pinned = true;
     S.selected = id;
     S.detail = null;
+    markSelectedMembers();
     renderFleet(null);
     renderPlotVehicles();
     renderVehicleSummary();
@@ -2410,11 +2869,8 @@
     $("sound-toggle").addEventListener("click", toggleSound);
     $("duty-on").addEventListener("click", () => duty(true));
     $("duty-off").addEventListener("click", () => duty(false));
-    $("takeover-ack").addEventListener("click", () => {
-      const first = pendingTakeovers()[0];
-      const e = first && alertEls.get(first.id);
-      if (e) acknowledge(first.id, e);
-    });
+    $("takeover-ack").addEventListener("click", acknowledgeCue);
+    $("fault-cell-outage").addEventListener("click", injectCellOutage);
     // Browsers start audio only after a gesture: any click may unblock a wanted alarm.
     const unblock = () => {
       if (Sound.wanted && !Sound.running()) Sound.enable().then(renderSoundToggle);
