@@ -11,9 +11,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field, StrictBool
 
-from l4mon.alerts.engine import AlertClosed, AlertNotFound, StillHolds
+from l4mon.alerts.engine import AlertClosed, AlertEngine, AlertNotFound, StillHolds
 from l4mon.alerts.model import OPEN_STATES
-from l4mon.api.deps import errors
+from l4mon.api.deps import alert_engine, errors
 from l4mon.api.json import JSON
 from l4mon.auth import Principal
 from l4mon.runtime import Runtime
@@ -40,10 +40,8 @@ class DutyOnBody(BaseModel):
 def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
     router = APIRouter(prefix="/api", responses=errors(401, 429))
 
-    def engine() -> Any:
-        if runtime.hub.alerts is None:
-            raise HTTPException(status_code=503, detail="this hub runs no alert engine")
-        return runtime.hub.alerts
+    def engine() -> AlertEngine:
+        return alert_engine(runtime.hub)
 
     @router.get("/me")
     async def me(who: Principal = Depends(viewer)) -> JSON:

@@ -9,8 +9,10 @@ from fastapi import HTTPException, Request
 from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
+from l4mon.alerts.engine import AlertEngine
 from l4mon.api.limits import FailureLimiter
 from l4mon.auth import Principal, TokenStore
+from l4mon.hub import Hub
 
 
 def bearer(header: str | None) -> str | None:
@@ -76,3 +78,11 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
                  429: "too many failed token checks from this address; see Retry-After",
                  503: "this hub runs no alert engine"}
     return {code: {"model": ErrorBody, "description": described[code]} for code in codes}
+
+
+def alert_engine(hub: Hub) -> AlertEngine:
+    """The hub's alert engine, or 503 for a hub that runs none (the alert and incident routes
+    share this answer)."""
+    if hub.alerts is None:
+        raise HTTPException(status_code=503, detail="this hub runs no alert engine")
+    return hub.alerts

@@ -7,10 +7,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
-from l4mon.alerts.engine import AlertClosed, IncidentNotFound
+from l4mon.alerts.engine import AlertClosed, AlertEngine, IncidentNotFound
 from l4mon.alerts.incidents import Incident
 from l4mon.api.alerts import AckBody
-from l4mon.api.deps import errors
+from l4mon.api.deps import alert_engine, errors
 from l4mon.api.json import JSON
 from l4mon.auth import Principal
 from l4mon.runtime import Runtime
@@ -28,10 +28,8 @@ def incident_view(incident: Incident) -> dict[str, Any]:
 def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
     router = APIRouter(prefix="/api", responses=errors(401, 429))
 
-    def engine() -> Any:
-        if runtime.hub.alerts is None:
-            raise HTTPException(status_code=503, detail="this hub runs no alert engine")
-        return runtime.hub.alerts
+    def engine() -> AlertEngine:
+        return alert_engine(runtime.hub)
 
     def find(incident_id: int) -> Incident:
         try:
