@@ -4,7 +4,8 @@
         await live.wait(stop)
 
 Entering starts the sinks first — the HTTP server (until it listens), the console stream, the
-recorder — and only then the source and the loops that feed the hub (consume, ticks), so
+recorder — and only then the source (whose own connection or generator task is in the same
+group) and the loops that feed the hub (consume, ticks), so
 nothing ingested is ever invisible. Leaving stops them in the opposite order: the source and
 the loops first (no new input), then the console stream and the HTTP server, and last the
 recorder (drained: nothing received is lost) and the journal. A part that fails stops the
@@ -80,7 +81,7 @@ class LiveProcess:
         self._sinks.append(group.create_task(runtime.broadcaster.run(), name="l4mon-broadcast"))
         if runtime.recorder is not None:
             runtime.recorder.start()
-        await self.source.__aenter__()
+        await self.source.open(group.create_task)  # its own work is the group's too
         self._source_open = True
         self._feeding.append(group.create_task(runtime.consume(self.source), name="l4mon-ingest"))
         self._feeding.append(group.create_task(runtime.tick_forever(), name="l4mon-tick"))
@@ -97,7 +98,7 @@ class LiveProcess:
                     task.cancel()
                 if self._source_open:
                     self._source_open = False
-                    await self.source.__aexit__(None, None, None)
+                    await self.source.close()
                 for task in self._sinks:
                     task.cancel()
                 if self._server is not None:

@@ -15,7 +15,6 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
-from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from l4mon import views
@@ -27,7 +26,7 @@ from l4mon.hub import Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt_status import MqttStatus
 from l4mon.live import Broadcaster
-from l4mon.types import Batch
+from l4mon.types import Batch, Spawn
 
 if TYPE_CHECKING:
     from l4mon.demo import DemoFleet
@@ -41,7 +40,14 @@ log = logging.getLogger("l4mon")
 TICK_CHUNK = 200
 
 
-class Source(AbstractAsyncContextManager["Source"], Protocol):
+class Source(Protocol):
+    """Where batches come from (MQTT, the demo's feed). ``open`` starts its own work with the
+    owner's ``spawn``; ``close`` stops it and ends the iteration."""
+
+    async def open(self, spawn: Spawn) -> None: ...
+
+    async def close(self) -> None: ...
+
     def __aiter__(self) -> AsyncIterator[Batch]: ...
 
 

@@ -90,3 +90,28 @@ def test_a_part_that_fails_stops_the_process_with_its_own_error(tmp_path: Path) 
     assert recorder.recorded == hub.accepted
     with pytest.raises(sqlite3.ProgrammingError):
         hub.alerts.journal.open_alerts()
+
+
+def test_a_source_that_fails_stops_the_process(tmp_path: Path) -> None:
+    """The source's own work (here the demo feed's generator) runs in the process's task
+    group: when it fails, the process stops with that error instead of ingesting nothing."""
+    calls = 0
+    site = load_site(DEMO_SITE_PATH)
+    fleet = SimFleet(site=site, vehicles=2, seed=4, start=LiveClock().now())
+
+    def generate(now: float) -> list[tuple[str, bytes]]:
+        nonlocal calls
+        calls += 1
+        if calls > 10:
+            raise ValueError("the generator broke")
+        return fleet.advance(now)
+
+    hub, source, recorder, runtime = _parts(tmp_path, generate)
+
+    async def main() -> None:
+        async with LiveProcess(runtime, source, journal=hub.alerts.journal) as live:
+            await asyncio.wait_for(live.wait(asyncio.Event()), timeout=10)
+
+    with pytest.raises(ValueError, match="the generator broke"):
+        asyncio.run(main())
+    assert hub.accepted > 0 and recorder.recorded == hub.accepted

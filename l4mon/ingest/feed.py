@@ -13,7 +13,7 @@ from types import TracebackType
 
 from l4mon.clock import Clock
 from l4mon.ingest.buffer import BatchBuffer
-from l4mon.types import Batch
+from l4mon.types import Batch, Spawn
 
 #: Called with the current time, returns what was published since the previous call.
 Generator = Callable[[float], list[tuple[str, bytes]]]
@@ -32,17 +32,25 @@ class FeedSource:
         self.buffer = BatchBuffer(capacity=capacity)
         self._task: asyncio.Task[None] | None = None
 
+    async def open(self, spawn: Spawn = asyncio.create_task) -> None:
+        """Start generating; the owner's ``spawn`` runs the pump (its failure is the owner's)."""
+        self._task = spawn(self._pump(), name="l4mon-feed")
+
+    async def close(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.buffer.close()
+
     async def __aenter__(self) -> FeedSource:
-        self._task = asyncio.create_task(self._pump(), name="l4mon-feed")
+        await self.open()
         return self
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        self.buffer.close()
+        await self.close()
 
     async def _pump(self) -> None:
         while True:

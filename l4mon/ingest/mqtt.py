@@ -27,7 +27,7 @@ from l4mon.ingest.delivery import Checked, Deliver
 from l4mon.ingest.identity import IdentityCheck
 from l4mon.ingest.mqtt_settings import ClientName, MqttSettings, parse_url, tls_context
 from l4mon.ingest.mqtt_status import MqttStatus
-from l4mon.types import Batch
+from l4mon.types import Batch, Spawn
 
 if TYPE_CHECKING:
     from l4mon.clock import Clock
@@ -79,23 +79,31 @@ class MqttSource:
         self._self_check, self._session = _backend(settings.client)
         self._task: asyncio.Task[None] | None = None
 
-    async def __aenter__(self) -> MqttSource:
+    async def open(self, spawn: Spawn = asyncio.create_task) -> None:
+        """Check the backend, then keep a connection up; the owner's ``spawn`` runs the
+        supervisor (l4mon/process.py: in the live process's task group)."""
         if self._task is not None:
             raise RuntimeError("MqttSource is not re-entrant")
         # Before the first connection: what the backend relies on is checked, and /healthz
         # says so, before any event depends on it.
         await self._self_check(self.settings, self.status)
-        self._task = asyncio.create_task(self._supervise(), name="l4mon-mqtt")
-        return self
+        self._task = spawn(self._supervise(), name="l4mon-mqtt")
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def close(self) -> None:
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.buffer.close()
+
+    async def __aenter__(self) -> MqttSource:
+        await self.open()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
 
     def __aiter__(self) -> MqttSource:
         return self
