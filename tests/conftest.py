@@ -1,28 +1,24 @@
-"""Shared fixtures: a real Mosquitto on a free loopback port, and a real ``l4mon serve``."""
+"""Shared fixtures: a real Mosquitto on a free loopback port, and a real ``l4mon serve``
+(the parts themselves: testing/broker.py, testing/hub.py)."""
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import pytest
 
-from l4mon.auth import hash_token
 from testing.broker import Broker, find_mosquitto, free_port
-from testing.demo import stop_process
+from testing.hub import (
+    HubProcess,
+    launch_hub,
+    stop_hub,
+    write_hub_config,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = ROOT.parent / "shared" / "data"
-#: The token the test hubs accept (as admin); only its hash goes into their config.
-TEST_TOKEN = "test-token-not-secret"
-AUTH = {"Authorization": f"Bearer {TEST_TOKEN}"}
 
 
 def _have_mosquitto() -> bool:
@@ -42,72 +38,6 @@ def broker() -> Iterator[Broker]:
         yield running
 
 
-@dataclass
-class HubProcess:
-    """A ``l4mon serve`` child process and a client for its HTTP API."""
-
-    proc: subprocess.Popen[bytes]
-    http: httpx.Client
-    log_path: Path
-
-    def get(self, path: str, **params: object) -> httpx.Response:
-        return self.http.get(path, params=params)
-
-    def json(self, path: str, **params: object) -> object:
-        response = self.get(path, **params)
-        response.raise_for_status()
-        return response.json()
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace")
-
-    def wait_for(self, predicate: object, *, timeout: float = 10.0, what: str = "") -> None:
-        """Poll ``predicate()`` (a callable) until true; fail with the hub's log otherwise."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if predicate():  # type: ignore[operator]
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)
-        pytest.fail(f"timed out waiting for {what}\n--- hub log ---\n{self.log()[-3000:]}")
-
-
-def write_hub_config(tmp_path: Path) -> Path:
-    config = tmp_path / "hub.toml"
-    config.write_text(
-        f'[alerts]\njournal = "{tmp_path / "journal.sqlite"}"\n'
-        f'[[auth.tokens]]\nname = "tester"\nrole = "admin"\nsha256 = "{hash_token(TEST_TOKEN)}"\n')
-    return config
-
-
-def launch_hub(broker: Broker, config: Path, log_path: Path, port: int, *,
-               extra_args: list[str] | None = None) -> HubProcess:
-    """Start ``l4mon serve`` and wait until it is connected to ``broker``."""
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "l4mon", "serve", "--config", str(config), "--broker",
-             broker.url, "--http", f"127.0.0.1:{port}", *(extra_args or [])],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-    hub = HubProcess(proc, httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5.0,
-                                        headers=AUTH), log_path)
-    try:
-        hub.wait_for(lambda: hub.json("/healthz")["mqtt"]["connected"], timeout=20.0,
-                     what="the hub to connect to the broker")
-    except BaseException:
-        stop_hub(hub)
-        raise
-    return hub
-
-
-def stop_hub(hub: HubProcess) -> None:
-    stop_process(hub.proc)
-    hub.http.close()
-
-
 @pytest.fixture
 def hub_process(broker: Broker, tmp_path: Path) -> Iterator[HubProcess]:
     """``l4mon serve`` against ``broker``, connected and subscribed."""
@@ -124,3 +54,4 @@ def mosquitto_pub() -> str:
     if path is None:
         pytest.fail("mosquitto_pub is not installed: run ./scripts/test.sh, which installs it")
     return path
+

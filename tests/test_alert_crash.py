@@ -13,7 +13,7 @@ import pytest
 from telemetry.topics import event_topic, link_topic
 from telemetry.wire import LinkSample, VehicleEvent
 from testing.broker import Broker, free_port
-from tests.conftest import launch_hub, stop_hub, write_hub_config
+from testing.hub import launch_hub, stop_hub, write_hub_config
 from tests.mqtt_publish import Publisher
 
 pytestmark = pytest.mark.mqtt

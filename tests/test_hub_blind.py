@@ -19,7 +19,7 @@ from scenarios.simfleet import SimFleet
 from telemetry.site import DEMO_SITE_PATH, load_site
 from testing.broker import Broker, free_port
 from testing.demo import CHROMIUM, CHROMIUM_ARGS
-from tests.conftest import TEST_TOKEN, HubProcess, launch_hub, stop_hub, write_hub_config
+from testing.hub import TEST_TOKEN, HubProcess, launch_hub, stop_hub, write_hub_config
 from tests.mqtt_publish import Publisher
 
 pytestmark = pytest.mark.mqtt

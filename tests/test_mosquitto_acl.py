@@ -25,7 +25,7 @@ from l4mon.types import Batch
 from telemetry.topics import rsu_topic, state_topic
 from telemetry.wire import VehicleState
 from testing.broker import find_mosquitto, free_port
-from tests.conftest import stop_process
+from testing.demo import stop_process
 
 pytestmark = pytest.mark.mqtt
 

@@ -15,7 +15,7 @@ import pytest
 from telemetry.topics import event_topic, link_topic, state_topic
 from telemetry.wire import LinkSample, VehicleEvent, VehicleState
 from testing.broker import Broker, free_port
-from tests.conftest import HubProcess
+from testing.hub import HubProcess
 from tests.mqtt_publish import Publisher
 
 pytestmark = pytest.mark.mqtt
@@ -155,7 +155,7 @@ def test_serve_records_a_drive_log_that_replays(broker: Broker, tmp_path: Path) 
     and the log replays to the same link counts."""
     from scenarios.scenario import run_log
     from telemetry.drivelog import read_manifest, read_table
-    from tests.conftest import launch_hub, stop_hub, write_hub_config
+    from testing.hub import launch_hub, stop_hub, write_hub_config
 
     record = tmp_path / "rec"
     config = write_hub_config(tmp_path)

@@ -23,7 +23,7 @@ from scenarios.simfleet import Fault, SimFleet
 from telemetry.drivelog import read_manifest
 from telemetry.site import DEMO_SITE_PATH, load_site
 from testing.broker import Broker, free_port
-from tests.conftest import TEST_TOKEN, launch_hub, stop_hub
+from testing.hub import TEST_TOKEN, launch_hub, stop_hub
 from tests.mqtt_publish import Publisher
 
 pytestmark = pytest.mark.mqtt

@@ -22,7 +22,7 @@ from l4mon.ingest.mqtt import MqttSettings
 from telemetry.topics import link_topic, state_topic
 from telemetry.wire import LinkSample, VehicleState
 from testing.broker import Broker, free_port
-from tests.conftest import TEST_TOKEN, HubProcess, launch_hub, stop_hub
+from testing.hub import TEST_TOKEN, HubProcess, launch_hub, stop_hub
 from tests.mqtt_publish import Publisher
 
 pytestmark = pytest.mark.mqtt

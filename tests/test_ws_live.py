@@ -14,7 +14,7 @@ from websockets.exceptions import InvalidStatus
 from telemetry.topics import event_topic
 from telemetry.wire import VehicleEvent
 from testing.broker import Broker
-from tests.conftest import TEST_TOKEN, HubProcess
+from testing.hub import TEST_TOKEN, HubProcess
 from tests.mqtt_publish import Publisher
 
 pytestmark = pytest.mark.mqtt
