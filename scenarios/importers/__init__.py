@@ -20,9 +20,10 @@ All inputs are read and checked before the output is written, so a bad file leav
 
 from __future__ import annotations
 
+import math
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -117,6 +118,21 @@ class RowSkip(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+def number(text: str, name: str, missing: Collection[str]) -> float | None:
+    """A cell's value: None when it is one of ``missing`` (the tool's "no value"); a finite
+    number; anything else skips the row, saying which column."""
+    text = text.strip()
+    if text in missing:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise RowSkip(f"{name} not a number") from None
+    if not math.isfinite(value):
+        raise RowSkip(f"{name} not finite")
+    return value
 
 
 def wire(cls: type[Any], fields: dict[str, Any]) -> Any:

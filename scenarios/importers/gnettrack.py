@@ -66,6 +66,7 @@ from scenarios.importers import (
     FileReport,
     RowSkip,
     finish,
+    number,
     read_text,
     split_lines,
     wire,
@@ -135,16 +136,7 @@ def zone(name: str) -> ZoneInfo:
 
 def _number(text: str, name: str) -> float | None:
     """``-`` or empty -> None; a number; anything else skips the row."""
-    text = text.strip()
-    if text in MISSING:
-        return None
-    try:
-        value = float(text)
-    except ValueError:
-        raise RowSkip(f"{name} not a number") from None
-    if not math.isfinite(value):
-        raise RowSkip(f"{name} not finite")
-    return value
+    return number(text, name, MISSING)
 
 
 def track_bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> tuple[float, float]:

@@ -115,6 +115,9 @@ from scenarios.importers import (
     split_lines,
     wire,
 )
+from scenarios.importers import (
+    number as parse_number,
+)
 from scenarios.importers.cicv5g import band, utm_to_latlon
 from scenarios.importers.gnettrack import (
     HEADING_MIN_M,
@@ -508,18 +511,7 @@ class Importer:
         def number(fields: list[str], name: str | None) -> float | None:
             """A column's value: None when missing (or unmapped); a non-number skips the row."""
             i = index(name)
-            if i is None:
-                return None
-            text = fields[i].strip()
-            if text in missing:
-                return None
-            try:
-                value = float(text)
-            except ValueError:
-                raise RowSkip(f"{name} not a number") from None
-            if not math.isfinite(value):
-                raise RowSkip(f"{name} not finite")
-            return value
+            return None if i is None else parse_number(fields[i], str(name), missing)
 
         def first(fields: list[str], names: Columns) -> tuple[str, str] | None:
             """(column, value) of the first of ``names`` with a value in this row."""
