@@ -67,6 +67,7 @@ from scenarios.importers import (
     FileReport,
     RowSkip,
     finish,
+    number,
     read_text,
     split_lines,
     wire,
@@ -176,12 +177,9 @@ def link_name(path: Path) -> str:
 
 
 def _number(text: str, name: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise RowSkip(f"{name} not a number") from None
-    if not math.isfinite(value):
-        raise RowSkip(f"{name} not finite")
+    """CICV5G has no "no value" marker: every cell is a number, or the row is skipped."""
+    value = number(text, name, ())
+    assert value is not None  # nothing counts as missing
     return value
 
 
