@@ -1,0 +1,43 @@
+// REST: the fetch wrapper with the bearer token; a 401 signs the page out.
+
+import { signOut } from "./session.js";
+import { S } from "./store.js";
+
+class ApiError extends Error {
+  constructor(status, detail, data = null) { super(detail); this.status = status; this.data = data; }
+}
+function detailOf(data) {
+  if (data && typeof data === "object" && "detail" in data) {
+    const d = data.detail;
+    if (Array.isArray(d)) return d.map((x) => (x && x.msg) || JSON.stringify(x)).join("; ");
+    if (d && typeof d === "object" && typeof d.message === "string") return d.message;
+    return typeof d === "string" ? d : JSON.stringify(d);
+  }
+  return typeof data === "string" ? data.slice(0, 200) : "";
+}
+export async function api(method, path, body) {
+  const opts = { method, cache: "no-store", headers: { Authorization: `Bearer ${S.token}` } };
+  if (body !== undefined) {
+    opts.headers["Content-Type"] = "application/json";
+    opts.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, opts);
+  } catch (err) {
+    throw new ApiError(0, `hub unreachable (${err.message})`);
+  }
+  const text = await res.text();
+  let data = null;
+  if (text) { try { data = JSON.parse(text); } catch { data = text; } }
+  if (res.status === 401) {
+    signOut(`The hub rejected the token (401${detailOf(data) ? ": " + detailOf(data) : ""}). ` +
+            "Sign in again.");
+    throw new ApiError(401, "unauthorized");
+  }
+  if (!res.ok) {
+    const why = detailOf(data) || res.statusText;
+    throw new ApiError(res.status, res.status === 403 ? `not permitted: ${why}` : why, data);
+  }
+  return data;
+}

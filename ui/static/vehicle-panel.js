@@ -1,0 +1,173 @@
+// The selected vehicle: selection, its summary, detail and history.
+
+import { api } from "./api.js";
+import { renderCharts } from "./charts.js";
+import { DETAIL_REFRESH_MS, RTT_DEGRADED_MS, RTT_DOWN_MS } from "./constants.js";
+import { demoVehicleIds } from "./demo-panel.js";
+import { $, clock, connClass, fmt, h, pill } from "./dom.js";
+import { coverOf } from "./duty.js";
+import { ageSpan, renderFleet } from "./fleet-table.js";
+import { handovers } from "./handovers.js";
+import { markSelectedMembers } from "./incidents.js";
+import { renderPlotVehicles } from "./site-plot.js";
+import { S } from "./store.js";
+import { codeWords, connWords, detailWords, modeWords, reasonsWords, stateWords } from "./words.js";
+
+export function select(id, byHand = true) {
+  if (!S.vehicles.has(id)) return;
+  if (byHand) S.pinned = true;
+  S.selected = id;
+  S.detail = null;
+  markSelectedMembers();
+  renderFleet(null);
+  renderPlotVehicles();
+  renderVehicleSummary();
+  renderCharts();
+  renderDetail();
+  // The fault picker follows the operator's own clicks, never an automatic selection.
+  if (byHand && S.demo && demoVehicleIds().includes(id)) $("fault-vehicle").value = id;
+  refreshDetailSoon();
+  loadHistory();
+  handovers.selected();
+}
+
+// The hub's points where this page has no live ones of its own (before the page was
+// loaded, or while it was disconnected); live points win where both exist.
+function mergeHistory(hist, ring) {
+  const out = [];
+  let j = 0;
+  for (const p of hist) {
+    while (j < ring.length && ring[j].t <= p.t) out.push(ring[j++]);
+    const before = j > 0 ? ring[j - 1].t : -Infinity;
+    const after = j < ring.length ? ring[j].t : Infinity;
+    if (p.t - before > 1.5 && after - p.t > 1.5) out.push(p);
+  }
+  while (j < ring.length) out.push(ring[j++]);
+  return out;
+}
+
+// The selected vehicle's last 10 minutes from the hub (GET /api/vehicles/{id}/history):
+// its points go before the live ones this page collected, so the charts show the whole
+// span, not only what happened since the page was loaded.
+export async function loadHistory() {
+  const id = S.selected;
+  if (!id || !S.token) return;
+  if (S.hist && S.hist.id === id && S.hist.state === "loading") return;
+  S.hist = { id, state: "loading" };
+  let d;
+  try {
+    d = await api("GET", `/api/vehicles/${encodeURIComponent(id)}/history`);
+  } catch (err) {
+    if (S.hist && S.hist.id === id) S.hist = { id, state: "failed", error: err.message };
+    renderCharts();
+    return;
+  }
+  if (id !== S.selected || !d) return;
+  let rings = S.rings.get(id);
+  if (!rings) S.rings.set(id, (rings = new Map()));
+  let first = Infinity;
+  for (const [name, c] of Object.entries(d.links || {})) {
+    const ts = c.t || [];
+    const hist = ts.map((t, i) => {
+      const ul = c.ul_kbps ? c.ul_kbps[i] : null;
+      return { t, rtt: c.rtt_p95_ms ? c.rtt_p95_ms[i] : null, ul: ul == null ? null : ul / 1000,
+               state: c.state ? c.state[i] : "unknown" };
+    });
+    rings.set(name, mergeHistory(hist, rings.get(name) || []));
+    if (ts.length && ts[0] < first) first = ts[0];
+  }
+  const th = (d.thresholds && d.thresholds.rtt_p95_ms) || {};
+  S.hist = { id, state: "loaded", from: Number.isFinite(first) ? first : null,
+             points: Object.values(d.links || {}).reduce((n, c) => n + ((c.t || []).length), 0),
+             ul_required_kbps: d.ul_required_kbps ?? null,
+             rtt_degraded_ms: Number.isFinite(th.degraded) ? th.degraded : RTT_DEGRADED_MS,
+             rtt_down_ms: Number.isFinite(th.down) ? th.down : RTT_DOWN_MS };
+  renderVehicleSummary();
+  renderCharts();
+}
+
+export function refreshDetailSoon() {
+  clearInterval(S.detailTimer);
+  if (!S.selected || !S.token) return;
+  loadDetail();
+  S.detailTimer = setInterval(loadDetail, DETAIL_REFRESH_MS);
+}
+
+async function loadDetail() {
+  const id = S.selected;
+  if (!id) return;
+  try {
+    const d = await api("GET", `/api/vehicles/${encodeURIComponent(id)}`);
+    if (id !== S.selected) return;
+    S.detail = d;
+    renderDetail();
+  } catch (err) {
+    if (err.status === 404 && id === S.selected) { S.detail = null; renderDetail(); }
+  }
+}
+
+export function renderVehicleSummary() {
+  const id = S.selected;
+  const v = id && S.vehicles.get(id);
+  const title = $("vp-title");
+  if (!v) {
+    title.replaceChildren("Vehicle ", h("span", { class: "muted", text: "— click one in the table or plot" }));
+    $("vp-summary").replaceChildren();
+    return;
+  }
+  title.replaceChildren(`Vehicle ${v.id}`);
+  title.dataset.vehicle = v.id;
+  const cover = coverOf(v.id);
+  $("vp-summary").replaceChildren(...[   // replaceChildren would print a null as "null"
+    pill(connClass(v.connectivity), connWords(v.connectivity, v)),
+    v.unseen ? h("span", { class: "unseen", text: `state unknown: ${v.unseen}` }) : null,
+    h("span", { text: modeWords(v.mode) }),
+    h("span", { class: v.telemetry === "fresh" ? "" : "pill stale" },
+      `telemetry ${codeWords(v.telemetry)} `, ageSpan(v.age_s, v._rx, 1), " s"),
+    S.hist && S.hist.id === v.id && S.hist.state === "loaded"
+      ? h("span", { class: "muted", "data-testid": "vehicle-ul-required",
+                    text: S.hist.ul_required_kbps ? `uplink needs ${fmt(S.hist.ul_required_kbps / 1000, 1)} Mbit/s`
+                      : "no uplink requirement" }) : null,
+    h("span", { text: `${fmt(v.speed_mps == null ? null : v.speed_mps * 3.6, 0)} km/h` +
+                      (Number.isFinite(v.heading_deg) ? ` · heading ${fmt(v.heading_deg, 0)}°` : "") }),
+    h("span", { class: "muted", text: `${fmt(v.lat, 5)}, ${fmt(v.lon, 5)}` }),
+    S.duty ? h("span", { class: cover ? "" : "uncovered",
+                         text: cover ? `covered by ${cover}` : "NO OPERATOR COVERS IT" }) : null,
+  ].filter(Boolean));
+}
+
+function renderDetail() {
+  const d = S.detail;
+  const box = $("vp-links");
+  const events = $("vp-events");
+  if (!d || d.id !== S.selected) {
+    box.replaceChildren();
+    events.replaceChildren(h("li", { class: "empty", text: S.selected ? "loading…" : "" }));
+    return;
+  }
+  box.replaceChildren(...Object.entries(d.links || {}).map(([name, l]) => {
+    const w10 = (l.windows && l.windows["10s"]) || {};
+    const w60 = (l.windows && l.windows["60s"]) || {};
+    const seq = l.sequence || {};
+    return h("div", { class: "lk" },
+      h("b", { text: name }), " ", pill(`s-${l.state}`, stateWords(l.state)),
+      l.state_since ? h("span", { class: "muted", text: ` since ${clock(l.state_since)}` }) : null,
+      l.reasons && l.reasons.length ? h("div", { "data-testid": "link-reasons",
+                                                 text: `why: ${reasonsWords(l)}` }) : null,
+      h("div", { text: `RTT 10 s p50/p95/p99 ${fmt(w10.rtt_p50_ms, 0)}/${fmt(w10.rtt_p95_ms, 0)}/` +
+                       `${fmt(w10.rtt_p99_ms, 0)} ms, jitter ${fmt(w10.rtt_jitter_ms, 1)} ms` }),
+      h("div", { text: `RTT 60 s p95 ${fmt(w60.rtt_p95_ms, 0)} ms · loss 60 s ` +
+                       `${w60.loss_ratio == null ? "–" : fmt(w60.loss_ratio * 100, 2)} %` }),
+      h("div", { text: `seq lost ${seq.lost ?? "–"} of ${seq.received ?? "–"} · ` +
+                       `cell changes ${l.cell_changes ?? "–"}` +
+                       (l.clock_suspect ? " · CLOCK SUSPECT: delay figures not trusted" : "") }));
+  }));
+  const evs = (d.events || []).slice(0, 30);
+  events.replaceChildren(...(evs.length ? evs.map((ev) => h("li", null,
+    h("span", { class: "mono", text: clock(ev.received_at) }),
+    h("span", { text: codeWords(ev.kind), title: String(ev.kind) }),
+    h("span", { class: "muted",
+                text: ev.detail == null ? "" : typeof ev.detail === "string" ? detailWords(ev.detail)
+                  : JSON.stringify(ev.detail) })))
+    : [h("li", { class: "empty", text: "no events" })]));
+}

@@ -1,0 +1,101 @@
+// Operator words: what the console says for the hub's codes (link states, modes, reasons,
+// alert details).
+
+import { CONN_LABEL } from "./constants.js";
+import { fmt } from "./dom.js";
+import { S } from "./store.js";
+
+// Operator words for the hub's codes (the codes stay in tooltips and data-* attributes).
+const LINK_STATE_WORD = { ok: "ok", degraded: "degraded", down: "down", stale: "no data",
+                          unknown: "unknown" };
+const MODE_WORD = { autonomous: "autonomous", mrm: "minimal risk manoeuvre",
+                    remote: "remote driving", manual: "manual", stopped: "stopped" };
+const RAT_WORD = { nr: "5G", lte: "LTE", umts: "3G", gsm: "2G", none: "none" };
+const CODE_WORD = {
+  takeover_request: "takeover request", all_links_down: "both links down",
+  one_link_down: "one link down", no_service: "no service", no_probe_answer: "no probe answer",
+  no_sample: "no sample", ping_pong: "ping-pong", too_frequent: "too frequent",
+  clock_skew: "clock skew", telemetry_stall: "telemetry stall", rtt_spike: "RTT spike",
+  bandwidth_cap: "uplink cap", link_down: "link down", both_links_down: "both links down",
+};
+
+export const codeWords = (c) => (c == null ? "?" : CODE_WORD[c] ?? String(c).replaceAll("_", " "));
+export function connWords(c, v) {
+  if (c === "all_links_down") {
+    const n = v && v.links ? Object.keys(v.links).length : 2;
+    return n === 2 ? "both links down" : n === 1 ? "its link is down" : "all links down";
+  }
+  return CONN_LABEL[c] ?? codeWords(c);
+}
+export const stateWords = (s) => LINK_STATE_WORD[s] ?? codeWords(s);
+export const modeWords = (m) => (m == null ? "mode unknown" : MODE_WORD[m] ?? codeWords(m));
+export const ratWords = (r) => (r == null ? "–" : RAT_WORD[r] ?? String(r).toUpperCase());
+function reasonWords(code, link) {
+  switch (code) {
+    case "no_sample": {
+      const age = link && Number.isFinite(link.age_s) ? Math.max(1, Math.round(link.age_s)) : null;
+      return age === null ? "no sample" : `no sample for ${age} s`;
+    }
+    case "no_probe_answer": return "no probe answer";
+    case "no_service": return "no service";
+    case "rtt_p95": return "RTT p95 over budget";
+    case "loss": return "loss";
+    case "rsrp": return "weak signal (RSRP)";
+    case "sinr": return "low SINR";
+    default: return codeWords(code);
+  }
+}
+export const reasonsWords = (l) => (l && l.reasons && l.reasons.length
+  ? l.reasons.map((r) => reasonWords(r, l)).join(", ") : "");
+
+// An alert's detail as the hub wrote it ("connectivity=all_links_down", "state=degraded,
+// rtt_p95_ms=182.3", "takeover_request: ...") in words; anything else unchanged.
+export function detailWords(detail, a) {
+  const text = String(detail ?? "");
+  const pairs = /^\s*[a-z_0-9]+=[^,=]+(,\s*[a-z_0-9]+=[^,=]+)*\s*$/.test(text)
+    ? text.split(",").map((p) => p.trim().split("=")) : null;
+  if (!pairs) {
+    return text.replace(/\b[a-z]+(?:_[a-z0-9]+)+\b/g, (m) => (m in CODE_WORD ? CODE_WORD[m] : m));
+  }
+  const num = (v) => Number.parseFloat(v);
+  // "connectivity=all_links_down" already says how many links are down.
+  const conn = pairs.some(([k]) => k === "connectivity");
+  return pairs.filter(([k]) => !(conn && k === "links_down")).map(([k, v]) => {
+    switch (k) {
+      case "connectivity": return connWords(v, a && S.vehicles.get(a.vehicle));
+      case "state": return `link ${stateWords(v)}`;
+      case "mode": return modeWords(v);
+      case "rtt_p95_ms": return `RTT p95 ${fmt(num(v), 0)} ms`;
+      case "telemetry_age_s": return `no telemetry for ${fmt(num(v), 1)} s`;
+      case "ul_kbps_usable": return `usable uplink ${fmt(num(v) / 1000, 1)} Mbit/s`;
+      case "links_down": return `${v} link${v === "1" ? "" : "s"} down`;
+      case "health": return `RSU health ${codeWords(v)}`;
+      default: return `${codeWords(k)} ${codeWords(v)}`;
+    }
+  }).join(", ");
+}
+
+// Vehicle ids in ranges: "shuttle-001–012, shuttle-020" (the full list goes in a tooltip).
+export function compressIds(ids) {
+  const out = [];
+  let run = null;
+  const flush = () => {
+    if (!run) return;
+    out.push(run.n === 1 ? run.first : `${run.first}–${run.lastNum}`);
+    run = null;
+  };
+  for (const id of [...ids].sort()) {
+    const m = /^(.*?)(\d+)$/.exec(id);
+    if (m && run && run.prefix === m[1] && run.width === m[2].length
+        && Number(m[2]) === run.last + 1) {
+      run.last += 1; run.lastNum = m[2]; run.n += 1;
+      continue;
+    }
+    flush();
+    run = m ? { prefix: m[1], width: m[2].length, first: id, last: Number(m[2]), lastNum: m[2], n: 1 }
+      : { prefix: null, first: id, n: 1 };
+    if (!m) flush();
+  }
+  flush();
+  return out.join(", ");
+}
