@@ -172,7 +172,10 @@ def test_the_buffer_runs_then_after_the_consumer_processed_the_batch() -> None:
         seen.append(f"processing {len(second)}")
         for _ in range(3):
             buffer.put(("t", b"x", None))
-        buffer.put(("t", b"dropped", None), lambda: seen.append("never"))  # over capacity
+        buffer.put(("t", b"x", None))  # telemetry over capacity: dropped
+        # An event to acknowledge over capacity is kept: dropped, it would hold a broker
+        # in-flight slot unacknowledged until a reconnect.
+        buffer.put(("t", b"event", None), lambda: seen.append("ack event"))
         buffer.close()
         rest = await anext(batches)
         seen.append(f"processing {len(rest)}")
@@ -183,7 +186,7 @@ def test_the_buffer_runs_then_after_the_consumer_processed_the_batch() -> None:
         return seen
 
     assert asyncio.run(scenario()) == ["processing 2", "ack 2", "processing 1", "ack 3",
-                                       "processing 3", "end"]
+                                       "processing 4", "ack event", "end"]
 
 
 # --- Any PUBLISH, both paths: the lean path yields exactly what gmqtt does --------------------

@@ -7,8 +7,11 @@ and an unbounded buffer would only turn overload into an out-of-memory crash lat
 
 A message may come with a ``then`` callback, run once the hub has processed the batch it was in
 (the consumer asking for the next batch says so): the transport acknowledges a QoS 1 event
-there, so an event the broker was told is delivered is already in the journal. A dropped
-message's ``then`` never runs: unacknowledged, the broker delivers it again.
+there, so an event the broker was told is delivered is already in the journal. Such a message
+is never dropped, even over ``capacity``: dropped, it would stay unacknowledged and hold one of
+the broker's in-flight slots for this session until a reconnect, and the urgent events are
+exactly these. Their number is bounded anyway, by the in-flight window the broker allows an
+MQTT session (Receive Maximum, at most 65,535), so admitting them cannot grow without bound.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ class BatchBuffer:
 
     def put(self, delivery: Delivery, then: Callable[[], None] | None = None) -> None:
         items = self._items
-        if len(items) >= self.capacity:
+        if len(items) >= self.capacity and then is None:
             self.dropped += 1
             return
         items.append(delivery)
