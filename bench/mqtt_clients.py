@@ -48,7 +48,7 @@ DRAIN_MAX_S = 3.0
 Sample = tuple[float, int, float, float, float]
 
 
-def _proc_cpu_s(pid: int) -> float:
+def proc_cpu_s(pid: int) -> float:
     """User+system CPU seconds of a process (all threads), from /proc."""
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -58,7 +58,7 @@ def _proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _box_busy_s() -> float:
+def box_busy_s() -> float:
     """CPU seconds the whole machine spent busy (all cores), to spot outside load."""
     with open("/proc/stat") as f:
         fields = [int(x) for x in f.readline().split()[1:]]
@@ -75,14 +75,13 @@ class _Sampler:
         self.count: Callable[[], int] = lambda: 0
         self.cpu: Callable[[], float] = time.process_time
         self.samples: list[Sample] = []
-        self.extra: dict[str, object] = {}  # what a subscriber reports besides its count
         self._stopped_at: float | None = None
 
     def tick(self) -> bool:
         """Take one sample; True when finished."""
         now = time.monotonic()
         n = self.count()
-        self.samples.append((now, n, self.cpu(), _proc_cpu_s(self.broker_pid), _box_busy_s()))
+        self.samples.append((now, n, self.cpu(), proc_cpu_s(self.broker_pid), box_busy_s()))
         if now >= self.hard_deadline:
             return True
         if self._stopped_at is None:
@@ -170,45 +169,6 @@ async def _aiomqtt(
         task.cancel()
 
 
-async def _hub(host: str, port: int, qos: int, ready: Event, sampler: _Sampler, *,
-               client: str = "gmqtt", handovers: bool = True) -> None:
-    """The real l4mon pipeline as the subscriber: MqttSource -> Hub.ingest -> ticks."""
-    from l4mon.clock import LiveClock
-    from l4mon.config import config_from_dict
-    from l4mon.ingest.mqtt import MqttSource
-    from l4mon.runtime import tune_gc
-    from l4mon.service import build_runtime
-
-    state = tempfile.mkdtemp(prefix="l4mon-bench-")
-    # The hub as `serve` assembles it: alert engine, journal and all.
-    config = config_from_dict({"mqtt": {"url": f"mqtt://{host}:{port}", "client": client,
-                                        "client_id": f"bench-hub-{os.getpid()}"},
-                               "alerts": {"journal": f"{state}/journal.sqlite"},
-                               "handover": {"enabled": handovers}})
-    runtime = build_runtime(config, clock=LiveClock())
-    hub = runtime.hub
-    source = MqttSource(settings=config.mqtt)
-    tune_gc()
-    async with source:
-        while not source.status.connected:  # noqa: ASYNC110 - a plain flag, polled briefly
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.2)  # the SUBSCRIBE is sent; give the broker time to apply it
-        tasks = [asyncio.create_task(runtime.consume(source)),
-                 asyncio.create_task(runtime.tick_forever())]
-        sampler.count = lambda: hub.received
-        ready.set()
-        await sampler.run_async()
-        for task in tasks:
-            task.cancel()
-    sampler.extra = {
-        "accepted": hub.accepted, "duplicates": hub.duplicates,
-        "quarantined": hub.quarantine.total, "buffer_dropped": source.buffer.dropped,
-        "ticks": hub.ticks, "last_tick_ms": round(hub.last_tick_cost_s * 1000, 1),
-        "vehicles": len(hub.fleet.vehicles), "batches": hub.batches,
-        "open_alerts": len(hub.alerts.open) if hub.alerts else None,
-    }
-
-
 def _run_asyncio(
     coro: Callable[[str, int, int, Event, _Sampler], Awaitable[None]],
     use_uvloop: bool,
@@ -279,7 +239,7 @@ def _mosquitto_sub(host: str, port: int, qos: int, ready: Event, sampler: _Sampl
             time.sleep(0.2)
             base = size()
             sampler.count = lambda: size() - base
-            sampler.cpu = lambda: _proc_cpu_s(proc.pid)
+            sampler.cpu = lambda: proc_cpu_s(proc.pid)
             ready.set()
             sampler.run_blocking()
         finally:
@@ -301,9 +261,6 @@ RUNNERS: dict[str, Callable[[str, int, int, Event, _Sampler], None]] = {
     "paho": _paho,
     "paho-v311": partial(_paho, v5=False),
     "mosquitto_sub": _mosquitto_sub,
-    "hub-gmqtt": _run_asyncio(_hub, use_uvloop=True),
-    "hub-aiomqtt": _run_asyncio(partial(_hub, client="aiomqtt"), use_uvloop=True),
-    "hub-gmqtt-no-handovers": _run_asyncio(partial(_hub, handovers=False), use_uvloop=True),
 }
 
 
@@ -326,7 +283,7 @@ def _worker(
             os.sched_setaffinity(0, {cpu})
         sampler = _Sampler(stop, broker_pid, hard_deadline)
         RUNNERS[kind](host, port, qos, ready, sampler)
-        conn.send((sampler.samples, sampler.extra))
+        conn.send(sampler.samples)
     except BaseException as exc:  # any failure is reported to the parent
         conn.send(f"{kind} failed: {exc!r}")
     finally:
@@ -348,10 +305,10 @@ class RunResult:
     missing: int = 0
     broker_dropped: int | None = None
     error: str = ""
-    extra: dict[str, object] | None = None
+    extra: dict[str, object] | None = None  # what a subject reports besides its count
 
 
-def _dropped_total(broker: Broker) -> int | None:
+def dropped_total(broker: Broker) -> int | None:
     """Cumulative ``$SYS/broker/publish/messages/dropped`` (needs sys_interval > 0)."""
     cmd = ["mosquitto_sub", "-h", broker.host, "-p", str(broker.port), "-C", "1", "-W", "3"]
     cmd += ["-t", "$SYS/broker/publish/messages/dropped"]
@@ -392,7 +349,7 @@ def run_one(
         },
         daemon=True,
     )
-    dropped_before = _dropped_total(broker)
+    dropped_before = dropped_total(broker)
     proc.start()
     child.close()
     try:
@@ -422,9 +379,8 @@ def run_one(
         parent.close()
     if isinstance(samples, str):
         return RunResult(kind, qos, mode, sent=blast.sent, error=samples)
-    samples, extra = samples
     time.sleep(1.1)  # $SYS is refreshed every second
-    dropped_after = _dropped_total(broker)
+    dropped_after = dropped_total(broker)
     dropped = (
         dropped_after - dropped_before
         if dropped_after is not None and dropped_before is not None
@@ -471,7 +427,6 @@ def run_one(
         sent=blast.sent,
         missing=blast.sent - total,
         broker_dropped=dropped,
-        extra=extra,
     )
 
 

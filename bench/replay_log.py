@@ -13,12 +13,13 @@ replay's.)
 
 ``--baseline TREE`` also runs the same command from another copy of the project on the same
 log, e.g. a tree made with ``git archive <rev> | tar -x -C TREE``; with ``--repeats N`` the two
-alternate N times (baseline, subject, baseline, ...) and the ratio subject / baseline of the
-wall times is printed as the median with its range. The two results documents are compared on
-every figure both produce. A baseline older than drive-log version 2 is given the log with a
-version 1 manifest (the new manifest fields dropped; the rows are the same). A child whose
-RSS passes ``--rss-limit-gb`` is stopped and reported as not fitting, so a baseline that
-cannot load a large log does not take the machine down.
+alternate N times, the order swapping every repeat (baseline, subject; subject, baseline;
+...), and the ratio subject / baseline of the wall times is printed as the median with its
+range. The two results documents are compared on every figure both produce. A baseline older
+than drive-log version 2 is given the log with a version 1 manifest (the new manifest fields
+dropped; the rows are the same). A child whose RSS passes ``--rss-limit-gb`` is stopped and
+reported as not fitting, so a baseline that cannot load a large log does not take the machine
+down.
 
 The log and the results are deleted afterwards unless ``--keep`` (a day's log is ~6 GB).
 """
@@ -53,6 +54,30 @@ class Run:
     peak_rss_mib: float
     status: str  # "ok", or why the run did not finish
     doc: dict[str, Any] | None
+    cpu_s: float = 0.0  # the child's user + system time (wait4's rusage)
+    summary: str = ""  # what the command printed
+
+
+def tree_env(tree: Path) -> dict[str, str]:
+    """The environment for a ``python -m l4mon`` child that must run ``tree``'s code: its
+    folder first on the path (the venv's editable install points at this project, and a
+    ``PYTHONPATH`` inherited from the caller could point anywhere)."""
+    return {**os.environ, "PYTHONPATH": str(tree), "PYTHONUNBUFFERED": "1"}
+
+
+def code_path(tree: Path) -> str:
+    """Where a child started as the benches start it in ``tree`` imports l4mon from: printed
+    once per tree, so an A/B run shows it really ran two codes."""
+    probe = ("import l4mon, scenarios, telemetry; "
+             "print(l4mon.__file__, scenarios.__file__, telemetry.__file__)")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=tree, env=tree_env(tree),
+                          capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{tree}: cannot import l4mon there:\n{done.stderr[-2000:]}")
+    paths = [Path(p).resolve().parent.parent for p in done.stdout.split()]
+    if any(p != tree.resolve() for p in paths):
+        raise SystemExit(f"{tree}: a child there imports code from {sorted(set(map(str, paths)))}")
+    return done.stdout.split()[0]
 
 
 def _rss_kib(pid: int) -> int:
@@ -69,34 +94,42 @@ def _rss_kib(pid: int) -> int:
 
 def replay_in_child(tree: Path, log: Path, out: Path, *, label: str, timeout_s: float,
                     rss_limit_kib: int) -> Run:
-    """``python -m l4mon replay LOG --out OUT`` from ``tree``, and its own peak RSS."""
+    """``python -m l4mon replay LOG --speed max --out OUT`` from ``tree``: its wall and CPU
+    time and its own peak RSS."""
     hwm = out.with_suffix(".hwm")
-    env = {**os.environ, "PYTHONPATH": str(tree),  # that tree's code, not the installed one
-           "L4MON_BENCH_HWM": str(hwm)}
+    env = {**tree_env(tree), "L4MON_BENCH_HWM": str(hwm)}
     out.unlink(missing_ok=True)
     hwm.unlink(missing_ok=True)
     peak_kib = 0
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         began = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", CHILD, "replay", str(log), "--out",
-                                  str(out)], cwd=tree, env=env, stdout=stdout, stderr=stderr)
+        child = subprocess.Popen([sys.executable, "-c", CHILD, "replay", str(log), "--speed",
+                                  "max", "--out", str(out)], cwd=tree, env=env, stdout=stdout,
+                                 stderr=stderr)
         status = "ok"
+        # Bounded: the timeout below stops it. Exit is polled every 10 ms (the wall time's
+        # resolution), RSS every 0.2 s (reading /proc costs this process, not the child).
+        next_rss = began
         while True:
-            pid, code, _ = os.wait4(child.pid, os.WNOHANG)
+            pid, code, usage = os.wait4(child.pid, os.WNOHANG)
             if pid:
                 break
-            elapsed = time.perf_counter() - began
-            rss = _rss_kib(child.pid)
-            peak_kib = max(peak_kib, rss)  # what a stopped child reached
+            now = time.perf_counter()
+            elapsed = now - began
+            rss = 0
+            if now >= next_rss:
+                rss = _rss_kib(child.pid)
+                peak_kib = max(peak_kib, rss)  # what a stopped child reached
+                next_rss = now + 0.2
             if elapsed > timeout_s or rss > rss_limit_kib:
                 status = (f"stopped after {elapsed:.0f} s: over the {timeout_s:.0f} s timeout"
                           if elapsed > timeout_s else
                           f"stopped after {elapsed:.0f} s: RSS over the limit "
                           f"({rss_limit_kib / 2**20:.1f} GiB), did not fit")
                 child.send_signal(signal.SIGKILL)
-                _, code, _ = os.wait4(child.pid, 0)
+                _, code, usage = os.wait4(child.pid, 0)
                 break
-            time.sleep(0.2)
+            time.sleep(0.01)
         wall = time.perf_counter() - began
         child.returncode = os.waitstatus_to_exitcode(code)
         if status == "ok" and child.returncode not in (0, 1):  # 1: expectations failed
@@ -104,13 +137,12 @@ def replay_in_child(tree: Path, log: Path, out: Path, *, label: str, timeout_s: 
             status = f"exit {child.returncode}: {stderr.read().decode()[-2000:]}"
         stdout.seek(0)
         summary = stdout.read().decode().strip()
-    if summary:
-        print(f"  [{label}] {summary}", flush=True)
     doc = json.loads(out.read_bytes()) if status == "ok" and out.exists() else None
     if hwm.exists():
         peak_kib = int(hwm.read_text())
         hwm.unlink()
-    return Run(label=label, wall_s=wall, peak_rss_mib=peak_kib / 1024, status=status, doc=doc)
+    return Run(label=label, wall_s=wall, peak_rss_mib=peak_kib / 1024, status=status, doc=doc,
+               cpu_s=usage.ru_utime + usage.ru_stime, summary=summary)
 
 
 def _v1_copy(log: Path) -> Path:
@@ -156,7 +188,7 @@ def main() -> None:
     ap.add_argument("--hours", type=float, default=1.0)
     ap.add_argument("--rate", type=float, default=10.0)
     ap.add_argument("--baseline", type=Path, default=None,
-                    help="a copy of the project with the old whole-table path, run first")
+                    help="another copy of the project, run alternately with this one")
     ap.add_argument("--timeout", type=float, default=3_600.0, help="seconds per replay")
     ap.add_argument("--rss-limit-gb", type=float, default=12.0,
                     help="stop a replay whose RSS passes this (GiB)")
@@ -183,11 +215,16 @@ def main() -> None:
         old_log = _v1_copy(log) if args.baseline else None
         trees = ([("baseline", args.baseline.resolve(), old_log)] if args.baseline else []) \
             + [("subject", ROOT, log)]
+        for label, tree, _ in trees:
+            print(f"{label}: l4mon from {code_path(tree)}", flush=True)
         walls: dict[str, list[float]] = {label: [] for label, _, _ in trees}
-        for _ in range(max(1, args.repeats) if args.baseline else 1):
-            for label, tree, path in trees:
+        for repeat in range(max(1, args.repeats) if args.baseline else 1):
+            # the order swaps every repeat, so neither side always runs on a warmer machine
+            for label, tree, path in (trees if repeat % 2 == 0 else trees[::-1]):
                 run = replay_in_child(tree, path, out, label=label, timeout_s=args.timeout,
                                       rss_limit_kib=limit)
+                if run.summary:
+                    print(f"  [{label}] {run.summary}", flush=True)
                 runs.append(run)
                 walls[label].append(run.wall_s)
                 rate = f"{rows / run.wall_s:,.0f} msgs/s" if run.status == "ok" \
@@ -199,14 +236,15 @@ def main() -> None:
                                                   strict=True))
             print(f"subject / baseline wall time: median {statistics.median(ratios):.3f} "
                   f"(range {ratios[0]:.3f}-{ratios[-1]:.3f}, {len(ratios)} pairs)", flush=True)
-        done = [r for r in runs[-2:] if r.doc is not None]
+        last = {r.label: r for r in runs}  # each side's last run
+        done = [last[label] for label, _, _ in trees if last[label].doc is not None]
         if len(done) == 2:
             old, new_doc = ({k: v for k, v in r.doc.items() if k != "input"} for r in done)
             diff, added = differences(old, new_doc)
             print(f"results: {len(diff)} figure(s) differ"
                   f"{' (' + ', '.join(diff[:5]) + ')' if diff else ''}; new fields: "
                   f"{sorted({a.rsplit('/', 1)[-1] for a in added}) or 'none'}", flush=True)
-        new = runs[-1]
+        new = last["subject"]
         if new.status == "ok":
             day = rows * 24.0 / args.hours
             print(f"extrapolated, not measured: a day of {args.vehicles} vehicles at "
