@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import uvloop
 
+from l4mon.alerts.journal import JournalError
 from l4mon.config import ConfigError, HubConfig, load_config, parse_listen, with_overrides
 
 if TYPE_CHECKING:
@@ -138,14 +139,16 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
         print("No tokens were configured, so an admin token was created. It is shown only "
               f"this once (the journal keeps just its hash):\n  {token}", flush=True)
     else:
+        shown = hub.alerts.journal.location if hub.alerts is not None else ""
         print(f"{len(runtime.tokens)} access token(s) known (config and journal "
-              f"{config.alerts.journal}); tokens are kept only as hashes, so to log in with a "
+              f"{shown}); tokens are kept only as hashes, so to log in with a "
               "new one: l4mon token create --role operator --name NAME --journal "
-              f"{config.alerts.journal} (then restart serve)", flush=True)
+              f"{shown} (then restart serve)", flush=True)
     stop = asyncio.Event()
     _stop_on_signals(stop)
     log.info("l4mon serve: broker %s (%s), HTTP http://%s:%d/, journal %s", config.mqtt.url,
-             config.mqtt.client, host, port, config.alerts.journal)
+             config.mqtt.client, host, port,
+             hub.alerts.journal.location if hub.alerts is not None else None)
     async with LiveProcess(runtime, source, app=create_app(runtime), http=(host, port),
                            journal=_journal(hub)) as live:
         await live.wait(stop)
@@ -297,13 +300,13 @@ def _token(args: argparse.Namespace) -> int:
     names the tokens a hub with this journal accepts (never a hash or a token)."""
     import time
 
-    from l4mon.alerts.journal import Journal
+    from l4mon.alerts.journal import open_journal
     from l4mon.auth import ROLE_RANK, TokenStore
 
     config = load_config(args.config)
-    journal_path = args.journal or config.alerts.journal
     known = [(t.name, t.role, t.sha256) for t in config.auth.tokens]
-    journal = Journal(journal_path)
+    journal = open_journal(args.journal or config.alerts.journal)
+    journal_path = journal.location  # a URL's password is never printed
     try:
         stored = journal.tokens()
         if args.action == "list":
@@ -346,7 +349,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--broker", default=None, help="mqtt://HOST:PORT (overrides the file)")
     serve.add_argument("--http", default=None, help="HOST:PORT (overrides the file)")
     serve.add_argument("--mqtt-client", choices=["gmqtt", "aiomqtt"], default=None)
-    serve.add_argument("--journal", default=None, help="alert journal file (overrides the file)")
+    serve.add_argument("--journal", default=None,
+                       help="alert journal: an SQLite file or postgresql://USER@HOST/DB "
+                            "(overrides the file)")
     serve.add_argument("--record", default=None, metavar="DIR",
                        help="record everything ingested as a drive log in DIR")
 
@@ -414,7 +419,9 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument("--role", default="operator", help="viewer, operator or admin")
     tok.add_argument("--name", default=None, help="who the token is for (create)")
     tok.add_argument("--config", default=None, help="the hub's config (for its journal)")
-    tok.add_argument("--journal", default=None, help="the journal file (overrides the config)")
+    tok.add_argument("--journal", default=None,
+                     help="the journal: an SQLite file or postgresql://USER@HOST/DB "
+                          "(overrides the config)")
     return parser
 
 
@@ -450,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, ValueError) as error:
         print(f"l4mon: {error}", file=sys.stderr)
         return 2
+    except JournalError as error:  # cannot open or write it: its message names it, redacted
+        print(f"l4mon: {error}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     except OSError as error:

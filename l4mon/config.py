@@ -13,6 +13,7 @@ from typing import Literal
 import msgspec
 
 from handover.settings import HandoverSettings
+from l4mon.alerts.journal_location import parse_location
 from l4mon.auth import TokenEntry
 from l4mon.feed import FeedSettings
 from l4mon.ingest.mqtt_settings import MqttSettings
@@ -66,10 +67,18 @@ class IngestSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class AlertSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Rules file; empty means the shipped default set (l4mon/alerts/default_rules.toml).
     rules: str = ""
-    #: The durable journal of alert transitions, duty and generated tokens.
+    #: The durable journal of alert transitions, duty and generated tokens: an SQLite file
+    #: (the default) or a ``postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE`` URL.
     journal: str = "var/l4mon-journal.sqlite"
-    #: NORMAL survives a hub crash; FULL also survives power loss (an fsync per transition).
+    #: SQLite's: NORMAL survives a hub crash; FULL also survives power loss (an fsync per
+    #: transition). A PostgreSQL commit is always durable.
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+
+    def __post_init__(self) -> None:
+        try:
+            parse_location(self.journal)
+        except ValueError as error:
+            raise ValueError(f"alerts.journal: {error}") from None
 
 
 class Requirements(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.engine import AlertEngine
-from l4mon.alerts.journal import Journal
+from l4mon.alerts.journal import open_journal
 from l4mon.alerts.rules import Rule, load_rules
 from l4mon.auth import TokenStore
 from l4mon.clock import Clock
@@ -32,7 +32,8 @@ log = logging.getLogger("l4mon")
 def build_hub(config: HubConfig, *, site: Site | None = None,
               rules: list[Rule] | None = None) -> Hub:
     """The hub with its journal and alert engine: what live and replay both run. Raises
-    ValueError subclasses on bad rules or site.
+    ValueError subclasses on bad rules, site or journal location, JournalError when the
+    journal cannot be opened.
 
     ``rules`` replaces the config's rules file (a replay of a recording uses the rules the
     recording hub ran with)."""
@@ -40,11 +41,11 @@ def build_hub(config: HubConfig, *, site: Site | None = None,
         rules = load_rules(config.alerts.rules or None)
     if site is None and config.site.path:
         site = load_site(config.site.path)
-    journal = Journal(config.alerts.journal, synchronous=config.alerts.synchronous)
+    journal = open_journal(config.alerts.journal, synchronous=config.alerts.synchronous)
     engine = AlertEngine(rules=rules, journal=journal, duty=DutyRoster(journal=journal),
                          ul_required_kbps=config.requirements.ul_requirement)
     if engine.open:
-        log.info("journal %s: restored %d open alerts", config.alerts.journal, len(engine.open))
+        log.info("journal %s: restored %d open alerts", journal.location, len(engine.open))
     hub = Hub(config=config, site=site)
     hub.alerts = engine
     return hub

@@ -17,7 +17,7 @@ import pytest
 
 from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.engine import AlertClosed, AlertEngine, AlertNotFound
-from l4mon.alerts.journal import Journal, JournalError
+from l4mon.alerts.journal import JournalError, open_journal
 from l4mon.alerts.model import Alert, Transition
 from l4mon.alerts.rules import RulesFile, compile_rules, load_rules
 from l4mon.clock import ManualClock
@@ -46,14 +46,15 @@ FAST_LINKS = HubConfig(
 class Rig:
     """A hub with an alert engine, fed wire messages at explicit hub times."""
 
-    def __init__(self, journal_path: Path, rules_text: str | None = None, *,
+    def __init__(self, journal: str | Path, rules_text: str | None = None, *,
                  config: HubConfig | None = None) -> None:
         self.config = config or EVERY_TICK
         if rules_text is None:
             rules = load_rules()
         else:
             rules = compile_rules(msgspec.convert(tomllib.loads(rules_text), RulesFile))
-        self.journal = Journal(journal_path)
+        self.location = str(journal)
+        self.journal = open_journal(self.location)
         self.duty = DutyRoster(journal=self.journal)
         self.engine = AlertEngine(rules=rules, journal=self.journal, duty=self.duty,
                                   ul_required_kbps=self.config.requirements.ul_required)
@@ -208,13 +209,14 @@ clear_for_s = 1.0
 
 
 @pytest.fixture
-def jpath(tmp_path: Path) -> Path:
-    return tmp_path / "j.sqlite"
+def jpath(journal_location: str) -> str:
+    """Where the engine's journal is: every test using it runs on SQLite and on PostgreSQL."""
+    return journal_location
 
 
 # -- vehicle rules: for_s, hold, clear -------------------------------------------------------------
 
-def test_vehicle_rule_raises_only_after_for_s(jpath: Path) -> None:
+def test_vehicle_rule_raises_only_after_for_s(jpath: str) -> None:
     """A vehicle condition raises once it has held for for_s, not a moment before."""
     rig = Rig(jpath, VEHICLE_RULE)
     rig.step(T0, rig.state_msg(T0, speed=12.0))
@@ -228,7 +230,7 @@ def test_vehicle_rule_raises_only_after_for_s(jpath: Path) -> None:
     assert rig.kinds(alert.id) == ["raised"]
 
 
-def test_flickering_condition_never_raises(jpath: Path) -> None:
+def test_flickering_condition_never_raises(jpath: str) -> None:
     """A condition that drops before for_s restarts the wait; flickering never raises."""
     rig = Rig(jpath, VEHICLE_RULE)
     t = T0
@@ -240,7 +242,7 @@ def test_flickering_condition_never_raises(jpath: Path) -> None:
     assert rig.journal.last_seq() == 0
 
 
-def test_pending_restarts_after_flicker(jpath: Path) -> None:
+def test_pending_restarts_after_flicker(jpath: str) -> None:
     """After a flicker the full for_s is needed again from the new start."""
     rig = Rig(jpath, VEHICLE_RULE)
     rig.step(T0, rig.state_msg(T0, speed=12.0))
@@ -252,7 +254,7 @@ def test_pending_restarts_after_flicker(jpath: Path) -> None:
     assert rig.one().raised_at == T0 + 4.5
 
 
-def test_held_condition_keeps_exactly_one_alert(jpath: Path) -> None:
+def test_held_condition_keeps_exactly_one_alert(jpath: str) -> None:
     """While the condition holds there is one open alert and one 'raised' transition."""
     rig = Rig(jpath, VEHICLE_RULE)
     for i in range(60):
@@ -271,7 +273,7 @@ def raised_fast(rig: Rig, start: float = T0) -> Alert:
     return rig.one("too_fast")
 
 
-def test_auto_resolve_after_clear_for_s(jpath: Path) -> None:
+def test_auto_resolve_after_clear_for_s(jpath: str) -> None:
     """The alert resolves itself after clear_for_s of the clear condition."""
     rig = Rig(jpath, VEHICLE_RULE)
     alert = raised_fast(rig)
@@ -290,7 +292,7 @@ def test_auto_resolve_after_clear_for_s(jpath: Path) -> None:
     assert alert.to_dict()["time_to_resolve_s"] == pytest.approx(6.0)
 
 
-def test_clear_that_flickers_back_resets_the_timer(jpath: Path) -> None:
+def test_clear_that_flickers_back_resets_the_timer(jpath: str) -> None:
     """A clear interrupted by the condition returning needs clear_for_s again from scratch."""
     rig = Rig(jpath, VEHICLE_RULE)
     alert = raised_fast(rig)
@@ -307,7 +309,7 @@ def test_clear_that_flickers_back_resets_the_timer(jpath: Path) -> None:
     assert rig.kinds(alert.id) == ["raised", "resolved"]
 
 
-def test_vehicle_clear_when_hysteresis(jpath: Path) -> None:
+def test_vehicle_clear_when_hysteresis(jpath: str) -> None:
     """With clear_when, the band between them keeps the alert open; only clear_when clears."""
     rig = Rig(jpath, HYSTERESIS_RULE)
     rig.step(T0, rig.state_msg(T0, speed=13.0))
@@ -322,7 +324,7 @@ def test_vehicle_clear_when_hysteresis(jpath: Path) -> None:
     assert not alert.is_open and alert.resolve_reason == "condition cleared"
 
 
-def test_link_rule_rtt_hysteresis(jpath: Path) -> None:
+def test_link_rule_rtt_hysteresis(jpath: str) -> None:
     """Link rule hysteresis: p95 130 ms keeps an rtt_p95_ms > 150 alert open, < 120 clears."""
     rig = Rig(jpath, LINK_RULE, config=FAST_LINKS)
     t = T0
@@ -368,7 +370,7 @@ def calm(rig: Rig, at: float) -> None:
     rig.step(at + 1.0)
 
 
-def test_firing_again_soon_after_auto_resolve_reopens(jpath: Path) -> None:
+def test_firing_again_soon_after_auto_resolve_reopens(jpath: str) -> None:
     """Firing again within reopen_within_s of an automatic resolve reopens the same alert."""
     rig = Rig(jpath, FLAP_RULE)
     flap(rig, T0)
@@ -387,7 +389,7 @@ def test_firing_again_soon_after_auto_resolve_reopens(jpath: Path) -> None:
     assert stored is not None and stored.flaps == 1 and stored.state == "raised"
 
 
-def test_reopen_counts_every_flap(jpath: Path) -> None:
+def test_reopen_counts_every_flap(jpath: str) -> None:
     """Each reopen within the window adds one to flaps on the same alert."""
     rig = Rig(jpath, FLAP_RULE)
     t = T0
@@ -400,7 +402,7 @@ def test_reopen_counts_every_flap(jpath: Path) -> None:
     assert rig.kinds(only.id).count("reopened") == 3
 
 
-def test_reopen_window_boundary(jpath: Path) -> None:
+def test_reopen_window_boundary(jpath: str) -> None:
     """Exactly reopen_within_s after the resolve still reopens."""
     rig = Rig(jpath, FLAP_RULE)
     flap(rig, T0)
@@ -410,7 +412,7 @@ def test_reopen_window_boundary(jpath: Path) -> None:
     assert rig.one().id == first
 
 
-def test_firing_after_reopen_window_is_a_new_alert(jpath: Path) -> None:
+def test_firing_after_reopen_window_is_a_new_alert(jpath: str) -> None:
     """Firing again after reopen_within_s raises a new alert with a new id."""
     rig = Rig(jpath, FLAP_RULE)
     flap(rig, T0)
@@ -424,7 +426,7 @@ def test_firing_after_reopen_window_is_a_new_alert(jpath: Path) -> None:
     assert rig.kinds(first) == ["raised", "resolved"]
 
 
-def test_firing_after_operator_resolve_is_a_new_alert(jpath: Path) -> None:
+def test_firing_after_operator_resolve_is_a_new_alert(jpath: str) -> None:
     """After an operator resolves an alert, firing again (even at once) is a new alert."""
     rig = Rig(jpath, FLAP_RULE)
     flap(rig, T0)
@@ -444,7 +446,7 @@ def mrm(rig: Rig, at: float, vehicle: str = "v1") -> None:
     rig.step(at, rig.state_msg(at, vehicle, mode="mrm"))
 
 
-def test_unacknowledged_takeover_escalates_exactly_at_escalate_after(jpath: Path) -> None:
+def test_unacknowledged_takeover_escalates_exactly_at_escalate_after(jpath: str) -> None:
     """An unacknowledged takeover alert escalates at escalate_after_s, not a tick before."""
     rig = Rig(jpath, TAKEOVER_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -464,7 +466,7 @@ def test_unacknowledged_takeover_escalates_exactly_at_escalate_after(jpath: Path
     assert rig.kinds(alert.id) == ["raised", "escalated"]  # escalates once
 
 
-def test_acknowledged_takeover_never_escalates(jpath: Path) -> None:
+def test_acknowledged_takeover_never_escalates(jpath: str) -> None:
     """A takeover alert acknowledged in time never escalates."""
     rig = Rig(jpath, TAKEOVER_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -477,7 +479,7 @@ def test_acknowledged_takeover_never_escalates(jpath: Path) -> None:
     assert rig.kinds(alert.id) == ["raised", "acknowledged"]
 
 
-def test_warning_never_escalates(jpath: Path) -> None:
+def test_warning_never_escalates(jpath: str) -> None:
     """A warning never escalates, even with escalate_after_s set and nobody on duty."""
     rig = Rig(jpath, WARNING_ESCALATE_RULE)
     mrm(rig, T0)
@@ -488,7 +490,7 @@ def test_warning_never_escalates(jpath: Path) -> None:
     assert rig.kinds(alert.id) == ["raised"]
 
 
-def test_takeover_with_nobody_on_duty_escalates_at_once(jpath: Path) -> None:
+def test_takeover_with_nobody_on_duty_escalates_at_once(jpath: str) -> None:
     """A takeover alert raised while nobody is on duty escalates at the moment it is raised."""
     rig = Rig(jpath, TAKEOVER_RULE)
     mrm(rig, T0)
@@ -502,7 +504,7 @@ def test_takeover_with_nobody_on_duty_escalates_at_once(jpath: Path) -> None:
     assert rig.kinds(alert.id) == ["raised", "escalated"]
 
 
-def test_operator_on_duty_for_another_vehicle_only_escalates_at_once(jpath: Path) -> None:
+def test_operator_on_duty_for_another_vehicle_only_escalates_at_once(jpath: str) -> None:
     """An operator assigned only to another vehicle does not count as on duty for this one."""
     rig = Rig(jpath, TAKEOVER_RULE)
     rig.duty.go_on("bob", T0 - 100, ["other"])
@@ -513,7 +515,7 @@ def test_operator_on_duty_for_another_vehicle_only_escalates_at_once(jpath: Path
     assert "nobody on duty" in rig.journal.history(alert.id)[1].detail
 
 
-def test_operator_assigned_to_the_vehicle_prevents_immediate_escalation(jpath: Path) -> None:
+def test_operator_assigned_to_the_vehicle_prevents_immediate_escalation(jpath: str) -> None:
     """An operator assigned to this vehicle is on duty for it: no immediate escalation."""
     rig = Rig(jpath, TAKEOVER_RULE)
     rig.duty.go_on("bob", T0 - 100, ["other", "v1"])
@@ -522,7 +524,7 @@ def test_operator_assigned_to_the_vehicle_prevents_immediate_escalation(jpath: P
     assert alert.on_duty_at_raise == ["bob"] and not alert.escalated
 
 
-def test_operator_covering_all_prevents_immediate_escalation(jpath: Path) -> None:
+def test_operator_covering_all_prevents_immediate_escalation(jpath: str) -> None:
     """With an operator covering every vehicle, the alert waits for escalate_after_s."""
     rig = Rig(jpath, TAKEOVER_RULE)
     rig.duty.go_on("bob", T0 - 100, ["other"])
@@ -534,7 +536,7 @@ def test_operator_covering_all_prevents_immediate_escalation(jpath: Path) -> Non
     assert rig.kinds(alert.id) == ["raised"]
 
 
-def test_operator_gone_off_duty_no_longer_covers(jpath: Path) -> None:
+def test_operator_gone_off_duty_no_longer_covers(jpath: str) -> None:
     """After the only operator goes off duty, a new takeover alert escalates at once."""
     rig = Rig(jpath, TAKEOVER_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -543,7 +545,7 @@ def test_operator_gone_off_duty_no_longer_covers(jpath: Path) -> None:
     assert rig.one().escalated
 
 
-def test_reopened_takeover_gets_its_full_escalation_time(jpath: Path) -> None:
+def test_reopened_takeover_gets_its_full_escalation_time(jpath: str) -> None:
     """A reopened, unacknowledged takeover alert escalates escalate_after_s after reopening."""
     rig = Rig(jpath, TAKEOVER_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -573,7 +575,7 @@ DEGRADED = {"rsrp": -115.0}  # between degraded (-110) and down (-125)
 GOOD: dict[str, Any] = {}
 
 
-def test_link_down_other_degraded_inhibited_while_both_links_down_open(jpath: Path) -> None:
+def test_link_down_other_degraded_inhibited_while_both_links_down_open(jpath: str) -> None:
     """link_down_other_degraded stays silent while both_links_down is open for that vehicle,
     and fires for another vehicle in the same situation meanwhile."""
     rig = Rig(jpath, None, config=FAST_LINKS)
@@ -605,7 +607,7 @@ def test_link_down_other_degraded_inhibited_while_both_links_down_open(jpath: Pa
     assert child.raised_at == T0 + 4.5
 
 
-def test_telemetry_stale_inhibited_while_both_links_down_open(jpath: Path) -> None:
+def test_telemetry_stale_inhibited_while_both_links_down_open(jpath: str) -> None:
     """telemetry_stale is suppressed by both_links_down on the same vehicle, not on another."""
     rig = Rig(jpath, None, config=FAST_LINKS)
     rig.duty.go_on("alice", T0 - 100)
@@ -626,7 +628,7 @@ def test_telemetry_stale_inhibited_while_both_links_down_open(jpath: Path) -> No
 
 # -- event rules -----------------------------------------------------------------------------------
 
-def test_takeover_request_raises_within_ingest(jpath: Path) -> None:
+def test_takeover_request_raises_within_ingest(jpath: str) -> None:
     """A takeover_request event raises during hub.ingest itself, with no tick."""
     rig = Rig(jpath, EVENT_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -639,7 +641,7 @@ def test_takeover_request_raises_within_ingest(jpath: Path) -> None:
     assert rig.heard_kinds(alert.id) == ["raised"]
 
 
-def test_other_event_kinds_do_not_raise(jpath: Path) -> None:
+def test_other_event_kinds_do_not_raise(jpath: str) -> None:
     """An event the rule does not match raises nothing."""
     rig = Rig(jpath, EVENT_RULE)
     rig.send(T0, rig.event_msg(T0, kind="door_opened"))
@@ -647,7 +649,7 @@ def test_other_event_kinds_do_not_raise(jpath: Path) -> None:
     assert rig.alerts() == []
 
 
-def test_takeover_request_uses_the_shipped_rule(jpath: Path) -> None:
+def test_takeover_request_uses_the_shipped_rule(jpath: str) -> None:
     """The shipped takeover_requested rule raises on the event at once as well."""
     rig = Rig(jpath, None)
     rig.send(T0, rig.event_msg(T0))
@@ -655,7 +657,7 @@ def test_takeover_request_uses_the_shipped_rule(jpath: Path) -> None:
     assert alert.escalated  # nobody on duty
 
 
-def test_redelivered_event_does_not_raise_twice(jpath: Path) -> None:
+def test_redelivered_event_does_not_raise_twice(jpath: str) -> None:
     """A QoS 1 redelivery (same seq) of a takeover request is not a second request."""
     rig = Rig(jpath, EVENT_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -671,7 +673,7 @@ def test_redelivered_event_does_not_raise_twice(jpath: Path) -> None:
     assert rig.hub.duplicates == 3
 
 
-def test_second_request_while_open_does_not_duplicate(jpath: Path) -> None:
+def test_second_request_while_open_does_not_duplicate(jpath: str) -> None:
     """A new takeover request while one is open for the vehicle keeps the one alert."""
     rig = Rig(jpath, EVENT_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -684,14 +686,14 @@ def test_second_request_while_open_does_not_duplicate(jpath: Path) -> None:
     assert len(rig.journal.alerts()) == 1
 
 
-def test_requests_from_two_vehicles_are_two_alerts(jpath: Path) -> None:
+def test_requests_from_two_vehicles_are_two_alerts(jpath: str) -> None:
     """Event alerts are per vehicle."""
     rig = Rig(jpath, EVENT_RULE)
     rig.send(T0, rig.event_msg(T0, "v1"), rig.event_msg(T0, "v2"))
     assert {a.vehicle for a in rig.alerts()} == {"v1", "v2"}
 
 
-def test_event_rule_clear_when_over_vehicle_facts_resolves(jpath: Path) -> None:
+def test_event_rule_clear_when_over_vehicle_facts_resolves(jpath: str) -> None:
     """An event rule with clear_when resolves once the vehicle's facts satisfy it long enough."""
     rig = Rig(jpath, EVENT_RULE_CLEARING)
     rig.duty.go_on("alice", T0 - 100)
@@ -707,7 +709,7 @@ def test_event_rule_clear_when_over_vehicle_facts_resolves(jpath: Path) -> None:
     assert rig.kinds(alert.id) == ["raised", "resolved"]
 
 
-def test_event_rule_reopens_after_auto_clear(jpath: Path) -> None:
+def test_event_rule_reopens_after_auto_clear(jpath: str) -> None:
     """A new request soon after an automatic clear reopens the same event alert."""
     rig = Rig(jpath, EVENT_RULE_CLEARING)
     rig.duty.go_on("alice", T0 - 100)
@@ -720,7 +722,7 @@ def test_event_rule_reopens_after_auto_clear(jpath: Path) -> None:
     assert rig.one().id == alert.id and alert.flaps == 1
 
 
-def test_event_rule_without_clear_stays_open_until_operator(jpath: Path) -> None:
+def test_event_rule_without_clear_stays_open_until_operator(jpath: str) -> None:
     """Without clear_when an event alert stays open whatever the vehicle does, until resolved."""
     rig = Rig(jpath, EVENT_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -738,7 +740,7 @@ def test_event_rule_without_clear_stays_open_until_operator(jpath: Path) -> None
 
 # -- RSU rules -------------------------------------------------------------------------------------
 
-def test_rsu_rule_raises_after_for_s_and_clears(jpath: Path) -> None:
+def test_rsu_rule_raises_after_for_s_and_clears(jpath: str) -> None:
     """An RSU rule raises after for_s, names the RSU (no vehicle) and clears after clear_for_s."""
     rig = Rig(jpath, RSU_RULE)
     rig.step(T0, rig.rsu_msg(T0, health="fault"))
@@ -757,7 +759,7 @@ def test_rsu_rule_raises_after_for_s_and_clears(jpath: Path) -> None:
     assert not alert.is_open and alert.resolve_reason == "condition cleared"
 
 
-def test_rsu_flicker_never_raises(jpath: Path) -> None:
+def test_rsu_flicker_never_raises(jpath: str) -> None:
     """An RSU fault shorter than for_s never raises."""
     rig = Rig(jpath, RSU_RULE)
     for i in range(10):
@@ -767,7 +769,7 @@ def test_rsu_flicker_never_raises(jpath: Path) -> None:
     assert rig.alerts() == []
 
 
-def test_rsu_alerts_are_per_rsu(jpath: Path) -> None:
+def test_rsu_alerts_are_per_rsu(jpath: str) -> None:
     """Two faulty RSUs give two alerts, one healthy RSU none."""
     rig = Rig(jpath, RSU_RULE)
     for dt in (0.0, 1.0):
@@ -778,7 +780,7 @@ def test_rsu_alerts_are_per_rsu(jpath: Path) -> None:
 
 # -- operator actions ------------------------------------------------------------------------------
 
-def test_acknowledge_records_who_and_when(jpath: Path) -> None:
+def test_acknowledge_records_who_and_when(jpath: str) -> None:
     """Acknowledging records the operator and time; time_to_ack_s is measured from the raise."""
     rig = Rig(jpath, TAKEOVER_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -798,7 +800,7 @@ def test_acknowledge_records_who_and_when(jpath: Path) -> None:
     assert stored.to_dict()["time_to_ack_s"] == 4.25
 
 
-def test_acknowledge_twice_is_a_no_op(jpath: Path) -> None:
+def test_acknowledge_twice_is_a_no_op(jpath: str) -> None:
     """A second acknowledgement changes nothing and journals nothing."""
     rig = Rig(jpath, TAKEOVER_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -812,7 +814,7 @@ def test_acknowledge_twice_is_a_no_op(jpath: Path) -> None:
     assert rig.journal.last_seq() == seq and len(rig.heard) == heard
 
 
-def test_resolve_requires_an_open_alert(jpath: Path) -> None:
+def test_resolve_requires_an_open_alert(jpath: str) -> None:
     """Resolving or acknowledging a resolved alert raises AlertClosed; nothing is journaled."""
     rig = Rig(jpath, TAKEOVER_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -828,7 +830,7 @@ def test_resolve_requires_an_open_alert(jpath: Path) -> None:
     assert rig.engine.get(alert.id).resolved_by == "alice"
 
 
-def test_auto_resolved_alert_cannot_be_resolved_again(jpath: Path) -> None:
+def test_auto_resolved_alert_cannot_be_resolved_again(jpath: str) -> None:
     """An alert the engine resolved is closed to operator actions too."""
     rig = Rig(jpath, FLAP_RULE)
     flap(rig, T0)
@@ -838,7 +840,7 @@ def test_auto_resolved_alert_cannot_be_resolved_again(jpath: Path) -> None:
         rig.engine.resolve(alert.id, "alice", T0 + 5, "late")
 
 
-def test_unknown_alert_id(jpath: Path) -> None:
+def test_unknown_alert_id(jpath: str) -> None:
     """Acting on an id that does not exist raises AlertNotFound."""
     rig = Rig(jpath, TAKEOVER_RULE)
     for action in (lambda: rig.engine.acknowledge(999, "alice", T0),
@@ -848,7 +850,7 @@ def test_unknown_alert_id(jpath: Path) -> None:
             action()
 
 
-def test_on_duty_recorded_on_raise_and_each_transition(jpath: Path) -> None:
+def test_on_duty_recorded_on_raise_and_each_transition(jpath: str) -> None:
     """Who was on duty for the vehicle is kept with the alert and with every transition."""
     rig = Rig(jpath, TAKEOVER_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -868,7 +870,7 @@ def test_on_duty_recorded_on_raise_and_each_transition(jpath: Path) -> None:
     assert alert.on_duty_at_raise == ["alice"]  # the raise-time list is kept
 
 
-def test_open_alerts_are_ordered_most_urgent_first(jpath: Path) -> None:
+def test_open_alerts_are_ordered_most_urgent_first(jpath: str) -> None:
     """open_alerts lists takeover before warning, then oldest first."""
     rig = Rig(jpath, TAKEOVER_RULE + WARNING_ESCALATE_RULE.replace("mode == 'mrm'",
                                                                    "speed_mps > 10"))
@@ -882,7 +884,7 @@ def test_open_alerts_are_ordered_most_urgent_first(jpath: Path) -> None:
 
 # -- durability ------------------------------------------------------------------------------------
 
-def test_every_transition_is_journaled_before_listeners_hear_it(jpath: Path) -> None:
+def test_every_transition_is_journaled_before_listeners_hear_it(jpath: str) -> None:
     """A listener reading the journal from inside its callback always finds the transition."""
     rig = Rig(jpath, TAKEOVER_RULE + EVENT_RULE)
     checked: list[str] = []
@@ -913,11 +915,11 @@ def test_every_transition_is_journaled_before_listeners_hear_it(jpath: Path) -> 
 
 
 def restart(old: Rig, rules_text: str | None, *, config: HubConfig | None = None) -> Rig:
-    """A new hub and engine on the same journal file, as after a crash."""
-    return Rig(Path(old.journal.path), rules_text, config=config or old.config)
+    """A new hub and engine on the same journal, as after a crash."""
+    return Rig(old.location, rules_text, config=config or old.config)
 
 
-def test_restart_restores_open_alerts(jpath: Path) -> None:
+def test_restart_restores_open_alerts(jpath: str) -> None:
     """A new engine on the same journal has the same open alerts, ids and acknowledgements."""
     rig = Rig(jpath, TAKEOVER_RULE + EVENT_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -937,7 +939,7 @@ def test_restart_restores_open_alerts(jpath: Path) -> None:
         ("acknowledged", "alice", T0 + 3)
 
 
-def test_restart_does_not_reraise_when_condition_still_holds(jpath: Path) -> None:
+def test_restart_does_not_reraise_when_condition_still_holds(jpath: str) -> None:
     """After a restart, a condition that still holds keeps the restored alert, no new one."""
     rig = Rig(jpath, TAKEOVER_RULE + EVENT_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -957,7 +959,7 @@ def test_restart_does_not_reraise_when_condition_still_holds(jpath: Path) -> Non
     assert again.engine.get(ids[0]).state == "acknowledged"
 
 
-def test_restart_then_clear_resolves_the_restored_alert(jpath: Path) -> None:
+def test_restart_then_clear_resolves_the_restored_alert(jpath: str) -> None:
     """A restored alert resolves by its clear condition like any other."""
     rig = Rig(jpath, TAKEOVER_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -970,7 +972,7 @@ def test_restart_then_clear_resolves_the_restored_alert(jpath: Path) -> None:
     assert again.kinds(alert_id)[-1] == "resolved"
 
 
-def test_restart_restores_escalation_schedule(jpath: Path) -> None:
+def test_restart_restores_escalation_schedule(jpath: str) -> None:
     """An unacknowledged takeover alert restored after a restart still escalates on time."""
     rig = Rig(jpath, TAKEOVER_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -983,7 +985,7 @@ def test_restart_restores_escalation_schedule(jpath: Path) -> None:
     assert again.engine.get(alert_id).escalated
 
 
-def test_restart_keeps_flap_damping(jpath: Path) -> None:
+def test_restart_keeps_flap_damping(jpath: str) -> None:
     """Firing again within reopen_within_s after a restart still reopens the resolved alert."""
     rig = Rig(jpath, FLAP_RULE)
     flap(rig, T0)
@@ -994,13 +996,13 @@ def test_restart_keeps_flap_damping(jpath: Path) -> None:
     assert again.one().id == alert_id
 
 
-def test_build_runtime_restores_from_its_journal(tmp_path: Path) -> None:
+def test_build_runtime_restores_from_its_journal(tmp_path: Path, jpath: str) -> None:
     """build_runtime assembles the same engine: an alert raised through one runtime is open in
     the next one built on the same config."""
     rules_path = tmp_path / "rules.toml"
     rules_path.write_text(EVENT_RULE, encoding="utf-8")
     config = msgspec.convert({"alerts": {"rules": str(rules_path),
-                                         "journal": str(tmp_path / "j.sqlite")}}, HubConfig)
+                                         "journal": jpath}}, HubConfig)
     runtime = build_runtime(config, clock=ManualClock(T0))
     hub = runtime.hub
     assert hub.alerts is not None
@@ -1016,7 +1018,7 @@ def test_build_runtime_restores_from_its_journal(tmp_path: Path) -> None:
 
 # -- journal failure -------------------------------------------------------------------------------
 
-def test_unwritable_journal_still_alerts(jpath: Path) -> None:
+def test_unwritable_journal_still_alerts(jpath: str) -> None:
     """With the journal gone, alerts still reach listeners, flagged NOT JOURNALED and counted."""
     rig = Rig(jpath, TAKEOVER_RULE)
     rig.journal.close()
@@ -1037,7 +1039,7 @@ def test_unwritable_journal_still_alerts(jpath: Path) -> None:
     assert rig.engine.journal_failures == 3
 
 
-def test_journal_record_failure_keeps_alerting(jpath: Path,
+def test_journal_record_failure_keeps_alerting(jpath: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """A failing Journal.record (disk full) does not stop escalation or the listeners."""
     rig = Rig(jpath, TAKEOVER_RULE)
@@ -1048,7 +1050,7 @@ def test_journal_record_failure_keeps_alerting(jpath: Path,
     def broken(*args: object, **kwargs: object) -> Transition:
         raise JournalError("disk full")
 
-    monkeypatch.setattr(Journal, "record", broken)
+    monkeypatch.setattr(type(rig.journal), "record", broken)
     rig.step(T0 + 20)  # escalation due
     assert alert.escalated
     transition, heard = rig.heard[-1]
@@ -1063,7 +1065,7 @@ def test_journal_record_failure_keeps_alerting(jpath: Path,
 
 
 def test_event_alert_with_broken_journal_still_raised_within_ingest(
-        jpath: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        jpath: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """A takeover request is still raised (and heard) within ingest when new_alert fails."""
     rig = Rig(jpath, EVENT_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -1071,7 +1073,7 @@ def test_event_alert_with_broken_journal_still_raised_within_ingest(
     def broken(*args: object, **kwargs: object) -> Transition:
         raise JournalError("read-only file system")
 
-    monkeypatch.setattr(Journal, "new_alert", broken)
+    monkeypatch.setattr(type(rig.journal), "new_alert", broken)
     rig.send(T0, rig.event_msg(T0))
     alert = rig.one()
     assert rig.heard[0][0].detail.startswith("NOT JOURNALED")
@@ -1094,7 +1096,7 @@ escalate_after_s = 15.0
 
 
 @pytest.mark.parametrize("rules_text", [BOTH_DOWN_RULE, None], ids=["tiny", "shipped"])
-def test_no_service_on_both_links_raises_within_ingest(jpath: Path,
+def test_no_service_on_both_links_raises_within_ingest(jpath: str,
                                                        rules_text: str | None) -> None:
     """Both links reporting rat 'none' raise both_links_down inside hub.ingest, no tick."""
     rig = Rig(jpath, rules_text)  # default link thresholds: the no-service path has no hold
@@ -1114,7 +1116,7 @@ def test_no_service_on_both_links_raises_within_ingest(jpath: Path,
     assert rig.heard_kinds(alert.id) == ["raised"]
 
 
-def test_no_service_on_links_in_separate_batches(jpath: Path) -> None:
+def test_no_service_on_links_in_separate_batches(jpath: str) -> None:
     """One link losing service raises nothing; the second one, in a later batch, raises at once."""
     rig = Rig(jpath, BOTH_DOWN_RULE)
     rig.duty.go_on("alice", T0 - 100)
@@ -1126,7 +1128,7 @@ def test_no_service_on_links_in_separate_batches(jpath: Path) -> None:
     assert rig.one().raised_at == T0 + 0.2
 
 
-def test_both_links_down_clears_after_service_returns(jpath: Path) -> None:
+def test_both_links_down_clears_after_service_returns(jpath: str) -> None:
     """Service back on one link resolves both_links_down after its clear_for_s."""
     rig = Rig(jpath, BOTH_DOWN_RULE, config=FAST_LINKS)
     rig.duty.go_on("alice", T0 - 100)
@@ -1144,7 +1146,7 @@ def test_both_links_down_clears_after_service_returns(jpath: Path) -> None:
     assert alert.resolved_at == T0 + 3.25
 
 
-def test_a_failing_listener_costs_nothing(jpath: Path) -> None:
+def test_a_failing_listener_costs_nothing(jpath: str) -> None:
     """A listener that raises (a console bug) neither stops the others nor the bookkeeping."""
     rig = Rig(jpath, TAKEOVER_RULE)
 
@@ -1160,7 +1162,7 @@ def test_a_failing_listener_costs_nothing(jpath: Path) -> None:
     assert len([a for a in rig.engine.open.values() if a.rule == "mrm"]) == 1  # no duplicate
 
 
-def test_quiet_vehicles_are_evaluated_once_a_second_by_default(jpath: Path) -> None:
+def test_quiet_vehicles_are_evaluated_once_a_second_by_default(jpath: str) -> None:
     """With the default alert_interval_s, a condition on a quiet vehicle (mode, no state
     change) is seen within four 0.25 s ticks, not necessarily at the next one."""
     rig = Rig(jpath, TAKEOVER_RULE, config=HubConfig())
@@ -1175,7 +1177,7 @@ def test_quiet_vehicles_are_evaluated_once_a_second_by_default(jpath: Path) -> N
     assert raised_at - (T0 + 2.0) <= 0.75 + 1e-9  # within its turn: at most 3 ticks later
 
 
-def test_open_alerts_are_evaluated_every_tick_by_default(jpath: Path) -> None:
+def test_open_alerts_are_evaluated_every_tick_by_default(jpath: str) -> None:
     """Once a rule is pending or firing for a vehicle, its holds are timed to the tick."""
     rig = Rig(jpath, TAKEOVER_RULE, config=HubConfig())
     k = 0

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from l4mon.alerts.duty import DutyRoster
-from l4mon.alerts.journal import Journal, JournalError
+from l4mon.alerts.journal import Journal, JournalError, open_journal
 
 T0 = 1_700_000_000.0
 
 
 @pytest.fixture
-def journal(tmp_path: Path) -> Journal:
-    return Journal(tmp_path / "j.sqlite")
+def journal(journal_location: str) -> Journal:
+    """The roster's journal, on SQLite and on PostgreSQL."""
+    return open_journal(journal_location)
 
 
 def test_nobody_on_duty_at_first(journal: Journal) -> None:
@@ -132,10 +131,9 @@ def test_view_keeps_assignments_outside_the_fleet(journal: Journal) -> None:
     }
 
 
-def test_new_roster_on_same_journal_restores_who_is_on_duty(tmp_path: Path) -> None:
-    """After a restart, a roster over the same journal file knows who is on duty, for what."""
-    path = tmp_path / "j.sqlite"
-    first = Journal(path)
+def test_new_roster_on_same_journal_restores_who_is_on_duty(journal_location: str) -> None:
+    """After a restart, a roster over the same journal knows who is on duty, for what."""
+    first = open_journal(journal_location)
     roster = DutyRoster(journal=first)
     roster.go_on("alice", T0, ["v1"])
     roster.go_on("bob", T0 + 1)
@@ -143,20 +141,19 @@ def test_new_roster_on_same_journal_restores_who_is_on_duty(tmp_path: Path) -> N
     roster.go_off("carol", T0 + 3)
     first.close()
 
-    restored = DutyRoster(journal=Journal(path))
+    restored = DutyRoster(journal=open_journal(journal_location))
     assert restored.operators() == ["alice", "bob"]
     assert restored.covering("v1") == ["alice"]
     assert restored.covering("v2") == ["bob"]
     assert restored.view(["v1", "v2"]) == roster.view(["v1", "v2"])
 
 
-def test_restored_empty_list_still_covers_all(tmp_path: Path) -> None:
+def test_restored_empty_list_still_covers_all(journal_location: str) -> None:
     """An operator who went on duty with an empty list still covers every vehicle after restart."""
-    path = tmp_path / "j.sqlite"
-    first = Journal(path)
+    first = open_journal(journal_location)
     DutyRoster(journal=first).go_on("dave", T0, [])
     first.close()
-    assert DutyRoster(journal=Journal(path)).covering("v5") == ["dave"]
+    assert DutyRoster(journal=open_journal(journal_location)).covering("v5") == ["dave"]
 
 
 def test_go_on_is_journaled_before_it_takes_effect(journal: Journal) -> None:

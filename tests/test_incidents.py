@@ -19,7 +19,7 @@ import msgspec
 import pytest
 
 from l4mon.alerts.engine import AlertClosed, AlertEngine
-from l4mon.alerts.journal import Journal
+from l4mon.alerts.journal import SqliteJournal
 from l4mon.alerts.rules import RulesError, parse_rules
 from l4mon.api.app import create_app
 from l4mon.auth import TokenStore, hash_token
@@ -153,7 +153,7 @@ def test_a_restarted_engine_rebuilds_the_open_incident_from_the_journal(tmp_path
     (incident_id, incident), = before.items()
     rig.journal.close()
 
-    journal = Journal(tmp_path / "j.sqlite")
+    journal = SqliteJournal(tmp_path / "j.sqlite")
     engine = AlertEngine(rules=rig.engine.rules, journal=journal, duty=rig.duty,
                          ul_required_kbps=lambda _: None)
     after = engine.incidents.open

@@ -16,7 +16,7 @@ import pytest
 from handover.intersections import IntersectionBook, Zones
 from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.engine import AlertEngine
-from l4mon.alerts.journal import Journal
+from l4mon.alerts.journal import SqliteJournal
 from l4mon.alerts.rules import load_rules
 from l4mon.config import config_from_dict
 from l4mon.hub import Hub
@@ -109,7 +109,7 @@ def make_hub(tmp_path: Path | None = None, **config: object) -> Hub:
     cfg = config_from_dict({"alerts": {"journal": str(tmp_path / "j.sqlite")
                                        if tmp_path else ":memory:"}, **config})
     hub = Hub(config=cfg, site=site())
-    journal = Journal(cfg.alerts.journal)
+    journal = SqliteJournal(cfg.alerts.journal)
     hub.alerts = AlertEngine(rules=load_rules(), journal=journal,
                              duty=DutyRoster(journal=journal),
                              ul_required_kbps=lambda _: 0.0)
@@ -383,7 +383,7 @@ def test_intersection_alert_survives_a_restart_and_old_journals_gain_the_column(
           VALUES ('telemetry_stale', 't', 'takeover', 'v9', 'raised', 1.0);
     """)
     db.close()
-    journal = Journal(path)
+    journal = SqliteJournal(path)
     (old,) = journal.open_alerts()
     assert (old.vehicle, old.intersection) == ("v9", None)
     journal.close()
@@ -395,7 +395,7 @@ def test_intersection_alert_survives_a_restart_and_old_journals_gain_the_column(
         drive.run(6, at=IN_A)
     raised = {a.rule: a for a in hub.alerts.open.values()}  # type: ignore[union-attr]
     assert raised["ping_pong_hotspot"].intersection == "ix-a"
-    again = Journal(path)
+    again = SqliteJournal(path)
     restored = {a.rule: a for a in again.open_alerts()}
     assert restored["ping_pong_hotspot"].intersection == "ix-a"
     assert restored["ping_pong_hotspot"].key == ("ping_pong_hotspot", "ix-a", None)
