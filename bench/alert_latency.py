@@ -1,7 +1,7 @@
 """Time from the MQTT publish of a takeover cause to the alert frame on a console.
 
 Run: ``.venv/bin/python bench/alert_latency.py [--injections 200] [--load 30000]
-[--path link|mrm]``
+[--path link|mrm] [--rounds N] [--baseline TREE]``
 
 A real ``l4mon serve`` (its own process) subscribes to a real Mosquitto while the blaster
 publishes a fleet's telemetry at ``--load`` msg/s (1,000 vehicles x 3 streams x 10 Hz =
@@ -12,6 +12,12 @@ manoeuvre (``--path mrm``: ``mrm_active``), stamping the time just before the fi
 the latency is until the alert frame for that vehicle arrives on the WebSocket. Both ends are
 in this process, on one clock.
 
+``--baseline TREE`` runs a hub from another source tree (``git archive REV | tar -x -C TREE``)
+too: each of ``--rounds`` rounds runs both, in alternating order (baseline first in odd
+rounds), each with a fresh broker, journal and blaster, and the ratio subject / baseline of
+p50 and p99 is given per round and over the rounds (median, min-max): on a shared machine
+only ratios within one run mean much.
+
 Target (issue 3): p99 < 50 ms at 30,000 msg/s background.
 """
 
@@ -20,26 +26,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 
 import gmqtt
-import httpx
 import msgspec
 import websockets
 
-from l4mon.auth import hash_token
 from telemetry.topics import link_topic, state_topic
 from telemetry.wire import LinkSample, VehicleState
 from testing.blaster import start_blaster
-from testing.broker import free_port, running_broker
+from testing.broker import running_broker
+from testing.hub import ROOT, running_hub
 
-TOKEN = "bench-token"
+TOKEN = "bench-token-not-secret"
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -60,8 +63,35 @@ def _injection(vehicle: str, path: str) -> list[tuple[str, bytes]]:
         LinkSample(ts=time.time(), seq=0, rat="none"))) for link in ("l5g", "lte")]
 
 
+@dataclass
+class Run:
+    """One hub's measurement: latencies (ms) of the alert frames that arrived."""
+
+    tree: str
+    latencies: list[float]
+    missing: int
+    #: publish → the hub's raised_at (broker and ingest, without the broadcast), ms.
+    raised_ms: list[float]
+    received: int
+    quarantined: int
+
+    def p(self, q: float) -> float:
+        return _percentile(self.latencies, q) if self.latencies else float("nan")
+
+    def line(self) -> str:
+        if not self.latencies:
+            return f"{self.tree:<8}  no alert frame arrived (missing {self.missing})"
+        split = (f"; publish -> raised in hub p99 {_percentile(self.raised_ms, 99):.1f} ms"
+                 if self.raised_ms else "")
+        return (f"{self.tree:<8}  p50 {median(self.latencies):6.1f} ms  p90 {self.p(90):6.1f} "
+                f"ms  p99 {self.p(99):6.1f} ms  max {max(self.latencies):6.1f} ms  missing "
+                f"{self.missing}{split}")
+
+
 async def measure(host: str, broker_port: int, http_port: int, injections: int,
-                  spacing_s: float, path: str = "link") -> tuple[list[float], int]:
+                  spacing_s: float, path: str = "link"
+                  ) -> tuple[list[float], int, list[float]]:
+    """(latencies ms, missing, publish → raised in the hub ms) of ``injections`` probes."""
     sent: dict[str, float] = {}
     arrived: dict[str, float] = {}
     wall_sent: dict[str, float] = {}
@@ -98,11 +128,36 @@ async def measure(host: str, broker_port: int, http_port: int, injections: int,
             await asyncio.sleep(0.05)
         reader.cancel()
     await publisher.disconnect()
-    split = sorted(raised_after[v] * 1000 for v in arrived)
-    if split:
-        print(f"  publish -> raised in the hub: p50 {median(split):.1f} ms, "
-              f"p99 {_percentile(split, 99):.1f} ms (the rest is the broadcast to the console)")
-    return [(arrived[v] - sent[v]) * 1000 for v in arrived], len(sent) - len(arrived)
+    return ([(arrived[v] - sent[v]) * 1000 for v in arrived], len(sent) - len(arrived),
+            sorted(raised_after[v] * 1000 for v in arrived))
+
+
+def run_once(name: str, tree: Path, args: argparse.Namespace) -> Run:
+    """A fresh broker, hub (from ``tree``) and blaster; the probes; everything stopped."""
+    duration = args.injections * args.spacing + 8.0
+    with running_broker() as broker, tempfile.TemporaryDirectory() as state, \
+            running_hub(broker, Path(state), token=TOKEN, role="operator", tree=tree,
+                        log=False, name="latency") as hub:
+        hub.post("/api/duty/on")
+        blaster = None
+        try:
+            if args.load:
+                blaster = start_blaster(host=broker.host, port=broker.port,
+                                        vehicles=args.vehicles, rate=args.load,
+                                        duration_s=duration, qos=0)
+                time.sleep(2.0)
+            latencies, missing, raised = asyncio.run(measure(
+                broker.host, broker.port, hub.port, args.injections, args.spacing, args.path))
+            health = hub.health()
+        finally:
+            if blaster is not None:
+                blaster.terminate()
+    return Run(name, latencies, missing, raised, health["ingest"]["received"],
+               health["ingest"]["quarantined"])
+
+
+def _spread(values: list[float]) -> str:
+    return f"x{median(values):.3f} (x{min(values):.3f}-x{max(values):.3f})"
 
 
 def main() -> None:
@@ -113,58 +168,41 @@ def main() -> None:
     ap.add_argument("--vehicles", type=int, default=1000, help="background fleet size")
     ap.add_argument("--path", choices=["link", "mrm"], default="link",
                     help="link: both links report no service; mrm: a state in MRM")
+    ap.add_argument("--rounds", type=int, default=1, help="measurements per tree")
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="a baseline source tree, run alternately with this one")
     args = ap.parse_args()
-    duration = args.injections * args.spacing + 8.0
-    with running_broker() as broker, tempfile.TemporaryDirectory() as state:
-        http_port = free_port()
-        config = Path(state) / "hub.toml"
-        config.write_text(
-            f'[alerts]\njournal = "{state}/journal.sqlite"\n'
-            f'[[auth.tokens]]\nname = "bench"\nrole = "operator"\n'
-            f'sha256 = "{hash_token(TOKEN)}"\n')
-        hub = subprocess.Popen(
-            [sys.executable, "-m", "l4mon", "serve", "--config", str(config), "--broker",
-             broker.url, "--http", f"127.0.0.1:{http_port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-        blaster = None
-        try:
-            with httpx.Client(base_url=f"http://127.0.0.1:{http_port}",
-                              headers={"Authorization": f"Bearer {TOKEN}"}) as http:
-                for _ in range(200):
-                    try:
-                        if http.get("/healthz").json()["mqtt"]["connected"]:
-                            break
-                    except httpx.HTTPError:
-                        pass
-                    time.sleep(0.05)
-                http.post("/api/duty/on").raise_for_status()
-                if args.load:
-                    blaster = start_blaster(host=broker.host, port=broker.port,
-                                            vehicles=args.vehicles, rate=args.load,
-                                            duration_s=duration, qos=0)
-                    time.sleep(2.0)
-                latencies, lost = asyncio.run(measure(broker.host, broker.port, http_port,
-                                                      args.injections, args.spacing,
-                                                      args.path))
-                health = http.get("/healthz").json()
-        finally:
-            if blaster is not None:
-                blaster.terminate()
-            hub.terminate()
-            hub.wait(timeout=10)
+    if args.rounds < 1:
+        ap.error("--rounds must be >= 1")
+    trees = [("subject", ROOT)] + ([("baseline", args.baseline)] if args.baseline else [])
     print(f"path {args.path}; background load {args.load:,.0f} msg/s ({args.vehicles} "
           f"vehicles x 3 streams); {args.injections} injections, "
-          f"{args.spacing * 1000:.0f} ms apart")
-    print(f"hub ingested {health['ingest']['received']:,} messages, "
-          f"{health['ingest']['quarantined']} quarantined")
-    if not latencies:
-        print("no alert frame arrived")
-        return
-    p50, p99 = median(latencies), _percentile(latencies, 99)
-    print(f"publish -> alert frame: p50 {p50:.1f} ms, p90 {_percentile(latencies, 90):.1f} ms, "
-          f"p99 {p99:.1f} ms, max {max(latencies):.1f} ms, missing {lost}")
-    print(f"target p99 < 50 ms: {'PASS' if p99 < 50 and not lost else 'FAIL'}")
+          f"{args.spacing * 1000:.0f} ms apart; {args.rounds} round(s)"
+          + (f"; baseline {args.baseline}" if args.baseline else ""), flush=True)
+    rounds: list[dict[str, Run]] = []
+    for n in range(1, args.rounds + 1):
+        order = trees if n % 2 == 0 else trees[::-1]  # baseline first in odd rounds
+        runs = {name: run_once(name, tree, args) for name, tree in order}
+        rounds.append(runs)
+        for name, _ in order:
+            r = runs[name]
+            print(f"round {n}  {r.line()}  (hub ingested {r.received:,}, "
+                  f"{r.quarantined} quarantined)", flush=True)
+        if args.baseline and runs["subject"].latencies and runs["baseline"].latencies:
+            s, b = runs["subject"], runs["baseline"]
+            p50 = median(s.latencies) / median(b.latencies)
+            print(f"round {n}  subject/baseline  p50 x{p50:.3f}  p99 x{s.p(99) / b.p(99):.3f}",
+                  flush=True)
+    subject = [r["subject"] for r in rounds]
+    if args.baseline:
+        pairs = [(r["subject"], r["baseline"]) for r in rounds
+                 if r["subject"].latencies and r["baseline"].latencies]
+        if pairs:
+            print(f"\nsubject/baseline over {len(pairs)} round(s): p50 "
+                  f"{_spread([median(s.latencies) / median(b.latencies) for s, b in pairs])}, "
+                  f"p99 {_spread([s.p(99) / b.p(99) for s, b in pairs])}")
+    ok = all(r.latencies and r.p(99) < 50 and not r.missing for r in subject)
+    print(f"target p99 < 50 ms (subject, every round): {'PASS' if ok else 'FAIL'}")
 
 
 if __name__ == "__main__":

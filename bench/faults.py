@@ -52,13 +52,12 @@ import websockets
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from l4mon.auth import hash_token
 from telemetry.topics import PREFIX, event_topic, link_topic
 from telemetry.wire import LinkSample, VehicleEvent
 from testing.blaster import start_blaster
 from testing.broker import Broker, free_port
+from testing.hub import ROOT, metric_value, rss_mb, spawn_hub, wait_connected, write_hub_config
 
-ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "faults-token-not-secret"
 TAKEOVER_RULE = "takeover_requested"
 
@@ -94,36 +93,32 @@ def _wait(predicate: Callable[[], bool], timeout_s: float, poll_s: float = 0.05)
 
 
 class HubProc:
-    """``l4mon serve`` as a child process; its output goes through a pipe (drained into a log
-    file by a thread), because a file-size limit set on the hub must not cut its own log."""
+    """``l4mon serve`` (testing/hub.py) that a scenario can kill and start again on the same
+    port, config and journal; its output goes through a pipe (drained into a log file by a
+    thread), because a file-size limit set on the hub must not cut its own log."""
 
     def __init__(self, *, broker: Broker, workdir: Path, name: str = "hub",
-                 mqtt: str = "") -> None:
+                 mqtt: str = "", tree: Path = ROOT) -> None:
         self.broker = broker
         self.name = name
+        self.tree = tree
         self.port = free_port()
         self.journal = workdir / f"{name}-journal.sqlite"
         self.log_path = workdir / f"{name}.log"
-        self.config = workdir / f"{name}.toml"
-        self.config.write_text(
-            f'[mqtt]\nclient_id = "{name}"\n{mqtt}\n'
-            f'[alerts]\njournal = "{self.journal}"\n'
-            f'[[auth.tokens]]\nname = "faults"\nrole = "admin"\nsha256 = "{hash_token(TOKEN)}"\n')
+        self.config = write_hub_config(
+            workdir, token=TOKEN, role="admin", name="faults", file_name=f"{name}.toml",
+            journal=self.journal, extra=f'[mqtt]\nclient_id = "{name}"\n{mqtt}\n')
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=5.0,
                                  headers={"Authorization": f"Bearer {TOKEN}"})
         self.proc: subprocess.Popen[bytes] | None = None
         self._drain: threading.Thread | None = None
 
     def start(self, timeout_s: float = 20.0) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "l4mon", "serve", "--config", str(self.config), "--broker",
-             self.broker.url, "--http", f"127.0.0.1:{self.port}"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        self.proc = spawn_hub(self.config, self.broker, self.port, tree=self.tree,
+                              stdout=subprocess.PIPE)
         self._drain = threading.Thread(target=self._copy_log, args=(self.proc,), daemon=True)
         self._drain.start()
-        if not _wait(lambda: self.health()["mqtt"]["connected"], timeout_s):
-            raise RuntimeError(f"{self.name} did not connect\n{self.log()[-2000:]}")
+        wait_connected(self.proc, self.health, timeout_s=timeout_s, log=self.log)
         time.sleep(0.2)  # SUBSCRIBE follows CONNACK; let the broker apply it
 
     def _copy_log(self, proc: subprocess.Popen[bytes]) -> None:
@@ -152,15 +147,10 @@ class HubProc:
         return response.json()
 
     def metric(self, name: str) -> float:
-        text = self.http.get("/metrics").text
-        return sum(float(line.split()[-1]) for line in text.splitlines()
-                   if line.startswith(name) and line[len(name):len(name) + 1] in (" ", "{"))
+        return metric_value(self.http.get("/metrics").text, name)
 
     def rss_mb(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return 0.0
+        return rss_mb(self.pid)
 
     def log(self) -> str:
         try:
