@@ -115,12 +115,13 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
     from l4mon.clock import LiveClock
     from l4mon.ingest.mqtt import MqttSource
     from l4mon.process import LiveProcess
-    from l4mon.service import build_hub, build_runtime, ensure_admin_token
+    from l4mon.service import build_hub, build_leadership, build_runtime, ensure_admin_token
 
     host, port = parse_listen(config.http.listen)
     _require_free(host, port, "--http")
     clock = LiveClock()
     hub = build_hub(config)
+    ha = build_leadership(config, hub, clock=clock)  # a hub pair on a PostgreSQL journal
     source = MqttSource(settings=config.mqtt, quarantine=hub.quarantine, clock=clock)
     recorder = None
     if record:
@@ -133,7 +134,7 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
             **recorded(config, hub.site)))
         log.info("recording everything ingested to %s", record)
     runtime = build_runtime(config, clock=clock, hub=hub, buffer=source.buffer,
-                            mqtt=source.status, recorder=recorder)
+                            mqtt=source.status, recorder=recorder, ha=ha)
     token = ensure_admin_token(runtime)
     if token is not None:
         print("No tokens were configured, so an admin token was created. It is shown only "

@@ -6,6 +6,7 @@ every error names the key that is wrong.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -23,6 +24,10 @@ from telemetry.linkstate import LinkThresholds
 
 class ConfigError(ValueError):
     """The config file is unreadable or says something invalid."""
+
+
+#: A hub's base URL: scheme, host, optional port, no path (a console builds on it).
+_HTTP_URL = re.compile(r"^https?://[A-Za-z0-9.\-\[\]:]+$")
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -129,6 +134,34 @@ class SiteSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     path: str = ""
 
 
+class HaSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """A hub pair: two ``serve`` on one PostgreSQL journal, one leading (l4mon/leadership.py).
+    Leadership is on whenever the journal is PostgreSQL; these say how it behaves."""
+
+    #: This hub's URL as consoles and the other hub reach it (shown by a standby as where to
+    #: send actions); empty: ``http://`` + ``[http] listen``.
+    url: str = ""
+    #: Every hub of the pair, this one included (``["http://a:8080", "http://b:8080"]``):
+    #: consoles move to whichever leads, and only these origins may call the API from a page.
+    peers: tuple[str, ...] = ()
+    #: How often a standby reads the journal (the leader's transitions) and tries for the
+    #: leadership lock; the leader checks it still holds the lock as often.
+    poll_interval_s: float = 0.2
+    #: How long a standby keeps an event's alert it would have raised, to raise it on
+    #: promotion if the leader had not (docs/operations.md, "A hub pair").
+    defer_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not 0 < self.poll_interval_s <= 5 or self.defer_s <= 0:
+            raise ValueError("ha: need 0 < poll_interval_s <= 5 and defer_s > 0")
+        for url in (self.url, *self.peers):
+            if url and not _HTTP_URL.match(url):
+                raise ValueError(f"ha: {url!r} is not an http(s)://HOST[:PORT] URL")
+
+    def own_url(self, listen: str) -> str:
+        return self.url or f"http://{listen}"
+
+
 class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mqtt: MqttSettings = MqttSettings()
     http: HttpSettings = HttpSettings()
@@ -141,6 +174,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     auth: AuthSettings = AuthSettings()
     site: SiteSettings = SiteSettings()
     feed: FeedSettings = FeedSettings()
+    ha: HaSettings = HaSettings()
 
 
 def _merged(defaults: dict, given: dict) -> dict:

@@ -230,6 +230,17 @@ class Hub:
         self.last_tick_cost_s = self._tick_cost + time.perf_counter() - started
         self._tick_cost = 0.0
 
+    def evaluate_alerts(self, now: float) -> None:
+        """Every alert rule on the state as it is, links not judged again: what a standby
+        runs the moment it becomes leader (l4mon/leadership.py), so what held or cleared
+        while it only followed is raised or resolved at once, not at the vehicle's turn."""
+        alerts = self.alerts
+        if alerts is None:
+            return
+        alerts.evaluate_sites(now, self.feed)
+        alerts.evaluate(now, self.fleet, list(self.fleet.vehicles))
+        alerts.evaluate_rest(now, self.fleet, self.intersections)
+
     def _unseen(self, site: str) -> None:
         """The hub has lost sight of ``site``: what its links do until they are seen again is
         unknown. Their sequence numbers start afresh (a gap across the blind stretch is not

@@ -8,6 +8,7 @@ vehicle ids: a fleet of thousands must not become thousands of time series per m
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -23,13 +24,18 @@ from telemetry.decode import REASONS
 from telemetry.fleet import CAPACITY, SITE_CONFLICT
 from telemetry.vehicle import CONNECTIVITY
 
+if TYPE_CHECKING:
+    from l4mon.leadership import Leadership
+
 
 class HubCollector(Collector):
     def __init__(self, hub: Hub, *, buffer: Callable[[], BatchBuffer | None],
                  mqtt: Callable[[], MqttStatus | None],
                  broadcaster: Broadcaster | None = None,
-                 recorder: Callable[[], Recorder | None] | None = None) -> None:
+                 recorder: Callable[[], Recorder | None] | None = None,
+                 ha: Callable[[], Leadership | None] | None = None) -> None:
         self.hub = hub
+        self.ha = ha
         self.recorder = recorder
         self.buffer = buffer
         self.mqtt = mqtt
@@ -89,6 +95,22 @@ class HubCollector(Collector):
             yield CounterMetricFamily("l4mon_console_disconnected_slow",
                                       "Consoles disconnected for not keeping up.",
                                       value=self.broadcaster.disconnected_slow)
+        ha = self.ha() if self.ha is not None else None
+        # A single hub always decides: 1, so "sum over a pair == 1" holds for pairs and singles.
+        yield GaugeMetricFamily("l4mon_ha_leader",
+                                "1 while this hub decides alerts (a pair's leader, or a single "
+                                "hub); 0 on a standby or a fenced former leader.",
+                                value=1 if ha is None or ha.leading else 0)
+        if ha is not None:
+            yield CounterMetricFamily("l4mon_ha_promotions",
+                                      "Times this standby took over as leader.",
+                                      value=ha.promotions)
+            yield GaugeMetricFamily("l4mon_ha_kept_events",
+                                    "Events a standby keeps to raise if it takes over.",
+                                    value=0 if ha.leading else len(ha.engine.deferred))
+            yield CounterMetricFamily("l4mon_ha_errors",
+                                      "Failed journal reads or lock attempts of the hub pair.",
+                                      value=ha.errors)
         recorder = self.recorder() if self.recorder is not None else None
         if recorder is not None:
             yield CounterMetricFamily("l4mon_recorder_recorded", "Messages recorded.",

@@ -3,13 +3,13 @@
     async with LiveProcess(runtime, source, app=app, http=(host, port), journal=journal) as live:
         await live.wait(stop)
 
-Entering starts the sinks first — the HTTP server (until it listens), the console stream, the
-recorder — and only then the source (whose own connection or generator task is in the same
-group) and the loops that feed the hub (consume, ticks), so
-nothing ingested is ever invisible. Leaving stops them in the opposite order: the source and
-the loops first (no new input), then the console stream and the HTTP server, and last the
-recorder (drained: nothing received is lost) and the journal. A part that fails stops the
-whole process, and its error is what the caller sees.
+Entering decides a hub pair's role first (l4mon/leadership.py), then starts the sinks — the
+HTTP server (until it listens), the console stream, the recorder — and only then the source
+(whose own connection or generator task is in the same group) and the loops that feed the hub
+(consume, ticks, the pair's leadership), so nothing ingested is ever invisible. Leaving stops
+them in the opposite order: the source and the loops first (no new input), then the console
+stream and the HTTP server, and last the recorder (drained: nothing received is lost) and the
+journal. A part that fails stops the whole process, and its error is what the caller sees.
 """
 
 from __future__ import annotations
@@ -68,6 +68,10 @@ class LiveProcess:
 
     async def _start(self, group: asyncio.TaskGroup) -> None:
         runtime = self.runtime
+        if runtime.ha is not None:
+            # Leader or standby is decided before anything is served or ingested, so no
+            # console is told, and no event judged, by a hub that does not know its role yet.
+            runtime.ha.step()
         if self.http is not None and self.app is not None:
             self._server = server = uvicorn.Server(uvicorn.Config(
                 self.app, host=self.http[0], port=self.http[1], log_level="warning",
@@ -79,6 +83,8 @@ class LiveProcess:
                     raise RuntimeError("HTTP server stopped during start-up")
                 await asyncio.sleep(0.02)
         self._sinks.append(group.create_task(runtime.broadcaster.run(), name="l4mon-broadcast"))
+        if runtime.ha is not None:  # follows the journal / tries the lock; stopped first
+            self._feeding.append(group.create_task(runtime.ha.run(), name="l4mon-ha"))
         if runtime.recorder is not None:
             runtime.recorder.start()
         await self.source.open(group.create_task)  # its own work is the group's too

@@ -30,6 +30,7 @@ from l4mon.types import Batch, Spawn
 
 if TYPE_CHECKING:
     from l4mon.demo import DemoFleet
+    from l4mon.leadership import Leadership
     from l4mon.recorder import Recorder
     from telemetry.site import Site
 
@@ -57,7 +58,8 @@ class Runtime:
     def __init__(self, *, hub: Hub, clock: Clock, tokens: TokenStore | None = None,
                  site: Site | None = None, demo: DemoFleet | None = None,
                  buffer: BatchBuffer | None = None, mqtt: MqttStatus | None = None,
-                 recorder: Recorder | None = None) -> None:
+                 recorder: Recorder | None = None, ha: Leadership | None = None,
+                 peers: tuple[str, ...] = ()) -> None:
         self.hub = hub
         self.clock = clock
         self.tokens = tokens if tokens is not None else TokenStore()
@@ -68,6 +70,10 @@ class Runtime:
         self.buffer = buffer
         self.mqtt = mqtt
         self.recorder = recorder
+        #: The hub pair's leadership (l4mon/leadership.py); None for a single hub, which
+        #: always decides. ``peers``: the pair's URLs, for consoles.
+        self.ha = ha
+        self.peers = peers
         self.started_at = clock.now()
         self.history = History(max_vehicles=hub.config.fleet.max_vehicles)  # charts: last 10 min
         self.ready = asyncio.Event()
@@ -75,6 +81,24 @@ class Runtime:
         if hub.alerts is not None:
             hub.alerts.listeners.append(self.broadcaster.alert)
             self.broadcaster.seq = hub.alerts.journal.last_seq()
+        if ha is not None:
+            ha.on_role.append(lambda: self.broadcaster.publish("ha", {"ha": self.ha_view()}))
+            ha.on_duty.append(self.duty_changed)
+
+    @property
+    def leading(self) -> bool:
+        """Whether this hub takes operators' actions: a single hub, or a pair's leader."""
+        return self.ha is None or self.ha.leading
+
+    def ha_view(self) -> dict[str, Any]:
+        """Which hub of a pair this is and who leads: the console's header and its move to
+        the leader (``peers``)."""
+        if self.ha is None:
+            return {"role": "single", "leader_since": self.started_at, "self": None,
+                    "leader": None, "peers": list(self.peers)}
+        view = self.ha.view()
+        return {"role": view["role"], "leader_since": view["leader_since"],
+                "self": view["self"], "leader": view["leader"], "peers": list(self.peers)}
 
     def state_frame(self) -> dict[str, Any]:
         now = self.clock.now()
@@ -101,7 +125,7 @@ class Runtime:
                 "alerts": [] if alerts is None else [a.to_dict() for a in alerts.open_alerts()],
                 "incident_groups": {} if alerts is None else {
                     g.name: {"title": g.title, "by": g.by} for g in alerts.incidents.groups},
-                "duty": self.duty_view()}
+                "duty": self.duty_view(), "ha": self.ha_view()}
 
     def duty_view(self) -> dict[str, Any]:
         alerts = self.hub.alerts

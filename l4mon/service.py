@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING
 
 from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.engine import AlertEngine
-from l4mon.alerts.journal import open_journal
+from l4mon.alerts.journal import open_journal, parse_location
 from l4mon.alerts.rules import Rule, load_rules
 from l4mon.auth import TokenStore
 from l4mon.clock import Clock
 from l4mon.config import HubConfig
 from l4mon.hub import Hub
+from l4mon.leadership import Leadership
 from l4mon.runtime import Runtime
 from telemetry.site import Site, load_site
 
@@ -51,10 +52,27 @@ def build_hub(config: HubConfig, *, site: Site | None = None,
     return hub
 
 
+def build_leadership(config: HubConfig, hub: Hub, *, clock: Clock) -> Leadership | None:
+    """With a PostgreSQL journal, the hub is one of a pair (or a pair of one) and leads only
+    while it holds the journal's leadership lock (l4mon/leadership.py); with SQLite it is a
+    single hub that always decides: None. Live only: replay never asks."""
+    if parse_location(config.alerts.journal).kind != "postgresql" or hub.alerts is None:
+        return None
+    from l4mon.alerts.postgres_journal import PostgresJournal
+
+    journal = hub.alerts.journal
+    if not isinstance(journal, PostgresJournal):
+        return None
+    return Leadership(hub=hub, lock=journal, clock=clock, settings=config.ha,
+                      url=config.ha.own_url(config.http.listen),
+                      client_id=config.mqtt.client_id)
+
+
 def build_runtime(config: HubConfig, *, clock: Clock, hub: Hub | None = None,
                   site: Site | None = None, demo: DemoFleet | None = None,
                   rules: list[Rule] | None = None, buffer: BatchBuffer | None = None,
-                  mqtt: MqttStatus | None = None, recorder: Recorder | None = None) -> Runtime:
+                  mqtt: MqttStatus | None = None, recorder: Recorder | None = None,
+                  ha: Leadership | None = None) -> Runtime:
     """The live hub's runtime: ``hub`` (or one built from the config), its tokens, and what
     the transport and recorder report. The live process itself: l4mon/process.py."""
     if hub is None:
@@ -64,7 +82,7 @@ def build_runtime(config: HubConfig, *, clock: Clock, hub: Hub | None = None,
     entries = [(t.name, t.role, t.sha256) for t in config.auth.tokens] + (
         journal.tokens() if journal is not None else [])
     return Runtime(hub=hub, clock=clock, tokens=TokenStore(entries), site=site, demo=demo,
-                   buffer=buffer, mqtt=mqtt, recorder=recorder)
+                   buffer=buffer, mqtt=mqtt, recorder=recorder, ha=ha, peers=config.ha.peers)
 
 
 def ensure_admin_token(runtime: Runtime) -> str | None:

@@ -68,6 +68,7 @@ def test_healthz_needs_no_token_and_shows_no_fleet(runtime: Runtime) -> None:
     response = _get(runtime, "/healthz", token=None)
     assert response.status_code == 200
     assert "veh-1" not in response.text
+    assert response.json()["role"] == "single"  # no hub pair: this hub always decides
 
 
 def test_vehicle_list_and_detail(runtime: Runtime) -> None:

@@ -221,6 +221,17 @@ class SqlJournal:
         rows = self._rows("SELECT * FROM duty ORDER BY id DESC LIMIT ?", (limit,))
         return [dict(r) for r in rows]
 
+    # -- meta: the schema version, and who leads a hub pair (l4mon/leadership.py) -------------
+
+    def meta(self, key: str) -> str | None:
+        rows = self._rows("SELECT value FROM meta WHERE key = ?", (key,))
+        return str(rows[0]["value"]) if rows else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._transaction() as db:
+            db.execute(self._sql("DELETE FROM meta WHERE key = ?"), (key,))
+            db.execute(self._sql("INSERT INTO meta (key, value) VALUES (?, ?)"), (key, value))
+
     # -- tokens ---------------------------------------------------------------------------------
 
     def tokens(self) -> list[tuple[str, str, str]]:

@@ -18,6 +18,15 @@ class DutyRoster:
         self._on: dict[str, tuple[float, list[str] | None]] = {
             name: (since, vehicles) for name, since, vehicles in journal.on_duty()}
 
+    def reload(self) -> bool:
+        """Take who is on duty from the journal again (a standby following its leader's
+        operators); True if that changed anything."""
+        current = {name: (since, vehicles) for name, since, vehicles in self.journal.on_duty()}
+        if current == self._on:
+            return False
+        self._on = current
+        return True
+
     def go_on(self, operator: str, now: float, vehicles: list[str] | None = None) -> None:
         self.journal.duty_on(operator, now, vehicles)
         self._on[operator] = (now, vehicles)

@@ -8,11 +8,20 @@ Per (rule, subject) there is at most one open alert: while it is open, the rule 
 only keeps it open. After it resolves automatically, firing again within ``reopen_within_s``
 reopens the same alert (counted in ``flaps``) instead of raising a new one: a link hovering on a
 threshold shows up as one flapping alert, not as a storm.
+
+In a hub pair (l4mon/leadership.py) the standby's engine runs with ``leading`` False: it
+evaluates the same rules on the same state, so its holds (``for_s``, ``clear_for_s``) are timed
+as the leader's are, but it decides nothing: no raise, resolve or escalation is made, journaled
+or broadcast. What the leader journals is applied to it instead (``mirror``), and the one-off
+raises it would have made (events, handovers: they are not a state that still holds later) are
+kept for a while (``deferred``). On promotion (``promote``) it raises those the journal shows
+the leader did not have, and the next evaluation does the rest.
 """
 
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -72,6 +81,11 @@ class AlertClosed(ValueError):
     """The alert is already resolved."""
 
 
+class NotLeader(RuntimeError):
+    """This hub is the standby of a pair: the leader decides alerts and takes operators'
+    actions (l4mon/leadership.py)."""
+
+
 class StillHolds(ValueError):
     """An operator asked to resolve an alert whose condition still holds: resolved now, it
     would be raised again at once. ``why`` is the condition's figures, in words."""
@@ -80,6 +94,25 @@ class StillHolds(ValueError):
         super().__init__(f"alert {alert_id}: the condition still holds ({why}); resolved now, "
                          "it would be raised again at once")
         self.why = why
+
+
+#: Rule scopes whose alerts are raised once, on arrival of something (an event, a final
+#: handover record), not while a condition holds: a standby keeps what it would have raised.
+ONE_SHOT_SCOPES = frozenset({"event", "handover"})
+#: At most this many one-off raises are kept by a standby (a storm of events is bounded).
+DEFERRED_MAX = 10_000
+
+
+@dataclass(slots=True, frozen=True)
+class Deferred:
+    """A one-off raise a standby would have made at ``at`` (when it received the event)."""
+
+    at: float
+    rule: str
+    key: Key
+    site: str | None
+    detail: str
+    intersection: str | None
 
 
 @dataclass(slots=True)
@@ -114,13 +147,23 @@ class AlertEngine:
         #: What an alert's vehicle shares with others (its cells, its intersection); the hub
         #: sets it (l4mon/hub.py). None: no grouping.
         self.causes: Causes | None = None
+        #: False on the standby of a hub pair: evaluate, but decide nothing (module docstring).
+        self.leading = True
+        #: A standby's one-off raises, oldest first, kept ``defer_s`` seconds (and at most
+        #: ``DEFERRED_MAX``) for ``promote``.
+        self.deferred: deque[Deferred] = deque(maxlen=DEFERRED_MAX)
+        self.defer_s = 30.0
+        # The journal's newest transition before the restore below: a standby follows the
+        # journal from here, so nothing committed while it restored is missed (what it sees
+        # twice, it applies twice to the same end).
+        self.restored_seq = journal.last_seq()
         # A restart resumes where the crash left off: open alerts, and the last automatically
         # resolved one per subject, so that a flap across the restart still reopens it.
         for alert in journal.last_auto_resolved():
-            self._tracks[alert.key] = _Track(alert=alert)
+            self._tracks[self.key_of(alert)] = _Track(alert=alert)
         for alert in journal.open_alerts():
             self.open[alert.id] = alert
-            self._tracks[alert.key] = _Track(alert=alert)
+            self._tracks[self.key_of(alert)] = _Track(alert=alert)
         self.incidents.restore(self.open.values())
 
     def evaluate_sites(self, now: float, feed: FeedWatch) -> None:
@@ -209,8 +252,8 @@ class AlertEngine:
                 continue
             key = (rule.name, vehicle.id, entry.link)
             track = self._tracks.setdefault(key, _Track())
-            if track.alert is not None and track.alert.is_open:
-                continue  # one alert per (rule, vehicle, link) at a time
+            if track.alert is not None and track.alert.is_open and self.leading:
+                continue  # one alert per (rule, vehicle, link) at a time (a standby: as below)
             self._raise(rule, key, track, now, vehicle.site, facts.summary(),
                         intersection=entry.intersection)
 
@@ -223,8 +266,11 @@ class AlertEngine:
             key = (rule.name, vehicle.id, None)
             track = self._tracks.setdefault(key, _Track())
             detail = f"{event.kind}: {event.detail}" if event.detail else event.kind
-            if track.alert is not None and track.alert.is_open:
-                continue  # one alert per (rule, vehicle) at a time
+            if track.alert is not None and track.alert.is_open and self.leading:
+                # One alert per (rule, vehicle) at a time. A standby keeps the event even so:
+                # the open alert it sees may already be resolved on the leader (its copy of
+                # the journal lags by a poll), and ``promote`` decides with the whole journal.
+                continue
             self._raise(rule, key, track, now, vehicle.site, detail)
 
     def _inhibited(self, rule: Rule, subject: str | None, site: str | None, now: float) -> bool:
@@ -279,6 +325,8 @@ class AlertEngine:
         if track.clear_since is None:
             track.clear_since = now
         if now - track.clear_since >= rule.clear_for_s - 1e-6:
+            if not self.leading:
+                return  # the leader resolves it; held, so a promotion resolves it at once
             self._resolve(alert, now, actor=None, reason="condition cleared")
             track.clear_since = None
             track.pending_since = None
@@ -287,6 +335,12 @@ class AlertEngine:
 
     def _raise(self, rule: Rule, key: Key, track: _Track, now: float, site: str | None,
                detail: str, *, intersection: str | None = None) -> None:
+        if not self.leading:
+            # A held condition stays pending (a promotion raises it at once if it still
+            # holds); a one-off is kept, since nothing would bring it back.
+            if rule.scope in ONE_SHOT_SCOPES:
+                self._defer(Deferred(now, rule.name, key, site, detail, intersection))
+            return
         subject, link = key[1], key[2]
         # RSUs, intersections and the site's feed are the site's, not a vehicle's: everyone
         # on duty sees them.
@@ -352,6 +406,8 @@ class AlertEngine:
             self._commit(member, T_GROUPED, now, None, detail, self.duty.covering(member.vehicle))
 
     def _escalate_due(self, now: float) -> None:
+        if not self.leading:
+            return  # the leader escalates; a promotion escalates what is due at once
         for alert in list(self.open.values()):
             if alert.state != RAISED or alert.escalated or alert.severity != "takeover":
                 continue
@@ -403,6 +459,81 @@ class AlertEngine:
     def _rule(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)
 
+    def key_of(self, alert: Alert) -> Key:
+        """The (rule, subject, link) the engine tracks ``alert`` under: a site rule's subject
+        is the site (``Alert.key`` has no site)."""
+        if self._site_rules.get(alert.rule):
+            return (alert.rule, alert.site, None)
+        return alert.key
+
+    # -- a hub pair's standby -------------------------------------------------------------------
+
+    def _must_lead(self) -> None:
+        if not self.leading:
+            raise NotLeader("this hub is the standby: the leader decides alerts")
+
+    def _defer(self, raised: Deferred) -> None:
+        deferred = self.deferred
+        while deferred and raised.at - deferred[0].at > self.defer_s:
+            deferred.popleft()
+        deferred.append(raised)
+
+    def mirror(self, transition: Transition, alert: Alert) -> None:
+        """Apply a transition the leader journaled (``alert`` as the journal holds it now) to
+        a standby's state, and tell the listeners (its consoles), as if it had made it."""
+        key = self.key_of(alert)
+        track = self._tracks.setdefault(key, _Track())
+        if track.alert is None or track.alert.id <= alert.id:
+            track.alert = alert  # the newest alert of the subject, what _step and flaps need
+        if transition.kind in (T_RAISED, T_REOPENED, T_RESOLVED):
+            track.pending_since = None  # as _raise and _resolve leave them on the leader
+            track.clear_since = None
+        stale = self.open.get(alert.id)
+        if alert.is_open:
+            self.open[alert.id] = alert
+        else:
+            self.open.pop(alert.id, None)
+        self.incidents.mirror(alert, stale, transition.at)
+        for listener in self.listeners:
+            try:
+                listener(transition, alert)
+            except Exception:
+                log.exception("alert listener failed on mirrored %s of alert %s",
+                              transition.kind, alert.id)
+
+    def mirror_duty(self) -> bool:
+        """Take who is on duty from the journal (the leader's operators); True if it changed."""
+        return self.duty.reload()
+
+    def promote(self, now: float) -> list[Alert]:
+        """Become the one that decides: raise the kept one-off raises that the journal shows
+        the leader did not have, and return them. The caller has caught up with the journal
+        first, and evaluates every rule next (what held or cleared meanwhile).
+
+        A kept raise was the leader's if its subject has an open alert, or its newest alert
+        was resolved at or after the moment this hub received the event: the leader had then
+        raised it, or folded it into an alert open at the time. Otherwise it is raised now,
+        with the time it was received (docs/operations.md, "A hub pair")."""
+        self.leading = True
+        kept, self.deferred = list(self.deferred), deque(maxlen=DEFERRED_MAX)
+        raised: list[Alert] = []
+        for one in kept:
+            if now - one.at > self.defer_s:
+                continue
+            rule = self._rule(one.rule)
+            if rule is None:
+                continue
+            track = self._tracks.setdefault(one.key, _Track())
+            last = track.alert
+            if last is not None and (last.is_open or (last.resolved_at is not None
+                                                      and last.resolved_at >= one.at)):
+                continue
+            self._raise(rule, one.key, track, one.at, one.site, one.detail,
+                        intersection=one.intersection)
+            if track.alert is not None:
+                raised.append(track.alert)
+        return raised
+
     # -- operator actions -----------------------------------------------------------------------
 
     def get(self, alert_id: int) -> Alert:
@@ -412,6 +543,7 @@ class AlertEngine:
         return alert
 
     def acknowledge(self, alert_id: int, operator: str, now: float, note: str = "") -> Alert:
+        self._must_lead()
         alert = self.get(alert_id)
         if not alert.is_open:
             raise AlertClosed(f"alert {alert_id} is resolved")
@@ -433,6 +565,7 @@ class AlertEngine:
                              note: str = "") -> Incident:
         """An operator acknowledges the incident as a whole: each open member not yet
         acknowledged is, each journaled as its own acknowledgement."""
+        self._must_lead()
         incident = self.incident(incident_id)
         if not incident.is_open:
             raise AlertClosed(f"incident {incident_id} is resolved")
@@ -447,6 +580,7 @@ class AlertEngine:
         """An operator resolves an alert. With ``fleet``, one whose condition still holds is
         refused with ``StillHolds`` unless ``force``: the operator is told before it is done
         that it would come straight back, rather than seeing it silently re-raised."""
+        self._must_lead()
         alert = self.get(alert_id)
         if not alert.is_open:
             raise AlertClosed(f"alert {alert_id} is resolved")
@@ -455,7 +589,7 @@ class AlertEngine:
             if why is not None:
                 raise StillHolds(alert_id, why)
         self._resolve(alert, now, actor=operator, reason=reason)
-        track = self._tracks.get(alert.key)
+        track = self._tracks.get(self.key_of(alert))
         if track is not None:  # an operator's resolve is final: firing again raises a new alert
             track.alert = alert
             track.pending_since = None

@@ -152,6 +152,24 @@ class IncidentBook:
             incident.opened_at = min(incident.opened_at, alert.raised_at)
             incident.members[alert.id] = alert
 
+    def mirror(self, alert: Alert, stale: Alert | None, at: float) -> None:
+        """A standby takes ``alert`` as the leader journaled it (``stale``: the copy it held
+        until now): its incident is opened, updated or closed as the leader's was."""
+        if stale is not None and stale.incident is not None and stale.incident != alert.incident:
+            left = self.open.get(stale.incident)
+            if left is not None:
+                left.members.pop(alert.id, None)
+        if alert.incident is None:
+            return
+        incident = self.open.get(alert.incident)
+        if incident is None:
+            if alert.is_open:
+                self.restore([alert])
+            return
+        incident.members[alert.id] = alert
+        if not alert.is_open:
+            self.on_resolved(alert, at)
+
     def incident_of(self, alert: Alert) -> Incident | None:
         return None if alert.incident is None else self.open.get(alert.incident)
 

@@ -17,6 +17,11 @@ connection is not reopened (yet): every later write fails the same way until a r
 
 The hub creates the tables, and brings an older schema up to ``SCHEMA_VERSION`` (recorded in
 ``meta``) in one transaction, serialized across hubs by an advisory lock.
+
+Leadership of a hub pair (l4mon/leadership.py) is a session-level advisory lock taken on this
+same connection (``try_lead``): the leader's writes and its lock live and die together, so a
+leader whose connection is gone can neither write nor keep the lock, and a standby gets it the
+moment the server sees that connection close.
 """
 
 from __future__ import annotations
@@ -86,6 +91,16 @@ _DEFAULTS: Final = {
 }
 #: The hub's statement timeout, unless the server or the URL (``options=-c...``) sets one.
 _STATEMENT_TIMEOUT: Final = "5s"
+#: The leadership lock: a session-level advisory lock (the two-key form, so it cannot meet the
+#: migration lock's one-key form) on (this constant, the hash of the schema the tables are in):
+#: hubs on one journal contend for it, hubs on other schemas of the database do not.
+_LEADER_CLASS: Final = 0x6C34  # "l4"
+#: Server-side TCP keepalives for the hub's session (seconds), unless the server or the URL set
+#: their own: a leader whose host vanishes without closing its connection (power, network) is
+#: found dead, and its lock freed, after about idle + interval x count = 5 s, not the kernel's
+#: default two hours. A killed process closes its socket: that frees the lock at once.
+_KEEPALIVES: Final = (("tcp_keepalives_idle", "2"), ("tcp_keepalives_interval", "1"),
+                      ("tcp_keepalives_count", "3"))
 _IN_TRANSACTION: Final = (TransactionStatus.INTRANS, TransactionStatus.INERROR,
                           TransactionStatus.ACTIVE)
 
@@ -138,6 +153,44 @@ class PostgresJournal(SqlJournal):
         except psycopg.Error as error:
             raise JournalError(f"journal {self.location}: cannot create or migrate the "
                                f"schema: {error}") from error
+
+    # -- leadership of a hub pair ---------------------------------------------------------------
+
+    def prepare_leadership(self) -> None:
+        """Set the session's TCP keepalives (``_KEEPALIVES``) where nothing else did."""
+        for name, value in _KEEPALIVES:
+            try:
+                if self._db.execute(f"SHOW {name}").fetchone()[name] == "0":
+                    self._db.execute(f"SET {name} = {value}")
+            except psycopg.Error as error:  # a Unix socket has no TCP keepalives: fine
+                log.debug("journal %s: %s not set: %s", self.location, name, error)
+
+    def try_lead(self) -> bool:
+        """Take the leadership lock if it is free (never waits). Held until this connection
+        closes; taking it again while held is a no-op that still says True."""
+        try:
+            row = self._db.execute(
+                "SELECT pg_try_advisory_lock(%s, hashtext(current_schema())) AS got",
+                (_LEADER_CLASS,)).fetchone()
+        except psycopg.Error as error:
+            raise JournalError(f"journal {self.location}: {error}") from error
+        return bool(row["got"])
+
+    def still_leading(self) -> bool:
+        """Whether this connection still holds the leadership lock: False when the connection
+        is gone (a lock lives only as long as its session); JournalError when the server did
+        not answer in time (the lock may well be held still)."""
+        try:
+            row = self._db.execute(
+                "SELECT count(*) AS held FROM pg_locks WHERE locktype = 'advisory' "
+                "AND pid = pg_backend_pid() AND classid = %s "
+                "AND objid = hashtext(current_schema())::oid AND objsubid = 2 AND granted",
+                (_LEADER_CLASS,)).fetchone()
+        except psycopg.Error as error:
+            if self._db.closed or self._db.broken:
+                return False
+            raise JournalError(f"journal {self.location}: {error}") from error  # slow, not lost
+        return bool(row["held"])
 
     def _sql(self, text: str) -> str:
         return text.replace("?", "%s")  # the shared queries hold no other "?" (nor "%")

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, StrictBool
 
 from l4mon.alerts.engine import AlertClosed, AlertEngine, AlertNotFound, StillHolds
 from l4mon.alerts.model import OPEN_STATES
-from l4mon.api.deps import alert_engine, errors
+from l4mon.api.deps import alert_engine, errors, leading
 from l4mon.api.json import JSON
 from l4mon.auth import Principal
 from l4mon.runtime import Runtime
@@ -39,6 +39,9 @@ class DutyOnBody(BaseModel):
 
 def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
     router = APIRouter(prefix="/api", responses=errors(401, 429))
+    #: An operator, for actions that change alerts or duty: only where alerts are decided
+    #: (not on a pair's standby).
+    acting = leading(runtime, operator)
 
     def engine() -> AlertEngine:
         return alert_engine(runtime.hub)
@@ -70,9 +73,14 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
         history = engine().journal.history(alert_id)
         return JSON({"alert": alert.to_dict(), "history": [t.to_dict() for t in history]})
 
+    @router.get("/ha", dependencies=[Depends(viewer)])
+    async def ha() -> JSON:
+        """Which hub of a pair this is, who leads, and every hub's URL (l4mon/leadership.py)."""
+        return JSON(runtime.ha_view())
+
     @router.post("/alerts/{alert_id}/ack", responses=errors(400, 403, 404, 409, 503))
     async def acknowledge(alert_id: AlertId, body: AckBody,
-                          who: Principal = Depends(operator)) -> JSON:
+                          who: Principal = Depends(acting)) -> JSON:
         try:
             alert = engine().acknowledge(alert_id, who.name, runtime.clock.now(), body.note)
         except AlertNotFound:
@@ -83,7 +91,7 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
 
     @router.post("/alerts/{alert_id}/resolve", responses=errors(400, 403, 404, 409, 503))
     async def resolve(alert_id: AlertId, body: ResolveBody,
-                      who: Principal = Depends(operator)) -> JSON:
+                      who: Principal = Depends(acting)) -> JSON:
         try:
             alert = engine().resolve(alert_id, who.name, runtime.clock.now(),
                                      body.reason.strip(), fleet=runtime.hub.fleet,
@@ -104,13 +112,13 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
 
     @router.post("/duty/on", responses=errors(400, 403, 503))
     async def duty_on(body: DutyOnBody | None = None,
-                      who: Principal = Depends(operator)) -> JSON:
+                      who: Principal = Depends(acting)) -> JSON:
         vehicles = body.vehicles if body is not None and body.vehicles else None
         engine().duty.go_on(who.name, runtime.clock.now(), vehicles)
         return JSON(runtime.duty_changed())
 
     @router.post("/duty/off", responses=errors(403, 503))
-    async def duty_off(who: Principal = Depends(operator)) -> JSON:
+    async def duty_off(who: Principal = Depends(acting)) -> JSON:
         engine().duty.go_off(who.name, runtime.clock.now())
         return JSON(runtime.duty_changed())
 

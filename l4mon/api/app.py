@@ -5,13 +5,23 @@ from __future__ import annotations
 
 from importlib import resources
 
-from fastapi import Depends, FastAPI, HTTPException, WebSocket
+from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from l4mon import __version__
+from l4mon.alerts.engine import NotLeader
 from l4mon.api import alerts, demo, fleet, handovers, history, incidents, reports
-from l4mon.api.deps import authenticate, bearer, client_address, errors, require
+from l4mon.api.deps import (
+    LEADER_HEADER,
+    authenticate,
+    bearer,
+    client_address,
+    errors,
+    not_leader,
+    require,
+)
 from l4mon.api.json import JSON
 from l4mon.api.limits import FailureLimiter
 from l4mon.metrics import HubCollector, exposition, make_registry
@@ -32,8 +42,23 @@ def create_app(runtime: Runtime) -> FastAPI:
     registry = make_registry(HubCollector(hub, buffer=lambda: runtime.buffer,
                                           mqtt=lambda: runtime.mqtt,
                                           broadcaster=runtime.broadcaster,
-                                          recorder=lambda: runtime.recorder))
+                                          recorder=lambda: runtime.recorder,
+                                          ha=lambda: runtime.ha))
     static = resources.files("ui").joinpath("static")
+    origins = sorted({peer.rstrip("/") for peer in runtime.peers})
+    if origins:
+        # A console loaded from one hub of a pair calls the other when it leads: those
+        # origins, and no others, may read the API from a page (the token still decides).
+        app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"],
+                           expose_headers=[LEADER_HEADER], max_age=600)
+
+    @app.exception_handler(NotLeader)
+    async def refused(request: Request, error: NotLeader) -> JSON:
+        """The engine's own refusal, should the role change between the route's check and
+        the action (a fenced leader): the same answer as the check."""
+        denied = not_leader(runtime)
+        return JSON({"detail": denied.detail}, status_code=503, headers=denied.headers)
 
     @app.get("/healthz")
     async def healthz() -> JSON:
@@ -44,9 +69,18 @@ def create_app(runtime: Runtime) -> FastAPI:
         journal_ok = alerts is None or alerts.journal_failures == 0
         unseen = len(hub.feed.unseen())  # sites the hub cannot see (l4mon/feed.py)
         healthy = (mqtt is None or mqtt.connected) and journal_ok and not unseen
+        ha = runtime.ha_view()
+        if ha["role"] == "fenced":
+            healthy = False
         return JSON({
             "status": "ok" if healthy else "degraded",
             "version": __version__,
+            # single (no pair), leader, standby or fenced (l4mon/leadership.py); consoles
+            # move to the hub whose role is leader (or single)
+            "role": ha["role"],
+            "leader_since": ha["leader_since"],
+            "ha": None if runtime.ha is None else {
+                k: v for k, v in runtime.ha.view().items() if k != "self"},
             "uptime_s": round(now - runtime.started_at, 3),
             "ingest": {
                 "received": hub.received, "accepted": hub.accepted,

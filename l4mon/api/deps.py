@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
@@ -13,6 +13,10 @@ from l4mon.alerts.engine import AlertEngine
 from l4mon.api.limits import FailureLimiter
 from l4mon.auth import Principal, TokenStore
 from l4mon.hub import Hub
+from l4mon.runtime import Runtime
+
+#: The response header in which a standby names the leader's URL.
+LEADER_HEADER = "X-L4mon-Leader"
 
 
 def bearer(header: str | None) -> str | None:
@@ -76,7 +80,8 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
                  401: "no or unknown token", 403: "the token's role is not enough",
                  404: "no such object", 409: "the object is in the wrong state",
                  429: "too many failed token checks from this address; see Retry-After",
-                 503: "this hub runs no alert engine"}
+                 503: "this hub runs no alert engine, or is not the leader of its hub pair "
+                      "(the detail and the X-L4mon-Leader header name the leader)"}
     return {code: {"model": ErrorBody, "description": described[code]} for code in codes}
 
 
@@ -86,3 +91,31 @@ def alert_engine(hub: Hub) -> AlertEngine:
     if hub.alerts is None:
         raise HTTPException(status_code=503, detail="this hub runs no alert engine")
     return hub.alerts
+
+
+def not_leader(runtime: Runtime) -> HTTPException:
+    """503 for an operator's action on a hub that does not decide alerts (the standby of a
+    pair, or a fenced former leader), naming the leader to send it to."""
+    view = runtime.ha_view()
+    leader = view["leader"] if view["leader"] != view["self"] else None
+    why = "is the standby of a hub pair" if view["role"] == "standby" else \
+        "lost its journal connection, and with it the lead of its hub pair"
+    where = f"the leader, {leader}" if leader else "the leader (not known yet)"
+    return HTTPException(status_code=503,
+                         detail=f"this hub {why}: alerts are decided and acknowledged on "
+                                f"{where}; send it there (a console moves by itself)",
+                         headers={LEADER_HEADER: leader} if leader else None)
+
+
+def leading(runtime: Runtime, operator: Callable[[Request], Coroutine[Any, Any, Principal]]
+            ) -> Callable[..., Coroutine[Any, Any, Principal]]:
+    """``operator`` for the routes that change alerts or duty, and then 503 unless this hub
+    decides (``not_leader``): the token is checked first (401/403 as anywhere), and nothing
+    is written on a hub that does not lead."""
+
+    async def dependency(who: Principal = Depends(operator)) -> Principal:
+        if not runtime.leading:
+            raise not_leader(runtime)
+        return who
+
+    return dependency

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path
 from l4mon.alerts.engine import AlertClosed, AlertEngine, IncidentNotFound
 from l4mon.alerts.incidents import Incident
 from l4mon.api.alerts import AckBody
-from l4mon.api.deps import alert_engine, errors
+from l4mon.api.deps import alert_engine, errors, leading
 from l4mon.api.json import JSON
 from l4mon.auth import Principal
 from l4mon.runtime import Runtime
@@ -58,7 +58,7 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
 
     @router.post("/incidents/{incident_id}/ack", responses=errors(400, 403, 404, 409, 503))
     async def acknowledge(incident_id: IncidentId, body: AckBody,
-                          who: Principal = Depends(operator)) -> JSON:
+                          who: Principal = Depends(leading(runtime, operator))) -> JSON:
         """Acknowledge every member not yet acknowledged, each journaled as its own."""
         find(incident_id)
         try:

@@ -1,5 +1,6 @@
 // REST: the fetch wrapper with the bearer token; a 401 signs the page out.
 
+import { hubUrl } from "./pair.js";
 import { signOut } from "./session.js";
 import { S } from "./store.js";
 
@@ -23,7 +24,7 @@ export async function api(method, path, body) {
   }
   let res;
   try {
-    res = await fetch(path, opts);
+    res = await fetch(hubUrl(path), opts);   // this hub, or the pair's leader (pair.js)
   } catch (err) {
     throw new ApiError(0, `hub unreachable (${err.message})`);
   }

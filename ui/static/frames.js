@@ -1,4 +1,4 @@
-// What each WebSocket frame does: snapshot, state, alert, duty.
+// What each WebSocket frame does: snapshot, state, alert, duty, ha (the hub pair's roles).
 
 import { loadResolved } from "./alerts.js";
 import { BACKOFF_MIN_MS } from "./constants.js";
@@ -6,10 +6,11 @@ import { toast } from "./dom.js";
 import { applyDuty } from "./duty.js";
 import { renderFleet } from "./fleet-table.js";
 import { loadIncidents } from "./incidents.js";
+import { applyHa } from "./pair.js";
 import { renderAlertsAndFriends, renderAll } from "./render.js";
 import { loadMe } from "./session.js";
 import { renderPlotVehicles } from "./site-plot.js";
-import { watchdog } from "./socket.js";
+import { reconnectNow, watchdog } from "./socket.js";
 import { S, hubNow, noteMember, pruneIncidents, putVehicle, upsertAlert } from "./store.js";
 import { renderVehicleSummary, select } from "./vehicle-panel.js";
 
@@ -20,6 +21,7 @@ export function handleFrame(f) {
     case "state": applyState(f); break;
     case "alert": applyAlert(f); break;
     case "duty": applyDuty(f.duty); break;
+    case "ha": applyHa(f.ha, reconnectNow); break;
     case "bye": toast(`The hub closed the live connection: ${f.reason ?? "no reason"}`, true); break;
     default: break;   // pong, and anything newer than this page
   }
@@ -63,6 +65,7 @@ function applySnapshot(f) {
   pruneIncidents();
   if (S.incidents.size) loadIncidents();
   if (f.duty) S.duty = f.duty;
+  if (f.ha) applyHa(f.ha, reconnectNow);
   if (S.selected === null && S.vehicles.size) S.selected = [...S.vehicles.keys()].sort()[0];
   if (!S.me) loadMe();
   renderAll();

@@ -2,10 +2,11 @@
 // last_seq), and the liveness banner (LIVE / NOT LIVE, blind sites).
 
 import { api } from "./api.js";
-import { BACKOFF_MAX_MS, DEAD_AFTER_MS, FORCE_RECONNECT_MS,
+import { BACKOFF_MAX_MS, BACKOFF_MIN_MS, DEAD_AFTER_MS, FORCE_RECONNECT_MS,
          HANDSHAKE_TIMEOUT_MS, PING_EVERY_MS } from "./constants.js";
 import { $, clock, duration, shide, st, stitle, toast } from "./dom.js";
 import { handleFrame } from "./frames.js";
+import { findLeader, hubBase } from "./pair.js";
 import { notePerf } from "./perf.js";
 import { S } from "./store.js";
 
@@ -13,8 +14,8 @@ export function connect() {
   clearTimeout(S.reconnectTimer);
   S.reconnectTimer = null;
   if (!S.token) return;
-  const proto = location.protocol === "https:" ? "wss:" : "ws:";
-  let url = `${proto}//${location.host}/ws?token=${encodeURIComponent(S.token)}`;
+  // This hub, or the leader of its pair once the console moved there (pair.js).
+  let url = `${hubBase().replace(/^http/, "ws")}/ws?token=${encodeURIComponent(S.token)}`;
   if (S.lastSeq > 0) url += `&last_seq=${S.lastSeq}`;
   let ws;
   try {
@@ -76,7 +77,18 @@ export function dropSocket() {
   watchdog();
 }
 
+// Dial again now (the console moved to another hub of the pair).
+export function reconnectNow() {
+  dropSocket();
+  clearTimeout(S.reconnectTimer);
+  S.reconnectTimer = null;
+  S.backoff = BACKOFF_MIN_MS;
+  connect();
+}
+
 function scheduleReconnect() {
+  // A hub of a pair gone: the other may lead by now (it takes over within a second or two).
+  findLeader(reconnectNow);
   if (!S.token || S.reconnectTimer) return;
   const delay = S.backoff;
   S.backoff = Math.min(BACKOFF_MAX_MS, S.backoff * 2);

@@ -39,6 +39,8 @@ export const S = {
   demo: null,
   live: false,
   feed: {},                // site -> the hub's view of its feed (l4mon/feed.py)
+  base: "",                // the hub API calls go to: "" (this page's) or a pair peer's URL
+  ha: null,                // the hub's role in its pair and the peers' URLs (pair.js)
   detail: null,            // GET /api/vehicles/{selected}
   detailTimer: null,
   cueActive: false,
