@@ -126,6 +126,25 @@ def test_an_event_is_kept_while_the_standby_still_sees_its_alert_open(tmp_path: 
     assert again.id != first.id and again.raised_at == T0 + 1.1
 
 
+def test_an_event_delivered_late_after_a_restart_is_not_raised_twice(tmp_path: Path) -> None:
+    """The standby was down while the leader raised v4's request and an operator resolved it;
+    restarted, it gets the request late (the broker queued it for its session). Promoted, it
+    must not raise it again: the leader's alert was raised when the event was sent. A new
+    request sent after that resolve is still raised."""
+    leader, _, _ = _pair(tmp_path, TAKEOVER_RULE)
+    leader.send(T0 + 5, leader.event_msg(T0 + 5, "v4"))
+    first = leader.one(vehicle="v4")
+    leader.engine.resolve(first.id, "alice", T0 + 5.3, "handled")
+    restarted = Rig(tmp_path / "pair.sqlite", TAKEOVER_RULE)  # knows no track of v4
+    restarted.engine.leading = False
+    restarted.send(T0 + 7, leader.event_msg(T0 + 5, "v4"))  # queued while it was down
+    restarted.send(T0 + 7.5, leader.event_msg(T0 + 7.4, "v5"))  # the leader never saw this
+    JournalFollower(restarted.engine).catch_up()
+    raised = restarted.engine.promote(T0 + 8)
+    assert [(a.vehicle, a.raised_at) for a in raised] == [("v5", T0 + 7.5)]
+    assert sorted(a.vehicle for a in restarted.journal.alerts()) == ["v4", "v5"]
+
+
 def test_promotion_resolves_what_cleared_and_raises_what_held(tmp_path: Path) -> None:
     """State rules: the standby times holds as the leader does, so on promotion a cleared
     alert is resolved and a condition that held unraised is raised, both at once."""

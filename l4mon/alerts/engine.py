@@ -101,6 +101,19 @@ class StillHolds(ValueError):
 ONE_SHOT_SCOPES = frozenset({"event", "handover"})
 #: At most this many one-off raises are kept by a standby (a storm of events is bounded).
 DEFERRED_MAX = 10_000
+#: How far before an event's own time (its sender's clock) the leader's raise may lie and
+#: still count as that event's: the sender's clock may run a little ahead of the hubs'.
+SENT_SLACK_S = 0.5
+
+
+def _covers(last: Alert, one: Deferred) -> bool:
+    """Whether the subject's newest alert ``last`` already stands for the kept raise ``one``."""
+    if last.is_open:
+        return True
+    if last.resolved_at is not None and last.resolved_at >= one.at:
+        return True
+    raised = last.last_raised_at if last.last_raised_at is not None else last.raised_at
+    return one.sent is not None and raised >= one.sent - SENT_SLACK_S
 
 
 @dataclass(slots=True, frozen=True)
@@ -113,6 +126,9 @@ class Deferred:
     site: str | None
     detail: str
     intersection: str | None
+    #: The event's own time (its sender's ``ts``); None for a handover record. A standby may
+    #: receive an event long after it was sent (queued by the broker while it was down).
+    sent: float | None = None
 
 
 @dataclass(slots=True)
@@ -271,7 +287,7 @@ class AlertEngine:
                 # the open alert it sees may already be resolved on the leader (its copy of
                 # the journal lags by a poll), and ``promote`` decides with the whole journal.
                 continue
-            self._raise(rule, key, track, now, vehicle.site, detail)
+            self._raise(rule, key, track, now, vehicle.site, detail, sent=event.ts)
 
     def _inhibited(self, rule: Rule, subject: str | None, site: str | None, now: float) -> bool:
         for other in rule.inhibited_by:
@@ -334,12 +350,13 @@ class AlertEngine:
     # -- transitions ----------------------------------------------------------------------------
 
     def _raise(self, rule: Rule, key: Key, track: _Track, now: float, site: str | None,
-               detail: str, *, intersection: str | None = None) -> None:
+               detail: str, *, intersection: str | None = None,
+               sent: float | None = None) -> None:
         if not self.leading:
             # A held condition stays pending (a promotion raises it at once if it still
             # holds); a one-off is kept, since nothing would bring it back.
             if rule.scope in ONE_SHOT_SCOPES:
-                self._defer(Deferred(now, rule.name, key, site, detail, intersection))
+                self._defer(Deferred(now, rule.name, key, site, detail, intersection, sent))
             return
         subject, link = key[1], key[2]
         # RSUs, intersections and the site's feed are the site's, not a vehicle's: everyone
@@ -510,10 +527,14 @@ class AlertEngine:
         the leader did not have, and return them. The caller has caught up with the journal
         first, and evaluates every rule next (what held or cleared meanwhile).
 
-        A kept raise was the leader's if its subject has an open alert, or its newest alert
-        was resolved at or after the moment this hub received the event: the leader had then
-        raised it, or folded it into an alert open at the time. Otherwise it is raised now,
-        with the time it was received (docs/operations.md, "A hub pair")."""
+        A kept raise was the leader's when the subject's newest alert (from this hub's state,
+        else from the journal) is open, or was resolved at or after the moment this hub
+        received the event, or was raised no earlier than ``SENT_SLACK_S`` before the event
+        was sent: the leader then raised it, or folded it into an alert open at the time. The
+        last test covers an event this hub received late — queued by the broker while it was
+        down and delivered on its restart — after the leader had raised and an operator
+        resolved it. Otherwise it is raised now, with the time it was received
+        (docs/operations.md, "A hub pair")."""
         self.leading = True
         kept, self.deferred = list(self.deferred), deque(maxlen=DEFERRED_MAX)
         raised: list[Alert] = []
@@ -524,15 +545,25 @@ class AlertEngine:
             if rule is None:
                 continue
             track = self._tracks.setdefault(one.key, _Track())
-            last = track.alert
-            if last is not None and (last.is_open or (last.resolved_at is not None
-                                                      and last.resolved_at >= one.at)):
+            last = track.alert or self._newest_journaled(one)
+            if last is not None and _covers(last, one):
                 continue
             self._raise(rule, one.key, track, one.at, one.site, one.detail,
                         intersection=one.intersection)
             if track.alert is not None:
                 raised.append(track.alert)
         return raised
+
+    def _newest_journaled(self, one: Deferred) -> Alert | None:
+        """The newest journaled alert of a kept raise's rule and subject: a hub that started
+        after the leader raised (and maybe resolved) it has no track of it."""
+        rule, subject, link = one.key
+        if self._site_rules.get(rule) or subject is None:
+            return None
+        since = min(one.at, one.sent if one.sent is not None else one.at) - self.defer_s
+        found = [a for a in self.journal.alerts(vehicle=subject, since=since, limit=500)
+                 if a.rule == rule and a.link == link]
+        return max(found, key=lambda a: a.id or 0, default=None)
 
     # -- operator actions -----------------------------------------------------------------------
 
