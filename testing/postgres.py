@@ -4,7 +4,8 @@
 on 127.0.0.1 only, its socket in that dir: no system service, no config outside the dir, no
 port but the one chosen. ``close()`` is ``pg_ctl stop -m fast`` and removes the dir. The
 server runs with ``fsync = off`` (a test server's data is thrown away; durability is the
-production server's setting, not the journal's).
+production server's setting, not the journal's); a bench that times commits asks for
+``fsync=True``, a server that flushes as a production one does.
 
 PostgreSQL refuses to run as root. Started by root, the server runs as the ``postgres`` user
 (Debian's ``postgresql`` package creates it), which then owns the temp dir.
@@ -65,9 +66,13 @@ def _run_as() -> dict[str, Any]:
 class PostgresServer:
     """One PostgreSQL cluster in a temp dir; ``new_schema()`` gives each test its own tables."""
 
-    def __init__(self, *, bin_dir: Path | None = None, start_timeout_s: float = 60.0) -> None:
+    def __init__(self, *, bin_dir: Path | None = None, start_timeout_s: float = 60.0,
+                 fsync: bool = False) -> None:
         self.bin_dir = bin_dir or find_pg_bin()
         self.start_timeout_s = start_timeout_s
+        #: Whether the server flushes its WAL to disk (``fsync``, ``full_page_writes``): off
+        #: for tests (speed), on where commit times are measured.
+        self.fsync = fsync
         self.host = HOST
         self.port = 0
         self._as = _run_as()
@@ -104,12 +109,14 @@ class PostgresServer:
             if done.returncode != 0:
                 raise RuntimeError(f"initdb failed ({done.returncode}):\n{done.stdout}"
                                    f"\n{done.stderr}")
+        flush = "on" if self.fsync else "off"
         for _ in range(3):  # the free port may be taken before the server binds it: try again
             self.port = free_port()
             with (self.data / "postgresql.conf").open("a") as conf:
                 conf.write(f"\n# l4mon test server\nlisten_addresses = '{self.host}'\n"
                            f"port = {self.port}\nunix_socket_directories = '{self.workdir}'\n"
-                           "fsync = off\nfull_page_writes = off\nmax_connections = 200\n")
+                           f"fsync = {flush}\nfull_page_writes = {flush}\n"
+                           "max_connections = 200\n")
             done = self._pg("pg_ctl", "start", "-D", str(self.data), "-l", str(self.log_path),
                             "-w", "-t", str(int(self.start_timeout_s)),
                             timeout=self.start_timeout_s + 10)

@@ -1,0 +1,202 @@
+"""deploy/ for a hub pair, for real: the two hubs' example configs load with the hub's own
+loader and make a pair; the systemd template starts the config of its instance; the Mosquitto
+bridge pair (the committed broker config and ACL, plus bridge-a.conf / bridge-b.conf) runs on
+two real brokers over mutual TLS and relays a message each way exactly once."""
+
+from __future__ import annotations
+
+import configparser
+import contextlib
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as paho
+import pytest
+
+from l4mon.config import HubConfig, load_config
+from testing.broker import find_mosquitto, free_port
+from testing.demo import stop_process
+from tests.test_mosquitto_acl import DEPLOY as MOSQUITTO
+from tests.test_mosquitto_acl import _render
+
+DEPLOY = MOSQUITTO.parent
+PAIR = DEPLOY / "pair"
+
+
+def _pair() -> tuple[HubConfig, HubConfig]:
+    return load_config(PAIR / "hub-a.toml"), load_config(PAIR / "hub-b.toml")
+
+
+def test_the_pair_configs_load_and_make_a_pair() -> None:
+    """Both validate; one PostgreSQL journal; own MQTT client ids; each its own URL, listed
+    in both peer lists; the same settings otherwise, but for each hub's broker."""
+    a, b = _pair()
+    assert a.alerts.journal == b.alerts.journal
+    assert a.alerts.journal.startswith("postgresql://")
+    assert a.mqtt.client_id != b.mqtt.client_id
+    assert a.ha.url and b.ha.url and a.ha.url != b.ha.url
+    assert set(a.ha.peers) == set(b.ha.peers) == {a.ha.url, b.ha.url}
+    assert a.mqtt.url != b.mqtt.url  # each hub on its own broker of the bridge pair
+    same = {"mqtt": {"client_id", "url"}, "ha": {"url"}}
+    for section in ("mqtt", "http", "alerts", "ha", "auth", "ingest", "links"):
+        left, right = getattr(a, section), getattr(b, section)
+        differ = {f for f in left.__struct_fields__ if getattr(left, f) != getattr(right, f)}
+        assert differ <= same.get(section, set()), (section, differ)
+
+
+def test_the_systemd_template_runs_its_instance_config() -> None:
+    """``l4mon-hub@a`` runs ``serve --config /etc/l4mon/hub-a.toml`` (the instance name picks
+    the file), restarts on failure, and stops with SIGTERM, which frees the lock at once."""
+    unit = configparser.ConfigParser(strict=False, interpolation=None)
+    unit.optionxform = str  # type: ignore[assignment,method-assign]
+    unit.read(DEPLOY / "systemd" / "l4mon-hub@.service")
+    service = unit["Service"]
+    assert "serve --config /etc/l4mon/hub-%i.toml" in service["ExecStart"]
+    assert service["Restart"] == "always" and service["KillSignal"] == "SIGTERM"
+    assert "mosquitto.service" in unit["Unit"]["After"]
+    readme = (PAIR / "README.md").read_text()
+    assert "/etc/l4mon/hub-a.toml" in readme and "l4mon-hub@a" in readme
+
+
+# -- the Mosquitto bridge pair ------------------------------------------------------------------
+
+
+def _broker_config(certs: Path, port: int, bridge: str, peer_port: int, log: Path) -> str:
+    """mosquitto.conf as tests/test_mosquitto_acl.py renders it, plus the bridge file with the
+    other broker's address and the certificates made local; every substitution must apply."""
+    text = _render(certs, port).replace(str(certs / "mosquitto.log"), str(log))
+    bridge_text = (MOSQUITTO / bridge).read_text()
+    needed = [("/etc/mosquitto/l4mon/", f"{certs}/"),
+              ("mqtt-b.depot.example:8883", f"127.0.0.1:{peer_port}")]
+    for old, new in needed if bridge == "bridge-a.conf" else []:
+        assert old in bridge_text, f"deploy/mosquitto/{bridge} no longer has {old!r}"
+        bridge_text = bridge_text.replace(old, new)
+    return f"{text}\n{bridge_text}"
+
+
+@contextlib.contextmanager
+def _brokers(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
+    """(port A, port B, certificate dir) of two brokers bridged by the committed files."""
+    try:
+        binary = find_mosquitto()
+    except FileNotFoundError:
+        pytest.skip("mosquitto is not installed (Debian package mosquitto; scripts/test.sh)")
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed: make-certs.sh needs it")
+    certs = tmp_path / "certs"
+    subprocess.run([str(MOSQUITTO / "make-certs.sh"), str(certs), "127.0.0.1", "l4mon-hub",
+                    "l4mon-bridge", "veh-a", "veh-b"], check=True, capture_output=True)
+    ports = {"a": free_port(), "b": free_port()}
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for name, peer in (("a", "b"), ("b", "a")):
+            config = tmp_path / f"broker-{name}.conf"
+            config.write_text(_broker_config(certs, ports[name], f"bridge-{name}.conf",
+                                             ports[peer], tmp_path / f"broker-{name}.log"))
+            procs.append(subprocess.Popen([binary, "-c", str(config)],
+                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        for proc, port in zip(procs, ports.values(), strict=True):
+            deadline = time.monotonic() + 10
+            while True:
+                assert proc.poll() is None, f"mosquitto exited: {proc.stderr.read()!r}"  # type: ignore[union-attr]
+                with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port),
+                                                                            0.2):
+                    break
+                assert time.monotonic() < deadline, "mosquitto did not start listening"
+                time.sleep(0.05)
+        yield ports["a"], ports["b"], certs
+    finally:
+        for proc in procs:
+            stop_process(proc)  # type: ignore[arg-type]
+
+
+class Client:
+    """paho over mutual TLS with one certificate of the test CA; keeps what it receives."""
+
+    def __init__(self, port: int, certs: Path, name: str, client_id: str) -> None:
+        self.got: list[tuple[str, bytes]] = []
+        self._lock = threading.Lock()
+        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
+                             protocol=paho.MQTTv5)
+        client.tls_set(ca_certs=str(certs / "ca.crt"), certfile=str(certs / f"{name}.crt"),
+                       keyfile=str(certs / f"{name}.key"))
+        connected = threading.Event()
+        client.on_connect = lambda *args: connected.set()
+        client.on_message = self._on_message
+        client.connect("127.0.0.1", port)
+        client.loop_start()
+        assert connected.wait(10), f"{name} could not connect over TLS"
+        self.client = client
+
+    def _on_message(self, _client: object, _userdata: object, message: paho.MQTTMessage) -> None:
+        with self._lock:
+            self.got.append((message.topic, message.payload))
+
+    def count(self, payload: bytes) -> int:
+        with self._lock:
+            return sum(p == payload for _, p in self.got)
+
+    def subscribe(self, topic: str) -> None:
+        subscribed = threading.Event()
+        self.client.on_subscribe = lambda *args: subscribed.set()
+        self.client.subscribe(topic, qos=1)
+        assert subscribed.wait(10), "no SUBACK"
+
+    def publish(self, topic: str, payload: bytes) -> None:
+        self.client.publish(topic, payload, qos=1).wait_for_publish(10)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _until(predicate: object, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.mqtt
+def test_the_bridge_pair_relays_each_way_exactly_once(tmp_path: Path) -> None:
+    """A vehicle's event published on broker A reaches a hub subscribed on B, one published
+    on B reaches a hub on A; each arrives exactly once on each broker (no loop)."""
+    with _brokers(tmp_path) as (port_a, port_b, certs):
+        hub_a = Client(port_a, certs, "l4mon-hub", "hub-a")
+        hub_b = Client(port_b, certs, "l4mon-hub", "hub-b")
+        veh_a = Client(port_a, certs, "veh-a", "veh-a")
+        veh_b = Client(port_b, certs, "veh-b", "veh-b")
+        try:
+            for hub in (hub_a, hub_b):
+                hub.subscribe("l4mon/v1/#")
+            topic_a = "l4mon/v1/depot/vehicle/veh-a/event"
+            topic_b = "l4mon/v1/depot/vehicle/veh-b/event"
+            # The bridge connects and subscribes on its own schedule: probe until it carries.
+            for n in range(100):
+                veh_a.publish(topic_a, f"probe-{n}".encode())
+                veh_b.publish(topic_b, f"probe-{n}".encode())
+                if _until(lambda n=n: hub_b.count(f"probe-{n}".encode()) and
+                          hub_a.count(f"probe-{n}".encode()), 0.1):
+                    break
+            else:
+                pytest.fail(f"the bridge never carried a message\n"
+                            f"{(tmp_path / 'broker-a.log').read_text()[-2000:]}")
+            veh_a.publish(topic_a, b"from-a")
+            veh_b.publish(topic_b, b"from-b")
+            assert _until(lambda: hub_b.count(b"from-a") and hub_a.count(b"from-b"), 5)
+            time.sleep(1.0)  # a loop would have made thousands by now
+            counts = {(hub, payload): client.count(payload)
+                      for hub, client in (("a", hub_a), ("b", hub_b))
+                      for payload in (b"from-a", b"from-b")}
+            assert counts == dict.fromkeys(counts, 1), counts
+            assert len(hub_a.got) == len(hub_b.got) < 250, (len(hub_a.got), len(hub_b.got))
+        finally:
+            for client in (hub_a, hub_b, veh_a, veh_b):
+                client.close()
