@@ -47,6 +47,7 @@ from replay_log import (  # a sibling script: see bench/__init__.py
     Run,
     _v1_copy,
     code_path,
+    compat_copy,
     differences,
     replay_in_child,
     tree_env,
@@ -141,10 +142,14 @@ def series(name: str, log: Path, baseline: Path | None, repeats: int, *, timeout
     sides = [Side("subject", ROOT, log)]
     if baseline is not None:
         own = readable(baseline, log)
-        sides.insert(0, Side("baseline", baseline, log if own else _v1_copy(log)))
+        theirs, dropped = compat_copy(log, baseline) if own else (_v1_copy(log), [])
+        sides.insert(0, Side("baseline", baseline, theirs))
         if not own:
             print("  the baseline cannot read this manifest: it replays the version 1 copy "
                   "(same rows; no recorded config, rules or site plan)", flush=True)
+        elif dropped:
+            print("  the baseline does not know these recorded config fields; it replays a "
+                  f"copy without them (same rows): {', '.join(dropped)}", flush=True)
     out = Path(tempfile.gettempdir()) / f"l4mon-bench-replay-{name}-results.json"
     runs: list[Run] = []
     for repeat in range(repeats):

@@ -162,6 +162,56 @@ def _v1_copy(log: Path) -> Path:
     return copy
 
 
+#: Run in a baseline tree: the recorded hub config with every field that tree's config
+#: loader does not know removed (printed as JSON), so a log recorded by newer code replays there.
+_PRUNE = r"""
+import json, re, sys
+from l4mon.config import config_from_dict
+cfg = json.load(open(sys.argv[1])).get("hub_config") or {}
+dropped = []
+for _ in range(50):
+    try:
+        config_from_dict(cfg)
+        break
+    except Exception as error:
+        text = str(error)
+        field = re.search(r"unknown field `([^`]+)`", text)
+        where = re.search(r"at `\$((?:\.[A-Za-z_][\w]*|\[\d+\])*)`", text)
+        if field is None:
+            raise
+        node = cfg
+        path = re.findall(r"\.([A-Za-z_]\w*)|\[(\d+)\]", where.group(1)) if where else []
+        for key, index in path:
+            node = node[int(index)] if index else node[key]
+        node.pop(field.group(1))
+        dropped.append(((where.group(1) if where else "") + "." + field.group(1)).lstrip("."))
+print(json.dumps({"hub_config": cfg, "dropped": dropped}))
+"""
+
+
+def compat_copy(log: Path, tree: Path) -> tuple[Path, list[str]]:
+    """The log as ``tree`` can replay it: the same Parquet files (hard links) and a manifest
+    whose recorded hub config lacks the fields that tree's config does not know (a newer hub
+    records sections an older one refuses). The log itself when nothing needs dropping."""
+    done = subprocess.run([sys.executable, "-c", _PRUNE, str(log / "manifest.json")], cwd=tree,
+                          env=tree_env(tree), capture_output=True, text=True, timeout=60,
+                          check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"{tree}: cannot load this log's recorded config:\n"
+                         f"{done.stderr[-2000:]}")
+    pruned = json.loads(done.stdout.strip().splitlines()[-1])
+    if not pruned["dropped"]:
+        return log, []
+    copy = log.with_name(log.name + "-compat-" + tree.name)
+    shutil.rmtree(copy, ignore_errors=True)
+    shutil.copytree(log, copy, copy_function=os.link)
+    manifest = json.loads((log / "manifest.json").read_text())
+    manifest["hub_config"] = pruned["hub_config"]
+    (copy / "manifest.json").unlink()
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy, pruned["dropped"]
+
+
 def differences(old: Any, new: Any, where: str = "") -> tuple[list[str], list[str]]:
     """(figures that differ, keys only the new document has), over what both produce."""
     if isinstance(old, dict) and isinstance(new, dict):

@@ -16,7 +16,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 mkdir -p "$OUT"
 ALL=(lean_publish mqtt_clients ingest hub_cost hub_cost_ab alert_latency_link alert_latency_mrm
-     replay replay_log report faults console_frames soak)
+     replay replay_log report faults ha_failover console_frames soak)
 [ $# -gt 0 ] && ALL=("$@")
 
 command_for() {
@@ -33,6 +33,7 @@ command_for() {
     replay_log) echo "bench/replay_log.py --vehicles 100 --hours 0.25 --baseline $BASE --repeats 2" ;;
     report) echo "bench/report.py --vehicles 100 --hours 3 --baseline $BASE --repeats 3" ;;
     faults) echo "bench/faults.py" ;;
+    ha_failover) echo "bench/ha_failover.py" ;;
     console_frames) echo "bench/console_frames.py --rounds 3" ;;
     soak) echo "bench/soak.py --minutes 30 --warmup-min 4 --sample-s 15" ;;
     *) return 1 ;;
