@@ -212,10 +212,15 @@ class V2i:
     received: int = 0  # of those, what the vehicles counted as received
     aoi_s: deque[float] = field(default_factory=lambda: deque(maxlen=AOI_KEPT))
 
+    @property
+    def delivery_ratio(self) -> float | None:
+        """Received over expected (None before anything was expected); what the alert rules
+        judge every tick, so without the sort ``kpis`` does for the age-of-information."""
+        return None if not self.expected else round(min(1.0, self.received / self.expected), 4)
+
     def kpis(self) -> dict[str, Any]:
         aoi = sorted(self.aoi_s)
-        ratio = None if not self.expected else round(min(1.0, self.received / self.expected), 4)
-        return {"delivery_ratio": ratio, "expected": round(self.expected, 1),
+        return {"delivery_ratio": self.delivery_ratio, "expected": round(self.expected, 1),
                 "received": self.received,
                 "aoi_p50_s": percentile(aoi, 50), "aoi_p95_s": percentile(aoi, 95),
                 "aoi_max_s": aoi[-1] if aoi else None}

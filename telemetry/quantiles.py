@@ -180,8 +180,11 @@ class Quantiles:
     def add(self, x: float) -> None:
         self.n += 1
         self.total += x
-        self.minimum = min(self.minimum, x)
-        self.maximum = max(self.maximum, x)
+        # Comparisons, not min()/max(): this runs for every sample of a replay.
+        if x < self.minimum:
+            self.minimum = x
+        if x > self.maximum:
+            self.maximum = x
         values = self.values
         if values is not None:
             values.append(x)

@@ -156,7 +156,7 @@ class IntersectionFacts:
         self.failures = sum(b.kinds["failure"] for b in links)
         self.vehicles_in_zone = sum(1 for v in book.zones_members() if v == intersection)
         v2i = book.v2i.get(intersection)
-        self.v2i_delivery_ratio = v2i.kpis()["delivery_ratio"] if v2i is not None else None
+        self.v2i_delivery_ratio = v2i.delivery_ratio if v2i is not None else None
         self._window_s = book.hotspot_window_s
 
     def summary(self) -> str:
