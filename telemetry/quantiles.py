@@ -181,9 +181,9 @@ class Quantiles:
         self.n += 1
         self.total += x
         # Comparisons, not min()/max(): this runs for every sample of a replay.
-        if x < self.minimum:
+        if x < self.minimum:  # noqa: PLR1730
             self.minimum = x
-        if x > self.maximum:
+        if x > self.maximum:  # noqa: PLR1730
             self.maximum = x
         values = self.values
         if values is not None:
