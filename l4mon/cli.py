@@ -2,8 +2,9 @@
 
 Commands: demo (hub and a simulated fleet, no broker), serve (the hub on an MQTT broker),
 simulate (publish a simulated fleet), replay (a drive log or scenario through the pipeline),
-import (drive-test exports into a drive log), report (a reliability report), token (access
-tokens for a hub's journal). l4mon COMMAND --help for each.
+import (drive-test exports into a drive log), report (a reliability report), linkmap (a map
+of link quality learned from drive logs), token (access tokens for a hub's journal).
+l4mon COMMAND --help for each.
 """
 
 from __future__ import annotations
@@ -296,6 +297,49 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _linkmap(args: argparse.Namespace) -> int:
+    """``linkmap build`` replays logs into a map (or merges them into one); ``linkmap show``
+    prints its worst cells."""
+    from telemetry.linkmap import DEFAULT_CELL_M, read_map
+    from telemetry.linkmap.summary import summary_lines
+
+    # A LinkMapError (a missing or foreign path) is a ValueError: exit 2 with its message.
+    if args.action == "show":
+        print("\n".join(summary_lines(read_map(args.map), worst=args.worst)), flush=True)
+        return 0
+    return _linkmap_build(args, DEFAULT_CELL_M)
+
+
+def _linkmap_build(args: argparse.Namespace, default_cell_m: float) -> int:
+    from l4mon import progress
+    from scenarios.linkmap_build import build_map
+    from telemetry.linkmap import read_map, write_map
+    from telemetry.linkmap.store import MANIFEST
+
+    out = Path(args.out)
+    exists = (out / MANIFEST).exists()
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file: a map is a directory")
+    if exists and not args.merge:
+        raise ConfigError(f"{out} is a link map already: give --merge to add drives to it, "
+                          "or another --out")
+    if not exists and out.exists() and any(out.iterdir()):
+        raise ConfigError(f"--out {out} is a non-empty directory that is not a link map")
+    base = read_map(out) if exists else None
+    if base is not None and args.cell_m is not None and args.cell_m != base.grid.cell_m:
+        raise ConfigError(f"--cell-m {args.cell_m:g} differs from the map's "
+                          f"{base.grid.cell_m:g} m cells: a merge keeps the map's grid")
+    cell_m = args.cell_m if args.cell_m is not None else default_cell_m
+    with progress.bar(f"linkmap {len(args.logs)} log(s)", len(args.logs)) as update:
+        linkmap, report = build_map(args.logs, cell_m=cell_m, base=base, progress=update)
+    manifest = write_map(out, linkmap)
+    print("\n".join(report.lines()), flush=True)
+    print(f"{'merged into' if base is not None else 'wrote'} {out}: {manifest.rows} rows, "
+          f"{manifest.drives} drive(s), links {', '.join(manifest.links) or 'none'}, "
+          f"conditions {', '.join(manifest.conditions) or 'none'}", flush=True)
+    return 0
+
+
 def _token(args: argparse.Namespace) -> int:
     """``token create`` prints a new token once (the journal keeps its hash); ``token list``
     names the tokens a hub with this journal accepts (never a hash or a token)."""
@@ -415,6 +459,21 @@ def build_parser() -> argparse.ArgumentParser:
     rpt.add_argument("--title", default="Link reliability report")
     rpt.add_argument("--chromium", default=None, help="Chromium binary for --pdf")
 
+    lmap = sub.add_parser("linkmap", help="a map of link quality learned from drive logs")
+    lsub = lmap.add_subparsers(dest="action", required=True)
+    build = lsub.add_parser("build", help="replay drive logs into a map (Parquet)")
+    build.add_argument("logs", nargs="+", metavar="LOG",
+                       help="drive logs: recordings or imports (l4mon import)")
+    build.add_argument("--out", required=True, metavar="MAP", help="the map directory")
+    build.add_argument("--cell-m", type=float, default=None,
+                       help="grid cell size in metres (default 25; a merge keeps the map's)")
+    build.add_argument("--merge", action="store_true",
+                       help="add the logs' drives to the map at --out (drives it already "
+                            "holds are not counted again)")
+    show = lsub.add_parser("show", help="the map's worst cells per link and condition")
+    show.add_argument("map", metavar="MAP", help="the map directory")
+    show.add_argument("--worst", type=int, default=5, help="cells listed per link (default 5)")
+
     tok = sub.add_parser("token", help="access tokens in a hub's journal: create, list")
     tok.add_argument("action", choices=["create", "list"])
     tok.add_argument("--role", default="operator", help="viewer, operator or admin")
@@ -444,6 +503,8 @@ def main(argv: list[str] | None = None) -> int:
             return _import(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "linkmap":
+            return _linkmap(args)
         if args.command == "token":
             if args.action == "create" and not args.name:
                 raise ConfigError("token create needs --name (who the token is for)")

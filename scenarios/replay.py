@@ -20,7 +20,7 @@ import sys
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from handover.intersections import rates, returns_within
 from l4mon.alerts.model import Alert
@@ -44,6 +44,18 @@ if TYPE_CHECKING:
 
 #: Called before each batch with the virtual time, so a scenario can pace or inject.
 Hook = Callable[[float], None]
+
+
+class Watcher(Protocol):
+    """Sees what a replay sees, to keep books of its own (the link map's builder,
+    scenarios/linkmap_build.py): the hub once built, every sample that counts with its
+    vehicle and link, and every tick after the hub has judged it."""
+
+    def attach(self, hub: Hub) -> None: ...
+
+    def sample(self, vehicle: str, link: str, msg: LinkSample, now: float) -> None: ...
+
+    def tick(self, now: float, interval: float) -> None: ...
 
 #: Answered probes per link whose RTT percentiles are exact (every value kept, 8 bytes each in
 #: an ``array``). 65,536 is 3.6 times a 30-minute scenario at 10 Hz (18,000) and ~1.8 h of one
@@ -165,7 +177,8 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
         site: Site | None = None, journal: str = ":memory:",
         before_batch: Hook | None = None, settle_s: float = 0.0,
         rtt_exact_max: int = RTT_EXACT_MAX, rules: list[Rule] | None = None,
-        not_measured: Iterable[str] = (), session_gap_s: float = SESSION_GAP_S) -> Outcome:
+        not_measured: Iterable[str] = (), session_gap_s: float = SESSION_GAP_S,
+        watcher: Watcher | None = None) -> Outcome:
     """Replay ``deliveries`` (in receive-time order) and return the outcome.
 
     The clock stops at the last message (plus ``settle_s``, default 0): the end of a recording
@@ -175,7 +188,8 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
     (telemetry/sessions.py), the session ends there, the clock jumps to the next message
     without ticking, and the next session starts with no vehicle known.
     ``deliveries`` is consumed as it goes (``iter_wire_messages`` streams a log of any size);
-    ``rtt_exact_max`` is the per-link cap on exact RTT percentiles (``RTT_EXACT_MAX``).
+    ``rtt_exact_max`` is the per-link cap on exact RTT percentiles (``RTT_EXACT_MAX``);
+    ``watcher`` is told of every sample and tick (it decides nothing).
     """
     base = config or HubConfig()
     data = _as_dict(base)
@@ -190,7 +204,11 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
         lambda: LinkBooks(rtts=Quantiles(rtt_exact_max)))
     # Each link reports its samples to its books (a vehicle back in a later session: the
     # same books, its figures add up).
-    hub.fleet.observe_link = lambda vid, name: books[(vid, name)]
+    if watcher is None:
+        hub.fleet.observe_link = lambda vid, name: books[(vid, name)]
+    else:
+        watcher.attach(hub)
+        hub.fleet.observe_link = lambda vid, name: _tee(books[(vid, name)], watcher, vid, name)
     vehicle_time: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     uplink: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     ul_max_age_s = cfg.links.window_s
@@ -219,6 +237,8 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
                     book[1] += interval
                     if usable >= need:
                         book[2] += interval
+        if watcher is not None:
+            watcher.tick(now, interval)
 
     for at, batch in batches(deliveries):
         if start is None or at - last > session_gap_s:
@@ -262,6 +282,14 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
                    uplink=dict(uplink), handovers=hub.fleet.handovers,
                    failovers=hub.fleet.failovers, not_measured=frozenset(not_measured),
                    sessions=sessions, retired=retired)
+
+
+def _tee(book: LinkBooks, watcher: Watcher, vehicle: str, link: str
+         ) -> Callable[[LinkSample, float], None]:
+    def both(msg: LinkSample, now: float) -> None:
+        book(msg, now)
+        watcher.sample(vehicle, link, msg, now)
+    return both
 
 
 def _as_dict(config: HubConfig) -> dict[str, Any]:
