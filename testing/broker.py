@@ -77,6 +77,16 @@ def render_config(
     return "\n".join(lines) + "\n"
 
 
+
+def read_tail(path: Path, max_chars: int = 4000) -> str:
+    """The last ``max_chars`` of a server's log file ("" if it cannot be read), for the
+    error message of a test that timed out waiting for that server."""
+    try:
+        return path.read_text(errors="replace")[-max_chars:]
+    except OSError:
+        return ""
+
+
 class Broker:
     """One mosquitto process; restartable on the same port so reconnect logic can be tested."""
 
@@ -127,10 +137,7 @@ class Broker:
 
     def log_tail(self, max_chars: int = 4000) -> str:
         """Last part of the broker log, for error messages."""
-        try:
-            return self.log_path.read_text(errors="replace")[-max_chars:]
-        except OSError:
-            return ""
+        return read_tail(self.log_path, max_chars)
 
     def start(self) -> None:
         """Start (or restart) on the same port; return once the port accepts connections."""

@@ -25,7 +25,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from testing.broker import HOST, free_port
+from testing.broker import HOST, free_port, read_tail
 
 MISSING = ("PostgreSQL server binaries (initdb, pg_ctl) not found on PATH or in "
            "/usr/lib/postgresql/*/bin; install Debian package postgresql")
@@ -94,10 +94,7 @@ class PostgresServer:
             **self._as)
 
     def log_tail(self, max_chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-max_chars:]
-        except OSError:
-            return ""
+        return read_tail(self.log_path, max_chars)
 
     def start(self) -> None:
         """initdb (first time) and start on a free port; return once it accepts connections."""

@@ -22,7 +22,7 @@ from l4mon.config import HubConfig, load_config
 from testing.broker import find_mosquitto, free_port
 from testing.demo import stop_process
 from tests.test_mosquitto_acl import DEPLOY as MOSQUITTO
-from tests.test_mosquitto_acl import _render
+from tests.test_mosquitto_acl import _render, tls_client
 
 DEPLOY = MOSQUITTO.parent
 PAIR = DEPLOY / "pair"
@@ -121,17 +121,7 @@ class Client:
     def __init__(self, port: int, certs: Path, name: str, client_id: str) -> None:
         self.got: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
-                             protocol=paho.MQTTv5)
-        client.tls_set(ca_certs=str(certs / "ca.crt"), certfile=str(certs / f"{name}.crt"),
-                       keyfile=str(certs / f"{name}.key"))
-        connected = threading.Event()
-        client.on_connect = lambda *args: connected.set()
-        client.on_message = self._on_message
-        client.connect("127.0.0.1", port)
-        client.loop_start()
-        assert connected.wait(10), f"{name} could not connect over TLS"
-        self.client = client
+        self.client = tls_client(port, certs, name, client_id, on_message=self._on_message)
 
     def _on_message(self, _client: object, _userdata: object, message: paho.MQTTMessage) -> None:
         with self._lock:

@@ -8,11 +8,13 @@ exactly what the leader had not. Then the real thing: one PostgreSQL, one Mosqui
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -223,12 +225,11 @@ def _config(tmp_path: Path, name: str, ports: list[int]) -> Path:
 
 
 @pytest.mark.mqtt
-def test_two_hubs_one_leads_and_the_standby_takes_over_after_kill_9(
-        broker: Broker, pg_url: str, tmp_path: Path) -> None:
-    """One leader; an alert journaled once and seen on both; an ack on the leader known to
-    the standby, refused on the standby; SIGKILL of the leader: the standby leads within 2 s
-    and every takeover request (one the leader had, one only the standby got, one sent
-    during the failover, one after) is raised exactly once, the acknowledged one untouched."""
+@contextlib.contextmanager
+def _two_hubs(broker: Broker, pg_url: str, tmp_path: Path
+              ) -> Iterator[tuple[HubProcess, HubProcess, list[int]]]:
+    """Hub a, started first (so it leads), and hub b, on one PostgreSQL journal; both
+    stopped at the end, whatever the test did to them."""
     ports = [free_port(), free_port()]
     args = ["--journal", pg_url]
     a = launch_hub(broker, _config(tmp_path, "a", ports), tmp_path / "a.log", ports[0],
@@ -237,6 +238,22 @@ def test_two_hubs_one_leads_and_the_standby_takes_over_after_kill_9(
     try:
         b = launch_hub(broker, _config(tmp_path, "b", ports), tmp_path / "b.log", ports[1],
                        extra_args=args)
+        yield a, b, ports
+    finally:
+        if a.proc.poll() is None:
+            a.proc.kill()
+        stop_hub(a)
+        if b is not None:
+            stop_hub(b)
+
+
+def test_two_hubs_one_leads_and_the_standby_takes_over_after_kill_9(
+        broker: Broker, pg_url: str, tmp_path: Path) -> None:
+    """One leader; an alert journaled once and seen on both; an ack on the leader known to
+    the standby, refused on the standby; SIGKILL of the leader: the standby leads within 2 s
+    and every takeover request (one the leader had, one only the standby got, one sent
+    during the failover, one after) is raised exactly once, the acknowledged one untouched."""
+    with _two_hubs(broker, pg_url, tmp_path) as (a, b, ports):
         assert (_role(a), _role(b)) == ("leader", "standby")
         assert b.json("/api/ha")["leader"] == f"http://127.0.0.1:{ports[0]}"
         a.post("/api/duty/on")
@@ -291,12 +308,6 @@ def test_two_hubs_one_leads_and_the_standby_takes_over_after_kill_9(
         assert "standby -> leader after" in b.log()
         assert b.json(f"/api/alerts/{alert['id']}")["alert"]["state"] == "acknowledged"
         b.post(f"/api/alerts/{alert['id']}/resolve", {"reason": "done"})  # it takes actions
-    finally:
-        if a.proc.poll() is None:
-            a.proc.kill()
-        stop_hub(a)
-        if b is not None:
-            stop_hub(b)
 
 
 def test_a_second_hub_with_the_leaders_mqtt_client_id_is_refused(
@@ -345,37 +356,24 @@ def test_a_console_moves_to_the_leading_hub_by_itself(broker: Broker, pg_url: st
     pytest.importorskip("playwright")
     from playwright.sync_api import expect
 
-    ports = [free_port(), free_port()]
-    args = ["--journal", pg_url]
-    a = launch_hub(broker, _config(tmp_path, "a", ports), tmp_path / "a.log", ports[0],
-                   extra_args=args)
-    b: HubProcess | None = None
-    try:
-        b = launch_hub(broker, _config(tmp_path, "b", ports), tmp_path / "b.log", ports[1],
-                       extra_args=args)
-        with chromium_page(1400, 800) as page, \
-                Publisher(broker.host, broker.port, client_id="pair-console-pub") as pub:
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.goto(f"http://127.0.0.1:{ports[1]}/#token={TEST_TOKEN}")
-            role = page.get_by_test_id("hub-role")
-            expect(role).to_contain_text(f"LEADER · 127.0.0.1:{ports[0]}", timeout=10_000)
-            pub.publish(event_topic("pair", "veh-8"), _event("veh-8", 1), qos=1)
-            first = _wait(lambda: _alert_id(pg_url, "veh-8"), "veh-8's alert")
-            card = page.get_by_test_id(f"alert-{first}")
-            card.get_by_test_id("ack-button").click(timeout=10_000)
-            _wait(lambda: a.json(f"/api/alerts/{first}")["alert"]["state"] == "acknowledged",
-                  "the console's ack on the leader")
-            a.proc.kill()
-            expect(role).to_contain_text(f"LEADER · 127.0.0.1:{ports[1]}", timeout=10_000)
-            pub.publish(event_topic("pair", "veh-9"), _event("veh-9", 1), qos=1)
-            second = _wait(lambda: _alert_id(pg_url, "veh-9"), "veh-9's alert")
-            expect(page.get_by_test_id(f"alert-{second}")).to_be_visible(timeout=10_000)
-            expect(card.get_by_test_id("alert-state")).to_contain_text("acknowledged")
-            assert errors == []
-    finally:
-        if a.proc.poll() is None:
-            a.proc.kill()
-        stop_hub(a)
-        if b is not None:
-            stop_hub(b)
+    with _two_hubs(broker, pg_url, tmp_path) as (a, _b, ports), \
+            chromium_page(1400, 800) as page, \
+            Publisher(broker.host, broker.port, client_id="pair-console-pub") as pub:
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.goto(f"http://127.0.0.1:{ports[1]}/#token={TEST_TOKEN}")
+        role = page.get_by_test_id("hub-role")
+        expect(role).to_contain_text(f"LEADER · 127.0.0.1:{ports[0]}", timeout=10_000)
+        pub.publish(event_topic("pair", "veh-8"), _event("veh-8", 1), qos=1)
+        first = _wait(lambda: _alert_id(pg_url, "veh-8"), "veh-8's alert")
+        card = page.get_by_test_id(f"alert-{first}")
+        card.get_by_test_id("ack-button").click(timeout=10_000)
+        _wait(lambda: a.json(f"/api/alerts/{first}")["alert"]["state"] == "acknowledged",
+              "the console's ack on the leader")
+        a.proc.kill()
+        expect(role).to_contain_text(f"LEADER · 127.0.0.1:{ports[1]}", timeout=10_000)
+        pub.publish(event_topic("pair", "veh-9"), _event("veh-9", 1), qos=1)
+        second = _wait(lambda: _alert_id(pg_url, "veh-9"), "veh-9's alert")
+        expect(page.get_by_test_id(f"alert-{second}")).to_be_visible(timeout=10_000)
+        expect(card.get_by_test_id("alert-state")).to_contain_text("acknowledged")
+        assert errors == []

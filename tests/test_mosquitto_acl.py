@@ -78,23 +78,31 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         stop_process(proc)  # type: ignore[arg-type]
 
 
+def tls_client(port: int, certs: Path, name: str, client_id: str,
+               **callbacks: object) -> paho.Client:
+    """A paho MQTT v5 client connected over mutual TLS with the test CA's certificate
+    ``name``, its network loop running; ``callbacks`` are set before it connects."""
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id,
+                         protocol=paho.MQTTv5)
+    client.tls_set(ca_certs=str(certs / "ca.crt"), certfile=str(certs / f"{name}.crt"),
+                   keyfile=str(certs / f"{name}.key"))
+    connected = threading.Event()
+    client.on_connect = lambda *args: connected.set()
+    for attribute, callback in callbacks.items():
+        setattr(client, attribute, callback)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    assert connected.wait(10), f"{name} could not connect over TLS"
+    return client
+
+
 class Vehicle:
     """A paho MQTT v5 client over TLS with one client certificate; remembers PUBACK codes."""
 
     def __init__(self, port: int, certs: Path, name: str) -> None:
         self.acks: dict[int, int] = {}
         self._acked = threading.Condition()
-        client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"{name}-test",
-                             protocol=paho.MQTTv5)
-        client.tls_set(ca_certs=str(certs / "ca.crt"), certfile=str(certs / f"{name}.crt"),
-                       keyfile=str(certs / f"{name}.key"))
-        connected = threading.Event()
-        client.on_connect = lambda *args: connected.set()
-        client.on_publish = self._on_publish
-        client.connect("127.0.0.1", port)
-        client.loop_start()
-        assert connected.wait(10), f"{name} could not connect over TLS"
-        self.client = client
+        self.client = tls_client(port, certs, name, f"{name}-test", on_publish=self._on_publish)
 
     def _on_publish(self, _client: object, _userdata: object, mid: int, reason: object,
                     _props: object) -> None:
