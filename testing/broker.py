@@ -77,7 +77,6 @@ def render_config(
     return "\n".join(lines) + "\n"
 
 
-
 def read_tail(path: Path, max_chars: int = 4000) -> str:
     """The last ``max_chars`` of a server's log file ("" if it cannot be read), for the
     error message of a test that timed out waiting for that server."""
