@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import configparser
 import contextlib
-import shutil
 import socket
 import subprocess
 import threading
@@ -19,10 +18,10 @@ import paho.mqtt.client as paho
 import pytest
 
 from l4mon.config import HubConfig, load_config
-from testing.broker import find_mosquitto, free_port
+from testing.broker import free_port
 from testing.demo import stop_process
 from tests.test_mosquitto_acl import DEPLOY as MOSQUITTO
-from tests.test_mosquitto_acl import _render, tls_client
+from tests.test_mosquitto_acl import _render, mosquitto_with_certs, tls_client
 
 DEPLOY = MOSQUITTO.parent
 PAIR = DEPLOY / "pair"
@@ -82,15 +81,8 @@ def _broker_config(certs: Path, port: int, bridge: str, peer_port: int, log: Pat
 @contextlib.contextmanager
 def _brokers(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
     """(port A, port B, certificate dir) of two brokers bridged by the committed files."""
-    try:
-        binary = find_mosquitto()
-    except FileNotFoundError:
-        pytest.skip("mosquitto is not installed (Debian package mosquitto; scripts/test.sh)")
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed: make-certs.sh needs it")
-    certs = tmp_path / "certs"
-    subprocess.run([str(MOSQUITTO / "make-certs.sh"), str(certs), "127.0.0.1", "l4mon-hub",
-                    "l4mon-bridge", "veh-a", "veh-b"], check=True, capture_output=True)
+    binary, certs = mosquitto_with_certs(tmp_path, "l4mon-hub", "l4mon-bridge", "veh-a",
+                                         "veh-b")
     ports = {"a": free_port(), "b": free_port()}
     procs: list[subprocess.Popen[bytes]] = []
     try:

@@ -48,9 +48,9 @@ def _render(certs: Path, port: int) -> str:
     return text + ("user root\n" if os.geteuid() == 0 else "")
 
 
-@pytest.fixture
-def tls_broker(tmp_path: Path) -> Iterator[tuple[int, Path]]:
-    """(port, certificate dir) of a Mosquitto running the committed TLS + ACL config."""
+def mosquitto_with_certs(tmp_path: Path, *names: str) -> tuple[Path, Path]:
+    """The mosquitto binary and a fresh test CA with a certificate for 127.0.0.1 and each of
+    ``names`` (deploy/mosquitto/make-certs.sh); skips where either tool is missing."""
     try:
         binary = find_mosquitto()
     except FileNotFoundError:
@@ -58,8 +58,15 @@ def tls_broker(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed: make-certs.sh needs it")
     certs = tmp_path / "certs"
-    subprocess.run([str(DEPLOY / "make-certs.sh"), str(certs), "127.0.0.1", "l4mon-hub",
-                    "veh-a", "veh-b"], check=True, capture_output=True)
+    subprocess.run([str(DEPLOY / "make-certs.sh"), str(certs), "127.0.0.1", *names],
+                   check=True, capture_output=True)
+    return Path(binary), certs
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[tuple[int, Path]]:
+    """(port, certificate dir) of a Mosquitto running the committed TLS + ACL config."""
+    binary, certs = mosquitto_with_certs(tmp_path, "l4mon-hub", "veh-a", "veh-b")
     port = free_port()
     config = tmp_path / "mosquitto.conf"
     config.write_text(_render(certs, port))
