@@ -283,6 +283,7 @@ class MapWatcher:
                     _flag(row, flags, "passes_degraded")
                 if state in _UNUSABLE:
                     _flag(row, flags, "passes_down")
+                    _flag(row, flags, "passes_unfit")
                 if state in (DEGRADED, *_UNUSABLE):
                     _flag(row, flags, "passes_impaired")
                 if event == "outage":
@@ -295,6 +296,7 @@ class MapWatcher:
                     if link.ul_kbps_last < need:  # this link alone would not carry it
                         row.time_ul_short_s += interval
                         _flag(row, flags, "passes_ul_short")
+                        _flag(row, flags, "passes_unfit")
 
     def handovers(self, entries: Sequence[HandoverEntry]) -> None:
         """Every final record of the replay, at its own position, in its drive."""

@@ -1,16 +1,24 @@
 """Looking ahead of a moving vehicle on the map: is a weak stretch coming for this link?
 
 A stretch is weak for a link when, over at least ``min_passes`` past passes of that link
-through the cell, the share of passes in which it was impaired (``passes_impaired``:
-degraded or down at some moment of the pass; or ``passes_down`` / ``passes_ul_short``, per
-``measure``) reaches ``threshold``. What is ahead is the line along the vehicle's heading
-out to ``speed × horizon_s`` metres, the cell it is in included: a road bends, but within
-the few hundred metres of a short horizon a straight line stays within a cell or two of it.
+through the cell, the share of passes in which it failed the ``measure`` reaches
+``threshold``. The measures (``MEASURES``) are pass counters of the map:
+
+* ``unfit`` (the live warning's default, issue 16's "down or under the vehicle's uplink
+  requirement"): down or stale, or usable but carrying less uplink than the requirement, at
+  some moment of the pass;
+* ``impaired``: degraded or down (what the evaluation bench scores against the hub's outage
+  and degradation starts);
+* ``down``, ``ul_short``: either part of ``unfit`` alone.
+
+What is ahead is the line along the vehicle's heading out to ``speed × horizon_s`` metres,
+the cell it is in included: a road bends, but within the few hundred metres of a short
+horizon a straight line stays within a cell or two of it.
 
 The map's rows for the vehicle's own condition are used when they have enough passes;
-otherwise every condition's pooled (the map knows the place, if not in this weather).
-This is the rule the evaluation bench (bench/linkmap_eval.py) measures, and the one a live
-warning builds on.
+otherwise every condition's pooled (the map knows the place, if not in this weather), and
+the spot says so (``pooled``). This is the rule the evaluation bench (bench/linkmap_eval.py)
+measures, and the one the live and replay warning (rule ``weak_link_ahead``) rests on.
 """
 
 from __future__ import annotations
@@ -22,7 +30,14 @@ from telemetry.linkmap.cellstats import CellStats
 from telemetry.linkmap.grid import CellIndex
 from telemetry.linkmap.model import LinkMap
 
-Measure = Literal["passes_impaired", "passes_down", "passes_ul_short"]
+MeasureName = Literal["unfit", "impaired", "down", "ul_short"]
+#: Measure name → the map's pass counter it reads.
+MEASURES: Final[dict[str, str]] = {"unfit": "passes_unfit", "impaired": "passes_impaired",
+                                   "down": "passes_down", "ul_short": "passes_ul_short"}
+DEFAULT_MEASURE: Final = "unfit"
+DEFAULT_HORIZON_S: Final = 20.0
+DEFAULT_THRESHOLD: Final = 0.5
+DEFAULT_MIN_PASSES: Final = 2
 #: Slower than this the vehicle counts as standing: only the cell it is in is ahead.
 STANDING_MPS: Final = 0.5
 
@@ -33,34 +48,74 @@ class WeakSpot:
     cell: CellIndex
     share: float
     passes: int
+    stats: CellStats
+    #: True when the vehicle's condition had too few passes here: every condition's pooled.
+    pooled: bool = False
+
+
+@dataclass(frozen=True)
+class Outlook:
+    """What the map says of the road ahead for one link: the nearest weak spot (or None),
+    and whether any cell ahead had enough passes to say anything (``mapped``)."""
+
+    spot: WeakSpot | None
+    mapped: bool
 
 
 @dataclass(frozen=True)
 class WeakAhead:
     linkmap: LinkMap
-    horizon_s: float = 20.0
-    threshold: float = 0.5
-    min_passes: int = 2
-    measure: Measure = "passes_impaired"
+    horizon_s: float = DEFAULT_HORIZON_S
+    threshold: float = DEFAULT_THRESHOLD
+    min_passes: int = DEFAULT_MIN_PASSES
+    #: A measure name (``MEASURES``) or the counter itself (``passes_impaired``).
+    measure: str = "passes_impaired"
 
-    def stats(self, cell: CellIndex, link: str, weather: str, light: str) -> CellStats | None:
+    def __post_init__(self) -> None:
+        counter = MEASURES.get(self.measure, self.measure)
+        if counter not in MEASURES.values():
+            raise ValueError(f"unknown measure {self.measure!r} (known: "
+                             f"{', '.join(MEASURES)})")
+        object.__setattr__(self, "measure", counter)
+
+    def stats(self, cell: CellIndex, link: str, weather: str,
+              light: str) -> tuple[CellStats | None, bool]:
+        """The figures to judge the cell by, and whether they are every condition's pooled."""
         own = self.linkmap.get(cell, link, weather, light)
         if own is not None and own.passes >= self.min_passes:
-            return own
-        return self.linkmap.pooled(cell, link)
+            return own, False
+        return self.linkmap.pooled(cell, link), True
+
+    def look(self, *, lat: float, lon: float, heading_deg: float | None,
+             speed_mps: float | None, link: str, weather: str = "unknown",
+             light: str = "unknown") -> Outlook:
+        """The nearest weak cell ahead within the horizon, and whether anything ahead is
+        known at all."""
+        moving = speed_mps is not None and speed_mps >= STANDING_MPS
+        reach = speed_mps * self.horizon_s if moving and speed_mps is not None else 0.0
+        mapped = False
+        for distance, cell in self.linkmap.grid.ahead(lat, lon, heading_deg if moving else None,
+                                                      reach):
+            stats, pooled = self.stats(cell, link, weather, light)
+            if stats is None or stats.passes < self.min_passes:
+                continue
+            mapped = True
+            share = getattr(stats, self.measure) / stats.passes
+            if share >= self.threshold:
+                return Outlook(WeakSpot(distance, cell, share, stats.passes, stats, pooled),
+                               True)
+        return Outlook(None, mapped)
 
     def check(self, *, lat: float, lon: float, heading_deg: float | None,
               speed_mps: float | None, link: str, weather: str = "unknown",
               light: str = "unknown") -> WeakSpot | None:
         """The nearest weak cell ahead within the horizon, or None."""
-        moving = speed_mps is not None and speed_mps >= STANDING_MPS
-        reach = speed_mps * self.horizon_s if moving and speed_mps is not None else 0.0
-        for distance, cell in self.linkmap.grid.ahead(lat, lon, heading_deg if moving else None,
-                                                      reach):
-            stats = self.stats(cell, link, weather, light)
-            if stats is None or stats.passes < self.min_passes:
-                continue
-            share = getattr(stats, self.measure) / stats.passes
-            if share >= self.threshold:
-                return WeakSpot(distance, cell, share, stats.passes)
-        return None
+        return self.look(lat=lat, lon=lon, heading_deg=heading_deg, speed_mps=speed_mps,
+                         link=link, weather=weather, light=light).spot
+
+    def risk(self, stats: CellStats) -> float | None:
+        """The share of past passes failing the measure (None below ``min_passes``): what a
+        map layer colours a stretch by."""
+        if stats.passes < self.min_passes:
+            return None
+        return getattr(stats, self.measure) / stats.passes

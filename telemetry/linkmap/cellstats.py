@@ -19,7 +19,8 @@ OTHER: Final = "(other)"
 #: Link states a tick is counted in (``unknown``: not judged yet, counted apart).
 TIMED: Final = (OK, DEGRADED, DOWN, STALE, UNKNOWN)
 COUNTS: Final = ("samples", "probes", "probe_timeouts", "drives", "passes", "passes_degraded",
-                 "passes_down", "passes_impaired", "passes_ul_short", "outage_starts",
+                 "passes_down", "passes_impaired", "passes_ul_short", "passes_unfit",
+                 "outage_starts",
                  "degradation_starts", "handovers", "ping_pongs", "failures", "too_frequent")
 TIMES: Final = ("time_ok_s", "time_degraded_s", "time_down_s", "time_stale_s",
                 "time_unknown_s", "time_ul_judged_s", "time_ul_short_s")

@@ -18,7 +18,7 @@ from telemetry.linkmap.cellstats import CellStats
 from telemetry.linkmap.grid import CellIndex, Grid
 
 SCHEMA_NAME: Final = "l4mon-link-map"
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2  # 2: passes_unfit
 #: Rows (cell, link, condition) a map may hold: ~25 km² of roads fully covered by one link
 #: under four conditions at 25 m. A few KiB each: a few hundred MiB at worst.
 MAX_ROWS: Final = 200_000

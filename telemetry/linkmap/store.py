@@ -40,7 +40,7 @@ DERIVED: Final = [
     ("rtt_coverage", _F), ("rtt_p50_ms", _F), ("rtt_p95_ms", _F), ("rtt_p99_ms", _F),
     ("time_judged_s", _F), ("share_degraded", _F), ("share_down", _F),
     ("pass_share_degraded", _F), ("pass_share_down", _F), ("pass_share_impaired", _F),
-    ("pass_share_ul_short", _F),
+    ("pass_share_ul_short", _F), ("pass_share_unfit", _F),
     ("rsrp_p05_dbm", _F), ("rsrp_p50_dbm", _F), ("rsrp_p95_dbm", _F),
     ("sinr_p05_db", _F), ("sinr_p50_db", _F), ("sinr_p95_db", _F),
     ("ul_samples", _I), ("ul_p05_kbps", _F), ("ul_p50_kbps", _F), ("ul_p95_kbps", _F),
@@ -87,6 +87,7 @@ def _derived(s: CellStats) -> dict[str, Any]:
         "pass_share_down": s.pass_share("passes_down"),
         "pass_share_impaired": s.pass_share("passes_impaired"),
         "pass_share_ul_short": s.pass_share("passes_ul_short"),
+        "pass_share_unfit": s.pass_share("passes_unfit"),
         "rsrp_p05_dbm": r05, "rsrp_p50_dbm": r50, "rsrp_p95_dbm": r95,
         "sinr_p05_db": n05, "sinr_p50_db": n50, "sinr_p95_db": n95,
         "ul_samples": s.ul.n, "ul_p05_kbps": u05, "ul_p50_kbps": u50, "ul_p95_kbps": u95,
@@ -181,7 +182,9 @@ def read_map(path: str | Path) -> LinkMap:
         stats = linkmap.row((row["cell_x"], row["cell_y"]), row["link"], row["weather"],
                             row["light"])
         for name in COUNTS:
-            setattr(stats, name, int(row[name] or 0))
+            setattr(stats, name, int(row.get(name) or 0))
+        if manifest.version < 2:  # v1 had no passes_unfit: the larger part is a lower bound
+            stats.passes_unfit = max(stats.passes_down, stats.passes_ul_short)
         for name in TIMES:
             setattr(stats, name, float(row[name] or 0.0))
         for name, scale in SKETCHES.items():
