@@ -81,7 +81,8 @@ async def _demo(args: argparse.Namespace) -> int:
     with tempfile.TemporaryDirectory(prefix="l4mon-demo-") as state:
         # The demo's journal lives only as long as the demo: every run starts clean.
         config = config_from_dict({"alerts": {"journal": f"{state}/journal.sqlite"},
-                                   "http": {"listen": args.http}})
+                                   "http": {"listen": args.http},
+                                   "linkmap": {"path": args.linkmap or ""}})
         hub = build_hub(config, site=site)
         source = FeedSource(generate=fleet.advance, clock=clock)
         runtime = build_runtime(config, clock=clock, hub=hub, demo=SimControls(fleet),
@@ -273,7 +274,8 @@ def _report(args: argparse.Namespace) -> int:
     options = ReportOptions(config=load_config(args.config) if args.config else None, site=site,
                             start=parse_time(args.start, "--from"),
                             end=parse_time(args.end, "--to"), replay=args.replay,
-                            replay_max_rows=args.replay_max_rows, title=args.title)
+                            replay_max_rows=args.replay_max_rows, title=args.title,
+                            linkmap=args.linkmap)
     out = Path(args.out)
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder: give the HTML file to write, e.g. "
@@ -388,6 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--rate", type=float, default=10.0, help="samples per second per stream")
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--duration", type=float, default=None, help="stop after S seconds")
+    demo.add_argument("--linkmap", default=None, metavar="MAP",
+                      help="look ahead on this link map (l4mon linkmap build)")
 
     serve = sub.add_parser("serve", help="the hub against a real MQTT broker")
     serve.add_argument("--config", default=None, help="TOML config file (defaults without)")
@@ -457,6 +461,8 @@ def build_parser() -> argparse.ArgumentParser:
     rpt.add_argument("--replay-max-rows", type=int, default=2_000_000,
                      help="auto replays logs up to this many messages")
     rpt.add_argument("--title", default="Link reliability report")
+    rpt.add_argument("--linkmap", default=None, metavar="MAP",
+                     help="add a section on this link map, conditions side by side")
     rpt.add_argument("--chromium", default=None, help="Chromium binary for --pdf")
 
     lmap = sub.add_parser("linkmap", help="a map of link quality learned from drive logs")

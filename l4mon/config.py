@@ -19,6 +19,7 @@ from l4mon.auth import TokenEntry
 from l4mon.feed import FeedSettings
 from l4mon.ingest.mqtt_settings import MqttSettings
 from telemetry.fleet import FleetLimits
+from telemetry.linkmap.settings import LinkMapSettings
 from telemetry.linkstate import LinkThresholds
 
 
@@ -175,6 +176,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     site: SiteSettings = SiteSettings()
     feed: FeedSettings = FeedSettings()
     ha: HaSettings = HaSettings()
+    linkmap: LinkMapSettings = LinkMapSettings()
 
 
 def _merged(defaults: dict, given: dict) -> dict:

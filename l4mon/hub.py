@@ -27,6 +27,7 @@ from l4mon.feed import LOST, FeedWatch
 from l4mon.types import Batch
 from telemetry.decode import Decoder, Rejected
 from telemetry.fleet import Fleet, Handler, Refused
+from telemetry.linkmap.outlook import LookAhead
 from telemetry.quarantine import Quarantine
 from telemetry.sequence import URGENT
 from telemetry.site import Site
@@ -86,6 +87,11 @@ class Hub:
             engine.causes = FleetCauses(self.fleet, book.where, book.zones.name, [
                 rule.name for rule in engine.rules if rule.scope == "handover"])
         self._alerts = engine
+
+    @property
+    def lookahead(self) -> LookAhead | None:
+        """The link map's look-ahead, when ``[linkmap] path`` names a map."""
+        return None if self._alerts is None else self._alerts.lookahead
 
     def ingest(self, batch: Batch, now: float) -> None:
         """Fold a batch received at ``now`` into the state; bad messages go to quarantine."""

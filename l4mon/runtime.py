@@ -103,7 +103,8 @@ class Runtime:
     def state_frame(self) -> dict[str, Any]:
         now = self.clock.now()
         return {"now": now,
-                "vehicles": views.vehicles(self.hub.fleet, now, unseen=self.hub.feed.unseen()),
+                "vehicles": views.vehicles(self.hub.fleet, now, unseen=self.hub.feed.unseen(),
+                                           lookahead=self.hub.lookahead),
                 "feed": self.hub.feed.view()}
 
     async def state_frame_chunked(self) -> dict[str, Any]:
@@ -112,9 +113,10 @@ class Runtime:
         fleet = self.hub.fleet.vehicles
         ids = sorted(fleet)
         unseen = self.hub.feed.unseen()
+        lookahead = self.hub.lookahead
         briefs: list[dict[str, Any]] = []
         for start in range(0, len(ids), TICK_CHUNK):
-            briefs += [views.vehicle_brief(fleet[v], now, unseen)
+            briefs += [views.vehicle_brief(fleet[v], now, unseen, lookahead)
                        for v in ids[start:start + TICK_CHUNK] if v in fleet]
             await asyncio.sleep(0)
         return {"now": now, "vehicles": briefs, "feed": self.hub.feed.view()}

@@ -19,6 +19,7 @@ from l4mon.config import HubConfig
 from l4mon.hub import Hub
 from l4mon.leadership import Leadership
 from l4mon.runtime import Runtime
+from telemetry.linkmap.outlook import LookAhead
 from telemetry.site import Site, load_site
 
 if TYPE_CHECKING:
@@ -36,6 +37,8 @@ def build_hub(config: HubConfig, *, site: Site | None = None,
     ValueError subclasses on bad rules, site or journal location, JournalError when the
     journal cannot be opened.
 
+    A ``[linkmap] path`` is loaded here (LinkMapError, a ValueError, when unreadable).
+
     ``rules`` replaces the config's rules file (a replay of a recording uses the rules the
     recording hub ran with)."""
     if rules is None:
@@ -49,6 +52,11 @@ def build_hub(config: HubConfig, *, site: Site | None = None,
         log.info("journal %s: restored %d open alerts", journal.location, len(engine.open))
     hub = Hub(config=config, site=site)
     hub.alerts = engine
+    if config.linkmap.path:
+        engine.lookahead = LookAhead.load(config.linkmap, site=site)
+        log.info("link map %s: %d rows, %d drives; looking %g s ahead",
+                 config.linkmap.path, len(engine.lookahead.linkmap.rows),
+                 len(engine.lookahead.linkmap.drives), config.linkmap.horizon_s)
     return hub
 
 

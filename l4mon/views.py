@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from telemetry.fleet import Fleet, RsuTrack
 from telemetry.link import WINDOWS, LinkTrack
 from telemetry.quarantine import Quarantine, Quarantined
 from telemetry.vehicle import VehicleTrack
+
+if TYPE_CHECKING:
+    from telemetry.linkmap.outlook import LinkAhead, LookAhead
 
 
 def _round(value: float | None, digits: int = 3) -> float | None:
@@ -72,12 +75,28 @@ def link_detail(link: LinkTrack, now: float) -> dict[str, Any]:
     return out
 
 
+def ahead_brief(lookahead: LookAhead, ahead: LinkAhead) -> dict[str, Any]:
+    """One link's outlook on the map: the console highlights the weak stretch it names."""
+    spot = ahead.outlook.spot
+    out: dict[str, Any] = {"weak": spot is not None, "mapped": ahead.outlook.mapped,
+                           "weather": ahead.weather, "light": ahead.light}
+    if spot is not None:
+        lat, lon = lookahead.linkmap.grid.centre(spot.cell)
+        out.update(in_s=_round(ahead.in_s, 1), distance_m=_round(spot.distance_m, 1),
+                   share=_round(spot.share), passes=spot.passes, pooled=spot.pooled,
+                   cell=list(spot.cell), lat=_round(lat, 7), lon=_round(lon, 7))
+    return out
+
+
 def vehicle_brief(vehicle: VehicleTrack, now: float,
-                  unseen: Mapping[str, str] | None = None) -> dict[str, Any]:
+                  unseen: Mapping[str, str] | None = None,
+                  lookahead: LookAhead | None = None) -> dict[str, Any]:
     """The vehicle at a glance. ``unseen``: sites the hub cannot see (site -> why,
-    l4mon/feed.py): their vehicles' connectivity is unknown, not down, and says why."""
+    l4mon/feed.py): their vehicles' connectivity is unknown, not down, and says why.
+    ``ahead``, with a link map: each link's outlook; None without a map or a recent pose."""
     state = vehicle.state
     why = unseen.get(vehicle.site) if unseen else None
+    outlook = lookahead.links(vehicle, now) if lookahead is not None else None
     return {
         "id": vehicle.id,
         "site": vehicle.site,
@@ -91,12 +110,15 @@ def vehicle_brief(vehicle: VehicleTrack, now: float,
         "heading_deg": state.heading_deg if state else None,
         "age_s": None if vehicle.state_rx is None else _round(now - vehicle.state_rx),
         "links": {name: link_brief(link, now) for name, link in sorted(vehicle.links.items())},
+        "ahead": None if outlook is None or lookahead is None else
+        {name: ahead_brief(lookahead, a) for name, a in sorted(outlook.items())},
     }
 
 
 def vehicle_detail(vehicle: VehicleTrack, now: float,
-                   unseen: Mapping[str, str] | None = None) -> dict[str, Any]:
-    out = vehicle_brief(vehicle, now, unseen)
+                   unseen: Mapping[str, str] | None = None,
+                   lookahead: LookAhead | None = None) -> dict[str, Any]:
+    out = vehicle_brief(vehicle, now, unseen, lookahead)
     out["links"] = {name: link_detail(link, now) for name, link in sorted(vehicle.links.items())}
     seq = vehicle.state_seq
     out["state_sequence"] = {"received": seq.received, "lost": seq.lost,
@@ -110,8 +132,9 @@ def vehicle_detail(vehicle: VehicleTrack, now: float,
 
 
 def vehicles(fleet: Fleet, now: float, *, site: str | None = None,
-             unseen: Mapping[str, str] | None = None) -> list[dict[str, Any]]:
-    return [vehicle_brief(v, now, unseen) for _, v in sorted(fleet.vehicles.items())
+             unseen: Mapping[str, str] | None = None,
+             lookahead: LookAhead | None = None) -> list[dict[str, Any]]:
+    return [vehicle_brief(v, now, unseen, lookahead) for _, v in sorted(fleet.vehicles.items())
             if site is None or v.site == site]
 
 

@@ -262,6 +262,9 @@ class MapWatcher:
             if cell is None:
                 self.report.unplaced_s += interval
             need = requirements.ul_requirement(vid)
+            # What the vehicle's camera streams ride on: every usable link together.
+            usable = vehicle.ul_kbps_usable(now, max_ul_age) if need is not None else None
+            short = usable is not None and need is not None and usable < need
             for name, link in vehicle.links.items():
                 state = link.health.state
                 trace = drive.traces.get(name)
@@ -296,7 +299,8 @@ class MapWatcher:
                     if link.ul_kbps_last < need:  # this link alone would not carry it
                         row.time_ul_short_s += interval
                         _flag(row, flags, "passes_ul_short")
-                        _flag(row, flags, "passes_unfit")
+                if short and state in _USABLE:  # relied on, and together not enough
+                    _flag(row, flags, "passes_unfit")
 
     def handovers(self, entries: Sequence[HandoverEntry]) -> None:
         """Every final record of the replay, at its own position, in its drive."""

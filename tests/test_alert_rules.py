@@ -69,6 +69,7 @@ EXPECTED_DEFAULTS = {
     "rtt_over_budget": ("link", "warning", 5.0, 10.0, None, ("hub_feed_lost",)),
     "uplink_below_requirement": ("vehicle", "warning", 5.0, 10.0, None,
                                  ("both_links_down", "hub_feed_lost")),
+    "weak_link_ahead": ("link", "warning", 0.0, 2.0, None, ("hub_feed_lost",)),
     "clock_offset": ("link", "info", 10.0, 30.0, None, ()),
     "handover_failure_in_intersection": ("handover", "takeover", 0.0, 2.0, 20.0, ()),
     "ping_pong_hotspot": ("intersection", "warning", 0.0, 60.0, None, ()),

@@ -60,6 +60,7 @@ from telemetry.wire import VehicleEvent
 if TYPE_CHECKING:
     from handover.intersections import IntersectionBook
     from l4mon.feed import FeedWatch
+    from telemetry.linkmap.outlook import LookAhead
 
 log = logging.getLogger("l4mon.alerts")
 
@@ -163,6 +164,9 @@ class AlertEngine:
         #: What an alert's vehicle shares with others (its cells, its intersection); the hub
         #: sets it (l4mon/hub.py). None: no grouping.
         self.causes: Causes | None = None
+        #: The link map's look-ahead (telemetry/linkmap/outlook.py) behind the link facts
+        #: ``weak_ahead*``; the hub sets it when ``[linkmap] path`` names a map.
+        self.lookahead: LookAhead | None = None
         #: False on the standby of a hub pair: evaluate, but decide nothing (module docstring).
         self.leading = True
         #: A standby's one-off raises, oldest first, kept ``defer_s`` seconds (and at most
@@ -231,8 +235,11 @@ class AlertEngine:
                 self._step(rule, (rule.name, vid, None), facts, now, vehicle.site)
             for rule in event_rules:  # only clearing: raising happens on arrival
                 self._clear_event_rule(rule, (rule.name, vid, None), facts, now)
+            outlook = self.lookahead.links(vehicle, now) \
+                if self.lookahead is not None and link_rules else None
             for link in vehicle.links.values():
-                link_facts = LinkFacts(vehicle, link, now)
+                link_facts = LinkFacts(vehicle, link, now,
+                                       outlook.get(link.name) if outlook else None)
                 for rule in link_rules:
                     self._step(rule, (rule.name, vid, link.name), link_facts, now, vehicle.site)
                 for rule in handover_rules:  # only clearing: raising happens on arrival
@@ -320,7 +327,7 @@ class AlertEngine:
             if track.pending_since is None:
                 track.pending_since = now
             if now - track.pending_since >= rule.for_s - 1e-6:
-                self._raise(rule, key, track, now, site, _describe(rule, facts))
+                self._raise(rule, key, track, now, site, self._words(rule, facts, key[1]))
             return
         assert track is not None
         cleared = rule.clear(facts) if rule.clear is not None else not active
@@ -642,14 +649,22 @@ class AlertEngine:
                 facts = VehicleFacts(vehicle, now, ul_required_kbps=self.ul_required_kbps(
                     vehicle.id), ul_max_age_s=fleet.thresholds.window_s)
             elif alert.link in vehicle.links:
-                facts = LinkFacts(vehicle, vehicle.links[alert.link], now)
+                outlook = self.lookahead.links(vehicle, now) \
+                    if self.lookahead is not None else None
+                facts = LinkFacts(vehicle, vehicle.links[alert.link], now,
+                                  outlook.get(alert.link) if outlook else None)
         elif rule.scope == "rsu" and alert.rsu in fleet.rsus:
             facts = RsuFacts(fleet.rsus[alert.rsu], now)  # type: ignore[index]
         elif rule.scope == "site" and self.feed is not None and alert.site in self.feed.sites:
             facts = SiteFacts(alert.site, self.feed.sites[alert.site], now)  # type: ignore[arg-type,index]
         if facts is None or not rule.when(facts):
             return None
-        return _describe(rule, facts)
+        return self._words(rule, facts, alert.vehicle)
+
+    def _words(self, rule: Rule, facts: Any, vehicle: str | None) -> str:
+        required = self.ul_required_kbps(vehicle) if vehicle is not None \
+            and self.lookahead is not None else None
+        return _describe(rule, facts, self.lookahead, required)
 
     def open_alerts(self) -> list[Alert]:
         """Open alerts, most urgent first: severity, then age."""
@@ -657,7 +672,12 @@ class AlertEngine:
                       key=lambda a: (-SEVERITY_RANK[a.severity], a.raised_at, a.id))
 
 
-def _describe(rule: Rule, facts: Any) -> str:
+def _describe(rule: Rule, facts: Any, lookahead: LookAhead | None = None,
+              required_kbps: float | None = None) -> str:
+    ahead = getattr(facts, "ahead", None)
+    if ahead is not None and lookahead is not None and ahead.weak \
+            and "weak_ahead" in rule.when_text:
+        return lookahead.describe(ahead, required_kbps)
     summary = getattr(facts, "summary", None)
     if summary is not None:
         return str(summary())

@@ -19,6 +19,7 @@ from telemetry.wire import VehicleEvent
 if TYPE_CHECKING:
     from handover.intersections import IntersectionBook
     from l4mon.feed import SiteFeed
+    from telemetry.linkmap.outlook import LinkAhead
 
 VEHICLE_FACTS: Final = frozenset({
     "connectivity", "telemetry", "mode", "speed_mps", "telemetry_age_s", "links_total",
@@ -28,6 +29,9 @@ VEHICLE_FACTS: Final = frozenset({
 LINK_FACTS: Final = frozenset({
     "link", "state", "rat", "cell_id", "rtt_p95_ms", "loss_ratio", "rsrp_dbm", "sinr_db",
     "ul_kbps", "dl_kbps", "age_s", "clock_suspect", "vehicle_mode", "vehicle_connectivity",
+    # the link map's look-ahead (telemetry/linkmap/outlook.py); None without a map or pose
+    "weak_ahead", "weak_ahead_in_s", "weak_ahead_m", "weak_ahead_share", "weak_ahead_passes",
+    "weak_ahead_ul_p05_kbps", "ahead_mapped",
 })
 RSU_FACTS: Final = frozenset({"health", "age_s", "intersection", "site"})
 EVENT_FACTS: Final = frozenset({"kind", "detail"})
@@ -74,9 +78,10 @@ class VehicleFacts:
 
 
 class LinkFacts:
-    __slots__ = tuple(sorted(LINK_FACTS))
+    __slots__ = (*sorted(LINK_FACTS), "ahead")
 
-    def __init__(self, vehicle: VehicleTrack, link: LinkTrack, now: float) -> None:
+    def __init__(self, vehicle: VehicleTrack, link: LinkTrack, now: float,
+                 ahead: LinkAhead | None = None) -> None:
         last = link.last
         self.link = link.name
         self.state = link.health.state
@@ -92,6 +97,19 @@ class LinkFacts:
         self.clock_suspect = link.clock_suspect
         self.vehicle_mode = vehicle.state.mode if vehicle.state else None
         self.vehicle_connectivity = vehicle.connectivity
+        self.ahead = ahead
+        spot = ahead.outlook.spot if ahead is not None else None
+        self.weak_ahead = None if ahead is None else spot is not None
+        self.ahead_mapped = None if ahead is None else ahead.outlook.mapped
+        if spot is None or ahead is None:
+            self.weak_ahead_in_s = self.weak_ahead_m = self.weak_ahead_share = None
+            self.weak_ahead_passes = self.weak_ahead_ul_p05_kbps = None
+        else:
+            self.weak_ahead_in_s = ahead.in_s
+            self.weak_ahead_m = spot.distance_m
+            self.weak_ahead_share = spot.share
+            self.weak_ahead_passes = spot.passes
+            self.weak_ahead_ul_p05_kbps = spot.stats.ul.percentiles(5)[0]
 
 
 class RsuFacts:

@@ -26,14 +26,15 @@ def routes(runtime: Runtime, viewer: Any) -> APIRouter:
     @router.get("/vehicles")
     async def list_vehicles(site: Annotated[str | None, Query(max_length=64)] = None) -> JSON:
         return JSON(views.vehicles(hub.fleet, runtime.clock.now(), site=site,
-                                   unseen=hub.feed.unseen()))
+                                   unseen=hub.feed.unseen(), lookahead=hub.lookahead))
 
     @router.get("/vehicles/{vehicle}", responses=errors(404))
     async def get_vehicle(vehicle: str) -> JSON:
         track = hub.fleet.vehicles.get(vehicle)
         if track is None:
             raise HTTPException(status_code=404, detail=f"no vehicle {vehicle!r}")
-        return JSON(views.vehicle_detail(track, runtime.clock.now(), hub.feed.unseen()))
+        return JSON(views.vehicle_detail(track, runtime.clock.now(), hub.feed.unseen(),
+                                         hub.lookahead))
 
     @router.get("/rsus")
     async def list_rsus() -> JSON:

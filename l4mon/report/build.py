@@ -48,6 +48,8 @@ class ReportOptions:
     replay_max_rows: int = 2_000_000
     title: str = "Link reliability report"
     batch_rows: int = BATCH_ROWS
+    #: A link map directory (l4mon linkmap build): the report gains a section on it.
+    linkmap: str | None = None
 
     def __post_init__(self) -> None:
         if self.start is not None and self.end is not None and self.end <= self.start:

@@ -4,9 +4,10 @@ A stretch is weak for a link when, over at least ``min_passes`` past passes of t
 through the cell, the share of passes in which it failed the ``measure`` reaches
 ``threshold``. The measures (``MEASURES``) are pass counters of the map:
 
-* ``unfit`` (the live warning's default, issue 16's "down or under the vehicle's uplink
-  requirement"): down or stale, or usable but carrying less uplink than the requirement, at
-  some moment of the pass;
+* ``unfit`` (the live warning's default: "down or under the vehicle's uplink requirement"):
+  down or stale, or usable while the vehicle's usable links together carried less uplink
+  than its requirement, at some moment of the pass (a link short alone but bonded with a
+  good one is fit: the camera streams ride on both);
 * ``impaired``: degraded or down (what the evaluation bench scores against the hub's outage
   and degradation starts);
 * ``down``, ``ul_short``: either part of ``unfit`` alone.

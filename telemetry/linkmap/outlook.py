@@ -1,0 +1,190 @@
+"""The hub's look-ahead: for each vehicle and link, what the link map says of the road ahead.
+
+One object per hub, built from ``[linkmap]`` (``telemetry/linkmap/settings.py``); the alert
+rules read it through the link facts ``weak_ahead*`` (rule ``weak_link_ahead``) and the
+console through the vehicle brief. Everything here is a function of the vehicle's last pose,
+the map and the time it is asked at, so a replay under the log's clock gets the outlook live
+got at the same moments.
+
+Absence is not failure: a vehicle whose pose is unknown or older than ``POSE_MAX_AGE_S`` has
+no outlook (None: unknown), and a road the map has too few passes of is "not mapped"
+(``mapped`` false), which the console shows as such, never as safe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from telemetry.daylight import light_at
+from telemetry.linkmap.ahead import STANDING_MPS, Outlook, WeakAhead
+from telemetry.linkmap.grid import CellIndex
+from telemetry.linkmap.model import LinkMap
+from telemetry.linkmap.settings import LinkMapSettings
+from telemetry.linkmap.store import CELLS, read_map
+from telemetry.site import Site, distance_m
+from telemetry.vehicle import VehicleTrack
+
+#: A pose older than this says nothing of where the vehicle is now (the map builder does not
+#: place samples by an older one either).
+POSE_MAX_AGE_S: Final = 3.0
+#: A weak stretch is said to be "before" a junction within this distance of its zone.
+NEAR_JUNCTION_M: Final = 100.0
+
+
+@dataclass(frozen=True, slots=True)
+class LinkAhead:
+    """One link's outlook at one moment, with what the warning and the console say of it."""
+
+    link: str
+    outlook: Outlook
+    speed_mps: float
+    weather: str
+    light: str
+    #: The vehicle's links: its camera streams ride on them together.
+    links: tuple[str, ...] = ()
+
+    @property
+    def weak(self) -> bool:
+        return self.outlook.spot is not None
+
+    @property
+    def in_s(self) -> float | None:
+        """Seconds until the vehicle enters the weak stretch (0: it is in it)."""
+        spot = self.outlook.spot
+        if spot is None:
+            return None
+        if spot.distance_m <= 0 or self.speed_mps < STANDING_MPS:
+            return 0.0
+        return spot.distance_m / self.speed_mps
+
+
+class LookAhead:
+    """Never called concurrently: the hub's loop owns it, as it owns the alert engine."""
+
+    def __init__(self, linkmap: LinkMap, settings: LinkMapSettings, *,
+                 site: Site | None = None, fingerprint: str = "") -> None:
+        self.linkmap = linkmap
+        self.settings = settings
+        self.site = site
+        self.fingerprint = fingerprint
+        self.rule = WeakAhead(linkmap, horizon_s=settings.horizon_s,
+                              threshold=settings.threshold, min_passes=settings.min_passes,
+                              measure=settings.measure)
+        #: vehicle id → (time asked, outlook per link): the rules and the console brief ask
+        #: for the same vehicle at the same tick.
+        self._last: dict[str, tuple[float, dict[str, LinkAhead]]] = {}
+
+    @classmethod
+    def load(cls, settings: LinkMapSettings, *, site: Site | None = None) -> LookAhead:
+        """The map at ``settings.path``; raises ``LinkMapError`` (a ValueError) if unreadable."""
+        return cls(read_map(settings.path), settings, site=site,
+                   fingerprint=fingerprint(settings.path))
+
+    def condition(self, lat: float, lon: float, now: float) -> tuple[str, str]:
+        """(weather, light) to pick the map's rows by."""
+        light = self.settings.light
+        if light == "auto":
+            light = light_at(now, lat, lon)
+        return self.settings.weather, light
+
+    def links(self, vehicle: VehicleTrack, now: float) -> dict[str, LinkAhead] | None:
+        """Each link's outlook, or None when the vehicle's pose is unknown or too old."""
+        state = vehicle.state
+        if state is None or vehicle.state_rx is None or now - vehicle.state_rx > POSE_MAX_AGE_S:
+            return None
+        cached = self._last.get(vehicle.id)
+        if cached is not None and cached[0] == now:
+            return cached[1]
+        weather, light = self.condition(state.lat, state.lon, now)
+        out = {}
+        names = tuple(vehicle.links)
+        for name in names:
+            outlook = self.rule.look(lat=state.lat, lon=state.lon,
+                                     heading_deg=state.heading_deg, speed_mps=state.speed_mps,
+                                     link=name, weather=weather, light=light)
+            out[name] = LinkAhead(name, outlook, state.speed_mps, weather, light, names)
+        if len(self._last) > 4 * 10_000:  # bounded: vehicles come and go over months
+            self._last.clear()
+        self._last[vehicle.id] = (now, out)
+        return out
+
+    def place(self, cell: CellIndex) -> str | None:
+        """The site's junction the stretch lies in or leads to, by name (None: none near)."""
+        if self.site is None:
+            return None
+        lat, lon = self.linkmap.grid.centre(cell)
+        best: tuple[float, str] | None = None
+        for ix in self.site.intersections:
+            if ix.contains(lat, lon):
+                return ix.name
+            c_lat, c_lon = ix.centre
+            d = distance_m(lat, lon, c_lat, c_lon) - (ix.radius_m or 0.0)
+            if d <= NEAR_JUNCTION_M and (best is None or d < best[0]):
+                best = (d, ix.name)
+        return None if best is None else best[1]
+
+    def describe(self, ahead: LinkAhead, required_kbps: float | None) -> str:
+        """The warning's words: which link, how bad, in how many seconds, how sure, and
+        what the operator can do about it where the map says."""
+        spot = ahead.outlook.spot
+        if spot is None:
+            return f"{ahead.link}: no weak stretch ahead"
+        in_s = ahead.in_s or 0.0
+        when = "here" if in_s <= 0 else f"in {in_s:.0f} s ({spot.distance_m:.0f} m ahead)"
+        place = self.place(spot.cell)
+        where = f" at {place}" if place else ""
+        basis = "all conditions pooled" if spot.pooled else \
+            f"under {ahead.weather}/{ahead.light}"
+        failed = round(spot.share * spot.passes)
+        text = (f"{ahead.link} weak {when}{where}: {_measure_words(self.rule.measure)} on "
+                f"{failed} of {spot.passes} past passes ({basis})")
+        advice = _advice(self.usable_p05_kbps(spot.cell, ahead), required_kbps, place)
+        return f"{text}; {advice}" if advice else text
+
+    def usable_p05_kbps(self, cell: CellIndex, ahead: LinkAhead) -> float | None:
+        """What the vehicle's links together carried there on 95 % of their samples: the
+        sum of each link's usable uplink p5 (a lower bound of the sum's p5), a link that
+        was down on every pass counting 0. None when a link's uplink is unknown there."""
+        total = 0.0
+        for name in ahead.links or (ahead.link,):
+            stats, _ = self.rule.stats(cell, name, ahead.weather, ahead.light)
+            if stats is None:
+                return None
+            if stats.ul.n:
+                total += stats.ul.percentiles(5)[0] or 0.0
+            elif not (stats.passes and stats.passes_down == stats.passes):
+                return None
+        return total
+
+
+def _measure_words(counter: str) -> str:
+    return {"passes_unfit": "down or short of uplink", "passes_impaired": "degraded or down",
+            "passes_down": "down", "passes_ul_short": "short of uplink"}[counter]
+
+
+def _advice(ul_p05_kbps: float | None, required_kbps: float | None,
+            place: str | None) -> str | None:
+    """Lower the camera streams to what the stretch carried on 95 % of its samples, when
+    that is short of what they need and not nothing (a stretch that carries nothing needs a
+    stop or the other link, not a lower bitrate)."""
+    if ul_p05_kbps is None or required_kbps is None or ul_p05_kbps >= required_kbps:
+        return None
+    if ul_p05_kbps < 0.05 * required_kbps:
+        return None
+    before = f" before {place}" if place else " before the stretch"
+    return (f"usable uplink p5 there {ul_p05_kbps / 1000:.1f} Mbit/s against "
+            f"{required_kbps / 1000:.1f} required: reduce camera bitrate to "
+            f"{ul_p05_kbps / 1000:.1f} Mbit/s{before}")
+
+
+def fingerprint(path: str | Path) -> str:
+    """A short hash of the map's cells: a replay can tell whether it has the map the
+    recording hub looked ahead on."""
+    digest = hashlib.sha256()
+    with open(Path(path) / CELLS, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:16]

@@ -1,0 +1,47 @@
+"""``[linkmap]`` of the hub config: which map the hub looks ahead on, and how.
+
+Without a ``path`` the hub has no map: the look-ahead facts are unknown (None), never "no
+weak spot", and the ``weak_link_ahead`` rule cannot fire.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+from telemetry.drivelog import Weather
+from telemetry.linkmap.ahead import (
+    DEFAULT_HORIZON_S,
+    DEFAULT_MIN_PASSES,
+    DEFAULT_THRESHOLD,
+    MeasureName,
+)
+
+LightSetting = Literal["auto", "daylight", "dusk", "night", "unknown"]
+
+
+class LinkMapSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    #: A map directory built by ``l4mon linkmap build``; empty: no look-ahead.
+    path: str = ""
+    #: How far ahead to look, in seconds at the vehicle's speed.
+    horizon_s: float = DEFAULT_HORIZON_S
+    #: A stretch is weak when at least this share of its past passes failed the measure...
+    threshold: float = DEFAULT_THRESHOLD
+    #: ...over at least this many passes (fewer: the map does not know the stretch).
+    min_passes: int = DEFAULT_MIN_PASSES
+    #: What failing a pass means (telemetry/linkmap/ahead.py): ``unfit`` = down, or usable
+    #: but short of the vehicle's uplink requirement.
+    measure: MeasureName = "unfit"
+    #: The weather now, to pick the map's rows (a replay takes its log's tag when it has one).
+    weather: Weather = "unknown"
+    #: The light now; ``auto``: from the sun at the vehicle's position and the hub's clock.
+    light: LightSetting = "auto"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.horizon_s <= 600:
+            raise ValueError("linkmap: horizon_s must be in (0, 600]")
+        if not 0 < self.threshold <= 1:
+            raise ValueError("linkmap: threshold must be in (0, 1]")
+        if self.min_passes < 1:
+            raise ValueError("linkmap: min_passes must be >= 1")
