@@ -129,10 +129,13 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
     if record:
         from l4mon.context import recorded
         from l4mon.recorder import Recorder
-        from telemetry.drivelog import Manifest
+        from telemetry.drivelog import Conditions, Manifest
 
+        lm = config.linkmap  # the condition the hub looks ahead under is the drive's
         recorder = Recorder(record, manifest=Manifest(
             site=hub.site.name if hub.site is not None else "", source={"kind": "recorder"},
+            conditions=Conditions(weather=lm.weather,
+                                  light="unknown" if lm.light == "auto" else lm.light),
             **recorded(config, hub.site)))
         log.info("recording everything ingested to %s", record)
     runtime = build_runtime(config, clock=clock, hub=hub, buffer=source.buffer,
@@ -208,8 +211,11 @@ def _replay(args: argparse.Namespace) -> int:
         from scenarios.pacing import replay_paced
 
         return _run(replay_paced(target, speed=args.speed, publish=args.publish, out=args.out,
-                                 config=config, site=site))
-    prepared = prepare(target, config=config, site=site)
+                                 config=config, site=site, linkmap=args.linkmap))
+    prepared = prepare(target, config=config, site=site, linkmap=args.linkmap)
+    said = prepared.info.get("context", {}).get("linkmap", "none")
+    if said != "none":
+        print(f"link map: {said}", file=sys.stderr, flush=True)
     span = None if prepared.end is None else max(prepared.end - prepared.start, 1e-9)
     with progress.bar(f"replay {target.name}", span) as update:
         shown = [prepared.start]
@@ -414,6 +420,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("replay", help="replay a drive log or scenario through the pipeline")
     rep.add_argument("input", help="a drive log directory or a scenario .toml")
+    rep.add_argument("--linkmap", default=None, metavar="MAP",
+                     help="look ahead on this link map (default: the recording's, if found)")
     rep.add_argument("--speed", default="max", help="1, 10 (times real time) or max")
     rep.add_argument("--out", default=None, help="write the results JSON here")
     rep.add_argument("--publish", default=None,

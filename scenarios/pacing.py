@@ -21,9 +21,9 @@ from telemetry.site import Site
 
 async def replay_paced(target: Path, *, speed: str, publish: str | None,
                        out: str | None, config: HubConfig | None = None,
-                       site: Site | None = None) -> int:
+                       site: Site | None = None, linkmap: str | None = None) -> int:
     factor = 1e9 if speed == "max" else float(speed)
-    prepared = prepare(target, config=config, site=site)
+    prepared = prepare(target, config=config, site=site, linkmap=linkmap)
     publisher = None
     if publish:
         import paho.mqtt.client as paho

@@ -19,7 +19,7 @@ import msgspec
 from l4mon.alerts.model import SEVERITY_RANK, Alert
 from l4mon.alerts.rules import Group, RuleSet, load_rules
 from l4mon.config import HubConfig, load_config
-from l4mon.context import replay_context
+from l4mon.context import linkmap_for_replay, replay_context, with_linkmap
 from scenarios import replay
 from scenarios.simfleet import Fault, SimFleet
 from telemetry import codec
@@ -532,11 +532,13 @@ class Prepared(msgspec.Struct):
 
 
 def prepare(path: str | Path, *, config: HubConfig | None = None,
-            site: Site | None = None) -> Prepared:
+            site: Site | None = None, linkmap: str | None = None) -> Prepared:
     """Open a scenario file or a drive log directory for replay.
 
     A drive log replays with the hub config, rules and site it was recorded with (when it
     kept them: l4mon/context.py); ``config`` and ``site`` override, for logs and scenarios.
+    ``linkmap``: the map to look ahead on (a log recorded with one uses it when it is still
+    there, unchanged), under the drive's own conditions.
     """
     path = Path(path)
     if not path.is_file():
@@ -544,15 +546,20 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
             raise ScenarioError(f"{path}: no such file or directory")
         manifest = read_manifest(path)
         ctx = replay_context(manifest, config=config, site=site)
+        map_path, map_said = linkmap_for_replay(manifest, linkmap)
         info = {"kind": "log", "path": str(path), "site": manifest.site,
                 "conditions": msgspec.to_builtins(manifest.conditions),
                 "sources": [manifest.source],
                 "not_measured": list(manifest.not_measured),
                 "context": {"config": "given" if config is not None else
                             "recorded" if manifest.hub_config else "defaults",
-                            "site": ctx.site.name if ctx.site is not None else None}}
+                            "site": ctx.site.name if ctx.site is not None else None,
+                            "linkmap": map_said}}
+        cfg = with_linkmap(ctx.config, map_path, manifest.conditions.weather,
+                           manifest.conditions.light) if map_path or linkmap is not None \
+            else ctx.config
         return Prepared(stream=iter_wire_messages(path), start=manifest.start or 0.0,
-                        started={}, config=ctx.config, site=ctx.site, info=info, spec=None,
+                        started={}, config=cfg, site=ctx.site, info=info, spec=None,
                         rules=ctx.rules, end=manifest.end)
     spec = load_scenario(path)
     base = path.parent
@@ -578,9 +585,13 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
     started: dict[int, float] = {}
     stream = _edited(stream, spec.fault, start, generator=spec.generator is not None,
                      site=site, started=started)
+    if linkmap is not None:
+        config = with_linkmap(config, linkmap, conditions.get("weather", "unknown"),
+                              conditions.get("light", "unknown"))
     info = {"kind": "scenario", "path": str(path), "name": spec.name,
             "description": spec.description, "conditions": conditions, "sources": sources,
-            "faults": [msgspec.to_builtins(f) for f in spec.fault]}
+            "faults": [msgspec.to_builtins(f) for f in spec.fault],
+            "context": {"linkmap": f"given ({linkmap})" if linkmap else "none"}}
     return Prepared(stream=stream, start=start, started=started, config=config, site=site,
                     info=info, spec=spec, end=end)
 
@@ -606,8 +617,8 @@ def run_scenario(path: str | Path, *, config: HubConfig | None = None,
 
 
 def run_log(path: str | Path, *, config: HubConfig | None = None,
-            site: Site | None = None) -> dict[str, Any]:
-    return run_prepared(prepare(path, config=config, site=site))
+            site: Site | None = None, linkmap: str | None = None) -> dict[str, Any]:
+    return run_prepared(prepare(path, config=config, site=site, linkmap=linkmap))
 
 
 def encode_results(doc: dict[str, Any]) -> bytes:

@@ -114,6 +114,9 @@ class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Quantities the source does not measure at all, e.g. "loss" for an import whose seq is
     #: the importer's row number: reported as not measured, never graded.
     not_measured: list[str] = []
+    #: The link map the recording hub looked ahead on (docs/linkmap.md): ``path``,
+    #: ``fingerprint``, ``rows``, ``drives``; a replay uses it when it finds the same map.
+    linkmap: dict[str, Any] | None = None
 
 
 def _row(recv_time: float, route: Route, msg: Message) -> dict[str, Any]:

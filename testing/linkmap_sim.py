@@ -9,7 +9,7 @@ vehicle and pass number, so the same seed gives the same drive.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -43,8 +43,8 @@ SPOTS: Final = (
 )
 
 
-def placed(stream: Iterator[tuple[float, str, bytes]], seed: int
-           ) -> Iterator[tuple[float, str, bytes]]:
+def placed(stream: Iterator[tuple[float, str, bytes]], seed: int,
+           spots: Sequence[PlacedSpot] = SPOTS) -> Iterator[tuple[float, str, bytes]]:
     """The local 5G link inside a weak spot, on the passes the spot affects."""
     where: dict[str, tuple[float, float]] = {}
     inside: dict[tuple[str, str], bool] = {}
@@ -57,7 +57,7 @@ def placed(stream: Iterator[tuple[float, str, bytes]], seed: int
             data = codec.decode(payload, None)
             where[vehicle] = (data["lat"], data["lon"])
         elif parts[-1] == "l5g" and vehicle in where:
-            for spot in SPOTS:
+            for spot in spots:
                 key = (vehicle, spot.name)
                 now_in = distance_m(*where[vehicle], spot.lat, spot.lon) <= spot.radius_m
                 if now_in and not inside.get(key):
@@ -78,7 +78,8 @@ def placed(stream: Iterator[tuple[float, str, bytes]], seed: int
 
 
 def sim_logs(tmp: Path, drives: int = 5, laps_s: float = 900.0, *,
-             condition: str = "snow-daylight", first_seed: int = 1) -> list[Path]:
+             condition: str = "snow-daylight", first_seed: int = 1,
+             spots: Sequence[PlacedSpot] = SPOTS) -> list[Path]:
     """``drives`` logs of one vehicle driving the demo loop for ``laps_s`` under
     ``condition``, a day apart, in ``tmp``."""
     site = load_site(DEMO_SITE_PATH)
@@ -102,7 +103,7 @@ def sim_logs(tmp: Path, drives: int = 5, laps_s: float = 900.0, *,
         writer = DriveLogWriter(out, manifest=Manifest(
             site=site.name, conditions=model.conditions,
             source={"kind": "generator", "seed": str(seed), "weak_spots": "placed"}))
-        for at, topic, payload in placed(raw(), seed):
+        for at, topic, payload in placed(raw(), seed, spots):
             route, msg = decoder.decode(topic, payload, at)
             writer.add(at, route, msg, topic=topic, payload=payload)
         writer.close()

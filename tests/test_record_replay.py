@@ -18,12 +18,15 @@ import pytest
 
 from l4mon.alerts.rules import DEFAULT_RULES_PATH
 from l4mon.auth import hash_token
+from scenarios.linkmap_build import build_map
 from scenarios.scenario import run_log
 from scenarios.simfleet import Fault, SimFleet
 from telemetry.drivelog import read_manifest
+from telemetry.linkmap import write_map
 from telemetry.site import DEMO_SITE_PATH, load_site
 from testing.broker import Broker, free_port
 from testing.hub import TEST_TOKEN, launch_hub, stop_hub
+from testing.linkmap_sim import SPOTS, PlacedSpot, sim_logs
 from tests.mqtt_publish import Publisher
 
 pytestmark = pytest.mark.mqtt
@@ -43,7 +46,7 @@ for_s = 1.0
 SECONDS = 24.0
 
 
-def _config(tmp: Path) -> Path:
+def _config(tmp: Path, linkmap: Path | None = None) -> Path:
     rules = tmp / "rules.toml"
     rules.write_text(DEFAULT_RULES_PATH.read_text() + EXTRA_RULE)
     config = tmp / "hub.toml"
@@ -51,7 +54,8 @@ def _config(tmp: Path) -> Path:
         f'[alerts]\njournal = "{tmp / "journal.sqlite"}"\nrules = "{rules}"\n'
         f'[site]\npath = "{DEMO_SITE_PATH}"\n'
         '[requirements]\nul_required_kbps = 6000.0\n'
-        f'[[auth.tokens]]\nname = "tester"\nrole = "admin"\nsha256 = "{hash_token(TEST_TOKEN)}"\n')
+        f'[[auth.tokens]]\nname = "tester"\nrole = "admin"\nsha256 = "{hash_token(TEST_TOKEN)}"\n'
+        + (f'[linkmap]\npath = "{linkmap}"\nweather = "snow"\n' if linkmap else ""))
     return config
 
 
@@ -112,7 +116,8 @@ def test_replay_of_a_recording_decides_as_the_live_hub(broker: Broker, tmp_path:
 
     doc = run_log(record)  # nothing but the log: its site, config and rules come with it
     assert doc["quarantine"] == {}  # the MessagePack vehicles decode as they did live
-    assert doc["input"]["context"] == {"config": "recorded", "site": "eiheiji-demo"}
+    assert doc["input"]["context"] == {"config": "recorded", "site": "eiheiji-demo",
+                                       "linkmap": "none"}
     replay_samples = {v: {n: k["samples"] for n, k in kp["links"].items()}
                       for v, kp in doc["kpis"].items()}
     assert replay_samples == live_samples
@@ -138,3 +143,56 @@ def test_replay_of_a_recording_decides_as_the_live_hub(broker: Broker, tmp_path:
     assert live_handovers
     for h in live_handovers:
         assert tuple(h[f] for f in fields) in replay_records, h
+
+
+def test_a_replay_warns_of_weak_stretches_when_and_as_the_live_hub_did(
+        broker: Broker, tmp_path: Path) -> None:
+    """Issue 16: with ``[linkmap] path``, the live hub's ``weak_link_ahead`` warnings come
+    back from a replay of its recording (the map found where it was, its condition with the
+    log), at the same times within the live hub's tick; a changed map is said to differ, a
+    missing one is said to be gone and nothing is warned."""
+    # Where the seed-7 fleet's shuttle-02 is 18 s in: within 20 s of look-ahead from the start.
+    spots = (*SPOTS, PlacedSpot("shuttle-02 at 18 s", 36.06212, 136.3455667, 30.0, 1.0,
+                                "no_service"))
+    logs = sim_logs(tmp_path / "drives", drives=3, laps_s=600.0, spots=spots)
+    linkmap, _ = build_map(logs)
+    write_map(tmp_path / "map", linkmap)
+    record = tmp_path / "rec"
+    hub = launch_hub(broker, _config(tmp_path, tmp_path / "map"), tmp_path / "hub.log",
+                     free_port(), extra_args=["--record", str(record)])
+    try:
+        start = time.time()
+        sent = _publish(broker, start)
+        hub.wait_for(lambda: hub.json("/healthz")["ingest"]["received"] >= sent,
+                     what=f"all {sent} messages")
+        end = time.time()
+        live_alerts = hub.json("/api/alerts", limit=1000)
+        briefs = hub.json("/api/vehicles")
+    finally:
+        stop_hub(hub)
+    assert all(b["ahead"] is not None for b in briefs)  # a map, and a pose: known
+    manifest = read_manifest(record)
+    assert manifest.conditions.weather == "snow" and manifest.linkmap is not None
+    assert "path" not in (manifest.hub_config or {}).get("linkmap", {})
+
+    doc = run_log(record)
+    assert doc["input"]["context"]["linkmap"] == f"recorded ({(tmp_path / 'map').resolve()})"
+    settled = end - 2.0
+    live = [a for a in live_alerts if a["rule"] == "weak_link_ahead" and a["raised_at"] < settled]
+    replayed = [a for a in doc["alerts"]
+                if a["rule"] == "weak_link_ahead" and a["raised_at"] < settled]
+    assert live, "the fleet drives the demo loop past the map's weak east leg"
+    assert sorted(_alert_key(a) for a in live) == sorted(_alert_key(a) for a in replayed)
+    for a in live:
+        twin = [b for b in replayed if _alert_key(b) == _alert_key(a)]
+        assert any(abs(b["raised_at"] - a["raised_at"]) <= 1.0 for b in twin), a
+
+    more = sim_logs(tmp_path / "more", drives=1, laps_s=300.0, first_seed=9, spots=spots)
+    other, _ = build_map([*logs, *more])
+    write_map(tmp_path / "map2", other)
+    changed = run_log(record, linkmap=str(tmp_path / "map2"))
+    assert "not the map the recording hub used" in changed["input"]["context"]["linkmap"]
+    (tmp_path / "map").rename(tmp_path / "map-moved")
+    gone = run_log(record)
+    assert "is gone or has changed" in gone["input"]["context"]["linkmap"]
+    assert not [a for a in gone["alerts"] if a["rule"] == "weak_link_ahead"]

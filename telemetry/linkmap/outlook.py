@@ -21,7 +21,7 @@ from typing import Final
 from telemetry.daylight import light_at
 from telemetry.linkmap.ahead import STANDING_MPS, Outlook, WeakAhead
 from telemetry.linkmap.grid import CellIndex
-from telemetry.linkmap.model import LinkMap
+from telemetry.linkmap.model import LinkMap, LinkMapError
 from telemetry.linkmap.settings import LinkMapSettings
 from telemetry.linkmap.store import CELLS, read_map
 from telemetry.site import Site, distance_m
@@ -184,7 +184,10 @@ def fingerprint(path: str | Path) -> str:
     """A short hash of the map's cells: a replay can tell whether it has the map the
     recording hub looked ahead on."""
     digest = hashlib.sha256()
-    with open(Path(path) / CELLS, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
+    try:
+        with open(Path(path) / CELLS, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(block)
+    except OSError as error:
+        raise LinkMapError(f"{path}: not a link map ({error.strerror}: {CELLS})") from None
     return digest.hexdigest()[:16]
