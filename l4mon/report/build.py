@@ -20,7 +20,7 @@ import numpy as np
 
 from l4mon.config import HubConfig
 from l4mon.context import replay_context
-from l4mon.report import charts, tables_build
+from l4mon.report import charts, linkmap_section, tables_build
 from l4mon.report.aggregate import BATCH_ROWS, Limits, RawFigures, scan
 from l4mon.report.budgets import USABLE_LINKS, budgets, thresholds
 from l4mon.report.differences import compare
@@ -104,6 +104,8 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
     options = options or ReportOptions()
     logs, results = resolve(paths)
     site = _site(options, logs, results)
+    # Read now, with the inputs: a wrong map path fails before the scan, not after it.
+    linkmap = linkmap_section.load(options.linkmap) if options.linkmap else None
     config = options.config or HubConfig()
     all_budgets = budgets(config)
     th = thresholds(all_budgets)
@@ -173,6 +175,15 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
         float(r.doc["span"]["end"]) for r in results if r.doc.get("span", {}).get("end")]
     tables = {t.name: t for t in [*built, diff, inputs]}
     verdict, detail = _verdict(tables["budgets"], conditions, {r.condition for r in runs})
+    section = None
+    if linkmap is not None and options.linkmap is not None:
+        # Past drives, not these inputs: kept out of the verdict and the differences.
+        section, map_tables, map_marks = linkmap_section.build_section(
+            linkmap, path=options.linkmap, config=config,
+            site=linkmap_section.plan(linkmap, options.site, site), conditions=conditions,
+            order=_order, baseline=baseline)
+        tables.update({t.name: t for t in map_tables})
+        marks.update(map_marks)
     return Report(
         title=options.title, site=site.name if site else (
             ", ".join(sorted({lg.manifest.site for lg in logs if lg.manifest.site})) or "—"),
@@ -181,7 +192,7 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
         charts=_charts(raw, runs, link_avail, site, conditions), notes=notes, marks=marks,
         data_start=min(starts, default=None), data_end=max(ends, default=None),
         hours=sum(float(r["hours"] or 0.0) for r in inputs.rows),
-        sessions=sum(int(r["sessions"] or 0) for r in inputs.rows))
+        sessions=sum(int(r["sessions"] or 0) for r in inputs.rows), linkmap=section)
 
 
 def _dates(start: float | None, end: float | None) -> str:

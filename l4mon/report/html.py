@@ -39,11 +39,16 @@ svg .h { font: 600 13px sans-serif; } svg .t { font: 11px sans-serif; fill: #343
 svg .s { font: 9px sans-serif; fill: #495057; } svg .g { stroke: #e9ecef; stroke-width: 1; }
 svg .frame { fill: none; stroke: #ced4da; }
 .legend span { display:inline-block; padding: 0 6px; margin-right: 6px; }
+.lmaps { display: flex; flex-wrap: wrap; gap: 6px 18px; margin: 6px 0 12px; }
+svg.lmap { max-width: 100%; height: auto; } svg.lmap-legend { max-width: 100%; height: auto; }
+td.nm { color: var(--muted); font-style: italic; text-align: center; vertical-align: middle; }
+th.base { background: #e7f5ff; }
 @page { size: A4; margin: 14mm 12mm; }
 @media print {
   body { margin: 0; max-width: none; font-size: 10.5px; }
   table { font-size: 9.5px; page-break-inside: auto; } tr { page-break-inside: avoid; }
   h2 { page-break-after: avoid; } svg.chart, .verdict { page-break-inside: avoid; }
+  .lmaps { page-break-inside: avoid; } svg.lmap { max-width: 48%; }
   td.worse, td.better, .verdict { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 }
 """
@@ -164,6 +169,53 @@ def _summary(report: Report) -> str:
             f'{"<ul>" + items + "</ul>" if items else ""}</div>{table}')
 
 
+def linkmap_html(report: Report) -> str:
+    """Per link: its figures with the conditions side by side, a map per condition at one
+    scale, then its worst stretches; a condition without passes says "not mapped"."""
+    sec = report.linkmap
+    if sec is None:
+        return ""
+    summary, worst = report.tables["linkmap_conditions"], report.tables["linkmap_worst"]
+    figures = [c for c in summary.columns if c.key not in ("link", "condition", "status")]
+    parts = [f"<p>{escape(sec.about)}</p>", sec.legend]
+    for link in sec.links:
+        rows = {r["condition"]: (i, r) for i, r in enumerate(summary.rows) if r["link"] == link}
+        head = "".join(f'<th{" class=base" if c == sec.baseline else ""}>{escape(c)}'
+                       f'{" (baseline)" if c == sec.baseline else ""}</th>'
+                       for c in sec.conditions)
+        body = []
+        for j, col in enumerate(figures):
+            cells = []
+            for cond in sec.conditions:
+                i, row = rows[cond]
+                if row["status"] != "mapped":
+                    if j == 0:
+                        cells.append(f'<td class="nm" rowspan="{len(figures)}">not mapped: '
+                                     f"no passes of {escape(link)} under {escape(cond)}</td>")
+                    continue
+                mark = report.marks.get((summary.name, i, col.key))
+                cells.append(f'<td class="n{" " + mark if mark else ""}">'
+                             f"{fmt(col, row.get(col.key))}</td>")
+            unit = f" ({escape(col.unit)})" if col.unit else ""
+            body.append(f"<tr><th>{escape(col.title)}{unit}</th>{''.join(cells)}</tr>")
+        parts.append(f"<h3>{escape(link)}</h3><table><caption>{escape(link)}: past passes "
+                     f"per condition, side by side</caption><thead><tr><th>Figure</th>{head}"
+                     f"</tr></thead><tbody>{''.join(body)}</tbody></table>")
+        parts.append('<div class="lmaps">' + "".join(sec.maps.get(link, [])) + "</div>")
+        mine = Table(worst.name, f"{link}: worst stretches", [c for c in worst.columns
+                                                              if c.key != "link"],
+                     [r for r in worst.rows if r["link"] == link])
+        parts.append(table_html(report, mine, skip=("cell_x", "cell_y")) if mine.rows else
+                     f'<p class="empty">{escape(link)}: no mapped stretch failed on a past '
+                     "pass.</p>")
+    parts.append(f'<p class="note">{escape(summary.note)} {escape(worst.note)}</p>')
+    if sec.baseline:
+        parts.append(f'<p class="note">Cells coloured red (worse) or green (better): a change '
+                     f"of ≥ 10 % against {escape(sec.baseline)} on the same link.</p>")
+    parts += [f'<p class="note">{escape(n)}</p>' for n in sec.notes]
+    return "".join(parts)
+
+
 def render(report: Report) -> str:
     c = report.charts
     t = report.tables
@@ -197,7 +249,10 @@ def render(report: Report) -> str:
         table_html(report, t["false_alarms"]),
         f"<h2>8. Differences by condition (against {escape(report.baseline or '—')})</h2>",
         table_html(report, t["differences"], skip=("baseline", "value")),
-        "<h2>9. Inputs and method</h2>", table_html(report, t["inputs"]),
+        *(["<h2>9. Link map: past drives per stretch of road</h2>", linkmap_html(report)]
+          if report.linkmap else []),
+        f"<h2>{10 if report.linkmap else 9}. Inputs and method</h2>",
+        table_html(report, t["inputs"]),
         "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in report.notes) + "</ul>"
         if report.notes else "",
         '<p class="note">Raw-sample figures (latency, jitter, loss, throughput, V2I) are counted '

@@ -23,12 +23,14 @@ class Column:
     digits: int = 1
     #: "lower" / "higher" is better: the page highlights how each condition differs
     better: Literal["lower", "higher"] | None = None
+    #: What an empty value is shown as, where a column can say why ("not measured").
+    missing: str = NOT_MEASURED
 
     def show(self, value: Any) -> str:
         """The value as a reader sees it (not escaped): 12.3 %, 1,234, 56.7; N/A for a
         figure with nothing measured behind it (never 0)."""
         if value is None or value == "":
-            return NOT_MEASURED
+            return self.missing
         if self.kind == "text":
             return str(value)
         if self.kind == "int":
@@ -51,6 +53,25 @@ class Table:
 
 
 @dataclass
+class LinkMapSection:
+    """The link map section's pictures and words; its tables (``linkmap_conditions``,
+    ``linkmap_worst``) are in ``Report.tables``, so they are exported like every other."""
+
+    path: str
+    #: What the map holds and how its stretches are judged: the section's first paragraph.
+    about: str
+    links: list[str]
+    #: Column order of the side-by-side views: the report's condition order.
+    conditions: list[str]
+    #: The condition other columns are marked worse / better against (None: no marks).
+    baseline: str | None
+    #: link → one inline SVG map per condition, in ``conditions`` order, same extent and scale
+    maps: dict[str, list[str]]
+    legend: str
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Report:
     title: str
     site: str
@@ -70,3 +91,5 @@ class Report:
     data_end: float | None = None
     hours: float = 0.0
     sessions: int = 0
+    #: Only with ``--linkmap``: a report without it is unchanged.
+    linkmap: LinkMapSection | None = None

@@ -139,10 +139,10 @@ class LookAhead:
         basis = "all conditions pooled" if spot.pooled else \
             f"under {ahead.weather}/{ahead.light}"
         failed = round(spot.share * spot.passes)
-        text = (f"{ahead.link} weak {when}{where}: {_measure_words(self.rule.measure)} on "
+        text = (f"{ahead.link} weak {when}{where}: {measure_words(self.rule.measure)} on "
                 f"{failed} of {spot.passes} past passes ({basis})")
-        advice = _advice(self.usable_p05_kbps(spot.cell, ahead), required_kbps, place)
-        return f"{text}; {advice}" if advice else text
+        action = advice(self.usable_p05_kbps(spot.cell, ahead), required_kbps, place)
+        return f"{text}; {action}" if action else text
 
     def usable_p05_kbps(self, cell: CellIndex, ahead: LinkAhead) -> float | None:
         """What the vehicle's links together carried there on 95 % of their samples: the
@@ -160,12 +160,12 @@ class LookAhead:
         return total
 
 
-def _measure_words(counter: str) -> str:
+def measure_words(counter: str) -> str:
     return {"passes_unfit": "down or short of uplink", "passes_impaired": "degraded or down",
             "passes_down": "down", "passes_ul_short": "short of uplink"}[counter]
 
 
-def _advice(ul_p05_kbps: float | None, required_kbps: float | None,
+def advice(ul_p05_kbps: float | None, required_kbps: float | None,
             place: str | None) -> str | None:
     """Lower the camera streams to what the stretch carried on 95 % of its samples, when
     that is short of what they need and not nothing (a stretch that carries nothing needs a
