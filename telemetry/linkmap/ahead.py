@@ -24,7 +24,7 @@ measures, and the one the live and replay warning (rule ``weak_link_ahead``) res
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from telemetry.linkmap.cellstats import CellStats
@@ -63,6 +63,13 @@ class Outlook:
     mapped: bool
 
 
+#: Judged (cell, link, weather, light) kept by a WeakAhead: the map does not change while a
+#: hub runs, and a fleet asks about the same few hundred cells all day.
+JUDGED_KEPT: Final = 200_000
+#: (figures or None, pooled, share failing or None below min_passes)
+_Judged = tuple[CellStats | None, bool, float | None]
+
+
 @dataclass(frozen=True)
 class WeakAhead:
     linkmap: LinkMap
@@ -71,6 +78,8 @@ class WeakAhead:
     min_passes: int = DEFAULT_MIN_PASSES
     #: A measure name (``MEASURES``) or the counter itself (``passes_impaired``).
     measure: str = "passes_impaired"
+    _judged: dict[tuple[int, int, str, str, str], _Judged] = field(
+        default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         counter = MEASURES.get(self.measure, self.measure)
@@ -87,25 +96,49 @@ class WeakAhead:
             return own, False
         return self.linkmap.pooled(cell, link), True
 
+    def judge(self, cell: CellIndex, link: str, weather: str, light: str) -> _Judged:
+        """The cell's figures, whether pooled, and its share of passes failing (None: too
+        few passes to say), computed once per (cell, link, condition)."""
+        key = (cell[0], cell[1], link, weather, light)
+        judged = self._judged.get(key)
+        if judged is None:
+            stats, pooled = self.stats(cell, link, weather, light)
+            share = None if stats is None or stats.passes < self.min_passes else \
+                getattr(stats, self.measure) / stats.passes
+            if len(self._judged) >= JUDGED_KEPT:
+                self._judged.clear()
+            judged = self._judged[key] = (stats, pooled, share)
+        return judged
+
+    def cells_ahead(self, lat: float, lon: float, heading_deg: float | None,
+                    speed_mps: float | None) -> list[tuple[float, CellIndex]]:
+        """The cells within the horizon along the heading, nearest first (only the cell the
+        vehicle is in when it stands)."""
+        moving = speed_mps is not None and speed_mps >= STANDING_MPS
+        reach = speed_mps * self.horizon_s if moving and speed_mps is not None else 0.0
+        return self.linkmap.grid.ahead(lat, lon, heading_deg if moving else None, reach)
+
+    def outlook(self, cells: list[tuple[float, CellIndex]], link: str, weather: str,
+                light: str) -> Outlook:
+        """The nearest weak cell of ``cells`` for the link, and whether any was known."""
+        mapped = False
+        for distance, cell in cells:
+            stats, pooled, share = self.judge(cell, link, weather, light)
+            if share is None or stats is None:
+                continue
+            mapped = True
+            if share >= self.threshold:
+                return Outlook(WeakSpot(distance, cell, share, stats.passes, stats, pooled),
+                               True)
+        return Outlook(None, mapped)
+
     def look(self, *, lat: float, lon: float, heading_deg: float | None,
              speed_mps: float | None, link: str, weather: str = "unknown",
              light: str = "unknown") -> Outlook:
         """The nearest weak cell ahead within the horizon, and whether anything ahead is
         known at all."""
-        moving = speed_mps is not None and speed_mps >= STANDING_MPS
-        reach = speed_mps * self.horizon_s if moving and speed_mps is not None else 0.0
-        mapped = False
-        for distance, cell in self.linkmap.grid.ahead(lat, lon, heading_deg if moving else None,
-                                                      reach):
-            stats, pooled = self.stats(cell, link, weather, light)
-            if stats is None or stats.passes < self.min_passes:
-                continue
-            mapped = True
-            share = getattr(stats, self.measure) / stats.passes
-            if share >= self.threshold:
-                return Outlook(WeakSpot(distance, cell, share, stats.passes, stats, pooled),
-                               True)
-        return Outlook(None, mapped)
+        return self.outlook(self.cells_ahead(lat, lon, heading_deg, speed_mps), link,
+                            weather, light)
 
     def check(self, *, lat: float, lon: float, heading_deg: float | None,
               speed_mps: float | None, link: str, weather: str = "unknown",

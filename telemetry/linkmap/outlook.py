@@ -14,6 +14,7 @@ no outlook (None: unknown), and a road the map has too few passes of is "not map
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -76,6 +77,7 @@ class LookAhead:
         #: vehicle id → (time asked, outlook per link): the rules and the console brief ask
         #: for the same vehicle at the same tick.
         self._last: dict[str, tuple[float, dict[str, LinkAhead]]] = {}
+        self._light: dict[tuple[int, float, float], str] = {}
 
     @classmethod
     def load(cls, settings: LinkMapSettings, *, site: Site | None = None) -> LookAhead:
@@ -87,7 +89,16 @@ class LookAhead:
         """(weather, light) to pick the map's rows by."""
         light = self.settings.light
         if light == "auto":
-            light = light_at(now, lat, lon)
+            # The light changes over minutes and kilometres: worked out once a minute per
+            # ~1 km square, at the minute's start, so the answer depends on nothing else.
+            minute = math.floor(now / 60.0)
+            key = (minute, round(lat, 2), round(lon, 2))
+            cached = self._light.get(key)
+            if cached is None:
+                if len(self._light) > 10_000:
+                    self._light.clear()
+                cached = self._light[key] = light_at(minute * 60.0, key[1], key[2])
+            light = cached
         return self.settings.weather, light
 
     def links(self, vehicle: VehicleTrack, now: float) -> dict[str, LinkAhead] | None:
@@ -101,10 +112,9 @@ class LookAhead:
         weather, light = self.condition(state.lat, state.lon, now)
         out = {}
         names = tuple(vehicle.links)
+        cells = self.rule.cells_ahead(state.lat, state.lon, state.heading_deg, state.speed_mps)
         for name in names:
-            outlook = self.rule.look(lat=state.lat, lon=state.lon,
-                                     heading_deg=state.heading_deg, speed_mps=state.speed_mps,
-                                     link=name, weather=weather, light=light)
+            outlook = self.rule.outlook(cells, name, weather, light)
             out[name] = LinkAhead(name, outlook, state.speed_mps, weather, light, names)
         if len(self._last) > 4 * 10_000:  # bounded: vehicles come and go over months
             self._last.clear()
