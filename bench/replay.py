@@ -64,21 +64,22 @@ ROOT = Path(__file__).resolve().parent.parent
 START = 1_767_225_600.0
 #: Part of the cache's name: bump it when ``generate`` writes something else, so that a log
 #: cached by an older version of this script is not measured as if it were today's.
-LOG_VERSION = 2
+LOG_VERSION = 3
 TARGET_X = 200.0
 
 
-def generate(path: Path, vehicles: int, minutes: float) -> None:
+def generate(path: Path, vehicles: int, minutes: float, *, seed: int = 42) -> None:
     """The simulated fleet as a recording hub with the demo site would have written it.
     Written to a temp name and renamed, so an interrupted run leaves no half log cached."""
     site = load_site(DEMO_SITE_PATH)
-    fleet = SimFleet(site=site, vehicles=vehicles, seed=42, start=START)
+    fleet = SimFleet(site=site, vehicles=vehicles, seed=seed, start=START)
     decoder = Decoder(max_age_s=1e12)
     context = recorded(HubConfig(site=SiteSettings(path=str(DEMO_SITE_PATH))), site)
     partial = path.with_name(path.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     writer = DriveLogWriter(partial, manifest=Manifest(
-        site=site.name, source={"kind": "generator", "notes": "bench/replay.py: SimFleet seed 42"},
+        site=site.name,
+        source={"kind": "generator", "notes": f"bench/replay.py: SimFleet seed {seed}"},
         **context))
     steps = round(minutes * 600)  # 0.1 s steps: a bounded loop
     for step in range(1, steps + 1):

@@ -7,6 +7,7 @@ replay run the real thing; the live ones add a ``Runtime`` (``build_runtime``).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from l4mon.alerts.duty import DutyRoster
@@ -19,6 +20,7 @@ from l4mon.config import HubConfig
 from l4mon.hub import Hub
 from l4mon.leadership import Leadership
 from l4mon.runtime import Runtime
+from telemetry.fleet import RsuTrack
 from telemetry.linkmap.outlook import LookAhead
 from telemetry.site import Site, load_site
 
@@ -54,6 +56,11 @@ def build_hub(config: HubConfig, *, site: Site | None = None,
     hub.alerts = engine
     if config.linkmap.path:
         engine.lookahead = LookAhead.load(config.linkmap, site=site)
+
+        def rsus() -> Iterable[RsuTrack]:  # their weather; a session's end replaces the table
+            return hub.fleet.rsus.values()
+
+        engine.lookahead.rsus = rsus
         log.info("link map %s: %d rows, %d drives; looking %g s ahead",
                  config.linkmap.path, len(engine.lookahead.linkmap.rows),
                  len(engine.lookahead.linkmap.drives), config.linkmap.horizon_s)

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from telemetry import topics
 from telemetry.topics import Route
-from telemetry.wire import LinkSample, Message, RsuStatus, VehicleEvent, VehicleState
+from telemetry.wire import LinkSample, Message, RsuStatus, VehicleEvent, VehicleState, Weather
 
 SCHEMA_NAME: Final = "l4mon-drive-log"
 #: 2 added the link columns ``probe`` and ``sender_clock`` (v1 logs read as both true, which
@@ -41,7 +41,6 @@ SCHEMA_NAME: Final = "l4mon-drive-log"
 SCHEMA_VERSION: Final = 2
 MANIFEST: Final = "manifest.json"
 
-Weather = Literal["clear", "cloudy", "rain", "snow", "fog", "unknown"]
 Light = Literal["daylight", "dusk", "night", "unknown"]
 Road = Literal["dry", "wet", "snow", "ice", "unknown"]
 
@@ -73,6 +72,9 @@ SCHEMA: Final = pa.schema([
     ("topic", _STR), ("payload", pa.binary()),
     # the MQTT content type it arrived with (null: none, i.e. JSON); version 2
     ("content_type", _STR),
+    # what the RSU's road weather sensor said (RsuStatus.weather); added without a version
+    # bump: older logs read it as null, older readers never ask for it
+    ("weather", _STR),
 ], metadata={"schema": SCHEMA_NAME, "version": str(SCHEMA_VERSION)})
 COLUMNS: Final = SCHEMA.names
 
@@ -137,7 +139,8 @@ def _row(recv_time: float, route: Route, msg: Message) -> dict[str, Any]:
     elif isinstance(msg, RsuStatus):
         row.update(intersection=msg.intersection, health=msg.health, boot_id=msg.boot_id,
                    tx_msgs=msg.tx_msgs, rx_msgs=msg.rx_msgs,
-                   backhaul_rtt_ms=msg.backhaul_rtt_ms, cpu_pct=msg.cpu_pct)
+                   backhaul_rtt_ms=msg.backhaul_rtt_ms, cpu_pct=msg.cpu_pct,
+                   weather=msg.weather)
     return row
 
 
@@ -230,8 +233,11 @@ class DriveLogWriter:
 
 
 def write_manifest(path: Path, manifest: Manifest) -> None:
+    data = msgspec.to_builtins(manifest)
+    if data.get("linkmap") is None:  # absent, so a log without a map stays readable by older
+        data.pop("linkmap", None)    # l4mon, which refuses fields it does not know
     tmp = Path(path) / (MANIFEST + ".tmp")
-    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(manifest), indent=2))
+    tmp.write_bytes(msgspec.json.format(msgspec.json.encode(data), indent=2))
     tmp.replace(Path(path) / MANIFEST)
 
 
@@ -333,7 +339,7 @@ def _encoded(table: pa.Table, rows: list[int]) -> Iterator[tuple[int, tuple[floa
                             health=cols["health"][i], boot_id=cols["boot_id"][i],
                             tx_msgs=cols["tx_msgs"][i], rx_msgs=cols["rx_msgs"][i],
                             backhaul_rtt_ms=cols["backhaul_rtt_ms"][i],
-                            cpu_pct=cols["cpu_pct"][i])
+                            cpu_pct=cols["cpu_pct"][i], weather=cols["weather"][i])
         else:
             raise DriveLogError(f"row {row}: unknown kind {kind!r}")
         yield row, (cols["recv_time"][i], topic, encode(msg), None)

@@ -22,6 +22,8 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[A-Za
 Mode = Literal["autonomous", "mrm", "remote", "manual", "stopped"]
 Rat = Literal["nr", "lte", "umts", "gsm", "none"]
 RsuHealth = Literal["ok", "degraded", "fault"]
+#: Weather as drive logs tag it and a roadside weather sensor reports it.
+Weather = Literal["clear", "cloudy", "rain", "snow", "fog", "unknown"]
 
 Rsrp = Annotated[float, msgspec.Meta(ge=-160.0, le=-20.0)]
 Rsrq = Annotated[float, msgspec.Meta(ge=-45.0, le=20.0)]
@@ -101,6 +103,9 @@ class RsuStatus(msgspec.Struct, frozen=True, gc=False):
     rx_msgs: Count | None = None
     backhaul_rtt_ms: RttMs | None = None
     cpu_pct: Annotated[float, msgspec.Meta(ge=0.0, le=100.0)] | None = None
+    #: What a road weather sensor at the RSU observes now (optional): the link map's
+    #: look-ahead picks the map's rows for this weather (docs/linkmap.md).
+    weather: Weather | None = None
 
 
 Message = VehicleState | LinkSample | VehicleEvent | RsuStatus

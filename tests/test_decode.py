@@ -46,7 +46,7 @@ GOOD: dict[str, dict[str, Any]] = {
     "event": {"ts": NOW - 1.0, "kind": "takeover_request", "seq": 2, "detail": "door"},
     "rsu": {"ts": NOW - 0.2, "seq": 9, "intersection": "ix-a", "health": "degraded",
             "boot_id": "b1", "tx_msgs": 100, "rx_msgs": 50, "backhaul_rtt_ms": 3.5,
-            "cpu_pct": 12.0},
+            "cpu_pct": 12.0, "weather": "snow"},
 }
 TOPICS = {"link": LINK_T, "state": STATE_T, "event": EVENT_T, "rsu": RSU_T}
 TYPES: dict[str, type[Any]] = {

@@ -170,3 +170,46 @@ def test_the_command_line_replays_with_a_map_and_refuses_a_bad_one(
                           str(tmp_path)], capture_output=True, text=True, check=False,
                          timeout=120)
     assert bad.returncode == 2 and "not a link map" in bad.stderr
+
+
+def test_the_sites_rsus_say_the_weather_until_their_report_is_old(
+        mapped: tuple[Path, Path, Path]) -> None:
+    """An RSU's road weather sensor (``RsuStatus.weather``) picks the map's rows; without
+    a report from the last ``weather_max_age_s`` the configured weather stands again. A
+    weather the protocol does not know is quarantined, never guessed."""
+    linkmap, _, _ = mapped
+    hub = build_hub(config_from_dict({"alerts": {"journal": ":memory:"},
+                                      "linkmap": {"path": str(linkmap), "weather": "clear",
+                                                  "light": "daylight",
+                                                  "weather_max_age_s": 600.0}}))
+    t = START + 5 * DAY
+    lat, lon = FRAME.to_latlon(0.5, 12.5)
+
+    def pose(at: float, seq: int) -> None:
+        state = VehicleState(ts=at, seq=seq, lat=lat, lon=lon, speed_mps=10.0,
+                             heading_deg=90.0, mode="autonomous")
+        link = json.dumps({"ts": at, "seq": seq, "rat": "nr", "rtt_ms": 20.0}).encode()
+        hub.ingest([("l4mon/v1/test/vehicle/v1/state", msgspec.json.encode(state), None),
+                    ("l4mon/v1/test/vehicle/v1/link/l5g", link, None)], at)
+
+    def rsu(at: float, seq: int, weather: str) -> None:
+        status = json.dumps({"ts": at, "seq": seq, "intersection": "ix-1",
+                             "weather": weather}).encode()
+        hub.ingest([("l4mon/v1/test/rsu/r1/status", status, None)], at)
+
+    assert hub.lookahead is not None
+    pose(t, 1)
+    before = hub.lookahead.links(hub.fleet.vehicles["v1"], t)
+    assert before is not None and before["l5g"].weather == "clear"
+    assert before["l5g"].outlook.spot is not None and before["l5g"].outlook.spot.pooled
+    rsu(t + 1, 1, "snow")
+    pose(t + 2, 2)
+    snowing = hub.lookahead.links(hub.fleet.vehicles["v1"], t + 2)
+    assert snowing is not None and snowing["l5g"].weather == "snow"
+    assert snowing["l5g"].outlook.spot is not None and not snowing["l5g"].outlook.spot.pooled
+    pose(t + 700, 3)  # the report is 699 s old: past weather_max_age_s
+    later = hub.lookahead.links(hub.fleet.vehicles["v1"], t + 700)
+    assert later is not None and later["l5g"].weather == "clear"
+    quarantined = len(hub.quarantine)
+    rsu(t + 701, 2, "sleet")
+    assert len(hub.quarantine) == quarantined + 1

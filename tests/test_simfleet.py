@@ -243,7 +243,7 @@ PINNED_MESSAGES: list[tuple[str, bytes]] = [
     ("rsu/rsu-araya/status",
      b'{"ts":1700000000.0448017,"seq":0,"intersection":"ix-araya","health":"ok",'
      b'"boot_id":"rsu-araya-a5f797ef","tx_msgs":3452709,"rx_msgs":null,"backhaul_rtt_ms":5.5,'
-     b'"cpu_pct":18.5}'),
+     b'"cpu_pct":18.5,"weather":"snow"}'),
     ("vehicle/shuttle-01/event",
      b'{"ts":1700000002.028407,"kind":"takeover_request","seq":0,'
      b'"detail":"system asked a remote operator to take over (simulated fault)"}'),
@@ -259,7 +259,7 @@ PINNED_MESSAGES: list[tuple[str, bytes]] = [
 #: How many messages ``_pinned_run`` sends, and the SHA-256 of all of them in order
 #: (topic, NUL, payload, newline each).
 PINNED_COUNT = 1303
-PINNED_DIGEST = "4c0c23e37de6cd994f951df12525781bceb5d2326572b1b49baf25056010fbf6"
+PINNED_DIGEST = "43b25fa50d79bfa3989be24108c7495d50872de55c4a74b910cc32c9727e2e74"
 
 
 def _pinned_run(site: Site) -> list[tuple[str, bytes]]:

@@ -121,6 +121,8 @@ class SimFleet:
                 r.intersection,
                 topics.rsu_topic(site.name, r.id),
                 random.Random(f"l4mon-sim:{seed}:rsu:{r.id}"),
+                weather=None if conditions.conditions.weather == "unknown"
+                else conditions.conditions.weather,
             )
             rsu.x, rsu.y = self._frame.to_xy(r.lat, r.lon)
             rsu.boot_before(start, self._rsu_period)

@@ -11,7 +11,7 @@ import random
 from collections.abc import Sequence
 from typing import Final
 
-from telemetry.wire import RsuStatus
+from telemetry.wire import RsuStatus, Weather
 
 V2I_RATE_HZ: Final = 10.0
 V2I_RANGE_M: Final = 300.0
@@ -22,11 +22,14 @@ class Rsu:
 
     __slots__ = (
         "boot", "boot_id", "cpu", "id", "intersection", "phase", "rng", "seq", "tick", "topic",
-        "x", "y",
+        "weather", "x", "y",
     )  # fmt: skip
 
-    def __init__(self, rsu_id: str, intersection: str, topic: str, rng: random.Random) -> None:
+    def __init__(self, rsu_id: str, intersection: str, topic: str, rng: random.Random,
+                 weather: Weather | None = None) -> None:
         self.id = rsu_id
+        #: What its road weather sensor reports: the simulated condition's weather.
+        self.weather = weather
         self.intersection = intersection
         self.topic = topic
         self.rng = rng
@@ -63,6 +66,7 @@ class Rsu:
             tx_msgs=math.floor((t - self.boot) * V2I_RATE_HZ),
             backhaul_rtt_ms=round(rtt, 1),
             cpu_pct=round(self.cpu, 1),
+            weather=self.weather,
         )
         self.seq += 1
         return status

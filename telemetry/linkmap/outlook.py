@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from telemetry.daylight import light_at
+from telemetry.fleet import RsuTrack
 from telemetry.linkmap.ahead import STANDING_MPS, Outlook, WeakAhead
 from telemetry.linkmap.grid import CellIndex
 from telemetry.linkmap.model import LinkMap, LinkMapError
@@ -74,6 +76,10 @@ class LookAhead:
         self.rule = WeakAhead(linkmap, horizon_s=settings.horizon_s,
                               threshold=settings.threshold, min_passes=settings.min_passes,
                               measure=settings.measure)
+        #: The hub's RSUs, for their weather reports (the hub sets it; a fleet replaces its
+        #: RSU table at a session's end, so this is asked each time, not kept).
+        self.rsus: Callable[[], Iterable[RsuTrack]] = tuple
+        self._weather: tuple[float, dict[str, str | None]] = (-1.0, {})
         #: vehicle id → (time asked, outlook per link): the rules and the console brief ask
         #: for the same vehicle at the same tick.
         self._last: dict[str, tuple[float, dict[str, LinkAhead]]] = {}
@@ -85,8 +91,28 @@ class LookAhead:
         return cls(read_map(settings.path), settings, site=site,
                    fingerprint=fingerprint(settings.path))
 
-    def condition(self, lat: float, lon: float, now: float) -> tuple[str, str]:
-        """(weather, light) to pick the map's rows by."""
+    def reported_weather(self, site: str, now: float) -> str | None:
+        """The newest weather an RSU of ``site`` reported within ``weather_max_age_s``."""
+        at, by_site = self._weather
+        if at != now:
+            newest: dict[str, tuple[float, str]] = {}
+            oldest = now - self.settings.weather_max_age_s
+            for rsu in self.rsus():
+                last, rx = rsu.last, rsu.last_rx
+                if last is None or last.weather is None or rx is None or rx < oldest:
+                    continue
+                if rsu.site not in newest or rx > newest[rsu.site][0]:
+                    newest[rsu.site] = (rx, last.weather)
+            by_site = {name: weather for name, (_, weather) in newest.items()}
+            self._weather = (now, by_site)
+        return by_site.get(site)
+
+    def condition(self, lat: float, lon: float, now: float,
+                  site: str | None = None) -> tuple[str, str]:
+        """(weather, light) to pick the map's rows by: the site's RSUs' newest weather
+        report, else the configured weather; the light configured or from the sun."""
+        weather = (self.reported_weather(site, now) if site is not None else None) \
+            or self.settings.weather
         light = self.settings.light
         if light == "auto":
             # The light changes over minutes and kilometres: worked out once a minute per
@@ -99,7 +125,7 @@ class LookAhead:
                     self._light.clear()
                 cached = self._light[key] = light_at(minute * 60.0, key[1], key[2])
             light = cached
-        return self.settings.weather, light
+        return weather, light
 
     def links(self, vehicle: VehicleTrack, now: float) -> dict[str, LinkAhead] | None:
         """Each link's outlook, or None when the vehicle's pose is unknown or too old."""
@@ -109,7 +135,7 @@ class LookAhead:
         cached = self._last.get(vehicle.id)
         if cached is not None and cached[0] == now:
             return cached[1]
-        weather, light = self.condition(state.lat, state.lon, now)
+        weather, light = self.condition(state.lat, state.lon, now, vehicle.site)
         out = {}
         names = tuple(vehicle.links)
         cells = self.rule.cells_ahead(state.lat, state.lon, state.heading_deg, state.speed_mps)

@@ -33,8 +33,11 @@ class LinkMapSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: What failing a pass means (telemetry/linkmap/ahead.py): ``unfit`` = down, or usable
     #: but short of the vehicle's uplink requirement.
     measure: MeasureName = "unfit"
-    #: The weather now, to pick the map's rows (a replay takes its log's tag when it has one).
+    #: The weather when no RSU of the site reports one (a replay takes its log's tag when
+    #: it has one).
     weather: Weather = "unknown"
+    #: An RSU's ``weather`` report stands this long; the newest of the site's wins.
+    weather_max_age_s: float = 1_800.0
     #: The light now; ``auto``: from the sun at the vehicle's position and the hub's clock.
     light: LightSetting = "auto"
 
@@ -45,3 +48,5 @@ class LinkMapSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError("linkmap: threshold must be in (0, 1]")
         if self.min_passes < 1:
             raise ValueError("linkmap: min_passes must be >= 1")
+        if self.weather_max_age_s <= 0:
+            raise ValueError("linkmap: weather_max_age_s must be > 0")
