@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -48,13 +49,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from statistics import median
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
+from l4mon.config import config_from_dict
 from scenarios import replay
 from scenarios.importers import import_files
 from scenarios.linkmap_build import MapBuilder, event_of
-from scenarios.scenario import prepare
-from telemetry.linkmap import Grid, LinkMap, WeakAhead
+from scenarios.scenario import prepare, run_prepared
+from telemetry.linkmap import Grid, LinkMap, WeakAhead, write_map
 from telemetry.site import distance_m
 from telemetry.window import percentile
 from telemetry.wire import LinkSample
@@ -87,6 +89,8 @@ class Tick:
     heading: float | None
     speed: float | None
     states: dict[str, str]
+    #: The vehicle's usable links together under its uplink requirement (None: not judged).
+    short: bool | None = None
 
 
 @dataclass
@@ -108,10 +112,14 @@ class Timeline:
             s = v.state
             fresh = s is not None and v.state_rx is not None \
                 and now - v.state_rx <= POSITION_MAX_AGE_S
+            need = self.hub.config.requirements.ul_requirement(vid)
+            usable = v.ul_kbps_usable(now, self.hub.config.links.window_s) \
+                if need is not None else None
             self.ticks.setdefault(vid, []).append(Tick(
                 now, s.lat if fresh and s else None, s.lon if fresh and s else None,
                 s.heading_deg if fresh and s else None, s.speed_mps if fresh and s else None,
-                {name: link.health.state for name, link in v.links.items()}))
+                {name: link.health.state for name, link in v.links.items()},
+                None if usable is None or need is None else usable < need))
 
 
 def timeline(log: Path) -> tuple[Timeline, str, str]:
@@ -163,27 +171,17 @@ def _at_spot(where: tuple[float, float] | None, spots: Sequence[PlacedSpot]) -> 
         distance_m(*where, s.lat, s.lon) <= s.radius_m + SPOT_LAG_M for s in spots)
 
 
-def score(line: Timeline, rule: WeakAhead, weather: str, light: str,
-          spots: Sequence[PlacedSpot] = ()) -> Score:
-    out = Score()
-    for ticks in line.ticks.values():
-        links = sorted({name for t in ticks for name in t.states})
-        for link in links:
-            events: list[float] = []
-            placed: set[float] = set()
-            episodes: list[list[float]] = []
-            before = "unknown"
+Episodes = dict[tuple[str, str], list[list[float]]]
+
+
+def rule_episodes(line: Timeline, rule: WeakAhead, weather: str, light: str) -> Episodes:
+    """Runs of ticks in which the look-ahead rule holds, per (vehicle, link)."""
+    out: Episodes = {}
+    for vid, ticks in line.ticks.items():
+        for link in sorted({name for t in ticks for name in t.states}):
+            episodes = out.setdefault((vid, link), [])
             on = False
-            where: tuple[float, float] | None = None
             for t in ticks:
-                if t.lat is not None and t.lon is not None:
-                    where = (t.lat, t.lon)
-                state = t.states.get(link, "unknown")
-                if event_of(before, state):
-                    events.append(t.t)
-                    if _at_spot(where, spots):
-                        placed.add(t.t)
-                before = state
                 warn = t.lat is not None and t.lon is not None and rule.check(
                     lat=t.lat, lon=t.lon, heading_deg=t.heading, speed_mps=t.speed, link=link,
                     weather=weather, light=light) is not None
@@ -192,6 +190,45 @@ def score(line: Timeline, rule: WeakAhead, weather: str, light: str,
                 elif warn:
                     episodes[-1][1] = t.t
                 on = warn
+    return out
+
+
+def alert_episodes(doc: dict[str, Any], end: float) -> Episodes:
+    """The hub's ``weak_link_ahead`` warnings of a replay, raised to resolved (or the end)."""
+    out: Episodes = {}
+    for a in doc["alerts"]:
+        if a["rule"] == "weak_link_ahead":
+            out.setdefault((a["vehicle"], a["link"]), []).append(
+                [a["raised_at"], a["resolved_at"] or end])
+    return out
+
+
+def score(line: Timeline, episodes_of: Episodes, spots: Sequence[PlacedSpot] = (),
+          kinds: tuple[str, ...] = ("outage", "degradation")) -> Score:
+    out = Score()
+    for vid, ticks in line.ticks.items():
+        links = sorted({name for t in ticks for name in t.states})
+        for link in links:
+            events: list[float] = []
+            placed: set[float] = set()
+            episodes = sorted(episodes_of.get((vid, link), []))
+            before = "unknown"
+            was_short = False
+            where: tuple[float, float] | None = None
+            for t in ticks:
+                if t.lat is not None and t.lon is not None:
+                    where = (t.lat, t.lon)
+                state = t.states.get(link, "unknown")
+                # "short": the vehicle's links together fell under its uplink requirement
+                # while this link was usable (what the unfit measure counts besides outages)
+                short = t.short is True and state in ("ok", "degraded")
+                if event_of(before, state) in kinds or ("short" in kinds and short
+                                                        and not was_short):
+                    events.append(t.t)
+                    if _at_spot(where, spots):
+                        placed.add(t.t)
+                before = state
+                was_short = short
             out.events += len(events)
             out.at_spots += len(placed)
             out.episodes += len(episodes)
@@ -208,6 +245,20 @@ def score(line: Timeline, rule: WeakAhead, weather: str, light: str,
             out.false += sum(1 for s, end in episodes
                              if not any(s <= e <= end + GRACE_S for e in events))
     return out
+
+
+def hub_warnings(log: Path, fold: LinkMap, tmp: Path, *, horizon: float,
+                 threshold: float, measure: str = "impaired") -> Episodes:
+    """Replay the held-out log as ``l4mon replay LOG --linkmap MAP`` does (the hub's own
+    rule engine, rule ``weak_link_ahead``), judging passes by ``measure``."""
+    where = tmp / f"fold-{log.name}"
+    shutil.rmtree(where, ignore_errors=True)
+    write_map(where, fold)
+    config = config_from_dict({"linkmap": {"horizon_s": horizon, "threshold": threshold,
+                                           "measure": measure}})
+    prepared = prepare(log, config=config, linkmap=str(where))
+    doc = run_prepared(prepared)
+    return alert_episodes(doc, doc["span"]["end"] or 0.0)
 
 
 # -- leave one drive out --------------------------------------------------------------------
@@ -233,7 +284,8 @@ def leave_one_out(maps: list[LinkMap], i: int) -> LinkMap:
 
 
 def evaluate(name: str, logs: list[Path], *, cell_m: float, horizon: float, threshold: float,
-             sweep: Sequence[tuple[float, float]], spots: Sequence[PlacedSpot] = ()) -> None:
+             sweep: Sequence[tuple[float, float]], spots: Sequence[PlacedSpot] = (),
+             tmp: Path | None = None) -> None:
     started = time.perf_counter()
     maps = per_drive_maps(logs, cell_m)
     lines = [timeline(log) for log in logs]
@@ -247,8 +299,9 @@ def evaluate(name: str, logs: list[Path], *, cell_m: float, horizon: float, thre
     print("|---|---|---|---|---|---|---|---|")
     total = Score()
     for log, fold, (line, weather, light) in zip(logs, folds, lines, strict=True):
-        s = score(line, WeakAhead(fold, horizon_s=horizon, threshold=threshold), weather,
-                  light, spots)
+        s = score(line, rule_episodes(line, WeakAhead(fold, horizon_s=horizon,
+                                                      threshold=threshold), weather, light),
+                  spots)
         total.add(s)
         leads = ", ".join(f"{x:.1f}" for x in sorted(s.leads)) or "-"
         print(f"| {log.name} | {s.events} | {s.warned} | {s.late} | "
@@ -264,13 +317,29 @@ def evaluate(name: str, logs: list[Path], *, cell_m: float, horizon: float, thre
               f"{SPOT_LAG_M:g} m): {total.warned_at_spots} warned >= {LEAD_MIN_S:g} s ahead; "
               f"the other {total.events - total.at_spots} are the simulator's own (snow fades, "
               f"cell edges): {total.warned - total.warned_at_spots} warned")
+    if tmp is not None:
+        for measure, kinds, what in (
+                ("impaired", ("outage", "degradation"), "outages and degradations"),
+                ("unfit", ("outage", "short"), "outages and uplink shortfalls")):
+            hub = Score()
+            for log, fold, (line, _, _) in zip(logs, folds, lines, strict=True):
+                hub.add(score(line, hub_warnings(log, fold, tmp, horizon=horizon,
+                                                 threshold=threshold, measure=measure),
+                              spots, kinds))
+            print(f"{name}, the hub's own warnings (rule weak_link_ahead in `l4mon replay LOG "
+                  f"--linkmap MAP`, raised only while the link is usable, at the vehicle's "
+                  f"turn), measure {measure}, events = {what}: precision "
+                  f"{_pct(hub.precision)} ({hub.episodes - hub.false}/{hub.episodes}), "
+                  f"recall {_pct(hub.recall)} ({hub.warned}/{hub.events}), lead time median "
+                  f"{_s(_median(hub.leads))}")
     if sweep:
         print("\n| horizon, s | threshold | precision | recall | median lead, s |")
         print("|---|---|---|---|---|")
         for h, th in sweep:
             t = Score()
             for fold, (line, weather, light) in zip(folds, lines, strict=True):
-                t.add(score(line, WeakAhead(fold, horizon_s=h, threshold=th), weather, light))
+                t.add(score(line, rule_episodes(line, WeakAhead(fold, horizon_s=h,
+                                                                threshold=th), weather, light)))
             print(f"| {h:g} | {th:.2f} | {_pct(t.precision)} | {_pct(t.recall)} | "
                   f"{_s(_median(t.leads))} |")
 
@@ -329,11 +398,11 @@ def main(argv: list[str] | None = None) -> int:
             name = "given drive logs" if args.logs else (
                 "CICV5G W2S n8 (real, one road x5)" if args.runs == W2S_RUNS else args.runs)
             evaluate(name, logs, cell_m=args.cell_m, horizon=args.horizon,
-                     threshold=args.threshold, sweep=sweep)
+                     threshold=args.threshold, sweep=sweep, tmp=Path(tmp))
         if not args.no_sim:
             evaluate("simulated loop, snow/daylight, two placed weak spots",
                      sim_logs(Path(tmp)), cell_m=args.cell_m, horizon=args.horizon,
-                     threshold=args.threshold, sweep=sweep, spots=SPOTS)
+                     threshold=args.threshold, sweep=sweep, spots=SPOTS, tmp=Path(tmp))
     return 0
 
 

@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,9 +94,18 @@ def _rss_kib(pid: int) -> int:
 
 
 def replay_in_child(tree: Path, log: Path, out: Path, *, label: str, timeout_s: float,
-                    rss_limit_kib: int) -> Run:
-    """``python -m l4mon replay LOG --speed max --out OUT`` from ``tree``: its wall and CPU
-    time and its own peak RSS."""
+                    rss_limit_kib: int, extra: Sequence[str] = ()) -> Run:
+    """``python -m l4mon replay LOG --speed max --out OUT [EXTRA...]`` from ``tree``: its
+    wall and CPU time and its own peak RSS."""
+    return command_in_child(tree, ["replay", str(log), "--speed", "max", "--out", str(out),
+                                   *extra], out, label=label, timeout_s=timeout_s,
+                            rss_limit_kib=rss_limit_kib)
+
+
+def command_in_child(tree: Path, argv: Sequence[str], out: Path, *, label: str,
+                     timeout_s: float, rss_limit_kib: int) -> Run:
+    """``python -m l4mon ARGV...`` from ``tree``: its wall and CPU time and its own peak RSS;
+    ``out``, when the command wrote it as JSON, is the run's document."""
     hwm = out.with_suffix(".hwm")
     env = {**tree_env(tree), "L4MON_BENCH_HWM": str(hwm)}
     out.unlink(missing_ok=True)
@@ -103,9 +113,8 @@ def replay_in_child(tree: Path, log: Path, out: Path, *, label: str, timeout_s: 
     peak_kib = 0
     with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
         began = time.perf_counter()
-        child = subprocess.Popen([sys.executable, "-c", CHILD, "replay", str(log), "--speed",
-                                  "max", "--out", str(out)], cwd=tree, env=env, stdout=stdout,
-                                 stderr=stderr)
+        child = subprocess.Popen([sys.executable, "-c", CHILD, *argv], cwd=tree, env=env,
+                                 stdout=stdout, stderr=stderr)
         status = "ok"
         # Bounded: the timeout below stops it. Exit is polled every 10 ms (the wall time's
         # resolution), RSS every 0.2 s (reading /proc costs this process, not the child).
@@ -137,7 +146,7 @@ def replay_in_child(tree: Path, log: Path, out: Path, *, label: str, timeout_s: 
             status = f"exit {child.returncode}: {stderr.read().decode()[-2000:]}"
         stdout.seek(0)
         summary = stdout.read().decode().strip()
-    doc = json.loads(out.read_bytes()) if status == "ok" and out.exists() else None
+    doc = json.loads(out.read_bytes()) if status == "ok" and out.is_file() else None
     if hwm.exists():
         peak_kib = int(hwm.read_text())
         hwm.unlink()
