@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 
 from l4mon import __version__
 from l4mon.alerts.engine import NotLeader
-from l4mon.api import alerts, demo, fleet, handovers, history, incidents, reports
+from l4mon.api import alerts, demo, fleet, handovers, history, incidents, linkmap, reports
 from l4mon.api.deps import (
     LEADER_HEADER,
     authenticate,
@@ -118,6 +118,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(fleet.routes(runtime, viewer))
     app.include_router(history.routes(runtime, viewer))
     app.include_router(handovers.routes(runtime, viewer))
+    app.include_router(linkmap.routes(runtime, viewer))
     app.include_router(alerts.routes(runtime, viewer, operator))
     app.include_router(incidents.routes(runtime, viewer, operator))
     app.include_router(demo.routes(runtime, viewer, operator))

@@ -6,6 +6,7 @@ import { $, clock, duration, h, st, stitle } from "./dom.js";
 import { handovers } from "./handovers.js";
 import { causeWords, incidentEls, incidentSummary, makeIncidentEl,
          updateIncidentEl } from "./incidents.js";
+import { linkmap } from "./linkmap-layer.js";
 import { renderAlertsAndFriends } from "./render.js";
 import { S, hubNow, pruneIncidents, upsertAlert } from "./store.js";
 import { select } from "./vehicle-panel.js";
@@ -162,7 +163,10 @@ function makeAlertEl(id) {
     else if (a && a.intersection) { ev.stopPropagation(); handovers.showIntersection(a.intersection); }
   });
   e.history.addEventListener("click", (ev) => ev.stopPropagation());
-  e.li.addEventListener("click", () => toggleHistory(id, e.history));
+  e.li.addEventListener("click", () => {
+    toggleHistory(id, e.history);
+    linkmap.focusAlert(S.open.get(id));   // a weak stretch ahead: its outline stands out
+  });
   return e;
 }
 

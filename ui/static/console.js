@@ -10,6 +10,7 @@ import { injectCellOutage } from "./demo-panel.js";
 import { $, ageEls, duration, fmt } from "./dom.js";
 import { duty } from "./duty.js";
 import { handovers, installHandovers } from "./handovers.js";
+import { installLinkmap } from "./linkmap-layer.js";
 import { renderPerf } from "./perf.js";
 import { readFragmentToken, showLogin, signOut, start } from "./session.js";
 import { layoutPlot } from "./site-plot.js";
@@ -40,6 +41,7 @@ function boot() {
   } catch (err) {
     console.error("handovers.js failed to install", err);   // the rest of the console works
   }
+  installLinkmap();
   readFragmentToken();
   S.token = sessionStorage.getItem(TOKEN_KEY);
   Sound.wanted = sessionStorage.getItem(SOUND_KEY) === "on";

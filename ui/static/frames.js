@@ -6,6 +6,7 @@ import { toast } from "./dom.js";
 import { applyDuty } from "./duty.js";
 import { renderFleet } from "./fleet-table.js";
 import { loadIncidents } from "./incidents.js";
+import { linkmap } from "./linkmap-layer.js";
 import { applyHa } from "./pair.js";
 import { renderAlertsAndFriends, renderAll } from "./render.js";
 import { loadMe } from "./session.js";
@@ -69,6 +70,7 @@ function applySnapshot(f) {
   if (S.selected === null && S.vehicles.size) S.selected = [...S.vehicles.keys()].sort()[0];
   if (!S.me) loadMe();
   renderAll();
+  linkmap.snapshot();
 }
 
 function applyState(f) {

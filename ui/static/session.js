@@ -8,6 +8,7 @@ import { loadDemo } from "./demo-panel.js";
 import { $, h } from "./dom.js";
 import { applyDuty, renderDuty } from "./duty.js";
 import { handovers } from "./handovers.js";
+import { linkmap } from "./linkmap-layer.js";
 import { layoutPlot, loadSite } from "./site-plot.js";
 import { connect, dropSocket } from "./socket.js";
 import { S } from "./store.js";
@@ -41,6 +42,7 @@ export function signOut(message) {
   S.detailTimer = null;
   S.me = null;
   handovers.stop();
+  linkmap.stop();
   showLogin(message);
 }
 
@@ -57,6 +59,7 @@ export async function start() {
   api("GET", "/api/duty").then(applyDuty).catch(() => {});
   layoutPlot();
   handovers.start();
+  linkmap.start();
 }
 
 export async function loadMe() {

@@ -6,6 +6,7 @@ import { CONN_LABEL } from "./constants.js";
 import { $, chg, fmt, setProps, svg, textWidth } from "./dom.js";
 import { needRank } from "./fleet-table.js";
 import { handovers } from "./handovers.js";
+import { linkmap, renderAhead } from "./linkmap-layer.js";
 import { S, takeoverVehicles } from "./store.js";
 import { select } from "./vehicle-panel.js";
 import { codeWords, connWords, ratWords } from "./words.js";
@@ -38,6 +39,8 @@ export const P = {
   vb: null,           // the viewBox {x, y, w, h} (metres) and the plot's size in px {W, H}
   vehLayer: null,
   hoLayer: null,      // handover marks (handovers.js draws them)
+  mapLayer: null,     // the link map's cells, above the roads (linkmap-layer.js)
+  aheadLayer: null,   // weak stretches vehicles head into, under the vehicles (linkmap-layer.js)
   labelLayer: null,   // vehicle labels and their leader lines, above everything
   overlay: null,      // the scale bar
   vehEls: new Map(),
@@ -147,7 +150,7 @@ function buildPlot() {
     for (const r of site.rsus || []) { const [x, y] = project(r.lat, r.lon); b = extend(b, x, y); }
   }
   const vs = positioned();
-  P.hoLayer = null;
+  P.hoLayer = P.mapLayer = P.aheadLayer = null;
   if (!P.frame || (!site && vs.length)) {
     if (!vs.length) { plot.replaceChildren(); P.bounds = null; return; }
     if (!P.frame) P.frame = makeFrame(vs[0].lat, vs[0].lon);
@@ -208,15 +211,20 @@ function buildPlot() {
       addLabel("cell", x, y, s, `${c.id}${off ? " ⇢" : ""}`, "cell-label");
     }
   }
-  // Handover marks above the zones and roads, vehicles above them, labels above everything.
+  // The link map's cells over the zones and roads, handover marks above them, the weak
+  // stretches ahead above those, vehicles above them, labels above everything.
+  P.mapLayer = svg("g", { class: "linkmap", "data-testid": "linkmap-layer" });
   P.hoLayer = svg("g", { class: "handovers" });
+  P.aheadLayer = svg("g", { class: "weak-ahead", "data-testid": "weak-ahead-layer" });
   P.vehLayer = svg("g", { class: "vehicles" });
   P.labelLayer = svg("g", { class: "veh-labels" });
   P.overlay = svg("g", { class: "scale-bar", "data-testid": "plot-scale-bar" });
-  plot.replaceChildren(layer, labels, P.overlay, P.hoLayer, P.vehLayer, P.labelLayer);
+  plot.replaceChildren(layer, P.mapLayer, labels, P.overlay, P.hoLayer, P.aheadLayer, P.vehLayer,
+                       P.labelLayer);
   P.built = true;
   layoutPlot();
   handovers.plotBuilt();
+  linkmap.plotBuilt();
   renderPlotVehicles();
 }
 
@@ -483,6 +491,7 @@ export function renderPlotVehicles() {
     if (e && P.vehLayer.lastChild !== e.g) P.vehLayer.append(e.g);
   }
   placeVehicleLabels(takeover);
+  renderAhead();
   // Grow the plot when a vehicle drives out of it: a vehicle off the plot is a vehicle unseen.
   const B = P.bounds;
   for (const e of P.vehEls.values()) {

@@ -9,9 +9,11 @@ import { coverOf } from "./duty.js";
 import { ageSpan, renderFleet } from "./fleet-table.js";
 import { handovers } from "./handovers.js";
 import { markSelectedMembers } from "./incidents.js";
+import { linkmap } from "./linkmap-layer.js";
 import { renderPlotVehicles } from "./site-plot.js";
 import { S } from "./store.js";
-import { codeWords, connWords, detailWords, modeWords, reasonsWords, stateWords } from "./words.js";
+import { codeWords, connWords, detailWords, linkWords, modeWords, outlookWords, reasonsWords,
+         stateWords } from "./words.js";
 
 export function select(id, byHand = true) {
   if (!S.vehicles.has(id)) return;
@@ -110,6 +112,7 @@ export function renderVehicleSummary() {
   const id = S.selected;
   const v = id && S.vehicles.get(id);
   const title = $("vp-title");
+  renderOutlook(v);
   if (!v) {
     title.replaceChildren("Vehicle ", h("span", { class: "muted", text: "— click one in the table or plot" }));
     $("vp-summary").replaceChildren();
@@ -134,6 +137,37 @@ export function renderVehicleSummary() {
     S.duty ? h("span", { class: cover ? "" : "uncovered",
                          text: cover ? `covered by ${cover}` : "NO OPERATOR COVERS IT" }) : null,
   ].filter(Boolean));
+}
+
+// What the link map says of the road ahead, one line per link, in words; the brief's figures
+// in the tooltip. Rewritten only when its words or figures changed (this runs on every state
+// frame of the selected vehicle). Hidden while the hub has no map.
+const outlook = { key: null };
+function renderOutlook(v) {
+  const box = $("vp-ahead");
+  const show = Boolean(v) && (linkmap.hasMap() || Boolean(v.ahead));
+  if (box.hidden === show) box.hidden = !show;
+  if (!show) { outlook.key = null; return; }
+  const ahead = v.ahead;
+  const lines = ahead
+    ? Object.keys(ahead).sort().map((link) => {
+      const a = ahead[link];
+      const raw = a ? Object.entries(a).map(([k, x]) => `${k}=${Array.isArray(x) ? x.join(",") : x}`).join(" ") : "";
+      return { link, weak: Boolean(a && a.weak), text: outlookWords(link, a), tip: `${link}: ${raw}` };
+    })
+    : [{ link: "", weak: false, text: "Link map: no recent position, the road ahead is unknown",
+         tip: "the vehicle's position is unknown or older than 3 s" }];
+  const key = `${v.id}|${lines.map((l) => `${l.text}|${l.tip}`).join("|")}`;
+  if (key === outlook.key) return;
+  outlook.key = key;
+  box.dataset.vehicle = v.id;
+  box.replaceChildren(
+    h("span", { class: "vp-ahead-head", text: "Road ahead",
+                title: "what past drives on the link map say of the next stretch, per link" }),
+    ...lines.map((l) => h("span", {
+      class: `vp-ahead-line${l.weak ? " weak" : ""}`, title: l.tip, "data-link": l.link,
+      "data-weak": l.weak ? "true" : "false", "aria-label": l.link ? `${linkWords(l.link)} outlook` : null,
+      text: l.text })));
 }
 
 function renderDetail() {

@@ -19,6 +19,14 @@ const CODE_WORD = {
   bandwidth_cap: "uplink cap", link_down: "link down", both_links_down: "both links down",
 };
 
+// Link maps and look-ahead (linkmap-layer.js, vehicle-panel.js): links, conditions, measures.
+const LINK_WORD = { l5g: "Local 5G", lte: "LTE" };
+const WEATHER_WORD = { clear: "clear", cloudy: "cloudy", rain: "rain", snow: "snow", fog: "fog" };
+const LIGHT_WORD = { daylight: "daylight", dusk: "dusk", night: "night" };
+// What failing a pass means for the map's measure (telemetry/linkmap/ahead.py MEASURES).
+const MEASURE_WORD = { unfit: "down or short of uplink", impaired: "degraded or down",
+                       down: "down", ul_short: "short of uplink" };
+
 export const codeWords = (c) => (c == null ? "?" : CODE_WORD[c] ?? String(c).replaceAll("_", " "));
 export function connWords(c, v) {
   if (c === "all_links_down") {
@@ -27,6 +35,28 @@ export function connWords(c, v) {
   }
   return CONN_LABEL[c] ?? codeWords(c);
 }
+export const linkWords = (l) => (l == null ? "?" : LINK_WORD[l] ?? String(l));
+// "snow, daylight"; what is not known is left out ("night"), unless nothing is.
+export function conditionWords(weather, light) {
+  const w = weather === "unknown" ? null : WEATHER_WORD[weather] ?? codeWords(weather);
+  const l = light === "unknown" ? null : LIGHT_WORD[light] ?? codeWords(light);
+  return w && l ? `${w}, ${l}` : w || l || "condition unknown";
+}
+export const measureWords = (m) => MEASURE_WORD[m] ?? codeWords(m);
+
+// One link's outlook from the vehicle brief's `ahead` (l4mon/views.py ahead_brief), in words:
+// "Local 5G: weak stretch in 12 s, 4 of 5 past passes".
+export function outlookWords(link, a) {
+  const name = linkWords(link);
+  if (!a) return `${name}: outlook unknown`;
+  if (!a.weak) return `${name}: ${a.mapped ? "no weak stretch ahead" : "not mapped ahead"}`;
+  const failed = Number.isFinite(a.share) && Number.isFinite(a.passes)
+    ? Math.round(a.share * a.passes) : null;
+  const when = !Number.isFinite(a.in_s) || a.in_s <= 0 ? "here" : `in ${Math.round(a.in_s)} s`;
+  const passes = failed === null ? "" : `, ${failed} of ${a.passes} past passes`;
+  return `${name}: weak stretch ${when}${passes}${a.pooled ? " (all conditions pooled)" : ""}`;
+}
+
 export const stateWords = (s) => LINK_STATE_WORD[s] ?? codeWords(s);
 export const modeWords = (m) => (m == null ? "mode unknown" : MODE_WORD[m] ?? codeWords(m));
 export const ratWords = (r) => (r == null ? "–" : RAT_WORD[r] ?? String(r).toUpperCase());
@@ -54,6 +84,11 @@ export function detailWords(detail, a) {
   const text = String(detail ?? "");
   const pairs = /^\s*[a-z_0-9]+=[^,=]+(,\s*[a-z_0-9]+=[^,=]+)*\s*$/.test(text)
     ? text.split(",").map((p) => p.trim().split("=")) : null;
+  if (!pairs && a && a.rule === "weak_link_ahead") {
+    // "l5g weak in 13 s (81 m ahead): ... (under snow/daylight); ..." (outlook.py describe)
+    return text.replace(/^(\S+) weak\b/, (m, l) => `${linkWords(l)} weak`)
+      .replace(/\bunder ([a-z_]+)\/([a-z_]+)/, (m, w, l) => `in ${conditionWords(w, l)}`);
+  }
   if (!pairs) {
     return text.replace(/\b[a-z]+(?:_[a-z0-9]+)+\b/g, (m) => (m in CODE_WORD ? CODE_WORD[m] : m));
   }
