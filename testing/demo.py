@@ -12,7 +12,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -45,12 +45,12 @@ class DemoProcess:
     """``l4mon demo --vehicles N --duration S`` on a free loopback port; its output is
     collected by a thread."""
 
-    def __init__(self, *, vehicles: int, duration: float) -> None:
+    def __init__(self, *, vehicles: int, duration: float, extra: Sequence[str] = ()) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "l4mon", "demo", "--http", f"127.0.0.1:{self.port}",
-             "--vehicles", str(vehicles), "--duration", f"{duration:g}"],
+             "--vehicles", str(vehicles), "--duration", f"{duration:g}", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.lines: list[str] = []

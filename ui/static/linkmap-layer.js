@@ -393,6 +393,9 @@ export const linkmap = {
   snapshot() { if (LM.status !== "loading" && LM.status !== "unknown") load(); },
   // The plot was rebuilt: new (empty) groups to draw into.
   plotBuilt() {
+    // The plot's own layout may already have drawn highlights into the new group (through
+    // renderAhead): forget them *and* take them out, or they stay behind as frozen copies.
+    for (const e of LM.els.values()) e.g.remove();
     LM.els.clear();
     LM.drawnKey = null;
     if (P.mapLayer) P.mapLayer.addEventListener("mouseover", onCellHover);
