@@ -103,6 +103,12 @@ def create_app(runtime: Runtime) -> FastAPI:
                         "failures": 0 if alerts is None else alerts.journal_failures},
             "vehicles": len(hub.fleet.vehicles),
             "sites_unseen": unseen,
+            # which link map the look-ahead uses (docs/linkmap.md), None: none; no path
+            # here, since this answer needs no token
+            "linkmap": None if hub.lookahead is None else {
+                "fingerprint": hub.lookahead.fingerprint,
+                "rows": len(hub.lookahead.linkmap.rows),
+                "drives": len(hub.lookahead.linkmap.drives)},
         })
 
     @app.get("/openapi.json", dependencies=[Depends(viewer)], include_in_schema=False)
