@@ -50,7 +50,8 @@ def summary_lines(linkmap: LinkMap, *, worst: int = 5) -> list[str]:
             rsrp05 = s.rsrp.percentiles(5)[0]
             lines.append(
                 f"  cell ({key[0]},{key[1]}) {lat:.5f},{lon:.5f}: impaired on "
-                f"{s.passes_impaired}/{s.passes} passes ({s.drive_count} drives), "
+                f"{s.passes_impaired}/{s.passes} passes ({s.drive_count} drives), down or "
+                f"short of uplink (the warning's default measure) on {s.passes_unfit}, "
                 f"time degraded {_pct(s.share_degraded())}, down {_pct(s.share_down())}, "
                 f"outage starts {s.outage_starts}, RTT p95 {_fmt(rtt95, '.0f', ' ms')}, "
                 f"RSRP p5 {_fmt(rsrp05, '.1f', ' dBm')}")
