@@ -8,6 +8,7 @@ with the placed weak spots of ``testing/linkmap_sim.py``: the local 5G link has 
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -18,11 +19,16 @@ import tomllib
 import zipfile
 from pathlib import Path
 
+import httpx
 import pyarrow.parquet as pq
 import pytest
 
+from l4mon.api.app import create_app
+from l4mon.api.reports import ROOTS_ENV
+from l4mon.auth import TokenStore, hash_token
 from l4mon.cli import main
-from l4mon.config import HubConfig
+from l4mon.clock import ManualClock
+from l4mon.config import HubConfig, config_from_dict
 from l4mon.report import (
     Report,
     ReportError,
@@ -34,6 +40,8 @@ from l4mon.report import (
     zip_tables,
 )
 from l4mon.report import linkmap_section as lms
+from l4mon.runtime import Runtime
+from l4mon.service import build_hub
 from scenarios.linkmap_build import build_map
 from telemetry.linkmap import Grid, LinkMap, read_map, write_map
 from telemetry.linkmap.settings import LinkMapSettings
@@ -280,3 +288,34 @@ def test_without_a_map_the_report_is_unchanged(report: Report,
         assert table.rows == report.tables[name].rows, name
     assert {k: v for k, v in report.marks.items() if not k[0].startswith("linkmap")} == (
         plain.marks)
+
+
+def test_the_api_report_carries_the_hubs_own_map(data: tuple[Path, list[Path]],
+                                                  tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operator exporting a report from a hub with ``[linkmap] path`` gets its map
+    section; ``linkmap=false`` leaves it out."""
+    linkmap, inputs = data
+    roots = tmp_path / "logs"
+    roots.mkdir()
+    shutil.copytree(inputs[0], roots / "snow")  # a link out of the roots would be refused
+    monkeypatch.setenv(ROOTS_ENV, str(roots))
+    config = config_from_dict({"alerts": {"journal": ":memory:"},
+                               "linkmap": {"path": str(linkmap)}})
+    runtime = Runtime(hub=build_hub(config), clock=ManualClock(1_767_225_600.0),
+                      tokens=TokenStore([("v", "viewer", hash_token("t0ken"))]))
+
+    def get(**params: object) -> httpx.Response:
+        async def call() -> httpx.Response:
+            transport = httpx.ASGITransport(app=create_app(runtime))
+            async with httpx.AsyncClient(transport=transport, base_url="http://hub",
+                                         headers={"Authorization": "Bearer t0ken"},
+                                         timeout=120) as client:
+                return await client.get("/api/reports", params=params)  # type: ignore[arg-type]
+        return asyncio.run(call())
+
+    with_map = get(input="snow", replay="never")
+    assert with_map.status_code == 200, with_map.text
+    assert "Link map: past drives per stretch of road" in with_map.text
+    without = get(input="snow", replay="never", linkmap="false")
+    assert without.status_code == 200 and "Link map: past drives" not in without.text

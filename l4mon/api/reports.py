@@ -139,8 +139,10 @@ def routes(runtime: Runtime, viewer: Any) -> APIRouter:
         format: Literal["html", "zip"] = "html",
         replay: Literal["auto", "never"] = "auto",
         title: Annotated[str, Query(min_length=1, max_length=120)] = "Link reliability report",
+        linkmap: bool = True,
     ) -> Response:
-        """The report as one HTML page, or (``format=zip``) its tables as CSV and Parquet."""
+        """The report as one HTML page, or (``format=zip``) its tables as CSV and Parquet;
+        with the hub's own link map section when it has one (``linkmap=false``: without)."""
         roots = report_roots(runtime)
         if not roots:
             raise HTTPException(status_code=404, detail="this hub has no report inputs: run "
@@ -149,7 +151,9 @@ def routes(runtime: Runtime, viewer: Any) -> APIRouter:
         try:
             options = ReportOptions(config=runtime.hub.config, site=site_for(site),
                                     start=parse_time(start, "from"), end=parse_time(end, "to"),
-                                    replay=replay, title=title)
+                                    replay=replay, title=title,
+                                    linkmap=(runtime.hub.config.linkmap.path or None)
+                                    if linkmap else None)
         except ReportError as error:
             raise HTTPException(status_code=400, detail=str(error)) from None
         async with one_at_a_time:
