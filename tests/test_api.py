@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import httpx
 import msgspec
 import pytest
 
-from l4mon.api.app import create_app
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
 from l4mon.hub import Hub
 from l4mon.runtime import Runtime
 from telemetry.topics import link_topic, rsu_topic, state_topic
 from telemetry.wire import LinkSample, RsuStatus, VehicleState
+from testing.asgi import request
 
 NOW = 1_700_000_000.0
 TOKEN = "api-test-token"
@@ -43,13 +41,7 @@ def runtime() -> Runtime:
 
 def _get(runtime: Runtime, path: str, *, token: str | None = TOKEN,
          **params: object) -> httpx.Response:
-    async def call() -> httpx.Response:
-        transport = httpx.ASGITransport(app=create_app(runtime))
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with httpx.AsyncClient(transport=transport, base_url="http://hub",
-                                     headers=headers) as client:
-            return await client.get(path, params=params)
-    return asyncio.run(call())
+    return request(runtime, "GET", path, token=token, params=params)
 
 
 @pytest.mark.parametrize("path", ["/api/vehicles", "/api/vehicles/veh-1", "/api/rsus",

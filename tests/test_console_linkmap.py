@@ -28,6 +28,7 @@ from l4mon.hub import Hub
 from l4mon.runtime import Runtime
 from l4mon.service import build_hub
 from telemetry.linkmap import Grid, LinkMap, write_map
+from testing.asgi import request
 from testing.demo import CHROMIUM, CHROMIUM_ARGS, DemoProcess
 
 NOW = 1_767_225_600.0
@@ -78,13 +79,7 @@ def map_runtime(tmp_path: Path) -> Iterator[Runtime]:
 
 def _get(runtime: Runtime, path: str, *, token: str | None = TOKEN,
          **params: object) -> httpx.Response:
-    async def call() -> httpx.Response:
-        transport = httpx.ASGITransport(app=create_app(runtime))
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        async with httpx.AsyncClient(transport=transport, base_url="http://hub",
-                                     headers=headers) as client:
-            return await client.get(path, params=params)
-    return asyncio.run(call())
+    return request(runtime, "GET", path, token=token, params=params)
 
 
 def _cells(body: dict[str, Any]) -> dict[tuple[int, int], dict[str, Any]]:

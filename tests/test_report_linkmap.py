@@ -8,7 +8,6 @@ with the placed weak spots of ``testing/linkmap_sim.py``: the local 5G link has 
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import re
@@ -23,7 +22,6 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from l4mon.api.app import create_app
 from l4mon.api.reports import ROOTS_ENV
 from l4mon.auth import TokenStore, hash_token
 from l4mon.cli import main
@@ -46,6 +44,7 @@ from scenarios.linkmap_build import build_map
 from telemetry.linkmap import Grid, LinkMap, read_map, write_map
 from telemetry.linkmap.settings import LinkMapSettings
 from telemetry.site import DEMO_SITE_PATH, Site, distance_m, parse_site
+from testing.asgi import request
 from testing.linkmap_sim import SPOTS, sim_logs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -306,13 +305,8 @@ def test_the_api_report_carries_the_hubs_own_map(data: tuple[Path, list[Path]],
                       tokens=TokenStore([("v", "viewer", hash_token("t0ken"))]))
 
     def get(**params: object) -> httpx.Response:
-        async def call() -> httpx.Response:
-            transport = httpx.ASGITransport(app=create_app(runtime))
-            async with httpx.AsyncClient(transport=transport, base_url="http://hub",
-                                         headers={"Authorization": "Bearer t0ken"},
-                                         timeout=120) as client:
-                return await client.get("/api/reports", params=params)  # type: ignore[arg-type]
-        return asyncio.run(call())
+        return request(runtime, "GET", "/api/reports", token="t0ken", params=params,
+                       timeout=120)
 
     with_map = get(input="snow", replay="never")
     assert with_map.status_code == 200, with_map.text
