@@ -194,14 +194,25 @@ for _ in range(50):
             node = node[int(index)] if index else node[key]
         node.pop(field.group(1))
         dropped.append(((where.group(1) if where else "") + "." + field.group(1)).lstrip("."))
-print(json.dumps({"hub_config": cfg, "dropped": dropped}))
+rules = json.load(open(sys.argv[1])).get("rules")
+keep_rules = True
+if rules:
+    from l4mon.alerts.rules import parse_rules
+    try:
+        parse_rules(rules, source="the recording's rules")
+    except Exception:  # a rule naming facts this tree does not have: its own defaults
+        keep_rules = False
+        dropped.append("rules (the baseline's own defaults instead)")
+print(json.dumps({"hub_config": cfg, "dropped": dropped, "keep_rules": keep_rules}))
 """
 
 
 def compat_copy(log: Path, tree: Path) -> tuple[Path, list[str]]:
     """The log as ``tree`` can replay it: the same Parquet files (hard links) and a manifest
     whose recorded hub config lacks the fields that tree's config does not know (a newer hub
-    records sections an older one refuses). The log itself when nothing needs dropping."""
+    records sections an older one refuses), and without the recorded rules if that tree cannot
+    compile them (a rule on facts it does not have). The log itself when nothing needs
+    dropping."""
     done = subprocess.run([sys.executable, "-c", _PRUNE, str(log / "manifest.json")], cwd=tree,
                           env=tree_env(tree), capture_output=True, text=True, timeout=60,
                           check=False)
@@ -216,6 +227,8 @@ def compat_copy(log: Path, tree: Path) -> tuple[Path, list[str]]:
     shutil.copytree(log, copy, copy_function=os.link)
     manifest = json.loads((log / "manifest.json").read_text())
     manifest["hub_config"] = pruned["hub_config"]
+    if not pruned.get("keep_rules", True):
+        manifest["rules"] = None
     (copy / "manifest.json").unlink()
     (copy / "manifest.json").write_text(json.dumps(manifest))
     return copy, pruned["dropped"]
