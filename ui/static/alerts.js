@@ -185,7 +185,10 @@ function updateAlertEl(e, a) {
   e.where.style.cursor = a.vehicle || a.intersection ? "pointer" : "";
   e.age.dataset.since = String(a.raised_at);
   e.age.textContent = duration(hubNow() - a.raised_at);
-  e.age.title = `raised ${clock(a.raised_at)}`;
+  if (e.raisedAt !== a.raised_at) {   // every open alert is redrawn on any alert's change
+    e.raisedAt = a.raised_at;
+    e.age.title = `raised ${clock(a.raised_at)}`;
+  }
   e.state.className = `state-tag ${a.state}`;
   e.state.textContent = String(a.state);
   e.esc.hidden = !a.escalated;

@@ -48,9 +48,13 @@ export function duration(s) {
   if (s < 3600) return `${Math.floor(s / 60)} m ${String(s % 60).padStart(2, "0")} s`;
   return `${Math.floor(s / 3600)} h ${String(Math.floor(s / 60) % 60).padStart(2, "0")} m`;
 }
+// One formatter for every time shown: toLocaleTimeString builds a new one per call, which
+// showed at the top of the console's profile once a link map kept dozens of alerts open.
+const TIME = new Intl.DateTimeFormat([], { hour: "numeric", minute: "numeric", second: "numeric",
+                                           hour12: false });
 export function clock(epoch) {
   if (!Number.isFinite(epoch)) return "–";
-  return new Date((epoch - S.hubOffset) * 1000).toLocaleTimeString([], { hour12: false });
+  return TIME.format(new Date((epoch - S.hubOffset) * 1000));
 }
 export function pill(cls, text, title) { return h("span", { class: `pill ${cls}`, text, title }); }
 export function connClass(c) { return `c-${c in CONN_LABEL ? c : "unknown"}`; }
