@@ -1,7 +1,7 @@
 """The operator console's own cost: time to apply one state frame for a fleet of 100.
 
 Run: ``.venv/bin/python bench/console_frames.py [--vehicles 100] [--frames 120]
-[--timeout 90] [--faults 3]``
+[--timeout 90] [--faults 3] [--rounds 3] [--baseline TREE] [--linkmap MAP]``
 
 Starts ``l4mon demo --vehicles N`` (a child process on a free port), opens the console in
 headless Chromium at 1280x800 and at 1920x1080 (one after the other, one page at a time), goes
@@ -56,12 +56,12 @@ class Demo:
     """``l4mon demo`` as a child process; its output read by a thread."""
 
     def __init__(self, vehicles: int, duration: float, *, nice: int = 0,
-                 cwd: Path = ROOT) -> None:
+                 cwd: Path = ROOT, extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
             [*(["nice", "-n", str(nice)] if nice else []), sys.executable, "-m", "l4mon",
              "demo", "--http", f"127.0.0.1:{self.port}", "--vehicles", str(vehicles),
-             "--duration", str(duration)],
+             "--duration", str(duration), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})
         self.lines: list[str] = []
@@ -124,12 +124,13 @@ def _measure(page, link: str, base: str, token: str, *, vehicles: int, frames: i
     return [float(x) for x in perf["apply_ms"][-taken:]] if taken > 0 else []
 
 
-def _round(tree: Path, args: argparse.Namespace, frames: int) -> dict[str, list[float]]:
+def _round(tree: Path, args: argparse.Namespace, frames: int,
+           extra: tuple[str, ...] = ()) -> dict[str, list[float]]:
     """One ``l4mon demo`` from ``tree``, both viewports measured on it: times per viewport."""
     from playwright.sync_api import sync_playwright
 
     demo = Demo(args.vehicles, duration=len(VIEWPORTS) * (args.timeout + 30) + 30,
-                nice=args.nice, cwd=tree)
+                nice=args.nice, cwd=tree, extra=extra)
     got: dict[str, list[float]] = {}
     try:
         link, token = demo.login()
@@ -169,24 +170,33 @@ def main() -> int:
     ap.add_argument("--baseline", type=Path, default=None,
                     help="another l4mon tree (a git worktree): its console is measured in "
                          "alternate rounds and the ratio subject/baseline printed")
+    ap.add_argument("--linkmap", type=Path, default=None,
+                    help="the subject's demo looks ahead on this link map (its layer and "
+                         "outlines drawn); without --baseline the baseline is this tree "
+                         "without a map")
     args = ap.parse_args()
     if not os.access(CHROMIUM, os.X_OK):
         print(f"no Chromium at {CHROMIUM}", file=sys.stderr)
         return 2
     frames = max(10, min(args.frames, 600))
     rounds = max(1, min(args.rounds, 20))
-    trees = {"subject": ROOT}
+    subject_extra = ("--linkmap", str(args.linkmap.resolve())) if args.linkmap else ()
+    # name -> (tree, extra demo arguments)
+    trees: dict[str, tuple[Path, tuple[str, ...]]] = {"subject": (ROOT, subject_extra)}
     if args.baseline is not None:
-        trees = {"baseline": args.baseline.resolve(), "subject": ROOT}
+        trees = {"baseline": (args.baseline.resolve(), ()), "subject": (ROOT, subject_extra)}
+    elif args.linkmap is not None:
+        trees = {"baseline": (ROOT, ()), "subject": (ROOT, subject_extra)}
     print(f"console_frames: l4mon demo --vehicles {args.vehicles} (nice {args.nice}), "
           f"{frames} state frames per viewport, {rounds} round(s), "
-          f"target p95 < {TARGET_MS:g} ms; " + ", ".join(f"{k} {v}" for k, v in trees.items()),
+          f"target p95 < {TARGET_MS:g} ms; " + ", ".join(
+              f"{k} {t}{' ' + ' '.join(x) if x else ''}" for k, (t, x) in trees.items()),
           flush=True)
     # times[tree][viewport] = one list of frame times per round
     times: dict[str, dict[str, list[list[float]]]] = {k: {} for k in trees}
     for r in range(1, rounds + 1):
-        for name, tree in trees.items():
-            for viewport, ts in _round(tree, args, frames).items():
+        for name, (tree, extra) in trees.items():
+            for viewport, ts in _round(tree, args, frames, extra).items():
                 times[name].setdefault(viewport, []).append(ts)
                 shown = _figures(ts) if ts else "no state frame measured"
                 print(f"round {r} {name:8s} {viewport:9s} {shown}", flush=True)
@@ -205,7 +215,7 @@ def main() -> int:
                 verdicts.append(ok)
             print(f"{name:8s} {viewport:9s} {_figures(pooled)}  (p95 {min(p95s):.2f}-"
                   f"{max(p95s):.2f})  {'PASS' if ok else 'FAIL'} (p95 < {TARGET_MS:g} ms)")
-    if args.baseline is not None:
+    if "baseline" in trees:
         for viewport in times["subject"]:
             pairs = [(_percentile(s, 95), _percentile(b, 95))
                      for s, b in zip(times["subject"][viewport], times["baseline"][viewport],
