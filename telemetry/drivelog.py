@@ -75,6 +75,9 @@ SCHEMA: Final = pa.schema([
     # what the RSU's road weather sensor said (RsuStatus.weather); added without a version
     # bump: older logs read it as null, older readers never ask for it
     ("weather", _STR),
+    # the sender's declared interval between messages of the stream (state and link:
+    # ``interval_s`` on the wire); added like ``weather``, null in older logs
+    ("interval_s", pa.float64()),
 ], metadata={"schema": SCHEMA_NAME, "version": str(SCHEMA_VERSION)})
 COLUMNS: Final = SCHEMA.names
 
@@ -129,11 +132,12 @@ def _row(recv_time: float, route: Route, msg: Message) -> dict[str, Any]:
         row.update(rat=msg.rat, cell_id=msg.cell_id, rsrp_dbm=msg.rsrp_dbm,
                    rsrq_db=msg.rsrq_db, sinr_db=msg.sinr_db, rtt_ms=msg.rtt_ms,
                    ul_kbps=msg.ul_kbps, dl_kbps=msg.dl_kbps, probe=msg.probe,
-                   sender_clock=msg.sender_clock)
+                   sender_clock=msg.sender_clock, interval_s=msg.interval_s)
     elif isinstance(msg, VehicleState):
         row.update(lat=msg.lat, lon=msg.lon, speed_mps=msg.speed_mps,
                    heading_deg=msg.heading_deg, mode=msg.mode,
-                   v2i_rx=None if msg.v2i_rx is None else json.dumps(msg.v2i_rx, sort_keys=True))
+                   v2i_rx=None if msg.v2i_rx is None else json.dumps(msg.v2i_rx, sort_keys=True),
+                   interval_s=msg.interval_s)
     elif isinstance(msg, VehicleEvent):
         row.update(event_kind=msg.kind, detail=msg.detail)
     elif isinstance(msg, RsuStatus):
@@ -321,14 +325,16 @@ def _encoded(table: pa.Table, rows: list[int]) -> Iterator[tuple[int, tuple[floa
                              rsrp_dbm=cols["rsrp_dbm"][i], rsrq_db=cols["rsrq_db"][i],
                              sinr_db=cols["sinr_db"][i], rtt_ms=cols["rtt_ms"][i],
                              ul_kbps=cols["ul_kbps"][i], dl_kbps=cols["dl_kbps"][i],
-                             probe=probe is not False, sender_clock=clock is not False)
+                             probe=probe is not False, sender_clock=clock is not False,
+                             interval_s=cols["interval_s"][i])
         elif kind == "state":
             topic = topics.state_topic(site, source)
             v2i = cols["v2i_rx"][i]
             msg = VehicleState(ts=ts, seq=seq, lat=cols["lat"][i], lon=cols["lon"][i],
                                speed_mps=cols["speed_mps"][i],
                                heading_deg=cols["heading_deg"][i], mode=cols["mode"][i],
-                               v2i_rx=None if v2i is None else json.loads(v2i))
+                               v2i_rx=None if v2i is None else json.loads(v2i),
+                               interval_s=cols["interval_s"][i])
         elif kind == "event":
             topic = topics.event_topic(site, source)
             msg = VehicleEvent(ts=ts, kind=cols["event_kind"][i], seq=seq,

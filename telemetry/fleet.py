@@ -232,7 +232,7 @@ class Fleet:
                     for record in link.final_handovers:
                         self._keep(vehicle.id, link.name, record)
                     link.final_handovers.clear()
-            if vehicle.refresh(now, thr.stale_after_s):
+            if vehicle.refresh(now, thr):
                 changed.append((vehicle.id, None))
         return changed
 

@@ -14,7 +14,7 @@ from typing import Any, Final, Protocol
 import msgspec
 
 from telemetry.linkstate import STALE, Figures, LinkHealth, LinkThresholds, judge
-from telemetry.pace import silence_limit, usual_interval
+from telemetry.pace import learned_interval, stream_limit
 from telemetry.sequence import DUPLICATE, NEW, URGENT, SeqTracker
 from telemetry.window import NAN, LinkWindow, mean_abs_step, percentile
 from telemetry.wire import LinkSample
@@ -163,7 +163,8 @@ class LinkTrack:
         self.judged_rtt_p95_ms: float | None = None
         self.judged_loss_ratio = 0.0
         #: Silence past this is staleness: the configured stale_after_s, or three of the
-        #: link's usual intervals if it reports more slowly (telemetry/pace.py).
+        #: link's usual intervals if it reports more slowly (telemetry/pace.py); None until
+        #: its pace is learned (or declared), when the unlearned limit applies.
         self.stale_after_s: float | None = None
         self.judgements = 0
         self.next_judge_at = 0.0  # judged at the first tick after its first sample
@@ -269,7 +270,11 @@ class LinkTrack:
             done = self.handovers.advance(now)
             if done:
                 self.final_handovers.extend(done)
-        stale_after = self.stale_after_s or thr.stale_after_s
+        stale_after = self.stale_after_s
+        if stale_after is None:  # pace not learned yet: never stale sooner for want of one
+            last = self.last
+            stale_after = stream_limit(thr.stale_after_s, thr.unlearned_stale_after_s, None,
+                                       last.interval_s if last is not None else None)
         if now - self.last_rx > stale_after:
             return health.mark_stale(now) if health.state != STALE else False
         if now < self.next_judge_at:
@@ -281,8 +286,15 @@ class LinkTrack:
         w = self.window
         w.trim(now - KEEP_S, keep_at_most=KEEP_SAMPLES)
         self.judgements += 1
-        if self.judgements % PACE_EVERY == 1:  # the pace moves slowly; a median costs
-            self.stale_after_s = silence_limit(thr.stale_after_s, usual_interval(w.times))
+        if self.stale_after_s is None or self.judgements % PACE_EVERY == 1:
+            # The pace moves slowly and a median costs: re-measured every few judgements,
+            # at every one until it is first learned.
+            learned = learned_interval(w.times)
+            if learned is not None:
+                last = self.last
+                self.stale_after_s = stream_limit(
+                    thr.stale_after_s, thr.unlearned_stale_after_s, learned,
+                    last.interval_s if last is not None else None)
         since = now - thr.window_s
         first = w.start(since)
         rtts = sorted(w.rtt[bisect_left(w.rtt_times, since):])

@@ -36,6 +36,10 @@ class LinkThresholds(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
     window_s: float = 10.0
     stale_after_s: float = 1.0
+    #: Silence a stream may keep before its pace is known (learned from a few intervals, or
+    #: declared by the sender): three intervals of the slowest sender l4mon expects, 0.3 Hz.
+    #: A link or vehicle newly heard is never stale sooner for want of a learned pace.
+    unlearned_stale_after_s: float = 10.0
     degrade_after_s: float = 1.0
     down_after_s: float = 0.3
     recover_after_s: float = 5.0
@@ -51,6 +55,8 @@ class LinkThresholds(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     def __post_init__(self) -> None:
         if self.window_s <= 0 or self.stale_after_s <= 0 or self.probe_silence_s <= 0:
             raise ValueError("links: window_s, stale_after_s and probe_silence_s must be > 0")
+        if self.unlearned_stale_after_s < self.stale_after_s:
+            raise ValueError("links: unlearned_stale_after_s must be >= stale_after_s")
         if min(self.degrade_after_s, self.down_after_s, self.recover_after_s) < 0:
             raise ValueError("links: hold times must be >= 0")
         for enter, clear, name in ((self.degraded, self.degraded_clear, "degraded"),

@@ -11,7 +11,8 @@ from collections import deque
 from typing import Final
 
 from telemetry.link import LinkTrack, LinkWatcher
-from telemetry.linkstate import DEGRADED, DOWN, OK, STALE, UNKNOWN
+from telemetry.linkstate import DEGRADED, DOWN, OK, STALE, UNKNOWN, LinkThresholds
+from telemetry.pace import SPACING_N, learned_interval, stream_limit
 from telemetry.sequence import DUPLICATE, NEW, URGENT, SeqTracker
 from telemetry.wire import VehicleEvent, VehicleState
 
@@ -24,6 +25,9 @@ CONNECTIVITY: Final = (UNKNOWN, CONNECTED, CONNECTED_DEGRADED, ONE_LINK_DOWN, AL
 
 FRESH: Final = "fresh"
 EVENTS_KEPT: Final = 50
+#: The state stream's pace is re-measured after this many new state messages (every 2 s at
+#: 10 Hz): it changes with the sender's setup, not from one message to the next.
+PACE_EVERY_STATES: Final = 20
 
 
 def connectivity(link_states: list[str]) -> str:
@@ -43,8 +47,9 @@ def connectivity(link_states: list[str]) -> str:
 class VehicleTrack:
     """Per-vehicle state, bounded: at most ``max_links`` links and ``EVENTS_KEPT`` events."""
 
-    __slots__ = ("id", "site", "state", "state_seq", "state_rx", "links", "events", "event_seq",
-                 "telemetry", "connectivity", "max_links", "unseen_events", "turn")
+    __slots__ = ("id", "site", "state", "state_seq", "state_rx", "state_times", "state_limit_s",
+                 "_paced_at", "links", "events", "event_seq", "telemetry", "connectivity",
+                 "max_links", "unseen_events", "turn")
 
     def __init__(self, vehicle_id: str, site: str, *, max_links: int = 4, turn: int = 0) -> None:
         self.id = vehicle_id
@@ -54,6 +59,12 @@ class VehicleTrack:
         self.state: VehicleState | None = None
         self.state_seq = SeqTracker()
         self.state_rx: float | None = None
+        #: Receive times of the newest state messages: the stream's own pace, so a vehicle
+        #: reporting every 3 s is not stale between two reports (telemetry/pace.py).
+        self.state_times: deque[float] = deque(maxlen=SPACING_N + 1)
+        #: Silence the state stream may keep by its learned pace; None until learned.
+        self.state_limit_s: float | None = None
+        self._paced_at = 0
         self.links: dict[str, LinkTrack] = {}
         self.events: deque[tuple[float, VehicleEvent]] = deque(maxlen=EVENTS_KEPT)
         #: Events not yet handed to the alert rules (drained by the hub after each batch).
@@ -81,6 +92,7 @@ class VehicleTrack:
         before = self.state
         self.state = msg
         self.state_rx = now
+        self.state_times.append(now)
         if msg.mode == "mrm" and (before is None or before.mode != "mrm"):
             return URGENT
         return True
@@ -125,12 +137,30 @@ class VehicleTrack:
                 usable += link.ul_kbps_last
         return usable
 
-    def refresh(self, now: float, stale_after_s: float) -> bool:
+    def telemetry_limit(self, thr: LinkThresholds) -> float:
+        """How long the state stream may be silent and still be fresh: by its learned pace
+        (re-measured every ``PACE_EVERY_STATES`` messages), its declared one, or unlearned."""
+        received = self.state_seq.received
+        if self.state_limit_s is None or received - self._paced_at >= PACE_EVERY_STATES:
+            learned = learned_interval(self.state_times)
+            if learned is not None:
+                self._paced_at = received
+                state = self.state
+                self.state_limit_s = stream_limit(
+                    thr.stale_after_s, thr.unlearned_stale_after_s, learned,
+                    state.interval_s if state is not None else None)
+        if self.state_limit_s is not None:
+            return self.state_limit_s
+        state = self.state
+        return stream_limit(thr.stale_after_s, thr.unlearned_stale_after_s, None,
+                            state.interval_s if state is not None else None)
+
+    def refresh(self, now: float, thr: LinkThresholds) -> bool:
         """Re-derive telemetry freshness and connectivity; True when either changed."""
         if self.state_rx is None:
             telemetry = UNKNOWN
         else:
-            telemetry = STALE if now - self.state_rx > stale_after_s else FRESH
+            telemetry = STALE if now - self.state_rx > self.telemetry_limit(thr) else FRESH
         conn = connectivity([t.health.state for t in self.links.values()])
         changed = telemetry != self.telemetry or conn != self.connectivity
         self.telemetry = telemetry

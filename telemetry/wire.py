@@ -31,9 +31,11 @@ Sinr = Annotated[float, msgspec.Meta(ge=-30.0, le=60.0)]
 RttMs = Annotated[float, msgspec.Meta(ge=0.0, le=600_000.0)]
 Kbps = Annotated[float, msgspec.Meta(ge=0.0, le=100_000_000.0)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+#: A sender's nominal interval between two messages of one stream, seconds (v1 addition).
+Interval = Annotated[float, msgspec.Meta(gt=0.0, le=3_600.0)]
 
 
-class VehicleState(msgspec.Struct, frozen=True, gc=False):
+class VehicleState(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     """``l4mon/v1/{site}/vehicle/{vehicle}/state``: pose and driving mode, ~10 Hz, QoS 0."""
 
     ts: EpochSeconds
@@ -45,6 +47,9 @@ class VehicleState(msgspec.Struct, frozen=True, gc=False):
     mode: Mode
     #: Cumulative V2I messages received per RSU id since the vehicle booted (optional).
     v2i_rx: dict[Name, Count] | None = None
+    #: The sender's nominal interval between state messages (v1 addition, optional): the hub
+    #: judges the stream's silence by it until it has learned the pace from the messages.
+    interval_s: Interval | None = None
 
 
 class LinkSample(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
@@ -72,6 +77,10 @@ class LinkSample(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     #: (an import whose one clock stamped both ends, a sender without NTP/PTP/GNSS time), so the
     #: hub derives no one-way delay from it and does not judge the clock's offset.
     sender_clock: bool = True
+    #: The sender's nominal interval between this link's samples (v1 addition, optional):
+    #: staleness is judged by it until the hub has learned the link's pace (or by it when it
+    #: is slower than the pace learned). Importers declare what the file shows.
+    interval_s: Interval | None = None
 
 
 class VehicleEvent(msgspec.Struct, frozen=True, gc=False):

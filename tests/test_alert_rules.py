@@ -121,14 +121,17 @@ def test_both_links_down_conditions() -> None:
 
 
 def test_telemetry_stale_hysteresis() -> None:
-    """telemetry_stale fires over 3 s and clears only under 1 s (2 s keeps it open)."""
+    """telemetry_stale fires once the state stream is stale at its own pace and over 3 s old,
+    and clears only once it is fresh again (a stale stream 2 s old keeps it open)."""
     rule = {r.name: r for r in load_rules()}["telemetry_stale"]
     assert rule.clear is not None
-    assert rule.when(vehicle_facts(telemetry_age_s=3.5)) is True
-    assert rule.when(vehicle_facts(telemetry_age_s=2.0)) is False
-    assert rule.clear(vehicle_facts(telemetry_age_s=2.0)) is False
-    assert rule.clear(vehicle_facts(telemetry_age_s=0.5)) is True
-    assert rule.when(vehicle_facts(telemetry_age_s=None)) is False
+    assert rule.when(vehicle_facts(telemetry="stale", telemetry_age_s=3.5)) is True
+    assert rule.when(vehicle_facts(telemetry="stale", telemetry_age_s=2.0)) is False
+    # a vehicle reporting every 3 s: 3.5 s of silence is within its pace, fresh
+    assert rule.when(vehicle_facts(telemetry="fresh", telemetry_age_s=3.5)) is False
+    assert rule.clear(vehicle_facts(telemetry="stale", telemetry_age_s=2.0)) is False
+    assert rule.clear(vehicle_facts(telemetry="fresh", telemetry_age_s=0.5)) is True
+    assert rule.when(vehicle_facts(telemetry="unknown", telemetry_age_s=None)) is False
 
 
 def test_rule_keeps_its_texts_and_description() -> None:

@@ -223,6 +223,26 @@ def count_changes(cells: list[str | None]) -> int:
     return sum(1 for a, b in pairwise(cells) if a != b)
 
 
+def declare_pace(entries: list[Entry]) -> list[Entry]:
+    """``entries`` with each state and link message declaring its stream's pace
+    (``interval_s``): the upper quartile of the positive steps between its rows' times over
+    the whole file. The hub learns a pace only from the samples it has seen so far, and a
+    logger that doubles some seconds (G-NetTrack's repeated stamps, spread within the second)
+    looks twice as fast for a while; the file as a whole says how often it writes when it
+    does not double, and the hub takes the slower of the two (telemetry/pace.py)."""
+    times: dict[Route, list[float]] = {}
+    for recv_time, route, _ in entries:
+        if route.kind in ("state", "link"):
+            times.setdefault(route, []).append(recv_time)
+    pace: dict[Route, float] = {}
+    for route, stamps in times.items():
+        steps = sorted(b - a for a, b in pairwise(sorted(stamps)) if b > a)
+        if steps:
+            pace[route] = round(steps[(3 * len(steps)) // 4], 6)
+    return [(at, route, msgspec.structs.replace(msg, interval_s=pace[route]))  # type: ignore[arg-type]
+            if route in pace else (at, route, msg) for at, route, msg in entries]
+
+
 def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None = None,
                  conditions: Conditions | None = None,
                  timezone: str | None = None, mapping: str | Path | None = None,
@@ -284,7 +304,7 @@ def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None
         not_measured=list(module.NOT_MEASURED),
         hub_config=getattr(module, "HUB_CONFIG", None)))
     for _, entries in results:
-        writer.add_all(entries)
+        writer.add_all(declare_pace(entries))
     manifest = writer.close()
     return ImportReport(out=out, format=fmt, files=[report for report, _ in results],
                         manifest=manifest)
