@@ -173,8 +173,14 @@ async def _simulate(args: argparse.Namespace) -> int:
                      start=clock.now())
     stop = asyncio.Event()
     _stop_on_signals(stop)
-    sent = await publish_fleet(fleet, url=args.broker, clock=clock, duration_s=args.duration,
-                               stop=stop)
+    only = None if args.only is None else [v.strip() for v in args.only.split(",") if v.strip()]
+    try:
+        sent = await publish_fleet(fleet, url=args.broker, clock=clock,
+                                   duration_s=args.duration, stop=stop,
+                                   per_vehicle=args.per_vehicle or only is not None, only=only)
+    except ValueError as error:
+        print(f"l4mon simulate: {error}", file=sys.stderr)
+        return 2
     print(f"published {sent} messages from {args.vehicles} vehicles", flush=True)
     return 0
 
@@ -417,6 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--duration", type=float, default=60.0, help="seconds to publish for")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--site", default=None, help="site TOML (the demo site without)")
+    sim.add_argument("--per-vehicle", action="store_true",
+                     help="one MQTT connection per vehicle, each with its last will (service "
+                          "offline), as real vehicles connect")
+    sim.add_argument("--only", default=None, metavar="ID[,ID...]",
+                     help="publish only these vehicles (and no RSU): one process per vehicle")
 
     rep = sub.add_parser("replay", help="replay a drive log or scenario through the pipeline")
     rep.add_argument("input", help="a drive log directory or a scenario .toml")

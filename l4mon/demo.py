@@ -26,3 +26,7 @@ class DemoFleet(Protocol):
     def cell_outage(self, cell: str, start: float, duration: float) -> None:
         """A cell goes dark from ``start``; ValueError for an unknown cell."""
         ...
+
+    def set_service(self, vehicle: str, *, in_service: bool, reason: str | None) -> None:
+        """The vehicle leaves service (says so, then sends nothing) or enters it again."""
+        ...

@@ -82,7 +82,7 @@ def _who(fleet: Fleet, site: str, horizon: float) -> tuple[list[str], list[tuple
     """The site's vehicles reporting since ``horizon``, and those of them moving (id, m/s)."""
     vehicles, moving = [], []
     for vehicle in fleet.vehicles.values():
-        if vehicle.site != site:
+        if vehicle.site != site or not vehicle.serving:
             continue
         times = [t for t in (vehicle.state_rx, *(k.last_rx for k in vehicle.links.values()))
                  if t is not None]
@@ -122,6 +122,8 @@ class FeedWatch:
         active: dict[str, int] = {}
         horizon = now - s.active_within_s
         for vehicle in fleet.vehicles.values():
+            if not vehicle.serving:
+                continue  # expected to be silent: its silence says nothing of the feed
             seen = vehicle.state_rx
             for link in vehicle.links.values():
                 t = link.last_rx

@@ -31,7 +31,7 @@ from telemetry.linkmap.outlook import LookAhead
 from telemetry.quarantine import Quarantine
 from telemetry.sequence import URGENT
 from telemetry.site import Site
-from telemetry.vehicle import VehicleTrack
+from telemetry.vehicle import OFFLINE, VehicleTrack
 
 log = logging.getLogger("l4mon.hub")
 
@@ -99,7 +99,9 @@ class Hub:
         ing = self.config.ingest
         low, high, max_payload = now - ing.max_age_s, now + ing.max_ahead_s, ing.max_payload_bytes
         fresh = duplicates = 0
-        urgent: set[str] = set()
+        # In order of arrival (a dict, not a set: a set's order follows string hashing, which
+        # changes from process to process, and so would the ids of alerts raised together).
+        urgent: dict[str, None] = {}
         for topic, payload, content_type in batch:
             # Fast path: a JSON message on a topic seen before. Anything unusual about it
             # (error, odd timestamp, other encoding) takes the full path below instead, which
@@ -117,7 +119,7 @@ class Hub:
                         if verdict:
                             fresh += 1
                             if verdict == URGENT:
-                                urgent.add(source)
+                                urgent[source] = None
                         else:
                             duplicates += 1
                         continue
@@ -132,7 +134,7 @@ class Hub:
             if verdict:
                 fresh += 1
                 if verdict == URGENT:
-                    urgent.add(bindings[topic][2])
+                    urgent[bindings[topic][2]] = None
             else:
                 duplicates += 1
         self.accepted += fresh
@@ -140,18 +142,21 @@ class Hub:
         self.received += len(batch)
         self.batches += 1
         self.last_batch_at = now
+        if self.fleet.serviced:  # before anything urgent: it belongs to the new service
+            self._take_service(now)
         if urgent:
             self._react(now, urgent)
 
-    def _react(self, now: float, vehicles: set[str]) -> None:
+    def _react(self, now: float, vehicles: dict[str, None]) -> None:
         """Judge the vehicles that just reported something urgent and run their alert rules,
         without waiting for the tick: this is what keeps takeover alerts within milliseconds."""
-        changed = self.fleet.evaluate(now, judge_interval_s=self.config.ingest.judge_interval_s,
-                                      vehicles=vehicles)
+        fleet = self.fleet
+        changed = fleet.evaluate(now, judge_interval_s=self.config.ingest.judge_interval_s,
+                                 vehicles=vehicles)
         self._after_judging(now, changed)
         alerts = self.alerts
         for vid in vehicles:
-            vehicle = self.fleet.vehicles.get(vid)
+            vehicle = fleet.vehicles.get(vid)
             if vehicle is None or not vehicle.unseen_events:
                 continue
             events, vehicle.unseen_events = vehicle.unseen_events, []
@@ -160,6 +165,23 @@ class Hub:
                     alerts.on_event(now, vehicle, event)
         if alerts is not None:
             alerts.evaluate(now, self.fleet, vehicles)
+
+    def _take_service(self, now: float) -> None:
+        """Journal the vehicles' service changes (and wills) of the batch and act on them: on
+        leaving, a vehicle's open alerts close; either way, nothing judged before the change
+        counts after it. Like an event, this is done before the batch is acknowledged."""
+        fleet = self.fleet
+        serviced, fleet.serviced = fleet.serviced, set()
+        for vid in sorted(serviced):
+            vehicle = fleet.vehicles.get(vid)
+            if vehicle is None:
+                continue
+            changes, vehicle.unseen_service = vehicle.unseen_service, []
+            for _, status, reason in changes:
+                if status != OFFLINE:
+                    fleet.service_changed(vid)
+                if self.alerts is not None:
+                    self.alerts.on_service(now, vehicle, status, reason)
 
     def _admit(self, topic: str, payload: bytes, content_type: str | None,
                now: float) -> int | None:

@@ -22,7 +22,7 @@ from l4mon.live import Broadcaster
 from l4mon.recorder import Recorder
 from telemetry.decode import REASONS
 from telemetry.fleet import CAPACITY, SITE_CONFLICT
-from telemetry.vehicle import CONNECTIVITY
+from telemetry.vehicle import CONNECTIVITY, SERVICE_STATES
 
 if TYPE_CHECKING:
     from l4mon.leadership import Leadership
@@ -71,6 +71,15 @@ class HubCollector(Collector):
         for conn, count in by_conn.items():
             vehicles.add_metric([conn], count)
         yield vehicles
+        service = GaugeMetricFamily("l4mon_vehicles_by_service",
+                                    "Tracked vehicles by service (unknown: never said).",
+                                    labels=["service"])
+        by_service = {state: 0 for state in SERVICE_STATES}
+        for vehicle in hub.fleet.vehicles.values():
+            by_service[vehicle.service] += 1
+        for state, count in by_service.items():
+            service.add_metric([state], count)
+        yield service
         yield GaugeMetricFamily("l4mon_rsus", "Tracked roadside units.", value=len(hub.fleet.rsus))
         yield GaugeMetricFamily("l4mon_tick_seconds", "Cost of the last evaluation tick.",
                                 value=hub.last_tick_cost_s)

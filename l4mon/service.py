@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.engine import AlertEngine
-from l4mon.alerts.journal import open_journal, parse_location
+from l4mon.alerts.journal import Journal, open_journal, parse_location
 from l4mon.alerts.rules import Rule, load_rules
 from l4mon.auth import TokenStore
 from l4mon.clock import Clock
@@ -94,10 +94,24 @@ def build_runtime(config: HubConfig, *, clock: Clock, hub: Hub | None = None,
         hub = build_hub(config, site=site, rules=rules)
     site = hub.site
     journal = hub.alerts.journal if hub.alerts is not None else None
+    if journal is not None:
+        resume_service(hub, journal, clock.now())
     entries = [(t.name, t.role, t.sha256) for t in config.auth.tokens] + (
         journal.tokens() if journal is not None else [])
     return Runtime(hub=hub, clock=clock, tokens=TokenStore(entries), site=site, demo=demo,
                    buffer=buffer, mqtt=mqtt, recorder=recorder, ha=ha, peers=config.ha.peers)
+
+
+def resume_service(hub: Hub, journal: Journal, now: float) -> None:
+    """Each vehicle's service as the journal kept it (docs/alerts.md, "Service"): live only,
+    a replay starts from its log."""
+    resumed = [hub.fleet.resume_service(s["vehicle"], s["site"], s["status"], s["at"],
+                                        s["reason"], now)
+               for s in journal.service_states()]
+    if resumed:
+        log.info("journal %s: resumed the service of %d vehicles (%d in service)",
+                 journal.location, len(resumed),
+                 sum(1 for v in resumed if v is not None and v.service == "in_service"))
 
 
 def ensure_admin_token(runtime: Runtime) -> str | None:

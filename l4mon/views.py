@@ -109,6 +109,9 @@ def vehicle_brief(vehicle: VehicleTrack, now: float,
         "speed_mps": state.speed_mps if state else None,
         "heading_deg": state.heading_deg if state else None,
         "age_s": None if vehicle.state_rx is None else _round(now - vehicle.state_rx),
+        # in_service, out_of_service, or unknown (it never said: judged as in service)
+        "service": {"status": vehicle.service, "since": vehicle.service_since,
+                    "reason": vehicle.service_reason},
         "links": {name: link_brief(link, now) for name, link in sorted(vehicle.links.items())},
         "ahead": None if outlook is None or lookahead is None else
         {name: ahead_brief(lookahead, a) for name, a in sorted(outlook.items())},
@@ -133,9 +136,10 @@ def vehicle_detail(vehicle: VehicleTrack, now: float,
 
 def vehicles(fleet: Fleet, now: float, *, site: str | None = None,
              unseen: Mapping[str, str] | None = None,
-             lookahead: LookAhead | None = None) -> list[dict[str, Any]]:
+             lookahead: LookAhead | None = None,
+             service: str | None = None) -> list[dict[str, Any]]:
     return [vehicle_brief(v, now, unseen, lookahead) for _, v in sorted(fleet.vehicles.items())
-            if site is None or v.site == site]
+            if (site is None or v.site == site) and (service is None or v.service == service)]
 
 
 def rsu_brief(rsu: RsuTrack, now: float) -> dict[str, Any]:

@@ -26,3 +26,9 @@ class SimControls:
 
     def cell_outage(self, cell: str, start: float, duration: float) -> None:
         self.sim.cell_outage(cell, start, duration)
+
+    def set_service(self, vehicle: str, *, in_service: bool, reason: str | None) -> None:
+        if in_service:
+            self.sim.start_service(vehicle, reason)
+        else:
+            self.sim.end_service(vehicle, reason)

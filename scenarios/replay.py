@@ -224,6 +224,8 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
         clock.set(now)
         hub.tick(now)
         for vid, vehicle in hub.fleet.vehicles.items():
+            if not vehicle.serving:
+                continue  # out of service (its drive ended): no time of any kind counts
             vehicle_time[vid][vehicle.connectivity] += interval
             for name, link in vehicle.links.items():
                 books[(vid, name)].time_in[link.health.state] += interval
@@ -309,7 +311,11 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
     for v, f in outcome.failovers:
         failovers[v].append(f)
     for vid, tracks in sorted(outcome.tracks().items()):
-        total = sum(outcome.vehicle_time.get(vid, {}).values()) or 1.0
+        times = outcome.vehicle_time.get(vid, {})
+        in_service = sum(times.values())
+        # Availability over the time the vehicle's connectivity was known: the instant
+        # before its first link is judged (a drive's start) is neither up nor down.
+        known = in_service - times.get("unknown", 0.0)
         links = {}
         for name in sorted({name for t in tracks for name in t.links}):
             # One track per session the vehicle drove in: its counters add up.
@@ -320,7 +326,7 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
             p50, p95, p99 = book.rtts.percentiles(50, 95, 99)
             o50, o95, o99 = book.owd.percentiles(50, 95, 99)
             probes = len(book.rtts) + book.timeouts
-            span = sum(book.time_in.values()) or 1.0
+            span = sum(book.time_in.values()) - book.time_in["unknown"]  # known: as above
             made = handovers.get((vid, name), [])
             kinds = Counter(h.kind for h in made)
             gaps = sorted(h.interruption_ms for h in made)
@@ -349,13 +355,13 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
                 # An import's seq is its row number: its gaps are skipped rows, not loss.
                 "loss_ratio": None if "loss" in outcome.not_measured
                 else _r(lost / (received + lost), 6) if received + lost else 0.0,
-                "availability": _r((book.time_in["ok"] + book.time_in["degraded"]) / span, 6),
+                "availability": _r((book.time_in["ok"] + book.time_in["degraded"]) / span, 6)
+                if span > 0 else None,
                 "time_in_state_s": {k: _r(v, 3) for k, v in book.time_in.items() if v},
                 "ul_samples": book.ul.n, "ul_kbps_mean": _r(book.ul.value()),
                 "dl_samples": book.dl.n, "dl_kbps_mean": _r(book.dl.value()),
                 "cell_changes": sum(link.cell_changes for link in mine),
             }
-        times = outcome.vehicle_time.get(vid, {})
         with_links, judged, met = outcome.uplink.get(vid, (0.0, 0.0, 0.0))
         events = failovers.get(vid, [])
         over = sorted(f.failover_s for f in events if f.failover_s is not None)
@@ -365,8 +371,11 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
             "failovers": len(events),
             "failover_s_max": _r(over[-1]) if over else None,
             "both_unusable_s": _r(sum(f.both_unusable_s for f in events), 3),
+            # Time in service (ticks while it was, drives of an import): its hours.
+            "in_service_s": _r(in_service, 3),
             "availability": _r((times.get("ok", 0.0) + times.get("degraded", 0.0)
-                                + times.get("one_link_down", 0.0)) / total, 6),
+                                + times.get("one_link_down", 0.0)) / known, 6)
+            if known > 0 else None,
             "time_all_links_down_s": _r(times.get("all_links_down", 0.0), 3),
             # The alert rule's figure (ul_kbps_usable >= ul_required_kbps), over the ticks in
             # which it was measured (every usable link reported its uplink); coverage says how

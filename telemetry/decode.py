@@ -12,7 +12,14 @@ from typing import Final
 import msgspec
 
 from telemetry.topics import Route, TopicCache
-from telemetry.wire import LinkSample, Message, RsuStatus, VehicleEvent, VehicleState
+from telemetry.wire import (
+    LinkSample,
+    Message,
+    RsuStatus,
+    ServiceStatus,
+    VehicleEvent,
+    VehicleState,
+)
 
 #: Quarantine reasons. They are metric label values, so the set is closed and small.
 UNKNOWN_TOPIC: Final = "unknown_topic"
@@ -38,6 +45,7 @@ MSGPACK_TYPES: Final = frozenset({"application/msgpack", "application/x-msgpack"
 
 _TYPES: Final[dict[str, type[Message]]] = {
     "state": VehicleState, "link": LinkSample, "event": VehicleEvent, "rsu": RsuStatus,
+    "service": ServiceStatus,
 }
 
 
@@ -125,6 +133,8 @@ class Decoder:
         ts = msg.ts
         if ts > now + self.max_ahead_s:
             raise Rejected(TS_FUTURE, f"ts {ts:.3f} is {ts - now:.0f} s ahead of the hub")
-        if ts < now - self.max_age_s:
+        if ts < now - self.max_age_s and route.kind != "service":
+            # A service status is a state, kept by the broker (retained, or a will fixed when
+            # the vehicle connected): old is what it is, not a stale sample.
             raise Rejected(TS_PAST, f"ts {ts:.3f} is {now - ts:.0f} s behind the hub")
         return route, msg

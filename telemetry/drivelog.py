@@ -31,7 +31,15 @@ import pyarrow.parquet as pq
 
 from telemetry import topics
 from telemetry.topics import Route
-from telemetry.wire import LinkSample, Message, RsuStatus, VehicleEvent, VehicleState, Weather
+from telemetry.wire import (
+    LinkSample,
+    Message,
+    RsuStatus,
+    ServiceStatus,
+    VehicleEvent,
+    VehicleState,
+    Weather,
+)
 
 SCHEMA_NAME: Final = "l4mon-drive-log"
 #: 2 added the link columns ``probe`` and ``sender_clock`` (v1 logs read as both true, which
@@ -47,7 +55,7 @@ Road = Literal["dry", "wet", "snow", "ice", "unknown"]
 _STR = pa.dictionary(pa.int32(), pa.string())
 SCHEMA: Final = pa.schema([
     ("recv_time", pa.float64()),  # hub receive time (imports: the source's own time)
-    ("kind", _STR),  # state | link | event | rsu
+    ("kind", _STR),  # state | link | event | rsu | service
     ("site", _STR),
     ("source", _STR),  # vehicle id, or RSU id for kind rsu
     ("link", _STR),
@@ -78,6 +86,9 @@ SCHEMA: Final = pa.schema([
     # the sender's declared interval between messages of the stream (state and link:
     # ``interval_s`` on the wire); added like ``weather``, null in older logs
     ("interval_s", pa.float64()),
+    # kind service (ServiceStatus): the status said (its reason is in ``detail``); added
+    # like ``weather``: an older log has no service rows
+    ("service", _STR),
 ], metadata={"schema": SCHEMA_NAME, "version": str(SCHEMA_VERSION)})
 COLUMNS: Final = SCHEMA.names
 
@@ -127,7 +138,7 @@ class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 def _row(recv_time: float, route: Route, msg: Message) -> dict[str, Any]:
     row: dict[str, Any] = {"recv_time": recv_time, "kind": route.kind, "site": route.site,
                            "source": route.source, "link": route.link, "ts": msg.ts,
-                           "seq": msg.seq}
+                           "seq": getattr(msg, "seq", None)}
     if isinstance(msg, LinkSample):
         row.update(rat=msg.rat, cell_id=msg.cell_id, rsrp_dbm=msg.rsrp_dbm,
                    rsrq_db=msg.rsrq_db, sinr_db=msg.sinr_db, rtt_ms=msg.rtt_ms,
@@ -140,6 +151,8 @@ def _row(recv_time: float, route: Route, msg: Message) -> dict[str, Any]:
                    interval_s=msg.interval_s)
     elif isinstance(msg, VehicleEvent):
         row.update(event_kind=msg.kind, detail=msg.detail)
+    elif isinstance(msg, ServiceStatus):
+        row.update(service=msg.status, detail=msg.reason)
     elif isinstance(msg, RsuStatus):
         row.update(intersection=msg.intersection, health=msg.health, boot_id=msg.boot_id,
                    tx_msgs=msg.tx_msgs, rx_msgs=msg.rx_msgs,
@@ -339,6 +352,9 @@ def _encoded(table: pa.Table, rows: list[int]) -> Iterator[tuple[int, tuple[floa
             topic = topics.event_topic(site, source)
             msg = VehicleEvent(ts=ts, kind=cols["event_kind"][i], seq=seq,
                                detail=cols["detail"][i])
+        elif kind == "service":
+            topic = topics.service_topic(site, source)
+            msg = ServiceStatus(ts=ts, status=cols["service"][i], reason=cols["detail"][i])
         elif kind == "rsu":
             topic = topics.rsu_topic(site, source)
             msg = RsuStatus(ts=ts, seq=seq, intersection=cols["intersection"][i],

@@ -149,6 +149,8 @@ class Fleet:
         #: Gives each new link its per-sample observer (vehicle id, link name): a replay's
         #: books. None live.
         self.observe_link: Callable[[str, str], SampleObserver] | None = None
+        #: Vehicles with a service change (or will) not yet taken by the hub.
+        self.serviced: set[str] = set()
 
     def _vehicle(self, route: Route) -> VehicleTrack:
         track = self.vehicles.get(route.source)
@@ -189,6 +191,8 @@ class Fleet:
             return link.add
         if kind == "state":
             return vehicle.add_state
+        if kind == "service":
+            return self._service_handler(vehicle)
         return vehicle.add_event
 
     def apply(self, route: Route, msg: Message, now: float) -> int:
@@ -219,6 +223,8 @@ class Fleet:
         tracks = self.vehicles.values() if vehicles is None \
             else [self.vehicles[v] for v in vehicles if v in self.vehicles]
         for vehicle in tracks:
+            if not vehicle.serving:
+                continue  # out of service: expected to be silent, nothing to judge
             for link in vehicle.links.values():
                 suspect = link.clock_suspect
                 if link.evaluate(now, thr, judge_interval_s=judge_interval_s,
@@ -236,6 +242,36 @@ class Fleet:
                 changed.append((vehicle.id, None))
         return changed
 
+    def _service_handler(self, vehicle: VehicleTrack) -> Handler:
+        """Folds a vehicle's service status in and, when it says something new, names the
+        vehicle in ``serviced`` for the hub to act on after the batch (not URGENT: a change
+        of service judges nothing at once, it starts and ends what is judged)."""
+        def take(msg: Any, now: float) -> int:
+            said = len(vehicle.unseen_service)
+            vehicle.add_service(msg, now)
+            if len(vehicle.unseen_service) > said:
+                self.serviced.add(vehicle.id)
+            return True
+        return take
+
+    def resume_service(self, vehicle: str, site: str, status: str, since: float,
+                       reason: str | None, now: float) -> VehicleTrack | None:
+        """A restarted hub takes up each vehicle's service as its journal kept it: one out of
+        service stays apart and unjudged; one in service must be heard, its silence counted
+        from ``now`` (the hub's start), as if it had just entered service. None when the
+        tables are full (the vehicle is then learned when it reports)."""
+        try:
+            track = self._vehicle(Route("service", site, vehicle))
+        except Refused:
+            return None
+        track.service, track.service_since, track.service_reason = status, since, reason
+        track.restart(now)
+        return track
+
+    def service_changed(self, vehicle: str) -> None:
+        """The vehicle entered or left service: a failover open before is not one after."""
+        self._failover.pop(vehicle, None)
+
     def end_session(self) -> list[VehicleTrack]:
         """Forget every vehicle and RSU (telemetry/sessions.py): the next drive starts with
         none known. Returns the vehicles retired, whose books a replay still reports. The
@@ -245,6 +281,7 @@ class Fleet:
         self.rsus = {}
         self._failover = {}
         self.fresh_handovers = []
+        self.serviced = set()
         return retired
 
     def drain_handovers(self, now: float) -> None:

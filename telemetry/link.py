@@ -229,6 +229,21 @@ class LinkTrack:
         self.last_rx = now
         return True
 
+    def restart(self, now: float) -> None:
+        """Its vehicle entered or left service (telemetry/vehicle.py ``restart``): the state is
+        unknown again, silence counts from ``now`` (the link's age then says so too), and the
+        next sample opens no gap in the sequence and no outage or handover. The windows and
+        the learned pace stay: figures are still true of the samples they hold."""
+        if self.last_rx is not None:
+            self.last_rx = now
+        self.health = LinkHealth()
+        self.seq.rebase()
+        self.unanswered = 0
+        self.unanswered_since = None
+        self.next_judge_at = 0.0
+        if self.handovers is not None:
+            self.handovers.forget_service()
+
     def age(self, now: float) -> float | None:
         return None if self.last_rx is None else now - self.last_rx
 

@@ -17,7 +17,7 @@ _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 class Route(NamedTuple):
     """A parsed topic. ``link`` is only set for link samples."""
 
-    kind: str  # "state" | "link" | "event" | "rsu"
+    kind: str  # "state" | "link" | "event" | "service" | "rsu"
     site: str
     source: str  # vehicle id, or RSU id for kind "rsu"
     link: str | None = None
@@ -33,6 +33,10 @@ def link_topic(site: str, vehicle: str, link: str) -> str:
 
 def event_topic(site: str, vehicle: str) -> str:
     return f"{PREFIX}/{site}/vehicle/{vehicle}/event"
+
+
+def service_topic(site: str, vehicle: str) -> str:
+    return f"{PREFIX}/{site}/vehicle/{vehicle}/service"
 
 
 def rsu_topic(site: str, rsu: str) -> str:
@@ -53,7 +57,7 @@ def parse_topic(topic: str) -> Route | None:
     if not (_NAME.match(site) and _NAME.match(source)):
         return None
     if family == "vehicle":
-        if n == 6 and parts[5] in ("state", "event"):
+        if n == 6 and parts[5] in ("state", "event", "service"):
             return Route(parts[5], site, source)
         if n == 7 and parts[5] == "link" and _NAME.match(parts[6]):
             return Route("link", site, source, parts[6])

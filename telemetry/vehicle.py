@@ -14,7 +14,7 @@ from telemetry.link import LinkTrack, LinkWatcher
 from telemetry.linkstate import DEGRADED, DOWN, OK, STALE, UNKNOWN, LinkThresholds
 from telemetry.pace import SPACING_N, learned_interval, stream_limit
 from telemetry.sequence import DUPLICATE, NEW, URGENT, SeqTracker
-from telemetry.wire import VehicleEvent, VehicleState
+from telemetry.wire import ServiceStatus, VehicleEvent, VehicleState
 
 #: Connectivity, from the vehicle's links.
 CONNECTED: Final = "ok"
@@ -25,6 +25,15 @@ CONNECTIVITY: Final = (UNKNOWN, CONNECTED, CONNECTED_DEGRADED, ONE_LINK_DOWN, AL
 
 FRESH: Final = "fresh"
 EVENTS_KEPT: Final = 50
+
+#: A vehicle's service (docs/protocol.md, ``service``): it says when it enters and leaves. A
+#: vehicle that never said either is judged as in service while heard (what every vehicle was
+#: before the protocol could say so).
+IN_SERVICE: Final = "in_service"
+OUT_OF_SERVICE: Final = "out_of_service"
+#: The MQTT last will: the connection dropped without a word. Not a service status of its own.
+OFFLINE: Final = "offline"
+SERVICE_STATES: Final = (UNKNOWN, IN_SERVICE, OUT_OF_SERVICE)
 #: The state stream's pace is re-measured after this many new state messages (every 2 s at
 #: 10 Hz): it changes with the sender's setup, not from one message to the next.
 PACE_EVERY_STATES: Final = 20
@@ -49,7 +58,8 @@ class VehicleTrack:
 
     __slots__ = ("id", "site", "state", "state_seq", "state_rx", "state_times", "state_limit_s",
                  "_paced_at", "links", "events", "event_seq", "telemetry", "connectivity",
-                 "max_links", "unseen_events", "turn")
+                 "max_links", "unseen_events", "turn", "service", "service_since",
+                 "service_reason", "unseen_service")
 
     def __init__(self, vehicle_id: str, site: str, *, max_links: int = 4, turn: int = 0) -> None:
         self.id = vehicle_id
@@ -73,6 +83,13 @@ class VehicleTrack:
         self.telemetry = UNKNOWN
         self.connectivity = UNKNOWN
         self.max_links = max_links
+        #: In service, out of service, or unknown (never said); since when, and why.
+        self.service = UNKNOWN
+        self.service_since: float | None = None
+        self.service_reason: str | None = None
+        #: Service changes (and wills) not yet journaled and acted on by the hub's alert
+        #: engine: (hub time, status said, reason).
+        self.unseen_service: list[tuple[float, str, str | None]] = []
 
     def add_state(self, msg: VehicleState, now: float) -> int:
         """Take a state message: 0 duplicate, 1 new, URGENT when the vehicle has just begun a
@@ -105,6 +122,44 @@ class VehicleTrack:
         if len(self.unseen_events) < EVENTS_KEPT:
             self.unseen_events.append(msg)
         return URGENT
+
+    @property
+    def serving(self) -> bool:
+        """Whether the vehicle is in service, as far as the hub can tell: it said so, or never
+        said anything (judged as before the protocol could say). Out of service, nothing is
+        judged or raised for it."""
+        return self.service != OUT_OF_SERVICE
+
+    def add_service(self, msg: ServiceStatus, now: float) -> bool:
+        """Take a service status. A change of service (or a will) is kept in
+        ``unseen_service`` for the hub to journal and act on right after the batch; one that
+        says what the hub knew (a retained copy, a redelivery) changes nothing. True either
+        way: it is not a duplicate in the sense of a sequence."""
+        status = msg.status
+        if status == OFFLINE:
+            self.unseen_service.append((now, OFFLINE, msg.reason))
+            return True
+        if status == self.service:
+            return True
+        self.service = status
+        self.service_since = now
+        self.service_reason = msg.reason
+        self.restart(now)
+        self.unseen_service.append((now, status, msg.reason))
+        return True
+
+    def restart(self, now: float) -> None:
+        """A service period begins or ends: what the links did before says nothing of what they
+        do next. Each link's state is unknown again and its silence counts from ``now``, its
+        sequence and cell history start afresh (no loss, outage or handover across the
+        change); the vehicle's telemetry is unknown until it reports, counted from ``now``.
+        A vehicle that enters service and never reports is therefore stale in its own time,
+        and one that leaves is no longer judged."""
+        for link in self.links.values():
+            link.restart(now)
+        self.state_rx = now
+        self.telemetry = UNKNOWN
+        self.connectivity = UNKNOWN
 
     def link(self, name: str, *, phase: float = 0.0,
              handovers: LinkWatcher | None = None) -> LinkTrack | None:

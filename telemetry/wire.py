@@ -117,4 +117,28 @@ class RsuStatus(msgspec.Struct, frozen=True, gc=False):
     weather: Weather | None = None
 
 
-Message = VehicleState | LinkSample | VehicleEvent | RsuStatus
+#: A vehicle's service: it says when it enters and leaves it; ``offline`` is the MQTT last
+#: will the broker publishes for a vehicle whose connection dropped without a word.
+Service = Literal["in_service", "out_of_service", "offline"]
+
+
+class ServiceStatus(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
+    """``l4mon/v1/{site}/vehicle/{vehicle}/service``: whether the vehicle is in service, QoS 1,
+    retained (v1 addition).
+
+    A state, not an event: the newest one is the vehicle's status, so a retained copy or a
+    redelivery changes nothing, and a hub that starts late learns it from the broker. A
+    vehicle out of service is expected to be silent: nothing is raised for it. ``offline``
+    (the vehicle's MQTT last will) says its connection dropped without a word; it does not
+    end the service (silence in service is a takeover), it is journaled as the cause.
+    """
+
+    #: When the status was set, by the sender's clock. A will's ``ts`` is when the vehicle
+    #: connected (its payload is fixed then), so the hub takes its own receive time.
+    ts: EpochSeconds
+    status: Service
+    #: Why, for the operator and the journal ("end of shift", "depot", "charging").
+    reason: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+
+
+Message = VehicleState | LinkSample | VehicleEvent | RsuStatus | ServiceStatus

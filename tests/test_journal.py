@@ -86,7 +86,7 @@ def test_a_journal_from_before_incidents_is_migrated_in_place(journal_location: 
     journal = open_journal(journal_location)
     (alert,) = journal.open_alerts()
     assert alert.vehicle == "v1" and alert.incident is None and alert.incident_cause is None
-    assert _schema_version(journal_location) == str(SCHEMA_VERSION) == "3"
+    assert _schema_version(journal_location) == str(SCHEMA_VERSION) == "4"
     # the new columns take values, and the next id follows the old alert's
     alert.incident, alert.incident_group, alert.incident_cause = 7, "cell", "cell c1 dark"
     journal.record(alert, kind="grouped", at=2.0, actor=None, detail="", on_duty=[])
@@ -97,8 +97,16 @@ def test_a_journal_from_before_incidents_is_migrated_in_place(journal_location: 
     stored = journal.alert(alert.id)
     assert stored is not None and (stored.incident, stored.incident_cause) == (7, "cell c1 dark")
     journal.close()
-    open_journal(journal_location).close()  # opening a current journal again changes nothing
-    assert _schema_version(journal_location) == "3"
+    journal = open_journal(journal_location)  # opening a current journal again changes nothing
+    # version 4's table is there, empty: a service change goes in and comes back
+    assert journal.service_states() == []
+    journal.service_change(vehicle="v1", site="s", status="out_of_service", at=4.0,
+                           reason="end of shift")
+    assert journal.service_states() == [{"vehicle": "v1", "site": "s",
+                                         "status": "out_of_service", "at": 4.0,
+                                         "reason": "end of shift"}]
+    journal.close()
+    assert _schema_version(journal_location) == "4"
 
 
 def test_a_journal_from_a_newer_l4mon_is_refused(journal_location: str) -> None:
@@ -182,7 +190,13 @@ def _exercise(journal: Journal) -> dict[str, object]:
             alert.incident, alert.incident_group, alert.incident_cause = 1, "cell", "c1"
             heard.append(journal.record(alert, kind="resolved", at=T0 + 6, actor=None,
                                         detail="condition cleared", on_duty=[]))
+    for n, (vehicle, status) in enumerate([("v1", "in_service"), ("v2", "in_service"),
+                                           ("v1", "offline"), ("v1", "out_of_service")]):
+        journal.service_change(vehicle=vehicle, site="s1", status=status, at=T0 + 10 + n,
+                               reason="end of shift" if status == "out_of_service" else None)
     return {
+        "service_states": journal.service_states(),
+        "service_log": journal.service_log(vehicle="v1", since=T0 + 11, limit=5),
         "heard": heard,
         "open": journal.open_alerts(),
         "auto_resolved": journal.last_auto_resolved(),
@@ -210,6 +224,9 @@ def test_sqlite_and_postgresql_journals_answer_alike(tmp_path: Path, pg_url: str
     for key, value in on_sqlite.items():
         assert on_postgres[key] == value, key
     assert on_sqlite["last_seq"] == 5
+    assert [(s["vehicle"], s["status"]) for s in on_sqlite["service_states"]] == [  # type: ignore[index]
+        ("v1", "out_of_service"), ("v2", "in_service")]
+    assert [s["status"] for s in on_sqlite["service_log"]] == ["out_of_service", "offline"]  # type: ignore[index]
     assert [name for name, _, _ in on_sqlite["tokens"]] == ["Alice", "alice", "zed"]  # type: ignore[union-attr]
 
 
@@ -221,7 +238,7 @@ def test_postgresql_journal_keeps_its_schema_version_in_meta(pg_url: str) -> Non
         tables = {r[0] for r in db.execute(
             "SELECT table_name FROM information_schema.tables "
             "WHERE table_schema = current_schema()")}
-    assert tables == {"meta", "alerts", "transitions", "duty", "tokens"}
+    assert tables == {"meta", "alerts", "transitions", "duty", "tokens", "service"}
 
 
 def test_a_committed_transition_is_visible_to_another_connection(pg_url: str) -> None:

@@ -14,7 +14,7 @@ from scenarios.conditions import model_for
 from scenarios.simfleet import Fault, SimFleet
 from telemetry.site import DEMO_SITE_PATH, Site, load_site
 from telemetry.topics import parse_topic
-from telemetry.wire import LinkSample, RsuStatus, VehicleEvent, VehicleState
+from telemetry.wire import LinkSample, RsuStatus, ServiceStatus, VehicleEvent, VehicleState
 
 T0 = 1_700_000_000.0
 V1 = "shuttle-01"
@@ -23,6 +23,7 @@ _TYPES: dict[str, type[Any]] = {
     "link": LinkSample,
     "event": VehicleEvent,
     "rsu": RsuStatus,
+    "service": ServiceStatus,
 }
 
 
@@ -69,6 +70,9 @@ def test_every_payload_decodes_and_rates_hold(site: Site) -> None:
         assert {m.rat for m in streams[(vid, "lte")]} == {"lte"}
         assert {m.mode for m in streams[(vid, "state")]} == {"autonomous"}
         assert (vid, "event") not in streams  # no fault, no event
+        # announced once, before anything else the vehicle sent
+        (said,) = streams[(vid, "service")]
+        assert said.status == "in_service" and said.ts <= streams[(vid, "state")][0].ts
     for rsu in fleet.rsu_ids:
         msgs = streams[(rsu, "rsu")]
         assert abs(len(msgs) - 10) <= 1
@@ -94,6 +98,26 @@ def test_deterministic_and_independent_of_call_pattern(site: Site) -> None:
     one = a.advance(T0 + 5.0)
     assert one == run(b, T0 + 5.0, step=0.037)
     assert one != c.advance(T0 + 5.0)
+
+
+def test_a_vehicle_leaves_service_then_returns(site: Site) -> None:
+    """end_service: the vehicle says so at its next tick and then sends nothing at all;
+    start_service: it says so and reports again, its sequence numbers carrying on."""
+    fleet = SimFleet(site=site, vehicles=2, seed=0, start=T0)
+    run(fleet, T0 + 5.0)
+    fleet.end_service(V1, "end of shift")
+    off = decode(run(fleet, T0 + 15.0))
+    said = off[(V1, "service")]
+    assert [(m.status, m.reason) for m in said] == [("out_of_service", "end of shift")]
+    assert set(off) & {(V1, "state"), (V1, "l5g"), (V1, "lte")} == set()
+    assert not fleet.in_service(V1) and fleet.in_service("shuttle-02")
+    assert len(off[("shuttle-02", "state")]) >= 99  # the other vehicle carries on
+    fleet.start_service(V1)
+    back = decode(run(fleet, T0 + 20.0))
+    assert [m.status for m in back[(V1, "service")]] == ["in_service"]
+    assert back[(V1, "state")][0].seq == 50 and len(back[(V1, "state")]) >= 49
+    with pytest.raises(ValueError, match="unknown vehicle"):
+        fleet.end_service("shuttle-99")
 
 
 def test_serving_cells_change_over_a_lap(site: Site) -> None:
@@ -213,15 +237,20 @@ def test_fault_validation(site: Site) -> None:
 #: the first tick of every vehicle and of one RSU, the takeover's events, and the first
 #: no-service report from the dark cell.
 PINNED_MESSAGES: list[tuple[str, bytes]] = [
+    ("vehicle/shuttle-03/service",
+     b'{"ts":1700000000.0187469,"status":"in_service"}'),
     ("vehicle/shuttle-03/state",
-     b'{"ts":1700000000.0187469,"seq":0,"lat":36.0651087,"lon":136.3425384,"speed_mps":5.92,'
-     b'"heading_deg":266.9,"mode":"autonomous","v2i_rx":{"rsu-shihi":1}}'),
+     b'{"ts":1700000000.0187469,"seq":0,"lat":36.0651087,"lon":136.3425384,'
+     b'"speed_mps":5.92,"heading_deg":266.9,"mode":"autonomous","v2i_rx":{"rsu-shihi":1}}'),
     ("vehicle/shuttle-03/link/l5g",
      b'{"ts":1700000000.0187469,"seq":0,"rat":"nr","cell_id":"l5g-shihi","rsrp_dbm":-75.0,'
      b'"rsrq_db":-7.7,"sinr_db":20.2,"rtt_ms":22.3,"ul_kbps":46886.5,"dl_kbps":87761.9}'),
     ("vehicle/shuttle-03/link/lte",
-     b'{"ts":1700000000.0187469,"seq":0,"rat":"lte","cell_id":"lte-yamanoue-n","rsrp_dbm":-92.0,'
-     b'"rsrq_db":-8.8,"sinr_db":13.3,"rtt_ms":35.1,"ul_kbps":11238.7,"dl_kbps":25798.1}'),
+     b'{"ts":1700000000.0187469,"seq":0,"rat":"lte","cell_id":"lte-yamanoue-n",'
+     b'"rsrp_dbm":-92.0,"rsrq_db":-8.8,"sinr_db":13.3,"rtt_ms":35.1,"ul_kbps":11238.7,'
+     b'"dl_kbps":25798.1}'),
+    ("vehicle/shuttle-01/service",
+     b'{"ts":1700000000.028407,"status":"in_service"}'),
     ("vehicle/shuttle-01/state",
      b'{"ts":1700000000.028407,"seq":0,"lat":36.0619995,"lon":136.3390057,"speed_mps":5.13,'
      b'"heading_deg":95.7,"mode":"autonomous","v2i_rx":{"rsu-araya":1}}'),
@@ -229,21 +258,14 @@ PINNED_MESSAGES: list[tuple[str, bytes]] = [
      b'{"ts":1700000000.028407,"seq":0,"rat":"nr","cell_id":"l5g-araya","rsrp_dbm":-84.1,'
      b'"rsrq_db":-7.4,"sinr_db":17.1,"rtt_ms":16.3,"ul_kbps":43336.3,"dl_kbps":73994.8}'),
     ("vehicle/shuttle-01/link/lte",
-     b'{"ts":1700000000.028407,"seq":0,"rat":"lte","cell_id":"lte-matsuoka-w","rsrp_dbm":-71.3,'
-     b'"rsrq_db":-10.1,"sinr_db":17.7,"rtt_ms":32.4,"ul_kbps":15937.0,"dl_kbps":34455.5}'),
+     b'{"ts":1700000000.028407,"seq":0,"rat":"lte","cell_id":"lte-matsuoka-w",'
+     b'"rsrp_dbm":-71.3,"rsrq_db":-10.1,"sinr_db":17.7,"rtt_ms":32.4,"ul_kbps":15937.0,'
+     b'"dl_kbps":34455.5}'),
+    ("vehicle/shuttle-02/service",
+     b'{"ts":1700000000.043579,"status":"in_service"}'),
     ("vehicle/shuttle-02/state",
      b'{"ts":1700000000.043579,"seq":0,"lat":36.0622046,"lon":136.3459676,"speed_mps":5.0,'
      b'"heading_deg":75.4,"mode":"autonomous"}'),
-    ("vehicle/shuttle-02/link/l5g",
-     b'{"ts":1700000000.043579,"seq":0,"rat":"nr","cell_id":"l5g-araya","rsrp_dbm":-92.7,'
-     b'"rsrq_db":-8.4,"sinr_db":6.2,"rtt_ms":19.0,"ul_kbps":17918.5,"dl_kbps":28431.5}'),
-    ("vehicle/shuttle-02/link/lte",
-     b'{"ts":1700000000.043579,"seq":0,"rat":"lte","cell_id":"lte-eiheiji-e","rsrp_dbm":-81.1,'
-     b'"rsrq_db":-8.5,"sinr_db":14.5,"rtt_ms":74.1,"ul_kbps":12871.3,"dl_kbps":23958.0}'),
-    ("rsu/rsu-araya/status",
-     b'{"ts":1700000000.0448017,"seq":0,"intersection":"ix-araya","health":"ok",'
-     b'"boot_id":"rsu-araya-a5f797ef","tx_msgs":3452709,"rx_msgs":null,"backhaul_rtt_ms":5.5,'
-     b'"cpu_pct":18.5,"weather":"snow"}'),
     ("vehicle/shuttle-01/event",
      b'{"ts":1700000002.028407,"kind":"takeover_request","seq":0,'
      b'"detail":"system asked a remote operator to take over (simulated fault)"}'),
@@ -258,8 +280,8 @@ PINNED_MESSAGES: list[tuple[str, bytes]] = [
 ]
 #: How many messages ``_pinned_run`` sends, and the SHA-256 of all of them in order
 #: (topic, NUL, payload, newline each).
-PINNED_COUNT = 1303
-PINNED_DIGEST = "07ec2b018c726507cc11638186660c8ada556df8cb310700c511445b7e796af5"
+PINNED_COUNT = 1306
+PINNED_DIGEST = "34c7940fd83c4e87b3181aaa0e530c19d1e81bcac69b4262528efb5bafff7c04"
 
 
 def _pinned_run(site: Site) -> list[tuple[str, bytes]]:

@@ -16,9 +16,10 @@ from typing import Any, ClassVar, Final
 
 from l4mon.alerts.model import OPEN_STATES, Alert, Transition
 
-SCHEMA_VERSION: Final = 3
+SCHEMA_VERSION: Final = 4
 #: Columns added after version 1, with their type: added in place to an older journal
-#: (2: intersection; 3: the incident an alert belongs to).
+#: (2: intersection; 3: the incident an alert belongs to). Version 4 added the table
+#: ``service`` (each vehicle's service lifecycle), created in place like every table.
 ADDED_COLUMNS: Final = (("alerts", "intersection", "TEXT"), ("alerts", "incident", "INTEGER"),
                         ("alerts", "incident_group", "TEXT"),
                         ("alerts", "incident_cause", "TEXT"))
@@ -231,6 +232,38 @@ class SqlJournal:
         with self._transaction() as db:
             db.execute(self._sql("DELETE FROM meta WHERE key = ?"), (key,))
             db.execute(self._sql("INSERT INTO meta (key, value) VALUES (?, ?)"), (key, value))
+
+    # -- vehicles' service: entering, leaving, and connections lost without a word ------------
+
+    def service_change(self, *, vehicle: str, site: str, status: str, at: float,
+                       reason: str | None) -> None:
+        with self._transaction() as db:
+            db.execute(self._sql("INSERT INTO service (vehicle, site, status, at, reason) "
+                                 "VALUES (?, ?, ?, ?, ?)"), (vehicle, site, status, at, reason))
+
+    def service_states(self) -> list[dict[str, Any]]:
+        """Each vehicle's newest service status (``offline`` notes aside): what a restarted
+        hub resumes with."""
+        rows = self._rows(
+            "SELECT s.vehicle, s.site, s.status, s.at, s.reason FROM service s JOIN "
+            "(SELECT MAX(id) AS id FROM service WHERE status <> 'offline' GROUP BY vehicle) "
+            "newest ON s.id = newest.id ORDER BY s.vehicle")
+        return [dict(r) for r in rows]
+
+    def service_log(self, *, vehicle: str | None = None, since: float | None = None,
+                    limit: int = 1_000) -> list[dict[str, Any]]:
+        """Service changes and wills, newest first."""
+        where, args = [], []
+        if vehicle:
+            where.append("vehicle = ?")
+            args.append(vehicle)
+        if since is not None:
+            where.append("at >= ?")
+            args.append(since)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._rows(f"SELECT * FROM service {clause} ORDER BY id DESC LIMIT ?",
+                          [*args, limit])
+        return [dict(r) for r in rows]
 
     # -- tokens ---------------------------------------------------------------------------------
 

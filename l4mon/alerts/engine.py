@@ -54,7 +54,7 @@ from l4mon.alerts.model import (
 )
 from l4mon.alerts.rules import Rule, RuleSet
 from telemetry.fleet import Fleet, HandoverEntry
-from telemetry.vehicle import VehicleTrack
+from telemetry.vehicle import OFFLINE, OUT_OF_SERVICE, VehicleTrack
 from telemetry.wire import VehicleEvent
 
 if TYPE_CHECKING:
@@ -102,6 +102,10 @@ class StillHolds(ValueError):
 ONE_SHOT_SCOPES = frozenset({"event", "handover"})
 #: At most this many one-off raises are kept by a standby (a storm of events is bounded).
 DEFERRED_MAX = 10_000
+#: Who resolves the alerts of a vehicle that leaves service (``resolved_by``): not an
+#: operator, and not the condition clearing, so nothing reopens them (flap damping reopens
+#: only what the system resolved, ``resolved_by`` None).
+SERVICE_ACTOR = "service"
 #: How far before an event's own time (its sender's clock) the leader's raise may lie and
 #: still count as that event's: the sender's clock may run a little ahead of the hubs'.
 SENT_SLACK_S = 0.5
@@ -130,6 +134,7 @@ class Deferred:
     #: The event's own time (its sender's ``ts``); None for a handover record. A standby may
     #: receive an event long after it was sent (queued by the broker while it was down).
     sent: float | None = None
+    title: str | None = None
 
 
 @dataclass(slots=True)
@@ -231,6 +236,11 @@ class AlertEngine:
                 continue
             facts = VehicleFacts(vehicle, now, ul_required_kbps=self.ul_required_kbps(vid),
                                  ul_max_age_s=fleet.thresholds.window_s)
+            if not vehicle.serving:  # out of service: only the rules made for it
+                for rule in vehicle_rules:
+                    if rule.out_of_service:
+                        self._step(rule, (rule.name, vid, None), facts, now, vehicle.site)
+                continue
             for rule in vehicle_rules:
                 self._step(rule, (rule.name, vid, None), facts, now, vehicle.site)
             for rule in event_rules:  # only clearing: raising happens on arrival
@@ -267,7 +277,7 @@ class AlertEngine:
                     intersection_name: str | None) -> None:
         """A handover record became final: handover rules raise at once (no for-duration)."""
         rules = self._by_scope.get("handover")
-        if not rules:
+        if not rules or not vehicle.serving:
             return
         facts = HandoverFacts(entry, intersection_name)
         for rule in rules:
@@ -278,7 +288,7 @@ class AlertEngine:
             if track.alert is not None and track.alert.is_open and self.leading:
                 continue  # one alert per (rule, vehicle, link) at a time (a standby: as below)
             self._raise(rule, key, track, now, vehicle.site, facts.summary(),
-                        intersection=entry.intersection)
+                        intersection=entry.intersection, title=rule.title_for(facts))
 
     def on_event(self, now: float, vehicle: VehicleTrack, event: VehicleEvent) -> None:
         """An event arrived: event rules raise at once (no for-duration)."""
@@ -294,7 +304,46 @@ class AlertEngine:
                 # the open alert it sees may already be resolved on the leader (its copy of
                 # the journal lags by a poll), and ``promote`` decides with the whole journal.
                 continue
-            self._raise(rule, key, track, now, vehicle.site, detail, sent=event.ts)
+            self._raise(rule, key, track, now, vehicle.site, detail, sent=event.ts,
+                        title=rule.title_for(facts))
+
+    def on_service(self, now: float, vehicle: VehicleTrack, status: str,
+                   reason: str | None) -> None:
+        """The vehicle entered or left service, or its MQTT will said its connection dropped:
+        journaled (the lifecycle is part of the audit trail), and on leaving, every open alert
+        of the vehicle closes with the reason, except those of rules made for vehicles out of
+        service. Holds of the vehicle start again: nothing measured before the change counts
+        after it. A standby only forgets its holds: the leader journals and resolves, and the
+        standby mirrors that."""
+        for (_, subject, _), track in self._tracks.items():
+            if subject == vehicle.id:
+                track.pending_since = None
+                track.clear_since = None
+        if not self.leading:
+            return
+        try:
+            self.journal.service_change(vehicle=vehicle.id, site=vehicle.site, status=status,
+                                        at=now, reason=reason)
+        except JournalError as error:
+            self.journal_failures += 1
+            log.critical("SERVICE CHANGE NOT JOURNALED (%s): %s %s", error, vehicle.id, status)
+        if status == OFFLINE:
+            log.warning("vehicle %s: connection lost without a word (its MQTT will)%s",
+                        vehicle.id, f": {reason}" if reason else "")
+            return
+        if status != OUT_OF_SERVICE:
+            return
+        why = "vehicle left service" + (f": {reason}" if reason else "")
+        for alert in sorted(self.open.values(), key=lambda a: a.id):
+            if alert.vehicle != vehicle.id:
+                continue
+            rule = self._rule(alert.rule)
+            if rule is not None and rule.out_of_service:
+                continue
+            self._resolve(alert, now, actor=SERVICE_ACTOR, reason=why)
+            track = self._tracks.get(self.key_of(alert))
+            if track is not None:  # final, like an operator's: a new service raises anew
+                track.alert = alert
 
     def _inhibited(self, rule: Rule, subject: str | None, site: str | None, now: float) -> bool:
         for other in rule.inhibited_by:
@@ -327,7 +376,8 @@ class AlertEngine:
             if track.pending_since is None:
                 track.pending_since = now
             if now - track.pending_since >= rule.for_s - 1e-6:
-                self._raise(rule, key, track, now, site, self._words(rule, facts, key[1]))
+                self._raise(rule, key, track, now, site, self._words(rule, facts, key[1]),
+                            title=rule.title_for(facts))
             return
         assert track is not None
         cleared = rule.clear(facts) if rule.clear is not None else not active
@@ -358,13 +408,15 @@ class AlertEngine:
 
     def _raise(self, rule: Rule, key: Key, track: _Track, now: float, site: str | None,
                detail: str, *, intersection: str | None = None,
-               sent: float | None = None) -> None:
+               sent: float | None = None, title: str | None = None) -> None:
         if not self.leading:
             # A held condition stays pending (a promotion raises it at once if it still
             # holds); a one-off is kept, since nothing would bring it back.
             if rule.scope in ONE_SHOT_SCOPES:
-                self._defer(Deferred(now, rule.name, key, site, detail, intersection, sent))
+                self._defer(Deferred(now, rule.name, key, site, detail, intersection, sent,
+                                     title))
             return
+        title = title or rule.title
         subject, link = key[1], key[2]
         # RSUs, intersections and the site's feed are the site's, not a vehicle's: everyone
         # on duty sees them.
@@ -387,13 +439,14 @@ class AlertEngine:
             last.escalated = False
             last.escalated_at = None
             last.detail = detail
+            last.title = title
             last.intersection = intersection
             causes = self._causes_of(last)
             self._commit(last, T_REOPENED, now, None, f"flap {last.flaps}: {detail}", on_duty)
             alert = last
         else:
             alert = Alert(
-                id=0, rule=rule.name, title=rule.title, severity=rule.severity, site=site,
+                id=0, rule=rule.name, title=title, severity=rule.severity, site=site,
                 vehicle=None if site_wide else subject, link=link,
                 rsu=subject if rule.scope == "rsu" else None, state=RAISED,
                 raised_at=now, detail=detail, on_duty_at_raise=on_duty,
@@ -556,7 +609,7 @@ class AlertEngine:
             if last is not None and _covers(last, one):
                 continue
             self._raise(rule, one.key, track, one.at, one.site, one.detail,
-                        intersection=one.intersection)
+                        intersection=one.intersection, title=one.title)
             if track.alert is not None:
                 raised.append(track.alert)
         return raised

@@ -25,6 +25,10 @@ VEHICLE_FACTS: Final = frozenset({
     "connectivity", "telemetry", "mode", "speed_mps", "telemetry_age_s", "links_total",
     "links_ok", "links_degraded", "links_down", "ul_kbps_usable", "ul_required_kbps",
     "clock_suspect", "site",
+    # the words for a vehicle of one to four links, for titles ("its only link", "all 3 links")
+    "links_down_phrase", "links_rest_phrase",
+    # its service (telemetry/vehicle.py): in_service, out_of_service, unknown (never said)
+    "service",
 })
 LINK_FACTS: Final = frozenset({
     "link", "state", "rat", "cell_id", "rtt_p95_ms", "loss_ratio", "rsrp_dbm", "sinr_db",
@@ -55,6 +59,28 @@ SCOPE_FACTS: Final = {"vehicle": VEHICLE_FACTS, "link": LINK_FACTS, "rsu": RSU_F
                       "intersection": INTERSECTION_FACTS, "site": SITE_FACTS}
 
 
+def links_down_phrase(down: int, total: int) -> str:
+    """The links that are down, in words that fit one to four links: "its only link", "both
+    links", "all 3 links", "one link" (of two), "2 of 4 links"."""
+    if total == 1:
+        return "its only link"
+    if down == total:
+        return "both links" if total == 2 else f"all {total} links"
+    if down == 1 and total == 2:
+        return "one link"
+    return f"{down} of {total} links"
+
+
+def links_rest_phrase(down: int, total: int) -> str:
+    """The links that are not down: "the other" (of two), "the remaining one", "the other 2"."""
+    rest = total - down
+    if rest <= 0:
+        return "none"
+    if rest == 1:
+        return "the other" if total == 2 else "the remaining one"
+    return f"the other {rest}"
+
+
 class VehicleFacts:
     __slots__ = tuple(sorted(VEHICLE_FACTS))
 
@@ -72,6 +98,9 @@ class VehicleFacts:
         self.links_ok = states.count(OK)
         self.links_degraded = states.count(DEGRADED)
         self.links_down = states.count(DOWN) + states.count(STALE)
+        self.links_down_phrase = links_down_phrase(self.links_down, self.links_total)
+        self.links_rest_phrase = links_rest_phrase(self.links_down, self.links_total)
+        self.service = vehicle.service
         self.ul_kbps_usable = vehicle.ul_kbps_usable(now, ul_max_age_s)
         self.ul_required_kbps = ul_required_kbps
         self.clock_suspect = any(link.clock_suspect for link in vehicle.links.values())

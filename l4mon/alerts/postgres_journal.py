@@ -78,6 +78,11 @@ _SCHEMA: Final = (
     """CREATE TABLE IF NOT EXISTS tokens (
         name TEXT COLLATE "C" PRIMARY KEY, role TEXT NOT NULL, sha256 TEXT NOT NULL,
         created_at DOUBLE PRECISION NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS service (
+        id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        vehicle TEXT NOT NULL, site TEXT NOT NULL, status TEXT NOT NULL,
+        at DOUBLE PRECISION NOT NULL, reason TEXT)""",
+    "CREATE INDEX IF NOT EXISTS service_vehicle ON service (vehicle, id)",
 )
 #: SQLite's column types in ``ADDED_COLUMNS`` as PostgreSQL's.
 _TYPES: Final = {"TEXT": "TEXT", "INTEGER": "BIGINT"}

@@ -11,7 +11,8 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Final, Literal
+from string import Formatter
+from typing import Annotated, Any, Final, Literal
 
 import msgspec
 
@@ -55,6 +56,9 @@ class RuleSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: rule: on the vehicle's site; ``hub_feed_lost`` also while the site's feed is suspect).
     inhibited_by: list[RuleName] = []
     description: str = ""
+    #: Vehicle rules only: evaluated also while the vehicle is out of service (every other
+    #: rule is not, and a vehicle leaving service closes their alerts); its alerts stay open.
+    out_of_service: bool = False
 
 
 #: Scopes whose alerts may be grouped: a vehicle's or a link's condition. A vehicle's own
@@ -100,6 +104,32 @@ class Rule:
     when_text: str
     clear_text: str | None
     description: str
+    out_of_service: bool = False
+    #: The facts the title names (``{links_down_phrase} down``); empty: a fixed title.
+    title_facts: tuple[str, ...] = ()
+
+    def title_for(self, facts: Any) -> str:
+        """The title with the facts it names filled in (the first letter capitalised), so a
+        vehicle with one link is told "Its only link down", not "Both links down"."""
+        if not self.title_facts or facts is None:
+            return self.title
+        values = {name: getattr(facts, name, None) for name in self.title_facts}
+        text = self.title.format_map(values)
+        return text[:1].upper() + text[1:]
+
+
+def _title_facts(spec: RuleSpec) -> tuple[str, ...]:
+    """The fact names a title's ``{...}`` fields name, checked against the rule's scope."""
+    try:
+        fields = [name for _, name, _, _ in Formatter().parse(spec.title) if name is not None]
+    except ValueError as error:
+        raise RulesError(f"rule {spec.name}: title: {error}") from None
+    allowed = SCOPE_FACTS[spec.scope]
+    for name in fields:
+        if name not in allowed:
+            raise RulesError(f"rule {spec.name}: title names {{{name}}}, not a fact of scope "
+                             f"{spec.scope} (one of: {', '.join(sorted(allowed))})")
+    return tuple(dict.fromkeys(fields))
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +183,8 @@ def compile_rules(spec: RulesFile) -> RuleSet:
     rules = []
     d = spec.defaults
     for r in spec.rule:
+        if r.out_of_service and r.scope != "vehicle":
+            raise RulesError(f"rule {r.name}: out_of_service applies to vehicle rules only")
         for other in r.inhibited_by:
             if other == r.name:
                 raise RulesError(f"rule {r.name}: inhibited_by names the rule itself")
@@ -175,7 +207,8 @@ def compile_rules(spec: RulesFile) -> RuleSet:
             else d.escalate_after_s,
             reopen_within_s=d.reopen_within_s if r.reopen_within_s is None else r.reopen_within_s,
             inhibited_by=tuple(r.inhibited_by), when_text=r.when, clear_text=r.clear_when,
-            description=r.description,
+            description=r.description, out_of_service=r.out_of_service,
+            title_facts=_title_facts(r),
         ))
     return RuleSet(rules, _compile_groups(spec))
 

@@ -48,6 +48,12 @@ CREATE TABLE IF NOT EXISTS duty (
 CREATE TABLE IF NOT EXISTS tokens (
     name TEXT PRIMARY KEY, role TEXT NOT NULL, sha256 TEXT NOT NULL, created_at REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS service (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    vehicle TEXT NOT NULL, site TEXT NOT NULL, status TEXT NOT NULL, at REAL NOT NULL,
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS service_vehicle ON service (vehicle, id);
 """
 
 

@@ -25,6 +25,12 @@ class FaultBody(BaseModel):
     value: float | None = Field(None, ge=0, le=1e6)
 
 
+class ServiceBody(BaseModel):
+    vehicle: Annotated[str, Field(min_length=1, max_length=64)]
+    in_service: bool
+    reason: Annotated[str, Field(max_length=256)] | None = None
+
+
 class CellOutageBody(BaseModel):
     cell: Annotated[str, Field(min_length=1, max_length=64)]
     duration_s: float = Field(30.0, gt=0, le=3_600)
@@ -55,6 +61,15 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
                              value=body.value)
         except ValueError as error:  # e.g. a link given for a whole-vehicle fault
             raise HTTPException(status_code=422, detail=str(error)) from None
+        return JSON({"ok": True})
+
+    @router.post("/service", dependencies=[Depends(operator)], responses=errors(400, 403))
+    async def service(body: ServiceBody) -> JSON:
+        """A simulated shuttle ends its shift (says so, then powers off) or starts one."""
+        sim = fleet()
+        if body.vehicle not in sim.vehicle_ids:
+            raise HTTPException(status_code=404, detail=f"no simulated vehicle {body.vehicle!r}")
+        sim.set_service(body.vehicle, in_service=body.in_service, reason=body.reason)
         return JSON({"ok": True})
 
     @router.post("/cell-outage", dependencies=[Depends(operator)], responses=errors(400, 403))

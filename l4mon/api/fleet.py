@@ -14,7 +14,10 @@ from l4mon.hub import INTERNAL_ERROR
 from l4mon.runtime import Runtime
 from telemetry.decode import REASONS
 from telemetry.fleet import CAPACITY, SITE_CONFLICT
+from telemetry.vehicle import SERVICE_STATES
 
+#: A vehicle's service, as ``GET /api/vehicles?service=`` filters by it.
+ServiceState = Literal[SERVICE_STATES]  # type: ignore[valid-type]
 #: Quarantine reasons a client may filter by: an enum in the spec, validated like any query.
 Reason = Literal[(*REASONS, CAPACITY, SITE_CONFLICT, INTERNAL_ERROR)]  # type: ignore[valid-type]
 
@@ -24,9 +27,24 @@ def routes(runtime: Runtime, viewer: Any) -> APIRouter:
     hub = runtime.hub
 
     @router.get("/vehicles")
-    async def list_vehicles(site: Annotated[str | None, Query(max_length=64)] = None) -> JSON:
+    async def list_vehicles(site: Annotated[str | None, Query(max_length=64)] = None,
+                            service: ServiceState | None = None) -> JSON:
         return JSON(views.vehicles(hub.fleet, runtime.clock.now(), site=site,
-                                   unseen=hub.feed.unseen(), lookahead=hub.lookahead))
+                                   unseen=hub.feed.unseen(), lookahead=hub.lookahead,
+                                   service=service))
+
+    @router.get("/service", responses=errors(503))
+    async def service_log(
+        vehicle: Annotated[str | None, Query(max_length=64)] = None,
+        since: Annotated[float | None, Query(ge=0)] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+    ) -> JSON:
+        """Vehicles entering and leaving service, and connections lost without a word (their
+        MQTT wills), newest first, as the journal keeps them."""
+        engine = hub.alerts
+        if engine is None:
+            raise HTTPException(status_code=503, detail="this hub runs no journal")
+        return JSON(engine.journal.service_log(vehicle=vehicle, since=since, limit=limit))
 
     @router.get("/vehicles/{vehicle}", responses=errors(404))
     async def get_vehicle(vehicle: str) -> JSON:

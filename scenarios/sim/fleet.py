@@ -28,7 +28,7 @@ from scenarios.sim.radio import Modem, RadioNetwork
 from scenarios.sim.roadside import Rsu, v2i_receptions
 from telemetry import topics
 from telemetry.site import Site
-from telemetry.wire import LinkSample, Mode, VehicleEvent, VehicleState
+from telemetry.wire import LinkSample, Mode, ServiceStatus, VehicleEvent, VehicleState
 
 _EVENT_DETAIL: Final[dict[str, str]] = {
     "takeover_request": "system asked a remote operator to take over (simulated fault)",
@@ -46,7 +46,8 @@ class _Vehicle:
 
     __slots__ = (
         "event_topic", "faults", "id", "index", "mode", "modems", "motion", "outbox", "phase",
-        "rng", "seq_event", "seq_state", "state_topic", "tick", "v2i",
+        "rng", "seq_event", "seq_state", "service", "service_topic", "state_topic", "tick", "v2i",
+        "want",
     )  # fmt: skip
 
     def __init__(self, index: int, vid: str, rng: random.Random, motion: Motion) -> None:
@@ -66,6 +67,11 @@ class _Vehicle:
         self.faults: list[Fault] = []
         self.outbox: list[VehicleEvent] = []  # events waiting for a tick that can send them
         self.v2i: dict[str, int] = {}  # V2I messages received so far, per RSU
+        self.service_topic = ""
+        #: Its service: None until announced at its first tick, then the status it said;
+        #: a pending change is ("in_service" | "out_of_service", reason) in ``want``.
+        self.service: str | None = None
+        self.want: tuple[str, str | None] | None = ("in_service", None)
 
 
 class SimFleet:
@@ -75,7 +81,8 @@ class SimFleet:
     distance, and slow down in intersections. Each vehicle ticks at ``rate_hz`` and then sends
     its state and both link samples with the same ``ts``; each RSU ticks at ``rsu_rate_hz``
     (0 disables RSU status). Nothing is sent at ``start`` itself: the first tick of each
-    source falls within its first period after ``start``.
+    source falls within its first period after ``start``. A vehicle's first tick announces
+    that it is in service; ``end_service`` and ``start_service`` change that.
     """
 
     def __init__(
@@ -154,6 +161,7 @@ class SimFleet:
             v.phase = self._period * (1.0 - rng.random())
             v.state_topic = topics.state_topic(site.name, vid)
             v.event_topic = topics.event_topic(site.name, vid)
+            v.service_topic = topics.service_topic(site.name, vid)
             for net in self._networks:
                 modem = Modem(net.name, topics.link_topic(site.name, vid, net.name))
                 net.arm_fades(modem, rng_seed=f"l4mon-sim:{seed}:{vid}:{net.name}:fade",
@@ -175,11 +183,25 @@ class SimFleet:
 
         A fault that starts in the past acts only on the ticks still to come.
         """
+        self._vehicle(fault.vehicle).faults.append(fault)
+
+    def _vehicle(self, vehicle: str) -> _Vehicle:
         for v in self._vehicles:
-            if v.id == fault.vehicle:
-                v.faults.append(fault)
-                return
-        raise ValueError(f"unknown vehicle {fault.vehicle!r}")
+            if v.id == vehicle:
+                return v
+        raise ValueError(f"unknown vehicle {vehicle!r}")
+
+    def end_service(self, vehicle: str, reason: str | None = None) -> None:
+        """The vehicle leaves service at its next tick: it says so (``out_of_service``), then
+        sends nothing until ``start_service``, as a shuttle that ends its shift and powers off."""
+        self._vehicle(vehicle).want = ("out_of_service", reason)
+
+    def start_service(self, vehicle: str, reason: str | None = None) -> None:
+        """The vehicle enters service again at its next tick, and reports from then on."""
+        self._vehicle(vehicle).want = ("in_service", reason)
+
+    def in_service(self, vehicle: str) -> bool:
+        return self._vehicle(vehicle).service == "in_service"
 
     @property
     def cell_ids(self) -> list[str]:
@@ -233,6 +255,15 @@ class SimFleet:
         return out
 
     def _vehicle_tick(self, v: _Vehicle, t: float, out: list[tuple[str, bytes]]) -> None:
+        if v.want is not None:  # announced first, with QoS 1 (publishers retain it)
+            status, reason = v.want
+            v.want = None
+            if status != v.service:
+                v.service = status
+                out.append((v.service_topic, self._encode(
+                    ServiceStatus(ts=t, status=status, reason=reason))))  # type: ignore[arg-type]
+        if v.service != "in_service":
+            return  # out of service: powered off, it sends nothing
         dt = self._period
         fx = NO_EFFECTS
         if v.faults:

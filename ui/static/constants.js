@@ -23,9 +23,11 @@ export const RESOLVED_KEEP = 30;
 export const SEV_RANK = { takeover: 0, warning: 1, info: 2 };
 export const STATE_RANK = { raised: 0, acknowledged: 1, resolved: 2 };
 export const CONN_LABEL = {
-  ok: "ok", degraded: "degraded", one_link_down: "one link down",
-  all_links_down: "all links down", unknown: "unknown",
+  ok: "ok", degraded: "degraded", one_link_down: "a link down",
+  all_links_down: "no usable link", unknown: "unknown", out_of_service: "out of service",
 };
-// Who needs a human first: the fleet table's order (then by id, so it never jumps).
-export const NEED_RANK = { all_links_down: 1, one_link_down: 2, degraded: 3, unknown: 4, ok: 5 };
+// Who needs a human first: the fleet table's order (then by id, so it never jumps). Vehicles
+// out of service come last, apart: nothing is expected of them.
+export const NEED_RANK = { all_links_down: 1, one_link_down: 2, degraded: 3, unknown: 4, ok: 5,
+                           out_of_service: 9 };
 export const NEED_TAKEOVER = 0;

@@ -53,6 +53,8 @@ function renderDemo() {
                                kind, undefined, `fault-${kind}`));
     }
   }
+  buttons.push(serviceButton("End service", false, "service-end"),
+               serviceButton("Start service", true, "service-start"));
   $("fault-buttons").replaceChildren(...buttons);
   renderCellOutage();
 }
@@ -96,6 +98,26 @@ export function syncDemoVehicles() {
     sel.replaceChildren(...ids.map((id) => h("option", { value: id, text: id })));
     if (ids.includes(keep)) sel.value = keep;
   }
+}
+
+// A shuttle ends its shift (it says so, then powers off) or starts one: nothing is raised for
+// a vehicle out of service, while one that falls silent in service is a takeover.
+function serviceButton(label, inService, testid) {
+  const b = h("button", { type: "button", class: "btn", "data-testid": testid, text: label });
+  b.addEventListener("click", async () => {
+    const vehicle = $("fault-vehicle").value;
+    b.disabled = true;
+    try {
+      await api("POST", "/api/demo/service", { vehicle, in_service: inService,
+                                               reason: inService ? "shift start" : "end of shift" });
+      toast(`${vehicle} ${inService ? "enters service" : "leaves service and powers off"}.`);
+    } catch (err) {
+      if (err.status !== 401) toast(`Service change failed: ${err.message}`, true);
+    } finally {
+      b.disabled = false;
+    }
+  });
+  return b;
 }
 
 function faultButton(label, kind, link, testid) {

@@ -5,19 +5,24 @@ import { $, AgeField, Field, chg, connClass, fmt, h, pill } from "./dom.js";
 import { incidentSummary } from "./incidents.js";
 import { S, alertMarks, takeoverVehicles } from "./store.js";
 import { select } from "./vehicle-panel.js";
-import { codeWords, connWords, modeWords, ratWords, reasonsWords, stateWords } from "./words.js";
+import { codeWords, connWords, modeWords, ratWords, reasonsWords, serviceWords,
+  stateWords } from "./words.js";
 
 // One <tbody> per vehicle, built once and then updated in place (a state frame carries the
 // whole fleet twice a second: rebuilding 100 rows each time would cost more than the rest).
-// Order: whoever needs a human first (open takeover alert, both links down, one link down,
-// degraded, unknown, ok), then by id; rows move only when a vehicle's rank changed.
+// Order: whoever needs a human first (open takeover alert, no usable link, a link down,
+// degraded, unknown, ok), then by id, and the vehicles out of service last, apart; rows move
+// only when a vehicle's rank changed.
 const rowEls = new Map();   // vehicle id -> row record {tb, key, rank, refs...}
 let fleetOrder = [];        // ids in the table's order, as last laid out
 
 export function needRank(v, takeover) {
   if (takeover.has(v.id)) return NEED_TAKEOVER;
-  return NEED_RANK[v.connectivity] ?? NEED_RANK.unknown;
+  return NEED_RANK[shownConn(v)] ?? NEED_RANK.unknown;
 }
+
+// What the connectivity cell shows: a vehicle out of service is that, whatever its links.
+const shownConn = (v) => (serviceWords(v) ? "out_of_service" : v.connectivity);
 
 export function renderFleet(ids) {
   $("fleet-empty").hidden = S.vehicles.size > 0;
@@ -117,14 +122,24 @@ function makeRow(id) {
 
 // What an out-of-sight row keeps current: the attributes and classes others may look for.
 function markRow(r, v, takeover, uncovered) {
-  if (chg(r, "conn", v.connectivity)) {
-    r.connEl.className = `pill ${connClass(v.connectivity)}`;
-    r.connText.set(connWords(v.connectivity, v));
-    r.tb.dataset.connectivity = String(v.connectivity);
-  }
+  markConn(r, v);
   if (chg(r, "takeShown", takeover)) r.takeEl.hidden = !takeover;
   if (chg(r, "uncov", uncovered)) r.uncovEl.hidden = !uncovered;
   if (chg(r, "take", takeover)) r.tb.classList.toggle("takeover", takeover);
+}
+
+// The connectivity pill, or "out of service" (the row dimmed): its words depend on how many
+// links the vehicle has and how many are down, so the key is the words themselves.
+function markConn(r, v) {
+  const conn = shownConn(v);
+  const words = conn === "out_of_service" ? "out of service" : connWords(conn, v);
+  if (!chg(r, "conn", `${conn}:${words}`)) return;
+  r.connEl.className = `pill ${connClass(conn)}`;
+  r.connText.set(words);
+  r.connEl.title = serviceWords(v) ?? "";
+  r.tb.dataset.connectivity = String(v.connectivity);
+  r.tb.dataset.service = String((v.service && v.service.status) || "unknown");
+  r.tb.classList.toggle("out-of-service", conn === "out_of_service");
 }
 
 // The row's cells, for a vehicle with these links (rebuilt only when its links change).
@@ -208,11 +223,7 @@ function fillRow(r, v, takeover, uncovered) {
   }
   r.teleText.set(fresh ? "fresh " : `${codeWords(v.telemetry ?? "?")} `);
   r.teleAge.at(v.age_s, v._rx, fresh ? 1 : 0);
-  if (chg(r, "conn", v.connectivity)) {
-    r.connEl.className = `pill ${connClass(v.connectivity)}`;
-    r.connText.set(connWords(v.connectivity, v));
-    r.tb.dataset.connectivity = String(v.connectivity);
-  }
+  markConn(r, v);
   if (chg(r, "unseen", v.unseen || "")) {
     r.unseenEl.hidden = !v.unseen;
     r.unseenEl.title = v.unseen ? String(v.unseen) : "";

@@ -374,6 +374,7 @@ function placeStaticLabels() {
 }
 
 function plotColour(v) {
+  if (v.service && v.service.status === "out_of_service") return "unknown";
   if (v.connectivity === "all_links_down") return "all_links_down";
   if (v.telemetry !== "fresh" || !(v.connectivity in CONN_LABEL)) return "unknown";
   return v.connectivity;

@@ -13,7 +13,7 @@ import { linkmap } from "./linkmap-layer.js";
 import { renderPlotVehicles } from "./site-plot.js";
 import { S } from "./store.js";
 import { codeWords, connWords, detailWords, linkWords, modeWords, outlookWords, reasonsWords,
-         stateWords } from "./words.js";
+         serviceWords, stateWords } from "./words.js";
 
 export function select(id, byHand = true) {
   if (!S.vehicles.has(id)) return;
@@ -122,7 +122,11 @@ export function renderVehicleSummary() {
   title.dataset.vehicle = v.id;
   const cover = coverOf(v.id);
   $("vp-summary").replaceChildren(...[   // replaceChildren would print a null as "null"
-    pill(connClass(v.connectivity), connWords(v.connectivity, v)),
+    serviceWords(v)
+      ? pill("c-out_of_service", "out of service", serviceWords(v))
+      : pill(connClass(v.connectivity), connWords(v.connectivity, v)),
+    serviceWords(v) ? h("span", { class: "muted", "data-testid": "vehicle-service",
+                                  text: serviceWords(v) }) : null,
     v.unseen ? h("span", { class: "unseen", text: `state unknown: ${v.unseen}` }) : null,
     h("span", { text: modeWords(v.mode) }),
     h("span", { class: v.telemetry === "fresh" ? "" : "pill stale" },

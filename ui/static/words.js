@@ -12,8 +12,8 @@ const MODE_WORD = { autonomous: "autonomous", mrm: "minimal risk manoeuvre",
                     remote: "remote driving", manual: "manual", stopped: "stopped" };
 const RAT_WORD = { nr: "5G", lte: "LTE", umts: "3G", gsm: "2G", none: "none" };
 const CODE_WORD = {
-  takeover_request: "takeover request", all_links_down: "both links down",
-  one_link_down: "one link down", no_service: "no service", no_probe_answer: "no probe answer",
+  takeover_request: "takeover request", all_links_down: "no usable link",
+  one_link_down: "a link down", in_service: "in service", out_of_service: "out of service", no_service: "no service", no_probe_answer: "no probe answer",
   no_sample: "no sample", ping_pong: "ping-pong", too_frequent: "too frequent",
   clock_skew: "clock skew", telemetry_stall: "telemetry stall", rtt_spike: "RTT spike",
   bandwidth_cap: "uplink cap", link_down: "link down", both_links_down: "both links down",
@@ -28,12 +28,25 @@ const MEASURE_WORD = { unfit: "down or short of uplink", impaired: "degraded or 
                        down: "down", ul_short: "short of uplink" };
 
 export const codeWords = (c) => (c == null ? "?" : CODE_WORD[c] ?? String(c).replaceAll("_", " "));
+// A vehicle's connectivity in words that fit one to four links, as the hub's alert titles:
+// "its only link down", "both links down", "all 3 links down", "1 of 3 links down".
 export function connWords(c, v) {
-  if (c === "all_links_down") {
-    const n = v && v.links ? Object.keys(v.links).length : 2;
-    return n === 2 ? "both links down" : n === 1 ? "its link is down" : "all links down";
+  const n = v && v.links ? Object.keys(v.links).length : 0;
+  if (c === "all_links_down" && n) {
+    return n === 1 ? "its only link down" : n === 2 ? "both links down" : `all ${n} links down`;
+  }
+  if (c === "one_link_down" && n > 2) {
+    const down = Object.values(v.links).filter((l) => l.state === "down" || l.state === "stale").length;
+    return `${down} of ${n} links down`;
   }
   return CONN_LABEL[c] ?? codeWords(c);
+}
+// "out of service since 18:02: end of shift"; null for a vehicle in service (or that never said).
+export function serviceWords(v) {
+  const s = v && v.service;
+  if (!s || s.status !== "out_of_service") return null;
+  const since = s.since ? ` since ${new Date(s.since * 1000).toLocaleTimeString()}` : "";
+  return `out of service${since}${s.reason ? `: ${s.reason}` : ""}`;
 }
 export const linkWords = (l) => (l == null ? "?" : LINK_WORD[l] ?? String(l));
 // "snow, daylight"; what is not known is left out ("night"), unless nothing is.
