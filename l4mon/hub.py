@@ -165,7 +165,7 @@ class Hub:
                now: float) -> int | None:
         """The full path for one message: the handler's verdict, or None when quarantined."""
         try:
-            route, msg = self.decoder.decode(topic, payload, now, content_type)
+            route, msg, _ = self.decoder.decode(topic, payload, now, content_type)
             handler = self.fleet.bind(route)
         except (Rejected, Refused) as refused:
             self.quarantine.add(received_at=now, topic=topic, payload=payload,

@@ -58,7 +58,7 @@ def _record(tmp: Path, stream: list[replay.Delivery]) -> Path:
         site="eiheiji-demo", conditions=Conditions(weather="snow", light="daylight"),
         source={"kind": "test"}), rows_per_file=500)
     for at, topic, payload, _ in stream:
-        route, msg = decoder.decode(topic, payload, at)
+        route, msg, _ = decoder.decode(topic, payload, at)
         writer.add(at, route, msg, topic=topic, payload=payload)
     writer.close()
     return tmp / "log"
@@ -79,7 +79,7 @@ def test_rows_without_payload_are_re_encoded_from_their_columns(tmp_path: Path) 
     decoder = Decoder(max_age_s=1e12)
     writer = DriveLogWriter(tmp_path / "imported", manifest=Manifest(site="eiheiji-demo"))
     for at, topic, payload, _ in stream:
-        route, msg = decoder.decode(topic, payload, at)
+        route, msg, _ = decoder.decode(topic, payload, at)
         writer.add(at, route, msg)  # no topic/payload: like an importer
     writer.close()
     assert list(wire_messages(read_table(tmp_path / "imported"))) == stream
@@ -374,7 +374,7 @@ def test_streamed_log_is_the_sorted_table_row_for_row(tmp_path: Path) -> None:
         writer = DriveLogWriter(log, manifest=Manifest(site="eiheiji-demo"), subdir=subdir)
         for at in times:
             sent, topic, data, _ = next(taken)
-            route, msg = decoder.decode(topic, data, sent)
+            route, msg, _ = decoder.decode(topic, data, sent)
             writer.add(T0 + at, route, msg, topic=topic if payload else None,
                        payload=data if payload else None)
         file = writer.flush()
