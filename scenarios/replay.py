@@ -354,6 +354,9 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
                 "ul_samples": book.ul.n, "ul_kbps_mean": _r(book.ul.value()),
                 "dl_samples": book.dl.n, "dl_kbps_mean": _r(book.dl.value()),
                 "cell_changes": sum(link.cell_changes for link in mine),
+                # Figures outside their physical range (a logger's marker), set to None by
+                # the hub: {field: {reason: count}} (telemetry/ranges.py).
+                "fields_not_measured": _summed(link.fields_not_measured for link in mine),
             }
         times = outcome.vehicle_time.get(vid, {})
         with_links, judged, met = outcome.uplink.get(vid, (0.0, 0.0, 0.0))
@@ -377,6 +380,17 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
             "links": links,
         }
     return out
+
+
+def _summed(counts: Iterable[dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
+    """``{field: {reason: count}}`` of several sessions' tracks, added up, in sorted order."""
+    out: dict[str, dict[str, int]] = {}
+    for each in counts:
+        for name, reasons in each.items():
+            mine = out.setdefault(name, {})
+            for reason, n in reasons.items():
+                mine[reason] = mine.get(reason, 0) + n
+    return {name: dict(sorted(reasons.items())) for name, reasons in sorted(out.items())}
 
 
 def _r(value: float | None, digits: int = 3) -> float | None:

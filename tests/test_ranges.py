@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from l4mon.hub import Hub
+from l4mon.metrics import HubCollector, exposition, make_registry
+from telemetry.linkstate import DOWN, OK
 from telemetry.ranges import (
     ABOVE_RANGE,
     BELOW_RANGE,
@@ -16,6 +21,7 @@ from telemetry.ranges import (
     screen_link,
     tally,
 )
+from telemetry.topics import link_topic
 
 SAMPLE = {"ts": 1_700_000_000.0, "seq": 3, "rat": "lte", "cell_id": "B", "rsrp_dbm": -97.0,
           "rsrq_db": -11.0, "sinr_db": 9.5, "rtt_ms": 41.0, "ul_kbps": 3_900.0,
@@ -80,3 +86,83 @@ def test_tally_and_describe() -> None:
     assert describe({"future_field": {"above_range": 4}}) == [
         "future_field: 4 values above range, not measured"]
     assert set(REASONS) == {BELOW_RANGE, ABOVE_RANGE}
+
+
+# --- the hub: counted per field and reason, in total and per link; never a failure -----------
+
+NOW = 1_700_000_000.0
+
+
+def _link_payload(seq: int, t: float, **changes: object) -> bytes:
+    return json.dumps({**SAMPLE, "ts": t, "seq": seq, "sender_clock": True, **changes}).encode()
+
+
+def test_hub_counts_screened_figures_per_field_reason_and_link() -> None:
+    """Every screened figure of a fresh sample is counted once, in total and on its link; a
+    redelivered duplicate is not counted again; nothing is quarantined."""
+    hub = Hub()
+    markers: dict[str, list[dict[str, object]]] = {
+        "l5g": [{"rsrp_dbm": -200}, {}, {"rsrp_dbm": -225, "rtt_ms": 0}, {"rtt_ms": -1}],
+        "lte": [{}, {"sinr_db": 2147483647}, {"rtt_ms": 70_000, "ul_kbps": -3.0}],
+    }
+    batch = [(link_topic("s1", "v1", link), _link_payload(seq, NOW, **changes), None)
+             for link, rows in markers.items() for seq, changes in enumerate(rows)]
+    batch.append(batch[0])  # a QoS 1 redelivery of the first (screened) sample
+    hub.ingest(batch, NOW)
+    assert hub.quarantine.total == 0
+    assert (hub.accepted, hub.duplicates) == (7, 1)
+    expected: dict[str, dict[str, dict[str, int]]] = {}
+    for link, rows in markers.items():  # the truth, from the input itself
+        mine = expected.setdefault(link, {})
+        for changes in rows:
+            for field, value in changes.items():
+                reason = BELOW_RANGE if float(value) <= LINK_RANGES[field].low else ABOVE_RANGE
+                mine.setdefault(field, {}).setdefault(reason, 0)
+                mine[field][reason] += 1
+    links = hub.fleet.vehicles["v1"].links
+    assert {name: link.fields_not_measured for name, link in links.items()} == expected
+    total: dict[str, dict[str, int]] = {}
+    for counts in expected.values():
+        for field, reasons in counts.items():
+            for reason, n in reasons.items():
+                total.setdefault(field, {})[reason] = total.get(field, {}).get(reason, 0) + n
+    assert hub.fields_not_measured == total
+    assert links["l5g"].last is not None and links["l5g"].last.rtt_ms is None
+    assert links["lte"].last is not None and links["lte"].last.probe is False
+
+
+def _drive(**changes: object) -> str:
+    """A link's state after 6 s at 10 Hz in which every sample carries ``changes``."""
+    hub = Hub()
+    topic = link_topic("s1", "v1", "l5g")
+    for step in range(60):
+        t = NOW + step / 10
+        hub.ingest([(topic, _link_payload(step, t, **changes), None)], t)
+        if step % 2 == 0:
+            hub.tick(t)
+    return hub.fleet.vehicles["v1"].links["l5g"].health.state
+
+
+def test_rtt_markers_do_not_take_a_link_down() -> None:
+    """Six seconds of RTT markers (0 ms) with RSRP markers beside them: no probe, so no
+    evidence of an outage, where six seconds of unanswered probes take the link down."""
+    assert _drive(rtt_ms=None, probe=True) == DOWN  # the control: the test can fail
+    assert _drive(rtt_ms=0, rsrp_dbm=-200) == OK
+    assert _drive(rtt_ms=-1, probe=True) == OK
+
+
+def test_metrics_expose_the_counter_by_field_and_reason() -> None:
+    hub = Hub()
+    payload = _link_payload(0, NOW, rsrp_dbm=-205, rtt_ms=0)
+    hub.ingest([(link_topic("s1", "v1", "l5g"), payload, None),
+                (link_topic("s1", "v2", "lte"), payload, None)], NOW)
+    text = exposition(make_registry(HubCollector(hub, buffer=lambda: None,
+                                                 mqtt=lambda: None))).decode()
+    series = [s for family in text_string_to_metric_families(text) for s in family.samples
+              if s.name == "l4mon_fields_not_measured_total"]
+    assert {tuple(sorted(s.labels)) for s in series} == {("field", "reason")}  # no vehicle
+    samples = {(s.labels["field"], s.labels["reason"]): s.value for s in series}
+    assert samples[("rsrp_dbm", BELOW_RANGE)] == 2
+    assert samples[("rtt_ms", BELOW_RANGE)] == 2
+    assert samples[("rtt_ms", ABOVE_RANGE)] == 0  # every series exists from the start
+    assert set(samples) == {(f, r) for f in LINK_RANGES for r in REASONS}

@@ -513,3 +513,36 @@ def test_no_uplink_reported_is_not_an_uplink_shortfall() -> None:
     kpis = replay.kpis(without)["shuttle-02"]
     assert kpis["ul_requirement_met"] is None and kpis["ul_requirement_coverage"] == 0.0
     assert kpis["links"]["l5g"]["ul_kbps_mean"] is None and kpis["links"]["l5g"]["ul_samples"] == 0
+
+
+def test_kpis_count_figures_outside_their_physical_range_per_link() -> None:
+    """Markers in a recorded stream (RSRP -200 dBm, RTT 0) cost their figures only: every
+    sample still counts, and each link's KPIs say how many figures were not measured, by field
+    and reason (telemetry/ranges.py); the rest of the run's books agree with the clean run."""
+    stream = _sim_stream(20.0)
+    marked = []
+    planted = {("shuttle-01", "l5g", "rsrp_dbm"): 0, ("shuttle-02", "lte", "rtt_ms"): 0}
+    for n, (at, topic, payload, ctype) in enumerate(stream):
+        vehicle, link = topic.split("/")[4], topic.rsplit("/", 1)[-1]
+        sample = msgspec.json.decode(payload)
+        for (v, name, field), count in planted.items():
+            if "/link/" in topic and (vehicle, link) == (v, name) and n % 7 == 0 \
+                    and sample.get(field) is not None:
+                sample[field] = -200.0 if field == "rsrp_dbm" else 0
+                planted[(v, name, field)] = count + 1
+        marked.append((at, topic, msgspec.json.encode(sample), ctype))
+    assert all(planted.values())
+    clean, dirty = replay.kpis(replay.run(stream)), replay.kpis(replay.run(marked))
+    for (vehicle, link, field), count in planted.items():
+        assert dirty[vehicle]["links"][link]["fields_not_measured"] == {
+            field: {"below_range": count}}
+    for vehicle, figures in dirty.items():
+        for link, kpi in figures["links"].items():
+            assert kpi["samples"] == clean[vehicle]["links"][link]["samples"]
+            if (vehicle, link) not in {(v, name) for v, name, _ in planted}:
+                assert kpi["fields_not_measured"] == {}
+    rtt = dirty["shuttle-02"]["links"]["lte"]
+    # a marker is no probe: fewer probes, and not one more timeout
+    assert rtt["probes"] == clean["shuttle-02"]["links"]["lte"]["probes"] \
+        - planted[("shuttle-02", "lte", "rtt_ms")]
+    assert rtt["probe_timeouts"] == clean["shuttle-02"]["links"]["lte"]["probe_timeouts"]
