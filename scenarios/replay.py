@@ -32,6 +32,7 @@ from l4mon.service import build_hub
 from telemetry.drivelog import Delivery
 from telemetry.linkstate import STATES
 from telemetry.quantiles import EXACT_MAX, Quantiles, RunningMean
+from telemetry.ranges import merged
 from telemetry.sessions import SESSION_GAP_S
 from telemetry.site import Site
 from telemetry.vehicle import VehicleTrack
@@ -356,7 +357,7 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
                 "cell_changes": sum(link.cell_changes for link in mine),
                 # Figures outside their physical range (a logger's marker), set to None by
                 # the hub: {field: {reason: count}} (telemetry/ranges.py).
-                "fields_not_measured": _summed(link.fields_not_measured for link in mine),
+                "fields_not_measured": merged(link.fields_not_measured for link in mine),
             }
         times = outcome.vehicle_time.get(vid, {})
         with_links, judged, met = outcome.uplink.get(vid, (0.0, 0.0, 0.0))
@@ -380,17 +381,6 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
             "links": links,
         }
     return out
-
-
-def _summed(counts: Iterable[dict[str, dict[str, int]]]) -> dict[str, dict[str, int]]:
-    """``{field: {reason: count}}`` of several sessions' tracks, added up, in sorted order."""
-    out: dict[str, dict[str, int]] = {}
-    for each in counts:
-        for name, reasons in each.items():
-            mine = out.setdefault(name, {})
-            for reason, n in reasons.items():
-                mine[reason] = mine.get(reason, 0) + n
-    return {name: dict(sorted(reasons.items())) for name, reasons in sorted(out.items())}
 
 
 def _r(value: float | None, digits: int = 3) -> float | None:

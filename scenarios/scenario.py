@@ -24,6 +24,7 @@ from scenarios import replay
 from scenarios.simfleet import Fault, SimFleet
 from telemetry import codec
 from telemetry.drivelog import Manifest, iter_wire_messages, read_manifest
+from telemetry.ranges import merged
 from telemetry.site import DEMO_SITE_PATH, Site, load_site
 from telemetry.wire import LinkSample
 
@@ -551,6 +552,8 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
                 "conditions": msgspec.to_builtins(manifest.conditions),
                 "sources": [manifest.source],
                 "not_measured": list(manifest.not_measured),
+                # figures the importer found outside their physical range, set to None
+                "fields_not_measured": merged([manifest.fields_not_measured]),
                 "context": {"config": "given" if config is not None else
                             "recorded" if manifest.hub_config else "defaults",
                             "site": ctx.site.name if ctx.site is not None else None,
@@ -572,6 +575,7 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
         end: float | None = start + spec.generator.duration_s
         sources: list[dict[str, Any]] = [{"kind": "generator",
                                           **msgspec.to_builtins(spec.generator)}]
+        not_measured: dict[str, dict[str, int]] = {}
     else:
         stream, manifests = _logs(spec, base)
         if site is None and spec.site is not None:
@@ -582,6 +586,7 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
         ends = [m.end for m in manifests if m.end is not None]
         end = max(ends) if ends else None
         sources = [m.source for m in manifests]
+        not_measured = merged(m.fields_not_measured for m in manifests)
     started: dict[int, float] = {}
     stream = _edited(stream, spec.fault, start, generator=spec.generator is not None,
                      site=site, started=started)
@@ -591,6 +596,7 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
     info = {"kind": "scenario", "path": str(path), "name": spec.name,
             "description": spec.description, "conditions": conditions, "sources": sources,
             "faults": [msgspec.to_builtins(f) for f in spec.fault],
+            "fields_not_measured": not_measured,
             "context": {"linkmap": f"given ({linkmap})" if linkmap else "none"}}
     return Prepared(stream=stream, start=start, started=started, config=config, site=site,
                     info=info, spec=spec, end=end)

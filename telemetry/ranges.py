@@ -13,7 +13,7 @@ a sample in C and only then does the decoder screen it (telemetry/decode.py).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Final, NamedTuple
 
 #: Why a figure was not measured. They are metric label values: a closed, small set.
@@ -125,3 +125,14 @@ def tally(screened: tuple[Screened, ...], into: dict[str, dict[str, int]]) -> No
     for field, reason in screened:
         reasons = into.setdefault(field, {})
         reasons[reason] = reasons.get(reason, 0) + 1
+
+
+def merged(counts: Iterable[Mapping[str, Mapping[str, int]]]) -> dict[str, dict[str, int]]:
+    """Several ``{field: {reason: count}}`` added up, sorted by field and reason."""
+    total: dict[str, dict[str, int]] = {}
+    for each in counts:
+        for name, reasons in each.items():
+            mine = total.setdefault(name, {})
+            for reason, n in reasons.items():
+                mine[reason] = mine.get(reason, 0) + n
+    return {name: dict(sorted(reasons.items())) for name, reasons in sorted(total.items())}

@@ -8,6 +8,7 @@ tests use a small made-up CSV written here.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import shutil
 import statistics
@@ -393,6 +394,16 @@ def test_gnettrack_markers_cost_their_figure_only(tmp_path: Path) -> None:
     assert [r["cell_id"] for r in links] == ["1001", "1001", "2002", "2002", "2002"]
     lines = "\n".join(report.lines())
     assert "warning: RTT: 2 values below the plausible range (> 0 … 60,000 ms)" in lines
+
+
+def test_a_manifest_without_screened_figures_leaves_the_field_out(tmp_path: Path) -> None:
+    """Nothing screened: the manifest is written without ``fields_not_measured``, as an older
+    l4mon (which refuses fields it does not know) wrote and reads it, and such a manifest reads
+    as none screened."""
+    import_files("cicv5g", [EXCERPT], tmp_path / "log")
+    raw = json.loads((tmp_path / "log" / "manifest.json").read_text())
+    assert "fields_not_measured" not in raw
+    assert read_manifest(tmp_path / "log").fields_not_measured == {}
 
 
 def test_gnettrack_summer_time_and_tabs(tmp_path: Path) -> None:

@@ -36,7 +36,7 @@ from typing import Any, Literal
 import msgspec
 
 from telemetry.drivelog import Conditions, DriveLogWriter, Manifest
-from telemetry.ranges import Screened, describe, screen_link, tally
+from telemetry.ranges import Screened, describe, merged, screen_link, tally
 from telemetry.topics import Route
 from telemetry.wire import LinkSample, Message
 
@@ -104,7 +104,8 @@ class ImportReport:
 
     @property
     def fields_not_measured(self) -> dict[str, dict[str, int]]:
-        return _not_measured(self.files)
+        """Every file's screened figures added up: {field: {reason: count}}."""
+        return merged(f.fields_not_measured for f in self.files)
 
     @property
     def cell_changes(self) -> dict[str, int]:
@@ -123,17 +124,6 @@ class ImportReport:
         out.append(f"{self.out}: {len(self.files)} files, "
                    f"{sum(self.messages.values())} messages")
         return out
-
-
-def _not_measured(files: list[FileReport]) -> dict[str, dict[str, int]]:
-    """The files' screened figures added up: {field: {reason: count}}, sorted."""
-    total: dict[str, dict[str, int]] = {}
-    for f in files:
-        for name, reasons in f.fields_not_measured.items():
-            for reason, n in reasons.items():
-                mine = total.setdefault(name, {})
-                mine[reason] = mine.get(reason, 0) + n
-    return {name: dict(sorted(r.items())) for name, r in sorted(total.items())}
 
 
 #: One message ready for the writer: (recv_time, route, message).
@@ -321,7 +311,7 @@ def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None
         site=site, conditions=conditions or Conditions(), source=source,
         not_measured=list(module.NOT_MEASURED),
         hub_config=getattr(module, "HUB_CONFIG", None),
-        fields_not_measured=_not_measured(files)))
+        fields_not_measured=merged(f.fields_not_measured for f in files)))
     for _, entries in results:
         writer.add_all(entries)
     manifest = writer.close()
