@@ -546,3 +546,76 @@ def test_kpis_count_figures_outside_their_physical_range_per_link() -> None:
     assert rtt["probes"] == clean["shuttle-02"]["links"]["lte"]["probes"] \
         - planted[("shuttle-02", "lte", "rtt_ms")]
     assert rtt["probe_timeouts"] == clean["shuttle-02"]["links"]["lte"]["probe_timeouts"]
+
+
+MARKER_MAPPING = """
+name = "logger"
+[time]
+column = "t"
+format = "epoch_s"
+[position]
+lat = "lat"
+lon = "lon"
+speed = "v"
+[link]
+name = "modem"
+rat_column = "mode"
+rat_values = { "5G" = "nr", "LTE" = "lte" }
+cell_id = "cell"
+rsrp = "rsrp"
+ul = "ul"
+[hub_config.requirements]
+ul_required_kbps = 0.0
+"""
+
+
+def _marked_drive(tmp: Path, markers: dict[int, int], *, drop_marked: bool) -> dict:
+    """A 1 Hz drive, 5G cell A then LTE cell B from row 30, 3.9 Mbit/s up throughout, with
+    RSRP ``markers`` (row -> dBm) around the change; imported through ``l4mon import mapped``
+    and replayed. ``drop_marked``: the rows with a marker left out, as the importers did."""
+    tmp.mkdir()
+    rows = []
+    for i in range(60):
+        mode, cell, rsrp = ("5G", "A", -85) if i < 30 else ("LTE", "B", -95)
+        if i in markers and drop_marked:
+            continue
+        rows.append(f"{T0 + i:.0f},{35.0 + i * 1e-4:.4f},139.0,10.0,{mode},{cell},"
+                    f"{markers.get(i, rsrp)},3900")
+    (tmp / "logger.toml").write_text(MARKER_MAPPING)
+    (tmp / "drive.csv").write_text("t,lat,lon,v,mode,cell,rsrp,ul\n" + "\n".join(rows) + "\n")
+    done = subprocess.run([sys.executable, "-m", "l4mon", "import", "mapped", "--mapping",
+                           str(tmp / "logger.toml"), str(tmp / "drive.csv"), "--out",
+                           str(tmp / "log")], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return run_log(tmp / "log")
+
+
+@pytest.mark.parametrize("markers", [
+    {29: -200, 30: -205, 31: -225},  # the last row on A and the first two on B
+    {29: -205},
+    {30: -225},
+], ids=["three", "before", "after"])
+def test_rsrp_markers_at_a_handover_are_no_failure(tmp_path: Path, markers: dict[int, int]
+                                                   ) -> None:
+    """Issue 21's proof: RSRP markers (-200/-205/-225 dBm) on the rows around a 5G -> LTE
+    handover cost those RSRP figures only. The handover is found at the first row on the new
+    cell and is no failure, and the link is never down or stale; the same drive without the
+    marked rows (what the importers did) shows the failure and outage the issue reported."""
+    changed_at = T0 + 30  # the first row on cell B
+    doc = _marked_drive(tmp_path / "new", markers, drop_marked=False)
+    assert doc["input"]["fields_not_measured"] == {"rsrp_dbm": {"below_range": len(markers)}}
+    (handover,) = doc["handovers"]
+    assert handover["kind"] != "failure" and handover["at"] == changed_at
+    assert handover["interruption_ms"] == 1_000.0  # the rows' own 1 s spacing, nothing more
+    (old,) = _marked_drive(tmp_path / "old", markers, drop_marked=True)["handovers"]
+    assert old["interruption_ms"] > 1_000.0  # what dropping the rows made of it
+    if len(markers) == 3:
+        assert old["kind"] == "failure"  # the issue's "link failure"
+    assert (handover["from_cell"], handover["to_cell"]) == ("A", "B")
+    assert (handover["from_rat"], handover["to_rat"]) == ("nr", "lte")
+    link = doc["kpis"]["drive"]["links"]["modem"]
+    assert set(link["time_in_state_s"]) == {"ok"}  # never down, stale or unknown
+    assert link["samples"] == 60 and link["ul_samples"] == 60
+    assert doc["kpis"]["drive"]["failovers"] == 0
+    assert not [a["rule"] for a in doc["alerts"] if "down" in a["rule"] or "stale" in a["rule"]]
