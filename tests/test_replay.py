@@ -515,11 +515,10 @@ def test_no_uplink_reported_is_not_an_uplink_shortfall() -> None:
     assert kpis["links"]["l5g"]["ul_kbps_mean"] is None and kpis["links"]["l5g"]["ul_samples"] == 0
 
 
-def test_kpis_count_figures_outside_their_physical_range_per_link() -> None:
-    """Markers in a recorded stream (RSRP -200 dBm, RTT 0) cost their figures only: every
-    sample still counts, and each link's KPIs say how many figures were not measured, by field
-    and reason (telemetry/ranges.py); the rest of the run's books agree with the clean run."""
-    stream = _sim_stream(20.0)
+def _with_markers(stream: list[replay.Delivery]
+                  ) -> tuple[list[replay.Delivery], dict[tuple[str, str, str], int]]:
+    """``stream`` with RSRP -200 dBm on some of shuttle-01's l5g samples and an RTT of 0 on
+    some of shuttle-02's lte ones, and how many of each were planted."""
     marked = []
     planted = {("shuttle-01", "l5g", "rsrp_dbm"): 0, ("shuttle-02", "lte", "rtt_ms"): 0}
     for n, (at, topic, payload, ctype) in enumerate(stream):
@@ -532,6 +531,15 @@ def test_kpis_count_figures_outside_their_physical_range_per_link() -> None:
                 planted[(v, name, field)] = count + 1
         marked.append((at, topic, msgspec.json.encode(sample), ctype))
     assert all(planted.values())
+    return marked, planted
+
+
+def test_kpis_count_figures_outside_their_physical_range_per_link() -> None:
+    """Markers in a recorded stream (RSRP -200 dBm, RTT 0) cost their figures only: every
+    sample still counts, and each link's KPIs say how many figures were not measured, by field
+    and reason (telemetry/ranges.py); the rest of the run's books agree with the clean run."""
+    stream = _sim_stream(20.0)
+    marked, planted = _with_markers(stream)
     clean, dirty = replay.kpis(replay.run(stream)), replay.kpis(replay.run(marked))
     for (vehicle, link, field), count in planted.items():
         assert dirty[vehicle]["links"][link]["fields_not_measured"] == {
@@ -619,3 +627,37 @@ def test_rsrp_markers_at_a_handover_are_no_failure(tmp_path: Path, markers: dict
     assert link["samples"] == 60 and link["ul_samples"] == 60
     assert doc["kpis"]["drive"]["failovers"] == 0
     assert not [a["rule"] for a in doc["alerts"] if "down" in a["rule"] or "stale" in a["rule"]]
+
+
+def test_faults_edit_a_recording_with_markers(tmp_path: Path) -> None:
+    """A recording keeps a marked sample's payload as sent; a scenario's faults edit such
+    payloads (they are read as sent, markers included) and the hub screens them as live."""
+    stream, planted = _with_markers(_sim_stream(30.0))
+    log = _record(tmp_path, stream)
+    scenario = tmp_path / "faults.toml"
+    scenario.write_text(f'''
+name = "faults-on-markers"
+logs = ["{log.name}"]
+[[fault]]
+kind = "rtt_spike"
+vehicle = "shuttle-02"
+link = "lte"
+at_s = 0
+duration_s = 30
+[[fault]]
+kind = "cell_outage"
+cell = "no-such-cell"
+at_s = 5
+duration_s = 10
+[[fault]]
+kind = "handover_storm"
+vehicle = "shuttle-01"
+link = "l5g"
+at_s = 5
+duration_s = 5
+''')
+    doc = run_scenario(scenario)
+    for (vehicle, link, field), count in planted.items():
+        assert doc["kpis"][vehicle]["links"][link]["fields_not_measured"] == {
+            field: {"below_range": count}}
+    assert not doc["quarantine"]
