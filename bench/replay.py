@@ -85,7 +85,7 @@ def generate(path: Path, vehicles: int, minutes: float, *, seed: int = 42) -> No
     for step in range(1, steps + 1):
         t = round(START + step * 0.1, 6)
         for topic, payload in fleet.advance(t):
-            route, msg = decoder.decode(topic, payload, t)
+            route, msg, _ = decoder.decode(topic, payload, t)
             writer.add(t, route, msg, topic=topic, payload=payload)
     writer.close()
     partial.rename(path)

@@ -29,8 +29,10 @@ from telemetry.decode import Decoder, Rejected
 from telemetry.fleet import Fleet, Handler, Refused
 from telemetry.linkmap.outlook import LookAhead
 from telemetry.quarantine import Quarantine
+from telemetry.ranges import Screened, tally
 from telemetry.sequence import URGENT
 from telemetry.site import Site
+from telemetry.topics import Route
 from telemetry.vehicle import OFFLINE, VehicleTrack
 
 log = logging.getLogger("l4mon.hub")
@@ -64,6 +66,10 @@ class Hub:
         self.received = 0
         self.accepted = 0
         self.duplicates = 0
+        #: Link figures accepted as not measured, outside their physical range (a logger's
+        #: "no value" marker, telemetry/ranges.py): {field: {reason: count}}, over every link;
+        #: each link's own on its track. Counted, never silent.
+        self.fields_not_measured: dict[str, dict[str, int]] = {}
         self.batches = 0
         self.last_batch_at: float | None = None
         self.ticks = 0
@@ -187,7 +193,7 @@ class Hub:
                now: float) -> int | None:
         """The full path for one message: the handler's verdict, or None when quarantined."""
         try:
-            route, msg = self.decoder.decode(topic, payload, now, content_type)
+            route, msg, screened = self.decoder.decode(topic, payload, now, content_type)
             handler = self.fleet.bind(route)
         except (Rejected, Refused) as refused:
             self.quarantine.add(received_at=now, topic=topic, payload=payload,
@@ -197,7 +203,16 @@ class Hub:
         if len(bindings) >= BINDINGS_LIMIT:
             bindings.clear()
         bindings[topic] = (self.decoder.json_decoder(route.kind).decode, handler, route.source)
-        return handler(msg, now)
+        verdict = handler(msg, now)
+        if screened and verdict:  # a duplicate's figures were counted when it first came
+            self._not_measured(route, screened)
+        return verdict
+
+    def _not_measured(self, route: Route, screened: tuple[Screened, ...]) -> None:
+        """Count a sample's screened figures, in total and on its link."""
+        tally(screened, self.fields_not_measured)
+        vehicle = self.fleet.vehicles[route.source]
+        tally(screened, vehicle.links[route.link].fields_not_measured)  # type: ignore[index]
 
     def tick(self, now: float) -> list[tuple[str, str | None]]:
         """Judge every link and vehicle at ``now`` and run the alert rules; returns what changed."""

@@ -22,6 +22,8 @@ from l4mon.live import Broadcaster
 from l4mon.recorder import Recorder
 from telemetry.decode import REASONS
 from telemetry.fleet import CAPACITY, SITE_CONFLICT
+from telemetry.ranges import LINK_RANGES
+from telemetry.ranges import REASONS as SCREEN_REASONS
 from telemetry.vehicle import CONNECTIVITY, SERVICE_STATES
 
 if TYPE_CHECKING:
@@ -56,6 +58,15 @@ class HubCollector(Collector):
         for reason in (*REASONS, CAPACITY, SITE_CONFLICT, INTERNAL_ERROR):
             quarantined.add_metric([reason], counts.get(reason, 0))
         yield quarantined
+        not_measured = CounterMetricFamily(
+            "l4mon_fields_not_measured",
+            "Link sample figures outside their physical range (a logger's no-value marker), "
+            "accepted as not measured, by field and reason.", labels=["field", "reason"])
+        screened = hub.fields_not_measured
+        for name in LINK_RANGES:
+            for reason in SCREEN_REASONS:
+                not_measured.add_metric([name, reason], screened.get(name, {}).get(reason, 0))
+        yield not_measured
         links = GaugeMetricFamily("l4mon_links", "Tracked links by state.", labels=["state"])
         for state, count in sorted(hub.fleet.link_state_counts().items()):
             links.add_metric([state], count)

@@ -101,7 +101,7 @@ class Recorder:
             self._writer.subdir = partition
         for topic, payload, content_type in batch:
             try:
-                route, msg = self._decoder.decode(topic, payload, now, content_type)
+                route, msg, _ = self._decoder.decode(topic, payload, now, content_type)
             except Rejected:
                 continue
             self._writer.add(now, route, msg, topic=topic, payload=bytes(payload),

@@ -32,6 +32,7 @@ from l4mon.service import build_hub
 from telemetry.drivelog import Delivery
 from telemetry.linkstate import STATES
 from telemetry.quantiles import EXACT_MAX, Quantiles, RunningMean
+from telemetry.ranges import merged
 from telemetry.sessions import SESSION_GAP_S
 from telemetry.site import Site
 from telemetry.vehicle import VehicleTrack
@@ -361,6 +362,9 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
                 "ul_samples": book.ul.n, "ul_kbps_mean": _r(book.ul.value()),
                 "dl_samples": book.dl.n, "dl_kbps_mean": _r(book.dl.value()),
                 "cell_changes": sum(link.cell_changes for link in mine),
+                # Figures outside their physical range (a logger's marker), set to None by
+                # the hub: {field: {reason: count}} (telemetry/ranges.py).
+                "fields_not_measured": merged(link.fields_not_measured for link in mine),
             }
         with_links, judged, met = outcome.uplink.get(vid, (0.0, 0.0, 0.0))
         events = failovers.get(vid, [])

@@ -12,7 +12,7 @@ import math
 import tomllib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Any, Final, Literal, TypeGuard
 
 import msgspec
 
@@ -24,8 +24,9 @@ from scenarios import replay
 from scenarios.simfleet import Fault, SimFleet
 from telemetry import codec
 from telemetry.drivelog import Manifest, iter_wire_messages, read_manifest
+from telemetry.ranges import KBPS, RTT_MS, Range, merged
 from telemetry.site import DEMO_SITE_PATH, Site, load_site
-from telemetry.wire import LinkSample
+from telemetry.wire import LenientLinkSample, LinkSample
 
 RESULTS_FORMAT: Final = "l4mon-replay-results"
 RESULTS_VERSION: Final = 1
@@ -303,7 +304,7 @@ class _CellOutages:
         if link is None:  # state and events go out on any link still served
             return None if self._cut_off(vehicle) else payload
         self.links.setdefault(vehicle, set()).add(link)
-        msg = codec.decode(payload, content_type, LinkSample)
+        msg = _as_sent(payload, content_type)
         dark = self.dark.setdefault(vehicle, set())
         if msg.cell_id is not None and msg.cell_id in dark_cells:
             dark.add(link)
@@ -322,12 +323,22 @@ class _CellOutages:
         return bool(links) and links <= self.dark.get(vehicle, set())
 
 
+def _as_sent(payload: bytes, content_type: str | None) -> LinkSample:
+    """A recorded link sample as its sender wrote it, a figure outside its physical range
+    included (a recording keeps the payload as sent): a fault edits what was sent, and the
+    hub screens the edited payload as it would have the original (telemetry/ranges.py)."""
+    return LinkSample(**msgspec.structs.asdict(
+        codec.decode(payload, content_type, LenientLinkSample)))
+
+
 def _edit_link(f: FaultSpec, payload: bytes, offset: float, content_type: str | None) -> bytes:
-    msg = codec.decode(payload, content_type, LinkSample)
-    if f.kind == "rtt_spike" and msg.rtt_ms is not None:
+    msg = _as_sent(payload, content_type)
+    # A marker (a figure outside its physical range) is no measurement to slow down or cap:
+    # it stays as sent, for the hub to screen.
+    if f.kind == "rtt_spike" and _measured(msg.rtt_ms, RTT_MS):
         msg = msgspec.structs.replace(msg, rtt_ms=msg.rtt_ms + (250.0 if f.value is None
                                                                else f.value))
-    elif f.kind == "bandwidth_cap" and msg.ul_kbps is not None:
+    elif f.kind == "bandwidth_cap" and _measured(msg.ul_kbps, KBPS):
         msg = msgspec.structs.replace(msg, ul_kbps=min(msg.ul_kbps, 500.0 if f.value is None
                                                        else f.value))
     elif f.kind == "handover_storm":
@@ -335,6 +346,10 @@ def _edit_link(f: FaultSpec, payload: bytes, offset: float, content_type: str | 
         flip = math.floor((offset - f.at_s) * 2) % 2 == 1
         msg = msgspec.structs.replace(msg, cell_id=f"{msg.cell_id}-nb" if flip else msg.cell_id)
     return codec.encode(msg, content_type)
+
+
+def _measured(value: float | None, bounds: Range) -> TypeGuard[float]:
+    return value is not None and bounds.reason(value) is None
 
 
 def _edit_ts(payload: bytes, skew: float, content_type: str | None) -> bytes:
@@ -551,6 +566,8 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
                 "conditions": msgspec.to_builtins(manifest.conditions),
                 "sources": [manifest.source],
                 "not_measured": list(manifest.not_measured),
+                # figures the importer found outside their physical range, set to None
+                "fields_not_measured": merged([manifest.fields_not_measured]),
                 "context": {"config": "given" if config is not None else
                             "recorded" if manifest.hub_config else "defaults",
                             "site": ctx.site.name if ctx.site is not None else None,
@@ -572,6 +589,7 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
         end: float | None = start + spec.generator.duration_s
         sources: list[dict[str, Any]] = [{"kind": "generator",
                                           **msgspec.to_builtins(spec.generator)}]
+        not_measured: dict[str, dict[str, int]] = {}
     else:
         stream, manifests = _logs(spec, base)
         if site is None and spec.site is not None:
@@ -582,6 +600,7 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
         ends = [m.end for m in manifests if m.end is not None]
         end = max(ends) if ends else None
         sources = [m.source for m in manifests]
+        not_measured = merged(m.fields_not_measured for m in manifests)
     started: dict[int, float] = {}
     stream = _edited(stream, spec.fault, start, generator=spec.generator is not None,
                      site=site, started=started)
@@ -591,6 +610,7 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
     info = {"kind": "scenario", "path": str(path), "name": spec.name,
             "description": spec.description, "conditions": conditions, "sources": sources,
             "faults": [msgspec.to_builtins(f) for f in spec.fault],
+            "fields_not_measured": not_measured,
             "context": {"linkmap": f"given ({linkmap})" if linkmap else "none"}}
     return Prepared(stream=stream, start=start, started=started, config=config, site=site,
                     info=info, spec=spec, end=end)

@@ -2,17 +2,24 @@
 
 Refusal is the normal answer to bad input, not an error: the hub quarantines the raw bytes with
 the reason and carries on. Nothing here may raise anything but ``Rejected``.
+
+One exception to refusing: a link sample whose radio, probe or throughput figure is outside its
+physical range (a logger's "no value" marker, telemetry/ranges.py) is accepted with that figure
+set to None, and the decoder says which it screened. Only the slow path pays for this: the
+wire model's bounds are the physical ranges, so a sample within them decodes as before.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Final
+from typing import Final, NamedTuple
 
 import msgspec
 
+from telemetry.ranges import Screened, screen_link
 from telemetry.topics import Route, TopicCache
 from telemetry.wire import (
+    LenientLinkSample,
     LinkSample,
     Message,
     RsuStatus,
@@ -49,6 +56,15 @@ _TYPES: Final[dict[str, type[Message]]] = {
 }
 
 
+class Decoded(NamedTuple):
+    """A message that passed: where it came from, what it says, and the link figures screened
+    out of it as not measured (telemetry/ranges.py; empty for every other message)."""
+
+    route: Route
+    message: Message
+    screened: tuple[Screened, ...] = ()
+
+
 class Rejected(Exception):
     """A message that must be quarantined; ``reason`` is one of ``REASONS``."""
 
@@ -59,10 +75,11 @@ class Rejected(Exception):
 
 
 def _classify(error: msgspec.ValidationError) -> str:
-    text = str(error)
+    text = str(error).split(" - at ", maxsplit=1)[0]  # what is wrong, not where
     if text.startswith("Number out of range"):
         return NON_FINITE  # e.g. 1e999, which would become inf
-    if ">=" in text or "<=" in text or "length" in text or "matching regex" in text:
+    # ">", "<": the bounds gt/lt (an RTT must be > 0) besides ge/le
+    if ">" in text or "<" in text or "length" in text or "matching regex" in text:
         return OUT_OF_RANGE
     if text.startswith("Invalid enum value"):
         return OUT_OF_RANGE
@@ -89,7 +106,8 @@ def _has_non_finite(value: object) -> bool:
 class Decoder:
     """Decodes and validates one message; the clock bounds are passed per call (replay-safe)."""
 
-    __slots__ = ("_topics", "_json", "_msgpack", "max_payload", "max_ahead_s", "max_age_s")
+    __slots__ = ("_json", "_lenient_json", "_lenient_msgpack", "_msgpack", "_topics",
+                 "max_age_s", "max_ahead_s", "max_payload")
 
     def __init__(self, *, max_payload: int = 16_384, max_ahead_s: float = 3_600.0,
                  max_age_s: float = 86_400.0) -> None:
@@ -98,6 +116,8 @@ class Decoder:
         self._topics = TopicCache()
         self._json = {k: msgspec.json.Decoder(t) for k, t in _TYPES.items()}
         self._msgpack = {k: msgspec.msgpack.Decoder(t) for k, t in _TYPES.items()}
+        self._lenient_json = msgspec.json.Decoder(LenientLinkSample)
+        self._lenient_msgpack = msgspec.msgpack.Decoder(LenientLinkSample)
         self.max_payload = max_payload
         self.max_ahead_s = max_ahead_s
         self.max_age_s = max_age_s
@@ -106,28 +126,28 @@ class Decoder:
         return self._json[kind]
 
     def decode(self, topic: str, payload: bytes, now: float,
-               content_type: str | None = None) -> tuple[Route, Message]:
-        """Return ``(route, message)`` or raise ``Rejected``."""
+               content_type: str | None = None) -> Decoded:
+        """Return ``Decoded(route, message, screened)`` or raise ``Rejected``."""
         route = self._topics.get(topic)
         if route is None:
             raise Rejected(UNKNOWN_TOPIC, "not an l4mon/v1 topic")
         if len(payload) > self.max_payload:
             raise Rejected(OVERSIZE, f"{len(payload)} bytes > {self.max_payload}")
         if content_type in JSON_TYPES:
+            json = True
             decoder = self._json[route.kind]
         elif content_type in MSGPACK_TYPES:
+            json = False
             decoder = self._msgpack[route.kind]  # type: ignore[assignment]
         else:
             raise Rejected(UNSUPPORTED_ENCODING, f"content type {content_type!r}")
+        screened: tuple[Screened, ...] = ()
         try:
             msg = decoder.decode(payload)
         except msgspec.ValidationError as error:
-            reason = _classify(error)
-            # MessagePack, unlike JSON, can carry NaN and inf, which fail the bounds check.
-            if reason == OUT_OF_RANGE and decoder is not self._json[route.kind] \
-                    and _msgpack_has_non_finite(payload):
-                reason = NON_FINITE
-            raise Rejected(reason, str(error)) from None
+            if route.kind != "link":
+                raise Rejected(_refusal(error, json, payload), str(error)) from None
+            msg, screened = self._screen_link(payload, json, error)
         except msgspec.DecodeError as error:
             raise Rejected(MALFORMED, str(error)) from None
         ts = msg.ts
@@ -137,4 +157,30 @@ class Decoder:
             # A service status is a state, kept by the broker (retained, or a will fixed when
             # the vehicle connected): old is what it is, not a stale sample.
             raise Rejected(TS_PAST, f"ts {ts:.3f} is {now - ts:.0f} s behind the hub")
-        return route, msg
+        return Decoded(route, msg, screened)
+
+    def _screen_link(self, payload: bytes, json: bool, error: msgspec.ValidationError
+                     ) -> tuple[LinkSample, tuple[Screened, ...]]:
+        """A link sample that failed validation, read again with its figures bounded only to
+        finite values: those outside their physical range become None (not measured). Any
+        other fault refuses it as the strict reading would have."""
+        lenient = self._lenient_json if json else self._lenient_msgpack
+        try:
+            raw = lenient.decode(payload)
+        except msgspec.ValidationError as other:
+            raise Rejected(_refusal(other, json, payload), str(other)) from None
+        except msgspec.DecodeError as other:
+            raise Rejected(MALFORMED, str(other)) from None
+        fields, screened = screen_link(msgspec.structs.asdict(raw))
+        if not screened:  # failed for a reason the screen does not know: refused, as ever
+            raise Rejected(_refusal(error, json, payload), str(error)) from None
+        return LinkSample(**fields), screened
+
+
+def _refusal(error: msgspec.ValidationError, json: bool, payload: bytes) -> str:
+    """The quarantine reason of a validation error."""
+    reason = _classify(error)
+    # MessagePack, unlike JSON, can carry NaN and inf, which fail the bounds check.
+    if reason == OUT_OF_RANGE and not json and _msgpack_has_non_finite(payload):
+        return NON_FINITE
+    return reason

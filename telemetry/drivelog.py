@@ -130,6 +130,10 @@ class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Quantities the source does not measure at all, e.g. "loss" for an import whose seq is
     #: the importer's row number: reported as not measured, never graded.
     not_measured: list[str] = []
+    #: Link figures the source wrote outside their physical range (a tool's "no value" marker
+    #: such as RSRP -200 dBm), which an importer set to None: {field: {reason: count}}
+    #: (telemetry/ranges.py). Per sample, not a quantity the source lacks (``not_measured``).
+    fields_not_measured: dict[str, dict[str, int]] = {}
     #: The link map the recording hub looked ahead on (docs/linkmap.md): ``path``,
     #: ``fingerprint``, ``rows``, ``drives``; a replay uses it when it finds the same map.
     linkmap: dict[str, Any] | None = None
@@ -251,8 +255,12 @@ class DriveLogWriter:
 
 def write_manifest(path: Path, manifest: Manifest) -> None:
     data = msgspec.to_builtins(manifest)
-    if data.get("linkmap") is None:  # absent, so a log without a map stays readable by older
-        data.pop("linkmap", None)    # l4mon, which refuses fields it does not know
+    # Absent when empty, so a log without them stays readable by older l4mon, which refuses
+    # fields it does not know.
+    if data.get("linkmap") is None:
+        data.pop("linkmap", None)
+    if not data.get("fields_not_measured"):
+        data.pop("fields_not_measured", None)
     tmp = Path(path) / (MANIFEST + ".tmp")
     tmp.write_bytes(msgspec.json.format(msgspec.json.encode(data), indent=2))
     tmp.replace(Path(path) / MANIFEST)

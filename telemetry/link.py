@@ -118,8 +118,9 @@ def _ms(seconds: float | None) -> float | None:
 class LinkTrack:
     """Per-link state. Never called concurrently: the hub's one ingest task owns it."""
 
-    __slots__ = ("cell", "cell_changes", "clock_suspect", "final_handovers", "handovers", "health",
-                 "judged", "judged_loss_ratio", "judgements", "observer", "owner",
+    __slots__ = ("cell", "cell_changes", "clock_suspect", "fields_not_measured",
+                 "final_handovers", "handovers", "health", "judged", "judged_loss_ratio",
+                 "judgements", "observer", "owner",
                  "judged_rtt_p95_ms", "last", "last_answer", "last_rx", "min_owd_s", "name",
                  "next_judge_at", "phase", "seq", "stale_after_s", "ul_at", "ul_kbps_last",
                  "unanswered",
@@ -154,6 +155,9 @@ class LinkTrack:
         self.ul_kbps_last = 0.0
         self.ul_at: float | None = None
         self.cell_changes = 0
+        #: Figures of this link's samples outside their physical range, set to None by the
+        #: decoder (telemetry/ranges.py): {field: {reason: count}}. Counted by the hub.
+        self.fields_not_measured: dict[str, dict[str, int]] = {}
         #: The last cell that served the link, kept through a loss of service: the cell a
         #: vehicle lost is what ties several vehicles' alerts to one outage.
         self.cell: str | None = None

@@ -82,8 +82,9 @@ class RelativeSketch:
     __slots__ = ("bins", "counts", "high", "n", "zeros")
 
     def __init__(self, high: float = 600_000.0) -> None:
-        #: The largest value told apart (telemetry.wire's RttMs bound by default); larger ones
-        #: share the top bin, which only the maximum (kept exactly beside) can then tell.
+        #: The largest value told apart (by default 600 s, ten times any RTT the wire
+        #: accepts, telemetry/ranges.py); larger ones share the top bin, which only the
+        #: maximum (kept exactly beside) can then tell.
         self.high = high
         self.bins = math.ceil(math.log(high) / self._LOG_GAMMA) - self._FIRST + 1
         self.counts = np.zeros(self.bins, dtype=np.int64)

@@ -1,15 +1,20 @@
 """The l4mon wire model, version 1 (see docs/protocol.md).
 
 Every numeric field is bounded, so ``inf`` and ``NaN`` can never reach the statistics: msgspec
-rejects them while decoding. Unknown fields are ignored so that senders may add fields without
-breaking older hubs; existing fields never change meaning.
+rejects them while decoding. A link sample's radio, probe and throughput figures are bounded by
+their physical ranges (telemetry/ranges.py): the decoder then screens such a figure out rather
+than refusing the sample (telemetry/decode.py). Unknown fields are ignored so that senders may
+add fields without breaking older hubs; existing fields never change meaning.
 """
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated, Literal
 
 import msgspec
+
+from telemetry.ranges import KBPS, RSRP_DBM, RSRQ_DB, RTT_MS, SINR_DB
 
 PROTOCOL_VERSION = "v1"
 
@@ -25,11 +30,16 @@ RsuHealth = Literal["ok", "degraded", "fault"]
 #: Weather as drive logs tag it and a roadside weather sensor reports it.
 Weather = Literal["clear", "cloudy", "rain", "snow", "fog", "unknown"]
 
-Rsrp = Annotated[float, msgspec.Meta(ge=-160.0, le=-20.0)]
-Rsrq = Annotated[float, msgspec.Meta(ge=-45.0, le=20.0)]
-Sinr = Annotated[float, msgspec.Meta(ge=-30.0, le=60.0)]
-RttMs = Annotated[float, msgspec.Meta(ge=0.0, le=600_000.0)]
-Kbps = Annotated[float, msgspec.Meta(ge=0.0, le=100_000_000.0)]
+Rsrp = Annotated[float, msgspec.Meta(ge=RSRP_DBM.low, le=RSRP_DBM.high)]
+Rsrq = Annotated[float, msgspec.Meta(ge=RSRQ_DB.low, le=RSRQ_DB.high)]
+Sinr = Annotated[float, msgspec.Meta(ge=SINR_DB.low, le=SINR_DB.high)]
+RttMs = Annotated[float, msgspec.Meta(gt=RTT_MS.low, le=RTT_MS.high)]
+Kbps = Annotated[float, msgspec.Meta(ge=KBPS.low, le=KBPS.high)]
+#: Any finite float: what a link sample's figures are first read as when they fail their
+#: physical range, so that one marker costs that figure only (``LenientLinkSample``).
+Finite = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
+#: An RSU's backhaul round trip: refused, not screened, outside these (as it always was).
+BackhaulRttMs = Annotated[float, msgspec.Meta(ge=0.0, le=600_000.0)]
 Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 #: A sender's nominal interval between two messages of one stream, seconds (v1 addition).
 Interval = Annotated[float, msgspec.Meta(gt=0.0, le=3_600.0)]
@@ -83,6 +93,27 @@ class LinkSample(msgspec.Struct, frozen=True, gc=False, omit_defaults=True):
     interval_s: Interval | None = None
 
 
+class LenientLinkSample(msgspec.Struct, frozen=True, gc=False):
+    """``LinkSample`` with its screened figures bounded only to finite values: what the
+    decoder reads a link sample with when it fails validation, so that the figures outside
+    their physical range can be set to None and the rest kept (telemetry/ranges.py). Every
+    other field is exactly ``LinkSample``'s (tests/test_decode.py holds them to it)."""
+
+    ts: EpochSeconds
+    seq: Seq
+    rat: Rat
+    cell_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    rsrp_dbm: Finite | None = None
+    rsrq_db: Finite | None = None
+    sinr_db: Finite | None = None
+    rtt_ms: Finite | None = None
+    ul_kbps: Finite | None = None
+    dl_kbps: Finite | None = None
+    probe: bool = True
+    sender_clock: bool = True
+    interval_s: Interval | None = None
+
+
 class VehicleEvent(msgspec.Struct, frozen=True, gc=False):
     """``l4mon/v1/{site}/vehicle/{vehicle}/event``: discrete happenings, QoS 1.
 
@@ -110,7 +141,7 @@ class RsuStatus(msgspec.Struct, frozen=True, gc=False):
     boot_id: Annotated[str, msgspec.Meta(max_length=64)] | None = None
     tx_msgs: Count | None = None
     rx_msgs: Count | None = None
-    backhaul_rtt_ms: RttMs | None = None
+    backhaul_rtt_ms: BackhaulRttMs | None = None
     cpu_pct: Annotated[float, msgspec.Meta(ge=0.0, le=100.0)] | None = None
     #: What a road weather sensor at the RSU observes now (optional): the link map's
     #: look-ahead picks the map's rows for this weather (docs/linkmap.md).

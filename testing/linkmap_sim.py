@@ -104,7 +104,7 @@ def sim_logs(tmp: Path, drives: int = 5, laps_s: float = 900.0, *,
             site=site.name, conditions=model.conditions,
             source={"kind": "generator", "seed": str(seed), "weak_spots": "placed"}))
         for at, topic, payload in placed(raw(), seed, spots):
-            route, msg = decoder.decode(topic, payload, at)
+            route, msg, _ = decoder.decode(topic, payload, at)
             writer.add(at, route, msg, topic=topic, payload=payload)
         writer.close()
         logs.append(out)

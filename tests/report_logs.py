@@ -36,7 +36,7 @@ def simulated(path: Path, condition: str, *, vehicles: int = 3, seconds: float =
     while t < START + seconds:
         t = round(t + 0.1, 6)
         for topic, payload in fleet.advance(t):
-            route, msg = decoder.decode(topic, payload, t)
+            route, msg, _ = decoder.decode(topic, payload, t)
             writer.add(t, route, msg, topic=topic, payload=payload)
     writer.close()
     return path

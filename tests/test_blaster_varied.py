@@ -56,7 +56,7 @@ def _drive(tmp_path: Path) -> dict[str, object]:
         batch += [(t, p, None) for t, p, _ in cycle.side_messages(now, round_no + 1)]
         for topic, payload, _ in batch:
             try:
-                route, msg = decoder.decode(topic, payload, now)
+                route, msg, _ = decoder.decode(topic, payload, now)
             except Exception as error:
                 rejected.append(f"{topic}: {error}")
                 continue

@@ -8,6 +8,7 @@ tests use a small made-up CSV written here.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import shutil
 import statistics
@@ -159,7 +160,7 @@ def test_utm_inverse() -> None:
 def test_cicv5g_bad_rows_are_skipped_and_counted(tmp_path: Path) -> None:
     lines = EXCERPT.read_text().splitlines()
     fields = lines[5].split()
-    fields[9] = "-10"  # rsrp above the wire bound
+    fields[9] = "-10"  # rsrp above its physical range: not measured, the row kept
     lines[5] = " ".join(fields)
     lines[9] = lines[9].replace(lines[9].split()[2], "x", 1)  # delay not a number
     lines[12] = " ".join(lines[12].split()[:7])  # cut short
@@ -170,11 +171,16 @@ def test_cicv5g_bad_rows_are_skipped_and_counted(tmp_path: Path) -> None:
     f = report.files[0]
     assert f.vehicle == "urban_n8_run_copy"
     assert f.links == ["l5g"]
-    assert f.rows == len(lines) - 2 and f.kept == f.rows - 3
-    assert f.skipped == {"rsrp_dbm out of wire bounds (Expected `float` <= -20.0)": 1,
-                         "delay not a number": 1, "too few fields": 1}
+    assert f.rows == len(lines) - 2 and f.kept == f.rows - 2
+    assert f.skipped == {"delay not a number": 1, "too few fields": 1}
+    assert f.fields_not_measured == {"rsrp_dbm": {"above_range": 1}}
+    assert report.manifest.fields_not_measured == {"rsrp_dbm": {"above_range": 1}}
     links = by_kind(read_table(tmp_path / "log"), "link")
-    assert sorted(r["seq"] for r in links) == [i for i in range(f.rows) if i not in (4, 8, 11)]
+    assert sorted(r["seq"] for r in links) == [i for i in range(f.rows) if i not in (8, 11)]
+    (marked,) = [r for r in links if r["seq"] == 4]
+    assert marked["rsrp_dbm"] is None  # the rest of the row as the source has it
+    assert (marked["rtt_ms"], marked["sinr_db"], marked["cell_id"]) == (
+        float(fields[2]), float(fields[8]), fields[7])
 
 
 def test_link_and_vehicle_names() -> None:
@@ -320,31 +326,84 @@ def test_gnettrack_synthetic(tmp_path: Path) -> None:
     report = import_files("gnettrack", [path], tmp_path / "log", site="cork")
     f = report.files[0]
     assert f.vehicle == "made-up_drive" and f.links == ["cell"]
-    assert f.rows == 10 and f.kept == 6
-    assert f.skipped == {"unknown NetworkMode 'WiMAX'": 1,
-                         "rsrp_dbm out of wire bounds (Expected `float` <= -20.0)": 1,
-                         "bad Timestamp": 1, "wrong number of fields": 1}
+    assert f.rows == 10 and f.kept == 7
+    assert f.skipped == {"unknown NetworkMode 'WiMAX'": 1, "bad Timestamp": 1,
+                         "wrong number of fields": 1}
+    # RSRP -5 dBm is no measurement: null, counted, the row kept with its other figures
+    assert f.fields_not_measured == {"rsrp_dbm": {"above_range": 1}}
     table = read_table(tmp_path / "log")
     links = sorted(by_kind(table, "link"), key=lambda r: r["seq"])
     states = sorted(by_kind(table, "state"), key=lambda r: r["seq"])
-    assert [r["seq"] for r in links] == [0, 1, 2, 5, 6, 7]
+    assert [r["seq"] for r in links] == [0, 1, 2, 4, 5, 6, 7]
+    assert links[3]["rsrp_dbm"] is None and links[3]["rsrq_db"] == -9.0
+    assert (links[3]["ul_kbps"], links[3]["dl_kbps"]) == (80.0, 1200.0)
     # 2021-03-01 10:00:00 in Dublin is GMT: 1614592800; three rows share that second.
     t0 = 1_614_592_800.0
     assert [r["recv_time"] for r in links] == pytest.approx(
-        [t0, t0 + 1 / 3, t0 + 2 / 3, t0 + 3, t0 + 3.5, t0 + 4])
+        [t0, t0 + 1 / 3, t0 + 2 / 3, t0 + 2, t0 + 3, t0 + 3.5, t0 + 4])
     assert [r["ts"] for r in links] == [r["recv_time"] for r in links]
-    assert [r["rat"] for r in links] == ["lte", "lte", "lte", "nr", "nr", "umts"]
-    assert [r["cell_id"] for r in links] == ["1001", "1001", "1001", "1002", "1002", "77"]
+    assert [r["rat"] for r in links] == ["lte", "lte", "lte", "lte", "nr", "nr", "umts"]
+    assert [r["cell_id"] for r in links] == ["1001"] * 4 + ["1002", "1002", "77"]
     assert f.cell_changes == 2
     assert links[1]["rsrq_db"] is None and links[1]["sinr_db"] is None
     assert links[0]["rsrq_db"] == -9.0 and links[0]["sinr_db"] == 4.0
-    assert links[4]["dl_kbps"] is None and links[4]["ul_kbps"] == 80.0
-    assert [r["rtt_ms"] for r in links] == [None, None, None, 23.5, None, None]
-    assert [s["speed_mps"] for s in states] == pytest.approx([0, 0, 0, 10, 10, 15])
+    assert links[5]["dl_kbps"] is None and links[5]["ul_kbps"] == 80.0
+    assert [r["rtt_ms"] for r in links] == [None, None, None, None, 23.5, None, None]
+    assert [s["speed_mps"] for s in states] == pytest.approx([0, 0, 0, 10, 10, 10, 15])
     # No bearing column: course from the track (0 before the first move, then east, south).
-    assert [round(s["heading_deg"]) for s in states] == [0, 0, 0, 90, 90, 180]
-    assert decode_all(table) == {"link": 6, "state": 6}
-    assert read_manifest(tmp_path / "log").site == "cork"
+    assert [round(s["heading_deg"]) for s in states] == [0, 0, 0, 90, 90, 90, 180]
+    assert decode_all(table) == {"link": 7, "state": 7}
+    manifest = read_manifest(tmp_path / "log")
+    assert manifest.site == "cork"
+    assert manifest.fields_not_measured == {"rsrp_dbm": {"above_range": 1}}
+    assert "  warning: RSRP: 1 value above the 3GPP reporting range of TS 38.133 " \
+           "(-156 … -31 dBm), not measured" in report.lines()
+
+
+MARKED = [  # a 1 Hz drive whose modem wrote "no value" markers into some figures
+    synthetic_row("2021.03.01_10.00.00", -8.4000, 51.9, "36", "5G", "-88", ul="3900"),
+    synthetic_row("2021.03.01_10.00.01", -8.3995, 51.9, "36", "5G", "-200", ul="3900"),
+    synthetic_row("2021.03.01_10.00.02", -8.3990, 51.9, "36", "LTE", "-205", ul="3850",
+                  ping="0", raw="2002"),
+    synthetic_row("2021.03.01_10.00.03", -8.3985, 51.9, "36", "LTE", "-97", ul="3700",
+                  ping="-1", raw="2002"),
+    synthetic_row("2021.03.01_10.00.04", -8.3980, 51.9, "36", "LTE", "-96", ul="3800",
+                  ping="41.5", raw="2002", snr="2147483647"),
+]
+
+
+def test_gnettrack_markers_cost_their_figure_only(tmp_path: Path) -> None:
+    """RSRP -200/-205, PINGAVG 0/-1 and SNR 2147483647: each such figure is null and counted,
+    every row kept with the rest of its figures; a ping marker is no probe at all."""
+    path = tmp_path / "marked.csv"
+    path.write_text(HEADER + "\n" + "\n".join(MARKED) + "\n")
+    report = import_files("gnettrack", [path], tmp_path / "log")
+    (f,) = report.files
+    assert (f.rows, f.kept, dict(f.skipped)) == (5, 5, {})
+    expected = {"rsrp_dbm": {"below_range": 2}, "rtt_ms": {"below_range": 2},
+                "sinr_db": {"above_range": 1}}
+    assert f.fields_not_measured == report.fields_not_measured == expected
+    assert read_manifest(tmp_path / "log").fields_not_measured == expected
+    source = list(csv.DictReader([HEADER, *MARKED]))
+    links = sorted(by_kind(read_table(tmp_path / "log"), "link"), key=lambda r: r["seq"])
+    assert [r["ul_kbps"] for r in links] == [float(row["UL_bitrate"]) for row in source]
+    assert [r["rsrp_dbm"] for r in links] == [-88.0, None, None, -97.0, -96.0]
+    assert [r["rtt_ms"] for r in links] == [None, None, None, None, 41.5]
+    assert [r["probe"] for r in links] == [False, False, False, False, True]
+    assert [r["sinr_db"] for r in links] == [4.0, 4.0, 4.0, 4.0, None]
+    assert [r["cell_id"] for r in links] == ["1001", "1001", "2002", "2002", "2002"]
+    lines = "\n".join(report.lines())
+    assert "warning: RTT: 2 values below the plausible range (> 0 … 60,000 ms)" in lines
+
+
+def test_a_manifest_without_screened_figures_leaves_the_field_out(tmp_path: Path) -> None:
+    """Nothing screened: the manifest is written without ``fields_not_measured``, as an older
+    l4mon (which refuses fields it does not know) wrote and reads it, and such a manifest reads
+    as none screened."""
+    import_files("cicv5g", [EXCERPT], tmp_path / "log")
+    raw = json.loads((tmp_path / "log" / "manifest.json").read_text())
+    assert "fields_not_measured" not in raw
+    assert read_manifest(tmp_path / "log").fields_not_measured == {}
 
 
 def test_gnettrack_summer_time_and_tabs(tmp_path: Path) -> None:

@@ -9,6 +9,8 @@ GPL-3.0 and are only read from ../shared/data; nothing of them is copied here.
 from __future__ import annotations
 
 import math
+import subprocess
+import sys
 import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,14 +22,16 @@ from scenarios.importers import DriveLogImportError, FileReport, gnettrack, impo
 from scenarios.importers.mapped import Importer, MappingError, load_mapping, shipped
 from telemetry.drivelog import read_manifest, read_table
 from tests.test_importers import HEADER as GNETTRACK_HEADER
+from tests.test_importers import MARKED as GNETTRACK_MARKED
 from tests.test_importers import SYNTHETIC as GNETTRACK_ROWS
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cicv5g"
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "cicv5g"
 EXCERPT = FIXTURES / "arterial_n78_v50_excerpt.txt"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 #: The manifest fields both routes must agree on (``source`` says which route it was).
 MANIFEST_FIELDS = ("site", "conditions", "not_measured", "hub_config", "vehicles", "start",
-                   "end", "messages")
+                   "end", "messages", "fields_not_measured")
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -62,8 +66,9 @@ def assert_same_log(mapped_log: Path, dedicated_log: Path) -> None:
 
 
 def assert_same_report(a: FileReport, b: FileReport) -> None:
-    assert (a.rows, a.kept, a.skipped, a.cell_changes, a.links, a.messages) == (
-        b.rows, b.kept, b.skipped, b.cell_changes, b.links, b.messages)
+    assert (a.rows, a.kept, a.skipped, a.cell_changes, a.links, a.messages,
+            a.fields_not_measured) == (b.rows, b.kept, b.skipped, b.cell_changes, b.links,
+                                       b.messages, b.fields_not_measured)
 
 
 def both_routes(fmt: str, path: Path, tmp: Path) -> tuple[FileReport, FileReport]:
@@ -120,10 +125,10 @@ def test_cicv5g_copies_same_as_dedicated(tmp_path: Path) -> None:
     both_routes("cicv5g", tabs, tmp_path)
     dirty = lines[:]
     fields = dirty[5].split()
-    fields[9] = "-10"  # rsrp above the wire bound
+    fields[9] = "-10"  # rsrp above its physical range: not measured
     dirty[5] = " ".join(fields)
     fields = dirty[7].split()
-    fields[2] = "-3"  # a negative delay
+    fields[2] = "-3"  # a negative delay: a marker, no probe
     dirty[7] = " ".join(fields)
     fields = dirty[9].split()
     fields[6] = "101"  # 101 m/s
@@ -132,8 +137,13 @@ def test_cicv5g_copies_same_as_dedicated(tmp_path: Path) -> None:
     plain = tmp_path / "run01.txt"
     plain.write_text("\n".join(dirty) + "\n")
     a, b = both_routes("cicv5g", plain, tmp_path)
-    assert a.notes == b.notes  # no band: link named 5g
-    assert a.links == ["5g"] and sum(a.skipped.values()) == 3
+    assert a.notes == {"no band (n8/n78) in the file name or its folders; link named 5g": 1}
+    # The dedicated importer alone checks delay against the two stamps: the kept -3 ms row.
+    assert b.notes - a.notes == {"delay differs from sub_time - pub_time": 1}
+    assert a.links == ["5g"] and a.skipped == {"speed_mps out of wire bounds "
+                                               "(Expected `float` <= 100.0)": 1}
+    assert a.fields_not_measured == {"rsrp_dbm": {"above_range": 1},
+                                     "rtt_ms": {"below_range": 1}}
 
 
 def test_gnettrack_made_up_export_same_rows_as_dedicated(tmp_path: Path) -> None:
@@ -145,9 +155,20 @@ def test_gnettrack_made_up_export_same_rows_as_dedicated(tmp_path: Path) -> None
     assert_same_log(tmp_path / "mapped", tmp_path / "dedicated")
     (a,), (b,) = via_mapping.files, dedicated.files
     assert (a.rows, a.kept, a.cell_changes) == (b.rows, b.kept, b.cell_changes)
+    assert a.fields_not_measured == b.fields_not_measured == {"rsrp_dbm": {"above_range": 1}}
     # One wording differs: the mapping route names a short row "too few fields".
     assert a.skipped - b.skipped == {"too few fields": 1}
     assert b.skipped - a.skipped == {"wrong number of fields": 1}
+
+
+def test_gnettrack_markers_same_as_dedicated(tmp_path: Path) -> None:
+    """RSRP, SNR and ping markers are screened the same way on both routes."""
+    path = tmp_path / "marked.csv"
+    path.write_text(GNETTRACK_HEADER + "\n" + "\n".join(GNETTRACK_MARKED) + "\n")
+    a, _ = both_routes("gnettrack", path, tmp_path)
+    assert a.kept == a.rows == len(GNETTRACK_MARKED)
+    assert a.fields_not_measured == {"rsrp_dbm": {"below_range": 2},
+                                     "rtt_ms": {"below_range": 2}, "sinr_db": {"above_range": 1}}
 
 
 def test_cicv5g_real_files_same_as_dedicated(tmp_path: Path) -> None:
@@ -230,35 +251,34 @@ def test_third_tool_export(tmp_path: Path) -> None:
     report = import_files("mapped", [path], tmp_path / "log", mapping=spec)
     f = report.files[0]
     assert f.vehicle == "survey_1" and f.links == ["modem1"]
-    assert f.rows == 11 and f.kept == 5
-    assert f.skipped == {"unknown tech 'WiMAX'": 1,
-                         "rsrp_dbm out of wire bounds (Expected `float` <= -20.0)": 1,
-                         "bad time": 1, "too few fields": 1, "no speed": 1,
-                         "rsrp not a number": 1}
+    assert f.rows == 11 and f.kept == 6
+    assert f.skipped == {"unknown tech 'WiMAX'": 1, "bad time": 1, "too few fields": 1,
+                         "no speed": 1, "rsrp not a number": 1}
+    assert f.fields_not_measured == {"rsrp_dbm": {"above_range": 1}}  # -10 dBm
     assert f.notes == {"rows with 14 values under a header of 12 names (the named ones "
                        "first; the rest ignored)": 1}
     links, states = rows(tmp_path / "log", "link"), rows(tmp_path / "log", "state")
-    assert [r["seq"] for r in links] == [r["seq"] for r in states] == [0, 1, 2, 7, 10]
+    assert [r["seq"] for r in links] == [r["seq"] for r in states] == [0, 1, 2, 4, 7, 10]
     t0 = datetime(2024, 5, 1, 8, tzinfo=UTC).timestamp()
     assert [r["recv_time"] for r in links] == pytest.approx(
-        [t0, t0 + 0.1, t0 + 0.2, t0 + 0.7, t0 + 1.0])  # +02:00 honoured in the last row
+        [t0, t0 + 0.1, t0 + 0.2, t0 + 0.4, t0 + 0.7, t0 + 1.0])  # +02:00 in the last row
     assert [r["ts"] for r in links] == [r["recv_time"] for r in links]
-    assert [r["link"] for r in links] == ["modem1"] * 5
-    assert [r["rat"] for r in links] == ["nr", "lte", "nr", "lte", "nr"]  # case-insensitive
-    assert [r["cell_id"] for r in links] == ["17", "E1", "18", "19", "20"]  # first filled
+    assert [r["link"] for r in links] == ["modem1"] * 6
+    assert [r["rat"] for r in links] == ["nr", "lte", "nr", "lte", "lte", "nr"]  # any case
+    assert [r["cell_id"] for r in links] == ["17", "E1", "18", "18", "19", "20"]  # first
     assert f.cell_changes == 4
-    assert [r["rsrp_dbm"] for r in links] == [-95.0, -101.0, -96.0, -97.0, -90.0]
-    assert [r["sinr_db"] for r in links] == [12.5, None, 13.0, 14.0, 20.0]  # N/A: null
+    assert [r["rsrp_dbm"] for r in links] == [-95.0, -101.0, -96.0, None, -97.0, -90.0]
+    assert [r["sinr_db"] for r in links] == [12.5, None, 13.0, 13.0, 14.0, 20.0]  # N/A: null
     # Ping in seconds -> ms; an empty ping is no probe; "timeout" is a probe without answer.
-    assert [r["rtt_ms"] for r in links] == pytest.approx([25.0, None, None, 30.0, 500.0])
-    assert [r["probe"] for r in links] == [True, False, True, True, True]
+    assert [r["rtt_ms"] for r in links] == pytest.approx([25.0, None, None, None, 30.0, 500.0])
+    assert [r["probe"] for r in links] == [True, False, True, False, True, True]
     assert {r["sender_clock"] for r in links} == {False}
     # UL in Mbit/s -> kbit/s; DL not mapped: null ("not measured"), never 0.
-    assert [r["ul_kbps"] for r in links] == [1500.0, None, 2000.0, 250.0, 100_000.0]
+    assert [r["ul_kbps"] for r in links] == [1500.0, None, 2000.0, 2000.0, 250.0, 100_000.0]
     assert {r["dl_kbps"] for r in links} == {None}
-    assert [r["speed_mps"] for r in states] == [10.0, 10.5, 11.0, 11.0, 12.0]
-    assert [r["heading_deg"] for r in states] == [90.0, 90.0, 91.0, 92.0, 93.0]
-    assert [(r["lat"], r["lon"]) for r in states] == [(48.1, 11.5)] * 5
+    assert [r["speed_mps"] for r in states] == [10.0, 10.5, 11.0, 11.0, 11.0, 12.0]
+    assert [r["heading_deg"] for r in states] == [90.0, 90.0, 91.0, 91.0, 92.0, 93.0]
+    assert [(r["lat"], r["lon"]) for r in states] == [(48.1, 11.5)] * 6
     manifest = read_manifest(tmp_path / "log")
     assert manifest.site == "fieldsurvey"  # no default_site: the mapping's name
     assert manifest.not_measured == ["loss"] and manifest.hub_config is None
@@ -281,6 +301,49 @@ speed_unit = "km/h"
 [link]
 rat = "lte"
 """
+
+
+MARKER_MAPPING = """
+name = "logger"
+[time]
+column = "t"
+format = "epoch_s"
+[position]
+lat = "lat"
+lon = "lon"
+speed = "v"
+[link]
+rat = "lte"
+cell_id = "cell"
+rsrp = "rsrp"
+rtt = "rtt"
+ul = "ul"
+"""
+
+
+def test_import_mapped_cli_keeps_a_row_with_an_rsrp_marker(tmp_path: Path) -> None:
+    """``l4mon import mapped``: the row whose RSRP is -200 dBm is kept with its uplink, its
+    RSRP null; the count is in the printed report and the manifest."""
+    spec = tmp_path / "logger.toml"
+    spec.write_text(MARKER_MAPPING)
+    source = [("1700000000", "-97", "40", "3900"), ("1700000001", "-200", "41", "3850"),
+              ("1700000002", "-98", "-", "3700")]
+    path = tmp_path / "drive.csv"
+    path.write_text("t,lat,lon,v,cell,rsrp,rtt,ul\n" + "".join(
+        f"{t},35.0,139.0,5.0,A,{rsrp},{rtt},{ul}\n" for t, rsrp, rtt, ul in source))
+    out = tmp_path / "log"
+    done = subprocess.run([sys.executable, "-m", "l4mon", "import", "mapped", "--mapping",
+                           str(spec), str(path), "--out", str(out)], capture_output=True,
+                          text=True, cwd=ROOT, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "rows 3, kept 3" in done.stdout and "skipped: none" in done.stdout
+    assert "warning: RSRP: 1 value below the 3GPP reporting range of TS 38.133 " \
+           "(-156 … -31 dBm), not measured" in done.stdout
+    assert read_manifest(out).fields_not_measured == {"rsrp_dbm": {"below_range": 1}}
+    links = rows(out, "link")
+    assert [r["ul_kbps"] for r in links] == [float(ul) for *_, ul in source]
+    assert [r["rsrp_dbm"] for r in links] == [-97.0, None, -98.0]
+    assert [r["rtt_ms"] for r in links] == [40.0, 41.0, None]
 
 
 @pytest.mark.parametrize(("fmt", "extra", "stamps", "want"), [

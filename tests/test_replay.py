@@ -58,7 +58,7 @@ def _record(tmp: Path, stream: list[replay.Delivery]) -> Path:
         site="eiheiji-demo", conditions=Conditions(weather="snow", light="daylight"),
         source={"kind": "test"}), rows_per_file=500)
     for at, topic, payload, _ in stream:
-        route, msg = decoder.decode(topic, payload, at)
+        route, msg, _ = decoder.decode(topic, payload, at)
         writer.add(at, route, msg, topic=topic, payload=payload)
     writer.close()
     return tmp / "log"
@@ -79,7 +79,7 @@ def test_rows_without_payload_are_re_encoded_from_their_columns(tmp_path: Path) 
     decoder = Decoder(max_age_s=1e12)
     writer = DriveLogWriter(tmp_path / "imported", manifest=Manifest(site="eiheiji-demo"))
     for at, topic, payload, _ in stream:
-        route, msg = decoder.decode(topic, payload, at)
+        route, msg, _ = decoder.decode(topic, payload, at)
         writer.add(at, route, msg)  # no topic/payload: like an importer
     writer.close()
     assert list(wire_messages(read_table(tmp_path / "imported"))) == stream
@@ -374,7 +374,7 @@ def test_streamed_log_is_the_sorted_table_row_for_row(tmp_path: Path) -> None:
         writer = DriveLogWriter(log, manifest=Manifest(site="eiheiji-demo"), subdir=subdir)
         for at in times:
             sent, topic, data, _ = next(taken)
-            route, msg = decoder.decode(topic, data, sent)
+            route, msg, _ = decoder.decode(topic, data, sent)
             writer.add(T0 + at, route, msg, topic=topic if payload else None,
                        payload=data if payload else None)
         file = writer.flush()
@@ -513,3 +513,151 @@ def test_no_uplink_reported_is_not_an_uplink_shortfall() -> None:
     kpis = replay.kpis(without)["shuttle-02"]
     assert kpis["ul_requirement_met"] is None and kpis["ul_requirement_coverage"] == 0.0
     assert kpis["links"]["l5g"]["ul_kbps_mean"] is None and kpis["links"]["l5g"]["ul_samples"] == 0
+
+
+def _with_markers(stream: list[replay.Delivery]
+                  ) -> tuple[list[replay.Delivery], dict[tuple[str, str, str], int]]:
+    """``stream`` with RSRP -200 dBm on some of shuttle-01's l5g samples and an RTT of 0 on
+    some of shuttle-02's lte ones, and how many of each were planted."""
+    marked = []
+    planted = {("shuttle-01", "l5g", "rsrp_dbm"): 0, ("shuttle-02", "lte", "rtt_ms"): 0}
+    for n, (at, topic, payload, ctype) in enumerate(stream):
+        vehicle, link = topic.split("/")[4], topic.rsplit("/", 1)[-1]
+        sample = msgspec.json.decode(payload)
+        for (v, name, field), count in planted.items():
+            if "/link/" in topic and (vehicle, link) == (v, name) and n % 7 == 0 \
+                    and sample.get(field) is not None:
+                sample[field] = -200.0 if field == "rsrp_dbm" else 0
+                planted[(v, name, field)] = count + 1
+        marked.append((at, topic, msgspec.json.encode(sample), ctype))
+    assert all(planted.values())
+    return marked, planted
+
+
+def test_kpis_count_figures_outside_their_physical_range_per_link() -> None:
+    """Markers in a recorded stream (RSRP -200 dBm, RTT 0) cost their figures only: every
+    sample still counts, and each link's KPIs say how many figures were not measured, by field
+    and reason (telemetry/ranges.py); the rest of the run's books agree with the clean run."""
+    stream = _sim_stream(20.0)
+    marked, planted = _with_markers(stream)
+    clean, dirty = replay.kpis(replay.run(stream)), replay.kpis(replay.run(marked))
+    for (vehicle, link, field), count in planted.items():
+        assert dirty[vehicle]["links"][link]["fields_not_measured"] == {
+            field: {"below_range": count}}
+    for vehicle, figures in dirty.items():
+        for link, kpi in figures["links"].items():
+            assert kpi["samples"] == clean[vehicle]["links"][link]["samples"]
+            if (vehicle, link) not in {(v, name) for v, name, _ in planted}:
+                assert kpi["fields_not_measured"] == {}
+    rtt = dirty["shuttle-02"]["links"]["lte"]
+    # a marker is no probe: fewer probes, and not one more timeout
+    assert rtt["probes"] == clean["shuttle-02"]["links"]["lte"]["probes"] \
+        - planted[("shuttle-02", "lte", "rtt_ms")]
+    assert rtt["probe_timeouts"] == clean["shuttle-02"]["links"]["lte"]["probe_timeouts"]
+
+
+MARKER_MAPPING = """
+name = "logger"
+[time]
+column = "t"
+format = "epoch_s"
+[position]
+lat = "lat"
+lon = "lon"
+speed = "v"
+[link]
+name = "modem"
+rat_column = "mode"
+rat_values = { "5G" = "nr", "LTE" = "lte" }
+cell_id = "cell"
+rsrp = "rsrp"
+ul = "ul"
+[hub_config.requirements]
+ul_required_kbps = 0.0
+"""
+
+
+def _marked_drive(tmp: Path, markers: dict[int, int], *, drop_marked: bool) -> dict:
+    """A 1 Hz drive, 5G cell A then LTE cell B from row 30, 3.9 Mbit/s up throughout, with
+    RSRP ``markers`` (row -> dBm) around the change; imported through ``l4mon import mapped``
+    and replayed. ``drop_marked``: the rows with a marker left out, as the importers did."""
+    tmp.mkdir()
+    rows = []
+    for i in range(60):
+        mode, cell, rsrp = ("5G", "A", -85) if i < 30 else ("LTE", "B", -95)
+        if i in markers and drop_marked:
+            continue
+        rows.append(f"{T0 + i:.0f},{35.0 + i * 1e-4:.4f},139.0,10.0,{mode},{cell},"
+                    f"{markers.get(i, rsrp)},3900")
+    (tmp / "logger.toml").write_text(MARKER_MAPPING)
+    (tmp / "drive.csv").write_text("t,lat,lon,v,mode,cell,rsrp,ul\n" + "\n".join(rows) + "\n")
+    done = subprocess.run([sys.executable, "-m", "l4mon", "import", "mapped", "--mapping",
+                           str(tmp / "logger.toml"), str(tmp / "drive.csv"), "--out",
+                           str(tmp / "log")], capture_output=True, text=True, cwd=ROOT,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    return run_log(tmp / "log")
+
+
+@pytest.mark.parametrize("markers", [
+    {29: -200, 30: -205, 31: -225},  # the last row on A and the first two on B
+    {29: -205},
+    {30: -225},
+], ids=["three", "before", "after"])
+def test_rsrp_markers_at_a_handover_are_no_failure(tmp_path: Path, markers: dict[int, int]
+                                                   ) -> None:
+    """Issue 21's proof: RSRP markers (-200/-205/-225 dBm) on the rows around a 5G -> LTE
+    handover cost those RSRP figures only. The handover is found at the first row on the new
+    cell and is no failure, and the link is never down or stale; the same drive without the
+    marked rows (what the importers did) shows the failure and outage the issue reported."""
+    changed_at = T0 + 30  # the first row on cell B
+    doc = _marked_drive(tmp_path / "new", markers, drop_marked=False)
+    assert doc["input"]["fields_not_measured"] == {"rsrp_dbm": {"below_range": len(markers)}}
+    (handover,) = doc["handovers"]
+    assert handover["kind"] != "failure" and handover["at"] == changed_at
+    assert handover["interruption_ms"] == 1_000.0  # the rows' own 1 s spacing, nothing more
+    (old,) = _marked_drive(tmp_path / "old", markers, drop_marked=True)["handovers"]
+    assert old["interruption_ms"] > 1_000.0  # what dropping the rows made of it
+    if len(markers) == 3:
+        assert old["kind"] == "failure"  # the issue's "link failure"
+    assert (handover["from_cell"], handover["to_cell"]) == ("A", "B")
+    assert (handover["from_rat"], handover["to_rat"]) == ("nr", "lte")
+    link = doc["kpis"]["drive"]["links"]["modem"]
+    assert set(link["time_in_state_s"]) == {"ok"}  # never down, stale or unknown
+    assert link["samples"] == 60 and link["ul_samples"] == 60
+    assert doc["kpis"]["drive"]["failovers"] == 0
+    assert not [a["rule"] for a in doc["alerts"] if "down" in a["rule"] or "stale" in a["rule"]]
+
+
+def test_faults_edit_a_recording_with_markers(tmp_path: Path) -> None:
+    """A recording keeps a marked sample's payload as sent; a scenario's faults edit such
+    payloads (they are read as sent, markers included) and the hub screens them as live."""
+    stream, planted = _with_markers(_sim_stream(30.0))
+    log = _record(tmp_path, stream)
+    scenario = tmp_path / "faults.toml"
+    scenario.write_text(f'''
+name = "faults-on-markers"
+logs = ["{log.name}"]
+[[fault]]
+kind = "rtt_spike"
+vehicle = "shuttle-02"
+link = "lte"
+at_s = 0
+duration_s = 30
+[[fault]]
+kind = "cell_outage"
+cell = "no-such-cell"
+at_s = 5
+duration_s = 10
+[[fault]]
+kind = "handover_storm"
+vehicle = "shuttle-01"
+link = "l5g"
+at_s = 5
+duration_s = 5
+''')
+    doc = run_scenario(scenario)
+    for (vehicle, link, field), count in planted.items():
+        assert doc["kpis"][vehicle]["links"][link]["fields_not_measured"] == {
+            field: {"below_range": count}}
+    assert not doc["quarantine"]

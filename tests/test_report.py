@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import shutil
 from collections import Counter
+from html import escape
 from pathlib import Path
 
 import msgspec
@@ -442,3 +443,46 @@ def test_v2i_in_a_replayed_report_is_the_pipelines_figure(
                                                           abs=5e-5)
     fallback = build_report([day], ReportOptions(replay="never"))
     assert {r["source"] for r in fallback.tables["v2i"].rows} == {"raw scan"}
+
+
+def test_figures_outside_their_range_are_said_in_the_report(tmp_path: Path) -> None:
+    """An import's markers (counted in its manifest) and a recording's (screened by the hub
+    as the report replays it) each get a line in the Inputs notes of the HTML, so an operator
+    sees what was not measured."""
+    from scenarios.importers import import_files
+    from telemetry.decode import Decoder
+    from telemetry.topics import link_topic
+    from tests.test_importers import HEADER, MARKED
+
+    source = tmp_path / "marked.csv"
+    source.write_text(HEADER + "\n" + "\n".join(MARKED) + "\n")
+    imported = tmp_path / "imported"
+    import_files("gnettrack", [source], imported)
+    recorded = tmp_path / "recorded"
+    writer = DriveLogWriter(recorded, manifest=Manifest(site="gnettrack",
+                                                        source={"kind": "recorder"}))
+    decoder = Decoder(max_age_s=1e12)
+    t0 = 1_700_000_000.0
+    for seq in range(20):
+        payload = msgspec.json.encode({
+            "ts": t0 + seq, "seq": seq, "rat": "lte", "cell_id": "c1", "ul_kbps": 3900.0,
+            "rsrp_dbm": -225.0 if seq % 5 == 0 else -90.0, "rtt_ms": 30.0})
+        topic = link_topic("gnettrack", "rec", "l5g")
+        route, msg, _ = decoder.decode(topic, payload, t0 + seq)
+        writer.add(t0 + seq, route, msg, topic=topic, payload=payload)
+    writer.close()
+    report = build_report([imported, recorded], ReportOptions(replay="always"))
+    html = render(report)
+    expected = [
+        f"{imported}: RSRP: 2 values below the 3GPP reporting range of TS 38.133 "
+        "(-156 … -31 dBm), not measured.",
+        f"{imported}: RTT: 2 values below the plausible range (> 0 … 60,000 ms), not measured.",
+        f"{imported}: SINR: 1 value above the 3GPP reporting range of TS 38.133 "
+        "(-23 … 40 dB), not measured.",
+        f"{recorded}, as replayed: RSRP: 4 values below the 3GPP reporting range of "
+        "TS 38.133 (-156 … -31 dBm), not measured.",
+    ]
+    for line in expected:
+        assert line in report.notes
+        assert f"<li>{escape(line)}</li>" in html
+    assert not [n for n in report.notes if "not measured." in n and n not in expected]

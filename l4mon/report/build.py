@@ -20,7 +20,7 @@ import numpy as np
 
 from l4mon.config import HubConfig
 from l4mon.context import replay_context
-from l4mon.report import charts, linkmap_section, tables_build
+from l4mon.report import charts, linkmap_section, not_measured, tables_build
 from l4mon.report.aggregate import BATCH_ROWS, Limits, RawFigures, scan
 from l4mon.report.budgets import USABLE_LINKS, budgets, thresholds
 from l4mon.report.differences import compare
@@ -149,6 +149,7 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
         if options.start is not None or options.end is not None:
             notes.append(f"{r.path}: a results file covers its whole run; the period does not "
                          "narrow its figures.")
+    notes += not_measured.notes(logs, results, runs)
     if results and not logs:
         notes.append("Only results files were given: latency, throughput and V2I figures need "
                       "the drive logs themselves (results carry per-vehicle totals only).")

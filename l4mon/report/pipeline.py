@@ -24,6 +24,7 @@ from l4mon.report.inputs import LogInput, ReportError, ResultsInput
 from scenarios import replay
 from scenarios.scenario import results_document
 from telemetry.drivelog import iter_wire_messages
+from telemetry.ranges import merged
 from telemetry.site import Site
 
 REPORT_RULES = frozenset({"report_link_degraded", "report_link_down"})
@@ -103,7 +104,8 @@ def replay_log(log: LogInput, *, config: HubConfig | None, site: Site | None,
                          rules=_rules(config, log), not_measured=log.manifest.not_measured)
     info = {"kind": "log", "path": str(log.path), "site": log.manifest.site,
             "conditions": msgspec.to_builtins(log.manifest.conditions),
-            "sources": [log.manifest.source], "not_measured": list(log.manifest.not_measured)}
+            "sources": [log.manifest.source], "not_measured": list(log.manifest.not_measured),
+            "fields_not_measured": merged([log.manifest.fields_not_measured])}
     doc = results_document(input_info=info, outcome=outcome, expectations=[])
     doc["alerts"] = [a for a in doc["alerts"] if a["rule"] not in REPORT_RULES]
     intervals = [(a.vehicle or "", a.link or "",

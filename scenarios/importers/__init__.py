@@ -15,7 +15,11 @@ row) raises :class:`DriveLogImportError` naming the file and, where there is one
 A bad row never stops an import: it is skipped and its reason counted in the report. Rows are
 all or nothing: a row whose link sample or vehicle state would break a wire bound (or lacks a
 field the wire needs) is skipped whole, so every kept row gives exactly one message per kind.
-All inputs are read and checked before the output is written, so a bad file leaves no log.
+One thing does not cost the row: a link figure outside its physical range (a tool's "no value"
+marker such as RSRP -200 dBm or an RTT of 0, telemetry/ranges.py) is set to None, not measured,
+and counted per field and reason in the report and the manifest (``fields_not_measured``); an
+RTT marker also makes the row carry no probe. All inputs are read and checked before the output
+is written, so a bad file leaves no log.
 """
 
 from __future__ import annotations
@@ -32,8 +36,9 @@ from typing import Any, Literal
 import msgspec
 
 from telemetry.drivelog import Conditions, DriveLogWriter, Manifest
+from telemetry.ranges import Screened, describe, merged, screen_link, tally
 from telemetry.topics import Route
-from telemetry.wire import Message
+from telemetry.wire import LinkSample, Message
 
 Format = Literal["gnettrack", "cicv5g", "mapped"]
 
@@ -69,6 +74,13 @@ class FileReport:
     messages: Counter[str] = field(default_factory=Counter)  # kind -> messages
     cell_changes: int = 0  # serving-cell changes between consecutive kept link samples
     notes: Counter[str] = field(default_factory=Counter)  # oddities that did not cost a row
+    #: Link figures of kept rows outside their physical range, set to None (not measured):
+    #: {field: {reason: count}} (telemetry/ranges.py).
+    fields_not_measured: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    def kept_row(self, screened: tuple[Screened, ...]) -> None:
+        """A row was kept: count the figures its link sample had screened out."""
+        tally(screened, self.fields_not_measured)
 
 
 @dataclass
@@ -91,6 +103,11 @@ class ImportReport:
         return sum((f.skipped for f in self.files), Counter())
 
     @property
+    def fields_not_measured(self) -> dict[str, dict[str, int]]:
+        """Every file's screened figures added up: {field: {reason: count}}."""
+        return merged(f.fields_not_measured for f in self.files)
+
+    @property
     def cell_changes(self) -> dict[str, int]:
         return {str(f.path): f.cell_changes for f in self.files}
 
@@ -103,6 +120,7 @@ class ImportReport:
                        f"messages {dict(sorted(f.messages.items()))}, "
                        f"cell changes {f.cell_changes}, skipped: {skipped}")
             out += [f"  warning: {note} (x{n})" for note, n in sorted(f.notes.items())]
+            out += [f"  warning: {line}" for line in describe(f.fields_not_measured)]
         out.append(f"{self.out}: {len(self.files)} files, "
                    f"{sum(self.messages.values())} messages")
         return out
@@ -145,6 +163,15 @@ def wire(cls: type[Any], fields: dict[str, Any]) -> Any:
         name = where.group(1) if where else "?"
         rule = text.split(" - at ", maxsplit=1)[0]
         raise RowSkip(f"{name} out of wire bounds ({rule})") from None
+
+
+def link_sample(fields: dict[str, Any]) -> tuple[LinkSample, tuple[Screened, ...]]:
+    """A row's link sample, and the figures screened out of it: each outside its physical
+    range is set to None (not measured; an RTT marker is no probe), the rest is checked
+    against the wire bounds as ``wire`` does (a violation skips the row). Count the screened
+    figures with ``FileReport.kept_row`` once the row is kept."""
+    fields, screened = screen_link(fields)
+    return wire(LinkSample, fields), screened
 
 
 def vehicle_id(path: Path, taken: set[str] | None = None) -> str:
@@ -299,16 +326,17 @@ def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None
     source["files"] = [report.path.name for report, _ in results]
     if timezone is not None:
         source["timezone"] = timezone
+    files = [report for report, _ in results]
     writer = DriveLogWriter(out, manifest=Manifest(
         site=site, conditions=conditions or Conditions(), source=source,
         not_measured=list(module.NOT_MEASURED),
-        hub_config=getattr(module, "HUB_CONFIG", None)))
+        hub_config=getattr(module, "HUB_CONFIG", None),
+        fields_not_measured=merged(f.fields_not_measured for f in files)))
     for _, entries in results:
         writer.add_all(declare_pace(entries))
     manifest = writer.close()
-    return ImportReport(out=out, format=fmt, files=[report for report, _ in results],
-                        manifest=manifest)
+    return ImportReport(out=out, format=fmt, files=files, manifest=manifest)
 
 
 __all__ = ["DriveLogImportError", "FileReport", "Format", "ImportReport", "import_files",
-           "vehicle_id"]
+           "link_sample", "vehicle_id"]

@@ -29,7 +29,9 @@ row is a gap the hub counts as a lost sample):
   ``n78`` the public one -> ``pub5g``; any other or none -> ``5g``): rat ``nr``, ``cell_id`` =
   the ``cellid`` hex string as written, ``rsrp_dbm`` = rsrp, ``sinr_db`` = sinr, ``rtt_ms`` =
   the ``delay`` column itself (every row is an answered probe). No throughput is measured:
-  ``ul_kbps``/``dl_kbps`` stay null, "not measured", never 0.
+  ``ul_kbps``/``dl_kbps`` stay null, "not measured", never 0. A figure outside its physical
+  range (telemetry/ranges.py: a ``delay`` of 0, an ``rsrp`` of -200) is null instead, counted
+  in the report and the manifest, the row kept; a ``delay`` so nulled is no probe.
 * VehicleState, one per row: the UTM position converted to latitude/longitude, ``speed_mps``
   = velocity, ``heading_deg`` from ``heading(rad)``, mode ``autonomous`` (the vehicle drove
   under cloud planning and control).
@@ -67,13 +69,14 @@ from scenarios.importers import (
     FileReport,
     RowSkip,
     finish,
+    link_sample,
     number,
     read_text,
     split_lines,
     wire,
 )
 from telemetry.topics import Route
-from telemetry.wire import LinkSample, VehicleState
+from telemetry.wire import VehicleState
 
 HEADER: Final = ("pub_time(ms)", "sub_time(ms)", "delay(ms)", "utmX(m)", "utmY(m)",
                  "heading(rad)", "velocity(m/s)", "cellid(db)", "sinr(db)", "rsrp(db)")
@@ -250,12 +253,13 @@ def parse(path: Path, *, vehicle: str, site: str) -> tuple[FileReport, list[Entr
             state = wire(VehicleState, {
                 "ts": ts, "seq": index, "lat": lat, "lon": lon, "speed_mps": velocity,
                 "heading_deg": bearing, "mode": "autonomous"})
-            sample = wire(LinkSample, {
+            sample, screened = link_sample({
                 "ts": ts, "seq": index, "rat": "nr", "cell_id": cell, "rsrp_dbm": rsrp,
                 "sinr_db": sinr, "rtt_ms": delay, "sender_clock": False})
         except RowSkip as skip:
             report.skipped[skip.reason] += 1
             continue
+        report.kept_row(screened)
         if len(fields) != len(names):
             notes[f"rows with {len(fields)} values under a header of {len(names)} names "
                   f"(the named ones first; the rest ignored)"] += 1

@@ -42,8 +42,11 @@ Mapping, row by row (the data row index, 0-based, is ``seq`` of both messages):
   0 until it first has), mode ``autonomous`` (the imported vehicle stands for a shuttle on
   the route; the source car was driven by a person).
 
-A value outside the wire bounds, or a missing position, speed, network mode or timestamp,
-skips the row with its reason counted; so does a line the CSV reader cannot parse.
+A link figure outside its physical range (RSRP -200 dBm, a ``PINGAVG`` of 0 or -1) is not
+measured: null, counted in the report and the manifest, the row kept (an RTT marker: no probe;
+telemetry/ranges.py). Any other value outside the wire bounds, or a missing position, speed,
+network mode or timestamp, skips the row with its reason counted; so does a line the CSV reader
+cannot parse.
 
 Oddities of the UCC files: in the drives ``PINGAVG`` (and every PING column) is ``-``
 throughout, so no row carries a probe; in the static "Download" runs one row in ~14 does;
@@ -66,13 +69,14 @@ from scenarios.importers import (
     FileReport,
     RowSkip,
     finish,
+    link_sample,
     number,
     read_text,
     split_lines,
     wire,
 )
 from telemetry.topics import Route
-from telemetry.wire import LinkSample, VehicleState
+from telemetry.wire import VehicleState
 
 CITATION: Final = ("D. Raca, D. Leahy, C.J. Sreenan, J.J. Quinlan, Beyond Throughput, The Next "
                    "Generation: A 5G Dataset with Channel and Context Metrics, ACM MMSys 2020")
@@ -192,7 +196,8 @@ def _probe(fields: list[str], i_avg: int | None, i_loss: int | None
         rtt = float(avg)
     except ValueError:
         return None, True  # the test ran and gave no number: no answer
-    return (rtt, True) if math.isfinite(rtt) and rtt >= 0 else (None, True)
+    # A number outside a round trip's range (0, -1) is a marker: the screen makes it no probe.
+    return (rtt, True) if math.isfinite(rtt) else (None, True)
 
 
 def parse(path: Path, *, vehicle: str, site: str, timezone: str = TIMEZONE
@@ -270,7 +275,7 @@ def parse(path: Path, *, vehicle: str, site: str, timezone: str = TIMEZONE
                     cell = fields[index].strip()
                     break
             rtt, probe = _probe(fields, i_ping, i_ping_loss)
-            sample = wire(LinkSample, {
+            sample, screened = link_sample({
                 "ts": recv, "seq": seq, "rat": rat, "cell_id": cell,
                 "rsrp_dbm": _number(fields[col["RSRP"]], "RSRP"),
                 "rsrq_db": value(fields, i_rsrq, "RSRQ"),
@@ -295,6 +300,7 @@ def parse(path: Path, *, vehicle: str, site: str, timezone: str = TIMEZONE
             report.skipped[skip.reason] += 1
             continue
         heading, anchor = course, new_anchor
+        report.kept_row(screened)
         if last_time is not None and recv < last_time:
             report.notes["Timestamp went backwards"] += 1
         last_time = recv

@@ -84,8 +84,11 @@ a valid mapping, tests/test_mapped_importer.py loads it)::
     ul_required_kbps = 0.0
 
 Reading: a row with fewer values than the header names is skipped; one with more uses the named
-values (they come first) and is noted. A value outside the wire bounds skips the row with its
-reason (``importers.wire``), so does a missing time, position or speed, or an unknown RAT.
+values (they come first) and is noted. A link figure outside its physical range (a tool's "no
+value" marker: RSRP -200 dBm, an RTT of 0 or -1) is null, not measured, counted in the report
+and the manifest, the row kept (an RTT marker: no probe; telemetry/ranges.py). Any other value
+outside the wire bounds skips the row with its reason (``importers.wire``), so does a missing
+time, position or speed, or an unknown RAT.
 Every sample says ``probe`` and ``sender_clock`` itself (telemetry/wire.py): a row without a
 probe is no evidence of an unanswered one.
 """
@@ -111,6 +114,7 @@ from scenarios.importers import (
     FileReport,
     RowSkip,
     finish,
+    link_sample,
     read_text,
     split_lines,
     wire,
@@ -126,7 +130,7 @@ from scenarios.importers.gnettrack import (
     zone,
 )
 from telemetry.topics import Route
-from telemetry.wire import LinkSample, VehicleState
+from telemetry.wire import VehicleState
 
 #: Where the shipped mappings are (data files, not a package).
 MAPPINGS: Final = Path(__file__).resolve().parent / "mappings"
@@ -544,8 +548,10 @@ class Importer:
                     rtt = float(text)
                 except ValueError:
                     return None, True  # the probe ran and gave no number: no answer
-                if not (math.isfinite(rtt) and rtt >= 0):
+                if not math.isfinite(rtt):
                     return None, True
+                # a number outside a round trip's range (0, -1) is a marker: the screen
+                # makes it no probe
             if rtt is not None and k.rtt_unit == "s":
                 rtt *= 1000.0
             return rtt, True
@@ -598,7 +604,7 @@ class Importer:
                     if k.cell_id_hex and not _HEX.match(cell):
                         raise RowSkip(f"{found[0]} not a hex string")
                 rtt, probed = probe(fields)
-                sample = wire(LinkSample, {
+                sample, screened = link_sample({
                     "ts": ts, "seq": seq, "rat": rat, "cell_id": cell,
                     "rsrp_dbm": number(fields, k.rsrp), "rsrq_db": number(fields, k.rsrq),
                     "sinr_db": number(fields, k.sinr), "rtt_ms": rtt, "probe": probed,
@@ -624,6 +630,7 @@ class Importer:
                 report.skipped[skip.reason] += 1
                 continue
             heading, anchor = course, new_anchor
+            report.kept_row(screened)
             if len(fields) > width:
                 report.notes[f"rows with {len(fields)} values under a header of {width} names "
                               "(the named ones first; the rest ignored)"] += 1

@@ -29,6 +29,7 @@ from typing import Final, Literal, NamedTuple
 
 from scenarios.conditions import LinkConditions
 from scenarios.sim.links import LinkName
+from telemetry.ranges import RTT_MS
 from telemetry.site import LocalFrame, Site
 from telemetry.wire import LinkSample
 
@@ -358,7 +359,7 @@ class RadioNetwork:
                 dl *= 0.3
             else:
                 rtt += 30.0 + 90.0 * uniform01()  # answered late, after the path switch
-        rtt = None if lost else round(min(600_000.0, rtt + rtt_add), 1)
+        rtt = None if lost else round(min(RTT_MS.high, rtt + rtt_add), 1)
         return LinkSample(
             ts=ts,
             seq=modem.seq,
