@@ -262,7 +262,8 @@ def _import(args: argparse.Namespace) -> int:
     with progress.bar(f"import {len(args.inputs)} file(s)", len(args.inputs)) as update:
         report = import_files(args.format, [Path(p) for p in args.inputs], Path(args.out),
                               site=args.site, conditions=conditions, timezone=args.tz,
-                              mapping=args.mapping, progress=update)
+                              mapping=args.mapping, vehicle=args.vehicle, links=args.links,
+                              progress=update)
     print("\n".join(report.lines()), flush=True)
     return 0
 
@@ -447,8 +448,17 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--mapping", default=None, metavar="TOML",
                      help="mapped: the column mapping (a TOML file, or a shipped one's name: "
                           "gnettrack, cicv5g)")
-    imp.add_argument("inputs", nargs="+", help="source files (one vehicle each)")
+    imp.add_argument("inputs", nargs="+",
+                     help="source files (one vehicle each, named after the file, unless "
+                          "--vehicle says otherwise)")
     imp.add_argument("--out", required=True, help="drive log directory to write")
+    imp.add_argument("--vehicle", default=None, metavar="NAME",
+                     help="every file is this one vehicle: several runs of a route (each a "
+                          "drive of its own) or one file per modem of a car (one drive on "
+                          "several links, where their times overlap)")
+    imp.add_argument("--link", action="append", default=None, metavar="NAME", dest="links",
+                     help="the link a file is: once for every file, or once per file in the "
+                          "files' order (default: the format's own name)")
     imp.add_argument("--tz", default=None, metavar="ZONE",
                      help="gnettrack: the phone's local time zone (default Europe/Dublin, "
                           "where the UCC drives were)")

@@ -145,6 +145,9 @@ class Session:
     end: float | None = None
     messages: int = 0
     vehicles: list[str] = field(default_factory=list)
+    #: Time between its messages in which some vehicle was in service (the drives' own time:
+    #: without the pauses between an import's drives, nor time after everyone left service).
+    driving_s: float = 0.0
 
     def close(self, end: float, vehicles: Iterable[str]) -> None:
         self.end = end
@@ -152,10 +155,11 @@ class Session:
 
     @property
     def duration_s(self) -> float:
-        return 0.0 if self.end is None else self.end - self.start
+        return self.driving_s
 
     def to_dict(self) -> dict[str, Any]:
         return {"start": self.start, "end": self.end, "duration_s": round(self.duration_s, 3),
+                "calendar_s": round(0.0 if self.end is None else self.end - self.start, 3),
                 "messages": self.messages, "vehicles": self.vehicles}
 
 
@@ -263,6 +267,8 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
             next_tick += interval
         if before_batch is not None:
             before_batch(at)
+        if last and at > last and sessions[-1].messages and hub.fleet.anyone_serving:
+            sessions[-1].driving_s += at - last
         clock.set(at)
         hub.ingest(batch, at)
         count += len(batch)

@@ -108,6 +108,42 @@ class Conditions(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return [v for v in (self.weather, self.light, self.road) if v != "unknown"]
 
 
+class Drive(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """One drive of one vehicle in a log: from its first to its last row, on these links,
+    from these input files. An import says where each drive starts and ends (and its rows
+    say so too: the vehicle enters service at ``start`` and leaves at ``end``), so nothing
+    is counted for a vehicle between its drives."""
+
+    vehicle: str
+    start: float
+    end: float
+    links: list[str] = []
+    files: list[str] = []
+
+    @property
+    def duration_s(self) -> float:
+        return self.end - self.start
+
+
+def drive_time(drives: list[Drive], start: float | None = None,
+               end: float | None = None) -> float:
+    """Seconds in which at least one drive was on (within ``[start, end)`` if given): the
+    hours of the data, without the pauses between drives, a stretch driven by several
+    vehicles at once counted once."""
+    spans = sorted((max(d.start, -math.inf if start is None else start),
+                    min(d.end, math.inf if end is None else end)) for d in drives)
+    total, reach = 0.0, -math.inf
+    for lo, hi in spans:
+        if hi <= lo:
+            continue
+        if lo > reach:
+            total += hi - lo
+        elif hi > reach:
+            total += hi - reach
+        reach = max(reach, hi)
+    return total
+
+
 class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     schema: str = SCHEMA_NAME
     version: int = SCHEMA_VERSION
@@ -134,6 +170,9 @@ class Manifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: such as RSRP -200 dBm), which an importer set to None: {field: {reason: count}}
     #: (telemetry/ranges.py). Per sample, not a quantity the source lacks (``not_measured``).
     fields_not_measured: dict[str, dict[str, int]] = {}
+    #: Each vehicle's drives, as an import found them in its files (a recording has none: its
+    #: rows say when a vehicle enters and leaves service).
+    drives: list[Drive] = []
     #: The link map the recording hub looked ahead on (docs/linkmap.md): ``path``,
     #: ``fingerprint``, ``rows``, ``drives``; a replay uses it when it finds the same map.
     linkmap: dict[str, Any] | None = None
@@ -259,8 +298,9 @@ def write_manifest(path: Path, manifest: Manifest) -> None:
     # fields it does not know.
     if data.get("linkmap") is None:
         data.pop("linkmap", None)
-    if not data.get("fields_not_measured"):
-        data.pop("fields_not_measured", None)
+    for name in ("fields_not_measured", "drives"):
+        if not data.get(name):
+            data.pop(name, None)
     tmp = Path(path) / (MANIFEST + ".tmp")
     tmp.write_bytes(msgspec.json.format(msgspec.json.encode(data), indent=2))
     tmp.replace(Path(path) / MANIFEST)

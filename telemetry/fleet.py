@@ -151,6 +151,9 @@ class Fleet:
         self.observe_link: Callable[[str, str], SampleObserver] | None = None
         #: Vehicles with a service change (or will) not yet taken by the hub.
         self.serviced: set[str] = set()
+        #: How many vehicles are out of service: whether any is in service is one comparison
+        #: (a replay asks before every batch, to count only the time someone was driving).
+        self.out_of_service = 0
 
     def _vehicle(self, route: Route) -> VehicleTrack:
         track = self.vehicles.get(route.source)
@@ -247,10 +250,11 @@ class Fleet:
         vehicle in ``serviced`` for the hub to act on after the batch (not URGENT: a change
         of service judges nothing at once, it starts and ends what is judged)."""
         def take(msg: Any, now: float) -> int:
-            said = len(vehicle.unseen_service)
+            said, was = len(vehicle.unseen_service), vehicle.serving
             vehicle.add_service(msg, now)
             if len(vehicle.unseen_service) > said:
                 self.serviced.add(vehicle.id)
+                self.out_of_service += was - vehicle.serving
             return True
         return take
 
@@ -264,9 +268,16 @@ class Fleet:
             track = self._vehicle(Route("service", site, vehicle))
         except Refused:
             return None
+        was = track.serving
         track.service, track.service_since, track.service_reason = status, since, reason
+        self.out_of_service += was - track.serving
         track.restart(now)
         return track
+
+    @property
+    def anyone_serving(self) -> bool:
+        """Whether any vehicle is in service (or never said otherwise)."""
+        return len(self.vehicles) > self.out_of_service
 
     def service_changed(self, vehicle: str) -> None:
         """The vehicle entered or left service: a failover open before is not one after."""
@@ -282,6 +293,7 @@ class Fleet:
         self._failover = {}
         self.fresh_handovers = []
         self.serviced = set()
+        self.out_of_service = 0
         return retired
 
     def drain_handovers(self, now: float) -> None:

@@ -26,7 +26,7 @@ from scenarios.importers import DriveLogImportError, import_files, vehicle_id
 from scenarios.importers.cicv5g import link_name, utm_to_latlon
 from telemetry.drivelog import Conditions, read_manifest, read_table, wire_messages
 from telemetry.topics import parse_topic
-from telemetry.wire import LinkSample, VehicleState
+from telemetry.wire import LinkSample, ServiceStatus, VehicleState
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "cicv5g"
 EXCERPT = FIXTURES / "arterial_n78_v50_excerpt.txt"
@@ -58,12 +58,12 @@ def by_kind(table: pa.Table, kind: str, source: str | None = None) -> list[dict]
 
 def decode_all(table: pa.Table) -> dict[str, int]:
     """Every row through wire_messages, decoded (with the wire bounds) as what it claims."""
-    kinds = {"link": 0, "state": 0}
+    kinds = {"link": 0, "state": 0, "service": 0}
+    types = {"link": LinkSample, "state": VehicleState, "service": ServiceStatus}
     for _, topic, payload, _ in wire_messages(table):
         route = parse_topic(topic)
         assert route is not None, topic
-        cls = LinkSample if route.kind == "link" else VehicleState
-        msgspec.json.decode(payload, type=cls)
+        msgspec.json.decode(payload, type=types[route.kind])
         kinds[route.kind] += 1
     return kinds
 
@@ -94,7 +94,15 @@ def test_cicv5g_excerpt_keeps_the_source_figures(tmp_path: Path) -> None:
     links = by_kind(table, "link")
     states = by_kind(table, "state")
     assert len(links) == len(states) == len(source) == report.files[0].kept
-    assert table.num_rows == 2 * len(source)
+    # and the drive's frame: in service at the first row, out of it at the last
+    service = by_kind(table, "service")
+    assert [(r["service"], r["recv_time"]) for r in service] == [
+        ("in_service", int(source[0][1]) / 1000), ("out_of_service", int(source[-1][1]) / 1000)]
+    assert table.num_rows == 2 * len(source) + 2
+    (drive,) = report.manifest.drives
+    assert (drive.vehicle, drive.links, drive.files) == (
+        "arterial_n78_v50_excerpt", ["pub5g"], [EXCERPT.name])
+    assert (drive.start, drive.end) == (int(source[0][1]) / 1000, int(source[-1][1]) / 1000)
     assert report.messages == {"link": len(source), "state": len(source)}
     assert not report.skipped
     assert report.vehicles == ["arterial_n78_v50_excerpt"]
@@ -120,7 +128,7 @@ def test_cicv5g_excerpt_keeps_the_source_figures(tmp_path: Path) -> None:
     states.sort(key=lambda r: r["seq"])
     assert [s["speed_mps"] for s in states] == [float(row[6]) for row in source]
 
-    assert decode_all(table) == {"link": len(source), "state": len(source)}
+    assert decode_all(table) == {"link": len(source), "state": len(source), "service": 2}
     manifest = read_manifest(out)
     assert manifest.site == "tongji" and manifest.conditions.weather == "clear"
     assert manifest.source["kind"] == "cicv5g"
@@ -352,7 +360,7 @@ def test_gnettrack_synthetic(tmp_path: Path) -> None:
     assert [s["speed_mps"] for s in states] == pytest.approx([0, 0, 0, 10, 10, 10, 15])
     # No bearing column: course from the track (0 before the first move, then east, south).
     assert [round(s["heading_deg"]) for s in states] == [0, 0, 0, 90, 90, 90, 180]
-    assert decode_all(table) == {"link": 7, "state": 7}
+    assert decode_all(table) == {"link": 7, "state": 7, "service": 2}
     manifest = read_manifest(tmp_path / "log")
     assert manifest.site == "cork"
     assert manifest.fields_not_measured == {"rsrp_dbm": {"above_range": 1}}

@@ -29,7 +29,7 @@ from l4mon.report.histogram import Histogram, delay_histogram, rate_histogram, r
 from l4mon.report.inputs import LogInput, ReportError
 from l4mon.report.keys import Keys
 from l4mon.report.v2i import V2iCounter, V2iTotal, rsu_rates
-from telemetry.drivelog import SCHEMA
+from telemetry.drivelog import SCHEMA, drive_time
 from telemetry.sequence import SeqTracker, observe_many
 from telemetry.sessions import ActiveTime
 from telemetry.site import Site
@@ -247,6 +247,10 @@ def scan(log: LogInput, limits: Limits, *, site: Site | None = None,
             raw.lost += tracker.lost
             raw.loss_samples += tracker.received
     out.active_s, out.sessions = active.seconds, active.sessions
+    drives = [d for d in log.manifest.drives if (start is None or d.end >= start)
+              and (end is None or d.start < end)]
+    if drives:  # an import says when each vehicle drove: its hours are the files' spans
+        out.active_s, out.sessions = drive_time(drives, start, end), len(drives)
     return out
 
 

@@ -1,7 +1,9 @@
 """Importers: real drive-test logs turned into l4mon drive logs (``telemetry.drivelog``).
 
-Each input file becomes one vehicle, named after the file, with its link(s); every message
-keeps the source's own figures and times (``recv_time`` is the source's clock, not the
+Each input file becomes one vehicle, named after the file, with its link(s), unless the user
+names the vehicle every file is and each file's link (scenarios/importers/drives.py: several
+runs of one route, several modems of one car); every message keeps the source's own figures
+and times (``recv_time`` is the source's clock, not the
 importer's). Two formats:
 
 * ``cicv5g`` (:mod:`scenarios.importers.cicv5g`): the CICV5G round-trip delay dataset
@@ -26,8 +28,9 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
@@ -35,6 +38,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from scenarios.importers import drives
 from telemetry.drivelog import Conditions, DriveLogWriter, Manifest
 from telemetry.ranges import Screened, describe, merged, screen_link, tally
 from telemetry.topics import Route
@@ -92,7 +96,7 @@ class ImportReport:
 
     @property
     def vehicles(self) -> list[str]:
-        return [f.vehicle for f in self.files]
+        return sorted({f.vehicle for f in self.files})
 
     @property
     def messages(self) -> Counter[str]:
@@ -121,13 +125,22 @@ class ImportReport:
                        f"cell changes {f.cell_changes}, skipped: {skipped}")
             out += [f"  warning: {note} (x{n})" for note, n in sorted(f.notes.items())]
             out += [f"  warning: {line}" for line in describe(f.fields_not_measured)]
+        for d in self.manifest.drives:
+            out.append(f"drive: vehicle {d.vehicle}, {_clock(d.start)}–{_clock(d.end)} UTC "
+                       f"({d.duration_s:.0f} s), links {', '.join(d.links)}, "
+                       f"from {', '.join(d.files)}")
         out.append(f"{self.out}: {len(self.files)} files, "
+                   f"{len(self.manifest.drives)} drives of {len(self.vehicles)} vehicles, "
                    f"{sum(self.messages.values())} messages")
         return out
 
 
 #: One message ready for the writer: (recv_time, route, message).
 Entry = tuple[float, Route, Message]
+
+
+def _clock(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(at))
 
 
 class RowSkip(Exception):
@@ -273,8 +286,16 @@ def declare_pace(entries: list[Entry]) -> list[Entry]:
 def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None = None,
                  conditions: Conditions | None = None,
                  timezone: str | None = None, mapping: str | Path | None = None,
+                 vehicle: str | None = None, links: Sequence[str] | None = None,
                  progress: Callable[[float], None] | None = None) -> ImportReport:
-    """Import ``inputs`` (one vehicle each) of format ``fmt`` into a new drive log at ``out``.
+    """Import ``inputs`` of format ``fmt`` into a new drive log at ``out``.
+
+    Each file is one vehicle named after it, unless ``vehicle`` names the one vehicle every
+    file is (several runs of a route, several modems of a car); ``links`` names each file's
+    link (once for all, or once per file in order; default: the format's own). A vehicle's
+    files whose time spans overlap are one drive on several links; the others are separate
+    drives (scenarios/importers/drives.py), recorded in the manifest and framed by the
+    vehicle entering and leaving service, so replay counts nothing between them.
 
     ``mapped`` reads any drive-test tool's CSV export through ``mapping``, a TOML file that
     names its columns (or the name of a shipped one: scenarios/importers/mapped.py).
@@ -311,17 +332,31 @@ def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None
                              "milliseconds)")
         gnettrack.zone(timezone)  # an unknown zone fails before anything is read
         options["timezone"] = timezone
+    if vehicle is not None and not _NAME.match(vehicle):
+        raise ValueError(f"vehicle {vehicle!r} is not a wire name (^[A-Za-z0-9_.:-]{{1,64}}$)")
+    for link in links or ():
+        if not _NAME.match(link):
+            raise ValueError(f"link {link!r} is not a wire name (^[A-Za-z0-9_.:-]{{1,64}}$)")
+    per_file = drives.link_names(links, len(inputs))
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DriveLogImportError(out, "output exists and is not an empty directory; "
                                        "an import never mixes into another log")
     taken: set[str] = set()
     results = []
-    for done, path in enumerate(map(Path, inputs), start=1):
-        results.append(module.parse(path, vehicle=vehicle_id(path, taken), site=site,
-                                    **options))
+    runs = []
+    for done, (path, link) in enumerate(zip(map(Path, inputs), per_file, strict=True),
+                                        start=1):
+        report, entries = module.parse(path, vehicle=vehicle or vehicle_id(path, taken),
+                                       site=site, **options)
+        if link is not None:
+            report.links = [link]
+        results.append((report, entries))
+        runs.append(drives.FileRun(path, report.vehicle, report.links,
+                                   drives.renamed(entries, report.vehicle, link)))
         if progress is not None:
             progress(done)
+    found, entries = drives.drives(runs)
     source = dict(module.SOURCE)
     source["files"] = [report.path.name for report, _ in results]
     if timezone is not None:
@@ -331,9 +366,8 @@ def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None
         site=site, conditions=conditions or Conditions(), source=source,
         not_measured=list(module.NOT_MEASURED),
         hub_config=getattr(module, "HUB_CONFIG", None),
-        fields_not_measured=merged(f.fields_not_measured for f in files)))
-    for _, entries in results:
-        writer.add_all(declare_pace(entries))
+        fields_not_measured=merged(f.fields_not_measured for f in files), drives=found))
+    writer.add_all(declare_pace(entries))
     manifest = writer.close()
     return ImportReport(out=out, format=fmt, files=files, manifest=manifest)
 
