@@ -18,6 +18,7 @@ from l4mon.alerts.journal_location import parse_location
 from l4mon.auth import TokenEntry
 from l4mon.feed import FeedSettings
 from l4mon.ingest.mqtt_settings import MqttSettings
+from l4mon.timetable import ServiceSettings
 from telemetry.fleet import FleetLimits
 from telemetry.linkmap.settings import LinkMapSettings
 from telemetry.linkstate import LinkThresholds
@@ -177,6 +178,8 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     feed: FeedSettings = FeedSettings()
     ha: HaSettings = HaSettings()
     linkmap: LinkMapSettings = LinkMapSettings()
+    #: Which vehicle is expected in service when (optional; l4mon/timetable.py).
+    service: ServiceSettings = ServiceSettings()
 
 
 def _merged(defaults: dict, given: dict) -> dict:

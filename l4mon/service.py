@@ -20,6 +20,7 @@ from l4mon.config import HubConfig
 from l4mon.hub import Hub
 from l4mon.leadership import Leadership
 from l4mon.runtime import Runtime
+from l4mon.timetable import Timetable
 from telemetry.fleet import RsuTrack
 from telemetry.linkmap.outlook import LookAhead
 from telemetry.site import Site, load_site
@@ -47,13 +48,21 @@ def build_hub(config: HubConfig, *, site: Site | None = None,
         rules = load_rules(config.alerts.rules or None)
     if site is None and config.site.path:
         site = load_site(config.site.path)
+    timetable = Timetable(config.service)
     journal = open_journal(config.alerts.journal, synchronous=config.alerts.synchronous)
     engine = AlertEngine(rules=rules, journal=journal, duty=DutyRoster(journal=journal),
-                         ul_required_kbps=config.requirements.ul_requirement)
+                         ul_required_kbps=config.requirements.ul_requirement,
+                         planned=timetable.planned if timetable else None)
     if engine.open:
         log.info("journal %s: restored %d open alerts", journal.location, len(engine.open))
     hub = Hub(config=config, site=site)
     hub.alerts = engine
+    for planned in timetable.vehicles():  # expected: known, and missed, before it is heard
+        where = planned.site or (site.name if site is not None else None)
+        if where is None:
+            raise ValueError(f"service.timetable: vehicle {planned.vehicle} needs a site "
+                             "(site = ...), the hub has no site plan to take it from")
+        hub.fleet.expect(planned.vehicle, where)
     if config.linkmap.path:
         engine.lookahead = LookAhead.load(config.linkmap, site=site)
 

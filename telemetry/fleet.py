@@ -258,6 +258,11 @@ class Fleet:
             return True
         return take
 
+    def expect(self, vehicle: str, site: str) -> VehicleTrack:
+        """A vehicle the hub is told to expect (a timetable names it): known before it is
+        heard, so that not hearing it can be said. Refused like any vehicle when full."""
+        return self._vehicle(Route("state", site, vehicle))
+
     def resume_service(self, vehicle: str, site: str, status: str, since: float,
                        reason: str | None, now: float) -> VehicleTrack | None:
         """A restarted hub takes up each vehicle's service as its journal kept it: one out of

@@ -66,6 +66,7 @@ EXPECTED_DEFAULTS = {
                                  ("both_links_down", "hub_feed_lost")),
     "telemetry_stale": ("vehicle", "takeover", 0.0, 2.0, 15.0,
                         ("both_links_down", "hub_feed_lost")),
+    "not_running_as_planned": ("vehicle", "warning", 300.0, 0.0, None, ("hub_feed_lost",)),
     "rtt_over_budget": ("link", "warning", 5.0, 10.0, None, ("hub_feed_lost",)),
     "uplink_below_requirement": ("vehicle", "warning", 5.0, 10.0, None,
                                  ("both_links_down", "hub_feed_lost")),
@@ -396,3 +397,21 @@ def test_error_in_second_rule_names_that_rule(tmp_path: Path) -> None:
 def test_rules_error_is_a_value_error() -> None:
     """RulesError is a ValueError, which build_runtime documents it raises on bad rules."""
     assert issubclass(RulesError, ValueError)
+
+
+def test_titles_name_facts_of_their_scope_only() -> None:
+    """A title's {fields} are filled from the facts; one naming no fact of its scope, or a
+    vehicle-only setting on another scope, stops the rules from loading."""
+    from l4mon.alerts.rules import RulesError, parse_rules
+
+    good = parse_rules('[[rule]]\nname = "x"\ntitle = "{links_down_phrase} down"\n'
+                       'scope = "vehicle"\nwhen = "links_down > 0"\nseverity = "info"\n')
+    assert good[0].title_for(vehicle_facts(links_down_phrase="all 3 links")) == \
+        "All 3 links down"
+    with pytest.raises(RulesError, match=r"title names \{rtt_p95_ms\}, not a fact of scope "
+                                         "vehicle"):
+        parse_rules('[[rule]]\nname = "x"\ntitle = "RTT {rtt_p95_ms}"\nscope = "vehicle"\n'
+                    'when = "links_down > 0"\nseverity = "info"\n')
+    with pytest.raises(RulesError, match="out_of_service applies to vehicle rules only"):
+        parse_rules('[[rule]]\nname = "x"\ntitle = "t"\nscope = "link"\nwhen = "age_s > 1"\n'
+                    'severity = "info"\nout_of_service = true\n')

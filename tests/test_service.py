@@ -235,3 +235,73 @@ def test_a_link_down_the_rest_degraded_is_said_for_any_count(rig: Rig, total: in
         rig.hub.tick(at)
     alert = rig.one("link_down_other_degraded", "v1")
     assert alert.title == title
+
+
+# -- the timetable: "should be running but is not heard" -------------------------------------------
+
+def planned_rig(journal: str, *, timetable: list[dict[str, Any]],
+                zone: str = "Asia/Tokyo") -> Any:
+    config = msgspec.convert({
+        "ingest": {"alert_interval_s": 0.25},
+        "alerts": {"journal": journal},
+        "service": {"timezone": zone, "timetable": timetable},
+    }, HubConfig)
+    return build_runtime(config, clock=ManualClock(0.0)).hub
+
+
+#: 2023-11-15 08:00 in Tokyo (a Wednesday), 23:00 UTC the day before.
+TOKYO_8AM = 1_700_002_800.0
+
+
+def test_a_timetable_says_when_a_vehicle_is_planned() -> None:
+    from l4mon.timetable import ServiceSettings, Timetable
+
+    table = Timetable(msgspec.convert({"timezone": "Asia/Tokyo", "timetable": [
+        {"vehicle": "day", "start": "07:00", "end": "19:00", "days": ["mon", "wed"]},
+        {"vehicle": "night", "start": "22:00", "end": "02:00", "days": ["tue"]},
+    ]}, ServiceSettings))
+    assert table.planned("day", TOKYO_8AM) is True
+    assert table.planned("day", TOKYO_8AM - 3_600 * 1.5) is False  # 06:30
+    assert table.planned("day", TOKYO_8AM + 86_400) is False  # Thursday
+    assert table.planned("night", TOKYO_8AM - 3_600 * 7) is True  # Wednesday 01:00 (Tuesday's)
+    assert table.planned("night", TOKYO_8AM + 3_600 * 14.5) is False  # Wednesday 22:30
+    assert table.planned("nobody", TOKYO_8AM) is None
+    with pytest.raises(msgspec.ValidationError, match="timezone"):
+        msgspec.convert({"timezone": "Mars/Olympus"}, ServiceSettings)
+    with pytest.raises(msgspec.ValidationError):
+        msgspec.convert({"timetable": [{"vehicle": "v", "start": "25:00", "end": "02:00"}]},
+                        ServiceSettings)
+
+
+def test_a_planned_vehicle_not_running_is_a_warning_after_the_grace(tmp_path: Path) -> None:
+    """Planned 07:00-19:00: at 08:00 one shuttle never heard and one that left service are
+    warned of after 5 min (leaving service does not close it); the one that is in service
+    is not; once the first enters service its warning clears."""
+    hub = planned_rig(str(tmp_path / "j.sqlite"), timetable=[
+        {"vehicle": v, "start": "07:00", "end": "19:00", "site": SITE}
+        for v in ("late", "left", "on-time")])
+    assert set(hub.fleet.vehicles) == {"late", "left", "on-time"}  # expected before heard
+    encode = msgspec.json.encode
+
+    def send(at: float, vehicle: str, status: str) -> None:
+        hub.ingest([(service_topic(SITE, vehicle),
+                     encode(ServiceStatus(ts=at, status=status)), None)], at)  # type: ignore[arg-type]
+
+    send(TOKYO_8AM, "on-time", IN_SERVICE)
+    send(TOKYO_8AM, "left", IN_SERVICE)
+    send(TOKYO_8AM + 60, "left", OUT_OF_SERVICE)
+    tick_until_hub(hub, TOKYO_8AM, TOKYO_8AM + 299)
+    assert [a.rule for a in hub.alerts.open_alerts()
+            if a.rule == "not_running_as_planned"] == []  # within the grace
+    # (on-time said it is in service and then sent nothing: that is a takeover of its own)
+    assert {(a.vehicle, a.rule) for a in hub.alerts.open_alerts()} == {
+        ("on-time", "telemetry_stale")}
+    tick_until_hub(hub, TOKYO_8AM + 299.25, TOKYO_8AM + 370)
+    warned = {(a.vehicle, a.rule, a.severity) for a in hub.alerts.open_alerts()
+              if a.rule == "not_running_as_planned"}
+    assert warned == {("late", "not_running_as_planned", "warning"),
+                      ("left", "not_running_as_planned", "warning")}
+    send(TOKYO_8AM + 371, "late", IN_SERVICE)
+    tick_until_hub(hub, TOKYO_8AM + 371, TOKYO_8AM + 372)
+    assert {a.vehicle for a in hub.alerts.open_alerts()
+            if a.rule == "not_running_as_planned"} == {"left"}

@@ -111,6 +111,10 @@ SERVICE_ACTOR = "service"
 SENT_SLACK_S = 0.5
 
 
+def _unplanned(vehicle: str, now: float) -> bool | None:
+    return None
+
+
 def _covers(last: Alert, one: Deferred) -> bool:
     """Whether the subject's newest alert ``last`` already stands for the kept raise ``one``."""
     if last.is_open:
@@ -148,11 +152,14 @@ class AlertEngine:
     """Never called concurrently: the hub's loop owns it (ticks, events, API actions)."""
 
     def __init__(self, *, rules: list[Rule], journal: Journal, duty: DutyRoster,
-                 ul_required_kbps: Callable[[str], float | None]) -> None:
+                 ul_required_kbps: Callable[[str], float | None],
+                 planned: Callable[[str, float], bool | None] | None = None) -> None:
         self.rules = rules
         self.journal = journal
         self.duty = duty
         self.ul_required_kbps = ul_required_kbps
+        #: Whether a vehicle is planned in service at a time (the timetable); None: no plan.
+        self.planned = planned or _unplanned
         self.listeners: list[Listener] = []
         self._tracks: dict[Key, _Track] = {}
         self.open: dict[int, Alert] = {}
@@ -235,7 +242,8 @@ class AlertEngine:
             if vehicle is None:
                 continue
             facts = VehicleFacts(vehicle, now, ul_required_kbps=self.ul_required_kbps(vid),
-                                 ul_max_age_s=fleet.thresholds.window_s)
+                                 ul_max_age_s=fleet.thresholds.window_s,
+                                 planned=self.planned(vid, now))
             if not vehicle.serving:  # out of service: only the rules made for it
                 for rule in vehicle_rules:
                     if rule.out_of_service:
@@ -700,7 +708,8 @@ class AlertEngine:
                 return None
             if rule.scope == "vehicle":
                 facts = VehicleFacts(vehicle, now, ul_required_kbps=self.ul_required_kbps(
-                    vehicle.id), ul_max_age_s=fleet.thresholds.window_s)
+                    vehicle.id), ul_max_age_s=fleet.thresholds.window_s,
+                    planned=self.planned(vehicle.id, now))
             elif alert.link in vehicle.links:
                 outlook = self.lookahead.links(vehicle, now) \
                     if self.lookahead is not None else None
@@ -735,7 +744,8 @@ def _describe(rule: Rule, facts: Any, lookahead: LookAhead | None = None,
     if summary is not None:
         return str(summary())
     names = [n for n in ("connectivity", "state", "mode", "rtt_p95_ms", "telemetry_age_s",
-                         "ul_kbps_usable", "links_down", "health") if n in rule.when_text]
+                         "ul_kbps_usable", "links_down", "health", "service")
+             if n in rule.when_text or (n == "service" and "running" in rule.when_text)]
     parts = []
     for name in names:
         value = getattr(facts, name, None)

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Final
 from handover.intersections import CHANGES
 from telemetry.fleet import HandoverEntry, RsuTrack
 from telemetry.link import LinkTrack
-from telemetry.linkstate import DEGRADED, DOWN, OK, STALE
-from telemetry.vehicle import VehicleTrack
+from telemetry.linkstate import DEGRADED, DOWN, OK, STALE, UNKNOWN
+from telemetry.vehicle import IN_SERVICE, VehicleTrack
 from telemetry.wire import VehicleEvent
 
 if TYPE_CHECKING:
@@ -29,6 +29,9 @@ VEHICLE_FACTS: Final = frozenset({
     "links_down_phrase", "links_rest_phrase",
     # its service (telemetry/vehicle.py): in_service, out_of_service, unknown (never said)
     "service",
+    # with a timetable ([service], l4mon/timetable.py): planned in service now (None: the
+    # timetable does not name it); running: in service, or never said and its telemetry fresh
+    "planned", "running",
 })
 LINK_FACTS: Final = frozenset({
     "link", "state", "rat", "cell_id", "rtt_p95_ms", "loss_ratio", "rsrp_dbm", "sinr_db",
@@ -85,7 +88,7 @@ class VehicleFacts:
     __slots__ = tuple(sorted(VEHICLE_FACTS))
 
     def __init__(self, vehicle: VehicleTrack, now: float, *, ul_required_kbps: float | None,
-                 ul_max_age_s: float = 10.0) -> None:
+                 ul_max_age_s: float = 10.0, planned: bool | None = None) -> None:
         state = vehicle.state
         self.site = vehicle.site
         self.connectivity = vehicle.connectivity
@@ -101,6 +104,9 @@ class VehicleFacts:
         self.links_down_phrase = links_down_phrase(self.links_down, self.links_total)
         self.links_rest_phrase = links_rest_phrase(self.links_down, self.links_total)
         self.service = vehicle.service
+        self.planned = planned
+        self.running = vehicle.service == IN_SERVICE or (
+            vehicle.service == UNKNOWN and vehicle.telemetry == "fresh")
         self.ul_kbps_usable = vehicle.ul_kbps_usable(now, ul_max_age_s)
         self.ul_required_kbps = ul_required_kbps
         self.clock_suspect = any(link.clock_suspect for link in vehicle.links.values())
