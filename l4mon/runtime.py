@@ -133,7 +133,9 @@ class Runtime:
         alerts = self.hub.alerts
         if alerts is None:
             return {"on_duty": [], "unassigned": sorted(self.hub.fleet.vehicles)}
-        return alerts.duty.view(self.hub.fleet.vehicles)
+        # A vehicle out of service needs no operator: it is not "uncovered".
+        return alerts.duty.view(v for v, track in self.hub.fleet.vehicles.items()
+                                if track.serving)
 
     def duty_changed(self) -> dict[str, Any]:
         view = self.duty_view()

@@ -305,3 +305,28 @@ def test_a_planned_vehicle_not_running_is_a_warning_after_the_grace(tmp_path: Pa
     tick_until_hub(hub, TOKYO_8AM + 371, TOKYO_8AM + 372)
     assert {a.vehicle for a in hub.alerts.open_alerts()
             if a.rule == "not_running_as_planned"} == {"left"}
+
+
+@pytest.mark.parametrize("links", [1, 3, 4])
+def test_every_connectivity_rule_for_one_three_and_four_links(rig: Rig, links: int) -> None:
+    """All links usable: nothing. One link down of several: connectivity one_link_down and no
+    takeover (another carries the vehicle). The usable links' uplink together is what the
+    camera requirement (8 Mbit/s) is judged on: 3 Mbit/s per link is enough on three, short
+    on one."""
+    names = ["a", "b", "c", "d"][:links]
+    at = T0
+    for k in range(150):  # 4 s all up, then 11 s (past the uplink rule's 5 s hold)
+        at = round(T0 + k * 0.1, 6)
+        down = k >= 40 and links > 1
+        rig.send(at, rig.state_msg(at), *(
+            rig.link_msg(at, link=n, ul=3_000.0, rat="none" if down and i == 0 else "nr",
+                         rtt=None if down and i == 0 else 20.0)
+            for i, n in enumerate(names)))
+        rig.hub.tick(at)
+    vehicle = rig.hub.fleet.vehicles["v1"]
+    raised = {(a.rule, a.severity) for a in rig.engine.journal.alerts(limit=100)}
+    assert not {r for r, severity in raised if severity == "takeover"}
+    assert vehicle.connectivity == ("one_link_down" if links > 1 else "ok")
+    short = ("uplink_below_requirement", "warning") in raised
+    # one link: 3 of 8 Mbit/s; three or four, then one down: 6 or 9 of 8
+    assert short == (links < 4), (links, raised)

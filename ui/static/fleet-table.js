@@ -124,7 +124,7 @@ function makeRow(id) {
 function markRow(r, v, takeover, uncovered) {
   markConn(r, v);
   if (chg(r, "takeShown", takeover)) r.takeEl.hidden = !takeover;
-  if (chg(r, "uncov", uncovered)) r.uncovEl.hidden = !uncovered;
+  if (chg(r, "uncov", uncovered && !serviceWords(v))) r.uncovEl.hidden = !r.uncov;
   if (chg(r, "take", takeover)) r.tb.classList.toggle("takeover", takeover);
 }
 
@@ -229,7 +229,8 @@ function fillRow(r, v, takeover, uncovered) {
     r.unseenEl.title = v.unseen ? String(v.unseen) : "";
   }
   if (chg(r, "takeShown", takeover)) r.takeEl.hidden = !takeover;
-  if (chg(r, "uncov", uncovered)) r.uncovEl.hidden = !uncovered;
+  // a vehicle out of service needs no operator
+  if (chg(r, "uncov", uncovered && !serviceWords(v))) r.uncovEl.hidden = !r.uncov;
   for (const c of r.links) {
     const l = links[c.name];
     if (chg(c, "trCls", l.state)) {
