@@ -274,7 +274,7 @@ class Fleet:
         except Refused:
             return None
         was = track.serving
-        track.service, track.service_since, track.service_reason = status, since, reason
+        track.set_service(status, since, reason)
         self.out_of_service += was - track.serving
         track.restart(now)
         return track

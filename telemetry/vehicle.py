@@ -59,7 +59,7 @@ class VehicleTrack:
     __slots__ = ("id", "site", "state", "state_seq", "state_rx", "state_times", "state_limit_s",
                  "_paced_at", "links", "events", "event_seq", "telemetry", "connectivity",
                  "max_links", "unseen_events", "turn", "service", "service_since",
-                 "service_reason", "unseen_service")
+                 "service_reason", "serving", "unseen_service")
 
     def __init__(self, vehicle_id: str, site: str, *, max_links: int = 4, turn: int = 0) -> None:
         self.id = vehicle_id
@@ -87,6 +87,10 @@ class VehicleTrack:
         self.service = UNKNOWN
         self.service_since: float | None = None
         self.service_reason: str | None = None
+        #: Whether the vehicle is in service, as far as the hub can tell: it said so, or never
+        #: said anything (judged as before the protocol could say). Out of service, nothing
+        #: is judged or raised for it. Kept with ``service`` (asked every tick).
+        self.serving = True
         #: Service changes (and wills) not yet journaled and acted on by the hub's alert
         #: engine: (hub time, status said, reason).
         self.unseen_service: list[tuple[float, str, str | None]] = []
@@ -123,13 +127,6 @@ class VehicleTrack:
             self.unseen_events.append(msg)
         return URGENT
 
-    @property
-    def serving(self) -> bool:
-        """Whether the vehicle is in service, as far as the hub can tell: it said so, or never
-        said anything (judged as before the protocol could say). Out of service, nothing is
-        judged or raised for it."""
-        return self.service != OUT_OF_SERVICE
-
     def add_service(self, msg: ServiceStatus, now: float) -> bool:
         """Take a service status. A change of service (or a will) is kept in
         ``unseen_service`` for the hub to journal and act on right after the batch; one that
@@ -141,12 +138,14 @@ class VehicleTrack:
             return True
         if status == self.service:
             return True
-        self.service = status
-        self.service_since = now
-        self.service_reason = msg.reason
+        self.set_service(status, now, msg.reason)
         self.restart(now)
         self.unseen_service.append((now, status, msg.reason))
         return True
+
+    def set_service(self, status: str, since: float | None, reason: str | None) -> None:
+        self.service, self.service_since, self.service_reason = status, since, reason
+        self.serving = status != OUT_OF_SERVICE
 
     def restart(self, now: float) -> None:
         """A service period begins or ends: what the links did before says nothing of what they
@@ -215,7 +214,10 @@ class VehicleTrack:
         if self.state_rx is None:
             telemetry = UNKNOWN
         else:
-            telemetry = STALE if now - self.state_rx > self.telemetry_limit(thr) else FRESH
+            limit = self.state_limit_s  # the usual case, inlined: every vehicle, every tick
+            if limit is None or self.state_seq.received - self._paced_at >= PACE_EVERY_STATES:
+                limit = self.telemetry_limit(thr)
+            telemetry = STALE if now - self.state_rx > limit else FRESH
         conn = connectivity([t.health.state for t in self.links.values()])
         changed = telemetry != self.telemetry or conn != self.connectivity
         self.telemetry = telemetry

@@ -22,7 +22,7 @@ from l4mon.auth import hash_token
 from scenarios.linkmap_build import build_map
 from scenarios.scenario import run_log
 from scenarios.simfleet import Fault, SimFleet
-from telemetry.drivelog import read_manifest
+from telemetry.drivelog import read_manifest, read_table
 from telemetry.linkmap import write_map
 from telemetry.site import DEMO_SITE_PATH, load_site
 from testing.broker import Broker, free_port
@@ -128,6 +128,11 @@ def test_replay_of_a_recording_decides_as_the_live_hub(broker: Broker, tmp_path:
 
     manifest = read_manifest(record)
     assert manifest.site == "eiheiji-demo" and manifest.site_plan is not None
+    # each vehicle said it entered service: recorded as received, with the rest
+    service = [r for r in read_table(record).select(["kind", "source", "service"]).to_pylist()
+               if r["kind"] == "service"]
+    assert sorted((r["source"], r["service"]) for r in service) == [
+        (v, "in_service") for v in ("shuttle-01", "shuttle-02", "shuttle-03", "shuttle-04")]
     assert manifest.rules is not None and "weak_signal_test" in manifest.rules
     assert manifest.hub_config is not None and "auth" not in manifest.hub_config  # no secrets
     assert "path" not in manifest.hub_config.get("linkmap", {})  # this machine's: kept apart

@@ -111,10 +111,6 @@ SERVICE_ACTOR = "service"
 SENT_SLACK_S = 0.5
 
 
-def _unplanned(vehicle: str, now: float) -> bool | None:
-    return None
-
-
 def _covers(last: Alert, one: Deferred) -> bool:
     """Whether the subject's newest alert ``last`` already stands for the kept raise ``one``."""
     if last.is_open:
@@ -158,8 +154,8 @@ class AlertEngine:
         self.journal = journal
         self.duty = duty
         self.ul_required_kbps = ul_required_kbps
-        #: Whether a vehicle is planned in service at a time (the timetable); None: no plan.
-        self.planned = planned or _unplanned
+        #: Whether a vehicle is planned in service at a time (the timetable); None: none.
+        self.planned = planned
         self.listeners: list[Listener] = []
         self._tracks: dict[Key, _Track] = {}
         self.open: dict[int, Alert] = {}
@@ -236,6 +232,7 @@ class AlertEngine:
         vehicle_rules = self._by_scope.get("vehicle", [])
         link_rules = self._by_scope.get("link", [])
         event_rules = [r for r in self._by_scope.get("event", []) if r.clear is not None]
+        planned = self.planned
         handover_rules = [r for r in self._by_scope.get("handover", []) if r.clear is not None]
         for vid in ids:
             vehicle = fleet.vehicles.get(vid)
@@ -243,7 +240,7 @@ class AlertEngine:
                 continue
             facts = VehicleFacts(vehicle, now, ul_required_kbps=self.ul_required_kbps(vid),
                                  ul_max_age_s=fleet.thresholds.window_s,
-                                 planned=self.planned(vid, now))
+                                 planned=None if planned is None else planned(vid, now))
             if not vehicle.serving:  # out of service: only the rules made for it
                 for rule in vehicle_rules:
                     if rule.out_of_service:
@@ -709,7 +706,7 @@ class AlertEngine:
             if rule.scope == "vehicle":
                 facts = VehicleFacts(vehicle, now, ul_required_kbps=self.ul_required_kbps(
                     vehicle.id), ul_max_age_s=fleet.thresholds.window_s,
-                    planned=self.planned(vehicle.id, now))
+                    planned=None if self.planned is None else self.planned(vehicle.id, now))
             elif alert.link in vehicle.links:
                 outlook = self.lookahead.links(vehicle, now) \
                     if self.lookahead is not None else None

@@ -84,6 +84,11 @@ class _Compiler:
     def node(self, node: ast.AST) -> _Value:
         if isinstance(node, ast.BoolOp):
             parts = [self.node(v) for v in node.values]
+            if len(parts) == 2:  # the usual case, without a generator (rules run every tick)
+                first, second = parts
+                if isinstance(node.op, ast.And):
+                    return lambda f: first(f) is True and second(f) is True
+                return lambda f: first(f) is True or second(f) is True
             if isinstance(node.op, ast.And):
                 return lambda f: all(p(f) is True for p in parts)
             return lambda f: any(p(f) is True for p in parts)
@@ -112,8 +117,7 @@ class _Compiler:
             if node.id not in self.facts:
                 known = ", ".join(sorted(self.facts))
                 raise self.fail(node, f"unknown fact (known: {known})")
-            name = node.id
-            return lambda f: getattr(f, name)
+            return operator.attrgetter(node.id)
         if (isinstance(node, ast.Constant) and isinstance(node.value, (str, int, float, bool))) \
                 or (isinstance(node, ast.Constant) and node.value is None):
             value = node.value
@@ -133,6 +137,9 @@ class _Compiler:
                 raise self.fail(node, "comparison not allowed")
             ops.append(_COMPARE[type(op)])
 
+        if len(ops) == 1:  # a single comparison, the usual case: no loop
+            return _single(ops[0], terms[0], terms[1])
+
         def evaluate(f: Facts) -> bool:
             left = terms[0](f)
             for op, term in zip(ops, terms[1:], strict=True):
@@ -145,3 +152,20 @@ class _Compiler:
             return True
 
         return evaluate
+
+
+def _single(op: Callable[[Any, Any], bool], left: _Value, right: _Value) -> _Value:
+    """``left op right`` as ``compare``'s loop decides it for one comparison: with None on
+    either side only ``==`` and ``!=`` can hold. (``True if x else False`` rather than
+    ``bool(x)``: no call, for every rule of every vehicle at every tick.)"""
+    if op in (operator.eq, operator.ne):
+        return lambda f: True if op(left(f), right(f)) else False  # noqa: SIM210
+
+    def evaluate(f: Facts) -> bool:
+        a, b = left(f), right(f)
+        if a is None or b is None:
+            return False
+        return True if op(a, b) else False  # noqa: SIM210
+
+    return evaluate
+

@@ -85,7 +85,8 @@ def links_rest_phrase(down: int, total: int) -> str:
 
 
 class VehicleFacts:
-    __slots__ = tuple(sorted(VEHICLE_FACTS))
+    #: The phrases are words for a title, asked only when an alert is raised: properties.
+    __slots__ = tuple(sorted(VEHICLE_FACTS - {"links_down_phrase", "links_rest_phrase"}))
 
     def __init__(self, vehicle: VehicleTrack, now: float, *, ul_required_kbps: float | None,
                  ul_max_age_s: float = 10.0, planned: bool | None = None) -> None:
@@ -101,8 +102,6 @@ class VehicleFacts:
         self.links_ok = states.count(OK)
         self.links_degraded = states.count(DEGRADED)
         self.links_down = states.count(DOWN) + states.count(STALE)
-        self.links_down_phrase = links_down_phrase(self.links_down, self.links_total)
-        self.links_rest_phrase = links_rest_phrase(self.links_down, self.links_total)
         self.service = vehicle.service
         self.planned = planned
         self.running = vehicle.service == IN_SERVICE or (
@@ -110,6 +109,15 @@ class VehicleFacts:
         self.ul_kbps_usable = vehicle.ul_kbps_usable(now, ul_max_age_s)
         self.ul_required_kbps = ul_required_kbps
         self.clock_suspect = any(link.clock_suspect for link in vehicle.links.values())
+
+
+    @property
+    def links_down_phrase(self) -> str:
+        return links_down_phrase(self.links_down, self.links_total)
+
+    @property
+    def links_rest_phrase(self) -> str:
+        return links_rest_phrase(self.links_down, self.links_total)
 
 
 class LinkFacts:
