@@ -579,6 +579,8 @@ def test_cicv5g_excerpt_every_cell_change_found_none_invented(tmp_path: Path) ->
         if row["kind"] == "state":
             lat, lon = row["lat"], row["lon"]
             continue
+        if row["kind"] != "link":  # the drive's service frame
+            continue
         sample = LinkSample(ts=row["ts"], seq=row["seq"], rat=row["rat"],
                             cell_id=row["cell_id"], rsrp_dbm=row["rsrp_dbm"],
                             sinr_db=row["sinr_db"], rtt_ms=row["rtt_ms"])
