@@ -21,6 +21,10 @@ slow_console       a console that stops reading while alerts flow: closed (1013,
                    another console gets every alert, the hub's memory stays bounded.
 malformed          10,000 malformed messages interleaved with 10,000 valid ones: valid ones
                    accepted exactly, the rest quarantined with exact counts by reason.
+pg_restart,        QoS 1 takeover events through a hub whose journal fails under them:
+pg_kill, pg_cut,   PostgreSQL restarted, crashed, its session cut; SQLite's filesystem full.
+sqlite_disk_full   Each event must end as exactly one journaled alert (shown live meanwhile),
+                   every message acknowledged once the journal has it.
 =================  ========================================================================
 """
 
@@ -98,16 +102,17 @@ class HubProc:
     thread), because a file-size limit set on the hub must not cut its own log."""
 
     def __init__(self, *, broker: Broker, workdir: Path, name: str = "hub",
-                 mqtt: str = "", tree: Path = ROOT) -> None:
+                 mqtt: str = "", tree: Path = ROOT, journal: Path | str | None = None) -> None:
         self.broker = broker
         self.name = name
         self.tree = tree
         self.port = free_port()
-        self.journal = workdir / f"{name}-journal.sqlite"
+        #: An SQLite file (default, in ``workdir``) or a ``postgresql://`` URL.
+        self.journal = journal if journal is not None else workdir / f"{name}-journal.sqlite"
         self.log_path = workdir / f"{name}.log"
         self.config = write_hub_config(
             workdir, token=TOKEN, role="admin", name="faults", file_name=f"{name}.toml",
-            journal=self.journal, extra=f'[mqtt]\nclient_id = "{name}"\n{mqtt}\n')
+            journal=self.journal, extra=f'[mqtt]\nclient_id = "{name}"\n{mqtt}\n')  # type: ignore[arg-type]
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}", timeout=5.0,
                                  headers={"Authorization": f"Bearer {TOKEN}"})
         self.proc: subprocess.Popen[bytes] | None = None
@@ -473,7 +478,13 @@ class _Console:
 
 def journal_unwritable(*, before: int = 5, during: int = 20, after: int = 5) -> Outcome:
     """Alerts before, during and after a spell in which the hub may not write any file
-    (``prlimit RLIMIT_FSIZE 0`` on its pid: real EFBIG from the kernel, root or not)."""
+    (``prlimit RLIMIT_FSIZE 0`` on its pid: real EFBIG from the kernel, root or not).
+
+    Nothing acknowledged that is not kept: the alerts raised meanwhile reach the console at
+    once (flagged NOT JOURNALED YET), their QoS 1 events stay unacknowledged, the hub's own
+    ``journal_unavailable`` alert says so, and once writes succeed again the hub journals
+    every kept transition, in order, and acknowledges: the journal ends with every alert
+    exactly once."""
     with _workdir() as work:
         broker = Broker()
         hub = HubProc(broker=broker, workdir=work)
@@ -498,15 +509,16 @@ def journal_unwritable(*, before: int = 5, during: int = 20, after: int = 5) -> 
                     if phase == "during":
                         health = await asyncio.to_thread(hub.health)
                         facts["health_status"] = health["status"]
-                        facts["health_failures"] = health["journal"]["failures"]
+                        facts["health_kept"] = health["journal"]["kept"]
+                        facts["acks_held"] = health["journal"]["acks_held"]
                         facts["metric_failures"] = await asyncio.to_thread(
                             hub.metric, "l4mon_journal_failures_total")
                         resource.prlimit(hub.pid, resource.RLIMIT_FSIZE,
                                          (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
-                marked = {p: sum(console.raised[v]["transition"]["detail"].startswith(
+                facts["caught_up_s"] = await _journal_caught_up(hub, 60.0)
+                facts["marked"] = {p: sum(console.raised[v]["transition"]["detail"].startswith(
                     "NOT JOURNALED") for v in vs if v in console.raised)
                     for p, vs in phases.items()}
-            facts["marked"] = marked
             return missing
 
         try:
@@ -522,33 +534,59 @@ def journal_unwritable(*, before: int = 5, during: int = 20, after: int = 5) -> 
             broker.close()
         final = integrity(hub.journal)
         journaled = takeover_alerts(hub.journal, "ju-")
+        own = _rule_alerts(hub.journal, "journal_unavailable")
         marked = facts["marked"]
-        if facts["health_status"] != "degraded" or facts["health_failures"] < during:
+        if facts["health_status"] != "degraded" or facts["health_kept"] < during:
             problems.append(f"/healthz during the fault: {facts['health_status']}, "
-                            f"{facts['health_failures']} failures")
+                            f"{facts['health_kept']} kept")
+        if facts["acks_held"] < during:
+            problems.append(f"only {facts['acks_held']} acknowledgements held")
         if facts["metric_failures"] < during:
             problems.append(f"l4mon_journal_failures_total {facts['metric_failures']}")
-        if "ALERT NOT JOURNALED" not in log:
-            problems.append("the log does not say ALERT NOT JOURNALED")
-        if marked["during"] != during - len(missing["during"]) or marked["before"] or \
-                marked["after"]:
+        if "unavailable" not in log:
+            problems.append("the log does not say the journal is unavailable")
+        if marked["during"] != during - len(missing["during"]) or marked["before"]:
             problems.append(f"NOT JOURNALED marks wrong: {marked}")
+        if facts["caught_up_s"] is None:
+            problems.append("the journal did not catch up within 60 s of the fault's end")
         if final != "ok":
             problems.append(f"integrity_check: {final}")
-        expected = set(phases["before"] + phases["after"])
-        if set(journaled) != expected:
-            problems.append(f"journal holds {sorted(journaled)}, expected before+after only")
+        expected = {v for vs in phases.values() for v in vs}
+        if set(journaled) != expected or any(n != 1 for n in journaled.values()):
+            problems.append(f"journal holds {len(journaled)} alerts, not each of the "
+                            f"{len(expected)} once")
+        if own != [("resolved", 1)]:
+            problems.append(f"journal_unavailable in the journal: {own}")
         lost = sum(len(v) for v in missing.values())
         return Outcome(
             "journal unwritable (RLIMIT_FSIZE 0)",
             f"{during} alerts while no write could succeed, {before}+{after} around it",
             lost,
             f"live on the console {before + during + after - lost}/{before + during + after}, "
-            f"{marked['during']} marked NOT JOURNALED; /healthz {facts['health_status']} "
-            f"({facts['health_failures']} failed transitions), metric "
-            f"{facts['metric_failures']:.0f}; journal after: integrity {final}, "
-            f"{len(journaled)} alerts (before+after)",
-            problems, facts | {"missing": missing})
+            f"{marked['during']} marked NOT JOURNALED YET; /healthz {facts['health_status']} "
+            f"({facts['health_kept']} kept, {facts['acks_held']} QoS 1 acks held); journaled "
+            f"{facts['caught_up_s']} s after the fault: integrity {final}, "
+            f"{sum(journaled.values())} alerts for {len(expected)} events, journal_unavailable "
+            f"{own}",
+            problems, facts | {"missing": missing, "journaled": journaled, "own": own})
+
+
+async def _journal_caught_up(hub: HubProc, timeout_s: float) -> float | None:
+    """Seconds until /healthz says the journal holds everything and no ack waits; None."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        journal = (await asyncio.to_thread(hub.health))["journal"]
+        if journal["ok"] and not journal["kept"] and not journal["acks_held"]:
+            return round(time.monotonic() - start, 1)
+        await asyncio.sleep(0.2)
+    return None
+
+
+def _rule_alerts(journal: Path, rule: str) -> list[tuple[str, int]]:
+    """(state, count) of a rule's journaled alerts."""
+    with contextlib.closing(sqlite3.connect(journal, timeout=5)) as db:
+        return [(state, n) for state, n in db.execute(
+            "SELECT state, COUNT(*) FROM alerts WHERE rule = ? GROUP BY state", (rule,))]
 
 
 # -- (d) a console that stops reading ----------------------------------------------------------
@@ -767,6 +805,198 @@ def malformed(*, valid: int = 10_000, bad: int = 10_000, vehicles: int = 50) -> 
                        "lost_seq": lost_seq})
 
 
+# -- (f) the journal's own faults: PostgreSQL restarted, crashed, cut; SQLite's disk full -----
+
+def _pg_takeovers(url: str, prefix: str) -> dict[str, int]:
+    import psycopg
+
+    with psycopg.connect(url) as db:
+        rows = db.execute("SELECT vehicle, COUNT(*) FROM alerts WHERE rule = %s AND vehicle "
+                          "LIKE %s GROUP BY vehicle", (TAKEOVER_RULE, f"{prefix}%")).fetchall()
+    return {vehicle: count for vehicle, count in rows}
+
+
+def _pg_cut(url: str) -> int:
+    """Terminate every l4mon session on the server (a firewall cut, an admin's kill)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as db:
+        rows = db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE application_name = 'l4mon'").fetchall()
+    return len(rows)
+
+
+def journal_fault(kind: str, *, events: int = 150, rate: float = 30.0,
+                  down_s: float = 2.0, settle_s: float = 60.0, load: float = 0.0,
+                  load_vehicles: int = 300) -> Outcome:
+    """A stream of QoS 1 takeover events through a hub on a journal that fails a third of the
+    way in: PostgreSQL ``restart`` (fast shutdown, start), ``kill`` (immediate: a crash, then
+    start), ``cut`` (the hub's session terminated on the server), or ``disk_full`` (SQLite on
+    a 32 MB tmpfs filled up, then freed). Counted end to end: sent, acknowledged by the broker,
+    raised live on a console, journaled — each event must be exactly one journaled alert.
+    With ``load`` (msg/s of blaster telemetry, 300 vehicles), an operator acknowledges the
+    open takeover alerts every 0.2 s throughout: every answer must be 200, 409 or 503 (the
+    journal unavailable, named), never a 500, and every acknowledgement answered 200 must
+    be in the journal at the end."""
+    from testing.postgres import PostgresServer
+
+    with _workdir() as work, contextlib.ExitStack() as stack:
+        broker = Broker()
+        pg: PostgresServer | None = None
+        mount: Path | None = None
+        if kind == "disk_full":
+            mount = work / "small"
+            mount.mkdir()
+            subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mount)],
+                           check=True, capture_output=True)
+            stack.callback(subprocess.run, ["umount", "-l", str(mount)], check=False)
+            journal: Path | str = mount / "journal.sqlite"
+        else:
+            pg = stack.enter_context(PostgresServer())
+            journal = pg.new_schema()
+        hub = HubProc(broker=broker, workdir=work, journal=journal)
+        vehicles = [f"jf-{i:04d}" for i in range(events)]
+        facts: dict[str, Any] = {}
+        pub = None
+
+        def inject() -> None:
+            if kind == "restart":
+                assert pg is not None
+                pg.stop()
+                time.sleep(down_s)
+                pg.start()
+            elif kind == "kill":
+                assert pg is not None
+                pg.stop(mode="immediate")
+                time.sleep(down_s)
+                pg.start()
+            elif kind == "cut":
+                facts["sessions_cut"] = _pg_cut(str(journal))
+            else:
+                assert mount is not None
+                filler = mount / "filler"
+                with contextlib.suppress(OSError), filler.open("wb") as out:
+                    while True:
+                        out.write(b"\0" * 65_536)
+                time.sleep(down_s)
+                filler.unlink()
+
+        answers: dict[int, int] = {}
+        acked: set[int] = set()
+        operating = threading.Event()
+
+        def operator() -> None:
+            """Acknowledge what is open, every 0.2 s, as an operator on duty would."""
+            while not operating.is_set():
+                with contextlib.suppress(httpx.HTTPError):
+                    listed = hub.http.get("/api/alerts", params={"state": "raised"})
+                    answers[listed.status_code] = answers.get(listed.status_code, 0) + 1
+                    if listed.status_code == 200:
+                        for alert in listed.json()[:5]:
+                            done = hub.http.post(f"/api/alerts/{alert['id']}/ack",
+                                                 json={"note": "fault bench"})
+                            answers[done.status_code] = answers.get(done.status_code, 0) + 1
+                            if done.status_code == 200 and alert["id"] > 0:
+                                acked.add(alert["id"])
+                operating.wait(0.2)
+
+        async def scenario() -> None:
+            assert pub is not None
+            async with _Console(hub.port) as console:
+                fault_at = events // 3
+                fault: asyncio.Future[None] | None = None
+                for i in _paced(events, rate):
+                    if i == fault_at:
+                        fault = asyncio.get_running_loop().run_in_executor(None, inject)
+                        await asyncio.sleep(0.1)
+                    pub.event("faults", vehicles[i])
+                    await asyncio.sleep(0)
+                if fault is not None:
+                    await fault
+                facts["caught_up_s"] = await _journal_caught_up(hub, settle_s)
+                await console.got(vehicles, 10.0)
+                facts["shown"] = sum(1 for v in vehicles if v in console.raised)
+
+        blaster = None
+        worker = threading.Thread(target=operator, daemon=True)
+        try:
+            broker.start()
+            hub.start()
+            pub = EventPublisher(broker)
+            if load:
+                hub.post("/api/duty/on")
+                blaster = start_blaster(host=broker.host, port=broker.port,
+                                        vehicles=load_vehicles, rate=load,
+                                        duration_s=events / rate + settle_s, site="load")
+                worker.start()
+            asyncio.run(scenario())
+            operating.set()
+            if load:
+                worker.join(timeout=10)
+            pub.wait_acked(10.0)
+            facts["acked"] = pub.acked
+            health = hub.health()
+            log = hub.log()
+        finally:
+            operating.set()
+            if blaster is not None:
+                blaster.join(timeout=settle_s + 30)
+            if pub is not None:
+                pub.close()
+            hub.close()
+            broker.close()
+        facts["answers"] = dict(sorted(answers.items()))
+        facts["acked_by_operator"] = len(acked)
+        facts["acks_journaled"] = _acks_journaled(journal, acked, pg is not None)
+        seen = _pg_takeovers(str(journal), "jf-") if pg is not None \
+            else takeover_alerts(Path(journal), "jf-")
+        own = [] if pg is not None else _rule_alerts(Path(journal), "journal_unavailable")
+        lost, dup = _count_losses(vehicles, seen)
+        problems = []
+        if facts["caught_up_s"] is None:
+            problems.append(f"the journal did not catch up within {settle_s:.0f} s")
+        if facts["acked"] < events:
+            problems.append(f"the broker acknowledged {facts['acked']}/{events}")
+        if "Traceback" in log:
+            problems.append("a traceback in the hub's log")
+        if kind == "disk_full" and own != [("resolved", 1)]:
+            problems.append(f"journal_unavailable in the journal: {own}")
+        if set(answers) - {200, 409, 503}:
+            problems.append(f"operator answers {facts['answers']}")
+        if facts["acks_journaled"] != len(acked):
+            problems.append(f"{len(acked)} acknowledgements answered 200, "
+                            f"{facts['acks_journaled']} journaled")
+        return Outcome(
+            {"restart": "PostgreSQL restarted under the stream",
+             "kill": "PostgreSQL killed (immediate) and started again",
+             "cut": "the hub's PostgreSQL session terminated",
+             "disk_full": "SQLite journal's filesystem full, then freed"}[kind],
+            f"{events} QoS 1 takeover events at {rate:g}/s, the fault at event {events // 3}"
+            + (f", {down_s:g} s down" if kind != "cut" else ""),
+            lost + dup,
+            f"sent {events}, broker-acked {facts['acked']}, shown live {facts['shown']}, "
+            f"journaled {sum(seen.values())} ({lost} lost, {dup} duplicated), caught up "
+            f"{facts['caught_up_s']} s after the stream; role at the end {health['role']}"
+            + (f"; {load:g} msg/s of telemetry, operator answers {facts['answers']}, "
+               f"{len(acked)} acknowledgements, all journaled" if load else ""),
+            problems, facts | {"lost": lost, "duplicated": dup})
+
+
+def _acks_journaled(journal: Path | str, ids: set[int], postgres: bool) -> int:
+    """How many of ``ids`` the journal holds as acknowledged (or resolved after it)."""
+    if not ids:
+        return 0
+    query = "SELECT COUNT(*) FROM alerts WHERE acknowledged_by IS NOT NULL AND id IN " \
+        f"({', '.join(str(int(i)) for i in ids)})"
+    if postgres:
+        import psycopg
+
+        with psycopg.connect(str(journal)) as db:
+            return int(db.execute(query).fetchone()[0])  # type: ignore[index]
+    with contextlib.closing(sqlite3.connect(journal, timeout=5)) as db:
+        return int(db.execute(query).fetchone()[0])
+
+
 SCENARIOS: dict[str, Callable[[], Outcome]] = {
     "broker_restart": broker_restart,
     "broker_restart_control": lambda: broker_restart(persistence=False, settle_s=3.0),
@@ -774,6 +1004,11 @@ SCENARIOS: dict[str, Callable[[], Outcome]] = {
     "journal_unwritable": journal_unwritable,
     "slow_console": slow_console,
     "malformed": malformed,
+    "pg_restart": lambda: journal_fault("restart"),
+    "pg_restart_loaded": lambda: journal_fault("restart", load=3_000.0, down_s=5.0),
+    "pg_kill": lambda: journal_fault("kill"),
+    "pg_cut": lambda: journal_fault("cut"),
+    "sqlite_disk_full": lambda: journal_fault("disk_full"),
 }
 
 

@@ -230,6 +230,7 @@ class Hub:
                 self._unseen(site)
         if self.alerts is None:
             return set()
+        self.alerts.evaluate_hub(now)
         self.alerts.evaluate_sites(now, self.feed)
         return self.alerts.active_subjects()
 

@@ -16,8 +16,10 @@ its connection closes, the server frees the lock, and the standby takes it at it
     leader ─── every poll_interval_s: still holding the lock? ── no: fenced
 
 ``fenced``: the leader's journal connection broke (and the lock with it): its writes fail, so
-it keeps alerting its own consoles, flagged as not journaled, as a single hub does when its
-journal fails, but takes no operator actions; the standby, if it reaches the database, leads.
+it keeps alerting its own consoles from memory (l4mon/alerts/keeper.py), but takes no operator
+actions; the standby, if it reaches the database, leads. The fenced hub reconnects by itself
+and rejoins as a standby that has just started (``_rejoin``): a pair of one — a single hub on
+PostgreSQL — rides out a database restart this way and leads again at the next round.
 
 Leadership is live only: replay builds no ``Leadership`` and always decides (a single hub's
 role is ``single``). All timing here is the live process's; the engine's decisions still take
@@ -59,6 +61,7 @@ class LeaderLock(Protocol):
     location: str
 
     def prepare_leadership(self) -> None: ...
+    def reconnect(self) -> None: ...
     def try_lead(self) -> bool: ...
     def still_leading(self) -> bool: ...
     def meta(self, key: str) -> str | None: ...
@@ -118,6 +121,7 @@ class Leadership:
         getting it); a leader checks that it still holds it."""
         first, self._stepped = not self._stepped, True
         if self.role == FENCED:
+            self._rejoin()
             return
         if self.role == LEADER:
             self._check_held()
@@ -194,9 +198,32 @@ class Leadership:
             return
         self.role = FENCED
         log.critical("the journal connection is gone and the leadership lock with it: this "
-                     "hub is FENCED (its writes fail; it keeps alerting its consoles, flagged "
-                     "NOT JOURNALED, but takes no operator actions); the standby leads if it "
-                     "reaches the journal. Restart this hub to rejoin as standby.")
+                     "hub is FENCED (its writes are kept in memory; it keeps alerting its "
+                     "consoles, but takes no operator actions); the standby leads if it "
+                     "reaches the journal. It reconnects by itself and rejoins as standby.")
+        for listener in self.on_role:
+            listener()
+
+    def _rejoin(self) -> None:
+        """A fenced hub tries its journal again (the server restarted, the cut healed): once
+        it answers, the hub is a standby that has just started, and the lock says who leads
+        (this hub again at the next round, if no other took it)."""
+        try:
+            self.lock.reconnect()
+        except JournalError as error:
+            self._failed(error)
+            return
+        self.engine.rejoin(self.clock.now())
+        self.follower.last_seq = self.engine.restored_seq
+        self.engine.leading = False
+        self.role = STANDBY
+        self.leader_since = None
+        try:
+            self.leader = _parse(self.lock.meta(LEADER_META))  # who leads now, if anyone
+        except JournalError as error:
+            self._failed(error)
+        log.warning("journal %s is back: this hub rejoins as standby and tries for the lock",
+                    self.lock.location)
         for listener in self.on_role:
             listener()
 

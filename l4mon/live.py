@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from l4mon.alerts.journal import JournalError
 from l4mon.alerts.model import Alert, Transition
 
 log = logging.getLogger("l4mon.live")
@@ -34,6 +35,8 @@ class Client:
         self.wake = asyncio.Event()
         self.sent_seq = 0
         self.too_slow = False
+        #: (code, reason) of the close frame the hub ends this socket with, when it does.
+        self.closing: tuple[int, str] | None = None
         self.sender: asyncio.Task[None] | None = None
 
     def push_alert(self, frame: bytes, seq: int) -> None:
@@ -104,10 +107,12 @@ class Broadcaster:
                 self.disconnected_slow += 1
                 log.warning("console disconnected: more than %d alert frames behind",
                             self.max_alert_backlog)
+                client.closing = (1013, "too slow for alert frames; reconnect with last_seq")
+            if client.closing is not None:
+                code, reason = client.closing
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(websocket.close(
-                        code=1013, reason="too slow for alert frames; reconnect with last_seq"),
-                        timeout=1.0)
+                    await asyncio.wait_for(websocket.close(code=code, reason=reason),
+                                           timeout=1.0)
         finally:
             self.clients.discard(client)
             for task in (reader, client.sender):
@@ -135,6 +140,10 @@ class Broadcaster:
                 if client.state is not None:
                     frame, client.state = client.state, None
                     await self._send(client, frame)
+        except JournalError:
+            # Resuming needs the journal (missed transitions): said, with a code the console
+            # retries on, rather than a socket that just drops (JournalError is a RuntimeError).
+            client.closing = (1013, "alert journal unavailable; retry shortly")
         except (WebSocketDisconnect, RuntimeError, OSError):
             pass  # the client went away
 

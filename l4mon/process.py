@@ -91,6 +91,7 @@ class LiveProcess:
         self._source_open = True
         self._feeding.append(group.create_task(runtime.consume(self.source), name="l4mon-ingest"))
         self._feeding.append(group.create_task(runtime.tick_forever(), name="l4mon-tick"))
+        self._feeding.append(group.create_task(runtime.keep_journal(), name="l4mon-journal"))
         runtime.ready.set()
 
     async def _leave(self, exc_type: type[BaseException] | None, exc: BaseException | None,

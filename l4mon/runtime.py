@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from l4mon import views
+from l4mon.alerts.journal import JournalError
 from l4mon.alerts.model import Alert, Transition
 from l4mon.auth import TokenStore
 from l4mon.clock import Clock
@@ -39,6 +40,9 @@ log = logging.getLogger("l4mon")
 #: Vehicles handled between two yields to the event loop in ticks and state frames: ~3 ms of
 #: work at a time, so an urgent message never waits behind a whole fleet's evaluation.
 TICK_CHUNK = 200
+#: A journal that does not take writes is tried again after this, doubling up to the max.
+JOURNAL_RETRY_MIN_S = 1.0
+JOURNAL_RETRY_MAX_S = 30.0
 
 
 class Source(Protocol):
@@ -142,25 +146,72 @@ class Runtime:
         self.broadcaster.publish("duty", {"duty": view})
         return view
 
-    def missed(self, last_seq: int) -> list[tuple[Transition, Alert]]:
-        """Alert transitions after ``last_seq``, for a console that reconnects."""
+    def missed(self, last_seq: int, *, limit: int = 10_000) -> list[tuple[Transition, Alert]]:
+        """Alert transitions after ``last_seq``, for a console that reconnects; JournalError
+        when the journal cannot be read."""
         alerts = self.hub.alerts
         if alerts is None:
             return []
         out = []
-        for transition in alerts.journal.transitions_since(last_seq):
+        for transition in alerts.journal.transitions_since(last_seq, limit=limit):
             alert = alerts.journal.alert(transition.alert_id)
             if alert is not None:
                 out.append((transition, alert))
         return out
 
     async def consume(self, source: AsyncIterator[Batch]) -> None:
-        hub, clock, recorder = self.hub, self.clock, self.recorder
+        hub, clock, recorder, buffer = self.hub, self.clock, self.recorder, self.buffer
+        keeper = hub.alerts.keeper if hub.alerts is not None else None
         async for batch in source:
             now = clock.now()
+            before = keeper.unsettled if keeper is not None else 0
             hub.ingest(batch, now)
+            if keeper is not None and keeper.unsettled != before and buffer is not None:
+                buffer.hold()  # what it raised is not journaled yet: no acknowledgement
             if recorder is not None:
                 recorder.add(batch, now)
+
+    async def keep_journal(self) -> None:
+        """While the journal does not take writes: retry with backoff (1 s, doubling to 30 s),
+        reconnecting a server's journal, and write what was kept; once it is all in, the held
+        QoS 1 acknowledgements go out and consoles get a fresh snapshot (the alerts' journal
+        ids for the provisional ones). A hub pair's leadership reconnects a fenced hub itself
+        (l4mon/leadership.py); this then only releases the acknowledgements."""
+        engine = self.hub.alerts
+        if engine is None:
+            return
+        keeper = engine.keeper
+        delay = JOURNAL_RETRY_MIN_S
+        while True:
+            await asyncio.sleep(delay)
+            if keeper.ok:
+                delay = JOURNAL_RETRY_MIN_S
+                if self.buffer is not None and self.buffer.held and self._decided():
+                    self.buffer.release()
+                    self.broadcaster.publish("snapshot", self.snapshot())
+                continue
+            if self.ha is not None and not self.ha.leading:
+                continue  # fenced: the leadership rejoins; a standby writes nothing
+            try:
+                engine.journal.reconnect()
+                keeper.flush(self.clock.now())
+            except JournalError as error:
+                keeper.last_error = str(error)
+            if keeper.ok:
+                delay = JOURNAL_RETRY_MIN_S
+                if self.buffer is not None and self.buffer.held:
+                    self.buffer.release()
+                self.broadcaster.publish("snapshot", self.snapshot())
+            else:
+                delay = min(delay * 2, JOURNAL_RETRY_MAX_S)
+
+    def _decided(self) -> bool:
+        """Whether what the held messages raised is in the journal: this hub decides and its
+        journal caught up, or it is a pair's standby and another hub leads (and journals)."""
+        ha = self.ha
+        if ha is None or ha.leading:
+            return True
+        return ha.role == "standby" and ha.leader is not None and ha.leader.get("url") != ha.url
 
     async def tick_forever(self) -> None:
         """Tick every ``eval_interval_s``, a chunk of vehicles at a time (see Hub.tick_vehicles)."""

@@ -97,8 +97,18 @@ class PostgresServer:
         return read_tail(self.log_path, max_chars)
 
     def start(self) -> None:
-        """initdb (first time) and start on a free port; return once it accepts connections."""
+        """initdb (first time) and start on a free port; return once it accepts connections.
+        Started again after ``stop``, it keeps its port (clients reconnect to the same URL)."""
         if self._started:
+            return
+        if self.port:
+            done = self._pg("pg_ctl", "start", "-D", str(self.data), "-l", str(self.log_path),
+                            "-w", "-t", str(int(self.start_timeout_s)),
+                            timeout=self.start_timeout_s + 10)
+            if done.returncode != 0:
+                raise RuntimeError(f"PostgreSQL did not start again ({done.returncode}):\n"
+                                   f"{done.stdout}\n{done.stderr}\nlog:\n{self.log_tail()}")
+            self._started = True
             return
         if not self.data.exists():
             done = self._pg("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust",
@@ -153,12 +163,12 @@ class PostgresServer:
             with contextlib.suppress(psycopg.errors.LockNotAvailable):
                 admin.execute(f'DROP SCHEMA "{name}" CASCADE')
 
-    def stop(self) -> None:
-        """``pg_ctl stop -m fast``; idempotent."""
+    def stop(self, mode: str = "fast") -> None:
+        """``pg_ctl stop -m fast`` (or ``immediate``: a crash); idempotent."""
         if not self._started:
             return
         self._started = False
-        done = self._pg("pg_ctl", "stop", "-D", str(self.data), "-m", "fast", "-w", timeout=60)
+        done = self._pg("pg_ctl", "stop", "-D", str(self.data), "-m", mode, "-w", timeout=60)
         if done.returncode != 0:
             self._pg("pg_ctl", "stop", "-D", str(self.data), "-m", "immediate", "-w",
                      timeout=60)

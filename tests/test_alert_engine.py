@@ -18,6 +18,7 @@ import pytest
 from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.engine import AlertClosed, AlertEngine, AlertNotFound
 from l4mon.alerts.journal import JournalError, open_journal
+from l4mon.alerts.keeper import JournalUnavailable
 from l4mon.alerts.model import Alert, Transition
 from l4mon.alerts.rules import RulesFile, compile_rules, load_rules
 from l4mon.clock import ManualClock
@@ -1037,13 +1038,15 @@ def test_unwritable_journal_still_alerts(jpath: str) -> None:
     rig.step(T0 + 2)
     assert not alert.is_open
     assert rig.heard[-1][0].kind == "resolved"
-    assert rig.heard[-1][0].detail == "NOT JOURNALED: condition cleared"
+    assert rig.heard[-1][0].detail == "NOT JOURNALED YET: condition cleared"
     assert rig.engine.journal_failures == 3
 
 
 def test_journal_record_failure_keeps_alerting(jpath: str,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """A failing Journal.record (disk full) does not stop escalation or the listeners."""
+    """A failing Journal.record (disk full) does not stop escalation or the listeners; the
+    escalation is kept, in order, an operator's acknowledgement is refused (not half done) until
+    the journal is back, and then everything is in the journal, in order."""
     rig = Rig(jpath, TAKEOVER_RULE)
     rig.duty.go_on("alice", T0 - 100)
     mrm(rig, T0)
@@ -1060,10 +1063,14 @@ def test_journal_record_failure_keeps_alerting(jpath: str,
     assert transition.detail.startswith("NOT JOURNALED")
     assert rig.engine.journal_failures == 1
     assert alert.id > 0  # a journaled alert keeps its id
-    acked = rig.engine.acknowledge(alert.id, "alice", T0 + 21)
+    with pytest.raises(JournalUnavailable, match="disk full"):
+        rig.engine.acknowledge(alert.id, "alice", T0 + 21)
+    assert alert.state == "raised" and alert.acknowledged_by is None  # as it was
+    monkeypatch.undo()  # the disk has room again
+    assert rig.engine.keeper.flush(T0 + 22) == 1 and rig.engine.keeper.ok
+    acked = rig.engine.acknowledge(alert.id, "alice", T0 + 23)
     assert acked.state == "acknowledged"
-    assert rig.engine.journal_failures == 2
-    assert rig.kinds(alert.id) == ["raised"]
+    assert rig.kinds(alert.id) == ["raised", "escalated", "acknowledged"]
 
 
 def test_event_alert_with_broken_journal_still_raised_within_ingest(

@@ -61,6 +61,7 @@ EXPECTED_DEFAULTS = {
     "takeover_requested": ("event", "takeover", 0.0, 2.0, 20.0, ()),
     "mrm_active": ("vehicle", "takeover", 0.0, 2.0, 20.0, ()),
     "hub_feed_lost": ("site", "takeover", 0.0, 0.0, 15.0, ()),
+    "journal_unavailable": ("hub", "warning", 0.0, 0.0, None, ()),
     "both_links_down": ("vehicle", "takeover", 0.0, 3.0, 15.0, ("hub_feed_lost",)),
     "link_down_other_degraded": ("vehicle", "warning", 1.0, 5.0, None,
                                  ("both_links_down", "hub_feed_lost")),

@@ -32,3 +32,25 @@ def test_over_capacity_telemetry_is_dropped_but_acknowledgeable_events_are_kept(
     assert dropped == 1
     assert acked == ["event-4"]
     assert depth == 0
+
+
+def test_a_held_batch_is_acknowledged_only_on_release() -> None:
+    """A batch whose processing needed the journal and did not get it: its acknowledgements
+    wait for release (the journal back), while later batches are acknowledged as usual."""
+    async def scenario() -> list[str]:
+        buffer = BatchBuffer(capacity=10)
+        acked: list[str] = []
+        buffer.put(_delivery(1), lambda: acked.append("held"))  # type: ignore[arg-type]
+        await buffer.__anext__()
+        buffer.hold()  # its alert could not be journaled
+        buffer.put(_delivery(2), lambda: acked.append("later"))  # type: ignore[arg-type]
+        await buffer.__anext__()  # the first batch is done: nothing acknowledged for it
+        assert acked == [] and buffer.held == 1
+        buffer.put(_delivery(3))  # type: ignore[arg-type]
+        await buffer.__anext__()
+        assert acked == ["later"]
+        buffer.release()
+        assert buffer.held == 0
+        return acked
+
+    assert asyncio.run(scenario()) == ["later", "held"]

@@ -170,7 +170,8 @@ def test_a_leader_that_loses_its_journal_connection_is_fenced_and_the_standby_le
         pg_url: str) -> None:
     """Two leaderships on one PostgreSQL journal: one leads, one stands by. The leader's
     connection is killed on the server: it says it is fenced (it keeps alerting, takes no
-    operator actions) and the standby, whose next try gets the lock, leads."""
+    operator actions) and the standby, whose next try gets the lock, leads; the fenced one
+    reconnects and rejoins as the standby."""
     a, b = Rig(pg_url, TAKEOVER_RULE), Rig(pg_url, TAKEOVER_RULE)
     clock = ManualClock(T0)
     first, second = (Leadership(hub=rig.hub, lock=rig.journal, clock=clock,  # type: ignore[arg-type]
@@ -190,7 +191,15 @@ def test_a_leader_that_loses_its_journal_connection_is_fenced_and_the_standby_le
         second.step()
         assert second.role == "leader" and second.promotions == 1 and b.engine.leading
         assert second.last_promotion is not None
+        # The fenced hub reconnects by itself and rejoins as a standby: the lock is taken,
+        # so it decides nothing and follows the new leader (no restart needed).
+        first.step()
+        assert first.role == "standby" and not a.engine.leading
+        assert first.leader == {"url": "http://b:8080", "client_id": "hub-b", "since": T0}
+        first.step()
+        assert first.role == "standby"
     finally:
+        a.journal.close()
         b.journal.close()
 
 

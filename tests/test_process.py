@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import sqlite3
 from pathlib import Path
 
 import httpx
 import pytest
 
+from l4mon.alerts.journal import JournalError
 from l4mon.api.app import create_app
 from l4mon.clock import LiveClock
 from l4mon.config import config_from_dict
@@ -64,7 +64,7 @@ def test_the_process_starts_sinks_first_and_stops_them_last(tmp_path: Path) -> N
     # the recorder was drained after the source stopped: every message the hub took is there
     assert recorder.recorded == hub.accepted
     assert read_manifest(tmp_path / "rec").messages == hub.accepted
-    with pytest.raises(sqlite3.ProgrammingError):  # the journal is closed, last
+    with pytest.raises(JournalError, match="closed database"):  # the journal is closed, last
         hub.alerts.journal.open_alerts()
     with socket.socket() as probe:  # and the HTTP port is free again
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -88,7 +88,7 @@ def test_a_part_that_fails_stops_the_process_with_its_own_error(tmp_path: Path) 
     with pytest.raises(RuntimeError, match="a bug in the tick"):
         asyncio.run(main())
     assert recorder.recorded == hub.accepted
-    with pytest.raises(sqlite3.ProgrammingError):
+    with pytest.raises(JournalError, match="closed database"):
         hub.alerts.journal.open_alerts()
 
 

@@ -141,7 +141,17 @@ class SqlJournal:
         return _Transaction(self)
 
     def _rows(self, sql: str, args: Sequence[Any] = ()) -> list[Any]:
-        return self._db.execute(self._sql(sql), args).fetchall()  # type: ignore[no-any-return]
+        """A read; a driver's failure (a connection gone, a server restarting) is a
+        ``JournalError`` like a write's, so callers answer it (503), never crash on it."""
+        try:
+            return self._db.execute(self._sql(sql), args).fetchall()  # type: ignore[no-any-return]
+        except self._errors as error:
+            raise JournalError(f"journal {self.location}: {error}") from error
+
+    def reconnect(self) -> None:
+        """Make the journal usable again after a failure; JournalError while it is not. An
+        embedded file needs nothing (a full disk frees up by itself): a server's journal
+        overrides this."""
 
     def open_alerts(self) -> list[Alert]:
         marks = ", ".join("?" for _ in OPEN_STATES)

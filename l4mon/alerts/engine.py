@@ -20,6 +20,7 @@ the leader did not have, and the next evaluation does the rest.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -30,6 +31,7 @@ from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.facts import (
     EventFacts,
     HandoverFacts,
+    HubFacts,
     IntersectionFacts,
     LinkFacts,
     RsuFacts,
@@ -37,7 +39,8 @@ from l4mon.alerts.facts import (
     VehicleFacts,
 )
 from l4mon.alerts.incidents import CausesOf, Incident, IncidentBook
-from l4mon.alerts.journal import Journal, JournalError
+from l4mon.alerts.journal import Journal
+from l4mon.alerts.keeper import JournalKeeper, JournalUnavailable
 from l4mon.alerts.model import (
     ACKNOWLEDGED,
     RAISED,
@@ -135,6 +138,9 @@ class Deferred:
     #: receive an event long after it was sent (queued by the broker while it was down).
     sent: float | None = None
     title: str | None = None
+    #: Raised by this hub alone while it was fenced: kept until a promotion, however long the
+    #: journal was away (a standby's own raises expire after ``defer_s``).
+    fenced: bool = False
 
 
 @dataclass(slots=True)
@@ -159,7 +165,10 @@ class AlertEngine:
         self.listeners: list[Listener] = []
         self._tracks: dict[Key, _Track] = {}
         self.open: dict[int, Alert] = {}
-        self.journal_failures = 0
+        #: Every write goes through the keeper: journaled, or kept in order while the journal
+        #: cannot take it (l4mon/alerts/keeper.py).
+        self.keeper = JournalKeeper(journal)
+        self.keeper.renumbered.append(self._renumbered)
         self._by_scope: dict[str, list[Rule]] = {}
         for rule in rules:
             self._by_scope.setdefault(rule.scope, []).append(rule)
@@ -181,18 +190,46 @@ class AlertEngine:
         #: ``DEFERRED_MAX``) for ``promote``.
         self.deferred: deque[Deferred] = deque(maxlen=DEFERRED_MAX)
         self.defer_s = 30.0
-        # The journal's newest transition before the restore below: a standby follows the
-        # journal from here, so nothing committed while it restored is missed (what it sees
-        # twice, it applies twice to the same end).
+        self.restored_seq = 0
+        #: A journal outage this hub lived through fenced (since, why): said in the journal
+        #: as a ``journal_unavailable`` alert once this hub leads again (``promote``).
+        self._outage: tuple[float, str | None] | None = None
+        self.restore()
+
+    def restore(self) -> None:
+        """Take up the journal's state, as after a restart: open alerts, and the last
+        automatically resolved one per subject, so that a flap across the restart still
+        reopens it. The journal's newest transition before reading is ``restored_seq``: a
+        standby follows the journal from there, so nothing committed meanwhile is missed
+        (what it sees twice, it applies twice to the same end)."""
+        journal = self.journal
         self.restored_seq = journal.last_seq()
-        # A restart resumes where the crash left off: open alerts, and the last automatically
-        # resolved one per subject, so that a flap across the restart still reopens it.
+        self.open = {}
+        self._tracks = {}
+        self.incidents = IncidentBook(self.incidents.groups)
         for alert in journal.last_auto_resolved():
             self._tracks[self.key_of(alert)] = _Track(alert=alert)
         for alert in journal.open_alerts():
             self.open[alert.id] = alert
             self._tracks[self.key_of(alert)] = _Track(alert=alert)
         self.incidents.restore(self.open.values())
+
+    def rejoin(self, now: float) -> None:
+        """A fenced hub of a pair is back on its journal: it takes up the journal's state as
+        a restarted hub does, and what it decided alone becomes what a standby keeps — its
+        one-off raises (events, handovers), which a promotion raises if the journal lacks
+        them (``promote``); conditions that still hold are raised again by evaluation."""
+        rules = {rule.name: rule for rule in self.rules}
+        keeper = self.keeper
+        self._outage = (keeper.down_since if keeper.down_since is not None else now,
+                        keeper.last_error)
+        for alert, kind, at, detail in keeper.take():
+            rule = rules.get(alert.rule)
+            if rule is not None and rule.scope in ONE_SHOT_SCOPES and kind == T_RAISED:
+                self.deferred.append(Deferred(at, rule.name, self.key_of(alert), alert.site,
+                                              detail, alert.intersection, None, alert.title,
+                                              fenced=True))
+        self.restore()
 
     def evaluate_sites(self, now: float, feed: FeedWatch) -> None:
         """Site rules over each site's feed (can the hub see it?). Run before the vehicles'
@@ -205,6 +242,16 @@ class AlertEngine:
             facts = SiteFacts(site, state, now)
             for rule in rules:
                 self._step(rule, (rule.name, site, None), facts, now, site)
+
+    def evaluate_hub(self, now: float) -> None:
+        """Hub rules: whether the hub can keep what it decides (its journal). At every tick;
+        the alert has no vehicle and goes to everyone on duty."""
+        rules = self._by_scope.get("hub")
+        if not rules:
+            return
+        facts = HubFacts(self.keeper, now)
+        for rule in rules:
+            self._step(rule, (rule.name, None, None), facts, now, None)
 
     def end_session(self) -> None:
         """The input paused between two drives (telemetry/sessions.py): no hold spans the
@@ -326,12 +373,8 @@ class AlertEngine:
                 track.clear_since = None
         if not self.leading:
             return
-        try:
-            self.journal.service_change(vehicle=vehicle.id, site=vehicle.site, status=status,
-                                        at=now, reason=reason)
-        except JournalError as error:
-            self.journal_failures += 1
-            log.critical("SERVICE CHANGE NOT JOURNALED (%s): %s %s", error, vehicle.id, status)
+        self.keeper.service(vehicle=vehicle.id, site=vehicle.site, status=status, at=now,
+                            reason=reason)
         if status == OFFLINE:
             log.warning("vehicle %s: connection lost without a word (its MQTT will)%s",
                         vehicle.id, f": {reason}" if reason else "")
@@ -425,7 +468,7 @@ class AlertEngine:
         subject, link = key[1], key[2]
         # RSUs, intersections and the site's feed are the site's, not a vehicle's: everyone
         # on duty sees them.
-        site_wide = rule.scope in ("rsu", "intersection", "site")
+        site_wide = rule.scope in ("rsu", "intersection", "site", "hub")
         if rule.scope == "intersection":
             intersection = subject
         on_duty = self.duty.operators() if site_wide else self.duty.covering(subject)
@@ -476,6 +519,10 @@ class AlertEngine:
         return causes
 
     def _group(self, alert: Alert, causes: CausesOf, now: float) -> None:
+        if not self.keeper.ok:
+            # An incident's id is its first alert's, given by the journal: while the journal
+            # is away, alerts stand alone (grouping resumes with it).
+            return
         if alert.incident is not None:
             self.incidents.admit(alert)
             return
@@ -515,28 +562,47 @@ class AlertEngine:
 
     def _commit(self, alert: Alert, kind: str, now: float, actor: str | None, detail: str,
                 on_duty: list[str], *, new: bool = False) -> None:
+        """The system's transition: journaled, or kept until the journal is back (the keeper
+        gives it a provisional id and a seq of 0); either way the consoles are told now."""
+        transition = self.keeper.write(alert, kind=kind, at=now, actor=actor, detail=detail,
+                                       on_duty=on_duty, new=new)
+        self._tell(transition, alert)
+
+    def _act(self, alert: Alert, change: Callable[[], None], kind: str, now: float,
+             actor: str, detail: str) -> None:
+        """An operator's transition: journaled now, or refused (``JournalUnavailable``) with
+        the alert as it was: an action that is not journaled did not happen."""
+        if not self.keeper.ok:
+            raise JournalUnavailable(self.keeper.why())
+        before = dataclasses.replace(alert)
+        change()
         try:
-            if new:
-                transition = self.journal.new_alert(alert, kind=kind, at=now, actor=actor,
-                                                    detail=detail, on_duty=on_duty)
-            else:
-                transition = self.journal.record(alert, kind=kind, at=now, actor=actor,
-                                                 detail=detail, on_duty=on_duty)
-        except JournalError as error:
-            # Alerting must go on even when the disk does not: operators are still told,
-            # loudly flagged as not journaled, and the failure is counted in /metrics.
-            self.journal_failures += 1
-            log.critical("ALERT NOT JOURNALED (%s): %s %s %s", error, kind, alert.rule,
-                         alert.vehicle)
-            if new:
-                alert.id = -self.journal_failures
-            transition = Transition(seq=0, alert_id=alert.id, at=now, kind=kind, actor=actor,
-                                    detail=f"NOT JOURNALED: {detail}", on_duty=on_duty)
+            transition = self.keeper.write_now(alert, kind=kind, at=now, actor=actor,
+                                               detail=detail,
+                                               on_duty=self.duty.covering(alert.vehicle))
+        except JournalUnavailable:
+            for f in dataclasses.fields(alert):
+                setattr(alert, f.name, getattr(before, f.name))
+            raise
+        self._tell(transition, alert)
+
+    def _tell(self, transition: Transition, alert: Alert) -> None:
         for listener in self.listeners:
             try:
                 listener(transition, alert)
             except Exception:  # a console bug must never cost the engine its own bookkeeping
-                log.exception("alert listener failed on %s of alert %s", kind, alert.id)
+                log.exception("alert listener failed on %s of alert %s", transition.kind,
+                              alert.id)
+
+    def _renumbered(self, old: int, alert: Alert) -> None:
+        """A kept alert got its journal id: the open alerts are keyed by it from now on."""
+        if self.open.pop(old, None) is not None and alert.is_open:
+            self.open[alert.id] = alert
+
+    @property
+    def journal_failures(self) -> int:
+        """Transitions the journal could not take when they were made (kept, or dropped)."""
+        return self.keeper.unsettled
 
     def _rule(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)
@@ -556,7 +622,7 @@ class AlertEngine:
 
     def _defer(self, raised: Deferred) -> None:
         deferred = self.deferred
-        while deferred and raised.at - deferred[0].at > self.defer_s:
+        while deferred and raised.at - deferred[0].at > self.defer_s and not deferred[0].fenced:
             deferred.popleft()
         deferred.append(raised)
 
@@ -604,7 +670,7 @@ class AlertEngine:
         kept, self.deferred = list(self.deferred), deque(maxlen=DEFERRED_MAX)
         raised: list[Alert] = []
         for one in kept:
-            if now - one.at > self.defer_s:
+            if now - one.at > self.defer_s and not one.fenced:
                 continue
             rule = self._rule(one.rule)
             if rule is None:
@@ -617,7 +683,29 @@ class AlertEngine:
                         intersection=one.intersection, title=one.title)
             if track.alert is not None:
                 raised.append(track.alert)
+        self._record_outage(now)
         return raised
+
+    def _record_outage(self, now: float) -> None:
+        """A journal outage lived through fenced, in the journal after all: the hub rules on
+        the journal raised at its start and resolved now (only the leader writes)."""
+        outage, self._outage = self._outage, None
+        if outage is None:
+            return
+        since, why = outage
+        for rule in self._by_scope.get("hub", []):
+            if "journal" not in rule.when_text:
+                continue
+            key: Key = (rule.name, None, None)
+            track = self._tracks.setdefault(key, _Track())
+            if track.alert is not None and track.alert.is_open:
+                continue
+            self._raise(rule, key, track, since, None,
+                        f"the alert journal did not take writes ({why or 'no answer'}); this "
+                        "hub alerted from memory meanwhile", title=rule.title)
+            if track.alert is not None and track.alert.is_open:
+                self._resolve(track.alert, now, actor=None,
+                              reason="the alert journal takes writes again")
 
     def _newest_journaled(self, one: Deferred) -> Alert | None:
         """The newest journaled alert of a kept raise's rule and subject: a hub that started
@@ -645,10 +733,13 @@ class AlertEngine:
             raise AlertClosed(f"alert {alert_id} is resolved")
         if alert.state == ACKNOWLEDGED:
             return alert
-        alert.state = ACKNOWLEDGED
-        alert.acknowledged_at = now
-        alert.acknowledged_by = operator
-        self._commit(alert, T_ACKNOWLEDGED, now, operator, note, self.duty.covering(alert.vehicle))
+
+        def acknowledged() -> None:
+            alert.state = ACKNOWLEDGED
+            alert.acknowledged_at = now
+            alert.acknowledged_by = operator
+
+        self._act(alert, acknowledged, T_ACKNOWLEDGED, now, operator, note)
         return alert
 
     def incident(self, incident_id: int) -> Incident:
@@ -684,7 +775,16 @@ class AlertEngine:
             why = self.still_holds(alert, fleet, now)
             if why is not None:
                 raise StillHolds(alert_id, why)
-        self._resolve(alert, now, actor=operator, reason=reason)
+
+        def resolved() -> None:
+            alert.state = RESOLVED
+            alert.resolved_at = now
+            alert.resolved_by = operator
+            alert.resolve_reason = reason
+
+        self._act(alert, resolved, T_RESOLVED, now, operator, reason)
+        self.open.pop(alert.id, None)
+        self.incidents.on_resolved(alert, now)
         track = self._tracks.get(self.key_of(alert))
         if track is not None:  # an operator's resolve is final: firing again raises a new alert
             track.alert = alert

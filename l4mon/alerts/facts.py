@@ -18,6 +18,7 @@ from telemetry.wire import VehicleEvent
 
 if TYPE_CHECKING:
     from handover.intersections import IntersectionBook
+    from l4mon.alerts.keeper import JournalKeeper
     from l4mon.feed import SiteFeed
     from telemetry.linkmap.outlook import LinkAhead
 
@@ -57,9 +58,13 @@ INTERSECTION_FACTS: Final = frozenset({
 #: One site's feed as the hub sees it (l4mon/feed.py): can the hub see the site at all?
 SITE_FACTS: Final = frozenset({"site", "feed", "reason", "vehicles", "moving", "blind_for_s"})
 
+#: The hub itself: can it keep what it decides (its journal, l4mon/alerts/keeper.py)?
+HUB_FACTS: Final = frozenset({"journal", "journal_error", "unjournaled", "journal_down_s"})
+
 SCOPE_FACTS: Final = {"vehicle": VEHICLE_FACTS, "link": LINK_FACTS, "rsu": RSU_FACTS,
                       "event": EVENT_FACTS, "handover": HANDOVER_FACTS,
-                      "intersection": INTERSECTION_FACTS, "site": SITE_FACTS}
+                      "intersection": INTERSECTION_FACTS, "site": SITE_FACTS,
+                      "hub": HUB_FACTS}
 
 
 def links_down_phrase(down: int, total: int) -> str:
@@ -252,3 +257,24 @@ class SiteFacts:
         return (f"The hub cannot see site {self.site}{since}: {feed.reason}. The state of its "
                 f"{len(feed.vehicles)} vehicles is unknown, not down; moving then: "
                 f"{moving or 'none'}.")
+
+
+class HubFacts:
+    __slots__ = tuple(sorted(HUB_FACTS))
+
+    def __init__(self, keeper: JournalKeeper, now: float) -> None:
+        self.journal = "ok" if keeper.ok else "down"
+        self.journal_error = keeper.last_error
+        self.unjournaled = keeper.queued
+        self.journal_down_s = None if keeper.down_since is None else now - keeper.down_since
+
+    def summary(self) -> str:
+        if self.journal == "ok":
+            return "the alert journal takes writes again"
+        kept = f"; {self.unjournaled} alert transitions kept in memory, journaled when it is " \
+            "back" if self.unjournaled else ""
+        return (f"The alert journal does not take writes ({self.journal_error or 'no answer'})"
+                f"{kept}. Alerts still reach this console; acknowledging and resolving wait "
+                "until the journal is back, and QoS 1 messages are not acknowledged to the "
+                "broker until what they raised is journaled.")
+

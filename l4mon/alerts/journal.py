@@ -43,6 +43,8 @@ class Journal(Protocol):
     failures: int
 
     def close(self) -> None: ...
+    #: Usable again after a failure (a server's journal reconnects), or JournalError.
+    def reconnect(self) -> None: ...
 
     # alerts: a new alert and each change of one, with its transition, in one transaction
     def new_alert(self, alert: Alert, *, kind: str, at: float, actor: str | None, detail: str,

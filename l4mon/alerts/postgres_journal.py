@@ -26,6 +26,7 @@ moment the server sees that connection close.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any, ClassVar, Final
@@ -117,19 +118,48 @@ class PostgresJournal(SqlJournal):
 
     def __init__(self, url: str) -> None:
         super().__init__(redact(url))
-        try:
-            given = conninfo_to_dict(url)
-            extra: dict[str, Any] = {k: v for k, v in _DEFAULTS.items() if k not in given}
-            self._db = psycopg.connect(url, autocommit=True, row_factory=dict_row, **extra)
-        except psycopg.Error as error:
-            # Not chained: libpq's message may quote the URL, password and all.
-            raise JournalError(f"journal {self.location}: cannot connect: "
-                               f"{scrub(str(error), url)}") from None
+        self._url = url  # kept to reconnect; never shown (``location`` is the redacted one)
+        self._leading_prepared = False
+        self._db = self._connect()
         try:
             self._migrate()
         except BaseException:
             self._db.close()
             raise
+
+    def _connect(self) -> Any:
+        url = self._url
+        try:
+            given = conninfo_to_dict(url)
+            extra: dict[str, Any] = {k: v for k, v in _DEFAULTS.items() if k not in given}
+            return psycopg.connect(url, autocommit=True, row_factory=dict_row, **extra)
+        except psycopg.Error as error:
+            # Not chained: libpq's message may quote the URL, password and all.
+            raise JournalError(f"journal {self.location}: cannot connect: "
+                               f"{scrub(str(error), url)}") from None
+
+    def reconnect(self) -> None:
+        """After the server restarted or the connection was cut: a new session (with the
+        hub's settings, and the leadership's if it had them), or JournalError while the
+        server does not answer. A session that still answers is kept: its locks too."""
+        db = self._db
+        if not (db.closed or db.broken):
+            try:
+                db.execute("SELECT 1")
+                return
+            except psycopg.Error:
+                pass
+        with contextlib.suppress(psycopg.Error):
+            db.close()
+        self._db = self._connect()
+        try:
+            self._migrate()
+        except JournalError:
+            self._db.close()
+            raise
+        if self._leading_prepared:
+            self.prepare_leadership()
+        log.warning("journal %s: reconnected", self.location)
 
     def _migrate(self) -> None:
         db = self._db
@@ -163,6 +193,7 @@ class PostgresJournal(SqlJournal):
 
     def prepare_leadership(self) -> None:
         """Set the session's TCP keepalives (``_KEEPALIVES``) where nothing else did."""
+        self._leading_prepared = True
         for name, value in _KEEPALIVES:
             try:
                 if self._db.execute(f"SHOW {name}").fetchone()[name] == "0":

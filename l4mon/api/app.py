@@ -12,6 +12,8 @@ from fastapi.staticfiles import StaticFiles
 
 from l4mon import __version__
 from l4mon.alerts.engine import NotLeader
+from l4mon.alerts.journal import JournalError
+from l4mon.alerts.keeper import JournalUnavailable
 from l4mon.api import alerts, demo, fleet, handovers, history, incidents, linkmap, reports
 from l4mon.api.deps import (
     LEADER_HEADER,
@@ -60,13 +62,25 @@ def create_app(runtime: Runtime) -> FastAPI:
         denied = not_leader(runtime)
         return JSON({"detail": denied.detail}, status_code=503, headers=denied.headers)
 
+    @app.exception_handler(JournalError)
+    @app.exception_handler(JournalUnavailable)
+    async def journal_down(request: Request, error: Exception) -> JSON:
+        """The journal does not answer (a database restarting, a connection cut, a full
+        disk): 503 naming the cause, never a 500. Reads and actions work again once it is
+        back; the hub reconnects by itself."""
+        keeper = hub.alerts.keeper if hub.alerts is not None else None
+        why = keeper.why() if keeper is not None and not keeper.ok \
+            else f"the alert journal is unavailable ({error})"
+        return JSON({"detail": f"{why}; retry shortly"}, status_code=503,
+                    headers={"Retry-After": "2"})
+
     @app.get("/healthz")
     async def healthz() -> JSON:
         """Liveness for load balancers and people: no fleet data, so no token needed."""
         now = runtime.clock.now()
         mqtt = runtime.mqtt
         alerts = hub.alerts
-        journal_ok = alerts is None or alerts.journal_failures == 0
+        journal_ok = alerts is None or alerts.keeper.ok
         unseen = len(hub.feed.unseen())  # sites the hub cannot see (l4mon/feed.py)
         healthy = (mqtt is None or mqtt.connected) and journal_ok and not unseen
         ha = runtime.ha_view()
@@ -100,7 +114,9 @@ def create_app(runtime: Runtime) -> FastAPI:
                 "ack_after_processing_reasons": dict(mqtt.ack_reasons),
             },
             "journal": {"ok": journal_ok,
-                        "failures": 0 if alerts is None else alerts.journal_failures},
+                        "failures": 0 if alerts is None else alerts.journal_failures,
+                        "kept": 0 if alerts is None else alerts.keeper.queued,
+                        "acks_held": 0 if runtime.buffer is None else runtime.buffer.held},
             "vehicles": len(hub.fleet.vehicles),
             "sites_unseen": unseen,
             # which link map the look-ahead uses (docs/linkmap.md), None: none; no path

@@ -98,8 +98,15 @@ def not_leader(runtime: Runtime) -> HTTPException:
     pair, or a fenced former leader), naming the leader to send it to."""
     view = runtime.ha_view()
     leader = view["leader"] if view["leader"] != view["self"] else None
+    if view["role"] == "fenced" and not runtime.peers:
+        # No pair: nobody else leads. The journal is away and this hub reconnects by itself.
+        return HTTPException(status_code=503, headers={"Retry-After": "2"},
+                             detail="this hub's alert journal connection is lost; it "
+                                    "reconnects by itself and takes actions again then: "
+                                    "retry shortly")
     why = "is the standby of a hub pair" if view["role"] == "standby" else \
-        "lost its journal connection, and with it the lead of its hub pair"
+        "lost its journal connection, and with it the lead of its hub pair (it reconnects " \
+        "and rejoins by itself)"
     where = f"the leader, {leader}" if leader else "the leader (not known yet)"
     return HTTPException(status_code=503,
                          detail=f"this hub {why}: alerts are decided and acknowledged on "

@@ -39,6 +39,9 @@ class BatchBuffer:
         self.delivered = 0
         self._then: list[Callable[[], None]] = []  # for the messages buffered now
         self._after: list[Callable[[], None]] = []  # for the batch being processed
+        #: For batches whose processing needed the journal and did not get it: run by
+        #: ``release`` once it is back, never before (l4mon/alerts/keeper.py).
+        self._held: list[Callable[[], None]] = []
 
     def put(self, delivery: Delivery, then: Callable[[], None] | None = None) -> None:
         items = self._items
@@ -64,6 +67,23 @@ class BatchBuffer:
     def depth(self) -> int:
         return len(self._items)
 
+    @property
+    def held(self) -> int:
+        """Acknowledgements waiting for the journal."""
+        return len(self._held)
+
+    def hold(self) -> None:
+        """The batch being processed raised what the journal could not take yet: its
+        acknowledgements wait for ``release``. Not acknowledged, a QoS 1 message stays the
+        broker's to deliver again (to this session after a restart) if the hub dies first."""
+        self._held += self._after
+        self._after = []
+
+    def release(self) -> None:
+        """The journal holds everything decided: the acknowledgements held go out, in order."""
+        held, self._held = self._held, []
+        _run(held)
+
     def close(self) -> None:
         """Wake the consumer; it receives what is left, then the iteration ends."""
         self._closed = True
@@ -75,11 +95,7 @@ class BatchBuffer:
     async def __anext__(self) -> Batch:
         if self._after:  # the consumer is back: the batch it had is processed
             done, self._after = self._after, []
-            for callback in done:
-                try:
-                    callback()
-                except Exception:  # e.g. the connection that would acknowledge is gone
-                    log.debug("after-processing callback failed", exc_info=True)
+            _run(done)
         while not self._items:
             if self._closed:
                 raise StopAsyncIteration
@@ -89,3 +105,12 @@ class BatchBuffer:
         self._after, self._then = self._then, []
         self.delivered += len(batch)
         return batch
+
+
+def _run(callbacks: list[Callable[[], None]]) -> None:
+    for callback in callbacks:
+        try:
+            callback()
+        except Exception:  # e.g. the connection that would acknowledge is gone
+            log.debug("after-processing callback failed", exc_info=True)
+
