@@ -22,7 +22,8 @@ import httpx
 from testing.broker import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
+#: Debian's Chromium; ``$L4MON_CHROMIUM`` points elsewhere (tests/test_parts.py hides it so).
+CHROMIUM = os.environ.get("L4MON_CHROMIUM") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update",
                  "--disable-sync"]

@@ -1,6 +1,7 @@
 """Shared fixtures: a real Mosquitto on a free loopback port, a real ``l4mon serve``, and a
 real PostgreSQL server for the journal (the parts themselves: testing/broker.py,
-testing/hub.py, testing/postgres.py)."""
+testing/hub.py, testing/postgres.py). A missing part fails the test under CI and skips it
+elsewhere, by the one rule of tests/parts.py, whose hooks are exported here."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from testing.broker import Broker, find_mosquitto, free_port
+from testing.broker import Broker, free_port
 from testing.hub import (
     HubProcess,
     launch_hub,
@@ -18,24 +19,16 @@ from testing.hub import (
     write_hub_config,
 )
 from testing.postgres import PostgresServer
+from tests.parts import pytest_configure, pytest_runtest_setup, require_part
 
-ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "data"
-
-
-def _have_mosquitto() -> bool:
-    try:
-        find_mosquitto()
-    except FileNotFoundError:
-        return False
-    return True
+# pytest finds hooks by name in a conftest: these two are tests/parts.py's
+__all__ = ["pytest_configure", "pytest_runtest_setup"]
 
 
 @pytest.fixture
 def broker() -> Iterator[Broker]:
     """A fresh broker per test, so topics and sessions never leak between tests."""
-    if not _have_mosquitto():
-        pytest.fail("mosquitto is not installed: run ./scripts/test.sh, which installs it")
+    require_part("mosquitto")
     with Broker() as running:
         yield running
 
@@ -52,22 +45,18 @@ def hub_process(broker: Broker, tmp_path: Path) -> Iterator[HubProcess]:
 
 @pytest.fixture
 def mosquitto_pub() -> str:
+    require_part("mosquitto_pub")
     path = shutil.which("mosquitto_pub")
-    if path is None:
-        pytest.fail("mosquitto_pub is not installed: run ./scripts/test.sh, which installs it")
+    assert path is not None
     return path
-
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """One PostgreSQL server for the session (initdb + pg_ctl in a temp dir, ~1 s to start);
     each test gets its own schema from ``pg_url``."""
-    try:
-        server = PostgresServer()
-    except FileNotFoundError as error:  # no binaries, or root without a 'postgres' user
-        pytest.skip(f"{error} (./scripts/test.sh installs it)")
-    with server:
+    require_part("postgresql")
+    with PostgresServer() as server:
         yield server
 
 

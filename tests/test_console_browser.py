@@ -8,29 +8,28 @@ alert, then lose the hub and see the console say so. Screenshots of each step la
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from testing.demo import CHROMIUM, DemoProcess, chromium_page, running_demo
+from testing.demo import DemoProcess, chromium_page, running_demo
+from tests.parts import import_part, needs
 
-try:
-    from playwright.sync_api import Page, expect
-except ImportError:  # pragma: no cover - the suite's install script provides it
-    pytest.skip("the playwright package is not installed (pip install playwright)",
-                allow_module_level=True)
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+expect = import_part("playwright.sync_api").expect
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "console"
 VEHICLES = ("shuttle-01", "shuttle-02", "shuttle-03")
 VICTIM = "shuttle-02"
 
-pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                                reason=f"no Chromium at {CHROMIUM} (Debian package chromium)")
+pytestmark = needs("chromium")
 
 
 @pytest.fixture

@@ -12,7 +12,6 @@ in ``test-artifacts/console-100/``. The hub's history itself is checked in-proce
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from l4mon.runtime import Runtime
 from telemetry.topics import link_topic, state_topic
 from telemetry.wire import LinkSample, VehicleState
 from testing.demo import CHROMIUM, CHROMIUM_ARGS, ROOT, DemoProcess, running_demo
+from tests.parts import needs
 
 ARTIFACTS = ROOT / "test-artifacts" / "console-100"
 VEHICLES = 100
@@ -38,8 +38,7 @@ VICTIM = "shuttle-073"
 NOW = 1_700_000_000.0
 TOKEN = "fleet100-token"
 
-browser_only = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                                  reason=f"no Chromium at {CHROMIUM} (Debian package chromium)")
+browser_only = needs("chromium", "playwright")
 
 
 # ---------------------------------------------------------------- the hub's history, in-process

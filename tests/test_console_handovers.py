@@ -9,25 +9,24 @@ about half a minute. Screenshots land in ``test-artifacts/console/`` (``1x-hando
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
 
-from testing.demo import CHROMIUM, DemoProcess, chromium_page, running_demo
+from testing.demo import DemoProcess, chromium_page, running_demo
+from tests.parts import import_part, needs
 from tests.test_console_browser import ARTIFACTS
 
-try:
-    from playwright.sync_api import Page, expect
-except ImportError:  # pragma: no cover - the suite's install script provides it
-    pytest.skip("the playwright package is not installed (pip install playwright)",
-                allow_module_level=True)
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
-pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                                reason=f"no Chromium at {CHROMIUM} (Debian package chromium)")
+expect = import_part("playwright.sync_api").expect
+
+pytestmark = needs("chromium")
 
 #: With 9 vehicles spaced evenly on the 1.9 km loop, shuttle-02 starts ~10 m before the Araya
 #: junction and crawls through it at junction speed for ~20 s.

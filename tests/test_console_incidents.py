@@ -11,27 +11,25 @@ own. Screenshots at 1280x800 and 1920x1080 land in ``test-artifacts/console-inci
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import time
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 
-from testing.demo import CHROMIUM, ROOT, DemoProcess, chromium_page, running_demo
+from testing.demo import ROOT, DemoProcess, chromium_page, running_demo
+from tests.parts import import_part, needs
 from tests.test_console_fleet100 import TRUNCATED_JS
 
-try:
-    from playwright.sync_api import Page, expect
-except ImportError:  # pragma: no cover - the suite's install script provides it
-    pytest.skip("the playwright package is not installed (pip install playwright)",
-                allow_module_level=True)
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
-pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                                reason=f"no Chromium at {CHROMIUM} (Debian package chromium)")
+expect = import_part("playwright.sync_api").expect
+
+pytestmark = needs("chromium")
 
 ARTIFACTS = ROOT / "test-artifacts" / "console-incidents"
 FLEET = 20

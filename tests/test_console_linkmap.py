@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -30,6 +29,7 @@ from l4mon.service import build_hub
 from telemetry.linkmap import Grid, LinkMap, write_map
 from testing.asgi import request
 from testing.demo import CHROMIUM, CHROMIUM_ARGS, DemoProcess
+from tests.parts import needs
 
 NOW = 1_767_225_600.0
 TOKEN = "linkmap-test-token"
@@ -269,8 +269,7 @@ def _words_only(text: str, where: str) -> None:
     assert not CODE.search(text), f"{where} shows a code: {CODE.search(text)!r} in {text!r}"
 
 
-browser_only = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                                  reason=f"no Chromium at {CHROMIUM} (Debian package chromium)")
+browser_only = needs("chromium", "playwright")
 
 
 @browser_only
@@ -278,7 +277,7 @@ def test_console_draws_the_map_and_the_warned_stretch(linkmap_demo: DemoProcess)
     """Layer with weak cells on the east leg for l5g; another link redraws; the hidden layer
     without a map; a weak_link_ahead alert's stretch outlined and emphasised; the vehicle
     panel says the outlook in words; screenshots at 1280x800 and 1920x1080."""
-    pw_api = pytest.importorskip("playwright.sync_api")
+    import playwright.sync_api as pw_api
     expect = pw_api.expect
     started = time.monotonic()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

@@ -6,12 +6,12 @@ and apart, and no alert says "both links" of a vehicle that has one. Screenshots
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 import pytest
@@ -19,19 +19,17 @@ import pytest
 from telemetry.topics import link_topic, service_topic, state_topic
 from telemetry.wire import LinkSample, ServiceStatus, VehicleState
 from testing.broker import Broker
-from testing.demo import CHROMIUM, chromium_page
+from testing.demo import chromium_page
 from testing.hub import TEST_TOKEN, HubProcess
 from tests.mqtt_publish import Publisher
+from tests.parts import import_part, needs
 
-try:
-    from playwright.sync_api import Page, expect
-except ImportError:  # pragma: no cover - the suite's install script provides it
-    pytest.skip("the playwright package is not installed (pip install playwright)",
-                allow_module_level=True)
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
-pytestmark = [pytest.mark.mqtt,
-              pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                                 reason=f"no Chromium at {CHROMIUM} (Debian package chromium)")]
+expect = import_part("playwright.sync_api").expect
+
+pytestmark = [pytest.mark.mqtt, needs("chromium")]
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "console-links"
 SITE = "linkcount"

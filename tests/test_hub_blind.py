@@ -7,7 +7,6 @@ before, the console said LIVE and raised 20 "both links down" takeovers.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from pathlib import Path
@@ -21,6 +20,7 @@ from testing.broker import Broker, free_port
 from testing.demo import CHROMIUM, CHROMIUM_ARGS
 from testing.hub import TEST_TOKEN, HubProcess, launch_hub, stop_hub, write_hub_config
 from tests.mqtt_publish import Publisher
+from tests.parts import needs
 
 pytestmark = pytest.mark.mqtt
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "hub-blind"
@@ -52,8 +52,7 @@ def _alerts(hub: HubProcess) -> list[dict]:
     return hub.json("/api/alerts", limit=1000)  # type: ignore[return-value]
 
 
-@pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                    reason=f"no Chromium at {CHROMIUM} (Debian package chromium)")
+@needs("chromium", "playwright")
 def test_a_stopped_broker_is_one_hub_blind_alert_and_not_live(broker: Broker,
                                                                tmp_path: Path) -> None:
     from playwright.sync_api import expect, sync_playwright

@@ -9,7 +9,6 @@ exactly what the leader had not. Then the real thing: one PostgreSQL, one Mosqui
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
@@ -31,9 +30,10 @@ from l4mon.leadership import Leadership
 from telemetry.topics import event_topic
 from telemetry.wire import VehicleEvent
 from testing.broker import Broker, free_port
-from testing.demo import CHROMIUM, chromium_page
+from testing.demo import chromium_page
 from testing.hub import ROOT, TEST_TOKEN, HubProcess, launch_hub, stop_hub, write_hub_config
 from tests.mqtt_publish import Publisher
+from tests.parts import needs
 from tests.test_alert_engine import T0, Rig
 
 MRM_RULE = """
@@ -356,13 +356,12 @@ def _wait(predicate: Any, what: str, timeout: float = 10.0) -> Any:
 
 
 @pytest.mark.mqtt
-@pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason=f"no Chromium at {CHROMIUM}")
+@needs("chromium", "playwright")
 def test_a_console_moves_to_the_leading_hub_by_itself(broker: Broker, pg_url: str,
                                                       tmp_path: Path) -> None:
     """Opened on the standby, the console moves to the leader and acts there (a cross-origin
     call the leader allows its peer's page); after the leader's kill -9 it moves back to the
     standby, which leads now, and shows the alerts it raises."""
-    pytest.importorskip("playwright")
     from playwright.sync_api import expect
 
     with _two_hubs(broker, pg_url, tmp_path) as (a, _b, ports), \

@@ -3,7 +3,6 @@ counting a drive twice, bounded memory, its Parquet form, the command's errors."
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import subprocess
@@ -24,6 +23,7 @@ from telemetry.linkmap.store import CELL_SCHEMA
 from telemetry.site import LocalFrame
 from telemetry.topics import Route
 from telemetry.wire import LinkSample, VehicleState
+from tests.parts import shared_data
 
 ROOT = Path(__file__).resolve().parent.parent
 START = 1_767_225_600.0
@@ -207,17 +207,9 @@ def test_the_command_builds_shows_and_says_what_is_wrong(
     assert merged.returncode == 0 and "already in the map" in merged.stdout
 
 
-def _shared_data() -> Path:
-    env = os.environ.get("L4MON_SHARED_DATA")
-    return Path(env) if env else ROOT.parent / "shared" / "data"
-
-
 def test_a_map_of_real_repeated_drives(tmp_path: Path) -> None:
     """Two CICV5G W2S runs of one road (CC BY 4.0): one grid, both drives in most cells."""
-    runs = sorted((_shared_data() / "cicv5g").glob("w2s_n8_v30_run0[12].txt"))
-    if len(runs) < 2:
-        pytest.skip(f"the CICV5G W2S runs are not in {_shared_data() / 'cicv5g'} "
-                    "(../shared/data is not part of the project)")
+    runs = shared_data("cicv5g/w2s_n8_v30_run0[12].txt", at_least=2)
     from scenarios.importers import import_files
 
     logs = []

@@ -21,6 +21,7 @@ import pytest
 from scenarios.importers import DriveLogImportError, FileReport, gnettrack, import_files, mapped
 from scenarios.importers.mapped import Importer, MappingError, load_mapping, shipped
 from telemetry.drivelog import read_manifest, read_table
+from tests.parts import shared_data, shared_data_dir
 from tests.test_importers import HEADER as GNETTRACK_HEADER
 from tests.test_importers import MARKED as GNETTRACK_MARKED
 from tests.test_importers import SYNTHETIC as GNETTRACK_ROWS
@@ -28,7 +29,7 @@ from tests.test_importers import SYNTHETIC as GNETTRACK_ROWS
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "cicv5g"
 EXCERPT = FIXTURES / "arterial_n78_v50_excerpt.txt"
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+SHARED = shared_data_dir()
 #: The manifest fields both routes must agree on (``source`` says which route it was).
 MANIFEST_FIELDS = ("site", "conditions", "not_measured", "hub_config", "vehicles", "start",
                    "end", "messages", "fields_not_measured")
@@ -38,11 +39,8 @@ MANIFEST_FIELDS = ("site", "conditions", "not_measured", "hub_config", "vehicles
 
 
 def real_files(folder: Path, pattern: str) -> list[Path]:
-    files = sorted(folder.glob(pattern))
-    if not files:
-        pytest.skip(f"real drive-test data absent: {folder} (../shared/data is not checked "
-                    "out beside the project)")
-    return files
+    """The shared data's files; their absence fails under CI (tests/parts.py)."""
+    return shared_data(f"{folder.relative_to(SHARED).as_posix()}/{pattern}")
 
 
 def bits(values: list) -> list:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import socket
 import ssl
 import subprocess
@@ -26,6 +25,7 @@ from telemetry.topics import rsu_topic, state_topic
 from telemetry.wire import VehicleState
 from testing.broker import find_mosquitto, free_port
 from testing.demo import stop_process
+from tests.parts import require_part
 
 pytestmark = pytest.mark.mqtt
 
@@ -50,13 +50,9 @@ def _render(certs: Path, port: int) -> str:
 
 def mosquitto_with_certs(tmp_path: Path, *names: str) -> tuple[Path, Path]:
     """The mosquitto binary and a fresh test CA with a certificate for 127.0.0.1 and each of
-    ``names`` (deploy/mosquitto/make-certs.sh); skips where either tool is missing."""
-    try:
-        binary = find_mosquitto()
-    except FileNotFoundError:
-        pytest.skip("mosquitto is not installed (Debian package mosquitto; scripts/test.sh)")
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed: make-certs.sh needs it")
+    ``names`` (deploy/mosquitto/make-certs.sh); both tools are parts (tests/parts.py)."""
+    require_part("mosquitto", "openssl")
+    binary = find_mosquitto()
     certs = tmp_path / "certs"
     subprocess.run([str(DEPLOY / "make-certs.sh"), str(certs), "127.0.0.1", *names],
                    check=True, capture_output=True)

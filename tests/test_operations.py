@@ -10,7 +10,6 @@ import subprocess
 from pathlib import Path
 
 import httpx
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from l4mon.api.app import create_app
@@ -21,6 +20,7 @@ from l4mon.ingest._gmqtt import self_check
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt import MqttSettings, MqttStatus
 from l4mon.service import build_runtime
+from tests.parts import require_part
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "prometheus" / "l4mon-rules.yml"
@@ -29,9 +29,8 @@ TOKEN = "ops-test-token"
 
 def test_promtool_accepts_the_rules() -> None:
     """`promtool check rules` (Debian package prometheus, installed by scripts/test.sh)."""
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.skip("promtool is not installed (Debian package prometheus; scripts/test.sh)")
+    require_part("promtool")
+    promtool = str(shutil.which("promtool"))
     result = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True,
                             text=True, timeout=60, check=False)
     assert result.returncode == 0, result.stdout + result.stderr

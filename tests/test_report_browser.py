@@ -7,26 +7,21 @@ CLI's ``--pdf`` makes with the same browser.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from l4mon.report import ReportOptions, build_report, print_pdf, render
 from testing.demo import CHROMIUM, CHROMIUM_ARGS
+from tests.parts import import_part, needs
 from tests.report_logs import simulated
 
-try:
-    from playwright.sync_api import sync_playwright
-except ImportError:  # pragma: no cover - the suite's install script provides it
-    pytest.skip("the playwright package is not installed (pip install playwright)",
-                allow_module_level=True)
+sync_playwright = import_part("playwright.sync_api").sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts" / "report"
 
-pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                                reason=f"no Chromium at {CHROMIUM} (Debian package chromium)")
+pytestmark = needs("chromium")
 
 
 @pytest.fixture(scope="module")
