@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -202,6 +203,20 @@ def _raw_trace_hint(target: Path) -> None:
                       "l4mon replay LOG")
 
 
+def _writable(path: Path, option: str) -> None:
+    """Refuse an output that cannot be written before the work, not after it (exit 2); a
+    missing folder is made, as ``report`` does."""
+    folder = path.parent
+    if path.is_dir():
+        raise ConfigError(f"{option} {path} is a folder: give the file to write")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(f"{option} {path}: cannot make its folder ({error.strerror})") from None
+    if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ConfigError(f"{option} {path}: not writable")
+
+
 def _replay(args: argparse.Namespace) -> int:
     """Exit 0 when every expectation holds (or there are none), 1 when one fails."""
     from l4mon import progress
@@ -210,6 +225,8 @@ def _replay(args: argparse.Namespace) -> int:
 
     target = Path(args.input)
     _raw_trace_hint(target)
+    if args.out:
+        _writable(Path(args.out), "--out")
     config = load_config(args.config) if args.config else None
     site = None if args.site is None else load_site(
         DEMO_SITE_PATH if args.site == "demo" else args.site)
@@ -309,7 +326,8 @@ def _report(args: argparse.Namespace) -> int:
           + (f" ... {written[-1]}" if len(written) > 1 else ""), flush=True)
     for line in report.verdict_detail:
         print(f"  {line}", flush=True)
-    return 0
+    # the verdict is the command's answer, so that CI can gate on it (the files are written)
+    return 1 if report.verdict == "fail" else 0
 
 
 def _linkmap(args: argparse.Namespace) -> int:
@@ -520,6 +538,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands whose exit status is a verdict: 0 pass (or nothing graded), 1 a verdict or an
+#: expectation failed, 2 bad input (files, URLs, options).
+DATA_TOOLS = frozenset({"import", "replay", "report", "linkmap"})
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
@@ -561,4 +584,6 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except OSError as error:
         print(f"l4mon: {error}", file=sys.stderr)
-        return 1
+        # For the data tools a file that cannot be read or written, or a broker that cannot be
+        # reached, is bad input (2), never a failed verdict (1) that CI would misread.
+        return 2 if args.command in DATA_TOOLS else 1

