@@ -258,3 +258,14 @@ def test_many_connections_on_one_token_leave_takeovers_prompt(
     assert len(latencies) == 20
     for sock in held:
         sock.close()
+
+
+def test_a_message_over_max_message_bytes_closes_the_socket(hub: HubProcess) -> None:
+    """The console sends 16-byte pings; one 5,000-byte message (over 4 KiB) ends the socket
+    on the hub's side (1009), and the hub still serves the next console."""
+    sock = open_raw(hub.port, f"token={TEST_TOKEN}")
+    sock.sendall(frame(TEXT, b'{"type": "ping", "pad": "' + b"x" * 4_970 + b'"}'))
+    _wait(lambda: hub_end(hub.pid, sock) is None, within_s=5.0,
+          what="the oversized message's socket closed on the hub's side")
+    sock.close()
+    open_raw(hub.port, f"token={TEST_TOKEN}").close()
