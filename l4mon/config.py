@@ -131,6 +131,47 @@ class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
                              "max_tracked_clients > 0")
 
 
+class ConsoleSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Bounds of the console stream ``/ws``, so one viewer (or one leaked token) cannot grow
+    the hub's memory or hold its event loop: docs/operations.md, "Threats and bounds"."""
+
+    #: Console sockets at once, all tokens together; the next handshake gets 503.
+    max_connections: int = 500
+    #: Console sockets at once per token (by its name); the next handshake gets 429.
+    max_connections_per_token: int = 20
+    #: Alert frames (and bytes of them) waiting for one console; beyond either it is closed
+    #: with 1013 and reconnects with ``last_seq`` (nothing is dropped silently).
+    max_queued_frames: int = 1_000
+    max_queued_bytes: int = 4_194_304
+    #: A send to one console that has not gone out for this long: closed with 1013.
+    send_stall_s: float = 10.0
+    #: A closing socket whose peer does not take the rest within this long is aborted.
+    close_linger_s: float = 2.0
+    #: The largest message a console may send (it sends ``{"type": "ping"}``).
+    max_message_bytes: int = 4_096
+    #: Frames a console may send (messages and WebSocket pings alike): a sustained rate and a
+    #: burst; beyond, it is closed with 1008.
+    max_frames_per_s: float = 10.0
+    frame_burst: int = 30
+    #: Bytes the hub holds unsent per socket before a send waits for the peer.
+    write_buffer_bytes: int = 65_536
+    #: permessage-deflate: smaller state frames for a remote console, at CPU and memory per
+    #: socket (docs/operations.md, "Threats and bounds").
+    compress: bool = True
+
+    def __post_init__(self) -> None:
+        if min(self.max_connections, self.max_connections_per_token, self.max_queued_frames,
+               self.max_queued_bytes, self.max_message_bytes, self.frame_burst,
+               self.write_buffer_bytes) <= 0:
+            raise ValueError("console: connection caps, queue bounds, max_message_bytes, "
+                             "frame_burst and write_buffer_bytes must be > 0")
+        if min(self.send_stall_s, self.close_linger_s, self.max_frames_per_s) <= 0:
+            raise ValueError("console: send_stall_s, close_linger_s and max_frames_per_s "
+                             "must be > 0")
+        if self.max_connections_per_token > self.max_connections:
+            raise ValueError("console: max_connections_per_token must be <= max_connections")
+
+
 class SiteSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Site file (intersections, cells, RSUs, routes) for the console's plot; empty for none.
     path: str = ""
@@ -174,6 +215,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     alerts: AlertSettings = AlertSettings()
     requirements: Requirements = Requirements()
     auth: AuthSettings = AuthSettings()
+    console: ConsoleSettings = ConsoleSettings()
     site: SiteSettings = SiteSettings()
     feed: FeedSettings = FeedSettings()
     ha: HaSettings = HaSettings()

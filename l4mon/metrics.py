@@ -115,6 +115,16 @@ class HubCollector(Collector):
             yield CounterMetricFamily("l4mon_console_disconnected_slow",
                                       "Consoles disconnected for not keeping up.",
                                       value=self.broadcaster.disconnected_slow)
+            yield CounterMetricFamily("l4mon_console_closed_flooding",
+                                      "Consoles closed (1008) for sending more frames than "
+                                      "their budget.",
+                                      value=self.broadcaster.sockets.flooding)
+            refused = CounterMetricFamily("l4mon_console_refused",
+                                          "Console handshakes refused by a connection cap.",
+                                          labels=["cap"])
+            for cap in ("token", "total"):
+                refused.add_metric([cap], self.broadcaster.seats.refused[cap])
+            yield refused
         ha = self.ha() if self.ha is not None else None
         # A single hub always decides: 1, so "sum over a pair == 1" holds for pairs and singles.
         yield GaugeMetricFamily("l4mon_ha_leader",

@@ -26,8 +26,10 @@ from l4mon.api.deps import (
 )
 from l4mon.api.json import JSON
 from l4mon.api.limits import FailureLimiter
+from l4mon.api.resume import parse_last_seq
 from l4mon.metrics import HubCollector, exposition, make_registry
 from l4mon.runtime import Runtime
+from l4mon.seats import NoSeat
 
 
 def create_app(runtime: Runtime) -> FastAPI:
@@ -151,17 +153,20 @@ def create_app(runtime: Runtime) -> FastAPI:
         token = websocket.query_params.get("token") \
             or bearer(websocket.headers.get("authorization"))
         try:
-            authenticate(runtime.tokens, limiter, token, client_address(websocket))
-        except HTTPException as denied:
+            who = authenticate(runtime.tokens, limiter, token, client_address(websocket))
+            last_seq = parse_last_seq(websocket.query_params.get("last_seq"))
+            seat = runtime.broadcaster.seats.take(who.name)
+        except (HTTPException, NoSeat) as denied:
+            status, detail, headers = (denied.status_code, denied.detail, denied.headers) \
+                if isinstance(denied, HTTPException) else (denied.status, denied.detail,
+                                                           {"Retry-After": "5"})
             await websocket.send_denial_response(
-                JSON({"detail": denied.detail}, status_code=denied.status_code,
-                     headers=denied.headers))
+                JSON({"detail": detail}, status_code=status, headers=headers))
             return
-        raw_seq = websocket.query_params.get("last_seq")
-        last_seq = int(raw_seq) if raw_seq and raw_seq.isdigit() else None
-        await websocket.accept()
-        await runtime.broadcaster.serve(websocket, snapshot=runtime.snapshot,
-                                        missed=runtime.missed, last_seq=last_seq)
+        with seat:
+            await websocket.accept()
+            await runtime.broadcaster.serve(websocket, snapshot=runtime.snapshot,
+                                            missed=runtime.missed, last_seq=last_seq)
 
     @app.get("/", response_class=HTMLResponse)
     async def index() -> HTMLResponse:
