@@ -4,6 +4,7 @@ never-confirmed let go, their alerts resolved as "evicted" and kept so across a 
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -12,11 +13,14 @@ import pytest
 
 from l4mon.alerts.engine import EVICTED_ACTOR, AlertEngine
 from l4mon.alerts.model import Alert
-from l4mon.config import HubConfig, IngestSettings
+from l4mon.config import ConfigError, HubConfig, IngestSettings, config_from_dict
 from telemetry.fleet import UNREGISTERED, WRONG_KIND, FleetLimits
 from telemetry.register import RegisterError, load_register, parse_register
-from telemetry.topics import rsu_topic, state_topic
-from telemetry.wire import RsuStatus, VehicleState
+from telemetry.topics import event_topic, rsu_topic, state_topic
+from telemetry.wire import RsuStatus, VehicleEvent, VehicleState
+from testing.broker import Broker, free_port
+from testing.hub import HubProcess, launch_hub, metric_value, stop_hub, write_hub_config
+from tests.mqtt_publish import Publisher
 from tests.test_alert_engine import SITE, T0, Rig
 
 REGISTER = parse_register({"hubs": ["l4mon-hub"], "sites": {
@@ -234,3 +238,87 @@ def test_a_silent_newcomer_is_forgotten_and_its_topics_with_it(tmp_path: Path) -
     counts = Counter(a.resolved_by for a in rig.engine.journal.alerts(limit=1_000)
                      if a.vehicle == "once")
     assert counts == Counter()
+
+
+# -- through ``l4mon serve`` and a real broker ------------------------------------------------
+
+
+def _serve_flood(broker: Broker, tmp_path: Path, fakes: int, extra: str = "", *,
+                 pose: bool = False) -> tuple[HubProcess, float | None]:
+    """A real hub; ``fakes`` made-up ids, one state each (and with ``pose``, RSU status under
+    the name ``v1``); then a takeover request from vehicle ``v1``, never heard before as one:
+    (the hub, seconds from its PUBACK to the alert in the API)."""
+    hub = launch_hub(broker, write_hub_config(tmp_path, extra=extra), tmp_path / "hub.log",
+                     free_port())
+    with Publisher(broker.host, broker.port, client_id="flood") as pub:
+        for i in range(fakes):
+            pub.publish(state_topic(SITE, f"fake-{i}"), _state_bytes())
+        if pose:
+            pub.publish(rsu_topic(SITE, "v1"), msgspec.json.encode(RsuStatus(
+                ts=time.time(), seq=0, intersection="x1", health="fault")), qos=1)
+        pub.flush()
+        hub.wait_for(lambda: hub.metric("l4mon_messages_received_total") >= fakes + pose,
+                     timeout=30, what="the flood at the hub")
+        event = msgspec.json.encode(VehicleEvent(ts=time.time(), kind="takeover_request",
+                                                 seq=0))
+        pub.publish(event_topic(SITE, "v1"), event, qos=1)
+        pub.flush()
+        acked = time.monotonic()
+        while time.monotonic() - acked < 5:
+            if hub.json("/api/alerts", vehicle="v1", severity="takeover"):
+                return hub, time.monotonic() - acked
+            time.sleep(0.01)
+    return hub, None
+
+
+def _state_bytes() -> bytes:
+    return msgspec.json.encode(VehicleState(ts=time.time(), seq=0, lat=36.0, lon=136.0,
+                                            speed_mps=0.0, heading_deg=0.0, mode="autonomous"))
+
+
+def test_serve_after_a_flood_of_fakes_a_real_takeover_is_raised_within_1_s(
+        broker: Broker, tmp_path: Path) -> None:
+    """No register, a table of 2,000: 6,000 made-up ids go in (the oldest newcomers let go to
+    make room, never a refusal), and then a new vehicle's takeover request is raised within
+    1 s of the broker's acknowledgement; no fake raised a takeover alert."""
+    hub, latency = _serve_flood(broker, tmp_path, 6_000, "[fleet]\nmax_vehicles = 2000\n")
+    try:
+        assert latency is not None and latency < 1.0, hub.log()[-2000:]
+        assert hub.metric("l4mon_vehicles_evicted_total") >= 4_000
+        assert hub.metric('l4mon_messages_quarantined_total{reason="capacity"}') == 0
+        takeovers = hub.json("/api/alerts", severity="takeover", limit=1_000)
+        assert [a["vehicle"] for a in takeovers] == ["v1"]
+    finally:
+        stop_hub(hub)
+
+
+def test_serve_with_a_register_refuses_strangers_and_wrong_kinds(
+        broker: Broker, tmp_path: Path) -> None:
+    """With [register] path: 2,000 unregistered ids and a vehicle's RSU status are quarantined
+    (unregistered, wrong_kind) and raise nothing; the registered vehicle's takeover request is
+    raised within 1 s."""
+    register = tmp_path / "register.toml"
+    register.write_text(f'[sites.{SITE}]\nvehicles = ["v1"]\nrsus = ["r1"]\n')
+    hub, latency = _serve_flood(broker, tmp_path, 2_000, f'[register]\npath = "{register}"\n',
+                                pose=True)
+    try:
+        assert latency is not None and latency < 1.0, hub.log()[-2000:]
+        text = hub.get("/metrics").text
+        assert metric_value(text, 'l4mon_messages_quarantined_total{reason="unregistered"}') \
+            == 2_000
+        assert metric_value(text, 'l4mon_messages_quarantined_total{reason="wrong_kind"}') == 1
+        assert [v["id"] for v in hub.json("/api/vehicles")] == ["v1"]
+        assert hub.json("/api/rsus") == []
+    finally:
+        stop_hub(hub)
+
+
+def test_the_cap_on_newcomers_is_not_optional() -> None:
+    """No rate of 0 or infinity, no negative burst, no idle time shorter for alerting
+    newcomers: the config names what is wrong."""
+    for fleet in ({"new_vehicles_per_s": 0}, {"new_vehicles_per_s": float("inf")},
+                  {"new_vehicles_burst": -1}, {"confirm_after_s": 0},
+                  {"forget_newcomer_after_s": 700, "forget_alerting_newcomer_after_s": 600}):
+        with pytest.raises(ConfigError, match="fleet"):
+            config_from_dict({"fleet": fleet})
+    assert config_from_dict({"register": {"path": "/etc/l4mon/register.toml"}}).register.path
