@@ -3,8 +3,8 @@
 Commands: demo (hub and a simulated fleet, no broker), serve (the hub on an MQTT broker),
 simulate (publish a simulated fleet), replay (a drive log or scenario through the pipeline),
 import (drive-test exports into a drive log), report (a reliability report), linkmap (a map
-of link quality learned from drive logs), token (access tokens for a hub's journal).
-l4mon COMMAND --help for each.
+of link quality learned from drive logs), token (access tokens for a hub's journal), acl (the
+broker's ACL from the site register). l4mon COMMAND --help for each.
 """
 
 from __future__ import annotations
@@ -24,6 +24,8 @@ import uvloop
 
 from l4mon.alerts.journal import JournalError
 from l4mon.config import ConfigError, HubConfig, load_config, parse_listen, with_overrides
+from l4mon.mosquitto_acl import acl_text
+from telemetry.register import load_register
 
 if TYPE_CHECKING:
     from l4mon.alerts.journal import Journal
@@ -415,6 +417,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
 
+    acl = sub.add_parser("acl", help="Mosquitto's ACL file from the site register (stdout)")
+    acl.add_argument("register", metavar="REGISTER", help="the site register (TOML)")
+
     demo = sub.add_parser("demo", help="hub + simulated fleet in one process, no broker")
     demo.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT to serve on")
     demo.add_argument("--vehicles", type=int, default=4)
@@ -548,6 +553,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "acl":
+            print(acl_text(load_register(args.register)), end="")
+            return 0
         if args.command == "demo":
             if args.vehicles < 1 or args.rate <= 0:
                 raise ConfigError("--vehicles must be >= 1 and --rate > 0")

@@ -177,6 +177,14 @@ class SiteSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     path: str = ""
 
 
+class RegisterSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The site register (telemetry/register.py): which ids are vehicles and which RSUs, per
+    site. Set, every other id is quarantined (``unregistered``, ``wrong_kind``) and raises
+    nothing; empty, unknown vehicles are newcomers (telemetry/newcomers.py)."""
+
+    path: str = ""
+
+
 class HaSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """A hub pair: two ``serve`` on one PostgreSQL journal, one leading (l4mon/leadership.py).
     Leadership is on whenever the journal is PostgreSQL; these say how it behaves."""
@@ -217,6 +225,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     auth: AuthSettings = AuthSettings()
     console: ConsoleSettings = ConsoleSettings()
     site: SiteSettings = SiteSettings()
+    register: RegisterSettings = RegisterSettings()
     feed: FeedSettings = FeedSettings()
     ha: HaSettings = HaSettings()
     linkmap: LinkMapSettings = LinkMapSettings()

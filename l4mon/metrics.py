@@ -21,7 +21,7 @@ from l4mon.ingest.mqtt_status import MqttStatus
 from l4mon.live import Broadcaster
 from l4mon.recorder import Recorder
 from telemetry.decode import REASONS
-from telemetry.fleet import CAPACITY, SITE_CONFLICT
+from telemetry.fleet import REASONS as FLEET_REASONS
 from telemetry.ranges import LINK_RANGES
 from telemetry.ranges import REASONS as SCREEN_REASONS
 from telemetry.vehicle import CONNECTIVITY, SERVICE_STATES
@@ -55,7 +55,7 @@ class HubCollector(Collector):
         quarantined = CounterMetricFamily("l4mon_messages_quarantined",
                                           "Messages refused, by reason.", labels=["reason"])
         counts = hub.quarantine.counts
-        for reason in (*REASONS, CAPACITY, SITE_CONFLICT, INTERNAL_ERROR):
+        for reason in (*REASONS, *FLEET_REASONS, INTERNAL_ERROR):
             quarantined.add_metric([reason], counts.get(reason, 0))
         yield quarantined
         not_measured = CounterMetricFamily(
@@ -92,6 +92,16 @@ class HubCollector(Collector):
             service.add_metric([state], count)
         yield service
         yield GaugeMetricFamily("l4mon_rsus", "Tracked roadside units.", value=len(hub.fleet.rsus))
+        newcomers = hub.fleet.newcomers
+        yield GaugeMetricFamily("l4mon_vehicles_newcomers",
+                                "Vehicles heard but not yet confirmed (no register vouches).",
+                                value=len(newcomers))
+        yield GaugeMetricFamily("l4mon_vehicles_on_probation",
+                                "Newcomers let in beyond the admission rate: not judged yet.",
+                                value=len(newcomers.on_probation))
+        yield CounterMetricFamily("l4mon_vehicles_evicted",
+                                  "Newcomers never confirmed that the hub let go.",
+                                  value=hub.fleet.evicted)
         yield GaugeMetricFamily("l4mon_tick_seconds", "Cost of the last evaluation tick.",
                                 value=hub.last_tick_cost_s)
         alerts = hub.alerts

@@ -21,8 +21,9 @@ from l4mon.hub import Hub
 from l4mon.leadership import Leadership
 from l4mon.runtime import Runtime
 from l4mon.timetable import Timetable
-from telemetry.fleet import RsuTrack
+from telemetry.fleet import Refused, RsuTrack
 from telemetry.linkmap.outlook import LookAhead
+from telemetry.register import load_register
 from telemetry.site import Site, load_site
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ def build_hub(config: HubConfig, *, site: Site | None = None,
         rules = load_rules(config.alerts.rules or None)
     if site is None and config.site.path:
         site = load_site(config.site.path)
+    # Before the journal opens: a bad register stops the start with nothing to close.
+    register = load_register(config.register.path) if config.register.path else None
     timetable = Timetable(config.service)
     journal = open_journal(config.alerts.journal, synchronous=config.alerts.synchronous)
     engine = AlertEngine(rules=rules, journal=journal, duty=DutyRoster(journal=journal),
@@ -55,14 +58,18 @@ def build_hub(config: HubConfig, *, site: Site | None = None,
                          planned=timetable.planned if timetable else None)
     if engine.open:
         log.info("journal %s: restored %d open alerts", journal.location, len(engine.open))
-    hub = Hub(config=config, site=site)
+    hub = Hub(config=config, site=site, register=register)
     hub.alerts = engine
     for planned in timetable.vehicles():  # expected: known, and missed, before it is heard
         where = planned.site or (site.name if site is not None else None)
         if where is None:
             raise ValueError(f"service.timetable: vehicle {planned.vehicle} needs a site "
                              "(site = ...), the hub has no site plan to take it from")
-        hub.fleet.expect(planned.vehicle, where)
+        try:
+            hub.fleet.expect(planned.vehicle, where)
+        except Refused as refused:
+            raise ValueError(f"service.timetable: vehicle {planned.vehicle}: "
+                             f"{refused.detail}") from None
     if config.linkmap.path:
         engine.lookahead = LookAhead.load(config.linkmap, site=site)
 

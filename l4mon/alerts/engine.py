@@ -109,6 +109,9 @@ DEFERRED_MAX = 10_000
 #: operator, and not the condition clearing, so nothing reopens them (flap damping reopens
 #: only what the system resolved, ``resolved_by`` None).
 SERVICE_ACTOR = "service"
+#: Who resolves the alerts of a vehicle the hub let go (telemetry/newcomers.py: a newcomer never
+#: confirmed): final, like an operator's; the journal keeps them resolved across restarts.
+EVICTED_ACTOR = "evicted"
 #: How far before an event's own time (its sender's clock) the leader's raise may lie and
 #: still count as that event's: the sender's clock may run a little ahead of the hubs'.
 SENT_SLACK_S = 0.5
@@ -392,6 +395,30 @@ class AlertEngine:
             track = self._tracks.get(self.key_of(alert))
             if track is not None:  # final, like an operator's: a new service raises anew
                 track.alert = alert
+
+    def alerts_by_vehicle(self) -> dict[str, int]:
+        """Each vehicle with an open alert: 2 when an operator acknowledged one (someone is
+        handling it), else 1 (telemetry/newcomers.py asks before letting a vehicle go)."""
+        out: dict[str, int] = {}
+        for alert in self.open.values():
+            if alert.vehicle is not None:
+                handled = 2 if alert.acknowledged_at is not None else 1
+                out[alert.vehicle] = max(out.get(alert.vehicle, 0), handled)
+        return out
+
+    def forget_vehicle(self, vehicle: VehicleTrack, now: float, why: str) -> None:
+        """The hub let ``vehicle`` go (evicted): its open alerts are resolved by
+        ``EVICTED_ACTOR`` with ``why`` (journaled, so a restart does not bring them back) and
+        its holds are dropped. A standby only drops its holds: the leader resolves."""
+        vid = vehicle.id
+        if self.leading:
+            for alert in sorted(self.open.values(), key=lambda a: a.id):
+                if alert.vehicle == vid:
+                    self._resolve(alert, now, actor=EVICTED_ACTOR, reason=why)
+        links = (None, *vehicle.links)
+        for rule in self.rules:
+            for link in links:
+                self._tracks.pop((rule.name, vid, link), None)
 
     def _inhibited(self, rule: Rule, subject: str | None, site: str | None, now: float) -> bool:
         for other in rule.inhibited_by:
