@@ -73,9 +73,13 @@ class LiveProcess:
             # console is told, and no event judged, by a hub that does not know its role yet.
             runtime.ha.step()
         if self.http is not None and self.app is not None:
+            # X-Forwarded-For is believed from the configured proxies only: uvicorn's own
+            # default trusts 127.0.0.1, where anyone on the host could then pose as any address.
+            proxies = list(runtime.hub.config.http.trusted_proxies)
             self._server = server = uvicorn.Server(uvicorn.Config(
                 self.app, host=self.http[0], port=self.http[1], log_level="warning",
-                access_log=False, lifespan="off", loop="none", ws="websockets-sansio"))
+                access_log=False, lifespan="off", loop="none", ws="websockets-sansio",
+                proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None))
             serving = group.create_task(server.serve(), name="l4mon-http")
             while not server.started:
                 if serving.done():

@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS duty (
     operator TEXT NOT NULL, on_at REAL NOT NULL, off_at REAL, vehicles TEXT
 );
 CREATE TABLE IF NOT EXISTS tokens (
-    name TEXT PRIMARY KEY, role TEXT NOT NULL, sha256 TEXT NOT NULL, created_at REAL NOT NULL
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, sha256 TEXT NOT NULL, created_at REAL NOT NULL,
+    expires_at REAL, revoked_at REAL
 );
 CREATE TABLE IF NOT EXISTS service (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
