@@ -151,7 +151,7 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
         print(f"{len(runtime.tokens)} access token(s) known (config and journal "
               f"{shown}); tokens are kept only as hashes, so to log in with a "
               "new one: l4mon token create --role operator --name NAME --journal "
-              f"{shown} (then restart serve)", flush=True)
+              f"{shown} (this hub takes it within a second)", flush=True)
     stop = asyncio.Event()
     _stop_on_signals(stop)
     log.info("l4mon serve: broker %s (%s), HTTP http://%s:%d/, journal %s", config.mqtt.url,
