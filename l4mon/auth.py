@@ -120,6 +120,7 @@ class TokenStore:
         self._journaled: dict[str, Principal] = {}
         self._generation: str | None = None
         self._checked_at = -math.inf
+        self._failing = False
         #: Called after the journal's tokens changed (sessions on a revoked token close).
         self.on_change: list[Callable[[], None]] = []
         if journal is not None:
@@ -165,13 +166,16 @@ class TokenStore:
         try:
             generation = journal.meta(TOKENS_GENERATION)
             if generation == self._generation:
+                self._failing = False
                 return False
             journaled = _principals(journal.tokens())
         except Exception as error:  # any journal failure: keep what we have
-            log.warning("tokens: cannot re-read the journal %s (%s); keeping the tokens as "
-                        "last read", journal.location, error)
+            if not self._failing:  # said once per outage, not once per request
+                log.warning("tokens: cannot re-read the journal %s (%s); keeping the tokens "
+                            "as last read", journal.location, error)
+            self._failing = True
             return False
-        self._journaled, self._generation = journaled, generation
+        self._journaled, self._generation, self._failing = journaled, generation, False
         for listener in self.on_change:
             listener()
         return True

@@ -55,6 +55,19 @@ def test_a_revocation_by_another_process_holds_at_the_next_verify(tmp_path: Path
         cli_side.close()
 
 
+def test_a_journal_that_does_not_answer_keeps_the_tokens_as_last_read(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """It cannot have recorded a revocation either: the operators stay logged in, and the
+    outage is logged once, not once per request."""
+    journal = SqliteJournal(tmp_path / "j.sqlite")
+    journal.add_token("alice", "operator", hash_token("alice-token"), NOW)
+    store = TokenStore(journal=journal)
+    journal.close()  # every read now fails
+    for n in range(5):
+        assert store.verify("alice-token", NOW + n) is not None
+    assert sum("cannot re-read the journal" in r.message for r in caplog.records) == 1
+
+
 def test_an_expired_token_is_refused_by_the_clock_given(tmp_path: Path) -> None:
     """Expiry is judged on the hub's clock (a manual one here), to the second."""
     clock = ManualClock(NOW)
