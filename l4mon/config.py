@@ -6,6 +6,7 @@ every error names the key that is wrong.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Literal
 import msgspec
 
 from handover.settings import HandoverSettings
-from l4mon.alerts.journal_location import parse_location
+from l4mon.alerts.journal_location import carries_password, parse_location
 from l4mon.auth import TokenEntry
 from l4mon.feed import FeedSettings
 from l4mon.ingest.mqtt_settings import MqttSettings
@@ -43,9 +44,25 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 class HttpSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     listen: str = "127.0.0.1:8080"
+    #: The largest request body the hub reads (413 past it, before or while reading): the
+    #: API's bodies are actions of a few hundred bytes (docs/operations.md, "Threats and
+    #: bounds").
+    max_body_bytes: int = 16_384
+    #: Addresses or networks (``10.0.0.0/8``) of reverse proxies whose ``X-Forwarded-For`` and
+    #: ``X-Forwarded-Proto`` the hub believes. None by default: a client's own header never
+    #: moves the address its failed tokens are counted for.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         parse_listen(self.listen)
+        if self.max_body_bytes <= 0:
+            raise ValueError("http: max_body_bytes must be > 0")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"http: trusted_proxies: {proxy!r} is not an IP address or "
+                                 "network (a host name is not resolved)") from None
 
 
 class IngestSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -80,12 +97,19 @@ class AlertSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: SQLite's: NORMAL survives a hub crash; FULL also survives power loss (an fsync per
     #: transition). A PostgreSQL commit is always durable.
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    #: A file holding the PostgreSQL journal's password (first line), so that it is in neither
+    #: the URL nor a command line; libpq's own ``PGPASSFILE`` and ``PGPASSWORD`` work too.
+    #: Unused by an SQLite journal.
+    journal_password_file: str = ""
 
     def __post_init__(self) -> None:
         try:
             parse_location(self.journal)
         except ValueError as error:
             raise ValueError(f"alerts.journal: {error}") from None
+        if self.journal_password_file and carries_password(self.journal):
+            raise ValueError("alerts: the journal URL has a password and "
+                             "journal_password_file gives another: give it once")
 
 
 class Requirements(msgspec.Struct, frozen=True, forbid_unknown_fields=True):

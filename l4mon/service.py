@@ -14,7 +14,7 @@ from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.journal import Journal, open_journal, parse_location
 from l4mon.alerts.rules import Rule, load_rules
-from l4mon.auth import TokenStore
+from l4mon.auth import TokenStore, hash_token, new_token
 from l4mon.clock import Clock
 from l4mon.config import HubConfig
 from l4mon.hub import Hub
@@ -52,7 +52,8 @@ def build_hub(config: HubConfig, *, site: Site | None = None,
     # Before the journal opens: a bad register stops the start with nothing to close.
     register = load_register(config.register.path) if config.register.path else None
     timetable = Timetable(config.service)
-    journal = open_journal(config.alerts.journal, synchronous=config.alerts.synchronous)
+    journal = open_journal(config.alerts.journal, synchronous=config.alerts.synchronous,
+                           password_file=config.alerts.journal_password_file)
     engine = AlertEngine(rules=rules, journal=journal, duty=DutyRoster(journal=journal),
                          ul_required_kbps=config.requirements.ul_requirement,
                          planned=timetable.planned if timetable else None)
@@ -112,9 +113,9 @@ def build_runtime(config: HubConfig, *, clock: Clock, hub: Hub | None = None,
     journal = hub.alerts.journal if hub.alerts is not None else None
     if journal is not None:
         resume_service(hub, journal, clock.now())
-    entries = [(t.name, t.role, t.sha256) for t in config.auth.tokens] + (
-        journal.tokens() if journal is not None else [])
-    return Runtime(hub=hub, clock=clock, tokens=TokenStore(entries), site=site, demo=demo,
+    tokens = TokenStore([(t.name, t.role, t.sha256) for t in config.auth.tokens],
+                        journal=journal)
+    return Runtime(hub=hub, clock=clock, tokens=tokens, site=site, demo=demo,
                    buffer=buffer, mqtt=mqtt, recorder=recorder, ha=ha, peers=config.ha.peers)
 
 
@@ -131,11 +132,14 @@ def resume_service(hub: Hub, journal: Journal, now: float) -> None:
 
 
 def ensure_admin_token(runtime: Runtime) -> str | None:
-    """With no token anywhere, create an admin token, keep its hash, return it (shown once)."""
+    """With no token in force anywhere, create an admin token, keep its hash, return it
+    (shown once). A revoked ``admin`` row is given the new token."""
     if len(runtime.tokens):
         return None
-    token, digest = runtime.tokens.issue("admin", "admin")
     engine = runtime.hub.alerts
     assert engine is not None
-    engine.journal.add_token("admin", "admin", digest, runtime.clock.now())
+    token = new_token()
+    now = runtime.clock.now()
+    engine.journal.add_token("admin", "admin", hash_token(token), now)
+    runtime.tokens.refresh(now)
     return token

@@ -83,7 +83,7 @@ class HubProcess:
         return response.json()
 
     def health(self) -> dict[str, Any]:
-        """``/healthz`` (needs no token)."""
+        """``/healthz`` in full (with this client's token; a stranger reads only ok/degraded)."""
         return self.json("/healthz")  # type: ignore[no-any-return]
 
     def metric(self, name: str) -> float:
