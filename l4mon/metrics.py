@@ -179,6 +179,11 @@ class HubCollector(Collector):
                 "l4mon_mqtt_session_taken_over",
                 "Times the broker handed the hub's session to another client with its client "
                 "id (MQTT 5 reason 0x8E).", value=status.session_takeovers)
+            yield CounterMetricFamily(
+                "l4mon_mqtt_closed_by_broker",
+                "Times the broker closed the hub's connection unasked and without a reason "
+                "(Mosquitto 2.0.11 handing its session to another client, or shutting down).",
+                value=status.broker_closes_total)
             acked = GaugeMetricFamily(
                 "l4mon_mqtt_ack_after_processing",
                 "1 where a QoS 1 event is acknowledged only once processed, by ingest path.",

@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Final
 
 from handover.intersections import CHANGES
+from l4mon.ingest.refusals import SILENT_CLOSES
 from telemetry.fleet import HandoverEntry, RsuTrack
 from telemetry.link import LinkTrack
 from telemetry.linkstate import DEGRADED, DOWN, OK, STALE, UNKNOWN
@@ -63,7 +64,8 @@ SITE_FACTS: Final = frozenset({"site", "feed", "reason", "vehicles", "moving", "
 #: The hub itself: can it keep what it decides (its journal, l4mon/alerts/keeper.py), and is
 #: its broker session its own (l4mon/ingest/refusals.py; None without a broker)?
 HUB_FACTS: Final = frozenset({"journal", "journal_error", "unjournaled", "journal_down_s",
-                              "mqtt_session", "session_takeovers", "session_taken_over_s"})
+                              "mqtt_session", "session_takeovers", "session_taken_over_s",
+                              "broker_closes_recent"})
 #: One sender (a vehicle or RSU, named by its topic) of messages the transport refused:
 #: oversized packets, retained events (l4mon/ingest/refusals.py).
 SENDER_FACTS: Final = frozenset({"sender", "family", "site", "reason", "refused_recent",
@@ -281,12 +283,16 @@ class HubFacts:
         self.journal_down_s = None if keeper.down_since is None else now - keeper.down_since
         if mqtt is None:
             self.mqtt_session = self.session_takeovers = self.session_taken_over_s = None
-        else:
-            at = mqtt.session_taken_over_at
-            self.session_takeovers = mqtt.session_takeovers
-            self.session_taken_over_s = None if at is None else now - at
-            self.mqtt_session = "taken_over" if at is not None and now - at <= RECENT_S \
-                else "ok"
+            self.broker_closes_recent = None
+            return
+        closes = [t for t in mqtt.broker_closes if now - RECENT_S <= t <= now]
+        self.broker_closes_recent = len(closes)
+        said = mqtt.session_taken_over_at
+        contested = closes[-1] if len(closes) >= SILENT_CLOSES else None
+        at = max((t for t in (said, contested) if t is not None), default=None)
+        self.session_takeovers = mqtt.session_takeovers
+        self.session_taken_over_s = None if at is None else now - at
+        self.mqtt_session = "taken_over" if at is not None and now - at <= RECENT_S else "ok"
 
     def summary(self) -> str:
         """What is wrong with the hub itself, whichever hub rule asks."""
@@ -302,10 +308,12 @@ class HubFacts:
         if self.mqtt_session == "taken_over":
             said.append(
                 f"The broker ended this hub's session {self.session_taken_over_s or 0:.0f} s "
-                f"ago because another client connected with the hub's client id "
-                f"({self.session_takeovers} times since start): that client may have received "
-                "messages meant for the hub, events among them. The hub reconnects by itself; "
-                "find the client (broker log) and bind client ids to certificates "
+                f"ago: another client connected with the hub's client id (said by the broker "
+                f"{self.session_takeovers} times since start; the hub's connection closed "
+                f"unasked {self.broker_closes_recent} times in {RECENT_S:g} s). That client "
+                "may have received messages meant for the hub, events among them. The hub "
+                "reconnects by itself; find the client in the broker's log (\"already "
+                "connected, closing old connection\") and bind client ids to certificates "
                 "(docs/operations.md, \"Threats and bounds\").")
         return " ".join(said) or "the alert journal takes writes again"
 

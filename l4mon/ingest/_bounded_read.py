@@ -166,13 +166,18 @@ class PacketReader:
         return Refused(command, size, topic, packet_id)
 
 
-async def read_loop(protocol: Any, reader: PacketReader) -> None:
-    """gmqtt's protocol read loop, with ``reader`` in place of its own buffer and parser."""
+async def read_loop(protocol: Any, reader: PacketReader,
+                    closed_by_broker: Callable[[], None] | None = None) -> None:
+    """gmqtt's protocol read loop, with ``reader`` in place of its own buffer and parser.
+    ``closed_by_broker`` is told when the broker closed the connection (an end of stream the
+    hub did not ask for; not a network error, which ends the loop by cancelling it)."""
     await protocol._connected.wait()
     while protocol._connected.is_set():
         try:
             data = await protocol.read(CHUNK)
-        except ConnectionResetError:  # gmqtt's read says the peer closed: so does its loop
+        except ConnectionResetError:  # gmqtt's read: the peer closed. So does its loop
+            if closed_by_broker is not None:
+                closed_by_broker()
             break
         # gmqtt's keepalive drops a connection that delivered no whole packet for two
         # keepalive periods; bytes of a long packet streaming in are the broker talking.
@@ -188,7 +193,8 @@ async def read_loop(protocol: Any, reader: PacketReader) -> None:
 
 
 def install(client: Any, *, limit: int, refuse: Callable[[Refused], None],
-            unavailable: Callable[[str], None]) -> bool:
+            unavailable: Callable[[str], None],
+            closed_by_broker: Callable[[], None] | None = None) -> bool:
     """Read every connection ``client`` makes with a ``PacketReader`` bounded at ``limit``.
 
     gmqtt starts its read loop as a task when the socket is made, and the broker sends nothing
@@ -214,7 +220,8 @@ def install(client: Any, *, limit: int, refuse: Callable[[Refused], None],
             protocol._connection.put_package(Package(command, body))
 
         reader = PacketReader(limit=limit, emit=emit, refuse=refuse)
-        protocol._read_loop_future = asyncio.ensure_future(read_loop(protocol, reader))
+        protocol._read_loop_future = asyncio.ensure_future(
+            read_loop(protocol, reader, closed_by_broker))
         return connection
 
     client._create_connection = create_connection

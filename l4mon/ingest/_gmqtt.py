@@ -563,7 +563,8 @@ async def run_session(settings: MqttSettings, deliver: Deliver,
         _bounded_read.install(client, limit=guard.max_packet,
                               refuse=refuse_oversized(handler, guard),
                               unavailable=lambda why: status.set_bounded_read(
-                                  False, f"gmqtt {VERSION}: {why}"))
+                                  False, f"gmqtt {VERSION}: {why}"),
+                              closed_by_broker=guard.closed_by_broker)
     await client.connect(host, port, ssl=tls_context(settings) or False,
                          keepalive=settings.keepalive_s)
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import deque
+
 from l4mon.ingest.refusals import RefusedSenders
 
 
@@ -38,6 +40,10 @@ class MqttStatus:
         #: id (MQTT 5 reason 0x8E), and when it last did (the hub's clock).
         self.session_takeovers = 0
         self.session_taken_over_at: float | None = None
+        #: When the broker last closed the hub's connection unasked and without a reason
+        #: (the newest ten; Mosquitto 2.0.11's way of handing the session to another client).
+        self.broker_closes: deque[float] = deque(maxlen=10)
+        self.broker_closes_total = 0
         #: Who sent what the transport refused (the ``sender_refused`` alert rule reads it).
         self.senders = RefusedSenders()
 

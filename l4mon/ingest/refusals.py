@@ -11,7 +11,10 @@ message would reach the decoder the harm is done or the fact is lost:
   timestamps as it judges any message's;
 - the broker ending the hub's session because another client connected with its client id
   (MQTT 5 DISCONNECT reason 0x8E, "Session taken over"): that client may now receive what was
-  meant for the hub.
+  meant for the hub. Mosquitto 2.0.11 (Debian 12's) sends no reason, it just closes the old
+  connection, as any MQTT 3.1.1 broker does; so the times the broker closed the hub's
+  connection without being asked are kept too, and ``SILENT_CLOSES`` of them within a minute
+  (a client fighting for the id, reconnecting as the hub does) count as a session taken.
 
 A refused message is quarantined with its reason and counted, and its QoS 1 PUBACK goes at once
 (the broker would only send it again, to be refused again). Its sender (the vehicle or RSU its
@@ -41,6 +44,10 @@ log = logging.getLogger("l4mon.ingest")
 #: longest v1 topic is 216 bytes, the identity and content-type properties under 200; the rest
 #: is room for properties a broker may add.
 PACKET_ROOM: Final = 4_096
+#: The broker closing the hub's connection this many times within a minute, unasked and
+#: without a reason, is taken as another client contesting its client id: one close is any
+#: broker restart; a client fighting for the id closes the hub's connection every second or so.
+SILENT_CLOSES: Final = 3
 #: The subject of a refusal whose topic names no vehicle or RSU (not a v1 topic, or none read).
 UNKNOWN_SENDER: Final = "(unknown)"
 
@@ -141,6 +148,13 @@ class TransportGuard:
         """The broker handed the hub's session to another client with the same client id."""
         self.status.session_takeovers += 1
         self.status.session_taken_over_at = self.clock.now()
+
+    def closed_by_broker(self) -> None:
+        """The broker closed the hub's connection without a word: what Mosquitto 2.0.11 (and
+        any MQTT 3.1.1 broker) does when another client takes the hub's client id, but also
+        what a broker shutting down does. Counted; several within a minute is a contest."""
+        self.status.broker_closes.append(self.clock.now())
+        self.status.broker_closes_total += 1
 
     def _refuse(self, topic: str | None, payload: bytes, reason: str, detail: str, *,
                 size: int | None = None) -> None:
