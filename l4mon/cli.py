@@ -129,7 +129,8 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
     clock = LiveClock()
     hub = build_hub(config)
     ha = build_leadership(config, hub, clock=clock)  # a hub pair on a PostgreSQL journal
-    source = MqttSource(settings=config.mqtt, quarantine=hub.quarantine, clock=clock)
+    source = MqttSource(settings=config.mqtt, quarantine=hub.quarantine, clock=clock,
+                        max_payload_bytes=config.ingest.max_payload_bytes)
     recorder = None
     if record:
         from l4mon.context import recorded

@@ -182,6 +182,28 @@ class HubCollector(Collector):
                 "l4mon_mqtt_lean_path",
                 "1 while gmqtt's PUBLISH packets take l4mon's lean path (self-check passed).",
                 value=1 if status.lean_path else 0)
+            yield GaugeMetricFamily(
+                "l4mon_mqtt_bounded_read",
+                "1 while packets are read with the hub's bound, an oversized one dropped unread "
+                "(self-check passed).", value=1 if status.bounded_read else 0)
+            if status.max_packet_bytes is not None:
+                yield GaugeMetricFamily(
+                    "l4mon_mqtt_max_packet_bytes",
+                    "The largest MQTT packet the hub reads, announced as its Maximum Packet "
+                    "Size.", value=status.max_packet_bytes)
+            yield CounterMetricFamily(
+                "l4mon_mqtt_oversize_refused",
+                "Packets over the hub's bound, refused unread (also quarantined as oversize).",
+                value=status.refused_oversize)
+            yield CounterMetricFamily(
+                "l4mon_mqtt_session_taken_over",
+                "Times the broker handed the hub's session to another client with its client "
+                "id (MQTT 5 reason 0x8E).", value=status.session_takeovers)
+            yield CounterMetricFamily(
+                "l4mon_mqtt_closed_by_broker",
+                "Times the broker closed the hub's connection unasked and without a reason "
+                "(Mosquitto 2.0.11 handing its session to another client, or shutting down).",
+                value=status.broker_closes_total)
             acked = GaugeMetricFamily(
                 "l4mon_mqtt_ack_after_processing",
                 "1 where a QoS 1 event is acknowledged only once processed, by ingest path.",

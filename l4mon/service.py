@@ -113,6 +113,8 @@ def build_runtime(config: HubConfig, *, clock: Clock, hub: Hub | None = None,
     journal = hub.alerts.journal if hub.alerts is not None else None
     if journal is not None:
         resume_service(hub, journal, clock.now())
+    if hub.alerts is not None and mqtt is not None:  # the hub and sender rules read it
+        hub.alerts.transport = mqtt
     tokens = TokenStore([(t.name, t.role, t.sha256) for t in config.auth.tokens],
                         journal=journal)
     return Runtime(hub=hub, clock=clock, tokens=tokens, site=site, demo=demo,

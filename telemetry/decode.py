@@ -44,9 +44,12 @@ TS_PAST: Final = "ts_past"
 #: Decided by the transport (l4mon/ingest/identity.py), not here: the broker-stamped sender is
 #: missing or is not the vehicle or RSU the topic names.
 IDENTITY_MISMATCH: Final = "identity_mismatch"
+#: Decided by the transport too (l4mon/ingest/refusals.py): a retained message on an event
+#: topic, the past replayed by the broker. (A packet over the hub's bound is ``OVERSIZE``.)
+RETAINED_EVENT: Final = "retained_event"
 REASONS: Final = (
     UNKNOWN_TOPIC, BAD_NAME, OVERSIZE, UNSUPPORTED_ENCODING, MALFORMED, SCHEMA, OUT_OF_RANGE,
-    NON_FINITE, TS_FUTURE, TS_PAST, IDENTITY_MISMATCH,
+    NON_FINITE, TS_FUTURE, TS_PAST, IDENTITY_MISMATCH, RETAINED_EVENT,
 )
 
 JSON_TYPES: Final = frozenset({None, "", "application/json"})

@@ -29,12 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.facts import (
+    RECENT_S,
     EventFacts,
     HandoverFacts,
     HubFacts,
     IntersectionFacts,
     LinkFacts,
     RsuFacts,
+    SenderFacts,
     SiteFacts,
     VehicleFacts,
 )
@@ -63,6 +65,7 @@ from telemetry.wire import VehicleEvent
 if TYPE_CHECKING:
     from handover.intersections import IntersectionBook
     from l4mon.feed import FeedWatch
+    from l4mon.ingest.mqtt_status import MqttStatus
     from telemetry.linkmap.outlook import LookAhead
 
 log = logging.getLogger("l4mon.alerts")
@@ -189,6 +192,9 @@ class AlertEngine:
         self.lookahead: LookAhead | None = None
         #: False on the standby of a hub pair: evaluate, but decide nothing (module docstring).
         self.leading = True
+        #: The broker connection's status (l4mon/ingest/mqtt_status.py) behind the hub facts
+        #: ``mqtt_session*`` and the ``sender`` scope; set by a live hub, None in replay.
+        self.transport: MqttStatus | None = None
         #: A standby's one-off raises, oldest first, kept ``defer_s`` seconds (and at most
         #: ``DEFERRED_MAX``) for ``promote``.
         self.deferred: deque[Deferred] = deque(maxlen=DEFERRED_MAX)
@@ -247,14 +253,38 @@ class AlertEngine:
                 self._step(rule, (rule.name, site, None), facts, now, site)
 
     def evaluate_hub(self, now: float) -> None:
-        """Hub rules: whether the hub can keep what it decides (its journal). At every tick;
-        the alert has no vehicle and goes to everyone on duty."""
+        """Hub rules: whether the hub can keep what it decides (its journal) and its broker
+        session is its own; then sender rules. At every tick; a hub alert has no vehicle and
+        goes to everyone on duty."""
         rules = self._by_scope.get("hub")
-        if not rules:
+        if rules:
+            facts = HubFacts(self.keeper, now, self.transport)
+            for rule in rules:
+                self._step(rule, (rule.name, None, None), facts, now, None)
+        self._evaluate_senders(now)
+
+    def _evaluate_senders(self, now: float) -> None:
+        """Sender rules, for each sender the transport refused lately and each whose alert is
+        still open (so it can clear once the sender is forgotten). The alert names the sender
+        as its vehicle."""
+        rules = self._by_scope.get("sender")
+        if not rules or self.transport is None:
             return
-        facts = HubFacts(self.keeper, now)
-        for rule in rules:
-            self._step(rule, (rule.name, None, None), facts, now, None)
+        senders = self.transport.senders
+        records = senders.records
+        names = {rule.name for rule in rules}
+        # A sender whose last refusal is older than the window has nothing to raise: only
+        # those with an open alert are looked at again (to clear it).
+        subjects = dict.fromkeys(r.sender for r in senders.active(now, RECENT_S))
+        for alert in self.open.values():
+            if alert.rule in names and alert.vehicle is not None:
+                subjects[alert.vehicle] = None
+        for sender in subjects:
+            record = records.get(sender)
+            facts = SenderFacts(sender, record, now)
+            for rule in rules:
+                self._step(rule, (rule.name, sender, None), facts, now,
+                           record.site if record is not None else None)
 
     def end_session(self) -> None:
         """The input paused between two drives (telemetry/sessions.py): no hold spans the
