@@ -306,15 +306,21 @@ class HubFacts:
                 "until the journal is back, and QoS 1 messages are not acknowledged to the "
                 "broker until what they raised is journaled.")
         if self.mqtt_session == "taken_over":
+            # Mosquitto 2.0 says nothing when it hands the session over: then the hub only
+            # knows its connection was closed unasked again and again, which a broker
+            # restarting in a loop would do too, so the text says which it knows.
+            why = (f"another client connected with the hub's client id (said by the broker "
+                   f"{self.session_takeovers} times since start)" if self.session_takeovers
+                   else f"the broker closed the hub's connection unasked "
+                   f"{self.broker_closes_recent} times in {RECENT_S:g} s, which is what it "
+                   "does when another client connects with the hub's client id (or when the "
+                   "broker itself restarts again and again)")
             said.append(
                 f"The broker ended this hub's session {self.session_taken_over_s or 0:.0f} s "
-                f"ago: another client connected with the hub's client id (said by the broker "
-                f"{self.session_takeovers} times since start; the hub's connection closed "
-                f"unasked {self.broker_closes_recent} times in {RECENT_S:g} s). That client "
-                "may have received messages meant for the hub, events among them. The hub "
-                "reconnects by itself; find the client in the broker's log (\"already "
-                "connected, closing old connection\") and bind client ids to certificates "
-                "(docs/operations.md, \"Threats and bounds\").")
+                f"ago: {why}. That client may have received messages meant for the hub, "
+                "events among them. The hub reconnects by itself; find the client in the "
+                "broker's log (\"already connected, closing old connection\") and bind client "
+                "ids to certificates (docs/operations.md, \"Threats and bounds\").")
         return " ".join(said) or "the alert journal takes writes again"
 
 
