@@ -312,10 +312,10 @@ def test_the_hub_alerts_when_another_client_takes_its_session(
 # --- the deployment's broker -------------------------------------------------------------------
 
 def test_the_deployed_broker_refuses_a_packet_over_the_hubs_bound(tmp_path: Path) -> None:
-    """deploy/mosquitto/mosquitto.conf for real (TLS, the ACL): veh-a's 32 KiB state (sent
+    """deploy/mosquitto/mosquitto.conf for real (TLS, the ACL): shuttle-01's 32 KiB state (sent
     over MQTT 3.1.1, which cannot know the limit) gets it disconnected before the broker reads
     it, and never reaches the hub; its normal state, after, does."""
-    binary, certs = mosquitto_with_certs(tmp_path, "l4mon-hub", "veh-a")
+    binary, certs = mosquitto_with_certs(tmp_path, "l4mon-hub-a", "shuttle-01")
     port = free_port()
     config = tmp_path / "mosquitto.conf"
     config.write_text(_render(certs, port))
@@ -324,10 +324,10 @@ def test_the_deployed_broker_refuses_a_packet_over_the_hubs_bound(tmp_path: Path
                             stderr=subprocess.DEVNULL)
     try:
         _wait_listening(port)
-        settings = MqttSettings(url=f"mqtts://127.0.0.1:{port}", client_id="l4mon-hub",
+        settings = MqttSettings(url=f"mqtts://127.0.0.1:{port}", client_id="l4mon-hub-a",
                                 ca_file=str(certs / "ca.crt"),
-                                cert_file=str(certs / "l4mon-hub.crt"),
-                                key_file=str(certs / "l4mon-hub.key"))
+                                cert_file=str(certs / "l4mon-hub-a.crt"),
+                                key_file=str(certs / "l4mon-hub-a.key"))
         big = b'{"pad":"' + b"x" * 32_768 + b'"}'
         ok = msgspec.json.encode(VehicleState(ts=time.time(), seq=1, lat=36.0, lon=136.0,
                                               speed_mps=1.0, heading_deg=0.0,
@@ -337,7 +337,7 @@ def test_the_deployed_broker_refuses_a_packet_over_the_hubs_bound(tmp_path: Path
         assert code == 0
         assert [payload for _, payload, _ in got] == [ok]
         log = (certs / "mosquitto.log").read_text()
-        assert "veh-a" in log
+        assert "shuttle-01" in log
     finally:
         proc.terminate()
         proc.wait(10)
@@ -353,11 +353,11 @@ def _wait_listening(port: int) -> None:
 
 
 def _old_client(port: int, certs: Path, lost: threading.Event) -> paho.Client:
-    """veh-a over MQTT 3.1.1 and TLS: it cannot be told the broker's maximum packet size."""
-    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="veh-a-311",
+    """shuttle-01 over MQTT 3.1.1 and TLS: it cannot be told the broker's maximum packet size."""
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="shuttle-01-311",
                          protocol=paho.MQTTv311)
-    client.tls_set(ca_certs=str(certs / "ca.crt"), certfile=str(certs / "veh-a.crt"),
-                   keyfile=str(certs / "veh-a.key"))
+    client.tls_set(ca_certs=str(certs / "ca.crt"), certfile=str(certs / "shuttle-01.crt"),
+                   keyfile=str(certs / "shuttle-01.key"))
     connected = threading.Event()
     client.on_connect = lambda *args: connected.set()
     client.on_disconnect = lambda *args: lost.set()
@@ -382,14 +382,14 @@ async def _through_deployed(port: int, certs: Path, settings: MqttSettings, big:
             lost = threading.Event()
             old = _old_client(port, certs, lost)
             try:
-                old.publish(state_topic(SITE, "veh-a"), big, qos=1)
+                old.publish(state_topic(SITE, "shuttle-01"), big, qos=1)
                 dropped = lost.wait(10)
             finally:
                 old.disconnect()
                 old.loop_stop()
-            vehicle = Vehicle(port, certs, "veh-a")
+            vehicle = Vehicle(port, certs, "shuttle-01")
             try:
-                return vehicle.publish(state_topic(SITE, "veh-a"), ok), dropped
+                return vehicle.publish(state_topic(SITE, "shuttle-01"), ok), dropped
             finally:
                 vehicle.close()
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from l4mon.alerts.keeper import JournalKeeper
     from l4mon.feed import SiteFeed
     from l4mon.ingest.mqtt_status import MqttStatus
-    from l4mon.ingest.refusals import SenderRecord
+    from l4mon.ingest.refused_senders import SenderRecord
     from telemetry.linkmap.outlook import LinkAhead
 
 VEHICLE_FACTS: Final = frozenset({

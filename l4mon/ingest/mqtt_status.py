@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 
-from l4mon.ingest.refusals import RefusedSenders
+from l4mon.ingest.refused_senders import RefusedSenders
 
 
 class MqttStatus:
