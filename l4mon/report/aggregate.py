@@ -55,6 +55,7 @@ BATCH_ROWS = 262_144
 #: RTT values per vehicle and link kept exactly (128 KiB; 27 min of a 10 Hz link), then a
 #: sketch within 0.1 %: the verdict's per-vehicle p95 costs bounded memory per vehicle.
 VEHICLE_EXACT_MAX = 16_384
+PENDING_MAX = 8_192
 
 
 @dataclass
@@ -165,8 +166,27 @@ class VehicleLinkRaw:
     seconds: float = 0.0
     #: The source's seq is no sequence (an import's row number): loss is not measured.
     loss_not_measured: bool = False
+    #: RTTs not yet in ``rtt``: a batch brings ~1,000 per stream, and a sketch's cost is per
+    #: call, so they go in by ``PENDING_MAX`` (64 KiB) at a time; ``settle`` before reading.
+    _pending: list[np.ndarray] = field(default_factory=list)
+    _pending_n: int = 0
+
+    def add_rtts(self, values: np.ndarray) -> None:
+        if not values.size:
+            return
+        self._pending.append(values)
+        self._pending_n += int(values.size)
+        if self._pending_n >= PENDING_MAX:
+            self.settle()
+
+    def settle(self) -> None:
+        if self._pending:
+            self.rtt.add_many(np.concatenate(self._pending))
+            self._pending, self._pending_n = [], 0
 
     def merge(self, other: VehicleLinkRaw) -> None:
+        self.settle()
+        other.settle()
         self.rtt.merge(other.rtt)
         for name in ("samples", "loss_samples", "lost", "timeouts", "delay_n", "ul_n", "dl_n",
                      "ul_capacity_n", "dl_capacity_n"):
@@ -195,7 +215,8 @@ class RawFigures:
     links: dict[str, LinkRaw] = field(default_factory=dict)
     #: (vehicle, link) → its own figures: what the verdict grades.
     vehicle_links: dict[tuple[str, str], VehicleLinkRaw] = field(default_factory=dict)
-    #: vehicle → seconds of its data (its drives' own time for an import that lists them).
+    #: vehicle → its drive time with data: the longest of its links' data time (its drives'
+    #: own time for an import that lists them).
     vehicle_s: dict[str, float] = field(default_factory=dict)
     v2i: dict[str, V2iTotal] = field(default_factory=dict)
     rows: int = 0
@@ -276,39 +297,6 @@ def batches(log: LogInput, columns: list[str], *, start: float | None = None,
         raise ReportError(f"{log.path}: unreadable Parquet: {error}") from None
 
 
-class _KeyedTime:
-    """Per key, seconds between its consecutive receive times no further apart than the
-    session gap: a vehicle's (or a stream's) own data time, carried across batches."""
-
-    def __init__(self, gap_s: float = SESSION_GAP_S) -> None:
-        self.gap_s = gap_s
-        self.last: dict[int, float] = {}
-        self.seconds: dict[int, float] = {}
-
-    def add(self, keys: np.ndarray, times: np.ndarray) -> None:
-        """``times`` in file order within each key (a stream's arrival order)."""
-        if not keys.size:
-            return
-        order = np.argsort(keys, kind="stable")
-        k, t = keys[order], times[order]
-        first = np.empty(k.size, dtype=bool)
-        first[0] = True
-        np.not_equal(k[1:], k[:-1], out=first[1:])
-        starts = np.flatnonzero(first)
-        group_keys = k[starts].tolist()
-        prev = np.empty_like(t)
-        prev[1:] = t[:-1]
-        prev[starts] = [self.last.get(x, np.nan) for x in group_keys]
-        step = t - prev
-        ok = (step > 0) & (step <= self.gap_s)  # NaN (a key's first time) compares False
-        group = np.cumsum(first) - 1
-        sums = np.bincount(group, weights=np.where(ok, step, 0.0), minlength=starts.size)
-        highs = np.maximum.reduceat(t, starts)
-        for x, add, high in zip(group_keys, sums.tolist(), highs.tolist(), strict=True):
-            self.seconds[x] = self.seconds.get(x, 0.0) + add
-            self.last[x] = max(high, self.last.get(x, high))
-
-
 class _Streams:
     """Per-stream carry between batches: sequence tracker (and the stream's link name), last
     answered RTT, last receive time."""
@@ -319,9 +307,8 @@ class _Streams:
         self.high: dict[int, float] = {}
         self.rtt: dict[int, float] = {}
         self.time: dict[int, float] = {}
-        #: the stream's data time so far, and each source's (all its rows)
+        #: the stream's data time so far
         self.seconds: dict[int, float] = {}
-        self.source_time = _KeyedTime()
 
 
 def scan(log: LogInput, limits: Limits, *, site: Site | None = None,
@@ -357,7 +344,6 @@ def scan(log: LogInput, limits: Limits, *, site: Site | None = None,
         active.add(recv)
         kind = kinds.codes(batch.column("kind"))
         src = sources.codes(batch.column("source"))
-        streams.source_time.add(src, recv)
         if len(sources.names) > required.size:
             required = np.array([limits.ul_required(v) for v in sources.names])
         link_rows = np.flatnonzero(kind == kinds.id("link"))
@@ -382,8 +368,11 @@ def scan(log: LogInput, limits: Limits, *, site: Site | None = None,
             raw.loss_samples += tracker.received
             mine.lost += tracker.lost
             mine.loss_samples += tracker.received
-    out.vehicle_s = {sources.names[k]: s for k, s in streams.source_time.seconds.items()
-                     if k >= 0}
+    for (vehicle, _), mine in out.vehicle_links.items():
+        mine.settle()
+        # its drive time with data: the longest of its links' own (each link's silences
+        # over the session gap not counted)
+        out.vehicle_s[vehicle] = max(out.vehicle_s.get(vehicle, 0.0), mine.seconds)
     out.active_s, out.sessions = active.seconds, active.sessions
     drives = [d for d in log.manifest.drives if (start is None or d.end >= start)
               and (end is None or d.start < end)]
@@ -491,38 +480,45 @@ def _vehicle_links(out: RawFigures, new: np.ndarray, key: np.ndarray, starts: np
                    group_keys: list[int], rtt: np.ndarray, answered: np.ndarray,
                    probe: np.ndarray, delay: np.ndarray, ul: np.ndarray, dl: np.ndarray,
                    links: Keys, sources: Keys, limits: Limits, *, capacity: bool) -> None:
-    """Each stream's (vehicle, link) counts of this batch: rows of a stream are contiguous."""
+    """Each stream's (vehicle, link) counts of this batch. A stream's rows are contiguous,
+    so every count is one ``reduceat`` over the batch, not a pass per stream."""
+    timeout = new & probe & np.isnan(rtt)
+    got = new & answered
+    has_delay = new & ~np.isnan(delay)
+    has_ul, has_dl = new & ~np.isnan(ul), new & ~np.isnan(dl)
+
+    def per_stream(mask: np.ndarray) -> list[int]:
+        return np.add.reduceat(mask.astype(np.int64), starts).tolist()
+
+    counts = {name: per_stream(mask) for name, mask in (
+        ("samples", new), ("timeouts", timeout), ("delay_n", has_delay), ("ul_n", has_ul),
+        ("dl_n", has_dl))}
+    with np.errstate(invalid="ignore"):  # NaN compares False: not within, not at least
+        within = {limit: per_stream(got & (rtt <= limit)) for limit in limits.rtt_ms}
+        delay_within = {limit: per_stream(has_delay & (delay <= limit))
+                        for limit in limits.delay_ms}
+        ul_at = {limit: per_stream(has_ul & (ul >= limit)) for limit in limits.ul_kbps} \
+            if capacity else {}
+        dl_at = {limit: per_stream(has_dl & (dl >= limit)) for limit in limits.dl_kbps} \
+            if capacity else {}
     ends = np.r_[starts[1:], key.size]
-    for k, a, b in zip(group_keys, starts.tolist(), ends.tolist(), strict=True):
-        mine = new[a:b]
+    for i, (k, a, b) in enumerate(zip(group_keys, starts.tolist(), ends.tolist(),
+                                      strict=True)):
         raw = out.vehicle_link(sources.names[k // _LINK_SLOTS],
                                links.names[k % _LINK_SLOTS])
-        raw.samples += int(np.count_nonzero(mine))
-        got = rtt[a:b][mine & answered[a:b]]
-        raw.rtt.add_many(got)
-        raw.timeouts += int(np.count_nonzero(mine & probe[a:b] & np.isnan(rtt[a:b])))
-        d = delay[a:b][mine & ~np.isnan(delay[a:b])]
-        raw.delay_n += int(d.size)
-        for limit in limits.rtt_ms:
-            raw.rtt_within[limit] = raw.rtt_within.get(limit, 0) \
-                + int(np.count_nonzero(got <= limit))
-        for limit in limits.delay_ms:
-            raw.delay_within[limit] = raw.delay_within.get(limit, 0) \
-                + int(np.count_nonzero(d <= limit))
-        u = ul[a:b][mine & ~np.isnan(ul[a:b])]
-        w = dl[a:b][mine & ~np.isnan(dl[a:b])]
-        raw.ul_n += int(u.size)
-        raw.dl_n += int(w.size)
-        if not capacity:
-            continue
-        raw.ul_capacity_n += int(u.size)
-        raw.dl_capacity_n += int(w.size)
-        for limit in limits.ul_kbps:
-            raw.ul_at_least[limit] = raw.ul_at_least.get(limit, 0) \
-                + int(np.count_nonzero(u >= limit))
-        for limit in limits.dl_kbps:
-            raw.dl_at_least[limit] = raw.dl_at_least.get(limit, 0) \
-                + int(np.count_nonzero(w >= limit))
+        raw.add_rtts(rtt[a:b][got[a:b]])
+        raw.samples += counts["samples"][i]
+        raw.timeouts += counts["timeouts"][i]
+        raw.delay_n += counts["delay_n"][i]
+        raw.ul_n += counts["ul_n"][i]
+        raw.dl_n += counts["dl_n"][i]
+        for book, made in ((raw.rtt_within, within), (raw.delay_within, delay_within),
+                           (raw.ul_at_least, ul_at), (raw.dl_at_least, dl_at)):
+            for limit, n in made.items():
+                book[limit] = book.get(limit, 0) + n[i]
+        if capacity:
+            raw.ul_capacity_n += counts["ul_n"][i]
+            raw.dl_capacity_n += counts["dl_n"][i]
 
 
 def _counted(seq: np.ndarray, starts: np.ndarray, group_keys: list[int],
