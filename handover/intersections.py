@@ -396,6 +396,11 @@ class IntersectionBook:
         book.expected += tx - mark[1]
         book.received += rx - mark[2]
 
+    def forget(self, vehicle: str) -> None:
+        """The hub let the vehicle go (an evicted newcomer): it is nowhere any more."""
+        if self._where.pop(vehicle, None) is not None:  # V2I marks only for one in a zone
+            self._forget_v2i(vehicle)
+
     def _forget_v2i(self, vid: str) -> None:
         for key in [k for k in self._v2i_marks if k[0] == vid]:
             del self._v2i_marks[key]

@@ -3,14 +3,15 @@
 Commands: demo (hub and a simulated fleet, no broker), serve (the hub on an MQTT broker),
 simulate (publish a simulated fleet), replay (a drive log or scenario through the pipeline),
 import (drive-test exports into a drive log), report (a reliability report), linkmap (a map
-of link quality learned from drive logs), token (access tokens for a hub's journal).
-l4mon COMMAND --help for each.
+of link quality learned from drive logs), token (access tokens for a hub's journal), acl (the
+broker's ACL from the site register). l4mon COMMAND --help for each.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import logging
 import os
 import signal
@@ -23,7 +24,10 @@ from typing import TYPE_CHECKING, Any
 import uvloop
 
 from l4mon.alerts.journal import JournalError
+from l4mon.alerts.journal_location import carries_password, parse_location, redact
 from l4mon.config import ConfigError, HubConfig, load_config, parse_listen, with_overrides
+from l4mon.mosquitto_acl import acl_text
+from telemetry.register import load_register
 
 if TYPE_CHECKING:
     from l4mon.alerts.journal import Journal
@@ -125,7 +129,8 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
     clock = LiveClock()
     hub = build_hub(config)
     ha = build_leadership(config, hub, clock=clock)  # a hub pair on a PostgreSQL journal
-    source = MqttSource(settings=config.mqtt, quarantine=hub.quarantine, clock=clock)
+    source = MqttSource(settings=config.mqtt, quarantine=hub.quarantine, clock=clock,
+                        max_payload_bytes=config.ingest.max_payload_bytes)
     recorder = None
     if record:
         from l4mon.context import recorded
@@ -150,7 +155,7 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
         print(f"{len(runtime.tokens)} access token(s) known (config and journal "
               f"{shown}); tokens are kept only as hashes, so to log in with a "
               "new one: l4mon token create --role operator --name NAME --journal "
-              f"{shown} (then restart serve)", flush=True)
+              f"{shown} (this hub takes it within a second)", flush=True)
     stop = asyncio.Event()
     _stop_on_signals(stop)
     log.info("l4mon serve: broker %s (%s), HTTP http://%s:%d/, journal %s", config.mqtt.url,
@@ -374,46 +379,99 @@ def _linkmap_build(args: argparse.Namespace, default_cell_m: float) -> int:
 
 
 def _token(args: argparse.Namespace) -> int:
-    """``token create`` prints a new token once (the journal keeps its hash); ``token list``
-    names the tokens a hub with this journal accepts (never a hash or a token)."""
-    import time
-
+    """``token create`` (or ``issue``) prints a new token once (the journal keeps its hash),
+    optionally with an expiry; ``token revoke`` ends one at once, on running hubs too;
+    ``token list`` names the tokens and their state (never a hash or a token)."""
     from l4mon.alerts.journal import open_journal
-    from l4mon.auth import ROLE_RANK, TokenStore
+    from l4mon.auth import ROLE_RANK, hash_token, new_token, parse_expiry
+    from l4mon.clock import LiveClock
 
+    now = LiveClock().now()
     config = load_config(args.config)
-    known = [(t.name, t.role, t.sha256) for t in config.auth.tokens]
-    journal = open_journal(args.journal or config.alerts.journal)
+    in_config = {t.name: t.role for t in config.auth.tokens}
+    journal = open_journal(_journal_location(args.journal) or config.alerts.journal,
+                           password_file=config.alerts.journal_password_file)
     journal_path = journal.location  # a URL's password is never printed
     try:
-        stored = journal.tokens()
+        stored = {row["name"]: row for row in journal.tokens()}
         if args.action == "list":
-            for name, role, _ in sorted(known + stored):
-                origin = "journal" if (name, role) in {(n, r) for n, r, _ in stored} else "config"
-                print(f"{name}\t{role}\t({origin})", flush=True)
-            if not known and not stored:
+            for name, role in sorted(in_config.items()):
+                print(f"{name}\t{role}\t(config)", flush=True)
+            for name, row in sorted(stored.items()):
+                print(f"{name}\t{row['role']}\t(journal, {_token_state(row, now)})",
+                      flush=True)
+            if not in_config and not stored:
                 print(f"no tokens yet ({journal_path}): l4mon token create --role operator "
                       "--name NAME", flush=True)
             return 0
+        if args.action == "revoke":
+            if args.name in in_config and args.name not in stored:
+                raise ConfigError(f"{args.name!r} is a token of the config file: remove its "
+                                  "[[auth.tokens]] entry and restart the hub")
+            if not journal.revoke_token(args.name, now):
+                known = ", ".join(n for n, r in sorted(stored.items())
+                                  if r["revoked_at"] is None) or "none"
+                raise ConfigError(f"no token in force named {args.name!r} in {journal_path} "
+                                  f"(in force: {known})")
+            print(f"revoked {args.name}: hubs on {journal_path} refuse it from their next "
+                  "request, and close its console sessions", flush=True)
+            return 0
         if args.role not in ROLE_RANK:
             raise ConfigError(f"--role must be one of {', '.join(ROLE_RANK)}")
-        if any(name == args.name for name, _, _ in known + stored):
+        expires_at = parse_expiry(args.expires, now) if args.expires else None
+        row = stored.get(args.name)
+        if args.name in in_config or (row is not None and _in_force(row, now)):
             raise ConfigError(f"a token named {args.name!r} exists already: choose another "
-                              "--name")
-        token, digest = TokenStore().issue(args.name, args.role)
-        journal.add_token(args.name, args.role, digest, time.time())
+                              "--name, or revoke it first")
+        token = new_token()
+        journal.add_token(args.name, args.role, hash_token(token), now, expires_at=expires_at)
     finally:
         journal.close()
-    print(f"token for {args.name} ({args.role}), shown only this once (the journal "
-          f"{journal_path} keeps its hash):\n  {token}\nA running serve takes it at its next "
-          "start; log in with http://HOST:PORT/#token=<token>", flush=True)
+    until = "" if expires_at is None else f", until {_utc(expires_at)}"
+    print(f"token for {args.name} ({args.role}{until}), shown only this once (the journal "
+          f"{journal_path} keeps its hash):\n  {token}\nRunning hubs on this journal accept "
+          "it within a second; log in with http://HOST:PORT/#token=<token>", flush=True)
     return 0
+
+
+def _journal_location(given: str | None) -> str | None:
+    """``--journal``, refused if its URL holds a password: every user of the host reads a
+    command line (``ps``, /proc/PID/cmdline)."""
+    if given is None:
+        return None
+    parse_location(given)  # a form the hub does not understand is refused as that, first
+    if carries_password(given):
+        raise ConfigError(f"--journal {redact(given)}: a password on the command line is "
+                          "visible to every user of this host (ps); put the URL in the config "
+                          "file ([alerts] journal), the password in [alerts] "
+                          "journal_password_file, or use libpq's PGPASSFILE / PGPASSWORD")
+    return given
+
+
+def _in_force(row: dict[str, Any], now: float) -> bool:
+    return row["revoked_at"] is None and (row["expires_at"] is None or row["expires_at"] > now)
+
+
+def _token_state(row: dict[str, Any], now: float) -> str:
+    if row["revoked_at"] is not None:
+        return f"revoked {_utc(row['revoked_at'])}"
+    if row["expires_at"] is not None and row["expires_at"] <= now:
+        return f"expired {_utc(row['expires_at'])}"
+    return "in force" if row["expires_at"] is None else \
+        f"in force until {_utc(row['expires_at'])}"
+
+
+def _utc(at: float) -> str:
+    return dt.datetime.fromtimestamp(at, dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="l4mon", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True)
+
+    acl = sub.add_parser("acl", help="Mosquitto's ACL file from the site register (stdout)")
+    acl.add_argument("register", metavar="REGISTER", help="the site register (TOML)")
 
     demo = sub.add_parser("demo", help="hub + simulated fleet in one process, no broker")
     demo.add_argument("--http", default="127.0.0.1:8080", help="HOST:PORT to serve on")
@@ -527,10 +585,16 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("map", metavar="MAP", help="the map directory")
     show.add_argument("--worst", type=int, default=5, help="cells listed per link (default 5)")
 
-    tok = sub.add_parser("token", help="access tokens in a hub's journal: create, list")
-    tok.add_argument("action", choices=["create", "list"])
+    tok = sub.add_parser("token", help="access tokens in a hub's journal: create (issue), "
+                         "revoke, list")
+    tok.add_argument("action", choices=["create", "issue", "revoke", "list"])
+    tok.add_argument("token_name", nargs="?", default=None, metavar="NAME",
+                     help="who the token is for (create, revoke); or --name")
     tok.add_argument("--role", default="operator", help="viewer, operator or admin")
-    tok.add_argument("--name", default=None, help="who the token is for (create)")
+    tok.add_argument("--name", default=None, help="who the token is for (create, revoke)")
+    tok.add_argument("--expires", default=None, metavar="WHEN",
+                     help="create: refused after this: a duration (90m, 12h, 30d, 2w) or a "
+                          "date or time (2026-12-31, UTC unless it says)")
     tok.add_argument("--config", default=None, help="the hub's config (for its journal)")
     tok.add_argument("--journal", default=None,
                      help="the journal: an SQLite file or postgresql://USER@HOST/DB "
@@ -548,6 +612,9 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
+        if args.command == "acl":
+            print(acl_text(load_register(args.register)), end="")
+            return 0
         if args.command == "demo":
             if args.vehicles < 1 or args.rate <= 0:
                 raise ConfigError("--vehicles must be >= 1 and --rate > 0")
@@ -564,12 +631,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "linkmap":
             return _linkmap(args)
         if args.command == "token":
-            if args.action == "create" and not args.name:
-                raise ConfigError("token create needs --name (who the token is for)")
+            args.name = args.name or args.token_name
+            if args.action != "list" and not args.name:
+                raise ConfigError(f"token {args.action} needs a NAME (who the token is for)")
             return _token(args)
         if args.command == "serve":
             config = with_overrides(load_config(args.config), broker=args.broker, http=args.http,
-                                    mqtt_client=args.mqtt_client, journal=args.journal)
+                                    mqtt_client=args.mqtt_client,
+                                    journal=_journal_location(args.journal))
             return _run(_serve(config, args.record))
         if args.vehicles < 1 or args.rate <= 0 or args.duration <= 0:
             raise ConfigError("--vehicles must be >= 1, --rate and --duration > 0")

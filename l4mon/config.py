@@ -6,6 +6,7 @@ every error names the key that is wrong.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Literal
 import msgspec
 
 from handover.settings import HandoverSettings
-from l4mon.alerts.journal_location import parse_location
+from l4mon.alerts.journal_location import carries_password, parse_location
 from l4mon.auth import TokenEntry
 from l4mon.feed import FeedSettings
 from l4mon.ingest.mqtt_settings import MqttSettings
@@ -43,9 +44,25 @@ def parse_listen(listen: str) -> tuple[str, int]:
 
 class HttpSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     listen: str = "127.0.0.1:8080"
+    #: The largest request body the hub reads (413 past it, before or while reading): the
+    #: API's bodies are actions of a few hundred bytes (docs/operations.md, "Threats and
+    #: bounds").
+    max_body_bytes: int = 16_384
+    #: Addresses or networks (``10.0.0.0/8``) of reverse proxies whose ``X-Forwarded-For`` and
+    #: ``X-Forwarded-Proto`` the hub believes. None by default: a client's own header never
+    #: moves the address its failed tokens are counted for.
+    trusted_proxies: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         parse_listen(self.listen)
+        if self.max_body_bytes <= 0:
+            raise ValueError("http: max_body_bytes must be > 0")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"http: trusted_proxies: {proxy!r} is not an IP address or "
+                                 "network (a host name is not resolved)") from None
 
 
 class IngestSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -80,12 +97,19 @@ class AlertSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: SQLite's: NORMAL survives a hub crash; FULL also survives power loss (an fsync per
     #: transition). A PostgreSQL commit is always durable.
     synchronous: Literal["NORMAL", "FULL"] = "NORMAL"
+    #: A file holding the PostgreSQL journal's password (first line), so that it is in neither
+    #: the URL nor a command line; libpq's own ``PGPASSFILE`` and ``PGPASSWORD`` work too.
+    #: Unused by an SQLite journal.
+    journal_password_file: str = ""
 
     def __post_init__(self) -> None:
         try:
             parse_location(self.journal)
         except ValueError as error:
             raise ValueError(f"alerts.journal: {error}") from None
+        if self.journal_password_file and carries_password(self.journal):
+            raise ValueError("alerts: the journal URL has a password and "
+                             "journal_password_file gives another: give it once")
 
 
 class Requirements(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -156,8 +180,57 @@ class ReportSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
             raise ValueError("report: need min_drive_s >= 0 and min_samples >= 1")
 
 
+class ConsoleSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Bounds of the console stream ``/ws``, so one viewer (or one leaked token) cannot grow
+    the hub's memory or hold its event loop: docs/operations.md, "Threats and bounds"."""
+
+    #: Console sockets at once, all tokens together; the next handshake gets 503.
+    max_connections: int = 500
+    #: Console sockets at once per token (by its name); the next handshake gets 429.
+    max_connections_per_token: int = 20
+    #: Alert frames (and bytes of them) waiting for one console; beyond either it is closed
+    #: with 1013 and reconnects with ``last_seq`` (nothing is dropped silently).
+    max_queued_frames: int = 1_000
+    max_queued_bytes: int = 4_194_304
+    #: A send to one console that has not gone out for this long: closed with 1013.
+    send_stall_s: float = 10.0
+    #: A closing socket whose peer does not take the rest within this long is aborted.
+    close_linger_s: float = 2.0
+    #: The largest message a console may send (it sends ``{"type": "ping"}``).
+    max_message_bytes: int = 4_096
+    #: Frames a console may send (messages and WebSocket pings alike): a sustained rate and a
+    #: burst; beyond, it is closed with 1008.
+    max_frames_per_s: float = 10.0
+    frame_burst: int = 30
+    #: Bytes the hub holds unsent per socket before a send waits for the peer.
+    write_buffer_bytes: int = 65_536
+    #: permessage-deflate: smaller state frames for a remote console, at CPU and memory per
+    #: socket (docs/operations.md, "Threats and bounds").
+    compress: bool = True
+
+    def __post_init__(self) -> None:
+        if min(self.max_connections, self.max_connections_per_token, self.max_queued_frames,
+               self.max_queued_bytes, self.max_message_bytes, self.frame_burst,
+               self.write_buffer_bytes) <= 0:
+            raise ValueError("console: connection caps, queue bounds, max_message_bytes, "
+                             "frame_burst and write_buffer_bytes must be > 0")
+        if min(self.send_stall_s, self.close_linger_s, self.max_frames_per_s) <= 0:
+            raise ValueError("console: send_stall_s, close_linger_s and max_frames_per_s "
+                             "must be > 0")
+        if self.max_connections_per_token > self.max_connections:
+            raise ValueError("console: max_connections_per_token must be <= max_connections")
+
+
 class SiteSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Site file (intersections, cells, RSUs, routes) for the console's plot; empty for none.
+    path: str = ""
+
+
+class RegisterSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The site register (telemetry/register.py): which ids are vehicles and which RSUs, per
+    site. Set, every other id is quarantined (``unregistered``, ``wrong_kind``) and raises
+    nothing; empty, unknown vehicles are newcomers (telemetry/newcomers.py)."""
+
     path: str = ""
 
 
@@ -200,7 +273,9 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     requirements: Requirements = Requirements()
     report: ReportSettings = ReportSettings()
     auth: AuthSettings = AuthSettings()
+    console: ConsoleSettings = ConsoleSettings()
     site: SiteSettings = SiteSettings()
+    register: RegisterSettings = RegisterSettings()
     feed: FeedSettings = FeedSettings()
     ha: HaSettings = HaSettings()
     linkmap: LinkMapSettings = LinkMapSettings()

@@ -121,9 +121,14 @@ class FeedWatch:
         newest: dict[str, float] = {}
         active: dict[str, int] = {}
         horizon = now - s.active_within_s
+        waiting = fleet.newcomers.on_probation
         for vehicle in fleet.vehicles.values():
             if not vehicle.serving:
                 continue  # expected to be silent: its silence says nothing of the feed
+            if vehicle.id in waiting:
+                # Not judged yet (telemetry/newcomers.py): a flood of made-up names on a
+                # made-up site, gone quiet, must not declare that site lost.
+                continue
             seen = vehicle.state_rx
             for link in vehicle.links.values():
                 t = link.last_rx

@@ -28,8 +28,10 @@ from l4mon.types import Batch
 from telemetry.decode import Decoder, Rejected
 from telemetry.fleet import Fleet, Handler, Refused
 from telemetry.linkmap.outlook import LookAhead
+from telemetry.newcomers import NO_ALERT
 from telemetry.quarantine import Quarantine
 from telemetry.ranges import Screened, tally
+from telemetry.register import Register
 from telemetry.sequence import URGENT
 from telemetry.site import Site
 from telemetry.topics import Route
@@ -46,7 +48,8 @@ BINDINGS_LIMIT: Final = 100_000
 class Hub:
     """Never called concurrently: one task feeds ``ingest`` and ``tick``."""
 
-    def __init__(self, *, config: HubConfig | None = None, site: Site | None = None) -> None:
+    def __init__(self, *, config: HubConfig | None = None, site: Site | None = None,
+                 register: Register | None = None) -> None:
         self.config = config = config or HubConfig()
         self.site = site
         ing = config.ingest
@@ -56,13 +59,20 @@ class Hub:
         detect = config.handover
         self.fleet = Fleet(thresholds=config.links, limits=config.fleet,
                            watch_link=detect.tracker if detect.enabled else None,
-                           watch_failover=FailoverTracker)
+                           watch_failover=FailoverTracker, register=register)
+        self.fleet.alerts_of = self._alerts_of
+        self.fleet.on_evict = self._evicted
+        #: Vehicles with open alerts, as the alert engine last said (built when the fleet
+        #: asks about a newcomer, dropped at each batch and tick: alerts change only then).
+        self._alerting: dict[str, int] | None = None
         #: Handovers and link health per intersection of the site (none without a site).
         self.intersections = IntersectionBook(
             site, hotspot_window_s=config.handover.hotspot_window_s)
         self.fleet.zone_at = self.intersections.zones.at
         #: topic → (JSON decode function, state handler, vehicle or RSU id), once per topic.
         self._bindings: dict[str, tuple[Callable[[bytes], Any], Handler, str]] = {}
+        #: vehicle or RSU id → its topics in ``_bindings``: an evicted vehicle's go with it.
+        self._topics_of: dict[str, list[str]] = {}
         self.received = 0
         self.accepted = 0
         self.duplicates = 0
@@ -103,6 +113,7 @@ class Hub:
         """Fold a batch received at ``now`` into the state; bad messages go to quarantine."""
         bindings = self._bindings
         ing = self.config.ingest
+        self._alerting = None
         low, high, max_payload = now - ing.max_age_s, now + ing.max_ahead_s, ing.max_payload_bytes
         fresh = duplicates = 0
         # In order of arrival (a dict, not a set: a set's order follows string hashing, which
@@ -194,7 +205,7 @@ class Hub:
         """The full path for one message: the handler's verdict, or None when quarantined."""
         try:
             route, msg, screened = self.decoder.decode(topic, payload, now, content_type)
-            handler = self.fleet.bind(route)
+            handler = self.fleet.bind(route, now)
         except (Rejected, Refused) as refused:
             self.quarantine.add(received_at=now, topic=topic, payload=payload,
                                 reason=refused.reason, detail=refused.detail)
@@ -202,11 +213,32 @@ class Hub:
         bindings = self._bindings
         if len(bindings) >= BINDINGS_LIMIT:
             bindings.clear()
+            self._topics_of.clear()
         bindings[topic] = (self.decoder.json_decoder(route.kind).decode, handler, route.source)
+        self._topics_of.setdefault(route.source, []).append(topic)
         verdict = handler(msg, now)
         if screened and verdict:  # a duplicate's figures were counted when it first came
             self._not_measured(route, screened)
         return verdict
+
+    def _alerts_of(self, vehicle: str) -> int:
+        """What the alert engine says of a vehicle's open alerts (telemetry/newcomers.py)."""
+        if self._alerts is None:
+            return NO_ALERT
+        if self._alerting is None:
+            self._alerting = self._alerts.alerts_by_vehicle()
+        return self._alerting.get(vehicle, NO_ALERT)
+
+    def _evicted(self, vehicle: VehicleTrack, now: float, why: str) -> None:
+        """The fleet let a vehicle go: its topics' handlers, its place in the intersection
+        book and its alerts (resolved, journaled) go with it."""
+        for topic in self._topics_of.pop(vehicle.id, ()):
+            self._bindings.pop(topic, None)
+        self.intersections.forget(vehicle.id)
+        if self._alerts is not None:
+            self._alerts.forget_vehicle(vehicle, now, f"evicted: {why}")
+        if self._alerting is not None:
+            self._alerting.pop(vehicle.id, None)
 
     def _not_measured(self, route: Route, screened: tuple[Screened, ...]) -> None:
         """Count a sample's screened figures, in total and on its link."""
@@ -223,8 +255,11 @@ class Hub:
 
     def tick_start(self, now: float) -> set[str]:
         """The start of a tick: whether the hub can see each site, and its site rules, before
-        any vehicle is judged (a blind hub is said once, not as every vehicle down). Returns
-        the subjects whose alert rules must run this tick whatever their turn."""
+        any vehicle is judged (a blind hub is said once, not as every vehicle down), and the
+        newcomers looked over (telemetry/newcomers.py). Returns the subjects whose alert rules
+        must run this tick whatever their turn."""
+        self._alerting = None
+        self.fleet.sweep(now)
         for site in self.feed.evaluate(now, self.fleet):
             if self.feed.sites[site].state == LOST:
                 self._unseen(site)
@@ -258,8 +293,12 @@ class Hub:
             turn = self.ticks % turns
             touched = {vehicle for vehicle, _ in changed}
             ids = fleet.vehicles.keys() if vehicles is None else vehicles
-            run = [v for v in ids if v in touched or v in due
-                   or (v in fleet.vehicles and fleet.vehicles[v].turn % turns == turn)]
+            # A newcomer on probation is not judged (its events are, in ``_react``), unless
+            # an alert of its own is open or pending (telemetry/newcomers.py).
+            waiting = fleet.newcomers.on_probation
+            run = [v for v in ids if v in due or (v not in waiting and (
+                v in touched
+                or (v in fleet.vehicles and fleet.vehicles[v].turn % turns == turn)))]
             self.alerts.evaluate(now, fleet, run)
         self._tick_cost += time.perf_counter() - started
         return changed

@@ -21,7 +21,7 @@ from l4mon.ingest.mqtt_status import MqttStatus
 from l4mon.live import Broadcaster
 from l4mon.recorder import Recorder
 from telemetry.decode import REASONS
-from telemetry.fleet import CAPACITY, SITE_CONFLICT
+from telemetry.fleet import REASONS as FLEET_REASONS
 from telemetry.ranges import LINK_RANGES
 from telemetry.ranges import REASONS as SCREEN_REASONS
 from telemetry.vehicle import CONNECTIVITY, SERVICE_STATES
@@ -55,7 +55,7 @@ class HubCollector(Collector):
         quarantined = CounterMetricFamily("l4mon_messages_quarantined",
                                           "Messages refused, by reason.", labels=["reason"])
         counts = hub.quarantine.counts
-        for reason in (*REASONS, CAPACITY, SITE_CONFLICT, INTERNAL_ERROR):
+        for reason in (*REASONS, *FLEET_REASONS, INTERNAL_ERROR):
             quarantined.add_metric([reason], counts.get(reason, 0))
         yield quarantined
         not_measured = CounterMetricFamily(
@@ -92,6 +92,16 @@ class HubCollector(Collector):
             service.add_metric([state], count)
         yield service
         yield GaugeMetricFamily("l4mon_rsus", "Tracked roadside units.", value=len(hub.fleet.rsus))
+        newcomers = hub.fleet.newcomers
+        yield GaugeMetricFamily("l4mon_vehicles_newcomers",
+                                "Vehicles heard but not yet confirmed (no register vouches).",
+                                value=len(newcomers))
+        yield GaugeMetricFamily("l4mon_vehicles_on_probation",
+                                "Newcomers let in beyond the admission rate: not judged yet.",
+                                value=len(newcomers.on_probation))
+        yield CounterMetricFamily("l4mon_vehicles_evicted",
+                                  "Newcomers never confirmed that the hub let go.",
+                                  value=hub.fleet.evicted)
         yield GaugeMetricFamily("l4mon_tick_seconds", "Cost of the last evaluation tick.",
                                 value=hub.last_tick_cost_s)
         alerts = hub.alerts
@@ -115,6 +125,16 @@ class HubCollector(Collector):
             yield CounterMetricFamily("l4mon_console_disconnected_slow",
                                       "Consoles disconnected for not keeping up.",
                                       value=self.broadcaster.disconnected_slow)
+            yield CounterMetricFamily("l4mon_console_closed_flooding",
+                                      "Consoles closed (1008) for sending more frames than "
+                                      "their budget.",
+                                      value=self.broadcaster.sockets.flooding)
+            refused = CounterMetricFamily("l4mon_console_refused",
+                                          "Console handshakes refused by a connection cap.",
+                                          labels=["cap"])
+            for cap in ("token", "total"):
+                refused.add_metric([cap], self.broadcaster.seats.refused[cap])
+            yield refused
         ha = self.ha() if self.ha is not None else None
         # A single hub always decides: 1, so "sum over a pair == 1" holds for pairs and singles.
         yield GaugeMetricFamily("l4mon_ha_leader",
@@ -162,6 +182,28 @@ class HubCollector(Collector):
                 "l4mon_mqtt_lean_path",
                 "1 while gmqtt's PUBLISH packets take l4mon's lean path (self-check passed).",
                 value=1 if status.lean_path else 0)
+            yield GaugeMetricFamily(
+                "l4mon_mqtt_bounded_read",
+                "1 while packets are read with the hub's bound, an oversized one dropped unread "
+                "(self-check passed).", value=1 if status.bounded_read else 0)
+            if status.max_packet_bytes is not None:
+                yield GaugeMetricFamily(
+                    "l4mon_mqtt_max_packet_bytes",
+                    "The largest MQTT packet the hub reads, announced as its Maximum Packet "
+                    "Size.", value=status.max_packet_bytes)
+            yield CounterMetricFamily(
+                "l4mon_mqtt_oversize_refused",
+                "Packets over the hub's bound, refused unread (also quarantined as oversize).",
+                value=status.refused_oversize)
+            yield CounterMetricFamily(
+                "l4mon_mqtt_session_taken_over",
+                "Times the broker handed the hub's session to another client with its client "
+                "id (MQTT 5 reason 0x8E).", value=status.session_takeovers)
+            yield CounterMetricFamily(
+                "l4mon_mqtt_closed_by_broker",
+                "Times the broker closed the hub's connection unasked and without a reason "
+                "(Mosquitto 2.0.11 handing its session to another client, or shutting down).",
+                value=status.broker_closes_total)
             acked = GaugeMetricFamily(
                 "l4mon_mqtt_ack_after_processing",
                 "1 where a QoS 1 event is acknowledged only once processed, by ingest path.",

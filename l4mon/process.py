@@ -22,12 +22,17 @@ from typing import TYPE_CHECKING, Any
 
 import uvicorn
 
+from l4mon.console_socket import console_protocol
 from l4mon.runtime import Runtime, Source, tune_gc
 
 if TYPE_CHECKING:
     from l4mon.alerts.journal import Journal
 
 log = logging.getLogger("l4mon")
+
+#: Beyond the sockets' linger, what a stopping HTTP server gives requests still running
+#: before cancelling them: no client, reading or not, holds a SIGTERM'd hub longer.
+SHUTDOWN_SLACK_S = 2.0
 
 
 class LiveProcess:
@@ -73,9 +78,20 @@ class LiveProcess:
             # console is told, and no event judged, by a hub that does not know its role yet.
             runtime.ha.step()
         if self.http is not None and self.app is not None:
+            console = runtime.hub.config.console
+            # X-Forwarded-For is believed from the configured proxies only: uvicorn's own
+            # default trusts 127.0.0.1, where anyone on the host could then pose as any address.
+            proxies = list(runtime.hub.config.http.trusted_proxies)
             self._server = server = uvicorn.Server(uvicorn.Config(
                 self.app, host=self.http[0], port=self.http[1], log_level="warning",
-                access_log=False, lifespan="off", loop="none", ws="websockets-sansio"))
+                access_log=False, lifespan="off", loop="none",
+                ws=console_protocol(console, runtime.clock.now, runtime.broadcaster.sockets),
+                ws_max_size=console.max_message_bytes,
+                ws_per_message_deflate=console.compress,
+                proxy_headers=bool(proxies), forwarded_allow_ips=proxies or None,
+                # Every socket is closed within its linger (l4mon/console_socket.py); this
+                # bounds whatever else a client could hold a stopping hub with.
+                timeout_graceful_shutdown=console.close_linger_s + SHUTDOWN_SLACK_S))
             serving = group.create_task(server.serve(), name="l4mon-http")
             while not server.started:
                 if serving.done():

@@ -81,7 +81,8 @@ class Runtime:
         self.started_at = clock.now()
         self.history = History(max_vehicles=hub.config.fleet.max_vehicles)  # charts: last 10 min
         self.ready = asyncio.Event()
-        self.broadcaster = Broadcaster(state_frame=self.state_frame_chunked)
+        self.broadcaster = Broadcaster(state_frame=self.state_frame_chunked, clock=clock.now,
+                                       bounds=hub.config.console)
         if hub.alerts is not None:
             hub.alerts.listeners.append(self.broadcaster.alert)
             self.broadcaster.seq = hub.alerts.journal.last_seq()

@@ -14,15 +14,16 @@ from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.journal import Journal, open_journal, parse_location
 from l4mon.alerts.rules import Rule, load_rules
-from l4mon.auth import TokenStore
+from l4mon.auth import TokenStore, hash_token, new_token
 from l4mon.clock import Clock
 from l4mon.config import HubConfig
 from l4mon.hub import Hub
 from l4mon.leadership import Leadership
 from l4mon.runtime import Runtime
 from l4mon.timetable import Timetable
-from telemetry.fleet import RsuTrack
+from telemetry.fleet import Refused, RsuTrack
 from telemetry.linkmap.outlook import LookAhead
+from telemetry.register import load_register
 from telemetry.site import Site, load_site
 
 if TYPE_CHECKING:
@@ -48,21 +49,28 @@ def build_hub(config: HubConfig, *, site: Site | None = None,
         rules = load_rules(config.alerts.rules or None)
     if site is None and config.site.path:
         site = load_site(config.site.path)
+    # Before the journal opens: a bad register stops the start with nothing to close.
+    register = load_register(config.register.path) if config.register.path else None
     timetable = Timetable(config.service)
-    journal = open_journal(config.alerts.journal, synchronous=config.alerts.synchronous)
+    journal = open_journal(config.alerts.journal, synchronous=config.alerts.synchronous,
+                           password_file=config.alerts.journal_password_file)
     engine = AlertEngine(rules=rules, journal=journal, duty=DutyRoster(journal=journal),
                          ul_required_kbps=config.requirements.ul_requirement,
                          planned=timetable.planned if timetable else None)
     if engine.open:
         log.info("journal %s: restored %d open alerts", journal.location, len(engine.open))
-    hub = Hub(config=config, site=site)
+    hub = Hub(config=config, site=site, register=register)
     hub.alerts = engine
     for planned in timetable.vehicles():  # expected: known, and missed, before it is heard
         where = planned.site or (site.name if site is not None else None)
         if where is None:
             raise ValueError(f"service.timetable: vehicle {planned.vehicle} needs a site "
                              "(site = ...), the hub has no site plan to take it from")
-        hub.fleet.expect(planned.vehicle, where)
+        try:
+            hub.fleet.expect(planned.vehicle, where)
+        except Refused as refused:
+            raise ValueError(f"service.timetable: vehicle {planned.vehicle}: "
+                             f"{refused.detail}") from None
     if config.linkmap.path:
         engine.lookahead = LookAhead.load(config.linkmap, site=site)
 
@@ -105,9 +113,11 @@ def build_runtime(config: HubConfig, *, clock: Clock, hub: Hub | None = None,
     journal = hub.alerts.journal if hub.alerts is not None else None
     if journal is not None:
         resume_service(hub, journal, clock.now())
-    entries = [(t.name, t.role, t.sha256) for t in config.auth.tokens] + (
-        journal.tokens() if journal is not None else [])
-    return Runtime(hub=hub, clock=clock, tokens=TokenStore(entries), site=site, demo=demo,
+    if hub.alerts is not None and mqtt is not None:  # the hub and sender rules read it
+        hub.alerts.transport = mqtt
+    tokens = TokenStore([(t.name, t.role, t.sha256) for t in config.auth.tokens],
+                        journal=journal)
+    return Runtime(hub=hub, clock=clock, tokens=tokens, site=site, demo=demo,
                    buffer=buffer, mqtt=mqtt, recorder=recorder, ha=ha, peers=config.ha.peers)
 
 
@@ -124,11 +134,14 @@ def resume_service(hub: Hub, journal: Journal, now: float) -> None:
 
 
 def ensure_admin_token(runtime: Runtime) -> str | None:
-    """With no token anywhere, create an admin token, keep its hash, return it (shown once)."""
+    """With no token in force anywhere, create an admin token, keep its hash, return it
+    (shown once). A revoked ``admin`` row is given the new token."""
     if len(runtime.tokens):
         return None
-    token, digest = runtime.tokens.issue("admin", "admin")
     engine = runtime.hub.alerts
     assert engine is not None
-    engine.journal.add_token("admin", "admin", digest, runtime.clock.now())
+    token = new_token()
+    now = runtime.clock.now()
+    engine.journal.add_token("admin", "admin", hash_token(token), now)
+    runtime.tokens.refresh(now)
     return token

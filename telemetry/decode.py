@@ -17,7 +17,7 @@ from typing import Final, NamedTuple
 import msgspec
 
 from telemetry.ranges import Screened, screen_link
-from telemetry.topics import Route, TopicCache
+from telemetry.topics import Route, TopicCache, topic_fault
 from telemetry.wire import (
     LenientLinkSample,
     LinkSample,
@@ -30,6 +30,9 @@ from telemetry.wire import (
 
 #: Quarantine reasons. They are metric label values, so the set is closed and small.
 UNKNOWN_TOPIC: Final = "unknown_topic"
+#: A v1 topic whose site, vehicle, RSU or link name is not allowed (``..``, a control or
+#: bidirectional character, telemetry/topics.py ``valid_name``).
+BAD_NAME: Final = "bad_name"
 OVERSIZE: Final = "oversize"
 UNSUPPORTED_ENCODING: Final = "unsupported_encoding"
 MALFORMED: Final = "malformed"
@@ -41,9 +44,12 @@ TS_PAST: Final = "ts_past"
 #: Decided by the transport (l4mon/ingest/identity.py), not here: the broker-stamped sender is
 #: missing or is not the vehicle or RSU the topic names.
 IDENTITY_MISMATCH: Final = "identity_mismatch"
+#: Decided by the transport too (l4mon/ingest/refusals.py): a retained message on an event
+#: topic, the past replayed by the broker. (A packet over the hub's bound is ``OVERSIZE``.)
+RETAINED_EVENT: Final = "retained_event"
 REASONS: Final = (
-    UNKNOWN_TOPIC, OVERSIZE, UNSUPPORTED_ENCODING, MALFORMED, SCHEMA, OUT_OF_RANGE, NON_FINITE,
-    TS_FUTURE, TS_PAST, IDENTITY_MISMATCH,
+    UNKNOWN_TOPIC, BAD_NAME, OVERSIZE, UNSUPPORTED_ENCODING, MALFORMED, SCHEMA, OUT_OF_RANGE,
+    NON_FINITE, TS_FUTURE, TS_PAST, IDENTITY_MISMATCH, RETAINED_EVENT,
 )
 
 JSON_TYPES: Final = frozenset({None, "", "application/json"})
@@ -130,7 +136,8 @@ class Decoder:
         """Return ``Decoded(route, message, screened)`` or raise ``Rejected``."""
         route = self._topics.get(topic)
         if route is None:
-            raise Rejected(UNKNOWN_TOPIC, "not an l4mon/v1 topic")
+            named, detail = topic_fault(topic)
+            raise Rejected(BAD_NAME if named else UNKNOWN_TOPIC, detail)
         if len(payload) > self.max_payload:
             raise Rejected(OVERSIZE, f"{len(payload)} bytes > {self.max_payload}")
         if content_type in JSON_TYPES:

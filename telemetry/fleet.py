@@ -15,9 +15,11 @@ import msgspec
 
 from telemetry.link import LinkTrack, LinkWatcher, SampleObserver
 from telemetry.linkstate import DEGRADED, OK, STATES, LinkThresholds
+from telemetry.newcomers import NO_ALERT, Newcomers
+from telemetry.register import RSU, VEHICLE, Register
 from telemetry.sequence import DUPLICATE, NEW, SeqTracker
 from telemetry.topics import Route
-from telemetry.vehicle import VehicleTrack
+from telemetry.vehicle import IN_SERVICE, VehicleTrack
 from telemetry.wire import Message, RsuStatus
 
 log = logging.getLogger("l4mon.fleet")
@@ -72,8 +74,22 @@ class HandoverEntry(NamedTuple):
 def _nowhere(lat: float | None, lon: float | None) -> str | None:
     return None
 
+
+def _no_alerts(vehicle: str) -> int:
+    return NO_ALERT
+
+
 CAPACITY: Final = "capacity"
 SITE_CONFLICT: Final = "site_conflict"
+#: A vehicle's id on an RSU topic or the reverse: the register (or, without one, the tables)
+#: know it as the other kind.
+WRONG_KIND: Final = "wrong_kind"
+#: An id the site register does not name: no track, no alert.
+UNREGISTERED: Final = "unregistered"
+#: The fleet's quarantine reasons (metric label values: a closed set).
+REASONS: Final = (CAPACITY, SITE_CONFLICT, WRONG_KIND, UNREGISTERED)
+#: How often the newcomers are looked over (confirmed, or forgotten when idle).
+SWEEP_EVERY_S: Final = 1.0
 
 
 class Refused(Exception):
@@ -114,9 +130,30 @@ class FleetLimits(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: One-way delays beyond these say the sender's clock is wrong, not that the radio is slow.
     max_clock_offset_s: float = 2.0
     max_behind_s: float = 0.25
+    #: Vehicles no register vouches for (telemetry/newcomers.py): this many are judged at
+    #: once, then this many a second; beyond it, a newcomer is on probation (shown, its
+    #: events raise, its silence is not judged) until confirmed. Not optional: > 0.
+    new_vehicles_burst: int = 100
+    new_vehicles_per_s: float = 1.0
+    #: A newcomer heard over this long is confirmed: a vehicle like any other from then on.
+    confirm_after_s: float = 10.0
+    #: A newcomer silent this long, with no open alert, is forgotten; with open alerts nobody
+    #: acknowledged, after the second (its alerts resolved as evicted). With one an operator
+    #: acknowledged, never.
+    forget_newcomer_after_s: float = 60.0
+    forget_alerting_newcomer_after_s: float = 600.0
+
     def __post_init__(self) -> None:
         if min(self.max_vehicles, self.max_links_per_vehicle, self.max_rsus) < 1:
             raise ValueError("fleet: max_vehicles, max_links_per_vehicle, max_rsus must be >= 1")
+        if self.new_vehicles_burst < 0 or not 0 < self.new_vehicles_per_s < float("inf"):
+            raise ValueError("fleet: need new_vehicles_burst >= 0 and 0 < new_vehicles_per_s "
+                             "(finite): the cap on newcomers is not optional")
+        if not 0 < self.confirm_after_s < float("inf") \
+                or not 0 < self.forget_newcomer_after_s <= self.forget_alerting_newcomer_after_s \
+                or self.forget_alerting_newcomer_after_s == float("inf"):
+            raise ValueError("fleet: need confirm_after_s > 0 and 0 < forget_newcomer_after_s "
+                             "<= forget_alerting_newcomer_after_s (finite)")
 
 
 class Fleet:
@@ -125,9 +162,29 @@ class Fleet:
     def __init__(self, *, thresholds: LinkThresholds | None = None,
                  limits: FleetLimits | None = None,
                  watch_link: Callable[[], LinkWatcher] | None = None,
-                 watch_failover: Callable[[], FailoverWatcher] | None = None) -> None:
+                 watch_failover: Callable[[], FailoverWatcher] | None = None,
+                 register: Register | None = None) -> None:
         self.thresholds = thresholds or LinkThresholds()
-        self.limits = limits or FleetLimits()
+        self.limits = limits = limits or FleetLimits()
+        #: The site register (telemetry/register.py): when set, only its ids, each as its kind
+        #: on its site, become vehicles and RSUs; every other is refused.
+        self.register = register
+        #: Vehicles heard but not vouched for, and their admission (telemetry/newcomers.py).
+        self.newcomers = Newcomers(rate_per_s=limits.new_vehicles_per_s,
+                                   burst=limits.new_vehicles_burst,
+                                   confirm_s=limits.confirm_after_s,
+                                   idle_s=limits.forget_newcomer_after_s,
+                                   alerting_idle_s=limits.forget_alerting_newcomer_after_s)
+        #: Whether a vehicle has alerts open (newcomers.NO_ALERT, OPEN_ALERT, HANDLED_ALERT):
+        #: the hub answers from its alert engine; asked only about newcomers.
+        self.alerts_of: Callable[[str], int] = _no_alerts
+        #: Told of each vehicle evicted (track, hub time, why) before anything else happens,
+        #: so the hub can drop what points at it (its topics' handlers, its alerts).
+        self.on_evict: Callable[[VehicleTrack, float, str], None] | None = None
+        self.evicted = 0
+        self._swept_at: float | None = None
+        #: The newest time the fleet was given: what a caller without a time means by now.
+        self._latest = 0.0
         #: Builds each new link's watcher (handover detection) and each vehicle's failover
         #: watcher: given by the hub, which knows the layer above; None: not watched.
         self.watch_link = watch_link
@@ -155,28 +212,62 @@ class Fleet:
         #: (a replay asks before every batch, to count only the time someone was driving).
         self.out_of_service = 0
 
-    def _vehicle(self, route: Route) -> VehicleTrack:
+    def _vehicle(self, route: Route, now: float, *, vouched: bool = False) -> VehicleTrack:
+        """The vehicle's track, created if new. ``vouched``: the hub was told to expect it (a
+        timetable, the journal), so it is no newcomer."""
         track = self.vehicles.get(route.source)
         if track is None:
+            registered = self._registered(route, VEHICLE)
+            if route.source in self.rsus:
+                raise Refused(WRONG_KIND, f"{route.source} is an RSU, not a vehicle")
             if len(self.vehicles) >= self.limits.max_vehicles:
-                raise Refused(CAPACITY, f"already tracking {len(self.vehicles)} vehicles")
+                victim = self.newcomers.victim(self.alerts_of)
+                if victim is None:
+                    raise Refused(CAPACITY, f"already tracking {len(self.vehicles)} vehicles, "
+                                  "none of them a newcomer that may be let go")
+                self.evict(victim, now, "a newcomer never confirmed, evicted to make room")
             track = self.vehicles[route.source] = VehicleTrack(
                 route.source, route.site, max_links=self.limits.max_links_per_vehicle,
                 turn=len(self.vehicles))
+            if not (registered or vouched):
+                self.newcomers.admit(route.source, now)
         elif track.site != route.site:
             raise Refused(SITE_CONFLICT, f"vehicle {route.source} belongs to site {track.site}")
         return track
 
-    def bind(self, route: Route) -> Handler:
+    def _registered(self, route: Route, kind: str) -> bool:
+        """Whether the register vouches for ``route``'s id as ``kind`` on its site; False
+        without a register. Refused when a register is set and does not."""
+        register = self.register
+        if register is None:
+            return False
+        word = "vehicle" if kind == VEHICLE else "RSU"
+        known = register.known(route.source)
+        if known is None:
+            raise Refused(UNREGISTERED, f"{word} {route.source} is not in the site register")
+        if known.kind != kind:
+            other = "a vehicle" if known.kind == VEHICLE else "an RSU"
+            raise Refused(WRONG_KIND, f"{route.source} is registered as {other}, not as {word}")
+        if known.site != route.site:
+            raise Refused(SITE_CONFLICT, f"{word} {route.source} is registered at site "
+                          f"{known.site}")
+        return True
+
+    def bind(self, route: Route, now: float | None = None) -> Handler:
         """The handler that folds messages of ``route`` into state, creating the track if new.
 
-        Raises ``Refused`` (creating nothing) when the tables are full or ids clash. The hub
-        caches the handler per topic, so this runs once per topic, not once per message.
+        Raises ``Refused`` (creating nothing) when the register refuses the id, the tables are
+        full or ids clash. The hub caches the handler per topic, so this runs once per topic,
+        not once per message. ``now``: when it arrived (None: the newest time given so far).
         """
+        if now is None:
+            now = self._latest
+        else:
+            self._latest = max(self._latest, now)
         kind = route.kind
         if kind == "rsu":
             return self._rsu(route).add
-        vehicle = self._vehicle(route)
+        vehicle = self._vehicle(route, now)
         if kind == "link":
             name: str = route.link  # type: ignore[assignment]
             link = vehicle.links.get(name)
@@ -205,6 +296,9 @@ class Fleet:
     def _rsu(self, route: Route) -> RsuTrack:
         track = self.rsus.get(route.source)
         if track is None:
+            self._registered(route, RSU)
+            if route.source in self.vehicles:
+                raise Refused(WRONG_KIND, f"{route.source} is a vehicle, not an RSU")
             if len(self.rsus) >= self.limits.max_rsus:
                 raise Refused(CAPACITY, f"already tracking {len(self.rsus)} RSUs")
             track = self.rsus[route.source] = RsuTrack(route.source, route.site)
@@ -255,13 +349,61 @@ class Fleet:
             if len(vehicle.unseen_service) > said:
                 self.serviced.add(vehicle.id)
                 self.out_of_service += was - vehicle.serving
+                if vehicle.service == IN_SERVICE:
+                    # It runs the service lifecycle (docs/protocol.md): a shuttle at work, and
+                    # journaled as such; no newcomer to let go.
+                    self.newcomers.confirm(vehicle.id)
             return True
         return take
 
     def expect(self, vehicle: str, site: str) -> VehicleTrack:
         """A vehicle the hub is told to expect (a timetable names it): known before it is
-        heard, so that not hearing it can be said. Refused like any vehicle when full."""
-        return self._vehicle(Route("state", site, vehicle))
+        heard, so that not hearing it can be said, and no newcomer. Refused like any vehicle
+        when full or not in the register."""
+        return self._vehicle(Route("state", site, vehicle), self._latest, vouched=True)
+
+    def on_probation(self, vehicle: str) -> bool:
+        """Whether the vehicle is a newcomer let in beyond the rate: not judged yet."""
+        return vehicle in self.newcomers.on_probation
+
+    def evict(self, vehicle: str, now: float, why: str) -> VehicleTrack | None:
+        """Forget a vehicle (a newcomer never confirmed): its track, its failover watch, its
+        service bookkeeping; the hub is told first (``on_evict``) to drop the rest."""
+        track = self.vehicles.pop(vehicle, None)
+        if track is None:
+            return None
+        self.newcomers.forget(vehicle)
+        self._failover.pop(vehicle, None)
+        self.serviced.discard(vehicle)
+        if not track.serving:
+            self.out_of_service -= 1
+        self.evicted += 1
+        log.info("vehicle %s evicted: %s", vehicle, why)
+        if self.on_evict is not None:
+            self.on_evict(track, now, why)
+        return track
+
+    def sweep(self, now: float) -> list[str]:
+        """Look the newcomers over (at most every ``SWEEP_EVERY_S``): confirm those heard long
+        enough or whose alert an operator acknowledged, evict those silent too long with no
+        open alert. Returns the vehicles evicted."""
+        self._latest = max(self._latest, now)
+        if self._swept_at is not None and now - self._swept_at < SWEEP_EVERY_S:
+            return []
+        self._swept_at = now
+        if not self.newcomers:
+            return []
+        _, idle = self.newcomers.sweep(now, self._heard_at, self.alerts_of)
+        for vehicle in idle:
+            track = self.vehicles.get(vehicle)
+            heard = None if track is None else track.heard_at()
+            silent = now - heard if heard is not None else 0.0
+            self.evict(vehicle, now, f"a newcomer never confirmed, silent for {silent:.0f} s")
+        return idle
+
+    def _heard_at(self, vehicle: str) -> float | None:
+        track = self.vehicles.get(vehicle)
+        return None if track is None else track.heard_at()
 
     def resume_service(self, vehicle: str, site: str, status: str, since: float,
                        reason: str | None, now: float) -> VehicleTrack | None:
@@ -270,7 +412,7 @@ class Fleet:
         from ``now`` (the hub's start), as if it had just entered service. None when the
         tables are full (the vehicle is then learned when it reports)."""
         try:
-            track = self._vehicle(Route("service", site, vehicle))
+            track = self._vehicle(Route("service", site, vehicle), now, vouched=True)
         except Refused:
             return None
         was = track.serving
@@ -299,6 +441,11 @@ class Fleet:
         self.fresh_handovers = []
         self.serviced = set()
         self.out_of_service = 0
+        self.newcomers = Newcomers(rate_per_s=self.limits.new_vehicles_per_s,
+                                   burst=self.limits.new_vehicles_burst,
+                                   confirm_s=self.limits.confirm_after_s,
+                                   idle_s=self.limits.forget_newcomer_after_s,
+                                   alerting_idle_s=self.limits.forget_alerting_newcomer_after_s)
         return retired
 
     def drain_handovers(self, now: float) -> None:

@@ -40,11 +40,13 @@ class Quarantine:
         self.counts: Counter[str] = Counter()
 
     def add(self, *, received_at: float, topic: str, payload: bytes, reason: str,
-            detail: str) -> None:
+            detail: str, payload_len: int | None = None) -> None:
+        """``payload_len``: the size of a message refused unread (``payload`` is then empty)."""
         self.counts[reason] += 1
         self._items.append(Quarantined(
             received_at=received_at, topic=topic[:KEEP_TOPIC_CHARS], reason=reason,
-            detail=detail[:500], payload=bytes(payload[:KEEP_BYTES]), payload_len=len(payload),
+            detail=detail[:500], payload=bytes(payload[:KEEP_BYTES]),
+            payload_len=len(payload) if payload_len is None else payload_len,
         ))
 
     @property

@@ -160,6 +160,15 @@ class VehicleTrack:
         self.telemetry = UNKNOWN
         self.connectivity = UNKNOWN
 
+    def heard_at(self) -> float | None:
+        """When the vehicle last said anything (state, a link sample, an event, its service);
+        None if never. For the fleet's newcomers (telemetry/newcomers.py), not the hot path."""
+        times = [t for t in (self.state_rx, *(link.last_rx for link in self.links.values()))
+                 if t is not None]
+        if self.events:
+            times.append(self.events[-1][0])
+        return max(times, default=None)
+
     def link(self, name: str, *, phase: float = 0.0,
              handovers: LinkWatcher | None = None) -> LinkTrack | None:
         """The named link, created on first sight unless the vehicle already has too many."""

@@ -83,7 +83,7 @@ class HubProcess:
         return response.json()
 
     def health(self) -> dict[str, Any]:
-        """``/healthz`` (needs no token)."""
+        """``/healthz`` in full (with this client's token; a stranger reads only ok/degraded)."""
         return self.json("/healthz")  # type: ignore[no-any-return]
 
     def metric(self, name: str) -> float:
@@ -177,7 +177,7 @@ def wait_connected(proc: subprocess.Popen[bytes], health: Callable[[], dict[str,
                        f"{log()[-3000:]}")
 
 
-def launch_hub(broker: Broker, config: Path, log_path: Path | None, port: int, *,
+def launch_hub(broker: Broker | str, config: Path, log_path: Path | None, port: int, *,
                extra_args: list[str] | None = None, tree: Path = ROOT,
                token: str = TEST_TOKEN, timeout_s: float = 20.0) -> HubProcess:
     """Start ``l4mon serve`` and wait until it is connected to ``broker``. Its output is

@@ -62,6 +62,8 @@ EXPECTED_DEFAULTS = {
     "mrm_active": ("vehicle", "takeover", 0.0, 2.0, 20.0, ()),
     "hub_feed_lost": ("site", "takeover", 0.0, 0.0, 15.0, ()),
     "journal_unavailable": ("hub", "warning", 0.0, 0.0, None, ()),
+    "hub_session_taken_over": ("hub", "takeover", 0.0, 0.0, 15.0, ()),
+    "sender_refused": ("sender", "warning", 0.0, 0.0, None, ()),
     "both_links_down": ("vehicle", "takeover", 0.0, 3.0, 15.0, ("hub_feed_lost",)),
     "link_down_other_degraded": ("vehicle", "warning", 1.0, 5.0, None,
                                  ("both_links_down", "hub_feed_lost")),

@@ -231,7 +231,10 @@ def test_tokens_are_made_and_listed_without_showing_a_hash(tmp_path: Path) -> No
 
     stored = SqliteJournal(journal)
     try:
-        assert stored.tokens() == [("alice", "operator", hash_token(token))]
+        (row,) = stored.tokens()
+        assert (row["name"], row["role"], row["sha256"]) == ("alice", "operator",
+                                                            hash_token(token))
+        assert row["expires_at"] is None and row["revoked_at"] is None
     finally:
         stored.close()
     listed = _l4mon("token", "list", "--journal", journal).stdout

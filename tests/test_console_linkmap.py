@@ -97,13 +97,14 @@ def test_no_map_is_404_and_says_how_to_get_one() -> None:
     assert response.status_code == 404
     assert "[linkmap] path" in response.json()["detail"]
     assert _get(runtime, "/api/linkmap", token=None).status_code == 401
-    assert _get(runtime, "/healthz", token=None).json()["linkmap"] is None
+    assert _get(runtime, "/healthz").json()["linkmap"] is None
 
 
 def test_healthz_says_which_map_without_saying_where(map_runtime: Runtime) -> None:
     """An operator checking a hub sees the map it looks ahead on (its fingerprint, as a
-    replay compares it), with no token and no path on the hub's disk."""
-    health = _get(map_runtime, "/healthz", token=None).json()
+    replay compares it), with no path on the hub's disk; a stranger sees neither."""
+    assert "linkmap" not in _get(map_runtime, "/healthz", token=None).json()
+    health = _get(map_runtime, "/healthz").json()
     lookahead = map_runtime.hub.lookahead
     assert lookahead is not None
     assert health["linkmap"] == {"fingerprint": lookahead.fingerprint, "rows": 6, "drives": 0}

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from l4mon.hub import Hub
 from telemetry.decode import (
+    BAD_NAME,
     MALFORMED,
     NON_FINITE,
     OUT_OF_RANGE,
@@ -27,7 +28,14 @@ from telemetry.decode import (
     Rejected,
 )
 from telemetry.ranges import ABOVE_RANGE, BELOW_RANGE, LINK_RANGES, Screened
-from telemetry.topics import event_topic, link_topic, parse_topic, rsu_topic, state_topic
+from telemetry.topics import (
+    event_topic,
+    link_topic,
+    parse_topic,
+    rsu_topic,
+    state_topic,
+    valid_name,
+)
 from telemetry.wire import LenientLinkSample, LinkSample, RsuStatus, VehicleEvent, VehicleState
 
 NOW = 1_700_000_000.0
@@ -84,9 +92,6 @@ def _reason(topic: str, payload: bytes, content_type: str | None = None,
 # -- unknown_topic -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("topic", [
-    "l4mon/v1/s1/vehicle/+/state",
-    "l4mon/v1/+/vehicle/v1/state",
-    "l4mon/v1/s1/vehicle/v1/link/+",
     "l4mon/v1/s1/vehicle/#",
     "l4mon/v1/s1/vehicle/v1/#",
     "l4mon/v1/s1/vehicle/v1/link/l5g/extra",
@@ -97,6 +102,20 @@ def _reason(topic: str, payload: bytes, content_type: str | None = None,
     "l4mon/v2/s1/vehicle/v1/state",
     "L4MON/v1/s1/vehicle/v1/state",
     "/l4mon/v1/s1/vehicle/v1/state",
+    "l4mon/v1/s1/vehicle/v1/pose",
+    "l4mon/v1/s1/rsu/r1/state",
+    "l4mon/v1/s1/truck/v1/state",
+    "",
+])
+def test_unknown_topic(topic: str) -> None:
+    """Wrong shapes and wrong version are unknown_topic."""
+    assert _reason(topic, _json(GOOD["state"])) == UNKNOWN_TOPIC
+
+
+@pytest.mark.parametrize("topic", [
+    "l4mon/v1/s1/vehicle/+/state",
+    "l4mon/v1/+/vehicle/v1/state",
+    "l4mon/v1/s1/vehicle/v1/link/+",
     "l4mon/v1/s1/vehicle/bad name/state",
     "l4mon/v1/s 1/vehicle/v1/state",
     "l4mon/v1/s1/vehicle/v1/link/l 5g",
@@ -104,14 +123,35 @@ def _reason(topic: str, payload: bytes, content_type: str | None = None,
     f"l4mon/v1/{'s' * 65}/vehicle/v1/state",
     f"l4mon/v1/s1/vehicle/v1/link/{'l' * 65}",
     "l4mon/v1//vehicle/v1/state",
-    "l4mon/v1/s1/vehicle/v1/pose",
-    "l4mon/v1/s1/rsu/r1/state",
-    "l4mon/v1/s1/truck/v1/state",
-    "",
+    "l4mon/v1/s1/vehicle/../state",
+    "l4mon/v1/s1/vehicle/./state",
+    "l4mon/v1/../rsu/r1/status",
+    "l4mon/v1/s1/rsu/..../status",
+    "l4mon/v1/s1/vehicle/shuttle\u202e10-/state",  # right-to-left override
+    "l4mon/v1/s1/vehicle/shuttle\u200f01/state",  # right-to-left mark
+    "l4mon/v1/s1/vehicle/shuttle\u206601/state",  # left-to-right isolate
+    "l4mon/v1/s1/vehicle/shuttle-01\n/state",  # a newline, which ``$`` would let through
+    "l4mon/v1/s1/vehicle/shuttle\x0001/state",
+    "l4mon/v1/s1/vehicle/shuttle\x1b[2J/state",  # a terminal escape
+    "l4mon/v1/s1/vehicle/shuttle\uff10\uff11/state",  # full-width digits
 ])
-def test_unknown_topic(topic: str) -> None:
-    """Wildcards, wrong shapes, wrong version and bad names are unknown_topic."""
-    assert _reason(topic, _json(GOOD["state"])) == UNKNOWN_TOPIC
+def test_bad_name(topic: str) -> None:
+    """A v1 topic whose site, vehicle, RSU or link name is not allowed is bad_name: path
+    steps, wildcards, spaces, control and bidirectional characters, non-ASCII look-alikes;
+    the detail shows the name escaped, never as it would render."""
+    payload = _json(GOOD["rsu"] if "/rsu/" in topic else GOOD["state"])
+    with pytest.raises(Rejected) as info:
+        Decoder().decode(topic, payload, NOW)
+    assert info.value.reason == BAD_NAME
+    assert info.value.detail.isascii() and "not allowed" in info.value.detail
+
+
+def test_a_name_needs_a_letter_or_digit() -> None:
+    """Names of only dots, dashes or colons are refused; one letter or digit makes a name."""
+    for name in (".", "..", "-", "_:.-"):
+        assert not valid_name(name), name
+    for name in ("a", "0", ".a", "rsu.7", "shuttle-01", "x" * 64):
+        assert valid_name(name), name
 
 
 def test_name_of_64_chars_is_accepted() -> None:

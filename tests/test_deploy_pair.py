@@ -19,6 +19,7 @@ import paho.mqtt.client as paho
 import pytest
 
 from l4mon.config import HubConfig, load_config
+from telemetry.register import load_register
 from testing.broker import free_port
 from testing.demo import stop_process
 from tests.test_mosquitto_acl import DEPLOY as MOSQUITTO
@@ -33,8 +34,9 @@ def _pair() -> tuple[HubConfig, HubConfig]:
 
 
 def test_the_pair_configs_load_and_make_a_pair() -> None:
-    """Both validate; one PostgreSQL journal; own MQTT client ids; each its own URL, listed
-    in both peer lists; the same settings otherwise, but for each hub's broker."""
+    """Both validate; one PostgreSQL journal; own MQTT client ids and certificates; each its
+    own URL, listed in both peer lists; the same settings otherwise, but for each hub's
+    broker."""
     a, b = _pair()
     assert a.alerts.journal == b.alerts.journal
     assert a.alerts.journal.startswith("postgresql://")
@@ -42,7 +44,13 @@ def test_the_pair_configs_load_and_make_a_pair() -> None:
     assert a.ha.url and b.ha.url and a.ha.url != b.ha.url
     assert set(a.ha.peers) == set(b.ha.peers) == {a.ha.url, b.ha.url}
     assert a.mqtt.url != b.mqtt.url  # each hub on its own broker of the bridge pair
-    same = {"mqtt": {"client_id", "url"}, "ha": {"url"}}
+    # The broker makes a client's id its certificate's name: each hub its own certificate,
+    # named as its client id, a hub of the site register whose ACL the brokers run.
+    hubs = load_register(MOSQUITTO / "register.example.toml").file.hubs
+    for hub in (a, b):
+        assert Path(hub.mqtt.cert_file).stem == Path(hub.mqtt.key_file).stem == hub.mqtt.client_id
+        assert hub.mqtt.client_id in hubs
+    same = {"mqtt": {"client_id", "url", "cert_file", "key_file"}, "ha": {"url"}}
     for section in ("mqtt", "http", "alerts", "ha", "auth", "ingest", "links"):
         left, right = getattr(a, section), getattr(b, section)
         differ = {f for f in left.__struct_fields__ if getattr(left, f) != getattr(right, f)}
@@ -102,8 +110,8 @@ def _brokers(tmp_path: Path) -> Iterator[tuple[int, int, Path]]:
     B, the bridge's far end, listens before A starts: A's bridge connects at its first try.
     Started together, a B that came up late (under load) refused that try and the bridge
     waited out ``restart_timeout``'s back-off, seconds, before it carried anything."""
-    binary, certs = mosquitto_with_certs(tmp_path, "l4mon-hub", "l4mon-bridge", "veh-a",
-                                         "veh-b")
+    binary, certs = mosquitto_with_certs(tmp_path, "l4mon-hub-a", "l4mon-hub-b", "l4mon-bridge",
+                                         "shuttle-01", "shuttle-02")
     ports = {"a": free_port(), "b": free_port()}
     procs: list[subprocess.Popen[bytes]] = []
     try:
@@ -164,8 +172,8 @@ def _until(predicate: object, timeout_s: float) -> bool:
 #: How long the bridge may take to carry its first message each way: its first connection, or
 #: one retry of ``restart_timeout 1 30``'s back-off (capped at 30 s) if that one failed.
 BRIDGE_UP_S = 40.0
-TOPIC_A = "l4mon/v1/depot/vehicle/veh-a/event"
-TOPIC_B = "l4mon/v1/depot/vehicle/veh-b/event"
+TOPIC_A = "l4mon/v1/depot/vehicle/shuttle-01/event"
+TOPIC_B = "l4mon/v1/depot/vehicle/shuttle-02/event"
 
 
 def _wait_for_the_bridge(veh_a: Client, veh_b: Client, hub_a: Client, hub_b: Client,
@@ -195,10 +203,12 @@ def test_the_bridge_pair_relays_each_way_exactly_once(tmp_path: Path) -> None:
     """A vehicle's event published on broker A reaches a hub subscribed on B, one published
     on B reaches a hub on A; each arrives exactly once on each broker (no loop)."""
     with _brokers(tmp_path) as (port_a, port_b, certs):
-        hub_a = Client(port_a, certs, "l4mon-hub", "hub-a")
-        hub_b = Client(port_b, certs, "l4mon-hub", "hub-b")
-        veh_a = Client(port_a, certs, "veh-a", "veh-a")
-        veh_b = Client(port_b, certs, "veh-b", "veh-b")
+        # The names of deploy/mosquitto/register.example.toml, whose ACL the brokers run; each
+        # hub its own certificate (the broker makes the client id the certificate's name).
+        hub_a = Client(port_a, certs, "l4mon-hub-a", "l4mon-hub-a")
+        hub_b = Client(port_b, certs, "l4mon-hub-b", "l4mon-hub-b")
+        veh_a = Client(port_a, certs, "shuttle-01", "shuttle-01")
+        veh_b = Client(port_b, certs, "shuttle-02", "shuttle-02")
         try:
             for hub in (hub_a, hub_b):
                 hub.subscribe("l4mon/v1/#")

@@ -71,8 +71,11 @@ def test_connectivity(states: list[str], expected: str) -> None:
 # -- limits ----------------------------------------------------------------------------------------
 
 def test_max_vehicles_refuses_and_creates_nothing() -> None:
-    """At max_vehicles a new vehicle is refused with 'capacity' and no track is created."""
+    """At max_vehicles, with no newcomer to let go (both vehicles expected, so vouched for),
+    a new vehicle is refused with 'capacity' and no track is created."""
     fleet = Fleet(limits=FleetLimits(max_vehicles=2))
+    fleet.expect("v1", "s1")
+    fleet.expect("v2", "s1")
     fleet.apply(Route("state", "s1", "v1"), state_msg(0, T0), T0)
     fleet.apply(Route("link", "s1", "v2", "a"), link_msg(0, T0), T0)
     with pytest.raises(Refused) as info:
@@ -234,6 +237,7 @@ def test_hub_state_stops_makes_telemetry_stale() -> None:
 def test_hub_quarantines_capacity_and_site_conflict() -> None:
     """Refusals by the fleet are quarantined with their reason and nothing is created."""
     hub = Hub(config=HubConfig(fleet=FleetLimits(max_vehicles=1)))
+    hub.fleet.expect("v1", "s1")  # vouched for: no newcomer to let go for v2 and v3
     batch = [
         (state_topic("s1", "v1"), state_json(0, T0), None),
         (state_topic("s1", "v2"), state_json(0, T0), None),
@@ -283,7 +287,7 @@ def test_hub_flood_of_malformed_interleaved_with_valid() -> None:
     assert hub.quarantine.total == 10_000
     assert len(hub.quarantine) == hub.config.ingest.quarantine_capacity
     assert hub.quarantine.counts == {
-        "malformed": 2_000, "out_of_range": 1_000, "unknown_topic": 1_000,
+        "malformed": 2_000, "out_of_range": 1_000, "bad_name": 1_000,
         "unsupported_encoding": 1_000, "ts_future": 1_000, "schema": 1_000,
         "non_finite": 1_000, "oversize": 1_000, "ts_past": 1_000,
     }

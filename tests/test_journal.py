@@ -86,7 +86,8 @@ def test_a_journal_from_before_incidents_is_migrated_in_place(journal_location: 
     journal = open_journal(journal_location)
     (alert,) = journal.open_alerts()
     assert alert.vehicle == "v1" and alert.incident is None and alert.incident_cause is None
-    assert _schema_version(journal_location) == str(SCHEMA_VERSION) == "4"
+    assert _schema_version(journal_location) == str(SCHEMA_VERSION) == "5"
+    assert journal.tokens() == []  # version 5's token columns are there: the query runs
     # the new columns take values, and the next id follows the old alert's
     alert.incident, alert.incident_group, alert.incident_cause = 7, "cell", "cell c1 dark"
     journal.record(alert, kind="grouped", at=2.0, actor=None, detail="", on_duty=[])
@@ -106,7 +107,7 @@ def test_a_journal_from_before_incidents_is_migrated_in_place(journal_location: 
                                          "status": "out_of_service", "at": 4.0,
                                          "reason": "end of shift"}]
     journal.close()
-    assert _schema_version(journal_location) == "4"
+    assert _schema_version(journal_location) == "5"
 
 
 def test_a_journal_from_a_newer_l4mon_is_refused(journal_location: str) -> None:
@@ -171,6 +172,9 @@ def _exercise(journal: Journal) -> dict[str, object]:
     journal.add_token("zed", "viewer", "a" * 64, T0)
     journal.add_token("Alice", "operator", "b" * 64, T0)
     journal.add_token("alice", "admin", "c" * 64, T0 + 0.125)
+    journal.add_token("temp", "viewer", "d" * 64, T0, expires_at=T0 + 60.5)
+    revoked = [journal.revoke_token("zed", T0 + 1.25), journal.revoke_token("zed", T0 + 2),
+               journal.revoke_token("nobody", T0)]
     heard = []
     for n, (vehicle, rule) in enumerate([("v1", "mrm"), ("v2", "mrm"), ("v1", "flap")]):
         alert = Alert(id=0, rule=rule, title=f"{rule} on {vehicle}", severity="takeover", site="s1",
@@ -206,7 +210,7 @@ def _exercise(journal: Journal) -> dict[str, object]:
         "history": journal.history(1), "since": journal.transitions_since(2, limit=2),
         "last_seq": journal.last_seq(),
         "on_duty": journal.on_duty(), "duty_log": journal.duty_log(limit=3),
-        "tokens": journal.tokens(),
+        "tokens": journal.tokens(), "revoked": revoked,
     }
 
 
@@ -227,7 +231,10 @@ def test_sqlite_and_postgresql_journals_answer_alike(tmp_path: Path, pg_url: str
     assert [(s["vehicle"], s["status"]) for s in on_sqlite["service_states"]] == [  # type: ignore[index]
         ("v1", "out_of_service"), ("v2", "in_service")]
     assert [s["status"] for s in on_sqlite["service_log"]] == ["out_of_service", "offline"]  # type: ignore[index]
-    assert [name for name, _, _ in on_sqlite["tokens"]] == ["Alice", "alice", "zed"]  # type: ignore[union-attr]
+    tokens = {t["name"]: t for t in on_sqlite["tokens"]}  # type: ignore[union-attr]
+    assert list(tokens) == ["Alice", "alice", "temp", "zed"]
+    assert (tokens["zed"]["revoked_at"], tokens["temp"]["expires_at"]) == (T0 + 1.25, T0 + 60.5)
+    assert on_sqlite["revoked"] == [True, False, False]
 
 
 def test_postgresql_journal_keeps_its_schema_version_in_meta(pg_url: str) -> None:

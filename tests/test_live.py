@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 from l4mon.alerts.model import Alert, Transition
 from l4mon.live import Broadcaster
@@ -50,7 +51,7 @@ async def _settle() -> None:
 def test_snapshot_first_then_alerts_in_order_and_state_coalesced() -> None:
     """A console gets the snapshot, every alert frame in seq order, and only the newest state."""
     async def scenario() -> MemorySocket:
-        hub_side = Broadcaster(state_frame=_no_state)
+        hub_side = Broadcaster(state_frame=_no_state, clock=time.monotonic)
         ws = MemorySocket()
         task = asyncio.create_task(hub_side.serve(ws, snapshot=lambda: {"vehicles": []},  # type: ignore[arg-type]
                                                   missed=lambda _: [], last_seq=None))
@@ -74,7 +75,7 @@ def test_snapshot_first_then_alerts_in_order_and_state_coalesced() -> None:
 def test_resume_sends_missed_alerts_before_the_snapshot_and_never_twice() -> None:
     """Reconnecting with last_seq replays what was missed, then a snapshot, without repeats."""
     async def scenario() -> MemorySocket:
-        hub_side = Broadcaster(state_frame=_no_state)
+        hub_side = Broadcaster(state_frame=_no_state, clock=time.monotonic)
         ws = MemorySocket()
         missed = [_alert(4), _alert(5)]
         task = asyncio.create_task(hub_side.serve(ws, snapshot=lambda: {},  # type: ignore[arg-type]
@@ -96,7 +97,7 @@ def test_a_stuck_console_is_closed_and_does_not_hold_up_the_others() -> None:
     """One console stops reading: the other still gets all 1,500 alerts; the stuck one is
     closed with 1013 and a reason once it is more than the backlog behind."""
     async def scenario() -> tuple[Broadcaster, MemorySocket, MemorySocket, int]:
-        hub_side = Broadcaster(state_frame=_no_state, max_alert_backlog=1_000)
+        hub_side = Broadcaster(state_frame=_no_state, clock=time.monotonic)
         good, stuck = MemorySocket(), MemorySocket(stuck=False)
         tasks = [asyncio.create_task(hub_side.serve(ws, snapshot=lambda: {},  # type: ignore[arg-type]
                                                     missed=lambda _: [], last_seq=None))

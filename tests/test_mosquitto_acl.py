@@ -1,6 +1,7 @@
 """deploy/mosquitto/ for real: the committed config and ACL in a real Mosquitto over TLS on
 loopback, with certificates from the committed make-certs.sh. A vehicle publishes under its
-own topic; its publish under another vehicle's topic never reaches the hub."""
+own topic, as a vehicle, on its own site; its publish under another vehicle's topic, as an RSU
+or elsewhere never reaches the hub. No client can take the hub's session."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ import paho.mqtt.client as paho
 import pytest
 
 from l4mon.ingest.mqtt import MqttSettings, MqttSource
+from l4mon.mosquitto_acl import acl_text
 from l4mon.types import Batch
-from telemetry.topics import rsu_topic, state_topic
-from telemetry.wire import VehicleState
+from telemetry.register import load_register
+from telemetry.topics import event_topic, rsu_topic, state_topic
+from telemetry.wire import RsuStatus, VehicleEvent, VehicleState
 from testing.broker import find_mosquitto, free_port
 from testing.demo import stop_process
 from tests.parts import require_part
@@ -31,6 +34,11 @@ pytestmark = pytest.mark.mqtt
 
 DEPLOY = Path(__file__).resolve().parent.parent / "deploy" / "mosquitto"
 NOT_AUTHORIZED = 0x87
+#: Accepted, with nobody subscribed to hear it (MQTT v5 PUBACK 0x10): not a refusal.
+NO_SUBSCRIBERS = 0x10
+#: Names of deploy/mosquitto/register.example.toml, whose ACL is the committed acl.
+HUB, VEHICLE, OTHER_VEHICLE, RSU = "l4mon-hub-a", "shuttle-01", "shuttle-02", "rsu-araya"
+SITE = "depot"
 
 
 def _render(certs: Path, port: int) -> str:
@@ -62,7 +70,7 @@ def mosquitto_with_certs(tmp_path: Path, *names: str) -> tuple[Path, Path]:
 @pytest.fixture
 def tls_broker(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """(port, certificate dir) of a Mosquitto running the committed TLS + ACL config."""
-    binary, certs = mosquitto_with_certs(tmp_path, "l4mon-hub", "veh-a", "veh-b")
+    binary, certs = mosquitto_with_certs(tmp_path, HUB, VEHICLE, OTHER_VEHICLE, RSU, "stranger")
     port = free_port()
     config = tmp_path / "mosquitto.conf"
     config.write_text(_render(certs, port))
@@ -102,10 +110,11 @@ def tls_client(port: int, certs: Path, name: str, client_id: str,
 class Vehicle:
     """A paho MQTT v5 client over TLS with one client certificate; remembers PUBACK codes."""
 
-    def __init__(self, port: int, certs: Path, name: str) -> None:
+    def __init__(self, port: int, certs: Path, name: str, client_id: str | None = None) -> None:
         self.acks: dict[int, int] = {}
         self._acked = threading.Condition()
-        self.client = tls_client(port, certs, name, f"{name}-test", on_publish=self._on_publish)
+        self.client = tls_client(port, certs, name, client_id or f"{name}-test",
+                                 on_publish=self._on_publish)
 
     def _on_publish(self, _client: object, _userdata: object, mid: int, reason: object,
                     _props: object) -> None:
@@ -130,45 +139,144 @@ def _state(seq: int) -> bytes:
                                             speed_mps=1.0, heading_deg=0.0, mode="autonomous"))
 
 
+def _rsu_status() -> bytes:
+    """What the issue's vehicle posing as an RSU sent: a fault, snow, stale V2I."""
+    return msgspec.json.encode(RsuStatus(ts=time.time(), seq=1, intersection="ix-1",
+                                         health="fault", weather="snow"))
+
+
+def _hub_settings(port: int, certs: Path) -> MqttSettings:
+    return MqttSettings(url=f"mqtts://127.0.0.1:{port}", client_id=HUB,
+                        ca_file=str(certs / "ca.crt"), cert_file=str(certs / f"{HUB}.crt"),
+                        key_file=str(certs / f"{HUB}.key"))
+
+
+async def _connected(hub: MqttSource) -> None:
+    deadline = time.monotonic() + 10
+    while not hub.status.connected:
+        assert time.monotonic() < deadline, f"hub did not connect: {hub.status.last_error}"
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(0.2)  # let the broker apply the subscription
+
+
+async def _until_received(hub: MqttSource, got: Batch, done: object, timeout_s: float) -> None:
+    """Take the hub's batches into ``got`` until ``done()`` or the timeout."""
+    deadline = time.monotonic() + timeout_s
+    while not done():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"{len(got)} received"
+        with contextlib.suppress(TimeoutError):
+            got += await asyncio.wait_for(hub.__anext__(), 0.1)
+
+
+def test_the_committed_acl_is_what_the_register_writes() -> None:
+    """deploy/mosquitto/acl is `l4mon acl register.example.toml`, byte for byte: the file the
+    broker runs cannot drift from the register the hub checks."""
+    register = load_register(DEPLOY / "register.example.toml")
+    assert (DEPLOY / "acl").read_text() == acl_text(register)
+    lines = (DEPLOY / "acl").read_text().splitlines()
+    assert not [line for line in lines if line.startswith("pattern")]
+
+
 def test_a_vehicle_publishes_only_under_its_own_topic(tls_broker: tuple[int, Path]) -> None:
-    """veh-a's own state reaches the hub (subscribed over TLS with its own certificate); its
-    publishes as veh-b or as RSU rsu-1 are refused by the broker and never arrive."""
+    """shuttle-01's own state reaches the hub (subscribed over TLS with its own certificate);
+    its publishes as shuttle-02, as RSU rsu-araya, as an RSU under its own name (the issue's
+    attack) and on another site are refused by the broker and never arrive."""
     port, certs = tls_broker
-    settings = MqttSettings(url=f"mqtts://127.0.0.1:{port}", client_id="l4mon-hub",
-                            ca_file=str(certs / "ca.crt"), cert_file=str(certs / "l4mon-hub.crt"),
-                            key_file=str(certs / "l4mon-hub.key"))
-    own, spoofed, sentinel = _state(1), _state(2), _state(3)
+    own, sentinel = _state(1), _state(3)
+    spoofed = [(state_topic(SITE, OTHER_VEHICLE), _state(2)),
+               (rsu_topic(SITE, RSU), _rsu_status()),
+               (rsu_topic(SITE, VEHICLE), _rsu_status()),
+               (state_topic("other-site", VEHICLE), _state(2))]
 
     async def scenario() -> tuple[Batch, list[int]]:
         got: Batch = []
-        async with MqttSource(settings=settings) as hub:
-            deadline = time.monotonic() + 10
-            while not hub.status.connected:
-                assert time.monotonic() < deadline, f"hub did not connect: {hub.status.last_error}"
-                await asyncio.sleep(0.02)
-            await asyncio.sleep(0.2)  # let the broker apply the subscription
+        async with MqttSource(settings=_hub_settings(port, certs)) as hub:
+            await _connected(hub)
 
             def publish() -> list[int]:
-                vehicle = Vehicle(port, certs, "veh-a")
+                vehicle = Vehicle(port, certs, VEHICLE)
                 try:
-                    return [vehicle.publish(state_topic("depot", "veh-a"), own),
-                            vehicle.publish(state_topic("depot", "veh-b"), spoofed),
-                            vehicle.publish(rsu_topic("depot", "rsu-1"), spoofed),
-                            vehicle.publish(state_topic("other-site", "veh-a"), sentinel)]
+                    return [vehicle.publish(state_topic(SITE, VEHICLE), own),
+                            *(vehicle.publish(t, p) for t, p in spoofed),
+                            vehicle.publish(state_topic(SITE, VEHICLE), sentinel)]
                 finally:
                     vehicle.close()
 
             codes = await asyncio.to_thread(publish)
-            while sentinel not in [payload for _, payload, _ in got]:
-                assert time.monotonic() < deadline + 10, got
-                with contextlib.suppress(TimeoutError):
-                    got += await asyncio.wait_for(hub.__anext__(), 0.1)
+            await _until_received(hub, got, lambda: sentinel in [p for _, p, _ in got], 20)
         return got, codes
 
     got, codes = asyncio.run(scenario())
-    assert codes == [0, NOT_AUTHORIZED, NOT_AUTHORIZED, 0]
+    assert codes == [0, *[NOT_AUTHORIZED] * len(spoofed), 0]
     assert [(topic, payload) for topic, payload, _ in got] == [
-        (state_topic("depot", "veh-a"), own), (state_topic("other-site", "veh-a"), sentinel)]
+        (state_topic(SITE, VEHICLE), own), (state_topic(SITE, VEHICLE), sentinel)]
+
+
+def test_an_rsu_publishes_only_as_an_rsu_and_a_stranger_not_at_all(
+        tls_broker: tuple[int, Path]) -> None:
+    """rsu-araya's status goes through; its state as a vehicle under its own name does not.
+    A certificate of the CA whose name the register lacks connects, but publishes nothing."""
+    port, certs = tls_broker
+
+    def publish() -> list[int]:
+        rsu, stranger = Vehicle(port, certs, RSU), Vehicle(port, certs, "stranger")
+        try:
+            return [rsu.publish(rsu_topic(SITE, RSU), _rsu_status()),
+                    rsu.publish(state_topic(SITE, RSU), _state(1)),
+                    stranger.publish(state_topic(SITE, "stranger"), _state(1)),
+                    stranger.publish(rsu_topic(SITE, "stranger"), _rsu_status())]
+        finally:
+            rsu.close()
+            stranger.close()
+
+    assert publish() == [NO_SUBSCRIBERS, NOT_AUTHORIZED, NOT_AUTHORIZED, NOT_AUTHORIZED]
+
+
+#: The issue's measurement: how often the vehicle tries the hub's client id, and the events.
+TAKEOVER_TRIES = 20
+EVENTS = 100
+
+
+def test_a_vehicle_cannot_take_the_hubs_session(tls_broker: tuple[int, Path]) -> None:
+    """shuttle-01's certificate connects 20 times with the client id "l4mon-hub-a" while
+    shuttle-02 publishes 100 QoS 1 events: the broker makes each of those connections session
+    "shuttle-01" (use_username_as_clientid), so the hub's connection is never closed and every
+    event the broker acknowledged reaches the hub (with the issue's config: 18 drops, 16 of
+    100 lost)."""
+    port, certs = tls_broker
+    events = [msgspec.json.encode(VehicleEvent(ts=time.time(), kind="takeover_request", seq=i))
+              for i in range(EVENTS)]
+
+    async def scenario() -> tuple[Batch, list[int], int, int]:
+        got: Batch = []
+        async with MqttSource(settings=_hub_settings(port, certs)) as hub:
+            await _connected(hub)
+            connects = hub.status.connects
+
+            def attack() -> None:
+                for _ in range(TAKEOVER_TRIES):
+                    intruder = Vehicle(port, certs, VEHICLE, client_id=HUB)
+                    time.sleep(0.05)
+                    intruder.close()
+
+            def publish() -> list[int]:
+                sender = Vehicle(port, certs, OTHER_VEHICLE)
+                try:
+                    return [sender.publish(event_topic(SITE, OTHER_VEHICLE), e) for e in events]
+                finally:
+                    sender.close()
+
+            _, codes = await asyncio.gather(asyncio.to_thread(attack),
+                                            asyncio.to_thread(publish))
+            await _until_received(hub, got, lambda: len(got) >= EVENTS, 20)
+            with contextlib.suppress(TimeoutError):  # a redelivery would show here
+                got += await asyncio.wait_for(hub.__anext__(), 0.5)
+            return got, codes, hub.status.connects - connects, hub.status.disconnects
+
+    got, codes, reconnects, disconnects = asyncio.run(scenario())
+    assert codes == [0] * EVENTS
+    assert sorted(p for _, p, _ in got) == sorted(events)
+    assert (reconnects, disconnects) == (0, 0)
 
 
 def test_a_client_without_a_certificate_cannot_connect(tls_broker: tuple[int, Path]) -> None:

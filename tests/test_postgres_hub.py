@@ -39,9 +39,9 @@ def test_serve_journals_a_takeover_alert_in_postgresql_and_restores_it(
         broker: Broker, pg_url: str, tmp_path: Path) -> None:
     """A takeover request over MQTT (QoS 1) becomes an alert row and its transition in
     PostgreSQL; after kill -9 a new hub on the same database has the same open alert."""
-    url = _with_password(pg_url)
-    config, log, port = write_hub_config(tmp_path), tmp_path / "hub.log", free_port()
-    hub = launch_hub(broker, config, log, port, extra_args=["--journal", url])
+    url = _with_password(pg_url)  # in the config file: a command line is everyone's to read
+    config, log, port = write_hub_config(tmp_path, journal=url), tmp_path / "hub.log", free_port()  # type: ignore[arg-type]
+    hub = launch_hub(broker, config, log, port)
     try:
         hub.post("/api/duty/on")
         with Publisher(broker.host, broker.port) as pub:
@@ -63,8 +63,9 @@ def test_serve_journals_a_takeover_alert_in_postgresql_and_restores_it(
     assert rows == [(alert["id"], "takeover_requested", "veh-a", "raised")]
     assert kinds == ["raised"]
 
-    hub = launch_hub(broker, config, log, port, extra_args=["--journal", url])
+    hub = launch_hub(broker, config, log, port)
     try:
+        assert PASSWORD not in Path(f"/proc/{hub.pid}/cmdline").read_text()
         (again,) = hub.json("/api/alerts", state="open")
         assert again == alert
         assert "restored 1 open alerts" in hub.log()
@@ -73,7 +74,7 @@ def test_serve_journals_a_takeover_alert_in_postgresql_and_restores_it(
     output = log.read_text()
     assert PASSWORD not in output and PASSWORD not in health
     assert "journal postgresql://postgres:***@127.0.0.1" in output
-    assert not (tmp_path / "journal.sqlite").exists()  # the config's file was overridden
+    assert not (tmp_path / "journal.sqlite").exists()  # no SQLite file beside it
 
 
 @pytest.mark.mqtt
@@ -82,16 +83,20 @@ def test_a_token_made_in_postgresql_logs_in_to_serve(broker: Broker, pg_url: str
     """``token create --journal postgresql://…`` keeps the hash there; ``token list`` names it;
     a hub on that journal accepts the token."""
     url = _with_password(pg_url)
-    made = _l4mon("token", "create", "--name", "alice", "--role", "operator", "--journal", url)
+    refused = _l4mon("token", "create", "--name", "alice", "--journal", url)
+    assert refused.returncode == 2 and "visible to every user" in refused.stderr
+    assert "postgresql://postgres:***@" in refused.stderr
+    config = write_hub_config(tmp_path, journal=url)  # type: ignore[arg-type]
+    made = _l4mon("token", "create", "--name", "alice", "--role", "operator",
+                  "--config", str(config))
     assert made.returncode == 0, made.stderr
     token = made.stdout.splitlines()[1].strip()
-    listed = _l4mon("token", "list", "--journal", url)
-    assert "alice\toperator\t(journal)" in listed.stdout
-    for run in (made, listed):
+    listed = _l4mon("token", "list", "--config", str(config))
+    assert "alice\toperator\t(journal, in force)" in listed.stdout
+    for run in (refused, made, listed):
         assert PASSWORD not in run.stdout + run.stderr
     assert "postgresql://postgres:***@" in made.stdout
-    hub = launch_hub(broker, write_hub_config(tmp_path), tmp_path / "hub.log", free_port(),
-                     extra_args=["--journal", url], token=token)
+    hub = launch_hub(broker, config, tmp_path / "hub.log", free_port(), token=token)
     try:
         assert hub.json("/api/me") == {"name": "alice", "role": "operator"}
     finally:
@@ -113,12 +118,16 @@ def test_a_journal_url_the_hub_does_not_understand_is_refused(command: list[str]
     assert list(tmp_path.iterdir()) == []
 
 
-def test_serve_with_an_unreachable_postgresql_says_so_and_stops(tmp_path: Path) -> None:
+def test_serve_with_an_unreachable_postgresql_says_so_and_stops(
+        tmp_path_factory: pytest.TempPathFactory) -> None:
     """No server at the URL: exit 1 naming the journal (password hidden), nothing created."""
+    tmp_path = tmp_path_factory.mktemp("run")
     url = f"postgresql://hub:{PASSWORD}@127.0.0.1:{free_port()}/l4mon?connect_timeout=2"
+    config = tmp_path_factory.mktemp("config") / "hub.toml"
+    config.write_text(f'[alerts]\njournal = "{url}"\n')
     run = subprocess.run(
         [sys.executable, "-m", "l4mon", "serve", "--broker", "mqtt://127.0.0.1:1", "--http",
-         f"127.0.0.1:{free_port()}", "--journal", url],
+         f"127.0.0.1:{free_port()}", "--config", str(config)],
         check=False, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert run.returncode == 1, run.stderr
     assert "journal postgresql://hub:***@127.0.0.1" in run.stderr

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A CA, the broker's certificate and one client certificate per name, with openssl (EC P-256).
 #   make-certs.sh DIR BROKER_HOST CLIENT_NAME...
-# e.g. make-certs.sh /etc/mosquitto/l4mon mqtt.depot.example l4mon-hub shuttle-01 rsu-araya
+# e.g. make-certs.sh /etc/mosquitto/l4mon mqtt.depot.example l4mon-hub-a shuttle-01 rsu-araya
 # Re-running keeps an existing CA (ca.key) and issues the named certificates anew.
 set -euo pipefail
 if [ $# -lt 2 ]; then

@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import json
+import secrets
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final
 
 from l4mon.alerts.model import OPEN_STATES, Alert, Transition
+from l4mon.auth import TOKENS_GENERATION
 
-SCHEMA_VERSION: Final = 4
+SCHEMA_VERSION: Final = 5
 #: Columns added after version 1, with their type: added in place to an older journal
-#: (2: intersection; 3: the incident an alert belongs to). Version 4 added the table
-#: ``service`` (each vehicle's service lifecycle), created in place like every table.
+#: (2: intersection; 3: the incident an alert belongs to; 5: a token's expiry and
+#: revocation). Version 4 added the table ``service`` (each vehicle's service lifecycle),
+#: created in place like every table.
 ADDED_COLUMNS: Final = (("alerts", "intersection", "TEXT"), ("alerts", "incident", "INTEGER"),
                         ("alerts", "incident_group", "TEXT"),
-                        ("alerts", "incident_cause", "TEXT"))
+                        ("alerts", "incident_cause", "TEXT"),
+                        ("tokens", "expires_at", "REAL"), ("tokens", "revoked_at", "REAL"))
 ALERT_COLUMNS: Final = (
     "rule", "title", "severity", "site", "vehicle", "link", "rsu", "state", "raised_at", "detail",
     "escalated", "escalated_at", "acknowledged_at", "acknowledged_by", "resolved_at",
@@ -277,14 +281,43 @@ class SqlJournal:
 
     # -- tokens ---------------------------------------------------------------------------------
 
-    def tokens(self) -> list[tuple[str, str, str]]:
-        rows = self._rows("SELECT name, role, sha256 FROM tokens ORDER BY name")
-        return [(r["name"], r["role"], r["sha256"]) for r in rows]
+    def tokens(self) -> list[dict[str, Any]]:
+        """Every token row, revoked ones too (``revoked_at`` set): name, role, sha256,
+        created_at, expires_at (None: never), revoked_at (None: in force)."""
+        rows = self._rows("SELECT name, role, sha256, created_at, expires_at, revoked_at "
+                          "FROM tokens ORDER BY name")
+        return [dict(r) for r in rows]
 
-    def add_token(self, name: str, role: str, sha256: str, at: float) -> None:
+    def add_token(self, name: str, role: str, sha256: str, at: float, *,
+                  expires_at: float | None = None) -> None:
+        """Keep a new token's hash. A name already in the table is given the new token (its
+        old one stops working): callers refuse a name whose token is still in force."""
         with self._transaction() as db:
-            db.execute(self._sql("INSERT INTO tokens (name, role, sha256, created_at) "
-                                 "VALUES (?, ?, ?, ?)"), (name, role, sha256, at))
+            db.execute(self._sql(
+                "INSERT INTO tokens (name, role, sha256, created_at, expires_at, revoked_at) "
+                "VALUES (?, ?, ?, ?, ?, NULL) ON CONFLICT (name) DO UPDATE SET "
+                "role = excluded.role, sha256 = excluded.sha256, "
+                "created_at = excluded.created_at, expires_at = excluded.expires_at, "
+                "revoked_at = NULL"), (name, role, sha256, at, expires_at))
+            self._tokens_changed(db)
+
+    def revoke_token(self, name: str, at: float) -> bool:
+        """Revoke ``name``'s token from ``at`` on; False if there is none in force. The row
+        stays (who had a token, and until when)."""
+        with self._transaction() as db:
+            changed = db.execute(self._sql(
+                "UPDATE tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL"),
+                (at, name)).rowcount
+            if changed:
+                self._tokens_changed(db)
+        return bool(changed)
+
+    def _tokens_changed(self, db: Any) -> None:
+        """A new token generation, in the caller's transaction: a running hub that reads it
+        re-reads the tokens (l4mon/auth.py)."""
+        db.execute(self._sql("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) "
+                             "DO UPDATE SET value = excluded.value"),
+                   (TOKENS_GENERATION, secrets.token_hex(8)))
 
 
 class _Transaction:

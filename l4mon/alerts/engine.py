@@ -29,12 +29,14 @@ from typing import TYPE_CHECKING, Any
 
 from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.facts import (
+    RECENT_S,
     EventFacts,
     HandoverFacts,
     HubFacts,
     IntersectionFacts,
     LinkFacts,
     RsuFacts,
+    SenderFacts,
     SiteFacts,
     VehicleFacts,
 )
@@ -63,6 +65,7 @@ from telemetry.wire import VehicleEvent
 if TYPE_CHECKING:
     from handover.intersections import IntersectionBook
     from l4mon.feed import FeedWatch
+    from l4mon.ingest.mqtt_status import MqttStatus
     from telemetry.linkmap.outlook import LookAhead
 
 log = logging.getLogger("l4mon.alerts")
@@ -109,6 +112,9 @@ DEFERRED_MAX = 10_000
 #: operator, and not the condition clearing, so nothing reopens them (flap damping reopens
 #: only what the system resolved, ``resolved_by`` None).
 SERVICE_ACTOR = "service"
+#: Who resolves the alerts of a vehicle the hub let go (telemetry/newcomers.py: a newcomer never
+#: confirmed): final, like an operator's; the journal keeps them resolved across restarts.
+EVICTED_ACTOR = "evicted"
 #: How far before an event's own time (its sender's clock) the leader's raise may lie and
 #: still count as that event's: the sender's clock may run a little ahead of the hubs'.
 SENT_SLACK_S = 0.5
@@ -186,6 +192,9 @@ class AlertEngine:
         self.lookahead: LookAhead | None = None
         #: False on the standby of a hub pair: evaluate, but decide nothing (module docstring).
         self.leading = True
+        #: The broker connection's status (l4mon/ingest/mqtt_status.py) behind the hub facts
+        #: ``mqtt_session*`` and the ``sender`` scope; set by a live hub, None in replay.
+        self.transport: MqttStatus | None = None
         #: A standby's one-off raises, oldest first, kept ``defer_s`` seconds (and at most
         #: ``DEFERRED_MAX``) for ``promote``.
         self.deferred: deque[Deferred] = deque(maxlen=DEFERRED_MAX)
@@ -244,14 +253,38 @@ class AlertEngine:
                 self._step(rule, (rule.name, site, None), facts, now, site)
 
     def evaluate_hub(self, now: float) -> None:
-        """Hub rules: whether the hub can keep what it decides (its journal). At every tick;
-        the alert has no vehicle and goes to everyone on duty."""
+        """Hub rules: whether the hub can keep what it decides (its journal) and its broker
+        session is its own; then sender rules. At every tick; a hub alert has no vehicle and
+        goes to everyone on duty."""
         rules = self._by_scope.get("hub")
-        if not rules:
+        if rules:
+            facts = HubFacts(self.keeper, now, self.transport)
+            for rule in rules:
+                self._step(rule, (rule.name, None, None), facts, now, None)
+        self._evaluate_senders(now)
+
+    def _evaluate_senders(self, now: float) -> None:
+        """Sender rules, for each sender the transport refused lately and each whose alert is
+        still open (so it can clear once the sender is forgotten). The alert names the sender
+        as its vehicle."""
+        rules = self._by_scope.get("sender")
+        if not rules or self.transport is None:
             return
-        facts = HubFacts(self.keeper, now)
-        for rule in rules:
-            self._step(rule, (rule.name, None, None), facts, now, None)
+        senders = self.transport.senders
+        records = senders.records
+        names = {rule.name for rule in rules}
+        # A sender whose last refusal is older than the window has nothing to raise: only
+        # those with an open alert are looked at again (to clear it).
+        subjects = dict.fromkeys(r.sender for r in senders.active(now, RECENT_S))
+        for alert in self.open.values():
+            if alert.rule in names and alert.vehicle is not None:
+                subjects[alert.vehicle] = None
+        for sender in subjects:
+            record = records.get(sender)
+            facts = SenderFacts(sender, record, now)
+            for rule in rules:
+                self._step(rule, (rule.name, sender, None), facts, now,
+                           record.site if record is not None else None)
 
     def end_session(self) -> None:
         """The input paused between two drives (telemetry/sessions.py): no hold spans the
@@ -392,6 +425,30 @@ class AlertEngine:
             track = self._tracks.get(self.key_of(alert))
             if track is not None:  # final, like an operator's: a new service raises anew
                 track.alert = alert
+
+    def alerts_by_vehicle(self) -> dict[str, int]:
+        """Each vehicle with an open alert: 2 when an operator acknowledged one (someone is
+        handling it), else 1 (telemetry/newcomers.py asks before letting a vehicle go)."""
+        out: dict[str, int] = {}
+        for alert in self.open.values():
+            if alert.vehicle is not None:
+                handled = 2 if alert.acknowledged_at is not None else 1
+                out[alert.vehicle] = max(out.get(alert.vehicle, 0), handled)
+        return out
+
+    def forget_vehicle(self, vehicle: VehicleTrack, now: float, why: str) -> None:
+        """The hub let ``vehicle`` go (evicted): its open alerts are resolved by
+        ``EVICTED_ACTOR`` with ``why`` (journaled, so a restart does not bring them back) and
+        its holds are dropped. A standby only drops its holds: the leader resolves."""
+        vid = vehicle.id
+        if self.leading:
+            for alert in sorted(self.open.values(), key=lambda a: a.id):
+                if alert.vehicle == vid:
+                    self._resolve(alert, now, actor=EVICTED_ACTOR, reason=why)
+        links = (None, *vehicle.links)
+        for rule in self.rules:
+            for link in links:
+                self._tracks.pop((rule.name, vid, link), None)
 
     def _inhibited(self, rule: Rule, subject: str | None, site: str | None, now: float) -> bool:
         for other in rule.inhibited_by:

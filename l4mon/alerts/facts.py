@@ -10,6 +10,7 @@ import time
 from typing import TYPE_CHECKING, Final
 
 from handover.intersections import CHANGES
+from l4mon.ingest.refusals import SILENT_CLOSES
 from telemetry.fleet import HandoverEntry, RsuTrack
 from telemetry.link import LinkTrack
 from telemetry.linkstate import DEGRADED, DOWN, OK, STALE, UNKNOWN
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from handover.intersections import IntersectionBook
     from l4mon.alerts.keeper import JournalKeeper
     from l4mon.feed import SiteFeed
+    from l4mon.ingest.mqtt_status import MqttStatus
+    from l4mon.ingest.refusals import SenderRecord
     from telemetry.linkmap.outlook import LinkAhead
 
 VEHICLE_FACTS: Final = frozenset({
@@ -58,13 +61,23 @@ INTERSECTION_FACTS: Final = frozenset({
 #: One site's feed as the hub sees it (l4mon/feed.py): can the hub see the site at all?
 SITE_FACTS: Final = frozenset({"site", "feed", "reason", "vehicles", "moving", "blind_for_s"})
 
-#: The hub itself: can it keep what it decides (its journal, l4mon/alerts/keeper.py)?
-HUB_FACTS: Final = frozenset({"journal", "journal_error", "unjournaled", "journal_down_s"})
+#: The hub itself: can it keep what it decides (its journal, l4mon/alerts/keeper.py), and is
+#: its broker session its own (l4mon/ingest/refusals.py; None without a broker)?
+HUB_FACTS: Final = frozenset({"journal", "journal_error", "unjournaled", "journal_down_s",
+                              "mqtt_session", "session_takeovers", "session_taken_over_s",
+                              "broker_closes_recent"})
+#: One sender (a vehicle or RSU, named by its topic) of messages the transport refused:
+#: oversized packets, retained events (l4mon/ingest/refusals.py).
+SENDER_FACTS: Final = frozenset({"sender", "family", "site", "reason", "refused_recent",
+                                 "refused_total", "window_s"})
 
 SCOPE_FACTS: Final = {"vehicle": VEHICLE_FACTS, "link": LINK_FACTS, "rsu": RSU_FACTS,
                       "event": EVENT_FACTS, "handover": HANDOVER_FACTS,
                       "intersection": INTERSECTION_FACTS, "site": SITE_FACTS,
-                      "hub": HUB_FACTS}
+                      "hub": HUB_FACTS, "sender": SENDER_FACTS}
+#: How long a session taken over, or a refusal, counts as recent: long enough for a console
+#: to show it, short enough that an alert resolves once it stopped.
+RECENT_S: Final = 60.0
 
 
 def links_down_phrase(down: int, total: int) -> str:
@@ -262,19 +275,83 @@ class SiteFacts:
 class HubFacts:
     __slots__ = tuple(sorted(HUB_FACTS))
 
-    def __init__(self, keeper: JournalKeeper, now: float) -> None:
+    def __init__(self, keeper: JournalKeeper, now: float,
+                 mqtt: MqttStatus | None = None) -> None:
         self.journal = "ok" if keeper.ok else "down"
         self.journal_error = keeper.last_error
         self.unjournaled = keeper.queued
         self.journal_down_s = None if keeper.down_since is None else now - keeper.down_since
+        if mqtt is None:
+            self.mqtt_session = self.session_takeovers = self.session_taken_over_s = None
+            self.broker_closes_recent = None
+            return
+        closes = [t for t in mqtt.broker_closes if now - RECENT_S <= t <= now]
+        self.broker_closes_recent = len(closes)
+        said = mqtt.session_taken_over_at
+        contested = closes[-1] if len(closes) >= SILENT_CLOSES else None
+        at = max((t for t in (said, contested) if t is not None), default=None)
+        self.session_takeovers = mqtt.session_takeovers
+        self.session_taken_over_s = None if at is None else now - at
+        self.mqtt_session = "taken_over" if at is not None and now - at <= RECENT_S else "ok"
 
     def summary(self) -> str:
-        if self.journal == "ok":
-            return "the alert journal takes writes again"
-        kept = f"; {self.unjournaled} alert transitions kept in memory, journaled when it is " \
-            "back" if self.unjournaled else ""
-        return (f"The alert journal does not take writes ({self.journal_error or 'no answer'})"
+        """What is wrong with the hub itself, whichever hub rule asks."""
+        said = []
+        if self.journal != "ok":
+            kept = f"; {self.unjournaled} alert transitions kept in memory, journaled when " \
+                "it is back" if self.unjournaled else ""
+            said.append(
+                f"The alert journal does not take writes ({self.journal_error or 'no answer'})"
                 f"{kept}. Alerts still reach this console; acknowledging and resolving wait "
                 "until the journal is back, and QoS 1 messages are not acknowledged to the "
                 "broker until what they raised is journaled.")
+        if self.mqtt_session == "taken_over":
+            # Mosquitto 2.0 says nothing when it hands the session over: then the hub only
+            # knows its connection was closed unasked again and again, which a broker
+            # restarting in a loop would do too, so the text says which it knows.
+            why = (f"another client connected with the hub's client id (said by the broker "
+                   f"{self.session_takeovers} times since start)" if self.session_takeovers
+                   else f"the broker closed the hub's connection unasked "
+                   f"{self.broker_closes_recent} times in {RECENT_S:g} s, which is what it "
+                   "does when another client connects with the hub's client id (or when the "
+                   "broker itself restarts again and again)")
+            said.append(
+                f"The broker ended this hub's session {self.session_taken_over_s or 0:.0f} s "
+                f"ago: {why}. That client may have received messages meant for the hub, "
+                "events among them. The hub reconnects by itself; find the client in the "
+                "broker's log (\"already connected, closing old connection\") and bind client "
+                "ids to certificates (docs/operations.md, \"Threats and bounds\").")
+        return " ".join(said) or "the alert journal takes writes again"
+
+
+class SenderFacts:
+    """A sender of refused messages, as ``RefusedSenders`` keeps it (None: none recently)."""
+
+    __slots__ = (*sorted(SENDER_FACTS), "_record")
+
+    def __init__(self, sender: str, record: SenderRecord | None, now: float,
+                 window_s: float = RECENT_S) -> None:
+        self.sender = sender
+        self.window_s = window_s
+        self._record = record
+        if record is None:
+            self.family = self.site = self.reason = None
+            self.refused_recent = self.refused_total = 0
+            return
+        self.family = record.family
+        self.site = record.site
+        self.reason = record.last_reason
+        self.refused_total = record.total
+        self.refused_recent = record.recent(now, window_s)
+
+    def summary(self) -> str:
+        record = self._record
+        if record is None:
+            return f"{self.sender}: nothing refused for {self.window_s:g} s"
+        where = f" of site {self.site}" if self.site else ""
+        return (f"{self.family} {self.sender}{where}: {self.refused_recent} message(s) refused "
+                f"in the last {self.window_s:g} s, {self.refused_total} since the hub started; "
+                f"last {self.reason} on {record.last_topic or '(no topic read)'}: "
+                f"{record.last_detail}. Kept in the quarantine "
+                f"(GET /api/quarantine?reason={self.reason}).")
 

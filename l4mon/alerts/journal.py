@@ -23,6 +23,9 @@ concurrent; a second thread that tries to write while a transaction is open is r
 
 from __future__ import annotations
 
+import logging
+import os
+import stat
 from typing import Any, Literal, Protocol
 
 from l4mon.alerts._sql_journal import SCHEMA_VERSION, JournalError
@@ -30,8 +33,28 @@ from l4mon.alerts.journal_location import JournalLocation, parse_location, redac
 from l4mon.alerts.model import Alert, Transition
 from l4mon.alerts.sqlite_journal import SqliteJournal
 
+log = logging.getLogger("l4mon")
+
 __all__ = ["SCHEMA_VERSION", "Journal", "JournalError", "JournalLocation", "SqliteJournal",
            "open_journal", "parse_location", "redact"]
+
+
+def read_password(path: str, shown: str) -> str:
+    """The password in ``path`` (its first line). JournalError if it cannot be read; a file
+    others may read is used, with a warning (a container's secret is often mounted 0444)."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            password = fh.readline().rstrip("\r\n")
+            mode = os.fstat(fh.fileno()).st_mode
+    except OSError as error:
+        raise JournalError(f"journal {shown}: cannot read the password file {path}: "
+                           f"{error.strerror}") from None
+    if not password:
+        raise JournalError(f"journal {shown}: the password file {path} is empty")
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        log.warning("journal %s: the password file %s is readable by others (%o); make it "
+                    "0600 or 0400", shown, path, stat.S_IMODE(mode))
+    return password
 
 
 class Journal(Protocol):
@@ -78,20 +101,26 @@ class Journal(Protocol):
     def meta(self, key: str) -> str | None: ...
     def set_meta(self, key: str, value: str) -> None: ...
 
-    # tokens (hashes only)
-    def tokens(self) -> list[tuple[str, str, str]]: ...
-    def add_token(self, name: str, role: str, sha256: str, at: float) -> None: ...
+    # tokens (hashes only), each change a new ``meta`` token generation (l4mon/auth.py)
+    def tokens(self) -> list[dict[str, Any]]: ...
+    def add_token(self, name: str, role: str, sha256: str, at: float, *,
+                  expires_at: float | None = None) -> None: ...
+    def revoke_token(self, name: str, at: float) -> bool: ...
 
 
 def open_journal(location: str, *,
-                 synchronous: Literal["NORMAL", "FULL"] = "NORMAL") -> Journal:
+                 synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+                 password_file: str = "") -> Journal:
     """The journal at ``location``: a file path (or ``:memory:``) is SQLite, a
     ``postgresql://`` URL PostgreSQL. ValueError for a location of any other form (nothing is
     created); JournalError when it cannot be opened. ``synchronous`` is SQLite's; a PostgreSQL
-    commit is always durable (l4mon/alerts/postgres_journal.py)."""
+    commit is always durable (l4mon/alerts/postgres_journal.py). ``password_file``: where a
+    PostgreSQL journal's password is, when not in the URL (``[alerts]
+    journal_password_file``)."""
     where = parse_location(location)
     if where.kind == "postgresql":
         from l4mon.alerts.postgres_journal import PostgresJournal
 
-        return PostgresJournal(where.target)
+        password = read_password(password_file, where.shown) if password_file else None
+        return PostgresJournal(where.target, password=password)
     return SqliteJournal(where.target, synchronous=synchronous)

@@ -6,7 +6,10 @@ else that looks like a URL is refused, naming the forms, rather than taken for a
 used to become a folder named ``postgresql:`` with an SQLite file in it).
 
 A URL may carry a password (``postgresql://hub:secret@db/l4mon``, or ``?password=secret``):
-wherever a location is shown (log, console output, errors) it goes through ``redact``.
+wherever a location is shown (log, console output, errors) it goes through ``redact``. On a
+command line such a URL is refused (``ps`` shows every process's arguments to every user): the
+password then comes from the config file, ``[alerts] journal_password_file``, or libpq's own
+``PGPASSFILE`` / ``PGPASSWORD``.
 """
 
 from __future__ import annotations
@@ -63,6 +66,15 @@ def redact(location: str) -> str:
         address = f"{userinfo.partition(':')[0]}:***@{host}"
     query = _QUERY_PASSWORD.sub(r"\1***", f"?{query}")[1:]
     return f"{scheme}://{address}{'?' if query else ''}{query}"
+
+
+def carries_password(location: str) -> bool:
+    """Whether a URL holds a password (``user:PASSWORD@`` or ``password=``)."""
+    parts = _url(location)
+    if parts is None:
+        return False
+    _, address, query = parts
+    return _password(address) is not None or bool(_QUERY_PASSWORD.search(f"?{query}"))
 
 
 def scrub(message: str, location: str) -> str:

@@ -78,7 +78,8 @@ _SCHEMA: Final = (
         vehicles TEXT)""",
     """CREATE TABLE IF NOT EXISTS tokens (
         name TEXT COLLATE "C" PRIMARY KEY, role TEXT NOT NULL, sha256 TEXT NOT NULL,
-        created_at DOUBLE PRECISION NOT NULL)""",
+        created_at DOUBLE PRECISION NOT NULL, expires_at DOUBLE PRECISION,
+        revoked_at DOUBLE PRECISION)""",
     """CREATE TABLE IF NOT EXISTS service (
         id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
         vehicle TEXT NOT NULL, site TEXT NOT NULL, status TEXT NOT NULL,
@@ -86,7 +87,7 @@ _SCHEMA: Final = (
     "CREATE INDEX IF NOT EXISTS service_vehicle ON service (vehicle, id)",
 )
 #: SQLite's column types in ``ADDED_COLUMNS`` as PostgreSQL's.
-_TYPES: Final = {"TEXT": "TEXT", "INTEGER": "BIGINT"}
+_TYPES: Final = {"TEXT": "TEXT", "INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION"}
 #: The advisory lock key that serializes schema changes of hubs sharing one database.
 _MIGRATION_LOCK: Final = 0x6C346D6F6E  # "l4mon"
 #: libpq connection parameters the hub sets unless the URL does.
@@ -116,9 +117,11 @@ class PostgresJournal(SqlJournal):
 
     _errors: ClassVar[tuple[type[Exception], ...]] = (psycopg.Error,)
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, password: str | None = None) -> None:
         super().__init__(redact(url))
         self._url = url  # kept to reconnect; never shown (``location`` is the redacted one)
+        #: From ``[alerts] journal_password_file``: given to libpq apart from the URL.
+        self._password = password
         self._leading_prepared = False
         self._db = self._connect()
         try:
@@ -132,11 +135,15 @@ class PostgresJournal(SqlJournal):
         try:
             given = conninfo_to_dict(url)
             extra: dict[str, Any] = {k: v for k, v in _DEFAULTS.items() if k not in given}
+            if self._password is not None and "password" not in given:
+                extra["password"] = self._password
             return psycopg.connect(url, autocommit=True, row_factory=dict_row, **extra)
         except psycopg.Error as error:
             # Not chained: libpq's message may quote the URL, password and all.
-            raise JournalError(f"journal {self.location}: cannot connect: "
-                               f"{scrub(str(error), url)}") from None
+            message = scrub(str(error), url)
+            if self._password:
+                message = message.replace(self._password, "***")
+            raise JournalError(f"journal {self.location}: cannot connect: {message}") from None
 
     def reconnect(self) -> None:
         """After the server restarted or the connection was cut: a new session (with the

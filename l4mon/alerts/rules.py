@@ -21,7 +21,8 @@ from l4mon.alerts.facts import LINK_FACTS, SCOPE_FACTS, VEHICLE_FACTS
 
 DEFAULT_RULES_PATH: Final = Path(__file__).with_name("default_rules.toml")
 
-Scope = Literal["vehicle", "link", "rsu", "event", "handover", "intersection", "site", "hub"]
+Scope = Literal["vehicle", "link", "rsu", "event", "handover", "intersection", "site", "hub",
+                "sender"]
 Severity = Literal["info", "warning", "takeover"]
 RuleName = Annotated[str, msgspec.Meta(pattern=r"^[a-z][a-z0-9_]{0,63}$")]
 Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=86_400.0)]

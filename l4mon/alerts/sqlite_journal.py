@@ -2,11 +2,18 @@
 
 WAL with ``synchronous=NORMAL`` survives a process crash; ``FULL`` also survives power loss at
 the cost of an fsync per transition. Each write is ``BEGIN IMMEDIATE`` … ``COMMIT``.
+
+The file holds token hashes and the operators' audit trail, so it is the hub user's alone:
+created 0600 (SQLite gives its ``-wal`` and ``-shm`` files the database file's mode), and an
+older journal readable by others is tightened to 0600 when opened.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import sqlite3
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
@@ -46,7 +53,8 @@ CREATE TABLE IF NOT EXISTS duty (
     operator TEXT NOT NULL, on_at REAL NOT NULL, off_at REAL, vehicles TEXT
 );
 CREATE TABLE IF NOT EXISTS tokens (
-    name TEXT PRIMARY KEY, role TEXT NOT NULL, sha256 TEXT NOT NULL, created_at REAL NOT NULL
+    name TEXT PRIMARY KEY, role TEXT NOT NULL, sha256 TEXT NOT NULL, created_at REAL NOT NULL,
+    expires_at REAL, revoked_at REAL
 );
 CREATE TABLE IF NOT EXISTS service (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -55,6 +63,30 @@ CREATE TABLE IF NOT EXISTS service (
 );
 CREATE INDEX IF NOT EXISTS service_vehicle ON service (vehicle, id);
 """
+
+
+log = logging.getLogger("l4mon")
+#: Group and other permission bits: none of them on a journal file.
+_SHARED_BITS: Final = stat.S_IRWXG | stat.S_IRWXO
+
+
+def _make_private(path: str) -> None:
+    """Create the journal file 0600 unless it exists; tighten it (and its WAL files) to 0600
+    if it is shared. Before SQLite opens it, so no moment exists with the file readable."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        return
+    except FileExistsError:
+        pass
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        try:
+            mode = os.stat(name).st_mode
+        except FileNotFoundError:
+            continue
+        if stat.S_ISREG(mode) and mode & _SHARED_BITS:
+            os.chmod(name, 0o600)
+            log.warning("journal %s was readable by others (%o): now 0600", name,
+                        stat.S_IMODE(mode))
 
 
 class SqliteJournal(SqlJournal):
@@ -68,7 +100,8 @@ class SqliteJournal(SqlJournal):
         self.path = str(path)
         try:
             if self.path != ":memory:":
-                Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+                Path(self.path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+                _make_private(self.path)
             # The thread check is off because an ASGI test client calls from its own thread;
             # ``_busy`` keeps two threads out of one transaction instead.
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)

@@ -9,6 +9,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request, WebSocket
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp
 
 from l4mon import __version__
 from l4mon.alerts.engine import NotLeader
@@ -19,36 +20,60 @@ from l4mon.api.deps import (
     LEADER_HEADER,
     authenticate,
     bearer,
+    caller,
     client_address,
     errors,
     not_leader,
     require,
 )
+from l4mon.api.gate import Gate
+from l4mon.api.headers import SecurityHeaders
 from l4mon.api.json import JSON
 from l4mon.api.limits import FailureLimiter
+from l4mon.api.resume import parse_last_seq
+from l4mon.api.sessions import TokenSessions
 from l4mon.metrics import HubCollector, exposition, make_registry
 from l4mon.runtime import Runtime
+from l4mon.seats import NoSeat
+
+
+class HubApp(FastAPI):
+    """FastAPI whose every response, its own error pages included, carries the security
+    headers: they wrap the whole stack, outside Starlette's error handling."""
+
+    peers: tuple[str, ...] = ()
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), peers=self.peers)
 
 
 def create_app(runtime: Runtime) -> FastAPI:
     # The spec is served below behind a token like everything else; the Swagger/ReDoc pages
     # are off because they load their scripts from a CDN, which a hub must never depend on.
-    app = FastAPI(title="l4mon", version=__version__, default_response_class=JSON,
-                  openapi_url=None, docs_url=None, redoc_url=None)
+    app = HubApp(title="l4mon", version=__version__, default_response_class=JSON,
+                 openapi_url=None, docs_url=None, redoc_url=None)
+    app.peers = tuple(runtime.peers)
     hub = runtime.hub
     auth = hub.config.auth
     limiter = FailureLimiter(max_failures=auth.max_failures, window_s=auth.window_s,
                              max_clients=auth.max_tracked_clients, clock=runtime.clock.now)
-    viewer = require(runtime.tokens, "viewer", limiter)
-    operator = require(runtime.tokens, "operator", limiter)
+    viewer = require("viewer")
+    operator = require("operator")
+    sessions = TokenSessions(runtime.tokens, runtime.clock.now)
     registry = make_registry(HubCollector(hub, buffer=lambda: runtime.buffer,
                                           mqtt=lambda: runtime.mqtt,
                                           broadcaster=runtime.broadcaster,
                                           recorder=lambda: runtime.recorder,
                                           ha=lambda: runtime.ha))
     static = resources.files("ui").joinpath("static")
+    # Token before body: the gate runs before FastAPI reads anything (l4mon/api/gate.py).
+    app.add_middleware(Gate, max_body_bytes=hub.config.http.max_body_bytes,
+                       check=lambda token, client: authenticate(
+                           runtime.tokens, limiter, token, client, runtime.clock.now()))
     origins = sorted({peer.rstrip("/") for peer in runtime.peers})
     if origins:
+        # Added after the gate, so outside it: a preflight (which carries no token) is
+        # answered here, and a refusal from the gate still carries the CORS headers.
         # A console loaded from one hub of a pair calls the other when it leads: those
         # origins, and no others, may read the API from a page (the token still decides).
         app.add_middleware(CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"],
@@ -75,8 +100,10 @@ def create_app(runtime: Runtime) -> FastAPI:
                     headers={"Retry-After": "2"})
 
     @app.get("/healthz")
-    async def healthz() -> JSON:
-        """Liveness for load balancers and people: no fleet data, so no token needed."""
+    async def healthz(request: Request) -> JSON:
+        """Liveness for load balancers and people. Without a token: ok or degraded, and the
+        hub's role (a console finds a pair's leader by it); with any token: the detail
+        (versions, counts, the broker's last error) a stranger has no business reading."""
         now = runtime.clock.now()
         mqtt = runtime.mqtt
         alerts = hub.alerts
@@ -86,6 +113,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         ha = runtime.ha_view()
         if ha["role"] == "fenced":
             healthy = False
+        if caller(request) is None:
+            return JSON({"status": "ok" if healthy else "degraded", "role": ha["role"]})
         return JSON({
             "status": "ok" if healthy else "degraded",
             "version": __version__,
@@ -151,17 +180,23 @@ def create_app(runtime: Runtime) -> FastAPI:
         token = websocket.query_params.get("token") \
             or bearer(websocket.headers.get("authorization"))
         try:
-            authenticate(runtime.tokens, limiter, token, client_address(websocket))
-        except HTTPException as denied:
+            who = authenticate(runtime.tokens, limiter, token, client_address(websocket),
+                               runtime.clock.now())
+            last_seq = parse_last_seq(websocket.query_params.get("last_seq"))
+            seat = runtime.broadcaster.seats.take(who.name)
+        except (HTTPException, NoSeat) as denied:
+            status, detail, headers = (denied.status_code, denied.detail, denied.headers) \
+                if isinstance(denied, HTTPException) else (denied.status, denied.detail,
+                                                           {"Retry-After": "5"})
             await websocket.send_denial_response(
-                JSON({"detail": denied.detail}, status_code=denied.status_code,
-                     headers=denied.headers))
+                JSON({"detail": detail}, status_code=status, headers=headers))
             return
-        raw_seq = websocket.query_params.get("last_seq")
-        last_seq = int(raw_seq) if raw_seq and raw_seq.isdigit() else None
-        await websocket.accept()
-        await runtime.broadcaster.serve(websocket, snapshot=runtime.snapshot,
-                                        missed=runtime.missed, last_seq=last_seq)
+        with seat:
+            await websocket.accept()
+            # Closed by the hub if the token is revoked or expires meanwhile (sessions.py).
+            await sessions.hold(who, websocket, runtime.broadcaster.serve(
+                websocket, snapshot=runtime.snapshot, missed=runtime.missed,
+                last_seq=last_seq))
 
     @app.get("/", response_class=HTMLResponse)
     async def index() -> HTMLResponse:

@@ -50,7 +50,7 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
         return JSON({"faults": list(FAULT_KINDS), "vehicles": sim.vehicle_ids,
                      "cells": sim.cell_ids})
 
-    @router.post("/faults", dependencies=[Depends(operator)], responses=errors(400, 403))
+    @router.post("/faults", dependencies=[Depends(operator)], responses=errors(400, 413, 403))
     async def inject(body: FaultBody) -> JSON:
         sim = fleet()
         if body.vehicle not in sim.vehicle_ids:
@@ -63,7 +63,7 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
             raise HTTPException(status_code=422, detail=str(error)) from None
         return JSON({"ok": True})
 
-    @router.post("/service", dependencies=[Depends(operator)], responses=errors(400, 403))
+    @router.post("/service", dependencies=[Depends(operator)], responses=errors(400, 413, 403))
     async def service(body: ServiceBody) -> JSON:
         """A simulated shuttle ends its shift (says so, then powers off) or starts one."""
         sim = fleet()
@@ -72,7 +72,7 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
         sim.set_service(body.vehicle, in_service=body.in_service, reason=body.reason)
         return JSON({"ok": True})
 
-    @router.post("/cell-outage", dependencies=[Depends(operator)], responses=errors(400, 403))
+    @router.post("/cell-outage", dependencies=[Depends(operator)], responses=errors(400, 413, 403))
     async def cell_outage(body: CellOutageBody) -> JSON:
         """A cell goes dark: every simulated modem it serves loses service (an incident)."""
         sim = fleet()

@@ -25,40 +25,55 @@ def bearer(header: str | None) -> str | None:
     return None
 
 
+#: Where the gate (l4mon/api/gate.py) leaves the caller's principal in the ASGI scope.
+PRINCIPAL = "l4mon.principal"
+
+
 def client_address(connection: HTTPConnection) -> str:
-    """The peer address the failure limit is kept for (the proxy's, behind a proxy)."""
+    """The peer address the failure limit is kept for: the socket's, or the client a trusted
+    proxy names (``[http] trusted_proxies``; uvicorn rewrites the scope for those only)."""
     return connection.client.host if connection.client is not None else "unknown"
 
 
 def authenticate(tokens: TokenStore, limiter: FailureLimiter | None, token: str | None,
-                 client: str) -> Principal:
-    """The caller's principal, or HTTPException 429 (too many failures) / 401 (bad token).
+                 client: str, now: float) -> Principal:
+    """The caller's principal, or HTTPException 401 (bad token) / 429 (a bad token from an
+    address that failed too often lately).
 
-    Shared by the HTTP dependency and the WebSocket handshake, so both are limited alike.
+    The token is checked first, always: a good token passes whatever its address did, so
+    nobody (a scanner behind the same NAT, a spoofed proxy header) can lock an operator out.
+    Only failures are limited; a blocked address is answered 429 without being counted again.
+    Shared by the HTTP gate and the WebSocket handshake, so both are limited alike.
     """
+    principal = tokens.verify(token, now)
+    if principal is not None:
+        return principal
     if limiter is not None:
         wait = limiter.retry_after(client)
         if wait is not None:
             raise HTTPException(status_code=429,
                                 detail="too many failed token checks from this address",
                                 headers={"Retry-After": str(wait)})
-    principal = tokens.verify(token)
-    if principal is None:
-        if limiter is not None:
-            limiter.failed(client)
-        raise HTTPException(status_code=401, detail="a valid bearer token is required",
-                            headers={"WWW-Authenticate": "Bearer"})
-    return principal
+        limiter.failed(client)
+    raise HTTPException(status_code=401, detail="a valid bearer token is required",
+                        headers={"WWW-Authenticate": "Bearer"})
 
 
-def require(tokens: TokenStore, role: str, limiter: FailureLimiter | None = None
-            ) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
-    """A FastAPI dependency: the caller's principal, or 401 (no/unknown token) / 403 (role) /
-    429 (this address failed too often lately)."""
+def caller(connection: HTTPConnection) -> Principal | None:
+    """The principal the gate found for this request; None for an anonymous public one."""
+    principal = connection.scope.get(PRINCIPAL)
+    return principal if isinstance(principal, Principal) else None
+
+
+def require(role: str) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
+    """A FastAPI dependency: the caller's principal (the gate checked the token before the
+    body was read), or 401 if it found none / 403 if the role is not enough."""
 
     async def dependency(request: Request) -> Principal:
-        principal = authenticate(tokens, limiter, bearer(request.headers.get("authorization")),
-                                 client_address(request))
+        principal = caller(request)
+        if principal is None:  # a route the gate took for public: closed, not open
+            raise HTTPException(status_code=401, detail="a valid bearer token is required",
+                                headers={"WWW-Authenticate": "Bearer"})
         if not principal.can(role):
             raise HTTPException(status_code=403,
                                 detail=f"{principal.role} may not do this; needs {role}")
@@ -77,6 +92,7 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for the refusals a route can give, so clients (and schemathesis)
     know them: 401/429 come with every token check, 403 with a role check, 400 with a body."""
     described = {400: "the body is not JSON text (e.g. not UTF-8)",
+                 413: "the body is larger than [http] max_body_bytes",
                  401: "no or unknown token", 403: "the token's role is not enough",
                  404: "no such object", 409: "the object is in the wrong state",
                  429: "too many failed token checks from this address; see Retry-After",

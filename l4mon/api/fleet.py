@@ -13,13 +13,13 @@ from l4mon.api.json import JSON
 from l4mon.hub import INTERNAL_ERROR
 from l4mon.runtime import Runtime
 from telemetry.decode import REASONS
-from telemetry.fleet import CAPACITY, SITE_CONFLICT
+from telemetry.fleet import REASONS as FLEET_REASONS
 from telemetry.vehicle import SERVICE_STATES
 
 #: A vehicle's service, as ``GET /api/vehicles?service=`` filters by it.
 ServiceState = Literal[SERVICE_STATES]  # type: ignore[valid-type]
 #: Quarantine reasons a client may filter by: an enum in the spec, validated like any query.
-Reason = Literal[(*REASONS, CAPACITY, SITE_CONFLICT, INTERNAL_ERROR)]  # type: ignore[valid-type]
+Reason = Literal[(*REASONS, *FLEET_REASONS, INTERNAL_ERROR)]  # type: ignore[valid-type]
 
 
 def routes(runtime: Runtime, viewer: Any) -> APIRouter:

@@ -56,7 +56,7 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
     async def get_incident(incident_id: IncidentId) -> JSON:
         return JSON(incident_view(find(incident_id)))
 
-    @router.post("/incidents/{incident_id}/ack", responses=errors(400, 403, 404, 409, 503))
+    @router.post("/incidents/{incident_id}/ack", responses=errors(400, 413, 403, 404, 409, 503))
     async def acknowledge(incident_id: IncidentId, body: AckBody,
                           who: Principal = Depends(leading(runtime, operator))) -> JSON:
         """Acknowledge every member not yet acknowledged, each journaled as its own."""

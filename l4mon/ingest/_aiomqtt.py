@@ -5,6 +5,10 @@ the hub has even seen it. paho's public manual acknowledgement (``manual_ack_set
 moves that PUBACK to after processing; aiomqtt has no API for it, so it is reached through
 aiomqtt's ``_client`` (the paho client), checked at start-up and on every connection. Where it
 is missing, messages are still delivered and /healthz says the PUBACK comes early.
+
+Bounds: the hub's MQTT 5 Maximum Packet Size is announced as with gmqtt, so a broker that
+honours it never sends a larger packet; but paho reads every packet whole, so against one that
+does not, this backend has no reader-side bound (the status says so: use gmqtt there).
 """
 
 from __future__ import annotations
@@ -22,11 +26,16 @@ from paho.mqtt.properties import Properties
 from l4mon.ingest.delivery import Checked, Deliver
 from l4mon.ingest.mqtt_settings import MqttSettings, parse_url, tls_context
 from l4mon.ingest.mqtt_status import MqttStatus
+from l4mon.ingest.refusals import TransportGuard, is_event_topic
 
 log = logging.getLogger("l4mon.ingest")
 
 AIOMQTT = "aiomqtt"  # the ack path, as /healthz and /metrics name it
 _NO_MANUAL_ACK = "paho-mqtt has no manual acknowledgement: it acknowledges on receipt"
+_NO_BOUNDED_READ = ("paho-mqtt reads every packet whole: only the Maximum Packet Size "
+                    "announced to the broker bounds what it sends")
+#: MQTT 5 DISCONNECT reason: another client connected with this client id.
+_SESSION_TAKEN_OVER = 0x8E
 
 
 def _version() -> str:
@@ -54,6 +63,7 @@ async def self_check(settings: MqttSettings, status: MqttStatus) -> None:
     """Record that there is no lean path here, and whether paho can acknowledge manually."""
     status.client = ("aiomqtt", _version())
     status.set_lean_path(False, "the aiomqtt client has no lean path (gmqtt only)")
+    status.set_bounded_read(False, _NO_BOUNDED_READ)
     if callable(getattr(paho.Client, "manual_ack_set", None)) \
             and callable(getattr(paho.Client, "ack", None)):
         status.set_ack(AIOMQTT, True)
@@ -65,10 +75,11 @@ async def self_check(settings: MqttSettings, status: MqttStatus) -> None:
 
 async def run_session(settings: MqttSettings, deliver: Deliver,
                       connected: Callable[[], None], checked: Checked | None,
-                      status: MqttStatus) -> None:
+                      status: MqttStatus, guard: TransportGuard) -> None:
     host, port, _ = parse_url(settings.url)
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = settings.session_expiry_s
+    props.MaximumPacketSize = guard.max_packet
     client = aiomqtt.Client(
         host, port, identifier=settings.client_id, protocol=aiomqtt.ProtocolVersion.V5,
         clean_start=False, properties=props, keepalive=settings.keepalive_s,
@@ -81,6 +92,7 @@ async def run_session(settings: MqttSettings, deliver: Deliver,
                     "aiomqtt's paho client not found")
         status.set_ack(AIOMQTT, False, "aiomqtt's paho client (_client) not found: paho "
                                        "acknowledges on receipt")
+    _watch_takeover(client, guard)
     async with client:
         for topic in settings.topics():
             await client.subscribe(topic, qos=1)
@@ -93,8 +105,30 @@ async def run_session(settings: MqttSettings, deliver: Deliver,
                 else None
             then = partial(ack, message.mid, message.qos) \
                 if ack is not None and message.qos else None
+            if message.retain and is_event_topic(str(message.topic)):
+                guard.retained_event(str(message.topic), payload)
+                if then is not None:
+                    then()
+                continue
             if checked is None:
                 deliver((str(message.topic), payload, ctype), then)
             else:
                 checked((str(message.topic), payload, ctype),
                         getattr(message.properties, "UserProperty", None) or (), then)
+
+
+def _watch_takeover(client: Any, guard: TransportGuard) -> None:
+    """Tell the guard when the broker ends the session because another client took its client
+    id; paho's ``on_disconnect`` (aiomqtt's own) still runs after."""
+    inner = getattr(client, "_client", None)
+    original = getattr(inner, "on_disconnect", None)
+    if inner is None or not callable(original):
+        return
+
+    def on_disconnect(paho_client: Any, userdata: Any, flags: Any, reason_code: Any,
+                      properties: Any = None) -> None:
+        if getattr(reason_code, "value", reason_code) == _SESSION_TAKEN_OVER:
+            guard.session_taken_over()
+        original(paho_client, userdata, flags, reason_code, properties)
+
+    inner.on_disconnect = on_disconnect

@@ -27,9 +27,11 @@ from typing import Any
 import gmqtt
 from gmqtt.mqtt.constants import MQTTv50
 
+from l4mon.ingest import _bounded_read
 from l4mon.ingest.delivery import Checked, Deliver
 from l4mon.ingest.mqtt_settings import MqttSettings, parse_url, tls_context
 from l4mon.ingest.mqtt_status import MqttStatus
+from l4mon.ingest.refusals import TransportGuard, is_event_topic
 from l4mon.types import Delivery
 
 # gmqtt logs every reconnect attempt and dropped socket itself; our supervisor says it once.
@@ -41,6 +43,9 @@ _PUBLISH_QOS_MASK = 0xF6  # packet type and QoS bits of the fixed header (not DU
 _PUBLISH_QOS0 = 0x30
 _PUBLISH_QOS1 = 0x32
 _PUBACK = 0x40
+_RETAIN = 0x01
+#: MQTT 5 DISCONNECT reason: another client connected with this client id.
+SESSION_TAKEN_OVER = 0x8E
 #: Ack paths as /healthz and /metrics name them.
 LEAN, GMQTT = "lean", "gmqtt"
 
@@ -108,7 +113,13 @@ def _properties(packet: bytes, at: int) -> Props | None:
     return content_type, users, end
 
 
-def install_lean_publish(client: Any, deliver: Deliver, checked: Checked | None = None) -> bool:
+#: Looks at a retained PUBLISH (fixed header byte, body) before anything else does: True when
+#: it refused it (quarantined and acknowledged), False to let it take its path.
+RetainedScreen = Callable[[int, bytes], bool]
+
+
+def install_lean_publish(client: Any, deliver: Deliver, checked: Checked | None = None, *,
+                         retained: RetainedScreen | None = None) -> bool:
     """Route QoS 0 and QoS 1 PUBLISH packets past gmqtt's general path: to
     ``deliver((topic, payload, content_type))``, or with ``checked`` to
     ``checked(delivery, user_properties)``; a QoS 1 message also gets ``ack``, which sends its
@@ -128,6 +139,9 @@ def install_lean_publish(client: Any, deliver: Deliver, checked: Checked | None 
     (``_package_handler._handle_packet(cmd, packet)`` and ``_send_puback(mid)``), so it checks
     that those exist and, where they do not (another gmqtt version), leaves gmqtt alone and says
     so; ``self_check`` verifies what it yields. Returns whether it was installed.
+
+    ``retained`` sees every PUBLISH with its RETAIN bit set first (a bit test per message; the
+    broker sets it only on retained copies sent when the hub subscribes).
     """
     handler = getattr(client, "_package_handler", None)
     general = getattr(handler, "_handle_packet", None)
@@ -160,6 +174,9 @@ def install_lean_publish(client: Any, deliver: Deliver, checked: Checked | None 
     # Two near-copies on purpose: this runs for every message, and each test or call saved on
     # the plain QoS 0 branch (nearly all telemetry) is measurable (docs/benchmarks.md).
     def handle_packet(cmd: int, packet: bytes) -> None:
+        if cmd & _RETAIN and retained is not None and cmd & 0xF0 == _PUBLISH_QOS0 \
+                and retained(cmd, packet):
+            return
         kind = cmd & _PUBLISH_QOS_MASK
         if kind == _PUBLISH_QOS0 and len(packet) > 2:
             end = 2 + ((packet[0] << 8) | packet[1])
@@ -206,14 +223,19 @@ def _settle(done: asyncio.Future[None]) -> None:
 
 
 def own_path_handler(deliver: Deliver, checked: Checked | None,
-                     pending: set[asyncio.Future[None]]) -> Callable[..., Any]:
+                     pending: set[asyncio.Future[None]],
+                     guard: TransportGuard | None = None) -> Callable[..., Any]:
     """gmqtt's ``on_message`` for a client with ``optimistic_acknowledgement=False``: a
     coroutine, so gmqtt sends a QoS 1 message's PUBACK (with the reason code it returns) only
     when it returns, which is once the buffer ran its ``then``. ``pending`` holds the waits of
-    this session, so they can be let go when it ends."""
+    this session, so they can be let go when it ends. With ``guard``, a retained message on an
+    event topic is refused (and acknowledged at once)."""
 
     async def on_message(_client: Any, topic: str, payload: bytes, qos: int,
                          props: dict) -> int:
+        if guard is not None and props.get("retain") and is_event_topic(topic):
+            guard.retained_event(topic, payload)
+            return 0
         content_type = props.get("content_type")
         delivery = (topic, payload, content_type[0] if content_type else None)
         if not qos:
@@ -409,10 +431,22 @@ async def check_own_path_acks() -> str | None:
 
 
 async def self_check(settings: MqttSettings, status: MqttStatus) -> None:
-    """Before the first connection: is the lean path still right for the installed gmqtt, and
-    does gmqtt's own path acknowledge after processing? Records both; a failure is logged as a
-    warning and turns the lean path off (the hub then runs on gmqtt's own path)."""
+    """Before the first connection: is the lean path still right for the installed gmqtt, does
+    gmqtt's own path acknowledge after processing, and does the bounded reader split streams
+    as gmqtt's own loop does? Records all three; a failure is logged as a warning and turns
+    that part off (the hub then runs on gmqtt's own path or reader)."""
     status.client = ("gmqtt", VERSION)
+    try:
+        bounded = _bounded_read.check_reader(status.max_packet_bytes or 20_480)
+    except Exception as exc:  # internals moved: any failure is a reason not to swap them
+        bounded = f"self-check raised {type(exc).__name__}: {exc}"
+    if bounded is None:
+        status.set_bounded_read(True)
+    else:
+        bounded = f"gmqtt {VERSION} failed the bounded-reader self-check: {bounded}"
+        log.warning("bounded packet reader OFF, gmqtt reads every packet whole (one oversized "
+                    "message can hold up all others): %s", bounded)
+        status.set_bounded_read(False, bounded)
     try:
         reason = check_lean_path()
     except Exception as exc:  # internals moved: any failure is a reason not to patch them
@@ -438,14 +472,65 @@ async def self_check(settings: MqttSettings, status: MqttStatus) -> None:
         status.set_ack(GMQTT, False, own)
 
 
+def retained_screen(handler: Any, guard: TransportGuard) -> RetainedScreen:
+    """The lean path's look at a retained PUBLISH: one on an event topic is refused and its
+    QoS 1 PUBACK sent at once; any other (or one it cannot read: gmqtt's path reads it, and
+    ``own_path_handler`` looks again) goes on."""
+
+    def screen(cmd: int, packet: bytes) -> bool:
+        if len(packet) < 2:
+            return False
+        end = 2 + ((packet[0] << 8) | packet[1])
+        try:
+            topic = packet[2:end].decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        if not is_event_topic(topic):
+            return False
+        qos = (cmd >> 1) & 0x03
+        if qos > 1:
+            return False  # never subscribed to; gmqtt's path has the QoS 2 handshake
+        at = end + 2 if qos else end
+        props = _properties(packet, at) if at < len(packet) else None
+        if props is None:
+            return False
+        guard.retained_event(topic, packet[props[2]:])
+        if qos:
+            handler._send_puback((packet[end] << 8) | packet[end + 1])
+        return True
+
+    return screen
+
+
+def refuse_oversized(handler: Any, guard: TransportGuard
+                     ) -> Callable[[_bounded_read.Refused], None]:
+    """What the bounded reader does with a packet over the bound once it has gone by: a QoS 1
+    PUBLISH is acknowledged (sent again, it would only be refused again; unacknowledged, the
+    broker would send it again at every reconnect), and it is quarantined and counted."""
+
+    def refuse(refused: _bounded_read.Refused) -> None:
+        if refused.packet_id is not None:
+            if refused.qos == 1:
+                handler._send_puback(refused.packet_id)
+            elif refused.qos == 2:
+                handler._send_pubrec(refused.packet_id)
+        guard.oversized(refused)
+
+    return refuse
+
+
 async def run_session(settings: MqttSettings, deliver: Deliver,
                       connected: Callable[[], None], checked: Checked | None,
-                      status: MqttStatus) -> None:
-    """One connection. The lean path is installed only if ``self_check`` passed (``status``)."""
+                      status: MqttStatus, guard: TransportGuard) -> None:
+    """One connection. The lean path and the bounded reader are installed only if
+    ``self_check`` passed (``status``). The hub announces ``guard.max_packet`` as its MQTT 5
+    Maximum Packet Size, so a broker that honours it never sends a larger packet; the bounded
+    reader refuses one from a broker that does not (or an MQTT 3.1.1 session)."""
     host, port, _ = parse_url(settings.url)
     client = gmqtt.Client(settings.client_id, clean_session=False,
                           optimistic_acknowledgement=False,
-                          session_expiry_interval=settings.session_expiry_s)
+                          session_expiry_interval=settings.session_expiry_s,
+                          maximum_packet_size=guard.max_packet)
     # The supervisor owns reconnecting. gmqtt reconnects while ``failed_connections <=
     # reconnect_retries``, so 0 still allows one retry, ~6 s after a loss: that stale client
     # then kicks the supervisor's new one off (same client id), and each kick breeds another
@@ -456,16 +541,30 @@ async def run_session(settings: MqttSettings, deliver: Deliver,
     lost = asyncio.Event()
     pending: set[asyncio.Future[None]] = set()
 
-    def on_disconnect(_client: Any, _packet: Any, _exc: Any = None) -> None:
+    def on_disconnect(_client: Any, packet: Any, _exc: Any = None) -> None:
+        # The broker's DISCONNECT (its reason code first); the socket's close comes as an
+        # empty one, and a refused CONNACK as an exception object.
+        if isinstance(packet, (bytes, bytearray)) and packet[:1] == bytes([SESSION_TAKEN_OVER]):
+            log.error("the broker handed this hub's session (client id %r) to another client",
+                      settings.client_id)
+            guard.session_taken_over()
         lost.set()
 
-    client.on_message = own_path_handler(deliver, checked, pending)
+    handler = client._package_handler
+    client.on_message = own_path_handler(deliver, checked, pending, guard)
     client.on_disconnect = on_disconnect
     # Installed before connecting: a persistent session's queued events arrive right after the
     # CONNACK, before connect() returns.
-    if status.lean_path and not install_lean_publish(client, deliver, checked):
+    if status.lean_path and not install_lean_publish(
+            client, deliver, checked, retained=retained_screen(handler, guard)):
         status.set_lean_path(False, f"gmqtt {VERSION}: package handler internals not found")
         status.drop_ack(LEAN)
+    if status.bounded_read:
+        _bounded_read.install(client, limit=guard.max_packet,
+                              refuse=refuse_oversized(handler, guard),
+                              unavailable=lambda why: status.set_bounded_read(
+                                  False, f"gmqtt {VERSION}: {why}"),
+                              closed_by_broker=guard.closed_by_broker)
     await client.connect(host, port, ssl=tls_context(settings) or False,
                          keepalive=settings.keepalive_s)
     try:

@@ -27,11 +27,12 @@ from l4mon.ingest.delivery import Checked, Deliver
 from l4mon.ingest.identity import IdentityCheck
 from l4mon.ingest.mqtt_settings import ClientName, MqttSettings, parse_url, tls_context
 from l4mon.ingest.mqtt_status import MqttStatus
+from l4mon.ingest.refusals import TransportGuard
 from l4mon.types import Batch, Spawn
+from telemetry.quarantine import Quarantine
 
 if TYPE_CHECKING:
     from l4mon.clock import Clock
-    from telemetry.quarantine import Quarantine
 
 log = logging.getLogger("l4mon.mqtt")
 
@@ -43,8 +44,10 @@ __all__ = ["Checked", "ClientName", "Deliver", "MqttSettings", "MqttSource", "Mq
 #: connection is gone. The supervisor here decides whether and when to try again. With a
 #: ``Checked`` callable, every message goes through it instead of straight to ``deliver``. It
 #: records in the status which paths it took and whether each acknowledges after processing.
-Session = Callable[[MqttSettings, Deliver, Callable[[], None], Checked | None, MqttStatus],
-                   Awaitable[None]]
+#: What it refuses itself (oversized packets, retained events) and a session taken over go to
+#: the ``TransportGuard``.
+Session = Callable[[MqttSettings, Deliver, Callable[[], None], Checked | None, MqttStatus,
+                    TransportGuard], Awaitable[None]]
 #: Run once before the first connection: checks what the backend relies on (for gmqtt, the
 #: lean PUBLISH path against gmqtt's own parse) and records the outcome in the status.
 SelfCheck = Callable[[MqttSettings, MqttStatus], Awaitable[None]]
@@ -62,11 +65,14 @@ class MqttSource:
     """``async with MqttSource(settings=...) as source: async for batch in source: ...``
 
     With ``settings.require_identity`` it needs the hub's ``quarantine`` and ``clock``: messages
-    whose sender does not match their topic are kept there and never reach the buffer.
+    whose sender does not match their topic are kept there and never reach the buffer. What the
+    transport refuses itself (l4mon/ingest/refusals.py) goes there too; without them, to a
+    quarantine of its own, timed by the wall clock. ``max_payload_bytes`` is the hub's payload
+    bound (``[ingest]``): packets are bounded at it plus room for topic and properties.
     """
 
     def __init__(self, *, settings: MqttSettings, quarantine: Quarantine | None = None,
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, max_payload_bytes: int = 16_384) -> None:
         self.settings = settings
         self.status = MqttStatus()
         self.buffer = BatchBuffer(capacity=settings.buffer_capacity)
@@ -76,6 +82,12 @@ class MqttSource:
                 raise ValueError("mqtt.require_identity needs the hub's quarantine and clock")
             self.identity = IdentityCheck(deliver=self.buffer.put, quarantine=quarantine,
                                           clock=clock, property_name=settings.identity_property)
+        if clock is None:
+            from l4mon.clock import LiveClock
+            clock = LiveClock()
+        self.guard = TransportGuard(
+            quarantine=quarantine if quarantine is not None else Quarantine(), clock=clock,
+            status=self.status, max_payload_bytes=max_payload_bytes)
         self._self_check, self._session = _backend(settings.client)
         self._task: asyncio.Task[None] | None = None
 
@@ -124,7 +136,7 @@ class MqttSource:
         while True:
             try:
                 await self._session(self.settings, self.buffer.put, self._on_connected,
-                                    self.identity, status)
+                                    self.identity, status, self.guard)
                 error = "connection closed"
             except asyncio.CancelledError:
                 raise
