@@ -123,11 +123,17 @@ class Requirements(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     ul_required_kbps: float = 8_000.0
     #: Per-vehicle overrides: vehicle id → uplink kbit/s its streams need.
     ul_required_kbps_by_vehicle: dict[str, float] = {}
+    #: Share of its time in service a vehicle must have a usable (ok or degraded) link: the
+    #: report grades each vehicle against it (0: no requirement). 99 % as TR 22.856's UL
+    #: reliability for tele-operated driving: an operator cannot reach a vehicle without a link.
+    availability_min: float = 0.99
 
     def __post_init__(self) -> None:
         if self.ul_required_kbps < 0 or any(v < 0 for v in
                                             self.ul_required_kbps_by_vehicle.values()):
             raise ValueError("requirements: ul_required_kbps must be >= 0 (0: none)")
+        if not 0.0 <= self.availability_min <= 1.0:
+            raise ValueError("requirements: availability_min must be within 0 … 1 (0: none)")
 
     def ul_required(self, vehicle: str) -> float:
         return self.ul_required_kbps_by_vehicle.get(vehicle, self.ul_required_kbps)
@@ -153,6 +159,25 @@ class AuthSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         if self.max_failures < 0 or self.window_s <= 0 or self.max_tracked_clients <= 0:
             raise ValueError("auth: need max_failures >= 0, window_s > 0 and "
                              "max_tracked_clients > 0")
+
+
+class ReportSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """How much data ``l4mon report`` needs before it grades a vehicle in a condition.
+
+    Below either bound a figure is shown with its sample size but graded "too little data",
+    never PASS: a p95 of a few hundred samples is mostly its largest values, and a few
+    minutes of a drive say little about a route (docs/reports.md, "Budgets and the verdict").
+    """
+
+    #: Drive time (seconds of data, pauses between drives not counted) per vehicle.
+    min_drive_s: float = 600.0
+    #: Samples behind each per-link figure (answered probes for RTT, sequence-checked samples
+    #: for loss, ...): at 300, 15 of them lie beyond a p95.
+    min_samples: int = 300
+
+    def __post_init__(self) -> None:
+        if self.min_drive_s < 0 or self.min_samples < 1:
+            raise ValueError("report: need min_drive_s >= 0 and min_samples >= 1")
 
 
 class ConsoleSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -246,6 +271,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     handover: HandoverSettings = HandoverSettings()
     alerts: AlertSettings = AlertSettings()
     requirements: Requirements = Requirements()
+    report: ReportSettings = ReportSettings()
     auth: AuthSettings = AuthSettings()
     console: ConsoleSettings = ConsoleSettings()
     site: SiteSettings = SiteSettings()

@@ -390,6 +390,9 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
             # The alert rule's figure (ul_kbps_usable >= ul_required_kbps), over the ticks in
             # which it was measured (every usable link reported its uplink); coverage says how
             # much of the time with a link that was. None when never: not measured.
+            # The requirement it was judged against (0: none), so a reader of the results
+            # can tell "no requirement" from "not measured".
+            "ul_required_kbps": outcome.hub.config.requirements.ul_required(vid),
             "ul_requirement_judged_s": _r(judged, 3),
             "ul_requirement_coverage": _r(judged / with_links, 6) if with_links else None,
             "ul_requirement_met": _r(met / judged, 6) if judged else None,

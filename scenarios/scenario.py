@@ -414,10 +414,17 @@ def grade(spec: ScenarioSpec, outcome: replay.Outcome, kpis: dict[str, Any],
             measured = [(k, v) for k, v in values if v is not None]
             bad = [(k, v) for k, v in measured
                    if (e.min is not None and v < e.min) or (e.max is not None and v > e.max)]
+            # Not measured is not within bounds: a bound on a figure the input cannot give
+            # fails, so the scenario's author sees it (an import's loss, say), never a pass.
+            unmeasured = (f"not measured: the input does not measure {e.metric} "
+                          "(its manifest's not_measured: loss)"
+                          if e.metric == "loss_ratio" and "loss" in outcome.not_measured
+                          else "no matching vehicle/link has this figure (not measured, or "
+                          "none applies)")
             results.append({"id": name, "type": e.type, "metric": e.metric,
                             "passed": bool(measured) and not bad,
                             "observed": {k: v for k, v in values},
-                            "detail": "no matching vehicle/link has this figure"
+                            "detail": unmeasured
                             if not measured else f"{len(bad)} of {len(measured)} out of bounds"})
     return results
 
@@ -580,8 +587,9 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
                         rules=ctx.rules, end=manifest.end)
     spec = load_scenario(path)
     base = path.parent
-    if config is None:
-        config = load_config(base / spec.config) if spec.config else HubConfig()
+    rules = None
+    if config is None and spec.config:
+        config = load_config(base / spec.config)
     if spec.generator is not None:
         # the generator's own site: its vehicles drive on it, whatever --site says
         stream, site, conditions = _generated(spec, base)
@@ -589,18 +597,28 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
         end: float | None = start + spec.generator.duration_s
         sources: list[dict[str, Any]] = [{"kind": "generator",
                                           **msgspec.to_builtins(spec.generator)}]
-        not_measured: dict[str, dict[str, int]] = {}
+        fields_not_measured: dict[str, dict[str, int]] = {}
+        quantities: list[str] = []
+        site_name = site.name
+        config = config or HubConfig()
     else:
         stream, manifests = _logs(spec, base)
         if site is None and spec.site is not None:
             site = load_site(DEMO_SITE_PATH if spec.site == "demo" else base / spec.site)
+        if config is None:  # the logs' own, as `l4mon replay LOG` runs them
+            config, rules = _logs_config(spec, manifests)
+        # What a log's source does not measure stays unmeasured in the replay (an import's
+        # loss is null, never the 0 its row numbers would give): one log's is all of them.
+        quantities = sorted({q for m in manifests for q in m.not_measured})
+        names = {m.site for m in manifests if m.site}
+        site_name = next(iter(names)) if len(names) == 1 else None
         conditions = msgspec.to_builtins(manifests[0].conditions)
         starts = [m.start for m in manifests if m.start is not None]
         start = min(starts) if starts else 0.0
         ends = [m.end for m in manifests if m.end is not None]
         end = max(ends) if ends else None
         sources = [m.source for m in manifests]
-        not_measured = merged(m.fields_not_measured for m in manifests)
+        fields_not_measured = merged(m.fields_not_measured for m in manifests)
     started: dict[int, float] = {}
     stream = _edited(stream, spec.fault, start, generator=spec.generator is not None,
                      site=site, started=started)
@@ -610,10 +628,23 @@ def prepare(path: str | Path, *, config: HubConfig | None = None,
     info = {"kind": "scenario", "path": str(path), "name": spec.name,
             "description": spec.description, "conditions": conditions, "sources": sources,
             "faults": [msgspec.to_builtins(f) for f in spec.fault],
-            "fields_not_measured": not_measured,
+            "site": site_name, "not_measured": quantities,
+            "fields_not_measured": fields_not_measured,
             "context": {"linkmap": f"given ({linkmap})" if linkmap else "none"}}
     return Prepared(stream=stream, start=start, started=started, config=config, site=site,
-                    info=info, spec=spec, end=end)
+                    info=info, spec=spec, rules=rules, end=end)
+
+
+def _logs_config(spec: ScenarioSpec, manifests: list[Manifest]) -> tuple[HubConfig, Any]:
+    """The hub config (and rules) the scenario's logs were recorded or imported with: a
+    phone trace's "no uplink requirement" holds in its scenario as in its own replay. Logs
+    that disagree need the scenario to say which (``config``)."""
+    kept = {msgspec.json.encode(m.hub_config, order="sorted") for m in manifests}
+    if len(kept) > 1:
+        raise ScenarioError(f"scenario {spec.name!r}: its logs were made with different hub "
+                            "configs; give the scenario a config file (config = \"...\")")
+    ctx = replay_context(manifests[0])
+    return ctx.config, ctx.rules
 
 
 def run_prepared(prepared: Prepared, *, before_batch: replay.Hook | None = None

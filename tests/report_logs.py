@@ -118,6 +118,38 @@ def expected_links(path: Path, required_kbps: float = 8_000.0) -> dict[str, dict
     return out
 
 
+def expected_vehicle_links(path: Path) -> dict[tuple[str, str], dict[str, float]]:
+    """Per (vehicle, link), straight from the rows with numpy: what the verdict grades."""
+    data = rows(path)
+    seen: set[tuple[str, str, int]] = set()
+    books: dict[tuple[str, str], dict[str, list[Any]]] = defaultdict(
+        lambda: {"rtt": [], "seq": [], "timeouts": [], "recv": []})
+    for i, kind in enumerate(data["kind"]):
+        if kind != "link":
+            continue
+        key = (data["source"][i], data["link"][i], data["seq"][i])
+        if key in seen:
+            continue
+        seen.add(key)
+        book = books[(data["source"][i], data["link"][i])]
+        book["seq"].append(data["seq"][i])
+        book["recv"].append(data["recv_time"][i])
+        if data["rtt_ms"][i] is None:
+            book["timeouts"].append(1)
+        else:
+            book["rtt"].append(data["rtt_ms"][i])
+    out: dict[tuple[str, str], dict[str, float]] = {}
+    for key, book in books.items():
+        seq, rtt = np.array(book["seq"]), np.array(book["rtt"])
+        lost = int(seq.max() - seq.min() + 1 - seq.size)
+        probes = rtt.size + len(book["timeouts"])
+        out[key] = {"rtt_p95_ms": float(np.percentile(rtt, 95)), "probes": probes,
+                    "loss_ratio": lost / (lost + seq.size), "loss_expected": lost + seq.size,
+                    "rtt_within_100": float(np.sum(rtt <= 100.0) / probes),
+                    "seconds": float(np.sum(np.diff(np.sort(book["recv"]))))}
+    return out
+
+
 def expected_v2i(path: Path, site: Site | None = None) -> dict[str, tuple[int, float]]:
     """RSU → (received, expected) by docs/protocol.md's definition, in plain Python: a
     vehicle's interval between two state reports counts for an RSU when both reports carry its

@@ -77,7 +77,7 @@ def test_raw_figures_match_numpy(synthetic_logs: tuple[Path, Path], tmp_path: Pa
     throughput = {(r["condition"], r["link"]): r
                   for r in pq.read_table(_parquet(report, tmp_path, "throughput")).to_pylist()}
     budgets = {(r["condition"], r["link"], r["budget"]): r
-               for r in report.tables["budgets"].rows}
+               for r in report.tables["link_budgets"].rows}
     for cond, log in (("daylight", day), ("snow-daylight", snow)):
         for link, want in expected_links(log).items():
             got = latency[(cond, link)]
@@ -97,7 +97,7 @@ def test_raw_figures_match_numpy(synthetic_logs: tuple[Path, Path], tmp_path: Pa
             assert budgets[(cond, link, "tr22856-ul-rtt")]["value"] == pytest.approx(
                 want["rtt_within_100"], rel=1e-12)
             p95 = budgets[(cond, link, "site-rtt-p95")]
-            assert p95["result"] == ("pass" if want["rtt_p95_ms"] <= 150 else "fail")
+            assert p95["within"] == ("yes" if want["rtt_p95_ms"] <= 150 else "no")
     page = render(report)
     first = report.tables["latency"].rows[0]
     assert f"{first['rtt_p95_ms']:,.1f}" in page  # the page shows the table's number
@@ -166,10 +166,15 @@ def test_pipeline_figures_equal_replay_results(simulated_logs: tuple[Path, Path]
         kps = results["kpis"].values()
         judged = sum(kp["ul_requirement_judged_s"] for kp in kps)
         met = sum(kp["ul_requirement_met"] * kp["ul_requirement_judged_s"] for kp in kps)
-        [uplink] = [r for r in report.tables["budgets"].rows
-                    if r["condition"] == cond and r["budget"] == "site-ul-required"]
-        assert uplink["link"] == "usable links together"
-        assert uplink["value"] == pytest.approx(met / judged, rel=1e-9)
+        # The verdict's rows are each vehicle's own KPIs, never the fleet's pooled figure.
+        for budget, kpi in (("site-ul-required", "ul_requirement_met"),
+                            ("site-availability", "availability")):
+            rows = {r["vehicle"]: r for r in report.tables["budgets"].rows
+                    if r["condition"] == cond and r["budget"] == budget}
+            assert set(rows) == set(results["kpis"])
+            for vehicle, kp in results["kpis"].items():
+                assert rows[vehicle]["links"] == "usable links together"
+                assert rows[vehicle]["value"] == pytest.approx(kp[kpi], rel=1e-9)
         [veh] = [r for r in report.tables["vehicle_availability"].rows if r["condition"] == cond]
         assert veh["ul_requirement_met"] == pytest.approx(met / judged, rel=1e-9)
         alerts = [r for r in report.tables["alerts"].rows if r["condition"] == cond]
@@ -189,11 +194,21 @@ def test_results_file_is_used_instead_of_replaying(simulated_logs: tuple[Path, P
     assert states["drive log generator"] == "from its results file"
     assert not any(k.startswith("timeline_") for k in report.charts)  # results: totals only
     only = build_report([results])
-    # Without raw samples only the vehicle-level uplink budget can be graded (from KPIs).
+    # Without raw samples only the vehicle-level budgets can be graded (from KPIs); a 90 s
+    # run is too little to grade them, and says so rather than passing.
     graded = [r for r in only.tables["budgets"].rows if r["result"] != "n/a"]
-    assert {(r["budget"], r["link"]) for r in graded} == {("site-ul-required",
-                                                           "usable links together")}
-    assert only.verdict == ("pass" if all(r["result"] == "pass" for r in graded) else "fail")
+    assert {(r["budget"], r["links"]) for r in graded} == {
+        ("site-ul-required", "usable links together"),
+        ("site-availability", "usable links together")}
+    assert {r["result"] for r in graded} == {"too little data"}
+    assert only.verdict == "not graded"
+    assert any("too little data to grade" in line for line in only.verdict_detail)
+    lenient = build_report([results], ReportOptions(config=msgspec.convert(
+        {"report": {"min_drive_s": 60.0}}, HubConfig)))
+    graded = [r for r in lenient.tables["budgets"].rows if r["result"] != "n/a"]
+    assert {r["result"] for r in graded} <= {"pass", "fail"}
+    assert lenient.verdict == ("pass" if all(r["result"] == "pass" for r in graded
+                                             if r["binding"] == "site") else "fail")
     assert only.tables["availability"].rows
 
 
@@ -345,15 +360,25 @@ def test_an_import_is_graded_only_on_what_it_measures(tmp_path: Path) -> None:
     cicv = build_report([tmp_path / "c"])
     rows = {r["budget"]: r for r in cicv.tables["budgets"].rows}
     graded = {b for b, r in rows.items() if r["result"] != "n/a"}
-    assert graded == {"site-rtt-p95", "tr22856-ul-rtt"}
-    assert rows["site-ul-required"]["observed"] == "not measured"
+    # RTT from its probes; availability from the link states its replay judged
+    assert graded == {"site-rtt-p95", "tr22856-ul-rtt", "site-availability"}
+    assert rows["site-ul-required"]["reason"].startswith(
+        "not measured by the input: the usable links' uplink was never reported")
+    assert rows["site-loss"]["reason"].startswith("not measured by the input")
     assert rows["ts22186-latency"]["result"] == "n/a"  # no sender clock: not a 0 ms PASS
     latency = cicv.tables["latency"].rows[0]
     assert latency["delay_p50_ms"] is None and latency["loss_ratio"] is None
     assert latency["probes"] == latency["samples"] > 0
 
     drive = build_report([tmp_path / "g"])
-    assert {r["result"] for r in drive.tables["budgets"].rows} == {"n/a"}
+    said = {r["budget"]: r for r in drive.tables["budgets"].rows}
+    # 300 s of a phone trace: availability is measured, but too little to grade
+    assert {b for b, r in said.items() if r["result"] != "n/a"} == {"site-availability"}
+    assert said["site-availability"]["result"] == "too little data"
+    assert said["site-ul-required"]["reason"].startswith("no requirement")
+    assert said["site-ul-required"]["requirement"].startswith("no requirement")
+    assert said["tr22856-ul-rate"]["reason"].startswith("application traffic is not capacity")
+    assert said["site-rtt-p95"]["reason"].startswith("not measured by the input")
     assert drive.verdict == "not graded"
     row = drive.tables["latency"].rows[0]
     assert (row["probes"], row["probe_timeouts"], row["rtt_p95_ms"]) == (0, 0, None)

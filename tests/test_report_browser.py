@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from l4mon.config import HubConfig, ReportSettings
 from l4mon.report import ReportOptions, build_report, print_pdf, render
 from testing.demo import CHROMIUM, CHROMIUM_ARGS
 from tests.parts import import_part, needs
@@ -29,7 +30,10 @@ def page_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("browser")
     logs = [simulated(base / "day", "daylight", vehicles=4, seconds=150),
             simulated(base / "snow", "snow-night", vehicles=4, seconds=150, seed=8)]
-    report = build_report(logs, ReportOptions(title="Eiheiji shuttle links — test report"))
+    # 150 s drives: graded with a 1-minute threshold, so the page shows PASS / FAIL cells
+    lenient = HubConfig(report=ReportSettings(min_drive_s=60.0, min_samples=100))
+    report = build_report(logs, ReportOptions(title="Eiheiji shuttle links — test report",
+                                              config=lenient))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     out = ARTIFACTS / "report.html"
     out.write_text(render(report), encoding="utf-8")

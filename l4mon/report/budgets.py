@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from l4mon.config import HubConfig
-from l4mon.report.aggregate import LinkRaw
 
 Metric = Literal["rtt_share_within", "delay_share_within", "ul_share_at_least",
-                 "dl_share_at_least", "rtt_p95", "loss", "ul_usable_required"]
-#: Graded once per vehicle fleet and condition from the pipeline's states, not per link.
-VEHICLE_METRICS: frozenset[str] = frozenset({"ul_usable_required"})
+                 "dl_share_at_least", "rtt_p95", "loss", "ul_usable_required",
+                 "availability"]
+#: Graded per vehicle from the pipeline's states (replay KPIs), not per link.
+VEHICLE_METRICS: frozenset[str] = frozenset({"ul_usable_required", "availability"})
 #: How the Budgets table names the "link" of a vehicle-level row.
 USABLE_LINKS = "usable links together"
 
@@ -59,6 +59,8 @@ class Budget:
             return f"RTT p95 ≤ {self.limit:g} ms"
         if self.metric == "loss":
             return f"loss ≤ {self.limit:.1%}"
+        if self.metric == "availability":
+            return f"a usable link in ≥ {100 * (self.target or 0):g} % of time in service"
         what = {"rtt_share_within": f"RTT ≤ {self.limit:g} ms",
                 "delay_share_within": f"one-way delay ≤ {self.limit:g} ms",
                 "ul_share_at_least": f"UL ≥ {self.limit / 1000:g} Mbit/s",
@@ -84,10 +86,17 @@ def budgets(config: HubConfig) -> list[Budget]:
     # links are usable, so their uplink is summed, and judged at the pipeline's ticks.
     site.append(Budget("site-ul-required", "Uplink meets the vehicles' requirement",
                        "ul_usable_required", req.ul_required_kbps, 0.99,
-                       f"hub config [requirements] ul_required_kbps ({req.ul_required_kbps:g} "
-                       "kbit/s, per-vehicle overrides applied), summed over the ok or degraded "
+                       "hub config [requirements] ul_required_kbps of each vehicle's log (its "
+                       "recorded or imported config, or --config; per-vehicle overrides "
+                       "applied; 0: no requirement), summed over the ok or degraded "
                        "links as the uplink_below_requirement alert rule does; 99 % as "
                        "TR 22.856's UL reliability", True, "kbit/s"))
+    site.append(Budget("site-availability", "Each vehicle reachable over a usable link",
+                       "availability", 0.0, req.availability_min,
+                       f"hub config [requirements] availability_min ({req.availability_min:g}"
+                       "; 0: none); the vehicle's replay KPI `availability`: time with an ok or "
+                       "degraded link over its time in service with its links' state known",
+                       True))
     return [*site,
             Budget("tr22856-ul-delay", "Tele-operated driving UL latency (one-way)",
                    "delay_share_within", 100.0, 0.99, TR_22_856, False, "ms"),
@@ -118,32 +127,9 @@ def thresholds(all_budgets: list[Budget]) -> dict[str, tuple[float, ...]]:
     return {k: tuple(sorted(v)) for k, v in out.items()}
 
 
-def observe(budget: Budget, raw: LinkRaw) -> float | None:
-    """The figure the budget is about, for one link; None when there is nothing to grade."""
-    m = budget.metric
-    if m == "rtt_p95":
-        return raw.rtt.quantile(0.95)
-    if m == "loss":
-        return raw.loss_ratio
-    # An unanswered probe, or a sample that never arrived, did not make it in time either;
-    # but only where the quantity is measured at all: no probe sent, or no sender clock, is
-    # "not measured", never "late".
-    if m == "rtt_share_within":
-        n, hit = raw.probes, raw.rtt_within.get(budget.limit, 0)
-    elif m == "delay_share_within":
-        n, hit = (raw.delay.n + raw.lost if raw.delay.n else 0), \
-            raw.delay_within.get(budget.limit, 0)
-    elif m == "ul_share_at_least":
-        n, hit = raw.ul_capacity_n, raw.ul_at_least.get(budget.limit, 0)
-    elif m == "dl_share_at_least":
-        n, hit = raw.dl_capacity_n, raw.dl_at_least.get(budget.limit, 0)
-    else:
-        raise ValueError(f"{budget.id} is graded per vehicle: use observe_vehicles")
-    return hit / n if n else None
-
-
 def observe_vehicles(budget: Budget, kpis: list[dict[str, Any]]) -> float | None:
-    """A vehicle-level budget over replay KPIs (one dict per vehicle): time-weighted share."""
+    """The uplink share over replay KPIs (one dict per vehicle), time-weighted: descriptive;
+    the verdict grades each vehicle alone (grading.py)."""
     if budget.metric != "ul_usable_required":
         raise ValueError(f"{budget.id} is graded per link: use observe")
     judged = met = 0.0
@@ -153,11 +139,3 @@ def observe_vehicles(budget: Budget, kpis: list[dict[str, Any]]) -> float | None
             judged += float(seconds)
             met += float(share) * float(seconds)
     return met / judged if judged else None
-
-
-def passes(budget: Budget, observed: float | None) -> bool | None:
-    if observed is None:
-        return None
-    if budget.target is None:
-        return observed <= budget.limit
-    return observed >= budget.target

@@ -20,9 +20,9 @@ import numpy as np
 
 from l4mon.config import HubConfig
 from l4mon.context import replay_context
-from l4mon.report import charts, linkmap_section, not_measured, tables_build
+from l4mon.report import charts, linkmap_section, not_measured, tables_build, verdict
 from l4mon.report.aggregate import BATCH_ROWS, Limits, RawFigures, scan
-from l4mon.report.budgets import USABLE_LINKS, budgets, thresholds
+from l4mon.report.budgets import budgets, thresholds
 from l4mon.report.differences import compare
 from l4mon.report.inputs import LogInput, ReportError, ResultsInput, resolve
 from l4mon.report.model import Column, Report, Table
@@ -121,8 +121,10 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
     raw: dict[str, RawFigures] = {}
     runs = [from_results(r) for r in results]
     covered = {r.log_path for r in results if r.log_path is not None}
+    required: dict[str, set[str]] = {}
     for log in logs:
         own = options.config or replay_context(log.manifest).config
+        required.setdefault(_requirement(own), set()).add(str(log.path))
         limits = Limits(rtt_ms=th["rtt"], delay_ms=th["delay"], ul_kbps=th["ul"],
                         dl_kbps=th["dl"], ul_required=own.requirements.ul_required)
         figs = scan(log, limits, site=site, start=options.start, end=options.end,
@@ -160,11 +162,13 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
     link_avail, vehicle_avail = tables_build.availability(runs, conditions)
     alert_table, false_table = tables_build.alerts(runs)
     v2i_table = tables_build.v2i(raw, site, runs)
+    per_vehicle = verdict.vehicle_rows(raw, runs, all_budgets, config.report, conditions)
+    summary = verdict.summary(per_vehicle, all_budgets, conditions)
     built = [tables_build.latency(raw),
-             tables_build.throughput(raw, config.requirements.ul_required_kbps),
+             tables_build.throughput(raw, _requirements(required)),
              link_avail, vehicle_avail, tables_build.handovers(runs, site),
              tables_build.zones(runs, site), v2i_table, alert_table,
-             false_table, tables_build.checks(raw, all_budgets, runs)]
+             false_table, summary, per_vehicle, tables_build.link_checks(raw, all_budgets)]
     gaps = sorted({(r["rsu"], r["not_computed"]) for r in v2i_table.rows if r["not_computed"]})
     if gaps:
         notes.append("V2I delivery not computed for " + ", ".join(sorted({g[0] for g in gaps}))
@@ -175,7 +179,7 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
     ends = [t for f in raw.values() if (t := f.end) is not None] + [
         float(r.doc["span"]["end"]) for r in results if r.doc.get("span", {}).get("end")]
     tables = {t.name: t for t in [*built, diff, inputs]}
-    verdict, detail = _verdict(tables["budgets"], conditions, {r.condition for r in runs})
+    graded, detail = verdict.decide(summary, conditions, config.report)
     section = None
     if linkmap is not None and options.linkmap is not None:
         # Past drives, not these inputs: kept out of the verdict and the differences.
@@ -187,8 +191,9 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
         marks.update(map_marks)
     return Report(
         title=options.title, site=site.name if site else (
-            ", ".join(sorted({lg.manifest.site for lg in logs if lg.manifest.site})) or "—"),
-        generated_at=time.time(), period=(options.start, options.end), verdict=verdict,
+            ", ".join(sorted(n for n in _site_names(logs, results) if n != "(unnamed)"))
+            or "—"),
+        generated_at=time.time(), period=(options.start, options.end), verdict=graded,
         verdict_detail=detail, conditions=conditions, baseline=baseline, tables=tables,
         charts=_charts(raw, runs, link_avail, site, conditions), notes=notes, marks=marks,
         data_start=min(starts, default=None), data_end=max(ends, default=None),
@@ -225,49 +230,24 @@ def _state_for(log: LogInput, figs: RawFigures, options: ReportOptions, covered:
     return "replayed by the report"
 
 
-def _verdict(checks: Table, conditions: list[str], replayed: set[str]
-             ) -> tuple[Literal["pass", "fail", "not graded"], list[str]]:
-    """Pass when, in every condition, each site budget is met by at least one link (a
-    vehicle drives on whichever link is usable, so redundancy is what the service relies on),
-    and the vehicle-level ones by the usable links together."""
-    detail: list[str] = []
-    graded = False
-    failed = False
-    for cond in conditions:
-        rows = [r for r in checks.rows if r["condition"] == cond and r["binding"] == "site"]
-        for budget in sorted({r["budget"] for r in rows}):
-            mine = [r for r in rows if r["budget"] == budget and r["result"] != "n/a"]
-            if not mine:
-                if any(r["budget"] == budget and r["link"] == USABLE_LINKS for r in rows):
-                    why = ("not measured: the usable links' uplink was not reported, or the "
-                           "vehicles have no uplink requirement" if cond in replayed else
-                           "it needs the pipeline's link states (a replay, or a results.json "
-                           "next to the log)")
-                    detail.append(f"{cond}: {budget} not graded: {why}")
-                continue
-            graded = True
-            ok = [r["link"] for r in mine if r["result"] == "pass"]
-            if not ok and mine[0]["link"] == USABLE_LINKS:
-                failed = True
-                detail.append(f"{cond}: {budget} not met ({mine[0]['requirement']}): "
-                              f"{mine[0]['observed']}")
-            elif not ok:
-                failed = True
-                worst = ", ".join(f"{r['link']} {r['observed']}" for r in mine)
-                detail.append(f"{cond}: no link meets {budget} ({mine[0]['requirement']}): "
-                              f"{worst}")
-            elif len(ok) < len(mine):
-                bad = [r for r in mine if r["result"] == "fail"]
-                detail.append(f"{cond}: {budget} met by {', '.join(ok)} only "
-                              f"({', '.join(r['link'] + ' ' + r['observed'] for r in bad)})")
-    if not graded:
-        if checks.rows:
-            return "not graded", [*detail, "No site budget could be graded: what they judge "
-                                  "(RTT, loss, the uplink requirement) is not measured by "
-                                  "these inputs — N/A in the Budgets table. Nothing here "
-                                  "says the site passes or fails."]
-        return "not graded", ["No raw samples to grade: give the drive logs."]
-    return ("fail" if failed else "pass"), detail
+def _requirement(config: HubConfig) -> str:
+    """The uplink requirement a log's own hub config says, in words ("no requirement" for
+    0, never the default in its place)."""
+    req = config.requirements
+    base = (f"{req.ul_required_kbps:,.0f} kbit/s" if req.ul_required_kbps > 0
+            else "no requirement (ul_required_kbps = 0)")
+    over = ", ".join(f"{v} {k:,.0f}" if k > 0 else f"{v} none"
+                     for v, k in sorted(req.ul_required_kbps_by_vehicle.items()))
+    return base + (f" (per vehicle: {over})" if over else "")
+
+
+def _requirements(required: dict[str, set[str]]) -> str:
+    if not required:
+        return "none known (no drive log given)"
+    if len(required) == 1:
+        return f"[requirements] of the logs' hub config: {next(iter(required))}"
+    return "[requirements] of each log's hub config: " + "; ".join(
+        f"{text} for {', '.join(sorted(paths))}" for text, paths in sorted(required.items()))
 
 
 def _charts(raw: dict[str, RawFigures], runs: list[StateRun], link_avail: Table,

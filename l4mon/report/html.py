@@ -6,7 +6,6 @@ import datetime as dt
 from html import escape
 from typing import Any
 
-from l4mon.report.budgets import USABLE_LINKS
 from l4mon.report.model import Column, Report, Table
 
 CSS = """
@@ -31,6 +30,7 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowra
 td.worse { background: #ffe3e3; color: #a61e1e; font-weight: 600; }
 td.better { background: #d3f9d8; color: #1b5e20; }
 td.pass { color: var(--ok); font-weight: 700; } td.fail { color: var(--bad); font-weight: 700; }
+td.too-little-data { color: #e67700; font-weight: 700; }
 td.src { font-size: 11px; color: var(--muted); max-width: 360px; }
 .note { color: var(--muted); font-size: 11.5px; margin: 2px 0 10px; }
 .empty { color: var(--muted); font-style: italic; }
@@ -86,7 +86,7 @@ def table_html(report: Report, table: Table, *, skip: tuple[str, ...] = ()) -> s
             if mark:
                 classes.append(mark)
             if c.key == "result":
-                classes.append(str(row.get("result")))
+                classes.append(str(row.get("result")).replace(" ", "-"))
             if c.key == "source":
                 classes.append("src")
             if table.name == "differences" and c.key == "flag":
@@ -99,46 +99,63 @@ def table_html(report: Report, table: Table, *, skip: tuple[str, ...] = ()) -> s
             f"<tbody>{''.join(body)}</tbody></table>{note}")
 
 
+#: Per-vehicle rows shown on the page below the matrix (all of them are in budgets.csv).
+SHOWN_VEHICLE_ROWS = 60
+
+
 def budget_matrix(report: Report) -> str:
-    """One row per budget, one column per condition and link: readable where the long
-    table (the export) is not; each source is listed once below."""
-    rows = report.tables["budgets"].rows
+    """One row per budget, one column per condition: the result with how many vehicles met,
+    missed or could not be graded; then the vehicles that did not pass, each with its own
+    figures. Each source is listed once below."""
+    rows = report.tables["budget_summary"].rows
     if not rows:
-        return '<p class="empty">No budgets graded: no raw samples.</p>'
-    # Vehicle-level budgets (the uplink over the usable links) span their condition's links.
-    links: dict[str, list[str]] = {}
-    for r in rows:
-        mine = links.setdefault(r["condition"], [])
-        if r["link"] != USABLE_LINKS and r["link"] not in mine:
-            mine.append(r["link"])
-    pairs = [(c, lk) for c, names in links.items() for lk in (names or [USABLE_LINKS])]
-    budgets = list(dict.fromkeys(r["budget"] for r in rows))
-    at = {(r["budget"], r["condition"], r["link"]): r for r in rows}
-    head = "".join(f"<th>{escape(c)}<br>{escape(lk)}</th>" for c, lk in pairs)
-    body, sources = [], {}
-
-    def cell(r: dict[str, Any] | None, span: int = 1, what: str = "") -> str:
-        res = r["result"] if r else "n/a"
-        wide = f' colspan="{span}"' if span > 1 else ""
-        return (f'<td class="n {res}"{wide}>{escape(r["observed"]) if r else "—"}{what}<br>'
-                f"{res.upper()}</td>")
-
-    for b in budgets:
+        return '<p class="empty">No budgets graded: no vehicles in the inputs.</p>'
+    conditions = list(dict.fromkeys(r["condition"] for r in rows))
+    at = {(r["budget"], r["condition"]): r for r in rows}
+    sources = {r["budget"]: r["source"] for r in report.tables["budgets"].rows}
+    refs: dict[str, int] = {}
+    head = "".join(f"<th>{escape(c)}</th>" for c in conditions)
+    body = []
+    for b in dict.fromkeys(r["budget"] for r in rows):
         first = next(r for r in rows if r["budget"] == b)
-        sources.setdefault(first["source"], len(sources) + 1)
-        if first["link"] == USABLE_LINKS:
-            cells = [cell(at.get((b, c, USABLE_LINKS)), max(1, len(names)),
-                          f" ({USABLE_LINKS})") for c, names in links.items()]
-        else:
-            cells = [cell(at.get((b, c, lk))) for c, lk in pairs]
-        body.append(f"<tr><td><b>{escape(b)}</b> [{sources[first['source']]}]<br>"
-                    f"{escape(first['requirement'])}</td><td>{escape(first['binding'])}</td>"
-                    + "".join(cells) + "</tr>")
-    refs = "".join(f"<li>[{n}] {escape(s)}</li>" for s, n in sources.items())
-    return (f"<table><caption>Budgets: pass / fail per link and condition</caption><thead>"
-            f"<tr><th>Budget</th><th>Kind</th>{head}</tr></thead><tbody>{''.join(body)}"
-            f'</tbody></table><p class="note">{escape(report.tables["budgets"].note)}</p>'
-            f'<ol class="note" style="list-style:none;padding-left:0">{refs}</ol>')
+        ref = refs.setdefault(sources.get(b, ""), len(refs) + 1)
+        cells = []
+        for c in conditions:
+            r = at.get((b, c))
+            if r is None:
+                cells.append('<td class="n">—</td>')
+                continue
+            counts = (f"{r['passed']} of {r['vehicles']} vehicles met"
+                      + (f", {r['failed']} missed" if r["failed"] else "")
+                      + (f", {r['too_little']} too little data" if r["too_little"] else "")
+                      + (f", {r['not_graded']} N/A" if r["not_graded"] else ""))
+            why = f"<br><small>{escape(r['detail'])}</small>" if r["detail"] else ""
+            cells.append(f'<td class="n {escape(r["result"].replace(" ", "-"))}">'
+                         f"<b>{escape(r['result'].upper())}</b><br>{escape(counts)}{why}</td>")
+        body.append(f"<tr><td><b>{escape(b)}</b> [{ref}]<br>{escape(first['requirement'])}"
+                    f"</td><td>{escape(first['binding'])}</td>{''.join(cells)}</tr>")
+    ref_list = "".join(f"<li>[{n}] {escape(s)}</li>" for s, n in refs.items())
+    matrix = (f"<table><caption>{escape(report.tables['budget_summary'].title)}</caption>"
+              f"<thead><tr><th>Budget</th><th>Kind</th>{head}</tr></thead><tbody>"
+              f"{''.join(body)}</tbody></table>"
+              f'<p class="note">{escape(report.tables["budget_summary"].note)}</p>'
+              f'<ol class="note" style="list-style:none;padding-left:0">{ref_list}</ol>')
+    return matrix + _vehicle_exceptions(report)
+
+
+def _vehicle_exceptions(report: Report) -> str:
+    """The site budgets' per-vehicle rows that did not pass: who, on which figures, why."""
+    table = report.tables["budgets"]
+    keep = [r for r in table.rows if r["binding"] == "site" and r["result"] != "pass"]
+    if not keep:
+        return ('<p class="note">Every vehicle graded met every site budget in every '
+                "condition (per-vehicle rows: budgets.csv).</p>")
+    shown = Table(table.name, "Site budgets: vehicles that did not pass", [
+        c for c in table.columns if c.key not in ("source", "binding", "value")],
+        keep[:SHOWN_VEHICLE_ROWS], note=table.note + (
+            f" {len(keep) - SHOWN_VEHICLE_ROWS:,} more rows in budgets.csv."
+            if len(keep) > SHOWN_VEHICLE_ROWS else ""))
+    return table_html(report, shown)
 
 
 def _summary(report: Report) -> str:
@@ -152,8 +169,11 @@ def _summary(report: Report) -> str:
     for cond in report.conditions:
         links = [r for r in lat if r["condition"] == cond]
         figures = "; ".join(
-            f"{r['link']}: RTT p95 {fmt(Column('x', ''), r['rtt_p95_ms'])} ms, "
-            f"loss {fmt(Column('x', '', 'pct', digits=3), r['loss_ratio'])}" for r in links)
+            f"{r['link']}: RTT p95 {fmt(Column('x', ''), r['rtt_p95_ms'])} ms "
+            f"({r['probes']:,} probes), loss "
+            f"{fmt(Column('x', '', 'pct', digits=3), r['loss_ratio'])} "
+            f"({r['samples']:,} samples, {r['vehicles']} vehicles, {r['hours']:.2f} h)"
+            for r in links)
         v = vehicles.get(cond)
         reach = fmt(pct, v["availability"]) if v else "—"
         uplink = fmt(pct, v["ul_requirement_met"]) if v else "—"
@@ -163,9 +183,11 @@ def _summary(report: Report) -> str:
              "link</th><th>Usable links' uplink ≥ requirement</th></tr></thead><tbody>"
              f"{''.join(rows)}</tbody></table>")
     return (f'<div class="verdict {cls}"><b class="big">{word}</b> — the site\'s own budgets '
-            "([links] and [requirements] of the hub config), graded per condition; a budget is "
-            "met when at least one of the vehicle's links meets it, the uplink requirement "
-            "when the usable links together carry it (as the alert rule judges it)."
+            "([links] and [requirements] of the hub config), held against every vehicle in "
+            "every condition: a vehicle meets a link budget when one of its own links does, "
+            "the uplink requirement when its usable links together carry it (as the alert "
+            "rule judges it), availability on its own time in service. Vehicles' figures are "
+            "never pooled."
             f'{"<ul>" + items + "</ul>" if items else ""}</div>{table}')
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from l4mon.report.aggregate import LinkRaw, RawFigures
-from l4mon.report.budgets import USABLE_LINKS, Budget, observe, observe_vehicles, passes
+from l4mon.report.budgets import USABLE_LINKS, Budget, observe_vehicles
+from l4mon.report.grading import observe_link, passes, show
 from l4mon.report.model import Column, Table
 from l4mon.report.pipeline import StateRun
 from telemetry.site import Site
@@ -31,7 +32,7 @@ def _q(values: list[float], q: float) -> float | None:
 def latency(raw: dict[str, RawFigures]) -> Table:
     t = Table("latency", "Latency, jitter and loss per link (raw samples)", [
         C, L, Column("vehicles", "Vehicles", "int"), Column("samples", "Samples", "int"),
-        Column("probes", "Probes", "int"),
+        Column("hours", "Link-hours (data)", digits=2), Column("probes", "Probes", "int"),
         Column("probe_timeouts", "Probe timeouts", "int", better="lower"),
         Column("rtt_p50_ms", "RTT p50", unit="ms", better="lower"),
         Column("rtt_p95_ms", "RTT p95", unit="ms", better="lower"),
@@ -49,10 +50,11 @@ def latency(raw: dict[str, RawFigures]) -> Table:
             "Percentiles are exact order statistics (numpy's linear interpolation) up to "
             "262,144 values per link and condition, within 0.1 % beyond, never capped; "
             "jitter = mean |ΔRTT| of consecutive answered probes per stream; loss = missing "
-            "seq numbers ÷ (missing + received). Probes = answered + unanswered: samples that "
-            "carried no probe are neither, and with none RTT is N/A (not measured). One-way "
-            "delay = receive time − sender ts, only from samples with a synchronised sender "
-            "clock (N/A without: drive-test imports have none).")
+            "seq numbers ÷ (missing + received). Link-hours: each vehicle's time with data "
+            "on the link (silences over 10 min not counted), summed. Probes = answered + "
+            "unanswered: samples that carried no probe are neither, and with none RTT is N/A "
+            "(not measured). One-way delay = receive time − sender ts, only from samples "
+            "with a synchronised sender clock (N/A without: drive-test imports have none).")
     for cond, figs in raw.items():
         for name, r in sorted(figs.links.items()):
             p = r.rtt.quantiles([0.5, 0.95, 0.99, 0.999])
@@ -60,6 +62,8 @@ def latency(raw: dict[str, RawFigures]) -> Table:
             t.rows.append({
                 "condition": cond, "link": name, "vehicles": len(r.vehicles),
                 "samples": r.samples, "probes": r.probes, "probe_timeouts": r.timeouts,
+                "hours": sum(v.seconds for (_, lk), v in figs.vehicle_links.items()
+                             if lk == name) / 3600.0,
                 "rtt_p50_ms": p[0], "rtt_p95_ms": p[1], "rtt_p99_ms": p[2], "rtt_p999_ms": p[3],
                 "rtt_max_ms": r.rtt.maximum if r.rtt.n else None,
                 "delay_p50_ms": d[0], "delay_p95_ms": d[1], "delay_p99_ms": d[2],
@@ -69,7 +73,7 @@ def latency(raw: dict[str, RawFigures]) -> Table:
     return t
 
 
-def throughput(raw: dict[str, RawFigures], required_kbps: float) -> Table:
+def throughput(raw: dict[str, RawFigures], requirement: str) -> Table:
     t = Table("throughput", "Uplink and downlink throughput vs the vehicles' requirement", [
         C, L, Column("ul_samples", "UL samples", "int"),
         Column("ul_mean_kbps", "UL mean", unit="kbit/s", digits=0, better="higher"),
@@ -81,10 +85,13 @@ def throughput(raw: dict[str, RawFigures], required_kbps: float) -> Table:
         Column("dl_mean_kbps", "DL mean", unit="kbit/s", digits=0, better="higher"),
         Column("dl_p5_kbps", "DL p5", unit="kbit/s", digits=0, better="higher"),
         Column("dl_p50_kbps", "DL p50", unit="kbit/s", digits=0, better="higher"),
+        Column("rate_is", "The rates are", "text"),
     ], note=f"The modems' own measured throughput per sample (N/A: not measured, e.g. "
             f"CICV5G carries none); percentiles exact (within 0.1 % past 262,144 values). "
-            f"Requirement: [requirements] ul_required_kbps = {required_kbps:g} kbit/s "
-            f"(per-vehicle overrides applied); this column is each link on its own, which "
+            f"Rates that are an application's traffic (a phone app's bitrate: the manifest's "
+            f"not_measured has capacity) are shown but grade no rate budget: they say what "
+            f"was sent, not what the link could carry. "
+            f"Requirement: {requirement}; this column is each link on its own, which "
             f"says what one link could carry alone. The budget grades the {USABLE_LINKS} "
             f"(Budgets, and Vehicles).")
     for cond, figs in raw.items():
@@ -96,8 +103,19 @@ def throughput(raw: dict[str, RawFigures], required_kbps: float) -> Table:
                 "ul_p5_kbps": ul[0], "ul_p50_kbps": ul[1],
                 "ul_share_meeting_requirement": r.ul_meets_required / r.ul_judged
                 if r.ul_judged else None,
-                "dl_mean_kbps": r.dl.mean, "dl_p5_kbps": dl[0], "dl_p50_kbps": dl[1]})
+                "dl_mean_kbps": r.dl.mean, "dl_p5_kbps": dl[0], "dl_p50_kbps": dl[1],
+                "rate_is": _rate_is(r)})
     return t
+
+
+def _rate_is(r: LinkRaw) -> str:
+    if not r.ul.n and not r.dl.n:
+        return "not measured"
+    if r.ul_capacity_n + r.dl_capacity_n == 0:
+        return "application traffic, not capacity (not graded)"
+    if r.ul_capacity_n + r.dl_capacity_n < r.ul.n + r.dl.n:
+        return "capacity, and some application traffic (not graded)"
+    return "link capacity"
 
 
 def availability(runs: list[StateRun], conditions: list[str]) -> tuple[Table, Table]:
@@ -351,50 +369,33 @@ def alerts(runs: list[StateRun]) -> tuple[Table, Table]:
     return t, false
 
 
-def checks(raw: dict[str, RawFigures], all_budgets: list[Budget],
-           runs: list[StateRun]) -> Table:
-    t = Table("budgets", "Budgets: pass / fail per link and condition", [
-        C, L, Column("budget", "Budget", "text"), Column("requirement", "Requirement", "text"),
-        Column("observed", "Observed", "text"), Column("value", "Value", digits=6),
-        Column("result", "Result", "text"), Column("binding", "Kind", "text"),
-        Column("source", "Source", "text"),
-    ], note="Site budgets (the hub config) decide the verdict; 3GPP figures are references. "
-            "Shares count an unanswered probe or a lost sample as late. The uplink "
-            f"requirement is graded on the {USABLE_LINKS}, at the pipeline's ticks, as the "
-            "uplink_below_requirement alert rule judges it; it needs link states (a replay "
-            "or a results.json).")
-
-    def row(cond: str, link: str, b: Budget, value: float | None) -> None:
-        ok = passes(b, value)
-        t.rows.append({
-            "condition": cond, "link": link, "budget": b.id, "requirement": b.requirement,
-            "observed": _show(b, value), "value": value,
-            "result": "n/a" if ok is None else "pass" if ok else "fail",
-            "binding": "site" if b.binding else "reference", "source": b.source})
-
-    kpis: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for run in runs:
-        kpis[run.condition].extend(run.doc.get("kpis", {}).values())
-    for cond in [*raw, *(c for c in kpis if c not in raw)]:
-        figs = raw.get(cond)
-        for name, r in sorted(figs.links.items()) if figs else ():
+def link_checks(raw: dict[str, RawFigures], all_budgets: list[Budget]) -> Table:
+    """Per-link budgets on each link's samples of all vehicles pooled: what the network
+    delivered, descriptive only. The verdict never reads this table (verdict.py)."""
+    t = Table("link_budgets", "Budgets per link, all vehicles pooled (descriptive)", [
+        C, L, Column("vehicles", "Vehicles", "int"), Column("budget", "Budget", "text"),
+        Column("requirement", "Requirement", "text"), Column("observed", "Observed", "text"),
+        Column("value", "Value", digits=6), Column("samples", "Samples", "int"),
+        Column("within", "Within", "text"), Column("reason", "Not graded because", "text"),
+        Column("binding", "Kind", "text"),
+    ], note="Every vehicle's samples of a link together: a description of the network, not "
+            "a grade — a link is redundancy only for its own vehicle, so pooling vehicles "
+            "can hide one that misses a budget. The verdict is per vehicle (Budgets).")
+    for cond, figs in raw.items():
+        for name, r in sorted(figs.links.items()):
             for b in all_budgets:
-                if not b.per_vehicle:
-                    row(cond, name, b, observe(b, r))
-        for b in all_budgets:
-            if b.per_vehicle:
-                row(cond, USABLE_LINKS, b, observe_vehicles(b, kpis.get(cond, [])))
+                if b.per_vehicle:
+                    continue
+                obs = observe_link(b, r)
+                t.rows.append({
+                    "condition": cond, "link": name, "vehicles": len(r.vehicles),
+                    "budget": b.id, "requirement": b.requirement,
+                    "observed": show(b, obs.value), "value": obs.value,
+                    "samples": obs.samples if obs.measured else None,
+                    "within": "" if obs.value is None else "yes" if passes(b, obs.value)
+                    else "no", "reason": obs.reason,
+                    "binding": "site" if b.binding else "reference"})
     return t
-
-
-def _show(b: Budget, value: float | None) -> str:
-    if value is None:
-        return "not measured"
-    if b.metric == "rtt_p95":
-        return f"{value:.1f} ms"
-    if b.metric == "loss":
-        return f"{value:.3%}"
-    return f"{value:.3%} of {'vehicle time' if b.per_vehicle else 'samples'}"
 
 
 def link_raw(raw: dict[str, RawFigures], cond: str, link: str) -> LinkRaw | None:
