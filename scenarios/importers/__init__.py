@@ -337,6 +337,12 @@ def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None
     for link in links or ():
         if not _NAME.match(link):
             raise ValueError(f"link {link!r} is not a wire name (^[A-Za-z0-9_.:-]{{1,64}}$)")
+    if vehicle is not None and getattr(module, "names_vehicles", False):
+        raise ValueError("--vehicle contradicts the mapping, which takes each row's vehicle "
+                         "from a column (vehicle_column)")
+    if links and getattr(module, "names_links", False):
+        raise ValueError("--link contradicts the mapping, which takes each row's link from a "
+                         "column (link.name_column)")
     per_file = drives.link_names(links, len(inputs))
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
@@ -347,18 +353,22 @@ def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None
     runs = []
     for done, (path, link) in enumerate(zip(map(Path, inputs), per_file, strict=True),
                                         start=1):
-        report, entries = module.parse(path, vehicle=vehicle or vehicle_id(path, taken),
-                                       site=site, **options)
-        if link is not None:
-            report.links = [link]
-        results.append((report, entries))
-        runs.append(drives.FileRun(path, report.vehicle, report.links,
-                                   drives.renamed(entries, report.vehicle, link)))
+        name = vehicle or vehicle_id(path, taken)
+        # A mapping may find several vehicles in one file (a vehicle column): one run each.
+        parsed = (module.parse_runs(path, vehicle=name, site=site, **options)
+                  if hasattr(module, "parse_runs")
+                  else [module.parse(path, vehicle=name, site=site, **options)])
+        for report, entries in parsed:
+            if link is not None:
+                report.links = [link]
+            results.append((report, entries))
+            runs.append(drives.FileRun(path, report.vehicle, report.links,
+                                       drives.renamed(entries, report.vehicle, link)))
         if progress is not None:
             progress(done)
     found, entries = drives.drives(runs)
     source = dict(module.SOURCE)
-    source["files"] = [report.path.name for report, _ in results]
+    source["files"] = [p.name for p in dict.fromkeys(report.path for report, _ in results)]
     if timezone is not None:
         source["timezone"] = timezone
     files = [report for report, _ in results]
