@@ -519,11 +519,14 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--site", default=None,
                      help="site TOML or 'demo' (default: the one the log was recorded with)")
 
-    imp = sub.add_parser("import", help="turn drive-test logs into an l4mon drive log")
+    imp = sub.add_parser("import", help="turn drive-test logs into an l4mon drive log",
+                         epilog="mapped: any tool's text export through a TOML mapping of its "
+                                "columns; the format, with worked examples (a long-format "
+                                "export, a car with several modems), is docs/mapping.md")
     imp.add_argument("format", choices=["gnettrack", "cicv5g", "mapped"])
     imp.add_argument("--mapping", default=None, metavar="TOML",
                      help="mapped: the column mapping (a TOML file, or a shipped one's name: "
-                          "gnettrack, cicv5g)")
+                          "gnettrack, cicv5g); how to write one: docs/mapping.md")
     imp.add_argument("inputs", nargs="+",
                      help="source files (one vehicle each, named after the file, unless "
                           "--vehicle says otherwise)")
