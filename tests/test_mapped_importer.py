@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-import textwrap
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -443,14 +442,32 @@ def test_bad_mappings_name_the_key(tmp_path: Path, old: str, new: str, key: str,
     assert f": {key}: " in str(error) and words in str(error), str(error)
 
 
-def test_the_documented_example_is_a_valid_mapping(tmp_path: Path) -> None:
-    doc = mapped.__doc__ or ""
-    example = doc.split("::\n", 1)[1].split("\n\nReading:", 1)[0]
-    spec = tmp_path / "example.toml"
-    spec.write_text(textwrap.dedent(example))
-    mapping = load_mapping(spec)
-    assert mapping.name == "my-tool" and mapping.band_links == {8: "l5g", 78: "pub5g"}
-    assert Importer(mapping).HUB_CONFIG == {"requirements": {"ul_required_kbps": 0.0}}
+def test_cicv5g_empty_cell_is_not_measured(tmp_path: Path) -> None:
+    """CICV5G rows whose cellid is empty (two separators in a row, or the value left out):
+    kept with the cell not measured, their RTT counted, not skipped as too few fields."""
+    # The ten named columns only, as most runs are: a row without its cell is then short.
+    lines = [" ".join(line.split()[:10]) for line in EXCERPT.read_text().splitlines()]
+    header, data = lines[0], lines[1:]
+    i_cell = header.split().index("cellid(db)")
+    emptied = {3: "double", 4: "double", 8: "dropped"}
+    out = [header]
+    for n, line in enumerate(data):
+        fields = line.split()
+        if emptied.get(n) == "double":
+            fields[i_cell] = ""
+        elif emptied.get(n) == "dropped":
+            del fields[i_cell]
+        out.append(" ".join(fields))
+    path = tmp_path / "arterial_n78_v50_empty.txt"
+    path.write_text("\n".join(out) + "\n")
+    report = import_files("cicv5g", [path], tmp_path / "log")
+    (f,) = report.files
+    assert f.kept == f.rows == len(data) and not f.skipped
+    links = rows(tmp_path / "log", "link")
+    assert [n for n, r in enumerate(links) if r["cell_id"] is None] == sorted(emptied)
+    assert [r["rtt_ms"] for r in links] == [float(line.split()[2]) for line in data]
+    want_rsrp = [float(line.split()[header.split().index("rsrp(db)")]) for line in data]
+    assert [r["rsrp_dbm"] for r in links] == want_rsrp  # the values after the cell in place
 
 
 def test_unknown_key_lists_the_known_ones(tmp_path: Path) -> None:
