@@ -27,7 +27,8 @@ row is a gap the hub counts as a lost sample):
   is no one-way delay in these files, and l4mon derives none.
 * LinkSample on a link named after the band (``n8`` is the private network -> ``l5g``;
   ``n78`` the public one -> ``pub5g``; any other or none -> ``5g``): rat ``nr``, ``cell_id`` =
-  the ``cellid`` hex string as written, ``rsrp_dbm`` = rsrp, ``sinr_db`` = sinr, ``rtt_ms`` =
+  the ``cellid`` hex string as written (empty: not measured, the row kept), ``rsrp_dbm`` =
+  rsrp, ``sinr_db`` = sinr, ``rtt_ms`` =
   the ``delay`` column itself (every row is an answered probe). No throughput is measured:
   ``ul_kbps``/``dl_kbps`` stay null, "not measured", never 0. A figure outside its physical
   range (telemetry/ranges.py: a ``delay`` of 0, an ``rsrp`` of -200) is null instead, counted
