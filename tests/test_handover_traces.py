@@ -26,11 +26,13 @@ from bench.handover_traces import (
     Fmt,
     RawRow,
     RawTrace,
+    ReportCheck,
     compare,
     read_raw,
     replay_trace,
     report_trace,
 )
+from tests import drive_truth
 from tests.parts import shared_data, shared_data_dir
 
 SHARED = shared_data_dir()
@@ -85,6 +87,13 @@ def _record(r: dict[str, Any]) -> str:
 def test_every_serving_cell_change_is_found_and_none_invented(
         fmt: Fmt, path: Path, replayed: Callable[[Fmt, Path], Replayed]) -> None:
     report, cmp = replayed(fmt, path)
+    _assert_changes_found(report, cmp)
+    # the raw parse here and tests/drive_truth.py's, written apart, see the same file
+    truth = drive_truth.truth(fmt, path)
+    assert truth.cell_changes == report.cell_changes and truth.usable == len(cmp.raw.kept)
+
+
+def _assert_changes_found(report: Any, cmp: Comparison) -> None:
     raw = cmp.raw
     # The raw parse keeps the rows the importer keeps, so both see the same serving cells.
     assert (report.rows, report.kept) == (raw.rows, len(raw.kept))
@@ -100,14 +109,15 @@ def test_every_serving_cell_change_is_found_and_none_invented(
     assert not cmp.missed_outages, [(raw.kept[a].lo, raw.kept[b].lo)
                                     for a, b in cmp.missed_outages]
     assert len(cmp.failures) == len(cmp.outages) == cmp.kinds()["failure"]
-    if fmt == "cicv5g" and "_n8_" in path.name:
-        assert not raw.changes  # the private network's runs stay on one cell (README)
 
 
 @pytest.mark.parametrize(("fmt", "path"), TRACES)
 def test_interruptions_agree_with_the_trace(
         fmt: Fmt, path: Path, replayed: Callable[[Fmt, Path], Replayed]) -> None:
-    _, cmp = replayed(fmt, path)
+    _assert_interruptions_agree(fmt, replayed(fmt, path)[1])
+
+
+def _assert_interruptions_agree(fmt: Fmt, cmp: Comparison) -> None:
     rows = cmp.raw.kept
     # CICV5G: every row is a round trip, so the detector measures between useful probes and
     # must agree with the delay column to the trace's 1 ms resolution. G-NetTrack has no
@@ -133,7 +143,10 @@ def test_kinds_follow_the_definitions(
         fmt: Fmt, path: Path, replayed: Callable[[Fmt, Path], Replayed]) -> None:
     """Ping-pong, too frequent and success as the raw change times say (where the 1 s stamps
     of G-NetTrack leave a window edge undecided, that change is not judged)."""
-    _, cmp = replayed(fmt, path)
+    _assert_kinds_follow(replayed(fmt, path)[1])
+
+
+def _assert_kinds_follow(cmp: Comparison) -> None:
     judged = [m for m in cmp.matched if m.expected_kind is not None]
     wrong = [(_record(m.record), m.expected_kind) for m in judged
              if m.record["kind"] != m.expected_kind]
@@ -178,7 +191,10 @@ def test_import_replay_report_say_what_the_raw_file_says(
     measure (one-way delay, throughput capacity, loss are in none of them)."""
     if not path.is_file():
         shared_data(path.relative_to(SHARED).as_posix())
-    check = report_trace(fmt, path, tmp_path)
+    _assert_report_agrees(fmt, report_trace(fmt, path, tmp_path))
+
+
+def _assert_report_agrees(fmt: Fmt, check: ReportCheck) -> None:
     if check.raw_rtt:
         want = [float(np.percentile(check.raw_rtt, q)) for q in (50, 95, 99)]
         assert check.kpi_rtt == pytest.approx(want, abs=5e-4)
@@ -193,3 +209,26 @@ def test_import_replay_report_say_what_the_raw_file_says(
     rtt_budgets = {"site-rtt-p95", "tr22856-ul-rtt"}
     assert check.graded == (rtt_budgets if check.raw_rtt else set()) | {"site-availability"}
     assert check.verdict != "pass" or check.graded
+
+
+@pytest.mark.parametrize(("fmt", "path"), [t for t in TRACES if "absent" not in t.id])
+def test_a_renamed_and_perturbed_trace_is_judged_by_its_own_rows(
+        fmt: Fmt, path: Path, tmp_path: Path) -> None:
+    """Each trace under a name that says nothing, with a block of rows dropped (an outage)
+    and a later stretch moved to a cell no file names (two more changes): every check above
+    holds on it, against the raw parse of the edited file. The copy stays in tmp_path (the
+    G-NetTrack files are GPL-3.0)."""
+    edited, done = drive_truth.perturbed_copy(
+        fmt, path, tmp_path / "in" / f"drive{path.suffix}")
+    report, records = replay_trace(fmt, edited, tmp_path / "work")
+    cmp = compare(read_raw(fmt, edited), records)
+    _assert_changes_found(report, cmp)
+    assert len(cmp.raw.changes) == len(compare(read_raw(fmt, path), []).raw.changes) + 2
+    assert any(m.record["to_cell"] == drive_truth.NEW_CELL for m in cmp.matched)
+    _assert_interruptions_agree(fmt, cmp)
+    _assert_kinds_follow(cmp)
+    # the dropped rows are a silence the trace now shows, and a failure record covers it
+    gap = cmp.raw.kept[done.dropped.start - 1].lo, cmp.raw.kept[done.dropped.start].lo
+    assert any(cmp.raw.kept[a].lo <= gap[0] and gap[1] <= cmp.raw.kept[b].lo
+               for _, (a, b) in cmp.failures), gap
+    _assert_report_agrees(fmt, report_trace(fmt, edited, tmp_path / "work"))

@@ -23,6 +23,7 @@ from telemetry.linkmap.store import CELL_SCHEMA
 from telemetry.site import LocalFrame
 from telemetry.topics import Route
 from telemetry.wire import LinkSample, VehicleState
+from tests import drive_truth
 from tests.parts import shared_data
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,17 +209,26 @@ def test_the_command_builds_shows_and_says_what_is_wrong(
 
 
 def test_a_map_of_real_repeated_drives(tmp_path: Path) -> None:
-    """Two CICV5G W2S runs of one road (CC BY 4.0): one grid, both drives in most cells."""
+    """Two CICV5G W2S runs of one road (CC BY 4.0): one grid, each cell holding the drives
+    that passed it. Every figure is held to the files themselves (tests/drive_truth.py) and to
+    each run's map alone, never to a count known for these files."""
     runs = shared_data("cicv5g/w2s_n8_v30_run0[12].txt", at_least=2)
     from scenarios.importers import import_files
 
-    logs = []
+    logs, links = [], set()
     for run in runs:
-        import_files("cicv5g", [run], tmp_path / run.stem)
+        links.update(import_files("cicv5g", [run], tmp_path / run.stem).files[0].links)
         logs.append(tmp_path / run.stem)
     linkmap, report = build_map(logs)
-    assert len(report.added) == 2 and linkmap.links() == ["l5g"]
-    rows = [s for _, s in linkmap.items()]
-    assert sum(s.samples for s in rows) == report.samples_placed > 2_500
-    assert sum(1 for s in rows if s.drive_count == 2) > len(rows) / 2
-    assert all(s.rtt.n == s.probes for s in rows)  # every CICV5G row is an answered probe
+    truths = [drive_truth.cicv5g(run) for run in runs]
+    assert len(report.added) == 2 and linkmap.links() == sorted(links)
+    rows = dict(linkmap.items())
+    # every row of a CICV5G file has a position and a round trip
+    assert sum(s.samples for s in rows.values()) == report.samples_placed \
+        == sum(t.usable for t in truths)
+    assert sum(s.rtt.n for s in rows.values()) == sum(t.rtts.size for t in truths)
+    assert all(s.rtt.n == s.probes for s in rows.values())  # every row an answered probe
+    alone = [set(dict(build_map([log])[0].items())) for log in logs]
+    assert set(rows) == alone[0] | alone[1]
+    both = {key for key, s in rows.items() if s.drive_count == 2}
+    assert both == alone[0] & alone[1] and both  # one road: the drives share cells

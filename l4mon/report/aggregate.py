@@ -15,9 +15,10 @@ is the trackers' at the end of the scan: missing ÷ (missing + received), the re
 
 Two books are kept. ``LinkRaw`` per link name, all vehicles pooled: the descriptive tables and
 charts. ``VehicleLinkRaw`` per (vehicle, link): what the verdict grades, since a link is
-redundancy only for its own vehicle; it keeps counts and one RTT distribution
-(``VEHICLE_EXACT_MAX`` values exactly, then a sketch of ~160 KiB), so a fleet of 100 vehicles
-with two links each costs ~32 MiB whatever the log's length.
+redundancy only for its own vehicle; it keeps counts and one RTT distribution, exact by the
+one rule of every published percentile (``telemetry.quantiles.EXACT_MAX`` values, 512 KiB),
+then a sketch of ~160 KiB: a fleet of 100 vehicles with two links costs at most ~100 MiB
+(as its replay does), whatever the log's length.
 """
 
 from __future__ import annotations
@@ -52,9 +53,6 @@ _LINK_SLOTS = 1_024
 _COLUMNS = ["recv_time", "kind", "source", "link", "ts", "seq", "rtt_ms", "ul_kbps", "dl_kbps",
             "v2i_rx", "probe", "sender_clock"]
 BATCH_ROWS = 262_144
-#: RTT values per vehicle and link kept exactly (128 KiB; 27 min of a 10 Hz link), then a
-#: sketch within 0.1 %: the verdict's per-vehicle p95 costs bounded memory per vehicle.
-VEHICLE_EXACT_MAX = 16_384
 PENDING_MAX = 8_192
 
 
@@ -147,8 +145,7 @@ class VehicleLinkRaw:
     """What one vehicle's one link measured in one condition: the counts the budgets grade,
     with their sample sizes and the link's own time, and why a quantity is not measured."""
 
-    rtt: Quantiles = field(default_factory=lambda: Quantiles(VEHICLE_EXACT_MAX,
-                                                             high=RTT_HIGH_MS))
+    rtt: Quantiles = field(default_factory=lambda: Quantiles(high=RTT_HIGH_MS))
     samples: int = 0
     loss_samples: int = 0
     lost: int = 0

@@ -18,12 +18,22 @@ def _arrow(table: Table) -> pa.Table:
         {c.key: pa.array([], pa.string()) for c in table.columns})
 
 
+def _cell(value: object) -> object:
+    """None as an empty cell; a flag as ``true``/``false``, as the Parquet copy's boolean
+    reads in every other tool (Python's ``True`` is not what a CSV reader expects)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
+
 def _csv(table: Table) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=[c.key for c in table.columns], lineterminator="\n")
     writer.writeheader()
     for row in table.rows:
-        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+        writer.writerow({k: _cell(v) for k, v in row.items()})
     return out.getvalue()
 
 

@@ -2,9 +2,10 @@
 
 A report over ~260 M samples cannot keep them all, so each distribution is a
 ``telemetry.quantiles.Quantiles``: exact order statistics while it holds at most
-``REPORT_EXACT_MAX`` values, a relative sketch within 0.1 % after — over the whole range a wire
-value can take, so no percentile is ever capped at the end of a range. The same estimator gives
-the replay's KPIs.
+``telemetry.quantiles.EXACT_MAX`` values, a relative sketch within 0.1 % after — over the whole
+range a wire value can take, so no percentile is ever capped at the end of a range. The same
+estimator and the same limit give the replay's KPIs, so a figure is exact in both or in neither,
+and the tables say which (their ``exact`` column).
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ from typing import Final
 
 from telemetry.quantiles import Quantiles
 
-#: Values per distribution (one link name in one condition) kept exactly: 2 MiB each, 7 h of
-#: one 10 Hz link; a drive-test file or a day of a few links stays exact.
-REPORT_EXACT_MAX: Final = 262_144
 #: The largest value each kind tells apart: the wire's RTT bound (ms), 24 h of one-way delay
 #: (the hub's max_age_s, in ms), the wire's throughput bound (kbit/s).
 RTT_HIGH_MS: Final = 600_000.0
@@ -26,13 +24,13 @@ Histogram = Quantiles  # the name the report's modules knew it by
 
 
 def rtt_histogram() -> Quantiles:
-    return Quantiles(REPORT_EXACT_MAX, high=RTT_HIGH_MS)
+    return Quantiles(high=RTT_HIGH_MS)
 
 
 def delay_histogram() -> Quantiles:
     """One-way delay goes negative with a clock running ahead: both signs are kept."""
-    return Quantiles(REPORT_EXACT_MAX, high=DELAY_HIGH_MS)
+    return Quantiles(high=DELAY_HIGH_MS)
 
 
 def rate_histogram() -> Quantiles:
-    return Quantiles(REPORT_EXACT_MAX, high=RATE_HIGH_KBPS)
+    return Quantiles(high=RATE_HIGH_KBPS)

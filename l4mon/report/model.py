@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Kind = Literal["text", "int", "num", "pct", "ratio"]
+Kind = Literal["text", "int", "num", "pct", "ratio", "bool"]
 #: How a figure without measurements is shown: not 0, not a dash that reads as "none".
 NOT_MEASURED = "N/A"
 
@@ -33,6 +33,8 @@ class Column:
             return self.missing
         if self.kind == "text":
             return str(value)
+        if self.kind == "bool":
+            return "yes" if value else "no"
         if self.kind == "int":
             return f"{int(value):,}"
         if self.kind == "pct":

@@ -17,10 +17,18 @@ from l4mon.report.budgets import USABLE_LINKS, Budget, observe_vehicles
 from l4mon.report.grading import observe_link, passes, show
 from l4mon.report.model import Column, Table
 from l4mon.report.pipeline import StateRun
+from telemetry.quantiles import EXACT_MAX, RELATIVE_ERROR
 from telemetry.site import Site
 
 C, L = Column("condition", "Condition", "text"), Column("link", "Link", "text")
 OUTSIDE = "(between intersections)"
+#: Whether every percentile of a row is the exact order statistic (telemetry/quantiles.py's one
+#: rule, the replay KPIs' ``exact`` too), so a reader knows which figures to hold bit for bit.
+EXACT = Column("exact", "Exact", "bool")
+EXACT_RULE = (f"Percentiles are exact order statistics (numpy's linear interpolation) while a "
+              f"link has at most {EXACT_MAX:,} values in a condition, within "
+              f"{RELATIVE_ERROR:.1%} (relative) beyond, never capped; Exact says which "
+              f"(the replay KPIs' exact follows the same rule).")
 #: Reads the vehicles' uplink KPI the same way the site budget grades it (limit not used).
 UPLINK_KPI = Budget("ul", "", "ul_usable_required", 0.0, None, "", False)
 
@@ -46,9 +54,9 @@ def latency(raw: dict[str, RawFigures]) -> Table:
         Column("jitter_ms", "Jitter", unit="ms", digits=2, better="lower"),
         Column("loss_ratio", "Loss", "pct", digits=3, better="lower"),
         Column("lost", "Lost (seq)", "int"),
+        EXACT,
     ], note="From every new sample in the drive logs' Parquet, streamed in record batches. "
-            "Percentiles are exact order statistics (numpy's linear interpolation) up to "
-            "262,144 values per link and condition, within 0.1 % beyond, never capped; "
+            f"{EXACT_RULE} "
             "jitter = mean |ΔRTT| of consecutive answered probes per stream; loss = missing "
             "seq numbers ÷ (missing + received). Link-hours: each vehicle's time with data "
             "on the link (silences over 10 min not counted), summed. Probes = answered + "
@@ -69,7 +77,8 @@ def latency(raw: dict[str, RawFigures]) -> Table:
                 "delay_p50_ms": d[0], "delay_p95_ms": d[1], "delay_p99_ms": d[2],
                 "delay_samples": r.delay.n,
                 "jitter_ms": r.jitter_ms, "loss_ratio": r.loss_ratio,
-                "lost": r.lost if r.loss_samples else None})
+                "lost": r.lost if r.loss_samples else None,
+                "exact": r.rtt.exact and r.delay.exact})
     return t
 
 
@@ -86,8 +95,9 @@ def throughput(raw: dict[str, RawFigures], requirement: str) -> Table:
         Column("dl_p5_kbps", "DL p5", unit="kbit/s", digits=0, better="higher"),
         Column("dl_p50_kbps", "DL p50", unit="kbit/s", digits=0, better="higher"),
         Column("rate_is", "The rates are", "text"),
+        EXACT,
     ], note=f"The modems' own measured throughput per sample (N/A: not measured, e.g. "
-            f"CICV5G carries none); percentiles exact (within 0.1 % past 262,144 values). "
+            f"CICV5G carries none). {EXACT_RULE} "
             f"Rates that are an application's traffic (a phone app's bitrate: the manifest's "
             f"not_measured has capacity) are shown but grade no rate budget: they say what "
             f"was sent, not what the link could carry. "
@@ -104,7 +114,7 @@ def throughput(raw: dict[str, RawFigures], requirement: str) -> Table:
                 "ul_share_meeting_requirement": r.ul_meets_required / r.ul_judged
                 if r.ul_judged else None,
                 "dl_mean_kbps": r.dl.mean, "dl_p5_kbps": dl[0], "dl_p50_kbps": dl[1],
-                "rate_is": _rate_is(r)})
+                "rate_is": _rate_is(r), "exact": r.ul.exact and r.dl.exact})
     return t
 
 
