@@ -131,7 +131,11 @@ class Runtime:
         return {**self.state_frame(),
                 "alerts": [] if alerts is None else [a.to_dict() for a in alerts.open_alerts()],
                 "incident_groups": {} if alerts is None else {
-                    g.name: {"title": g.title, "by": g.by} for g in alerts.incidents.groups},
+                    g.name: {"title": g.title, "by": g.by,
+                             "runbook": None if g.runbook is None else g.runbook.to_dict()}
+                    for g in alerts.incidents.groups},
+                # Sent once, not on every alert frame: the console looks a card's up by rule.
+                "runbooks": {} if alerts is None else alerts.runbooks,
                 "duty": self.duty_view(), "ha": self.ha_view()}
 
     def duty_view(self) -> dict[str, Any]:

@@ -5,8 +5,9 @@ The two cells of one mast (``l5g-araya`` and ``lte-matsuoka-w``) go dark from th
 demo controls: the shuttles they serve lose their links together, and the console shows ONE
 incident card naming the cells, its members listed in it (never as cards of their own), and
 ONE takeover cue naming the incident, not a shuttle; one click acknowledges it as a whole. A
-member's own takeover request stays an alert card of its own, and a member is resolved on its
-own. Screenshots at 1280x800 and 1920x1080 land in ``test-artifacts/console-incidents/``.
+member's own takeover request stays out of it (a card of its own vehicle, with the MRM it
+triggers), and a member is resolved on its own. Screenshots at 1280x800 and 1920x1080 land
+in ``test-artifacts/console-incidents/``.
 """
 
 from __future__ import annotations
@@ -217,17 +218,19 @@ def test_a_dark_mast_is_one_incident_one_cue_one_acknowledgement(demo: DemoProce
     page.get_by_test_id("fault-vehicle").select_option(victim)
     page.get_by_test_id("fault-duration").fill("20")
     page.get_by_test_id("fault-takeover_request").click()
+    #    (with the MRM it triggers: the vehicle's own one card, tests/test_console_runbook.py)
     own = page.locator(
-        f"#alert-queue > li[data-rule='takeover_requested'][data-vehicle='{victim}']")
+        f"#alert-queue > li.incident[data-by='vehicle'][data-vehicle='{victim}']")
     expect(own).to_have_count(1, timeout=8_000)
-    assert (own.get_attribute("data-testid") or "").startswith("alert-")
     expect(own).to_have_attribute("data-state", "raised")
+    expect(own.locator(".inc-member[data-rule='takeover_requested']")).to_have_count(1)
     expect(card.locator("[data-rule='takeover_requested']")).to_have_count(0)
-    expect(page.locator("#alert-queue > li.incident")).to_have_count(1)
+    expect(card.locator("[data-rule='mrm_active']")).to_have_count(0)
+    expect(page.locator("#alert-queue > li.incident:not([data-by='vehicle'])")).to_have_count(1)
     expect(cue).to_be_visible()
     expect(cue).to_contain_text(victim)
     _shots(page, "03-takeover-request")
-    own.get_by_test_id("ack-button").click()
+    own.get_by_test_id("incident-ack").click()
     expect(own).to_have_attribute("data-state", "acknowledged", timeout=5_000)
 
     # -- a member resolves on its own; while its links are still down the console says so first

@@ -205,9 +205,15 @@ def test_groupings_are_validated_before_they_run(groups: str, message: str) -> N
 def test_the_shipped_groupings_fit_the_shipped_rules() -> None:
     rules = parse_rules((ROOT / "l4mon" / "alerts" / "default_rules.toml").read_text())
     groups = {g.name: g for g in rules.groups}
-    assert set(groups) == {"cell_outage", "intersection_trouble"}
-    grouped = set().union(*(g.rules for g in groups.values()))
+    assert set(groups) == {"takeover_then_mrm", "cell_outage", "intersection_trouble"}
+    across = [g for g in groups.values() if g.by != "vehicle"]
+    grouped = set().union(*(g.rules for g in across))
+    # a vehicle's own request and MRM are never another vehicle's cause ...
     assert "takeover_requested" not in grouped and "mrm_active" not in grouped
+    # ... but they are one card of their own vehicle, tried first
+    assert groups["takeover_then_mrm"].by == "vehicle"
+    assert groups["takeover_then_mrm"].rules == {"takeover_requested", "mrm_active"}
+    assert rules.groups[0].name == "takeover_then_mrm"
     assert "hub_feed_lost" not in grouped  # the hub's own blindness is one alert already
     assert "both_links_down" in groups["cell_outage"].rules
 
@@ -286,11 +292,15 @@ def test_the_api_lists_shows_and_acknowledges_incidents(tmp_path: Path) -> None:
     runtime = Runtime(hub=rig.hub, clock=ManualClock(t + 4),
                       tokens=TokenStore([("op", "operator", hash_token(TOKEN))]))
     listed = _call(runtime, "GET", "/api/incidents").json()
-    assert [g["name"] for g in listed["groups"]] == ["cell_outage", "intersection_trouble"]
+    assert [g["name"] for g in listed["groups"]] == ["takeover_then_mrm", "cell_outage",
+                                                     "intersection_trouble"]
+    assert "NOC" in listed["groups"][1]["runbook"]["call"]  # the carrier runs the cell
     (incident,) = listed["open"]
     assert incident["vehicles"] == ["v1", "v2", "v3", "v4"]
     assert incident["state"] == "raised" and incident["severity"] == "takeover"
     assert {a["incident"] for a in incident["alerts"]} == {incident["id"]}
+    assert {a["runbook"]["call"] for a in incident["alerts"]} == {
+        rig.engine.runbooks["both_links_down"]["call"]}
     assert _call(runtime, "GET", f"/api/incidents/{incident['id']}").json()["id"] == \
         incident["id"]
     assert _call(runtime, "GET", "/api/incidents/999").status_code == 404

@@ -57,7 +57,7 @@ from l4mon.alerts.model import (
     Alert,
     Transition,
 )
-from l4mon.alerts.rules import Rule, RuleSet
+from l4mon.alerts.rules import Rule, RuleSet, runbooks
 from telemetry.fleet import Fleet, HandoverEntry
 from telemetry.vehicle import OFFLINE, OUT_OF_SERVICE, VehicleTrack
 from telemetry.wire import VehicleEvent
@@ -178,6 +178,8 @@ class AlertEngine:
         self._by_scope: dict[str, list[Rule]] = {}
         for rule in rules:
             self._by_scope.setdefault(rule.scope, []).append(rule)
+        #: Rule name -> its runbook (what the operator does next), as the API shows it.
+        self.runbooks = runbooks(rules)
         #: Rule name -> whether it is a site rule (its alert's subject is the site).
         self._site_rules = {rule.name: rule.scope == "site" for rule in rules}
         #: The hub's feed watch, once it has run (l4mon/feed.py): site rules inhibit with it.
@@ -582,14 +584,47 @@ class AlertEngine:
             return
         if alert.incident is not None:
             self.incidents.admit(alert)
+            incident = self.incidents.incident_of(alert)
+            if incident is not None:
+                self._cover(incident, now)
             return
         formed = self.incidents.form(alert, causes, now)
         if formed is None:
             return
         incident, members = formed
-        detail = f"incident {incident.id}: {incident.cause}, {len(incident.vehicles())} vehicles"
+        detail = f"incident {incident.id}: {incident.cause}, " + (
+            f"{len(members)} alerts" if self._by_vehicle(incident)
+            else f"{len(incident.vehicles())} vehicles")
         for member in members:
             self._commit(member, T_GROUPED, now, None, detail, self.duty.covering(member.vehicle))
+        self._cover(incident, now)
+
+    def _by_vehicle(self, incident: Incident) -> bool:
+        return any(g.name == incident.group and g.by == "vehicle"
+                   for g in self.incidents.groups)
+
+    def _cover(self, incident: Incident, now: float) -> None:
+        """One vehicle, one cause: an operator who acknowledged the card is handling the
+        vehicle, so what joins it later (the MRM after the takeover request they took, or
+        that they ordered) is acknowledged by the hub in their name, not cued as new. A
+        card of several vehicles is not covered so: another vehicle needs its own look."""
+        if not self._by_vehicle(incident):
+            return
+        acked = [a for a in incident.members.values()
+                 if a.state == ACKNOWLEDGED and a.acknowledged_by is not None]
+        if not acked:
+            return
+        by = max(acked, key=lambda a: (a.acknowledged_at or 0.0, a.id))
+        for member in sorted(incident.members.values(), key=lambda a: a.id):
+            if member.state != RAISED:
+                continue
+            member.state = ACKNOWLEDGED
+            member.acknowledged_at = now
+            member.acknowledged_by = by.acknowledged_by
+            self._commit(member, T_ACKNOWLEDGED, now, None,
+                         f"covered by {by.acknowledged_by}'s acknowledgement of alert {by.id} "
+                         f"(incident {incident.id}: one vehicle, one cause)",
+                         self.duty.covering(member.vehicle))
 
     def _escalate_due(self, now: float) -> None:
         if not self.leading:
@@ -881,6 +916,11 @@ class AlertEngine:
         required = self.ul_required_kbps(vehicle) if vehicle is not None \
             and self.lookahead is not None else None
         return _describe(rule, facts, self.lookahead, required)
+
+    def view(self, alert: Alert) -> dict[str, Any]:
+        """The alert as the API and the console show it: with its rule's runbook (None: the
+        rule has none, or is no longer in the rules the hub runs)."""
+        return {**alert.to_dict(), "runbook": self.runbooks.get(alert.rule)}
 
     def open_alerts(self) -> list[Alert]:
         """Open alerts, most urgent first: severity, then age."""

@@ -1,5 +1,7 @@
 """One incident per cause: several vehicles' alerts that start together on one serving cell or
-in one intersection zone are shown, cued and acknowledged as one incident.
+in one intersection zone are shown, cued and acknowledged as one incident; so are one
+vehicle's alerts of one cause (``by = "vehicle"``: a takeover request and the minimal risk
+manoeuvre it triggers are one card, not two to acknowledge).
 
 Why: when a cell goes dark, eight shuttles lose a link within seconds. Eight unrelated takeover
 cards tell the operator eight stories; one incident that names the cell tells the true one,
@@ -100,6 +102,8 @@ class FleetCauses:
 
     def __call__(self, alert: Alert) -> CausesOf:
         def causes(by: str) -> tuple[str, ...]:
+            if by == "vehicle":
+                return () if alert.vehicle is None else (f"vehicle {alert.vehicle}",)
             vehicle = self.fleet.vehicles.get(alert.vehicle or "")
             if vehicle is None:
                 return ()
@@ -214,7 +218,7 @@ class IncidentBook:
             for key in keys:
                 sharing = [a for _, a, k in recent if key in k and a.is_open
                            and a.incident is None and a.site == alert.site]
-                if len({a.vehicle for a in sharing}) >= group.min_members:
+                if _members(group, sharing) >= group.min_members:
                     shared.append(key)
                     mates.update((id(a), a) for a in sharing)
             if not shared:
@@ -247,6 +251,14 @@ class IncidentBook:
         if found is None:
             found = next((i for i in self.closed if i.id == incident_id), None)
         return found
+
+
+def _members(group: Group, alerts: list[Alert]) -> int:
+    """What ``min_members`` counts: vehicles, or, on one vehicle, its rules (a request
+    repeated is still one cause, not two)."""
+    if group.by == "vehicle":
+        return len({a.rule for a in alerts})
+    return len({a.vehicle for a in alerts})
 
 
 def _enter(incident: Incident, alert: Alert) -> None:

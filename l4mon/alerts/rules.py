@@ -2,8 +2,10 @@
 
 A rules file has an optional ``[defaults]`` table (inherited by every rule, Alertmanager-style),
 a list of ``[[rule]]`` tables and a list of ``[[group]]`` tables (which alerts of several
-vehicles are one incident: l4mon/alerts/incidents.py). See ``default_rules.toml`` for the
-shipped set and docs/alerts.md for the reference.
+vehicles, or of one vehicle with one cause, are one incident: l4mon/alerts/incidents.py).
+Each rule and group may carry its runbook (``[rule.runbook]``: what to do, whom to call),
+validated like the rest. See ``default_rules.toml`` for the shipped set and docs/alerts.md
+for the reference.
 """
 
 from __future__ import annotations
@@ -30,6 +32,23 @@ Seconds = Annotated[float, msgspec.Meta(ge=0.0, le=86_400.0)]
 
 class RulesError(ValueError):
     """A rules file that is unreadable or says something invalid; names the rule and field."""
+
+
+Step = Annotated[str, msgspec.Meta(min_length=1, max_length=300, pattern=r"\S")]
+
+
+class Runbook(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """The next step on an alert, as the card shows it: an alert says what happened, the
+    runbook what the operator does about it and whom they call, so nobody has to remember
+    the procedure at 3 a.m. with a shuttle stopped on a rural road."""
+
+    #: What to do, in order (the console numbers them).
+    steps: Annotated[list[Step], msgspec.Meta(min_length=1, max_length=12)]
+    #: Whom to call (a role and where its number is, not a number that goes stale here).
+    call: Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=r"\S")]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"steps": list(self.steps), "call": self.call}
 
 
 class Defaults(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -60,25 +79,34 @@ class RuleSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Vehicle rules only: evaluated also while the vehicle is out of service (every other
     #: rule is not, and a vehicle leaving service closes their alerts); its alerts stay open.
     out_of_service: bool = False
+    #: What the operator does about it and whom they call (``[rule.runbook]``).
+    runbook: Runbook | None = None
 
 
-#: Scopes whose alerts may be grouped: a vehicle's or a link's condition. A vehicle's own
-#: request (event rules) stays its own alert; site, RSU and intersection alerts are one already.
+#: Scopes whose alerts may be grouped across vehicles (by cell or intersection): a vehicle's
+#: or a link's condition. A vehicle's own request (event rules) is not another vehicle's
+#: cause; site, RSU and intersection alerts are one already.
 GROUPABLE_SCOPES: Final = ("vehicle", "link", "handover")
+#: Scopes whose alerts may be grouped on their own vehicle (``by = "vehicle"``): its request
+#: too, so that a takeover request and the MRM it triggers are one card.
+VEHICLE_GROUPABLE_SCOPES: Final = ("event", "vehicle", "link", "handover")
 
 
 class GroupSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Alerts of ``rules`` raised on several vehicles within ``window_s`` of each other and
     sharing a cause (the serving cell they lost or degrade on, or the intersection zone they
-    are in) are one incident."""
+    are in) are one incident; with ``by = "vehicle"``, alerts of several of ``rules`` on one
+    vehicle within ``window_s`` are (``min_members`` then counts rules, not vehicles)."""
 
     name: RuleName
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
-    by: Literal["cell", "intersection"]
+    by: Literal["cell", "intersection", "vehicle"]
     rules: Annotated[list[RuleName], msgspec.Meta(min_length=1)]
     window_s: Annotated[float, msgspec.Meta(gt=0.0, le=3_600.0)] = 30.0
     min_members: Annotated[int, msgspec.Meta(ge=2, le=10_000)] = 2
     description: str = ""
+    #: The incident's next step; without it the card shows its members' rules' runbooks.
+    runbook: Runbook | None = None
 
 
 class RulesFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
@@ -106,6 +134,7 @@ class Rule:
     clear_text: str | None
     description: str
     out_of_service: bool = False
+    runbook: Runbook | None = None
     #: The facts the title names (``{links_down_phrase} down``); empty: a fixed title.
     title_facts: tuple[str, ...] = ()
 
@@ -144,6 +173,7 @@ class Group:
     window_s: float
     min_members: int
     description: str
+    runbook: Runbook | None = None
 
 
 class RuleSet(list[Rule]):
@@ -154,6 +184,11 @@ class RuleSet(list[Rule]):
         self.groups = groups
 
 
+def runbooks(rules: list[Rule]) -> dict[str, dict[str, Any]]:
+    """Rule name -> its runbook, for the rules that have one (the console's snapshot)."""
+    return {r.name: r.runbook.to_dict() for r in rules if r.runbook is not None}
+
+
 def _compile_groups(spec: RulesFile) -> tuple[Group, ...]:
     scopes = {r.name: r.scope for r in spec.rule}
     names = [g.name for g in spec.group]
@@ -162,17 +197,22 @@ def _compile_groups(spec: RulesFile) -> tuple[Group, ...]:
         raise RulesError(f"group names must be unique: {', '.join(duplicates)}")
     groups = []
     for g in spec.group:
+        allowed = VEHICLE_GROUPABLE_SCOPES if g.by == "vehicle" else GROUPABLE_SCOPES
         for rule in g.rules:
             if rule not in scopes:
                 raise RulesError(f"group {g.name}: rules names unknown rule {rule!r}")
-            if scopes[rule] not in GROUPABLE_SCOPES:
+            if scopes[rule] not in allowed:
                 raise RulesError(
                     f"group {g.name}: rule {rule} has scope {scopes[rule]!r}; only "
-                    f"{', '.join(GROUPABLE_SCOPES)} rules can be grouped (a vehicle's own "
-                    "request stays its own alert)")
+                    f"{', '.join(allowed)} rules can be grouped by {g.by}" +
+                    (" (a vehicle's own request stays its own alert)"
+                     if scopes[rule] == "event" else ""))
+        if g.by == "vehicle" and len(set(g.rules)) < g.min_members:
+            raise RulesError(f"group {g.name}: by vehicle, min_members counts rules: "
+                             f"{g.min_members} is more than the {len(set(g.rules))} it names")
         groups.append(Group(name=g.name, title=g.title, by=g.by, rules=frozenset(g.rules),
                             window_s=g.window_s, min_members=g.min_members,
-                            description=g.description))
+                            description=g.description, runbook=g.runbook))
     return tuple(groups)
 
 
@@ -208,7 +248,7 @@ def compile_rules(spec: RulesFile) -> RuleSet:
             else d.escalate_after_s,
             reopen_within_s=d.reopen_within_s if r.reopen_within_s is None else r.reopen_within_s,
             inhibited_by=tuple(r.inhibited_by), when_text=r.when, clear_text=r.clear_when,
-            description=r.description, out_of_service=r.out_of_service,
+            description=r.description, out_of_service=r.out_of_service, runbook=r.runbook,
             title_facts=_title_facts(r),
         ))
     return RuleSet(rules, _compile_groups(spec))

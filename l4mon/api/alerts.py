@@ -63,7 +63,7 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
         states = OPEN_STATES if state == "open" else (state,) if state else None
         alerts = engine().journal.alerts(states=states, severity=severity, vehicle=vehicle,
                                          since=since, limit=limit)
-        return JSON([a.to_dict() for a in alerts])
+        return JSON([engine().view(a) for a in alerts])
 
     @router.get("/alerts/{alert_id}", dependencies=[Depends(viewer)],
                 responses=errors(404, 503))
@@ -73,7 +73,7 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
         except AlertNotFound:
             raise HTTPException(status_code=404, detail=f"no alert {alert_id}") from None
         history = engine().journal.history(alert_id)
-        return JSON({"alert": alert.to_dict(), "history": [t.to_dict() for t in history]})
+        return JSON({"alert": engine().view(alert), "history": [t.to_dict() for t in history]})
 
     @router.get("/ha", dependencies=[Depends(viewer)])
     async def ha() -> JSON:
@@ -89,7 +89,7 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
             raise HTTPException(status_code=404, detail=f"no alert {alert_id}") from None
         except AlertClosed as error:
             raise HTTPException(status_code=409, detail=str(error)) from None
-        return JSON(alert.to_dict())
+        return JSON(engine().view(alert))
 
     @router.post("/alerts/{alert_id}/resolve", responses=errors(400, 413, 403, 404, 409, 503))
     async def resolve(alert_id: AlertId, body: ResolveBody,
@@ -106,7 +106,7 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
                 "still_holds": error.why}) from None
         except AlertClosed as error:
             raise HTTPException(status_code=409, detail=str(error)) from None
-        return JSON(alert.to_dict())
+        return JSON(engine().view(alert))
 
     @router.get("/duty", dependencies=[Depends(viewer)])
     async def duty() -> JSON:

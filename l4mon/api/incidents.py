@@ -19,10 +19,10 @@ from l4mon.runtime import Runtime
 IncidentId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
-def incident_view(incident: Incident) -> dict[str, Any]:
-    """The incident with its member alerts, open ones first."""
+def incident_view(incident: Incident, engine: AlertEngine) -> dict[str, Any]:
+    """The incident with its member alerts (each with its runbook), open ones first."""
     members = sorted(incident.members.values(), key=lambda a: (not a.is_open, a.id))
-    return {**incident.to_dict(), "alerts": [a.to_dict() for a in members]}
+    return {**incident.to_dict(), "alerts": [engine.view(a) for a in members]}
 
 
 def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
@@ -43,18 +43,19 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
         """Open incidents (newest first) and the last closed ones, with their groupings."""
         book = engine().incidents
         return JSON({
-            "open": [incident_view(i) for i in sorted(book.open.values(),
+            "open": [incident_view(i, engine()) for i in sorted(book.open.values(),
                                                       key=lambda i: -i.opened_at)],
-            "recent": [incident_view(i) for i in book.closed],
+            "recent": [incident_view(i, engine()) for i in book.closed],
             "groups": [{"name": g.name, "title": g.title, "by": g.by, "rules": sorted(g.rules),
-                        "window_s": g.window_s, "min_members": g.min_members}
+                        "window_s": g.window_s, "min_members": g.min_members,
+                        "runbook": None if g.runbook is None else g.runbook.to_dict()}
                        for g in book.groups],
         })
 
     @router.get("/incidents/{incident_id}", dependencies=[Depends(viewer)],
                 responses=errors(404, 503))
     async def get_incident(incident_id: IncidentId) -> JSON:
-        return JSON(incident_view(find(incident_id)))
+        return JSON(incident_view(find(incident_id), engine()))
 
     @router.post("/incidents/{incident_id}/ack", responses=errors(400, 413, 403, 404, 409, 503))
     async def acknowledge(incident_id: IncidentId, body: AckBody,
@@ -66,6 +67,6 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
                                                      runtime.clock.now(), body.note)
         except AlertClosed as error:
             raise HTTPException(status_code=409, detail=str(error)) from None
-        return JSON(incident_view(incident))
+        return JSON(incident_view(incident, engine()))
 
     return router

@@ -20,6 +20,8 @@ from fastapi.responses import Response
 
 from l4mon.api.deps import ErrorBody
 from l4mon.runtime import Runtime
+from telemetry.linkmap.ahead import MEASURES
+from telemetry.linkmap.cellstats import CellStats
 from telemetry.linkmap.grid import CellIndex
 from telemetry.linkmap.outlook import LookAhead
 
@@ -34,7 +36,8 @@ CACHE_KEEP: Final = 32
 Name = Annotated[str | None, Query(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
 #: Cell columns, in the order a client reads them (docs/console-api.md, "Link map").
 COLUMNS: Final = ("x", "y", "lat", "lon", "south", "west", "north", "east", "passes", "drives",
-                  "risk", "pooled", "share_down", "outage_starts", "rtt_p95_ms", "ul_p05_kbps")
+                  "risk", "pooled", "share_down", "outage_starts", "rtt_p95_ms", "ul_p05_kbps",
+                  "worst", "worst_measure")
 #: A built layer: its counts, and its cells' columns already encoded (sent as they are).
 Layer = tuple[dict[str, Any], msgspec.Raw]
 #: The map's links and conditions (each a scan of every row, so asked once per map).
@@ -61,6 +64,18 @@ def _centre_of_site(runtime: Runtime, lookahead: LookAhead) -> tuple[float, floa
     return grid.origin_lat, grid.origin_lon, None
 
 
+def _worst(stats: CellStats, warned: str, risk: float | None) -> tuple[float | None, str | None]:
+    """The share of passes failing the map's worst measure there, and its name (a tie goes to
+    the measure the hub warns on). Why: a stretch where the link was degraded on every pass
+    but never down looks fine by "down or short of uplink"; the layer shows it anyway, and
+    says the warning does not count it."""
+    if risk is None:  # below min_passes: says nothing, by any measure
+        return None, None
+    shares = {name: getattr(stats, counter) / stats.passes for name, counter in MEASURES.items()}
+    name = max(shares, key=lambda n: (shares[n], n == warned))
+    return shares[name], name
+
+
 async def layer(lookahead: LookAhead, *, link: str, weather: str, light: str,
                 near: tuple[float, float]) -> Layer:
     """Every cell the map holds for ``link``, judged as the look-ahead judges it: the
@@ -77,7 +92,8 @@ async def layer(lookahead: LookAhead, *, link: str, weather: str, light: str,
     total = len(cells)
     cells = sorted(cells, key=lambda c: (distance(c), c))[:MAX_CELLS]
     cols: dict[str, list[Any]] = {name: [] for name in COLUMNS}
-    pooled_cells = weak = 0
+    pooled_cells = weak = unwarned = 0
+    warned = lookahead.settings.measure
     for n, cell in enumerate(cells):
         if n and n % CHUNK == 0:
             await asyncio.sleep(0)
@@ -91,16 +107,20 @@ async def layer(lookahead: LookAhead, *, link: str, weather: str, light: str,
         lat, lon = grid.centre(cell)
         rtt95 = stats.rtt.percentiles(95)[0]
         ul05 = stats.ul.percentiles(5)[0]
+        worst, worst_measure = _worst(stats, warned, risk)
         row = (cell[0], cell[1], _round(lat, 7), _round(lon, 7), _round(south, 7),
                _round(west, 7), _round(north, 7), _round(east, 7), stats.passes,
                stats.drive_count, _round(risk, 3), pooled, _round(stats.share_down(), 3),
-               stats.outage_starts, _round(rtt95, 1), _round(ul05, 1))
+               stats.outage_starts, _round(rtt95, 1), _round(ul05, 1), _round(worst, 3),
+               worst_measure)
         for name, value in zip(COLUMNS, row, strict=True):
             cols[name].append(value)
         pooled_cells += pooled
         weak += risk is not None and risk >= rule.threshold
+        unwarned += risk is not None and risk < rule.threshold and worst is not None \
+            and worst >= rule.threshold
     counts = {"total_cells": total, "max_cells": MAX_CELLS, "truncated": total > len(cells),
-              "pooled_cells": pooled_cells, "weak_cells": weak}
+              "pooled_cells": pooled_cells, "weak_cells": weak, "unwarned_cells": unwarned}
     return counts, msgspec.Raw(msgspec.json.encode(cols))
 
 

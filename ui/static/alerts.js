@@ -8,6 +8,7 @@ import { causeWords, incidentEls, incidentSummary, makeIncidentEl,
          updateIncidentEl } from "./incidents.js";
 import { linkmap } from "./linkmap-layer.js";
 import { renderAlertsAndFriends } from "./render.js";
+import { makeRunbookEl, runbookOfRule, updateRunbook } from "./runbook.js";
 import { S, hubNow, pruneIncidents, upsertAlert } from "./store.js";
 import { select } from "./vehicle-panel.js";
 import { detailWords } from "./words.js";
@@ -80,15 +81,20 @@ export function renderAlerts() {
   for (const [id, e] of incidentEls) {
     if (!incs.has(id)) { e.li.remove(); incidentEls.delete(id); }
   }
+  // The runbook is open on the card that needs a human first (the oldest takeover still to be
+  // acknowledged); the others show their first step, a click from the rest, so that a small
+  // screen still shows more than one card.
+  const first = items.find((it) => it.severity === "takeover"
+    && (it.inc ? it.inc.state : it.alert.state) === "raised");
   for (const it of items) {
     if (it.inc) {
       let e = incidentEls.get(it.id);
       if (!e) { e = makeIncidentEl(it.id); incidentEls.set(it.id, e); }
-      updateIncidentEl(e, it.inc);
+      updateIncidentEl(e, it.inc, it === first);
     } else {
       let e = alertEls.get(it.id);
       if (!e) { e = makeAlertEl(it.id); alertEls.set(it.id, e); }
-      updateAlertEl(e, it.alert);
+      updateAlertEl(e, it.alert, it === first);
     }
   }
   // Reorder only when the order changed: moving a node would steal the focus of a reason
@@ -117,6 +123,7 @@ function makeAlertEl(id) {
   e.esc = h("span", { class: "esc-tag", text: "ESCALATED", "data-testid": "alert-escalated" });
   e.acked = h("span", { "data-testid": "alert-acked-by" });
   e.detail = h("div", { class: "alert-detail" });
+  e.runbook = makeRunbookEl();
   e.ack = h("button", { type: "button", class: "btn small primary", "data-testid": "ack-button",
                         text: "Acknowledge" });
   e.resolve = h("button", { type: "button", class: "btn small", "data-testid": "resolve-button",
@@ -140,6 +147,7 @@ function makeAlertEl(id) {
       h("span", { class: "alert-actions act" }, e.ack, e.resolve)),
     h("div", { class: "act" }, e.form, e.error),
     e.detail,
+    ...e.runbook.els,
     e.history,
   );
   e.ack.addEventListener("click", (ev) => { ev.stopPropagation(); acknowledge(id, e); });
@@ -170,7 +178,7 @@ function makeAlertEl(id) {
   return e;
 }
 
-function updateAlertEl(e, a) {
+function updateAlertEl(e, a, first) {
   e.li.className = `alert sev-${a.severity} st-${a.state}`;
   e.li.dataset.rule = String(a.rule);
   e.li.dataset.state = String(a.state);
@@ -202,6 +210,7 @@ function updateAlertEl(e, a) {
   st(e.detail, a.detail ? detailWords(a.detail, a) : "");
   stitle(e.detail, a.detail ? `as the hub recorded it: ${a.detail}` : "");
   e.detail.hidden = !a.detail;
+  updateRunbook(e.runbook, runbookOfRule(a.rule), first);
   e.ack.hidden = a.state !== "raised";
 }
 

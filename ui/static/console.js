@@ -5,7 +5,8 @@
 
 import { chartSize, renderCharts } from "./charts.js";
 import { CHART_EVERY_MS, SOUND_KEY, TOKEN_KEY } from "./constants.js";
-import { Sound, acknowledgeCue, flashTitle, renderSoundToggle, toggleSound } from "./cue.js";
+import { Sound, acknowledgeCue, armSound, flashTitle, renderSoundToggle,
+         toggleSound } from "./cue.js";
 import { injectCellOutage } from "./demo-panel.js";
 import { $, ageEls, duration, fmt } from "./dom.js";
 import { duty } from "./duty.js";
@@ -56,7 +57,7 @@ function boot() {
   });
   $("logout").addEventListener("click", () => signOut("Signed out."));
   $("sound-toggle").addEventListener("click", toggleSound);
-  $("duty-on").addEventListener("click", () => duty(true));
+  $("duty-on").addEventListener("click", () => { armSound(); duty(true); });
   $("duty-off").addEventListener("click", () => duty(false));
   $("takeover-ack").addEventListener("click", acknowledgeCue);
   $("fault-cell-outage").addEventListener("click", injectCellOutage);

@@ -70,15 +70,19 @@ export function updateCue() {
     stitle(text, "");
   } else if (entries.length === 1) {
     const sum = incidents[0].inc;
-    text.replaceChildren(`TAKEOVER — incident: ${incidentPhrase(sum)} · `, age);
-    cue.dataset.summary = `incident, ${plural(sum.vehicles.length, "vehicle", "vehicles")}`;
+    const one = sum.by === "vehicle";   // one vehicle's card: named as a vehicle, not an incident
+    text.replaceChildren(`TAKEOVER — ${one ? "" : "incident: "}${incidentPhrase(sum)} · `, age);
+    cue.dataset.summary = one ? sum.vehicles.join(" ")
+      : `incident, ${plural(sum.vehicles.length, "vehicle", "vehicles")}`;
     stitle(text, `${sum.title} — ${sum.causeText}. Vehicles: ${sum.openVehicles.join(", ")}`);
   } else {
     // Names in the order they need a human; an incident counts once.
     const labels = [];
     const named = new Set();
     for (const en of entries) {
-      if (en.inc) {
+      if (en.inc && en.inc.by === "vehicle") {
+        for (const v of en.inc.vehicles) if (!named.has(v)) { named.add(v); labels.push(v); }
+      } else if (en.inc) {
         labels.push(`incident on ${en.inc.causeText} (${plural(en.inc.vehicles.length, "vehicle", "vehicles")})`);
       } else if (!named.has(cueName(en.alert))) {
         named.add(cueName(en.alert));
@@ -142,6 +146,16 @@ export function renderSoundToggle() {
   else if (Sound.running()) b.textContent = "Sound on";
   else b.textContent = "Sound blocked — click to enable";
   b.classList.toggle("attention", S.cueActive && !Sound.running());
+}
+
+// Going on duty arms the alarm: an operator on duty must hear a takeover, and the click is the
+// gesture a browser asks for before a page may start audio (later, with no click, it could
+// not). Turned off again with the toggle, if the operator must.
+export async function armSound() {
+  Sound.wanted = true;
+  sessionStorage.setItem(SOUND_KEY, "on");
+  await Sound.enable();   // creates and resumes the context now, inside the gesture
+  renderSoundToggle();
 }
 
 export async function toggleSound() {

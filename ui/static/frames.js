@@ -57,6 +57,7 @@ function applySnapshot(f) {
   // Alerts that were open here but are not any more were resolved while we were away.
   if ([...before.keys()].some((id) => !S.open.has(id))) loadResolved();
   if (f.incident_groups && typeof f.incident_groups === "object") S.incidentGroups = f.incident_groups;
+  if (f.runbooks && typeof f.runbooks === "object") S.runbooks = f.runbooks;
   S.alertVer += 1;
   // Members: the open alerts; members resolved while we were away come from the hub.
   for (const m of S.incidents.values()) {

@@ -1,9 +1,12 @@
-// Incident cards: several vehicles' alerts with one cause, acknowledged as one.
+// Incident cards: several vehicles' alerts with one cause, acknowledged as one; and one
+// vehicle's alerts of one cause (a grouping `by: "vehicle"`: its takeover request and the
+// minimal risk manoeuvre that follows), shown as that vehicle's one card.
 
 import { applyOwnResult, cmpAlert, ixName, resolveAlert, showAlertError, where } from "./alerts.js";
 import { api } from "./api.js";
-import { clock, duration, h, st, stitle, toast } from "./dom.js";
+import { clock, duration, h, shide, st, stitle, toast } from "./dom.js";
 import { renderAlertsAndFriends } from "./render.js";
+import { makeRunbookEl, runbookOfGroup, runbookOfRule, updateRunbook } from "./runbook.js";
 import { S, hubNow } from "./store.js";
 import { select } from "./vehicle-panel.js";
 import { codeWords, compressIds, detailWords } from "./words.js";
@@ -71,8 +74,12 @@ export function incidentSummary(iid) {
   const openVehicles = [...new Set(open.map((a) => a.vehicle).filter(Boolean))].sort();
   let raisedAt = Infinity;
   for (const a of all) if (Number.isFinite(a.raised_at) && a.raised_at < raisedAt) raisedAt = a.raised_at;
+  // Members in the order they came: "Vehicle requests takeover → Minimal risk manoeuvre".
+  const story = [...new Set(all.slice().sort((x, y) => (x.raised_at ?? 0) - (y.raised_at ?? 0) || x.id - y.id)
+    .map((a) => String(a.title ?? codeWords(a.rule))))];
   return {
-    id: iid, group,
+    id: iid, group, by: g && g.by ? String(g.by) : null, story,
+    lead: all.reduce((x, y) => (y.id < x.id ? y : x)),
     title: g && g.title ? String(g.title) : group ? `Several vehicles: ${codeWords(group)}` : "Several vehicles, one cause",
     cause: String(first.incident_cause ?? ""),
     causeText: causeWords(first.incident_cause),
@@ -88,6 +95,7 @@ export function incidentSummary(iid) {
 
 // "6 vehicles lost their link on cell l5g-araya", for the takeover cue.
 export function incidentPhrase(sum) {
+  if (sum.by === "vehicle") return `${sum.vehicles.join(", ")} needs a human: ${sum.title}`;
   const n = sum.vehicles.length;
   const who = plural(n, "vehicle", "vehicles");
   switch (sum.group) {
@@ -117,18 +125,24 @@ export function makeIncidentEl(iid) {
   e.error.hidden = true;
   e.list = h("ol", { class: "inc-members", "data-testid": "incident-members" });
   e.back = h("div", { class: "inc-back", "data-testid": "incident-resolved-members" });
+  e.runbook = makeRunbookEl();
   e.li.append(
     h("div", { class: "alert-head" }, e.sev, e.title),
     h("div", { class: "inc-line" }, e.cause, e.count),
     h("div", { class: "alert-meta" }, e.state, e.age, e.esc, e.acked,
       h("span", { class: "alert-actions act" }, e.ack)),
-    e.error, e.list, e.back,
+    e.error, ...e.runbook.els, e.list, e.back,
   );
   e.ack.addEventListener("click", (ev) => { ev.stopPropagation(); acknowledgeIncident(iid, e.ack, e); });
+  // One vehicle's card: its name shows the vehicle, as an alert card's does.
+  e.cause.addEventListener("click", (ev) => {
+    const d = e.li.dataset;
+    if (d.by === "vehicle" && d.vehicle) { ev.stopPropagation(); select(d.vehicle); }
+  });
   return e;
 }
 
-export function updateIncidentEl(e, sum) {
+export function updateIncidentEl(e, sum, first = false) {
   e.li.className = `alert incident sev-${sum.severity} st-${sum.state}`;
   const d = e.li.dataset;
   d.state = sum.state;
@@ -137,17 +151,36 @@ export function updateIncidentEl(e, sum) {
   d.group = sum.group;
   d.cause = sum.cause;
   d.escalated = sum.escalated ? "true" : "false";
+  const one = sum.by === "vehicle";
+  d.by = sum.by ?? "";
+  d.vehicle = one ? sum.vehicles.join(" ") : "";
+  e.li.classList.toggle("one-vehicle", one);
   st(e.sev, String(sum.severity));
-  st(e.title, `INCIDENT · ${sum.title}`);
+  st(e.title, one ? sum.title : `INCIDENT · ${sum.title}`);
   e.age.dataset.since = String(sum.raised_at);
   st(e.age, duration(hubNow() - sum.raised_at));
   stitle(e.age, `started ${clock(sum.raised_at)}`);
-  st(e.cause, sum.causeText);
-  stitle(e.cause, sum.cause ? `as the hub recorded it: ${sum.cause}` : "");
-  const still = sum.openVehicles.length;
-  st(e.count, plural(sum.vehicles.length, "vehicle", "vehicles") +
-    (still < sum.vehicles.length ? ` · ${still} still affected` : ""));
-  stitle(e.count, sum.vehicles.join(", "));
+  if (one) {
+    // One vehicle: the card names it and tells what happened, in order.
+    st(e.cause, sum.vehicles.join(", "));
+    stitle(e.cause, sum.vehicles.length ? `show ${sum.vehicles.join(", ")}` : "");
+    st(e.count, sum.story.join(" → "));
+    stitle(e.count, "this vehicle's alerts of one cause, in the order they came: one card, " +
+                    "one acknowledgement");
+  } else {
+    st(e.cause, sum.causeText);
+    stitle(e.cause, sum.cause ? `as the hub recorded it: ${sum.cause}` : "");
+    const still = sum.openVehicles.length;
+    st(e.count, plural(sum.vehicles.length, "vehicle", "vehicles") +
+      (still < sum.vehicles.length ? ` · ${still} still affected` : ""));
+    stitle(e.count, sum.vehicles.join(", "));
+  }
+  st(e.ack, one ? "Acknowledge" : "Acknowledge incident");
+  stitle(e.ack, one ? "acknowledge this vehicle's card: every alert on it at once"
+    : "acknowledge every member of this incident at once");
+  updateRunbook(e.runbook, runbookOfGroup(sum.group) || (one ? runbookOfRule(sum.lead.rule) : null),
+                first);
+  shide(e.runbook.none, true);   // an incident of several vehicles may have no runbook of its own
   e.state.className = `state-tag ${sum.state}`;
   st(e.state, sum.state);
   e.esc.hidden = !sum.escalated;

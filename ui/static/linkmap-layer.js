@@ -1,7 +1,9 @@
 // The link map on the site plot (GET /api/linkmap): per 25 m cell, the share of past passes
-// on which a link was down or short of uplink, under one condition; and, above it, each
-// weak stretch a vehicle is heading into (the vehicle brief's `ahead`), outlined and tied to
-// its vehicle by a line.
+// on which a link failed the measure the hub warns on (named in the legend), under one
+// condition; a cell that passes that measure but fails another of the map's as often (a link
+// degraded on every pass, never down) is drawn as strong, outlined "not warned on", so the
+// map's worst stretches never look as fine as the rest. Above it, each weak stretch a
+// vehicle is heading into (the vehicle brief's `ahead`), outlined and tied to its vehicle.
 //
 // Cost: the cells are drawn once per map, link, condition or plot rebuild, into their own
 // <g> (P.mapLayer), never per state frame; the highlights (P.aheadLayer) are a few elements
@@ -149,10 +151,10 @@ function rampSvg(threshold) {
   return e;
 }
 
-function hatchSwatch() {
+function swatch(cls, fill) {
   const e = svg("svg", { class: "lm-swatch", width: 12, height: 12, viewBox: "0 0 12 12",
                          "aria-hidden": "true" });
-  e.append(svg("rect", { class: "lm-cell r-none", x: 0.5, y: 0.5, width: 11, height: 11 }));
+  e.append(svg("rect", { class: `lm-cell ${cls}`, x: 0.5, y: 0.5, width: 11, height: 11, fill }));
   return e;
 }
 
@@ -189,9 +191,15 @@ function renderLegend(d) {
       `from ${pct(th)} up (the tick: the warning's threshold) a stretch counts as weak and is ` +
       "drawn strong; under it, faint" },
       h("span", { class: "muted", text: "0" }), rampSvg(th), h("span", { class: "muted", text: "100 %" }),
-      ` share of past passes ${measureOf(d)}`),
+      ` share of past passes ${measureOf(d)}`,
+      h("span", { class: "muted", text: " (what the hub warns on)" })),
+    d.unwarned_cells > 0 ? h("span", { class: "lm-key", "data-testid": "linkmap-unwarned-key",
+      title: `${d.unwarned_cells} squares pass "${measureOf(d)}" but failed another of the ` +
+        `map's measures on ${pct(th)} of their passes or more (each square's tooltip says which): ` +
+        "the hub does not warn of them" },
+      swatch("r-unwarned", riskColour(1)), ` weak by another measure: not warned on`) : null,
     h("span", { class: "lm-key", title: `a cell with fewer than ${minPasses} passes says ` +
-      "nothing yet: neither weak nor safe" }, hatchSwatch(), ` fewer than ${minPasses} passes`));
+      "nothing yet: neither weak nor safe" }, swatch("r-none"), ` fewer than ${minPasses} passes`));
 }
 
 // ------------------------------------------------------------------ the cells (once per change)
@@ -211,6 +219,13 @@ function cellTip(d, i) {
     const failed = Math.round(risk * passes);
     lines.push(`${linkWords(d.link)}: ${measureOf(d)} on ${failed} of ${passes} past passes ` +
                `(${pct(risk)})${risk >= d.rule.threshold ? " — WEAK STRETCH" : ""}`);
+    const worst = c.worst ? c.worst[i] : null;
+    if (worst !== null && worst !== undefined && worst > risk) {
+      const weak = risk < d.rule.threshold && worst >= d.rule.threshold;
+      lines.push(`${measureWords(c.worst_measure[i])} on ${Math.round(worst * passes)} of ` +
+                 `${passes} (${pct(worst)})` +
+                 (weak ? " — WEAK by this measure, which the hub does not warn on" : ""));
+    }
   }
   lines.push(c.pooled[i] ? `all conditions pooled: fewer than ${d.rule.min_passes} passes under ${cond}`
     : `from past passes under ${cond}`);
@@ -239,7 +254,7 @@ function drawCells() {
   // around it (a map of a whole town need not cost the plot of one site).
   const B = P.bounds;
   const span = B ? Math.max(B.x1 - B.x0, B.y1 - B.y0) : Infinity;
-  const weak = [], faint = [], thin = [];
+  const weak = [], faint = [], thin = [], unwarned = [];
   let weakCount = 0;
   for (let i = 0; i < n; i += 1) {
     const [x0, y0] = project(c.north[i], c.west[i]);
@@ -259,6 +274,12 @@ function drawCells() {
       rect.dataset.lon = String(c.lon[i]);
       weak.push(rect);
       weakCount += 1;
+    } else if (c.worst && c.worst[i] !== null && c.worst[i] >= th) {
+      // Passes the warned measure, fails another as often: strong, outlined "not warned on".
+      rect.setAttribute("class", "lm-cell r-unwarned");
+      rect.setAttribute("fill", riskColour(c.worst[i]));
+      rect.dataset.unwarned = String(c.worst_measure[i]);
+      unwarned.push(rect);
     } else {
       rect.setAttribute("class", "lm-cell r-ok");
       rect.setAttribute("fill", riskColour(r));
@@ -266,10 +287,11 @@ function drawCells() {
     }
   }
   // The weak ones last: on top, where cells touch.
-  g.replaceChildren(...thin, ...faint, ...weak);
+  g.replaceChildren(...thin, ...faint, ...unwarned, ...weak);
   Object.assign(g.dataset, { link: d.link, weather: d.condition.weather, light: d.condition.light,
-                             cells: String(thin.length + faint.length + weak.length),
-                             weak: String(weakCount) });
+                             cells: String(thin.length + faint.length + unwarned.length + weak.length),
+                             weak: String(weakCount), unwarned: String(unwarned.length),
+                             measure: String(d.rule.measure) });
 }
 
 function onCellHover(ev) {

@@ -15,7 +15,8 @@ export const S = {
   // Incidents (l4mon/alerts/incidents.py): several vehicles' alerts with one cause, shown,
   // cued and acknowledged as one. What ties them is on the alerts (`incident`, its id).
   incidents: new Map(),    // incident id -> Map(alert id -> member alert, open or resolved)
-  incidentGroups: {},      // grouping name -> {title, by} (the snapshot's incident_groups)
+  incidentGroups: {},      // grouping name -> {title, by, runbook} (the snapshot's incident_groups)
+  runbooks: {},            // rule name -> {steps, call}: each alert's next step (the snapshot's)
   alertVer: 0,             // bumped whenever an alert changes (memo of alertMarks)
   duty: null,
   site: undefined,         // undefined: not loaded yet; null: the hub has none
@@ -84,8 +85,8 @@ export function upsertAlert(a) {
   }
 }
 
-// Vehicles with an open takeover alert, and those in an open incident (vehicle -> incident
-// id): worked out again only when an alert changed, not on every state frame.
+// Vehicles with an open takeover alert, and those in an open incident of several vehicles
+// (vehicle -> incident id): worked out again only when an alert changed, not on every state frame.
 let marks = { ver: -1, takeover: new Set(), incident: new Map() };
 export function alertMarks() {
   if (marks.ver === S.alertVer) return marks;
@@ -93,7 +94,9 @@ export function alertMarks() {
   for (const a of S.open.values()) {
     if (!a.vehicle) continue;
     if (a.severity === "takeover") takeover.add(a.vehicle);
-    if (a.incident != null) incident.set(a.vehicle, a.incident);
+    // One vehicle's own card (a grouping by vehicle) is no incident of several vehicles.
+    const by = S.incidentGroups[a.incident_group]?.by;
+    if (a.incident != null && by !== "vehicle") incident.set(a.vehicle, a.incident);
   }
   marks = { ver: S.alertVer, takeover, incident };
   return marks;
