@@ -189,3 +189,17 @@ def test_scenario_replay_keeps_not_measured_and_the_logs_requirement(tmp_path: P
             assert uplink["result"] == "n/a" and uplink["reason"].startswith("no requirement")
             assert uplink["requirement"].startswith("no requirement")
             assert report.verdict != "fail"  # not on an "uplink 0.000 %" it never had to carry
+
+
+def test_too_little_drive_time_never_reads_as_enough() -> None:
+    """599 s rounds to "10.0 min" like the 600 s needed: the words must still differ."""
+    from l4mon.config import ReportSettings
+    from l4mon.report.grading import short_drive
+
+    settings = ReportSettings()
+    assert short_drive(settings, settings.min_drive_s) is None
+    for drive_s in (1.0, 37.0, settings.min_drive_s - 30, settings.min_drive_s - 0.6):
+        said = short_drive(settings, drive_s)
+        assert said is not None
+        have, need = said.split(": ", 1)[1].split(" of drive time (needs ")
+        assert have != need.rstrip(")"), said

@@ -165,8 +165,10 @@ def passes(budget: Budget, value: float) -> bool:
 def short_drive(settings: ReportSettings, drive_s: float) -> str | None:
     """Why a vehicle's drive time is too little to grade any of its figures, or None."""
     if drive_s < settings.min_drive_s:
-        return (f"{TOO_LITTLE}: {_duration(drive_s)} of drive time (needs "
-                f"{_duration(settings.min_drive_s)})")
+        have, need = _duration(drive_s), _duration(settings.min_drive_s)
+        if have == need:  # 599 s is "10.0 min" too: say the seconds rather than "10 of 10"
+            have, need = f"{drive_s:,.0f} s", f"{settings.min_drive_s:,.0f} s"
+        return f"{TOO_LITTLE}: {have} of drive time (needs {need})"
     return None
 
 
