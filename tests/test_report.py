@@ -511,3 +511,20 @@ def test_figures_outside_their_range_are_said_in_the_report(tmp_path: Path) -> N
         assert line in report.notes
         assert f"<li>{escape(line)}</li>" in html
     assert not [n for n in report.notes if "not measured." in n and n not in expected]
+
+
+def test_an_apps_uplink_is_never_graded_against_a_requirement(tmp_path: Path) -> None:
+    """A phone's uplink is what its app sent, not what the link could carry: replayed under a
+    hub config that requires 8 Mbit/s, the uplink budget says so instead of failing it."""
+    from l4mon.config import load_config
+    from l4mon.report import ReportOptions
+    from scenarios.importers import import_files
+
+    import_files("gnettrack", [_gnettrack_drive(tmp_path / "drive.csv")], tmp_path / "g")
+    hub = tmp_path / "hub.toml"
+    hub.write_text("[requirements]\nul_required_kbps = 8000.0\n")
+    report = build_report([tmp_path / "g"], ReportOptions(config=load_config(hub)))
+    said = {r["budget"]: r for r in report.tables["budgets"].rows}
+    assert said["site-ul-required"]["result"] == "n/a"
+    assert said["site-ul-required"]["reason"].startswith("application traffic is not capacity")
+    assert report.verdict != "fail"

@@ -16,6 +16,7 @@ from l4mon.config import ReportSettings
 from l4mon.report.aggregate import RawFigures
 from l4mon.report.budgets import Budget
 from l4mon.report.grading import (
+    APP_TRAFFIC,
     NEEDS_REPLAY,
     NOT_MEASURED,
     TOO_LITTLE,
@@ -103,14 +104,21 @@ def vehicle_rows(raw: dict[str, RawFigures], runs: list[StateRun],
 def _vehicle_budget(b: Budget, mine: _Vehicle, settings: ReportSettings,
                     drive_s: float) -> dict[str, Any]:
     requirement = b.requirement
+    need = {kp.get("ul_required_kbps") for kp in mine.kpis} - {None}
     if b.metric == "ul_usable_required":
-        need = {kp.get("ul_required_kbps") for kp in mine.kpis} - {None}
         requirement = ("no requirement (ul_required_kbps = 0)" if need and need <= {0.0}
                        else "UL of the usable links summed ≥ "
                        + (" / ".join(f"{x:,.0f}" for x in sorted(need)) if need
                           else "the vehicle's requirement")
                        + " kbit/s in ≥ 99 % of vehicle time")
-    if not mine.kpis:
+    no_need = b.metric == "ul_usable_required" and bool(need) and need <= {0.0}
+    if b.metric == "ul_usable_required" and not no_need and _app_traffic_only(mine):
+        # What an app sent is not what the link could carry: a phone or modem logger's
+        # uplink below the video's need says nothing of the link (manifest not_measured).
+        obs = Observation(None, reason=f"{APP_TRAFFIC}: the uplink figures are what an "
+                          "application carried, not what the links could (manifest "
+                          "not_measured: capacity)")
+    elif not mine.kpis:
         obs = Observation(None, reason=f"{NEEDS_REPLAY}: link states come from the "
                           "pipeline (the report's own replay, or a results.json of `l4mon "
                           "replay` given beside the log)")
@@ -121,6 +129,12 @@ def _vehicle_budget(b: Budget, mine: _Vehicle, settings: ReportSettings,
                            "value": obs.value, "samples": None,
                            "judged_s": obs.seconds or None}
     return {**row, **_result(b, obs, settings, drive_s)}
+
+
+def _app_traffic_only(mine: _Vehicle) -> bool:
+    """The vehicle's links report an uplink, none of it as capacity."""
+    links = mine.links.values()
+    return any(raw.ul_n for raw in links) and not any(raw.ul_capacity_n for raw in links)
 
 
 def _result(b: Budget, obs: Observation, settings: ReportSettings, drive_s: float
