@@ -132,10 +132,17 @@ def observe_vehicles(budget: Budget, kpis: list[dict[str, Any]]) -> float | None
     the verdict grades each vehicle alone (grading.py)."""
     if budget.metric != "ul_usable_required":
         raise ValueError(f"{budget.id} is graded per link: use observe")
+    met, judged = uplink_met(kpis)
+    return met / judged if judged else None
+
+
+def uplink_met(kpis: list[dict[str, Any]]) -> tuple[float, float]:
+    """(seconds the uplink requirement was met, seconds it was judged) over replay KPIs: the
+    one weighting of the descriptive table and the per-vehicle verdict."""
     judged = met = 0.0
     for kp in kpis:
         seconds, share = kp.get("ul_requirement_judged_s"), kp.get("ul_requirement_met")
         if seconds and share is not None:
             judged += float(seconds)
             met += float(share) * float(seconds)
-    return met / judged if judged else None
+    return met, judged

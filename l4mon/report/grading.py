@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from l4mon.config import ReportSettings
-from l4mon.report.budgets import Budget
+from l4mon.report.budgets import Budget, uplink_met
 from telemetry.quantiles import Quantiles
 
 Result = Literal["pass", "fail", "n/a", "too little data"]
@@ -143,12 +143,7 @@ def observe_vehicle(budget: Budget, kpis: list[dict[str, Any]]) -> Observation:
     required = {kp.get("ul_required_kbps") for kp in kpis}
     if required and required <= {0}:
         return _na(NO_REQUIREMENT, "its hub config's ul_required_kbps is 0")
-    judged = met = 0.0
-    for kp in kpis:
-        seconds, share = kp.get("ul_requirement_judged_s"), kp.get("ul_requirement_met")
-        if seconds and share is not None:
-            judged += float(seconds)
-            met += float(share) * float(seconds)
+    met, judged = uplink_met(kpis)
     if not judged:
         return _na(NOT_MEASURED, "the usable links' uplink was never reported"
                    if None not in required else "the usable links' uplink was never "
