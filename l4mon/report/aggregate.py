@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -56,8 +57,29 @@ BATCH_ROWS = 262_144
 PENDING_MAX = 8_192
 
 
+class _ProbesAndLoss:
+    """What a link's counts say of probes and loss, pooled (LinkRaw) or one vehicle's
+    (VehicleLinkRaw): one definition for both."""
+
+    rtt: Any
+    timeouts: int
+    lost: int
+    loss_samples: int
+
+    @property
+    def probes(self) -> int:
+        """Probes the samples reported, answered or not: 0 means RTT was not measured."""
+        return self.rtt.n + self.timeouts
+
+    @property
+    def loss_ratio(self) -> float | None:
+        """None when no source of these samples measures loss."""
+        expected = self.lost + self.loss_samples
+        return self.lost / expected if expected else None
+
+
 @dataclass
-class LinkRaw:
+class LinkRaw(_ProbesAndLoss):
     """Everything counted for one link name (all vehicles) of one input or condition."""
 
     rtt: Histogram = field(default_factory=rtt_histogram)
@@ -124,16 +146,6 @@ class LinkRaw:
     def dl_n(self) -> int:
         return self.dl.n
 
-    @property
-    def probes(self) -> int:
-        """Probes the samples reported, answered or not: 0 means RTT was not measured."""
-        return self.rtt.n + self.timeouts
-
-    @property
-    def loss_ratio(self) -> float | None:
-        """None when no source of these samples measures loss."""
-        expected = self.lost + self.loss_samples
-        return self.lost / expected if expected else None
 
     @property
     def jitter_ms(self) -> float | None:
@@ -141,7 +153,7 @@ class LinkRaw:
 
 
 @dataclass
-class VehicleLinkRaw:
+class VehicleLinkRaw(_ProbesAndLoss):
     """What one vehicle's one link measured in one condition: the counts the budgets grade,
     with their sample sizes and the link's own time, and why a quantity is not measured."""
 
@@ -197,14 +209,6 @@ class VehicleLinkRaw:
         self.seconds += other.seconds
         self.loss_not_measured = self.loss_not_measured or other.loss_not_measured
 
-    @property
-    def probes(self) -> int:
-        return self.rtt.n + self.timeouts
-
-    @property
-    def loss_ratio(self) -> float | None:
-        expected = self.lost + self.loss_samples
-        return self.lost / expected if expected else None
 
 
 @dataclass
