@@ -19,6 +19,7 @@ for that. tests/test_geodesy.py holds it to these figures at many more origins.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
@@ -53,6 +54,7 @@ class LocalFrame:
     _z0: float  # the origin's height above the equatorial plane
 
     @classmethod
+    @functools.lru_cache(maxsize=1024)  # geofences and grids ask for the same few origins
     def at(cls, lat0: float, lon0: float) -> LocalFrame:
         phi = math.radians(lat0)
         sin0, cos0 = math.sin(phi), math.cos(phi)
