@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:  # numpy stays out of the live hub's start-up: imported where arrays are used
     import numpy as np
 
-__all__ = ["WGS84_A", "WGS84_F", "LocalFrame", "distance_m"]
+__all__ = ["WGS84_A", "WGS84_F", "LocalFrame", "distance_and_bearing", "distance_m"]
 
 #: The WGS84 ellipsoid: semi-major axis (m) and flattening.
 WGS84_A: Final = 6_378_137.0
@@ -128,6 +128,14 @@ class LocalFrame:
                           out=np.full_like(level2, 1.0 / self._n0), where=level2 > 0.0)
         chord = np.sqrt(level2 + up * up)
         return 2.0 / inv_r * np.arcsin(np.minimum(1.0, chord * inv_r / 2.0))
+
+
+def distance_and_bearing(lat1: float, lon1: float, lat2: float,
+                         lon2: float) -> tuple[float, float]:
+    """(geodesic distance in m, its initial bearing in degrees from north) from point 1 to
+    point 2: the azimuthal equidistant frame keeps both as seen from its origin."""
+    x, y = LocalFrame.at(lat1, lon1).to_xy(lat2, lon2)
+    return math.hypot(x, y), math.degrees(math.atan2(x, y)) % 360.0
 
 
 def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
