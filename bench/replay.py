@@ -18,7 +18,10 @@ user waits for it too).
 worktree add /tmp/base REV``) on the same log, alternating with this tree in every repeat
 and swapping the order each repeat; each tree's import path is printed once, to show which
 code ran. Printed: every run, and subject / baseline wall and CPU as the median with its
-min-max over the repeats; the last two results documents are compared figure by figure. A
+min-max over the repeats; the last two results documents are compared figure by figure (a
+baseline from before the WGS84 frame, telemetry/geodesy.py, measures distances 0.2-0.6 %
+differently: figures that hang on a position near a zone's edge, such as time in an
+intersection, may differ there, and that is the frame, not a regression). A
 baseline that cannot read this log's manifest (drive-log version 1) gets a copy with a
 version 1 manifest: the same rows, without the recorded config, rules and site plan.
 

@@ -5,7 +5,10 @@ day's load and not the night's; a live hub that is not told the light works it o
 clock it is given and the vehicle's position, so a replay decides it exactly as live did.
 
 The sun's position is the low-precision formula of the Astronomical Almanac (accurate to
-about 0.01° for 1950-2050, far inside the 6° that separate daylight from night). Light is
+about 0.01° for 1950-2050, far inside the 6° that separate daylight from night). Against NREL's
+Solar Position Algorithm (tests/test_daylight.py: its published test vectors, and its
+sunrise, transit and sunset times at 40°N and 35°S) it is within 0.001° of the elevation and
+0.004° at sunrise and sunset, which puts the light's changes within a few seconds of SPA's. Light is
 ``daylight`` while the sun's upper limb is above the horizon (elevation above -0.833°, which
 allows for refraction and the sun's radius), ``dusk`` during civil twilight (down to -6°),
 ``night`` below.

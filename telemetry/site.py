@@ -5,21 +5,22 @@ Structs; every problem is reported as a ``SiteError`` naming the field (``cells[
 rather than surfacing later as a ``KeyError`` deep inside a stage. Ids become MQTT topic
 segments and wire-model names, so they follow the wire model's ``Name`` pattern.
 
-Geometry uses a local equirectangular projection around the site origin: at a few kilometres
-its error is far below GPS noise, and it keeps distances to a multiply and a ``hypot``.
+Geometry is ``telemetry.geodesy``'s: metres around the site origin on the WGS84 ellipsoid
+(azimuthal equidistant, within a millimetre of PROJ at site scale); re-exported here because
+every user of a site wants its frame.
 """
 
 from __future__ import annotations
 
-import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import msgspec
+
+from telemetry.geodesy import LocalFrame, distance_m
 
 __all__ = [
     "DEMO_SITE_PATH",
@@ -40,9 +41,6 @@ __all__ = [
 #: an editable install and a checkout both provide.
 DEMO_SITE_PATH: Path = Path(__file__).resolve().parent.parent / "scenarios" / "sites" / "demo.toml"
 
-#: Mean Earth radius (IUGG), metres.
-EARTH_RADIUS_M = 6_371_008.8
-
 Lat = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
 Lon = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
 #: Same pattern as ``telemetry.wire.Name``: ids end up in topics and in wire fields.
@@ -61,34 +59,6 @@ class SiteError(ValueError):
         self.source = source
         where = ": ".join(part for part in (source, field) if part)
         super().__init__(f"{where}: {problem}" if where else problem)
-
-
-@dataclass(frozen=True, slots=True)
-class LocalFrame:
-    """Metre offsets (x east, y north) around an origin, by equirectangular projection."""
-
-    lat0: float
-    lon0: float
-    m_per_deg_lat: float
-    m_per_deg_lon: float
-
-    @classmethod
-    def at(cls, lat0: float, lon0: float) -> LocalFrame:
-        m_per_deg = EARTH_RADIUS_M * math.pi / 180.0
-        return cls(lat0, lon0, m_per_deg, m_per_deg * math.cos(math.radians(lat0)))
-
-    def to_xy(self, lat: float, lon: float) -> tuple[float, float]:
-        return (lon - self.lon0) * self.m_per_deg_lon, (lat - self.lat0) * self.m_per_deg_lat
-
-    def to_latlon(self, x: float, y: float) -> tuple[float, float]:
-        return self.lat0 + y / self.m_per_deg_lat, self.lon0 + x / self.m_per_deg_lon
-
-
-def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Ground distance in metres; equirectangular, so only for site-scale distances."""
-    k = EARTH_RADIUS_M * math.pi / 180.0
-    dx = (lon2 - lon1) * k * math.cos(math.radians((lat1 + lat2) / 2.0))
-    return math.hypot(dx, (lat2 - lat1) * k)
 
 
 class _Strict(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -134,8 +104,7 @@ class Intersection(_Strict):
     def contains(self, lat: float, lon: float) -> bool:
         if self.polygon is None:
             assert self.lat is not None and self.lon is not None and self.radius_m is not None
-            x, y = LocalFrame.at(self.lat, self.lon).to_xy(lat, lon)
-            return x * x + y * y <= self.radius_m * self.radius_m
+            return LocalFrame.at(self.lat, self.lon).distance_to(lat, lon) <= self.radius_m
         # Even-odd ray casting directly in degrees: inside-ness survives the axis scaling a
         # projection would apply, so no projection is needed (the antimeridian is not handled).
         inside = False

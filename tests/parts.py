@@ -82,12 +82,17 @@ def _playwright() -> str | None:
     return None if importlib.util.find_spec("playwright") else "the playwright Python package"
 
 
+def _package(name: str) -> Callable[[], str | None]:
+    return lambda: None if importlib.util.find_spec(name) else f"the {name} Python package"
+
+
 PARTS: dict[str, Part] = {
     "mosquitto": Part(_mosquitto, _debian("mosquitto")),
     "mosquitto_pub": Part(_on_path("mosquitto_pub"), _debian("mosquitto-clients")),
     "postgresql": Part(_postgresql, _debian("postgresql")),
     "chromium": Part(_chromium, _debian("chromium")),
     "playwright": Part(_playwright, "./scripts/test.sh installs it into .venv (extra [test])"),
+    "pyproj": Part(_package("pyproj"), "./scripts/test.sh installs it into .venv (extra [test])"),
     "promtool": Part(_on_path("promtool"), _debian("prometheus")),
     "openssl": Part(_on_path("openssl", "openssl (the TLS tests' certificates)"),
                     _debian("openssl")),

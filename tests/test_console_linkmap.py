@@ -8,7 +8,6 @@ Screenshots land in ``test-artifacts/console-linkmap/`` for a human to look at.
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import time
 from collections.abc import Iterator
@@ -27,6 +26,7 @@ from l4mon.hub import Hub
 from l4mon.runtime import Runtime
 from l4mon.service import build_hub
 from telemetry.linkmap import Grid, LinkMap, write_map
+from telemetry.site import distance_m
 from testing.asgi import request
 from testing.demo import CHROMIUM, CHROMIUM_ARGS, DemoProcess
 from tests.parts import needs
@@ -137,7 +137,8 @@ def test_cells_risks_and_the_pooled_flag(map_runtime: Runtime) -> None:
     assert weak["rtt_p95_ms"] == pytest.approx(349.0, rel=0.02)
     assert weak["ul_p05_kbps"] == pytest.approx(3_050.0, rel=0.02)
     assert weak["south"] < weak["lat"] < weak["north"] and weak["west"] < weak["lon"] < weak["east"]
-    assert (weak["north"] - weak["south"]) * 111_195 == pytest.approx(25.0, rel=0.01)
+    assert distance_m(weak["south"], weak["lon"], weak["north"], weak["lon"]) == \
+        pytest.approx(25.0, abs=1e-3)  # on the ground, to a millimetre (issue 24)
     pooled = cells[(1, 0)]  # 1 pass by snow: all conditions, 1 of 4 failed
     assert (pooled["passes"], pooled["risk"], pooled["pooled"]) == (4, 0.25, True)
     assert pooled["rtt_p95_ms"] is None and pooled["ul_p05_kbps"] is None  # not measured
@@ -214,9 +215,7 @@ EAST_LEG = (36.063349, 136.346398)  # testing/linkmap_sim.py: no service on 80 %
 
 
 def _metres(a: tuple[float, float], b: tuple[float, float]) -> float:
-    dy = (a[0] - b[0]) * 111_195.0
-    dx = (a[1] - b[1]) * 111_195.0 * math.cos(math.radians(a[0]))
-    return math.hypot(dx, dy)
+    return distance_m(*a, *b)
 
 
 @pytest.fixture(scope="module")

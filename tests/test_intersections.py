@@ -7,6 +7,7 @@ small site: junction "ix-a" is a 30 m circle at (36.0, 136.0); "ix-b" a polygon 
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from l4mon.alerts.journal import SqliteJournal
 from l4mon.alerts.rules import load_rules
 from l4mon.config import config_from_dict
 from l4mon.hub import Hub
-from telemetry.site import Intersection, Site, parse_site
+from telemetry.site import Intersection, LocalFrame, Site, parse_site
 from telemetry.topics import link_topic, rsu_topic, state_topic
 
 T0 = 1_700_000_000.0
@@ -168,9 +169,10 @@ def _around(ix: Intersection, rng: np.random.Generator, n: int) -> tuple[np.ndar
         half_lat = 2 * ix.radius_m / 111_195
         half_lon = half_lat / np.cos(np.radians(ix.lat))
         # on the circle itself, to rounding
-        angle = rng.uniform(0, 2 * np.pi, 200)
-        extra_lat = lat0 + ix.radius_m / 111_195.0 * np.sin(angle)
-        extra_lon = lon0 + ix.radius_m / 111_195.0 * np.cos(angle) / np.cos(np.radians(lat0))
+        frame = LocalFrame.at(lat0, lon0)
+        edge = [frame.to_latlon(ix.radius_m * math.cos(a), ix.radius_m * math.sin(a))
+                for a in rng.uniform(0, 2 * np.pi, 200)]
+        extra_lat, extra_lon = np.array([p[0] for p in edge]), np.array([p[1] for p in edge])
     lat = np.r_[rng.uniform(lat0 - half_lat, lat0 + half_lat, n), extra_lat, lat0, np.nan, lat0]
     lon = np.r_[rng.uniform(lon0 - half_lon, lon0 + half_lon, n), extra_lon, lon0, lon0, np.nan]
     return lat, lon

@@ -3,6 +3,7 @@ counting a drive twice, bounded memory, its Parquet form, the command's errors."
 
 from __future__ import annotations
 
+import json
 import random
 import re
 import subprocess
@@ -206,6 +207,31 @@ def test_the_command_builds_shows_and_says_what_is_wrong(
         assert "Traceback" not in result.stderr
     merged = _l4mon("linkmap", "build", str(log), "--out", str(out), "--merge")
     assert merged.returncode == 0 and "already in the map" in merged.stdout
+
+
+def test_a_map_on_the_old_spherical_frame_is_refused_with_its_rebuild_command(
+        tmp_path: Path, one_drive: tuple[LinkMap, Path]) -> None:
+    """A v2 map's cells were placed on a sphere, tens of metres from where this l4mon puts
+    them: reading it, showing it or merging into it says so and how to rebuild, exit 2."""
+    linkmap, log = one_drive
+    old = tmp_path / "old"
+    write_map(old, linkmap)
+    manifest = json.loads((old / "manifest.json").read_text())
+    assert manifest["version"] == 3 and manifest["frame"] == "wgs84-aeqd"
+    del manifest["frame"]  # exactly what l4mon wrote before the frame was named
+    (old / "manifest.json").write_text(json.dumps({**manifest, "version": 2}))
+    with pytest.raises(LinkMapError, match="spherical Earth") as refused:
+        read_map(old)
+    assert f"l4mon linkmap build {linkmap.drives[next(iter(linkmap.drives))].log} " \
+        in str(refused.value)
+    for args in (["show", str(old)], ["build", str(log), "--out", str(old), "--merge"]):
+        result = _l4mon("linkmap", *args)
+        assert result.returncode == 2 and "Rebuild it from its drive logs" in result.stderr, \
+            (args, result.stderr)
+    (old / "manifest.json").write_text(json.dumps({**manifest, "version": 3,
+                                                   "frame": "utm-51n"}))
+    with pytest.raises(LinkMapError, match="frame 'utm-51n'"):
+        read_map(old)
 
 
 def test_a_map_of_real_repeated_drives(tmp_path: Path) -> None:

@@ -130,7 +130,9 @@ def test_the_east_leg_is_weak_for_l5g_in_snow(report: Report) -> None:
     assert sec is not None
     snow_map = sec.maps["l5g"][sec.conditions.index("snow-daylight")]
     day_map = sec.maps["l5g"][sec.conditions.index("daylight")]
-    assert lms.RISK_COLOURS[-1] in snow_map and "weak of 89 mapped" in snow_map
+    row = _row(report, "l5g", "snow-daylight")  # the panel counts what the table does
+    assert lms.RISK_COLOURS[-1] in snow_map
+    assert f"{row['stretches_weak']} weak of {row['stretches_mapped']} mapped" in snow_map
     view = re.compile(r'viewBox="([^"]+)"')
     assert view.search(snow_map)[1] == view.search(day_map)[1]  # type: ignore[index]
     # The demo site's plan, known from the map's drives: its junctions drawn and labelled.

@@ -240,31 +240,31 @@ PINNED_MESSAGES: list[tuple[str, bytes]] = [
     ("vehicle/shuttle-03/service",
      b'{"ts":1700000000.0187469,"status":"in_service"}'),
     ("vehicle/shuttle-03/state",
-     b'{"ts":1700000000.0187469,"seq":0,"lat":36.0651087,"lon":136.3425384,'
-     b'"speed_mps":5.92,"heading_deg":266.9,"mode":"autonomous","v2i_rx":{"rsu-shihi":1}}'),
+     b'{"ts":1700000000.0187469,"seq":0,"lat":36.0651089,"lon":136.3425441,'
+     b'"speed_mps":5.92,"heading_deg":267.0,"mode":"autonomous","v2i_rx":{"rsu-shihi":1}}'),
     ("vehicle/shuttle-03/link/l5g",
      b'{"ts":1700000000.0187469,"seq":0,"rat":"nr","cell_id":"l5g-shihi","rsrp_dbm":-75.0,'
-     b'"rsrq_db":-7.7,"sinr_db":20.2,"rtt_ms":22.3,"ul_kbps":46886.5,"dl_kbps":87761.9}'),
+     b'"rsrq_db":-7.7,"sinr_db":20.3,"rtt_ms":22.3,"ul_kbps":46924.5,"dl_kbps":87833.0}'),
     ("vehicle/shuttle-03/link/lte",
      b'{"ts":1700000000.0187469,"seq":0,"rat":"lte","cell_id":"lte-yamanoue-n",'
-     b'"rsrp_dbm":-92.0,"rsrq_db":-8.8,"sinr_db":13.3,"rtt_ms":35.1,"ul_kbps":11238.7,'
-     b'"dl_kbps":25798.1}'),
+     b'"rsrp_dbm":-91.9,"rsrq_db":-8.8,"sinr_db":13.4,"rtt_ms":35.1,"ul_kbps":11261.8,'
+     b'"dl_kbps":25851.1}'),
     ("vehicle/shuttle-01/service",
      b'{"ts":1700000000.028407,"status":"in_service"}'),
     ("vehicle/shuttle-01/state",
      b'{"ts":1700000000.028407,"seq":0,"lat":36.0619995,"lon":136.3390057,"speed_mps":5.13,'
      b'"heading_deg":95.7,"mode":"autonomous","v2i_rx":{"rsu-araya":1}}'),
     ("vehicle/shuttle-01/link/l5g",
-     b'{"ts":1700000000.028407,"seq":0,"rat":"nr","cell_id":"l5g-araya","rsrp_dbm":-84.1,'
-     b'"rsrq_db":-7.4,"sinr_db":17.1,"rtt_ms":16.3,"ul_kbps":43336.3,"dl_kbps":73994.8}'),
+     b'{"ts":1700000000.028407,"seq":0,"rat":"nr","cell_id":"l5g-araya","rsrp_dbm":-84.2,'
+     b'"rsrq_db":-7.4,"sinr_db":17.1,"rtt_ms":16.3,"ul_kbps":43274.5,"dl_kbps":73889.3}'),
     ("vehicle/shuttle-01/link/lte",
      b'{"ts":1700000000.028407,"seq":0,"rat":"lte","cell_id":"lte-matsuoka-w",'
-     b'"rsrp_dbm":-71.3,"rsrq_db":-10.1,"sinr_db":17.7,"rtt_ms":32.4,"ul_kbps":15937.0,'
-     b'"dl_kbps":34455.5}'),
+     b'"rsrp_dbm":-71.3,"rsrq_db":-10.1,"sinr_db":17.7,"rtt_ms":32.4,"ul_kbps":15929.7,'
+     b'"dl_kbps":34439.8}'),
     ("vehicle/shuttle-02/service",
      b'{"ts":1700000000.043579,"status":"in_service"}'),
     ("vehicle/shuttle-02/state",
-     b'{"ts":1700000000.043579,"seq":0,"lat":36.0622046,"lon":136.3459676,"speed_mps":5.0,'
+     b'{"ts":1700000000.043579,"seq":0,"lat":36.0622026,"lon":136.3459579,"speed_mps":5.0,'
      b'"heading_deg":75.4,"mode":"autonomous"}'),
     ("vehicle/shuttle-01/event",
      b'{"ts":1700000002.028407,"kind":"takeover_request","seq":0,'
@@ -281,7 +281,7 @@ PINNED_MESSAGES: list[tuple[str, bytes]] = [
 #: How many messages ``_pinned_run`` sends, and the SHA-256 of all of them in order
 #: (topic, NUL, payload, newline each).
 PINNED_COUNT = 1306
-PINNED_DIGEST = "34c7940fd83c4e87b3181aaa0e530c19d1e81bcac69b4262528efb5bafff7c04"
+PINNED_DIGEST = "57cf92216103864fb2441a52a0de5f8cab4764dd5b2f85fe42f6886ea23cfd26"
 
 
 def _pinned_run(site: Site) -> list[tuple[str, bytes]]:

@@ -39,9 +39,8 @@ row is a gap the hub counts as a lost sample):
 
 Positions: the files do not state the UTM zone. We assume **zone 51N** (central meridian
 123 E), where the Tongji University test site in Jiading, Shanghai lies; the positions then fall
-at about 31.29 N 121.21 E, on that site. The inverse is the Krüger series in Karney's form
-(J. Geodesy 85, 2011; the series Snyder's "Map Projections - A Working Manual" gives to lower
-order), on WGS84, accurate to well under a millimetre within a zone.
+at about 31.29 N 121.21 E, on that site. The inverse is telemetry/utm.py's (the Krüger series,
+checked against PROJ to well under a millimetre within a zone).
 
 Heading: comparing each row's heading with the direction to the next position shows that
 ``heading(rad)`` is the mathematical angle of the UTM grid: counter-clockwise from grid east, in
@@ -77,6 +76,7 @@ from scenarios.importers import (
     wire,
 )
 from telemetry.topics import Route
+from telemetry.utm import utm_to_latlon
 from telemetry.wire import VehicleState
 
 HEADER: Final = ("pub_time(ms)", "sub_time(ms)", "delay(ms)", "utmX(m)", "utmY(m)",
@@ -110,54 +110,6 @@ _BAND_FOLDER = re.compile(r"^(?:\d+-)?n(\d{1,3})$")
 _BAND_DEPTH: Final = 3
 _HEX = re.compile(r"^[0-9A-Fa-f]{1,64}$")
 _MAX_EPOCH_S: Final = 4_102_444_800.0
-
-# --- UTM inverse (WGS84, Krüger series to fourth order in n) --------------------------------
-
-_A: Final = 6_378_137.0
-_F: Final = 1 / 298.257223563
-_K0: Final = 0.9996
-_E0: Final = 500_000.0
-_N: Final = _F / (2 - _F)
-_RECT: Final = _A / (1 + _N) * (1 + _N**2 / 4 + _N**4 / 64)  # rectifying radius
-_BETA: Final = (
-    _N / 2 - 2 * _N**2 / 3 + 37 * _N**3 / 96 - _N**4 / 360,
-    _N**2 / 48 + _N**3 / 15 - 437 * _N**4 / 1440,
-    17 * _N**3 / 480 - 37 * _N**4 / 840,
-    4397 * _N**4 / 161280,
-)
-_DELTA: Final = (
-    2 * _N - 2 * _N**2 / 3 - 2 * _N**3 + 116 * _N**4 / 45,
-    7 * _N**2 / 3 - 8 * _N**3 / 5 - 227 * _N**4 / 45,
-    56 * _N**3 / 15 - 136 * _N**4 / 35,
-    4279 * _N**4 / 630,
-)
-
-
-def utm_to_latlon(easting: float, northing: float, zone: int = UTM_ZONE,
-                  north: bool = True) -> tuple[float, float, float]:
-    """(latitude, longitude, meridian convergence), all in degrees, of a UTM position.
-
-    The convergence is the true bearing of grid north: add it to a bearing measured from grid
-    north to get one from true north (negative west of the central meridian).
-    """
-    xi = (northing - (0.0 if north else 10_000_000.0)) / (_K0 * _RECT)
-    eta = (easting - _E0) / (_K0 * _RECT)
-    xi1, eta1, sigma, tau = xi, eta, 1.0, 0.0
-    for j, beta in enumerate(_BETA, start=1):
-        s, c = math.sin(2 * j * xi), math.cos(2 * j * xi)
-        sh, ch = math.sinh(2 * j * eta), math.cosh(2 * j * eta)
-        xi1 -= beta * s * ch
-        eta1 -= beta * c * sh
-        sigma -= 2 * j * beta * c * ch
-        tau += 2 * j * beta * s * sh
-    chi = math.asin(math.sin(xi1) / math.cosh(eta1))
-    lat = chi + sum(d * math.sin(2 * j * chi) for j, d in enumerate(_DELTA, start=1))
-    lon0 = math.radians(zone * 6 - 183)
-    lon = lon0 + math.atan2(math.sinh(eta1), math.cos(xi1))
-    t = math.tan(xi1) * math.tanh(eta1)
-    gamma = math.atan2(tau + sigma * t, sigma - tau * t)
-    return math.degrees(lat), math.degrees(lon), math.degrees(gamma)
-
 
 # --- the file -------------------------------------------------------------------------------
 
@@ -271,7 +223,7 @@ def parse(path: Path, *, vehicle: str, site: str) -> tuple[FileReport, list[Entr
                 raise RowSkip("sub_time out of range")
             if not (0.0 <= x <= 1_000_000.0 and 0.0 <= y <= 10_000_000.0):
                 raise RowSkip("utmX/utmY outside a UTM zone")
-            lat, lon, convergence = utm_to_latlon(x, y)
+            lat, lon, convergence = utm_to_latlon(x, y, UTM_ZONE)
             bearing = (90.0 - math.degrees(heading) + convergence) % 360.0
             ts = pub / 1000.0
             state = wire(VehicleState, {

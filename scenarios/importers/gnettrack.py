@@ -37,7 +37,7 @@ Mapping, row by row (the data row index, 0-based, is ``seq`` of both messages):
 * Clock: the phone stamps each row once, so ``ts`` = ``recv_time`` and ``sender_clock`` is
   false: G-NetTrack measures no one-way delay, and l4mon derives none.
 * VehicleState: Latitude/Longitude, ``speed_mps`` = Speed (km/h) / 3.6, ``heading_deg`` from a
-  ``Bearing``/``Heading`` column when the export has one; otherwise the great-circle bearing
+  ``Bearing``/``Heading`` column when the export has one; otherwise the geodesic (WGS84) bearing
   from the last position at least 5 m away to this one (held while the vehicle moves less,
   0 until it first has), mode ``autonomous`` (the imported vehicle stands for a shuttle on
   the route; the source car was driven by a person).
@@ -75,6 +75,7 @@ from scenarios.importers import (
     split_lines,
     wire,
 )
+from telemetry.geodesy import distance_and_bearing as track_bearing
 from telemetry.topics import Route
 from telemetry.wire import VehicleState
 
@@ -125,7 +126,6 @@ MISSING: Final = frozenset({"-", ""})
 TIME_FORMAT: Final = "%Y.%m.%d_%H.%M.%S"
 #: A position must move this far before it gives a new heading (GPS jitter at a standstill).
 HEADING_MIN_M: Final = 5.0
-_EARTH_M: Final = 6_371_008.8
 
 
 def zone(name: str) -> ZoneInfo:
@@ -141,17 +141,6 @@ def zone(name: str) -> ZoneInfo:
 def _number(text: str, name: str) -> float | None:
     """``-`` or empty -> None; a number; anything else skips the row."""
     return number(text, name, MISSING)
-
-
-def track_bearing(lat1: float, lon1: float, lat2: float, lon2: float) -> tuple[float, float]:
-    """(distance in m, initial great-circle bearing in degrees) from point 1 to point 2."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dl = math.radians(lon2 - lon1)
-    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    distance = 2 * _EARTH_M * math.asin(min(1.0, math.sqrt(h)))
-    y = math.sin(dl) * math.cos(p2)
-    x = math.cos(p1) * math.sin(p2) - math.sin(p1) * math.cos(p2) * math.cos(dl)
-    return distance, math.degrees(math.atan2(y, x)) % 360.0
 
 
 def _times(stamps: list[str], zone: ZoneInfo) -> list[float | None]:

@@ -6,8 +6,10 @@ a 25 m stretch. 25 m by default: about 3 s at 30 km/h, 1 s at 90 km/h, so a cell
 in a few link judgements (one a second) and holds a few dozen 10 Hz samples per pass, while
 GPS error (a few metres) rarely puts a sample in the wrong cell.
 
-The projection is equirectangular around an origin (``telemetry.site.LocalFrame``): within
-the ~10 km a map covers its error is far below GPS noise. The origin is the site's when the
+The projection is azimuthal equidistant on WGS84 around an origin
+(``telemetry.geodesy.LocalFrame``): within the ~10 km a map covers a cell is its size on the
+ground to a fraction of a millimetre (the sphere of map format v1-v2 was tens of metres off
+at 10 km, so those maps are refused: telemetry/linkmap/store.py). The origin is the site's when the
 first log has a site plan, else the first position rounded to 0.01° (so two maps built
 separately from drives of the same area share it); it is stored with the map, and every
 drive merged later is placed on the same grid.

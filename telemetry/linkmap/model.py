@@ -18,7 +18,14 @@ from telemetry.linkmap.cellstats import CellStats
 from telemetry.linkmap.grid import CellIndex, Grid
 
 SCHEMA_NAME: Final = "l4mon-link-map"
-SCHEMA_VERSION: Final = 2  # 2: passes_unfit
+#: 2: passes_unfit. 3: cells on the WGS84 frame (``FRAME``); v1 and v2 placed them on a sphere.
+SCHEMA_VERSION: Final = 3
+#: The projection a map's cell indices are on (telemetry.geodesy.LocalFrame), named in its
+#: manifest: a reader on another frame would put cells tens of metres (29-62 m at 10 km from
+#: the origin, bench/geodesy_error.py) from where they were seen.
+FRAME: Final = "wgs84-aeqd"
+#: The first version on ``FRAME``: older maps are refused, never read onto the wrong ground.
+FRAME_SINCE: Final = 3
 #: Rows (cell, link, condition) a map may hold: ~25 km² of roads fully covered by one link
 #: under four conditions at 25 m. A few KiB each: a few hundred MiB at worst.
 MAX_ROWS: Final = 200_000

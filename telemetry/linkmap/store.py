@@ -2,7 +2,7 @@
 
 ```
 MAP/
-  manifest.json     schema l4mon-link-map v1, the grid (origin, cell size), counts
+  manifest.json     schema l4mon-link-map v3, the grid (frame, origin, cell size), counts
   cells.parquet     one row per (cell, link, weather, light): counts, times, quantiles, shares,
                     and each distribution's sketch (bins and counts) so the map can be merged
   drives.parquet    one row per drive that went in: id, vehicle, log, source, conditions, span
@@ -25,7 +25,15 @@ import pyarrow.parquet as pq
 
 from telemetry.linkmap.cellstats import COUNTS, SKETCHES, TIMES, CellStats
 from telemetry.linkmap.grid import Grid
-from telemetry.linkmap.model import SCHEMA_NAME, SCHEMA_VERSION, Drive, LinkMap, LinkMapError
+from telemetry.linkmap.model import (
+    FRAME,
+    FRAME_SINCE,
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    Drive,
+    LinkMap,
+    LinkMapError,
+)
 from telemetry.linkmap.sketch import Sketch
 
 MANIFEST: Final = "manifest.json"
@@ -67,6 +75,7 @@ class MapManifest(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     origin_lat: float
     origin_lon: float
     cell_m: float
+    frame: str = ""  # "" before v3: those maps were on a sphere
     rows: int = 0
     drives: int = 0
     links: list[str] = []
@@ -136,7 +145,7 @@ def write_map(path: str | Path, linkmap: LinkMap) -> MapManifest:
     grid = linkmap.grid
     manifest = MapManifest(
         schema=SCHEMA_NAME, version=SCHEMA_VERSION, origin_lat=grid.origin_lat,
-        origin_lon=grid.origin_lon, cell_m=grid.cell_m, rows=len(linkmap.rows),
+        origin_lon=grid.origin_lon, cell_m=grid.cell_m, frame=FRAME, rows=len(linkmap.rows),
         drives=len(linkmap.drives), links=linkmap.links(),
         conditions=[f"{w}/{li}" for w, li in linkmap.conditions()], created_at=time.time())
     tmp = root / (MANIFEST + ".tmp")
@@ -165,7 +174,25 @@ def read_manifest(path: str | Path) -> MapManifest:
     if manifest.version > SCHEMA_VERSION:
         raise LinkMapError(f"{path}: {SCHEMA_NAME} v{manifest.version} is newer than this "
                            f"l4mon reads (v{SCHEMA_VERSION})")
+    if manifest.version < FRAME_SINCE or manifest.frame != FRAME:
+        raise LinkMapError(_other_frame(root, manifest))
     return manifest
+
+
+def _other_frame(root: Path, manifest: MapManifest) -> str:
+    """Why a map on another frame is refused, and the command that rebuilds it."""
+    was = (f"v{manifest.version}, whose cells are on a spherical Earth"
+           if manifest.version < FRAME_SINCE else f"frame {manifest.frame or 'unnamed'!r}")
+    try:
+        logs = sorted({str(log) for log in pq.read_table(root / DRIVES,
+                                                         columns=["log"])["log"].to_pylist()})
+    except (pa.ArrowInvalid, OSError, KeyError):
+        logs = []
+    again = (f"l4mon linkmap build {' '.join(logs)} --out NEW_MAP" if logs
+             else "l4mon linkmap build LOG... --out NEW_MAP")
+    return (f"{root}: a link map of {was}; this l4mon places cells on the WGS84 ellipsoid "
+            f"({FRAME}), tens of metres away at a few km (29-62 m at 10 km), so the map is "
+            f"not read rather than misplaced. Rebuild it from its drive logs: {again}")
 
 
 def read_map(path: str | Path) -> LinkMap:
@@ -183,8 +210,6 @@ def read_map(path: str | Path) -> LinkMap:
                             row["light"])
         for name in COUNTS:
             setattr(stats, name, int(row.get(name) or 0))
-        if manifest.version < 2:  # v1 had no passes_unfit: the larger part is a lower bound
-            stats.passes_unfit = max(stats.passes_down, stats.passes_ul_short)
         for name in TIMES:
             setattr(stats, name, float(row[name] or 0.0))
         for name, scale in SKETCHES.items():

@@ -52,9 +52,13 @@ export const P = {
   built: false,
 };
 
+// Metres per degree at the origin on the WGS84 ellipsoid (meridional and prime-vertical
+// radii), so the scale bar is true there; the sphere it replaced was 0.2-0.6 % off.
 function makeFrame(lat0, lon0) {
-  const mPerDeg = 6371008.8 * Math.PI / 180;
-  return { lat0, lon0, my: mPerDeg, mx: mPerDeg * Math.cos(lat0 * Math.PI / 180) };
+  const a = 6378137, e2 = 0.00669437999014, phi = lat0 * Math.PI / 180;
+  const w = 1 - e2 * Math.sin(phi) ** 2, rad = Math.PI / 180;
+  return { lat0, lon0, my: a * (1 - e2) / w ** 1.5 * rad,
+           mx: a / Math.sqrt(w) * Math.cos(phi) * rad };
 }
 export const project = (lat, lon) => [(lon - P.frame.lon0) * P.frame.mx, -(lat - P.frame.lat0) * P.frame.my];
 
@@ -254,7 +258,7 @@ export function layoutPlot() {
 // A round length near 110 px: "200 m", in a corner of the plot away from the roads (so no
 // vehicle drives under it), below the vehicles; the note on shortened labels in another.
 // The plot's x and y are metres of the site's local frame (equirectangular about its
-// origin), so the bar is exact there.
+// origin, WGS84 radii), so the bar is exact there.
 function drawScaleBar() {
   const g = P.overlay;
   if (!g || !P.vb) return;
