@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
-from pydantic import BaseModel, Field, StrictBool, model_validator
+from pydantic import BaseModel, Field, StrictBool
 
 from l4mon.api.deps import errors, leading
 from l4mon.api.json import JSON
@@ -38,15 +38,16 @@ class CommandBody(BaseModel):
     #: Send although the vehicle is out of reach (it gets it if it comes back in time).
     force: StrictBool = False
 
-    @model_validator(mode="after")
-    def _fits_kind(self) -> CommandBody:
+    def misfit(self) -> str | None:
+        """What does not fit the kind (answered 409, like every other "not like this"; the
+        schema alone cannot say it), or None."""
         if self.kind == "message" and not self.text:
-            raise ValueError("a message needs text")
+            return "a message needs text"
         if self.kind != "message" and self.text:
-            raise ValueError("only a message carries text")
+            return "only a message carries text"
         if self.kind != "resume" and (self.confirm or self.override):
-            raise ValueError("confirm and override are for resume only")
-        return self
+            return "confirm and override are for resume only"
+        return None
 
 
 def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
@@ -65,6 +66,9 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
         """Journal the command and publish it; 202 once the broker has it. The vehicle's
         answers follow: GET /api/commands/{id}, or the console stream's ``command`` frames."""
         commands = service()
+        misfit = body.misfit()
+        if misfit is not None:
+            raise HTTPException(status_code=409, detail=misfit)
         try:
             site = commands.check(vehicle=vehicle, kind=body.kind, operator=who.name,
                                   confirm=body.confirm, override=body.override,
