@@ -126,7 +126,8 @@ def build_runtime(config: HubConfig, *, clock: Clock, hub: Hub | None = None,
 
         commands = CommandService(journal=hub.alerts.journal, fleet=hub.fleet, alerts=hub.alerts,
                                   publisher=publisher, quarantine=hub.quarantine,
-                                  settings=config.commands, unseen=hub.feed.unseen)
+                                  clock=clock.now, settings=config.commands,
+                                  unseen=hub.feed.unseen)
     return Runtime(hub=hub, clock=clock, tokens=tokens, site=site, demo=demo,
                    buffer=buffer, mqtt=mqtt, recorder=recorder, ha=ha, peers=config.ha.peers,
                    commands=commands)

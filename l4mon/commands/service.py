@@ -82,7 +82,7 @@ class CommandService:
 
     def __init__(self, *, journal: Journal, fleet: Fleet, alerts: AlertEngine,
                  publisher: Publisher, quarantine: Quarantine,
-                 settings: CommandSettings | None = None,
+                 clock: Callable[[], float], settings: CommandSettings | None = None,
                  unseen: Callable[[], dict[str, str]] = dict) -> None:
         self.journal = journal
         self.fleet = fleet
@@ -90,6 +90,9 @@ class CommandService:
         self.publisher = publisher
         self.quarantine = quarantine
         self.settings = settings or CommandSettings()
+        #: Read once the broker acknowledged a publish: when it was sent is then, not when the
+        #: operator asked (the hub's live clock; l4mon/clock.py).
+        self.clock = clock
         #: Sites the hub cannot see (l4mon/feed.py): their vehicles are out of reach.
         self.unseen = unseen
         #: Called with each command after it changed (and was journaled): the console.
@@ -209,8 +212,10 @@ class CommandService:
                                                 payload)
         except NotSent as error:
             if command.state == ISSUED:  # an answer may have come meanwhile: it did arrive
-                self._move(command, FAILED, now, actor=None, detail=f"not sent: {error.reason}")
+                self._move(command, FAILED, self.clock(), actor=None,
+                           detail=f"not sent: {error.reason}")
             raise Refused(503, f"command {command.id} was not sent: {error.reason}") from None
+        now = self.clock()
         sent = "sent again" if again else "sent"
         detail = f"{sent}: the broker acknowledged it" + (f" ({note})" if note else "")
         if PROGRESS[command.state] < PROGRESS[RECEIVED]:  # else an answer came meanwhile
