@@ -73,7 +73,7 @@ async def _demo(args: argparse.Namespace) -> int:
     from l4mon.ingest.feed import FeedSource
     from l4mon.process import LiveProcess
     from l4mon.service import build_hub, build_runtime
-    from scenarios.demo_controls import SimControls
+    from scenarios.demo_controls import SimControls, SimPublisher
     from scenarios.simfleet import SimFleet
     from telemetry.site import DEMO_SITE_PATH, load_site
 
@@ -91,7 +91,7 @@ async def _demo(args: argparse.Namespace) -> int:
         hub = build_hub(config, site=site)
         source = FeedSource(generate=fleet.advance, clock=clock)
         runtime = build_runtime(config, clock=clock, hub=hub, demo=SimControls(fleet),
-                                buffer=source.buffer)
+                                buffer=source.buffer, publisher=SimPublisher(fleet))
         token, _ = runtime.tokens.issue("demo-operator", "operator")
         stop = asyncio.Event()
         _stop_on_signals(stop)
@@ -144,8 +144,10 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
                                   light="unknown" if lm.light == "auto" else lm.light),
             **recorded(config, hub.site)))
         log.info("recording everything ingested to %s", record)
+    source.publisher.timeout_s = config.commands.publish_timeout_s
     runtime = build_runtime(config, clock=clock, hub=hub, buffer=source.buffer,
-                            mqtt=source.status, recorder=recorder, ha=ha)
+                            mqtt=source.status, recorder=recorder, ha=ha,
+                            publisher=source.publisher)
     token = ensure_admin_token(runtime)
     if token is not None:
         print("No tokens were configured, so an admin token was created. It is shown only "

@@ -262,6 +262,28 @@ class HaSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
         return self.url or f"http://{listen}"
 
 
+class CommandSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
+    """Commands to vehicles (l4mon/commands/, docs/protocol.md "Commands")."""
+
+    #: The vehicle must answer ``received`` this long after the broker took the command, or
+    #: it is "not confirmed" (an urgent alert). 2 s: the worst round trip p99 measured on the
+    #: project's 5G traces is 280 ms and a handover burst 323 ms (docs/handover.md), so 2 s
+    #: leaves room for a QoS 1 resend; and a link silent for 2 s is judged down anyway
+    #: (``[links] probe_silence_s``), so waiting longer would only hide a lost vehicle.
+    received_within_s: float = 2.0
+    #: ... and ``done`` (or ``refused``) this long after it was issued: a stop from 50 km/h
+    #: with the MRM's braking takes under 10 s, pulling over to a safe place longer.
+    done_within_s: float = 60.0
+    #: How long the hub waits for the broker to acknowledge its QoS 1 publish.
+    publish_timeout_s: float = 2.0
+
+    def __post_init__(self) -> None:
+        if not (0 < self.received_within_s <= self.done_within_s <= 3_600) \
+                or not 0 < self.publish_timeout_s <= 30:
+            raise ValueError("commands: need 0 < received_within_s <= done_within_s <= 3600 "
+                             "and 0 < publish_timeout_s <= 30")
+
+
 class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     mqtt: MqttSettings = MqttSettings()
     http: HttpSettings = HttpSettings()
@@ -281,6 +303,7 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     linkmap: LinkMapSettings = LinkMapSettings()
     #: Which vehicle is expected in service when (optional; l4mon/timetable.py).
     service: ServiceSettings = ServiceSettings()
+    commands: CommandSettings = CommandSettings()
 
 
 def _merged(defaults: dict, given: dict) -> dict:

@@ -25,6 +25,7 @@ from l4mon.alerts.incidents import FleetCauses
 from l4mon.config import HubConfig
 from l4mon.feed import LOST, FeedWatch
 from l4mon.types import Batch
+from telemetry.commands import is_command_family
 from telemetry.decode import Decoder, Rejected
 from telemetry.fleet import Fleet, Handler, Refused
 from telemetry.linkmap.outlook import LookAhead
@@ -90,6 +91,10 @@ class Hub:
         self._alerts: AlertEngine | None = None
         #: Whether the hub can see each site at all (l4mon/feed.py): judged first at each tick.
         self.feed = FeedWatch(config.feed)
+        #: Takes messages on command topics (vehicles' answers: l4mon/commands/service.py);
+        #: None where the hub sends no commands (a replay): they are counted and left alone.
+        self.command_messages: Callable[[str, bytes, float], None] | None = None
+        self.command_messages_ignored = 0
 
     @property
     def alerts(self) -> AlertEngine | None:
@@ -202,7 +207,14 @@ class Hub:
 
     def _admit(self, topic: str, payload: bytes, content_type: str | None,
                now: float) -> int | None:
-        """The full path for one message: the handler's verdict, or None when quarantined."""
+        """The full path for one message: the handler's verdict, or None when quarantined (or
+        taken by the commands, which are not telemetry)."""
+        if is_command_family(topic):
+            if self.command_messages is None:
+                self.command_messages_ignored += 1
+            else:
+                self.command_messages(topic, payload, now)
+            return None
         try:
             route, msg, screened = self.decoder.decode(topic, payload, now, content_type)
             handler = self.fleet.bind(route, now)

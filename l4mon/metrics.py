@@ -15,6 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from l4mon.alerts.model import SEVERITY_RANK
+from l4mon.commands.service import REASONS as COMMAND_REASONS
 from l4mon.hub import INTERNAL_ERROR, Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt_status import MqttStatus
@@ -55,7 +56,7 @@ class HubCollector(Collector):
         quarantined = CounterMetricFamily("l4mon_messages_quarantined",
                                           "Messages refused, by reason.", labels=["reason"])
         counts = hub.quarantine.counts
-        for reason in (*REASONS, *FLEET_REASONS, INTERNAL_ERROR):
+        for reason in (*REASONS, *FLEET_REASONS, *COMMAND_REASONS, INTERNAL_ERROR):
             quarantined.add_metric([reason], counts.get(reason, 0))
         yield quarantined
         not_measured = CounterMetricFamily(

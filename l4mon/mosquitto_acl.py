@@ -7,12 +7,21 @@ name. An explicit ``user`` block per name, each with only its own kind's topics 
 site, is what Mosquitto can enforce; this writes those blocks, so the file is never edited by
 hand and cannot drift from the register the hub checks. There is deliberately no ``pattern``
 line: a certificate whose name the register lacks may connect but publish nothing.
+
+Commands (docs/protocol.md, "Commands") flow the other way: only a hub may write a
+vehicle's ``command`` topic, and a vehicle may only read its own and answer on its own
+``command_ack``. So a vehicle's write access is spelt out per stream rather than
+``vehicle/{id}/#``, which would let it write commands to itself as if from the hub.
 """
 
 from __future__ import annotations
 
+from telemetry.commands import ANSWER, COMMAND
 from telemetry.register import Register
 from telemetry.topics import PREFIX
+
+#: What a vehicle publishes under its own topic: its telemetry streams and command answers.
+VEHICLE_STREAMS = ("state", "event", "service", "link/+", ANSWER)
 
 
 def acl_text(register: Register) -> str:
@@ -24,16 +33,21 @@ def acl_text(register: Register) -> str:
         "# file (deploy/mosquitto/README.md). No pattern lines: a name the register lacks may",
         "# connect but publish nothing, and no name can publish as another kind or site.",
         "",
-        "# Hubs read every vehicle and RSU stream (also as $share/GROUP/...), publish nothing.",
+        "# Hubs read every vehicle and RSU stream (also as $share/GROUP/...) and publish only",
+        "# commands to vehicles.",
     ]
     for hub in file.hubs:
-        lines += [f"user {hub}", f"topic read {PREFIX}/#", ""]
+        lines += [f"user {hub}", f"topic read {PREFIX}/#",
+                  f"topic write {PREFIX}/+/vehicle/+/{COMMAND}", ""]
     lines.append("# The bridge between the two brokers of a hub pair relays l4mon's topics.")
     for bridge in file.bridges:
         lines += [f"user {bridge}", f"topic readwrite {PREFIX}/#", ""]
-    lines.append("# Vehicles: each under its own id on its own site, as a vehicle only.")
+    lines.append("# Vehicles: each under its own id on its own site, as a vehicle only; each reads")
+    lines.append("# its own commands and answers them, and can write no command.")
     for site, vehicle in register.vehicles():
-        lines += [f"user {vehicle}", f"topic write {PREFIX}/{site}/vehicle/{vehicle}/#", ""]
+        own = f"{PREFIX}/{site}/vehicle/{vehicle}"
+        lines += [f"user {vehicle}", *(f"topic write {own}/{stream}" for stream in VEHICLE_STREAMS),
+                  f"topic read {own}/{COMMAND}", ""]
     lines.append("# Roadside units: each under its own id on its own site, as an RSU only.")
     for site, rsu in register.rsus():
         lines += [f"user {rsu}", f"topic write {PREFIX}/{site}/rsu/{rsu}/#", ""]

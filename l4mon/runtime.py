@@ -30,6 +30,8 @@ from l4mon.live import Broadcaster
 from l4mon.types import Batch, Spawn
 
 if TYPE_CHECKING:
+    from l4mon.commands.model import CommandRecord
+    from l4mon.commands.service import CommandService
     from l4mon.demo import DemoFleet
     from l4mon.leadership import Leadership
     from l4mon.recorder import Recorder
@@ -63,7 +65,7 @@ class Runtime:
                  site: Site | None = None, demo: DemoFleet | None = None,
                  buffer: BatchBuffer | None = None, mqtt: MqttStatus | None = None,
                  recorder: Recorder | None = None, ha: Leadership | None = None,
-                 peers: tuple[str, ...] = ()) -> None:
+                 peers: tuple[str, ...] = (), commands: CommandService | None = None) -> None:
         self.hub = hub
         self.clock = clock
         self.tokens = tokens if tokens is not None else TokenStore()
@@ -89,6 +91,22 @@ class Runtime:
         if ha is not None:
             ha.on_role.append(lambda: self.broadcaster.publish("ha", {"ha": self.ha_view()}))
             ha.on_duty.append(self.duty_changed)
+        #: Commands to vehicles (l4mon/commands/); None where the hub cannot publish.
+        self.commands = commands
+        if commands is not None:
+            commands.listeners.append(self._command_changed)
+            hub.command_messages = self._command_message
+
+    def _command_changed(self, command: CommandRecord) -> None:
+        self.broadcaster.publish("command", {"command": command.to_dict()})
+
+    def _command_message(self, topic: str, payload: bytes, now: float) -> None:
+        """A vehicle's answer: taken where commands are decided (a single hub, a pair's
+        leader); a standby leaves them to the leader, which journals them."""
+        if self.commands is not None and self.leading:
+            self.commands.take(topic, payload, now)
+        else:
+            self.hub.command_messages_ignored += 1
 
     @property
     def leading(self) -> bool:
@@ -233,6 +251,8 @@ class Runtime:
                 self.history.record(clock.now(), hub.fleet, ids[start:start + TICK_CHUNK])
                 await asyncio.sleep(0)  # let urgent messages in between chunks
             hub.tick_finish(clock.now())
+            if self.commands is not None and self.leading:
+                self.commands.expire(clock.now())
 
 
 def tune_gc() -> None:

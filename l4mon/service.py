@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from l4mon.demo import DemoFleet
     from l4mon.ingest.buffer import BatchBuffer
     from l4mon.ingest.mqtt_status import MqttStatus
+    from l4mon.ingest.publisher import Publisher
     from l4mon.recorder import Recorder
 
 log = logging.getLogger("l4mon")
@@ -104,9 +105,11 @@ def build_runtime(config: HubConfig, *, clock: Clock, hub: Hub | None = None,
                   site: Site | None = None, demo: DemoFleet | None = None,
                   rules: list[Rule] | None = None, buffer: BatchBuffer | None = None,
                   mqtt: MqttStatus | None = None, recorder: Recorder | None = None,
-                  ha: Leadership | None = None) -> Runtime:
+                  ha: Leadership | None = None, publisher: Publisher | None = None) -> Runtime:
     """The live hub's runtime: ``hub`` (or one built from the config), its tokens, and what
-    the transport and recorder report. The live process itself: l4mon/process.py."""
+    the transport and recorder report. With a ``publisher`` (the MQTT connection, or the
+    demo's fleet), operators can send the vehicles commands. The live process itself:
+    l4mon/process.py."""
     if hub is None:
         hub = build_hub(config, site=site, rules=rules)
     site = hub.site
@@ -117,8 +120,17 @@ def build_runtime(config: HubConfig, *, clock: Clock, hub: Hub | None = None,
         hub.alerts.transport = mqtt
     tokens = TokenStore([(t.name, t.role, t.sha256) for t in config.auth.tokens],
                         journal=journal)
+    commands = None
+    if publisher is not None and hub.alerts is not None:
+        from l4mon.commands.service import CommandService
+
+        commands = CommandService(journal=hub.alerts.journal, fleet=hub.fleet, alerts=hub.alerts,
+                                  publisher=publisher, quarantine=hub.quarantine,
+                                  clock=clock.now, settings=config.commands,
+                                  unseen=hub.feed.unseen)
     return Runtime(hub=hub, clock=clock, tokens=tokens, site=site, demo=demo,
-                   buffer=buffer, mqtt=mqtt, recorder=recorder, ha=ha, peers=config.ha.peers)
+                   buffer=buffer, mqtt=mqtt, recorder=recorder, ha=ha, peers=config.ha.peers,
+                   commands=commands)
 
 
 def resume_service(hub: Hub, journal: Journal, now: float) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from l4mon.ingest.publisher import NotSent
 from scenarios.simfleet import Fault, SimFleet
+from telemetry.commands import parse_command_topic
 
 
 class SimControls:
@@ -32,3 +34,18 @@ class SimControls:
             self.sim.start_service(vehicle, reason)
         else:
             self.sim.end_service(vehicle, reason)
+
+
+class SimPublisher:
+    """The demo's way to a vehicle: no broker, so a command goes straight to the simulated
+    shuttle, which answers through the feed like everything else it sends (l4mon demo)."""
+
+    def __init__(self, sim: SimFleet) -> None:
+        self.sim = sim
+
+    async def publish(self, topic: str, payload: bytes) -> str:
+        route = parse_command_topic(topic)
+        if route is None or route.vehicle not in self.sim.vehicle_ids:
+            raise NotSent(f"no simulated vehicle on {topic}")
+        self.sim.command(route.vehicle, payload)
+        return ""

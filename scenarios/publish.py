@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
+from typing import Any
 
 import gmqtt
 import msgspec
@@ -21,6 +22,7 @@ import msgspec
 from l4mon.clock import Clock
 from l4mon.ingest.mqtt import parse_url
 from scenarios.simfleet import SimFleet
+from telemetry.commands import command_topic, parse_command_topic
 from telemetry.topics import parse_topic, service_topic
 from telemetry.wire import ServiceStatus
 
@@ -35,8 +37,31 @@ VEHICLE_KEEPALIVE_S = 5
 
 
 def _qos(topic: str) -> int:
-    """Events and service statuses at QoS 1 (the protocol asks for it), the rest at 0."""
-    return 1 if topic.endswith(("/event", "/service")) else 0
+    """Events, service statuses and command answers at QoS 1 (the protocol asks for it), the
+    rest at 0."""
+    return 1 if topic.endswith(("/event", "/service", "/command_ack")) else 0
+
+
+def _source(topic: str) -> str | None:
+    """The vehicle a message is from (None: an RSU's)."""
+    answer = parse_command_topic(topic)
+    if answer is not None:
+        return answer.vehicle
+    route = parse_topic(topic)
+    return route.source if route is not None and route.kind != "rsu" else None
+
+
+def _obey(fleet: SimFleet) -> Callable[..., int]:
+    """gmqtt's on_message for a simulated vehicle's client: a command goes to its vehicle,
+    which answers at its next tick (scenarios/sim/obey.py)."""
+
+    def on_message(_client: Any, topic: str, payload: bytes, _qos: int, _props: Any) -> int:
+        route = parse_command_topic(topic)
+        if route is not None and route.kind == "command" and route.vehicle in fleet.vehicle_ids:
+            fleet.command(route.vehicle, payload)
+        return 0
+
+    return on_message
 
 
 def _will(site: str, vehicle: str, now: float) -> gmqtt.Message:
@@ -51,7 +76,9 @@ async def publish_fleet(fleet: SimFleet, *, url: str, clock: Clock, duration_s: 
                         only: Collection[str] | None = None) -> int:
     """Publish what ``fleet`` produces until ``duration_s`` passes or ``stop`` is set; then
     every vehicle leaves service. ``only`` publishes just those vehicles (and no RSU), so
-    several processes can each be a vehicle of one fleet. Returns the messages sent."""
+    several processes can each be a vehicle of one fleet. Each vehicle obeys the commands on
+    its command topic and answers them (docs/protocol.md, "Commands"). Returns the messages
+    sent."""
     host, port, tls = parse_url(url)
     vehicles = [v for v in fleet.vehicle_ids if only is None or v in only]
     if only is not None and set(only) - set(vehicles):
@@ -62,17 +89,21 @@ async def publish_fleet(fleet: SimFleet, *, url: str, clock: Clock, duration_s: 
         for vid in vehicles:
             client = gmqtt.Client(f"{client_id}-{vid}",
                                   will_message=_will(site, vid, clock.now()))
+            client.on_message = _obey(fleet)
             await client.connect(host, port, ssl=tls, keepalive=VEHICLE_KEEPALIVE_S)
+            client.subscribe(command_topic(site, vid), qos=1)
             clients[vid] = client
     if only is None and (not per_vehicle or fleet.rsu_ids):
         clients[None] = gmqtt.Client(client_id)  # the fleet's, or the roadside units'
+        clients[None].on_message = _obey(fleet)
         await clients[None].connect(host, port, ssl=tls)
+        if not per_vehicle:
+            clients[None].subscribe(command_topic(site, "+"), qos=1)
 
     def send(messages: list[tuple[str, bytes]]) -> int:
         sent = 0
         for topic, payload in messages:
-            route = parse_topic(topic)
-            source = route.source if route is not None and route.kind != "rsu" else None
+            source = _source(topic)
             if only is not None and source not in only:
                 continue
             client = clients[source if per_vehicle else None]

@@ -60,6 +60,7 @@ EXPECTED_DEFAULTS = {
     # name: (scope, severity, for_s, clear_for_s, escalate_after_s, inhibited_by)
     "takeover_requested": ("event", "takeover", 0.0, 2.0, 20.0, ()),
     "mrm_active": ("vehicle", "takeover", 0.0, 2.0, 20.0, ()),
+    "command_not_confirmed": ("event", "takeover", 0.0, 2.0, 15.0, ()),
     "hub_feed_lost": ("site", "takeover", 0.0, 0.0, 15.0, ()),
     "journal_unavailable": ("hub", "warning", 0.0, 0.0, None, ()),
     "hub_session_taken_over": ("hub", "takeover", 0.0, 0.0, 15.0, ()),

@@ -24,6 +24,7 @@ from l4mon.alerts.journal import (
 from l4mon.alerts.journal_location import scrub
 from l4mon.alerts.model import Alert
 from l4mon.alerts.postgres_journal import PostgresJournal
+from l4mon.commands.model import CommandRecord
 from l4mon.config import ConfigError, HubConfig, with_overrides
 
 T0 = 1_700_000_000.0
@@ -86,7 +87,7 @@ def test_a_journal_from_before_incidents_is_migrated_in_place(journal_location: 
     journal = open_journal(journal_location)
     (alert,) = journal.open_alerts()
     assert alert.vehicle == "v1" and alert.incident is None and alert.incident_cause is None
-    assert _schema_version(journal_location) == str(SCHEMA_VERSION) == "5"
+    assert _schema_version(journal_location) == str(SCHEMA_VERSION) == "6"
     assert journal.tokens() == []  # version 5's token columns are there: the query runs
     # the new columns take values, and the next id follows the old alert's
     alert.incident, alert.incident_group, alert.incident_cause = 7, "cell", "cell c1 dark"
@@ -106,8 +107,15 @@ def test_a_journal_from_before_incidents_is_migrated_in_place(journal_location: 
     assert journal.service_states() == [{"vehicle": "v1", "site": "s",
                                          "status": "out_of_service", "at": 4.0,
                                          "reason": "end of shift"}]
+    # version 6's tables are there, empty: a command and its step go in and come back
+    assert journal.commands() == []
+    command = CommandRecord(id="c-1", vehicle="v1", site="s", kind="stop", issued_by="op",
+                            issued_at=5.0, state="issued", received_by=7.0, done_by=35.0)
+    journal.new_command(command, actor="op", detail="stop: obstacle")
+    assert journal.command("c-1") == command
+    assert [s.state for s in journal.command_log("c-1")] == ["issued"]
     journal.close()
-    assert _schema_version(journal_location) == "5"
+    assert _schema_version(journal_location) == "6"
 
 
 def test_a_journal_from_a_newer_l4mon_is_refused(journal_location: str) -> None:
@@ -245,7 +253,8 @@ def test_postgresql_journal_keeps_its_schema_version_in_meta(pg_url: str) -> Non
         tables = {r[0] for r in db.execute(
             "SELECT table_name FROM information_schema.tables "
             "WHERE table_schema = current_schema()")}
-    assert tables == {"meta", "alerts", "transitions", "duty", "tokens", "service"}
+    assert tables == {"meta", "alerts", "transitions", "duty", "tokens", "service",
+                      "commands", "command_log"}
 
 
 def test_a_committed_transition_is_visible_to_another_connection(pg_url: str) -> None:

@@ -23,6 +23,14 @@ import pytest
 from l4mon.ingest.mqtt import MqttSettings, MqttSource
 from l4mon.mosquitto_acl import acl_text
 from l4mon.types import Batch
+from telemetry.commands import (
+    Command,
+    CommandAnswer,
+    answer_topic,
+    command_topic,
+    decode_command,
+    encode,
+)
 from telemetry.register import load_register
 from telemetry.topics import event_topic, rsu_topic, state_topic
 from telemetry.wire import RsuStatus, VehicleEvent, VehicleState
@@ -293,3 +301,60 @@ def test_a_client_without_a_certificate_cannot_connect(tls_broker: tuple[int, Pa
     except (ssl.SSLError, ConnectionError):
         answer = b""
     assert answer == b"", f"the broker answered {answer!r} to a client without a certificate"
+
+
+def test_only_the_hub_commands_a_vehicle(tls_broker: tuple[int, Path]) -> None:
+    """With the committed ACL: the hub's command (published by the hub's own publisher, over
+    its own certificate) reaches shuttle-02; shuttle-01's commands to shuttle-02 and to itself,
+    and a stranger's, are refused by the broker and never arrive. shuttle-01 may answer on
+    its own command_ack topic, not on shuttle-02's."""
+    port, certs = tls_broker
+    commands: list[bytes] = []
+    subscribed = threading.Event()
+
+    def on_message(_client: object, _userdata: object, message: paho.MQTTMessage) -> None:
+        commands.append(message.payload)
+
+    target = tls_client(port, certs, OTHER_VEHICLE, f"{OTHER_VEHICLE}-test",
+                        on_message=on_message,
+                        on_subscribe=lambda *args: subscribed.set())
+    target.subscribe(command_topic(SITE, OTHER_VEHICLE), qos=1)
+    assert subscribed.wait(10)
+
+    def command(sender: str) -> bytes:
+        return encode(Command(id=f"from-{sender}", kind="stop", ts=time.time(), by=sender))
+
+    def forged() -> list[int]:
+        vehicle, stranger = Vehicle(port, certs, VEHICLE), Vehicle(port, certs, "stranger")
+        answer = encode(CommandAnswer(id="x", status="received", ts=time.time()))
+        try:
+            return [vehicle.publish(command_topic(SITE, OTHER_VEHICLE), command(VEHICLE)),
+                    vehicle.publish(command_topic(SITE, VEHICLE), command(VEHICLE)),
+                    stranger.publish(command_topic(SITE, OTHER_VEHICLE), command("stranger")),
+                    vehicle.publish(answer_topic(SITE, OTHER_VEHICLE), answer),
+                    vehicle.publish(answer_topic(SITE, VEHICLE), answer)]
+        finally:
+            vehicle.close()
+            stranger.close()
+
+    async def scenario() -> tuple[list[int], str]:
+        codes = await asyncio.to_thread(forged)
+        async with MqttSource(settings=_hub_settings(port, certs)) as hub:
+            await _connected(hub)
+            note = await hub.publisher.publish(command_topic(SITE, OTHER_VEHICLE),
+                                               command(HUB))
+        return codes, note
+
+    try:
+        codes, note = asyncio.run(scenario())
+        deadline = time.monotonic() + 10
+        while not commands and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)  # a forged command that slipped through would be here by now
+    finally:
+        target.disconnect()
+        target.loop_stop()
+    assert codes == [NOT_AUTHORIZED, NOT_AUTHORIZED, NOT_AUTHORIZED, NOT_AUTHORIZED,
+                     NO_SUBSCRIBERS]
+    assert note == ""  # accepted, and shuttle-02 was subscribed
+    assert [decode_command(c).id for c in commands] == [f"from-{HUB}"]

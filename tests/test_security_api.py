@@ -26,6 +26,7 @@ from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
 from l4mon.config import ConfigError, config_from_dict
 from l4mon.hub import Hub
+from l4mon.ingest.publisher import MqttPublisher
 from l4mon.runtime import Runtime
 from l4mon.service import build_runtime
 from telemetry.topics import event_topic, link_topic, rsu_topic, state_topic
@@ -50,7 +51,8 @@ def _runtime(journal: Path, **auth: object) -> Runtime:
         "auth": {"tokens": [{"name": "root", "role": "admin", "sha256": hash_token(ADMIN)}],
                  **auth},
     })
-    runtime = build_runtime(config, clock=ManualClock(NOW))
+    # Commands are live too: the hub's own publisher, with no broker behind it.
+    runtime = build_runtime(config, clock=ManualClock(NOW), publisher=MqttPublisher())
     batch = []
     for seq in range(20):
         ts = NOW - 2 + seq * 0.1

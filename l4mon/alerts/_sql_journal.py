@@ -17,16 +17,20 @@ from typing import Any, ClassVar, Final
 
 from l4mon.alerts.model import OPEN_STATES, Alert, Transition
 from l4mon.auth import TOKENS_GENERATION
+from l4mon.commands.model import CommandRecord, CommandStep
 
-SCHEMA_VERSION: Final = 5
+SCHEMA_VERSION: Final = 6
 #: Columns added after version 1, with their type: added in place to an older journal
 #: (2: intersection; 3: the incident an alert belongs to; 5: a token's expiry and
 #: revocation). Version 4 added the table ``service`` (each vehicle's service lifecycle),
-#: created in place like every table.
+#: version 6 the tables ``commands`` and ``command_log`` (operators' commands and the
+#: vehicles' answers), created in place like every table.
 ADDED_COLUMNS: Final = (("alerts", "intersection", "TEXT"), ("alerts", "incident", "INTEGER"),
                         ("alerts", "incident_group", "TEXT"),
                         ("alerts", "incident_cause", "TEXT"),
                         ("tokens", "expires_at", "REAL"), ("tokens", "revoked_at", "REAL"))
+#: The columns of ``commands``, in ``CommandRecord``'s field order.
+COMMAND_COLUMNS: Final = tuple(CommandRecord.__struct_fields__)
 ALERT_COLUMNS: Final = (
     "rule", "title", "severity", "site", "vehicle", "link", "rsu", "state", "raised_at", "detail",
     "escalated", "escalated_at", "acknowledged_at", "acknowledged_by", "resolved_at",
@@ -278,6 +282,61 @@ class SqlJournal:
         rows = self._rows(f"SELECT * FROM service {clause} ORDER BY id DESC LIMIT ?",
                           [*args, limit])
         return [dict(r) for r in rows]
+
+    # -- commands: what operators told vehicles to do, and what the vehicles answered -------
+
+    def new_command(self, command: CommandRecord, *, actor: str, detail: str) -> CommandStep:
+        """Insert ``command`` with its first step, in one transaction. An id already in the
+        table is refused by the primary key (JournalError): callers look it up first."""
+        columns = ", ".join(COMMAND_COLUMNS)
+        marks = ", ".join("?" for _ in COMMAND_COLUMNS)
+        with self._transaction() as db:
+            db.execute(self._sql(f"INSERT INTO commands ({columns}) VALUES ({marks})"),
+                       [getattr(command, c) for c in COMMAND_COLUMNS])
+            return self._command_step(db, command.id, command.issued_at, command.state, actor,
+                                      detail)
+
+    def command_moved(self, command: CommandRecord, *, at: float, actor: str | None,
+                      detail: str) -> CommandStep:
+        """Persist ``command``'s new state with the step that led to it, in one transaction."""
+        assignments = ", ".join(f"{c} = ?" for c in COMMAND_COLUMNS if c != "id")
+        with self._transaction() as db:
+            db.execute(self._sql(f"UPDATE commands SET {assignments} WHERE id = ?"),
+                       [*(getattr(command, c) for c in COMMAND_COLUMNS if c != "id"),
+                        command.id])
+            return self._command_step(db, command.id, at, command.state, actor, detail)
+
+    def _command_step(self, db: Any, command_id: str, at: float, state: str,
+                      actor: str | None, detail: str) -> CommandStep:
+        seq = self._insert(db, self._sql(
+            "INSERT INTO command_log (command_id, at, state, actor, detail) "
+            "VALUES (?, ?, ?, ?, ?)"), (command_id, at, state, actor, detail), "seq")
+        return CommandStep(seq=seq, command_id=command_id, at=at, state=state, actor=actor,
+                           detail=detail)
+
+    def command(self, command_id: str) -> CommandRecord | None:
+        rows = self._rows("SELECT * FROM commands WHERE id = ?", (command_id,))
+        return CommandRecord(**dict(rows[0])) if rows else None
+
+    def commands(self, *, vehicle: str | None = None, states: tuple[str, ...] | None = None,
+                 limit: int = 200) -> list[CommandRecord]:
+        """Newest first."""
+        where, args = [], []
+        if vehicle:
+            where.append("vehicle = ?")
+            args.append(vehicle)
+        if states:
+            where.append(f"state IN ({', '.join('?' for _ in states)})")
+            args.extend(states)
+        clause = f"WHERE {' AND '.join(where)}" if where else ""
+        rows = self._rows(f"SELECT * FROM commands {clause} ORDER BY issued_at DESC, id "
+                          "LIMIT ?", [*args, limit])
+        return [CommandRecord(**dict(r)) for r in rows]
+
+    def command_log(self, command_id: str) -> list[CommandStep]:
+        rows = self._rows("SELECT * FROM command_log WHERE command_id = ? ORDER BY seq",
+                          (command_id,))
+        return [CommandStep(**dict(r)) for r in rows]
 
     # -- tokens ---------------------------------------------------------------------------------
 

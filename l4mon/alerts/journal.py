@@ -1,5 +1,5 @@
 """The durable journal: every alert transition and duty change, each vehicle's service
-lifecycle, and generated tokens.
+lifecycle, operators' commands with the vehicles' answers, and generated tokens.
 
 The engine writes a transition here *before* it tells anyone, so after a crash (``kill -9``)
 the hub restarts with exactly the alerts, acknowledgements and audit trail that operators saw.
@@ -32,6 +32,7 @@ from l4mon.alerts._sql_journal import SCHEMA_VERSION, JournalError
 from l4mon.alerts.journal_location import JournalLocation, parse_location, redact
 from l4mon.alerts.model import Alert, Transition
 from l4mon.alerts.sqlite_journal import SqliteJournal
+from l4mon.commands.model import CommandRecord, CommandStep
 
 log = logging.getLogger("l4mon")
 
@@ -96,6 +97,16 @@ class Journal(Protocol):
     def service_states(self) -> list[dict[str, Any]]: ...
     def service_log(self, *, vehicle: str | None = None, since: float | None = None,
                     limit: int = 1_000) -> list[dict[str, Any]]: ...
+
+    # commands and the vehicles' answers (l4mon/commands/), each step with its new state
+    def new_command(self, command: CommandRecord, *, actor: str,
+                    detail: str) -> CommandStep: ...
+    def command_moved(self, command: CommandRecord, *, at: float, actor: str | None,
+                      detail: str) -> CommandStep: ...
+    def command(self, command_id: str) -> CommandRecord | None: ...
+    def commands(self, *, vehicle: str | None = None, states: tuple[str, ...] | None = None,
+                 limit: int = 200) -> list[CommandRecord]: ...
+    def command_log(self, command_id: str) -> list[CommandStep]: ...
 
     # meta (key, value): the schema version, who leads a hub pair
     def meta(self, key: str) -> str | None: ...

@@ -85,6 +85,19 @@ _SCHEMA: Final = (
         vehicle TEXT NOT NULL, site TEXT NOT NULL, status TEXT NOT NULL,
         at DOUBLE PRECISION NOT NULL, reason TEXT)""",
     "CREATE INDEX IF NOT EXISTS service_vehicle ON service (vehicle, id)",
+    """CREATE TABLE IF NOT EXISTS commands (
+        id TEXT COLLATE "C" PRIMARY KEY, vehicle TEXT NOT NULL, site TEXT NOT NULL,
+        kind TEXT NOT NULL, issued_by TEXT NOT NULL, issued_at DOUBLE PRECISION NOT NULL,
+        state TEXT NOT NULL, received_by DOUBLE PRECISION NOT NULL,
+        done_by DOUBLE PRECISION NOT NULL, reason TEXT, text TEXT, override TEXT,
+        sent_at DOUBLE PRECISION, updated_at DOUBLE PRECISION, detail TEXT NOT NULL DEFAULT '')""",
+    "CREATE INDEX IF NOT EXISTS commands_state ON commands (state)",
+    """CREATE TABLE IF NOT EXISTS command_log (
+        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        command_id TEXT COLLATE "C" NOT NULL REFERENCES commands (id),
+        at DOUBLE PRECISION NOT NULL, state TEXT NOT NULL, actor TEXT,
+        detail TEXT NOT NULL DEFAULT '')""",
+    "CREATE INDEX IF NOT EXISTS command_log_command ON command_log (command_id, seq)",
 )
 #: SQLite's column types in ``ADDED_COLUMNS`` as PostgreSQL's.
 _TYPES: Final = {"TEXT": "TEXT", "INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION"}

@@ -62,6 +62,19 @@ CREATE TABLE IF NOT EXISTS service (
     reason TEXT
 );
 CREATE INDEX IF NOT EXISTS service_vehicle ON service (vehicle, id);
+CREATE TABLE IF NOT EXISTS commands (
+    id TEXT PRIMARY KEY, vehicle TEXT NOT NULL, site TEXT NOT NULL, kind TEXT NOT NULL,
+    issued_by TEXT NOT NULL, issued_at REAL NOT NULL, state TEXT NOT NULL,
+    received_by REAL NOT NULL, done_by REAL NOT NULL, reason TEXT, text TEXT, override TEXT,
+    sent_at REAL, updated_at REAL, detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS commands_state ON commands (state);
+CREATE TABLE IF NOT EXISTS command_log (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    command_id TEXT NOT NULL REFERENCES commands (id),
+    at REAL NOT NULL, state TEXT NOT NULL, actor TEXT, detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS command_log_command ON command_log (command_id, seq);
 """
 
 

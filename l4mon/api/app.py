@@ -15,7 +15,17 @@ from l4mon import __version__
 from l4mon.alerts.engine import NotLeader
 from l4mon.alerts.journal import JournalError
 from l4mon.alerts.keeper import JournalUnavailable
-from l4mon.api import alerts, demo, fleet, handovers, history, incidents, linkmap, reports
+from l4mon.api import (
+    alerts,
+    commands,
+    demo,
+    fleet,
+    handovers,
+    history,
+    incidents,
+    linkmap,
+    reports,
+)
 from l4mon.api.deps import (
     LEADER_HEADER,
     authenticate,
@@ -173,6 +183,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.include_router(alerts.routes(runtime, viewer, operator))
     app.include_router(incidents.routes(runtime, viewer, operator))
     app.include_router(demo.routes(runtime, viewer, operator))
+    app.include_router(commands.routes(runtime, viewer, operator))
     app.include_router(reports.routes(runtime, viewer))
 
     @app.websocket("/ws")

@@ -22,10 +22,12 @@ import aiomqtt
 import paho.mqtt.client as paho
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from l4mon.ingest.delivery import Checked, Deliver
 from l4mon.ingest.mqtt_settings import MqttSettings, parse_url, tls_context
 from l4mon.ingest.mqtt_status import MqttStatus
+from l4mon.ingest.publisher import MqttPublisher
 from l4mon.ingest.refusals import TransportGuard, is_event_topic
 
 log = logging.getLogger("l4mon.ingest")
@@ -73,9 +75,18 @@ async def self_check(settings: MqttSettings, status: MqttStatus) -> None:
         status.set_ack(AIOMQTT, False, _NO_MANUAL_ACK)
 
 
+async def _publish_qos1(client: aiomqtt.Client, topic: str, payload: bytes) -> int:
+    """aiomqtt's QoS 1 publish returns once the broker's PUBACK came; it does not hand on the
+    PUBACK's reason code, so a refusal (MQTT 5 reason >= 0x80) reads as accepted here: the
+    vehicle's silence then makes the command "not confirmed" (gmqtt, the default, tells)."""
+    await client.publish(topic, payload, qos=1)
+    return 0
+
+
 async def run_session(settings: MqttSettings, deliver: Deliver,
                       connected: Callable[[], None], checked: Checked | None,
-                      status: MqttStatus, guard: TransportGuard) -> None:
+                      status: MqttStatus, guard: TransportGuard,
+                      publisher: MqttPublisher | None = None) -> None:
     host, port, _ = parse_url(settings.url)
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = settings.session_expiry_s
@@ -95,7 +106,10 @@ async def run_session(settings: MqttSettings, deliver: Deliver,
     _watch_takeover(client, guard)
     async with client:
         for topic in settings.topics():
-            await client.subscribe(topic, qos=1)
+            await client.subscribe(topic, options=SubscribeOptions(
+                qos=1, noLocal=not topic.startswith("$share/")))
+        if publisher is not None:
+            publisher.attach(partial(_publish_qos1, client))
         connected()
         async for message in client.messages:
             payload = message.payload

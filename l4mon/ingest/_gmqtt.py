@@ -31,6 +31,7 @@ from l4mon.ingest import _bounded_read
 from l4mon.ingest.delivery import Checked, Deliver
 from l4mon.ingest.mqtt_settings import MqttSettings, parse_url, tls_context
 from l4mon.ingest.mqtt_status import MqttStatus
+from l4mon.ingest.publisher import MqttPublisher, Send
 from l4mon.ingest.refusals import TransportGuard, is_event_topic
 from l4mon.types import Delivery
 
@@ -519,13 +520,47 @@ def refuse_oversized(handler: Any, guard: TransportGuard
     return refuse
 
 
+def qos1_sender(client: Any) -> Send:
+    """A sender for ``MqttPublisher`` on this client: a QoS 1 PUBLISH whose await ends with the
+    broker's PUBACK reason code. gmqtt's own ``publish`` returns nothing and tells nobody of
+    the PUBACK, so this builds the packet with gmqtt's connection (which numbers it) and
+    watches PUBACKs through the package handler (its dispatch looks the method up by name,
+    so the instance attribute is what runs). Pinned gmqtt, like the lean path."""
+    handler = client._package_handler
+    original = handler._handle_puback_packet
+    waiting: dict[int, asyncio.Future[int]] = {}
+
+    def on_puback(cmd: int, packet: bytes) -> None:
+        mid = (packet[0] << 8) | packet[1]
+        done = waiting.pop(mid, None)
+        if done is not None and not done.done():
+            done.set_result(packet[2] if len(packet) > 2 else 0)  # v5: the reason code
+        original(cmd, packet)
+
+    handler._handle_puback_packet = on_puback
+    handler._handler_cache.pop(_PUBACK, None)
+
+    async def send(topic: str, payload: bytes) -> int:
+        mid, _ = client._connection.publish(gmqtt.Message(topic, payload, qos=1))
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        waiting[mid] = done
+        try:
+            return await done
+        finally:
+            waiting.pop(mid, None)
+
+    return send
+
+
 async def run_session(settings: MqttSettings, deliver: Deliver,
                       connected: Callable[[], None], checked: Checked | None,
-                      status: MqttStatus, guard: TransportGuard) -> None:
+                      status: MqttStatus, guard: TransportGuard,
+                      publisher: MqttPublisher | None = None) -> None:
     """One connection. The lean path and the bounded reader are installed only if
     ``self_check`` passed (``status``). The hub announces ``guard.max_packet`` as its MQTT 5
     Maximum Packet Size, so a broker that honours it never sends a larger packet; the bounded
-    reader refuses one from a broker that does not (or an MQTT 3.1.1 session)."""
+    reader refuses one from a broker that does not (or an MQTT 3.1.1 session). With
+    ``publisher``, the hub publishes (commands) on this connection while it is up."""
     host, port, _ = parse_url(settings.url)
     client = gmqtt.Client(settings.client_id, clean_session=False,
                           optimistic_acknowledgement=False,
@@ -573,10 +608,17 @@ async def run_session(settings: MqttSettings, deliver: Deliver,
             status.set_lean_path(False, "MQTT 3.1.1 session: the lean path reads MQTT v5")
             status.drop_ack(LEAN)
             status.set_ack(GMQTT, False, "MQTT 3.1.1 session: gmqtt acknowledges on receipt")
-        client.subscribe([gmqtt.Subscription(t, qos=1) for t in settings.topics()])
+        # no_local: the hub's own commands (under the vehicle filter) are not sent back to it
+        # (MQTT 5 forbids it on a shared subscription; the hub drops its own there).
+        client.subscribe([gmqtt.Subscription(t, qos=1, no_local=not t.startswith("$share/"))
+                          for t in settings.topics()])
+        if publisher is not None:
+            publisher.attach(qos1_sender(client))
         connected()
         await lost.wait()
     finally:
+        if publisher is not None:
+            publisher.detach()
         if client.is_connected:
             await client.disconnect()
         # This connection is closed: a PUBACK now goes nowhere, so the waits can end (messages

@@ -27,6 +27,7 @@ from l4mon.ingest.delivery import Checked, Deliver
 from l4mon.ingest.identity import IdentityCheck
 from l4mon.ingest.mqtt_settings import ClientName, MqttSettings, parse_url, tls_context
 from l4mon.ingest.mqtt_status import MqttStatus
+from l4mon.ingest.publisher import MqttPublisher
 from l4mon.ingest.refusals import TransportGuard
 from l4mon.types import Batch, Spawn
 from telemetry.quarantine import Quarantine
@@ -46,8 +47,9 @@ __all__ = ["Checked", "ClientName", "Deliver", "MqttSettings", "MqttSource", "Mq
 #: records in the status which paths it took and whether each acknowledges after processing.
 #: What it refuses itself (oversized packets, retained events) and a session taken over go to
 #: the ``TransportGuard``.
+#: With a publisher, it attaches a sender to it while connected (commands, l4mon/commands/).
 Session = Callable[[MqttSettings, Deliver, Callable[[], None], Checked | None, MqttStatus,
-                    TransportGuard], Awaitable[None]]
+                    TransportGuard, MqttPublisher], Awaitable[None]]
 #: Run once before the first connection: checks what the backend relies on (for gmqtt, the
 #: lean PUBLISH path against gmqtt's own parse) and records the outcome in the status.
 SelfCheck = Callable[[MqttSettings, MqttStatus], Awaitable[None]]
@@ -88,6 +90,8 @@ class MqttSource:
         self.guard = TransportGuard(
             quarantine=quarantine if quarantine is not None else Quarantine(), clock=clock,
             status=self.status, max_payload_bytes=max_payload_bytes)
+        #: The hub's QoS 1 publishes (commands) go out on this source's connection.
+        self.publisher = MqttPublisher()
         self._self_check, self._session = _backend(settings.client)
         self._task: asyncio.Task[None] | None = None
 
@@ -136,7 +140,7 @@ class MqttSource:
         while True:
             try:
                 await self._session(self.settings, self.buffer.put, self._on_connected,
-                                    self.identity, status, self.guard)
+                                    self.identity, status, self.guard, self.publisher)
                 error = "connection closed"
             except asyncio.CancelledError:
                 raise

@@ -24,9 +24,11 @@ from scenarios.conditions import CLEAR_DAYLIGHT, ConditionModel
 from scenarios.sim.faults import NO_EFFECTS, CellOutages, Fault, effects_at
 from scenarios.sim.links import LINKS
 from scenarios.sim.motion import Motion, Track, space_evenly
+from scenarios.sim.obey import Obedience
 from scenarios.sim.radio import Modem, RadioNetwork
 from scenarios.sim.roadside import Rsu, v2i_receptions
 from telemetry import topics
+from telemetry.commands import answer_topic, encode
 from telemetry.site import Site
 from telemetry.wire import LinkSample, Mode, ServiceStatus, VehicleEvent, VehicleState
 
@@ -35,6 +37,8 @@ _EVENT_DETAIL: Final[dict[str, str]] = {
     "mrm_started": "minimal risk manoeuvre: controlled stop in lane",
     "mrm_finished": "minimal risk manoeuvre ended; autonomous driving resumed",
 }
+#: ``mrm_started`` when the operator commanded the stop, not a fault.
+_COMMANDED_MRM: Final = "minimal risk manoeuvre: controlled stop in lane, commanded by the operator"
 
 # What a tick in the schedule belongs to: (time, kind, index into its list).
 _VEHICLE: Final = 0
@@ -45,9 +49,9 @@ class _Vehicle:
     """One simulated shuttle: its RNG, its motion, its modems and what it has to send."""
 
     __slots__ = (
-        "event_topic", "faults", "id", "index", "mode", "modems", "motion", "outbox", "phase",
-        "rng", "seq_event", "seq_state", "service", "service_topic", "state_topic", "tick", "v2i",
-        "want",
+        "answer_topic", "event_topic", "faults", "id", "index", "mode", "modems", "motion",
+        "obey", "outbox", "phase", "rng", "seq_event", "seq_state", "service", "service_topic",
+        "state_topic", "tick", "v2i", "want",
     )  # fmt: skip
 
     def __init__(self, index: int, vid: str, rng: random.Random, motion: Motion) -> None:
@@ -72,6 +76,9 @@ class _Vehicle:
         #: a pending change is ("in_service" | "out_of_service", reason) in ``want``.
         self.service: str | None = None
         self.want: tuple[str, str | None] | None = ("in_service", None)
+        #: The operator's commands (scenarios/sim/obey.py) and where it answers them.
+        self.obey = Obedience()
+        self.answer_topic = ""
 
 
 class SimFleet:
@@ -162,6 +169,7 @@ class SimFleet:
             v.state_topic = topics.state_topic(site.name, vid)
             v.event_topic = topics.event_topic(site.name, vid)
             v.service_topic = topics.service_topic(site.name, vid)
+            v.answer_topic = answer_topic(site.name, vid)
             for net in self._networks:
                 modem = Modem(net.name, topics.link_topic(site.name, vid, net.name))
                 net.arm_fades(modem, rng_seed=f"l4mon-sim:{seed}:{vid}:{net.name}:fade",
@@ -199,6 +207,15 @@ class SimFleet:
     def start_service(self, vehicle: str, reason: str | None = None) -> None:
         """The vehicle enters service again at its next tick, and reports from then on."""
         self._vehicle(vehicle).want = ("in_service", reason)
+
+    def command(self, vehicle: str, payload: bytes) -> bool:
+        """A command's bytes reach ``vehicle`` (from the broker, or the demo's hub): taken at
+        its next tick that can hear (not while both links are down: the broker keeps it),
+        answered on its ``command_ack`` topic. False when the bytes are no command."""
+        return self._vehicle(vehicle).obey.deliver(payload)
+
+    def mode(self, vehicle: str) -> Mode:
+        return self._vehicle(vehicle).mode
 
     def in_service(self, vehicle: str) -> bool:
         return self._vehicle(vehicle).service == "in_service"
@@ -270,18 +287,25 @@ class SimFleet:
             v.faults = [f for f in v.faults if f.end > t]
             fx = effects_at(v.faults, t)
         ts = t + fx.skew if fx.skew >= -t else 0.0
+        obey = v.obey
+        if obey.inbox and not fx.cut:  # both links down: nothing reaches it
+            obey.take(ts, fault_holds=fx.mrm, link_down=any(fx.down))
+        mrm = fx.mrm or obey.held is not None
 
-        if fx.mrm != (v.mode == "mrm"):
-            kinds = ("takeover_request", "mrm_started") if fx.mrm else ("mrm_finished",)
+        if mrm != (v.mode == "mrm"):
+            kinds = (("takeover_request", "mrm_started") if fx.mrm else ("mrm_started",)) \
+                if mrm else ("mrm_finished",)
             for kind in kinds:
-                v.outbox.append(
-                    VehicleEvent(ts=ts, kind=kind, seq=v.seq_event, detail=_EVENT_DETAIL[kind])
-                )
+                detail = _COMMANDED_MRM if kind == "mrm_started" and not fx.mrm \
+                    else _EVENT_DETAIL[kind]
+                v.outbox.append(VehicleEvent(ts=ts, kind=kind, seq=v.seq_event, detail=detail))
                 v.seq_event += 1
-            v.mode = "mrm" if fx.mrm else "autonomous"
+            v.mode = "mrm" if mrm else "autonomous"
 
         motion = v.motion
         x, y, moved = motion.drive(dt, mrm=v.mode == "mrm")
+        if obey.stopping is not None and motion.speed == 0.0:
+            obey.stood_still(ts)
         lat, lon = self._frame.to_latlon(x, y)
         v2i = (
             v2i_receptions(self._rsus, v.v2i, v.rng, x=x, y=y, t=t, dt=dt) if self._rsus else None
@@ -294,6 +318,9 @@ class SimFleet:
             for ev in v.outbox:
                 out.append((v.event_topic, enc(ev)))
             v.outbox.clear()
+        if obey.answers and not cut:
+            out.extend((v.answer_topic, encode(answer)) for answer in obey.answers)
+            obey.answers.clear()
         if not stalled:
             # Lost in transit when both links are down: the sequence number is used up.
             if not cut:
