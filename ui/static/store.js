@@ -21,6 +21,10 @@ export const S = {
   duty: null,
   site: undefined,         // undefined: not loaded yet; null: the hub has none
   selected: null,
+  // What the fleet table shows (fleet-query.js): id text, state, site, a link not ok.
+  fleetFilter: { text: "", state: "", site: "", link: "" },
+  // The History tab's page of the journal (history-tab.js): rows newest first, the cursor.
+  alertHistory: { rows: [], next: null, error: null },
   pinned: false,           // the operator picked the selected vehicle by hand
   lastSeq: 0,              // highest alert seq seen; sent as last_seq on reconnect
   ws: null,
@@ -48,6 +52,13 @@ export const S = {
   hist: null,              // the selected vehicle's GET .../history: {id, state, ...}
   perf: { applyMs: [], frames: 0, maxMs: 0 },   // state frames: parse + apply, ms
 };
+
+// The operator changed the fleet table's filter (fleet-filter.js): only known keys, as text.
+export function setFleetFilter(patch) {
+  const f = { ...S.fleetFilter };
+  for (const k of Object.keys(f)) if (k in patch) f[k] = String(patch[k] ?? "");
+  S.fleetFilter = f;
+}
 
 // The hub's clock, from the offset the newest frame carried.
 export const hubNow = () => Date.now() / 1000 + S.hubOffset;
