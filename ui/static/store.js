@@ -105,9 +105,10 @@ export function alertMarks() {
   for (const a of S.open.values()) {
     if (!a.vehicle) continue;
     if (a.severity === "takeover") takeover.add(a.vehicle);
-    // One vehicle's own card (a grouping by vehicle) is no incident of several vehicles.
+    // One vehicle's own card (a grouping by vehicle) is no incident of several vehicles, nor
+    // are warnings of one weak stretch ahead (a grouping by stretch): nothing is wrong yet.
     const by = S.incidentGroups[a.incident_group]?.by;
-    if (a.incident != null && by !== "vehicle") incident.set(a.vehicle, a.incident);
+    if (a.incident != null && by !== "vehicle" && by !== "stretch") incident.set(a.vehicle, a.incident);
   }
   marks = { ver: S.alertVer, takeover, incident };
   return marks;
