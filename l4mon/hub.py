@@ -106,7 +106,9 @@ class Hub:
         if engine is not None:  # incidents group alerts by what their vehicles share
             book = self.intersections
             engine.causes = FleetCauses(self.fleet, book.where, book.zones.name, [
-                rule.name for rule in engine.rules if rule.scope == "handover"])
+                rule.name for rule in engine.rules if rule.scope == "handover"],
+                stretch_of=lambda vehicle, link: None if engine.lookahead is None
+                else engine.lookahead.stretch_of(vehicle, link))
         self._alerts = engine
 
     @property

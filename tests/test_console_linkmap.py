@@ -335,18 +335,27 @@ def test_console_draws_the_map_and_the_warned_stretch(linkmap_demo: DemoProcess)
                 "[data-rule='weak_link_ahead']").first
             expect(alert).to_be_visible(timeout=45_000)
             vehicle = alert.get_attribute("data-vehicle") or ""
-            alert_id = (alert.get_attribute("data-testid") or "").removeprefix("alert-")
+            # A card of its own, or a member of its stretch's card (the weak_stretch grouping:
+            # several vehicles' warnings of one stretch are one card).
+            testid = alert.get_attribute("data-testid") or ""
+            member = testid.startswith("incident-member-")
+            alert_id = testid.removeprefix("incident-member-").removeprefix("alert-")
             marked = page.locator(f"[data-testid='weak-ahead-layer'] [data-alert='{alert_id}']")
             expect(marked).to_have_count(1, timeout=5_000)
             stretch = marked.first
             link_id = stretch.get_attribute("data-link") or ""
             assert stretch.get_attribute("data-vehicle") == vehicle and link_id in {"l5g", "lte"}
-            detail = alert.locator(".alert-detail").text_content() or ""
+            detail = (alert.get_by_test_id("member-title").get_attribute("title") or "") \
+                if member else (alert.locator(".alert-detail").text_content() or "")
             assert "weak" in detail and "past passes" in detail, detail
             _words_only(detail, "the alert's detail")
-            alert.get_by_test_id("alert-title").click()  # the operator picks the alert
+            if member:  # a member's line picks its vehicle, which emphasises its stretch
+                alert.get_by_test_id("member-vehicle").click()
+            else:
+                alert.get_by_test_id("alert-title").click()  # the operator picks the alert
             expect(stretch).to_have_attribute("data-emphasis", "true")
-            alert.locator(".alert-where").click()  # and its vehicle
+            if not member:
+                alert.locator(".alert-where").click()  # and its vehicle
             outlook = page.get_by_test_id("vehicle-outlook")
             expect(outlook).to_be_visible()
             expect(outlook).to_have_attribute("data-vehicle", vehicle)

@@ -205,7 +205,11 @@ def test_groupings_are_validated_before_they_run(groups: str, message: str) -> N
 def test_the_shipped_groupings_fit_the_shipped_rules() -> None:
     rules = parse_rules((ROOT / "l4mon" / "alerts" / "default_rules.toml").read_text())
     groups = {g.name: g for g in rules.groups}
-    assert set(groups) == {"takeover_then_mrm", "cell_outage", "intersection_trouble"}
+    assert set(groups) == {"takeover_then_mrm", "cell_outage", "intersection_trouble",
+                           "weak_stretch"}
+    # the link map's warnings gather per stretch of road, and only there
+    assert groups["weak_stretch"].by == "stretch"
+    assert groups["weak_stretch"].rules == {"weak_link_ahead"}
     across = [g for g in groups.values() if g.by != "vehicle"]
     grouped = set().union(*(g.rules for g in across))
     # a vehicle's own request and MRM are never another vehicle's cause ...
@@ -293,7 +297,7 @@ def test_the_api_lists_shows_and_acknowledges_incidents(tmp_path: Path) -> None:
                       tokens=TokenStore([("op", "operator", hash_token(TOKEN))]))
     listed = _call(runtime, "GET", "/api/incidents").json()
     assert [g["name"] for g in listed["groups"]] == ["takeover_then_mrm", "cell_outage",
-                                                     "intersection_trouble"]
+                                                     "intersection_trouble", "weak_stretch"]
     assert "NOC" in listed["groups"][1]["runbook"]["call"]  # the carrier runs the cell
     (incident,) = listed["open"]
     assert incident["vehicles"] == ["v1", "v2", "v3", "v4"]

@@ -183,7 +183,7 @@ class SqlJournal:
 
     def alerts(self, *, states: tuple[str, ...] | None = None, severity: str | None = None,
                vehicle: str | None = None, since: float | None = None,
-               limit: int = 200) -> list[Alert]:
+               before_id: int | None = None, limit: int = 200) -> list[Alert]:
         where, args = [], []
         if states:
             where.append(f"state IN ({', '.join('?' for _ in states)})")
@@ -197,6 +197,9 @@ class SqlJournal:
         if since is not None:
             where.append("raised_at >= ?")
             args.append(since)
+        if before_id is not None:  # a page further back: ids grow as alerts are raised
+            where.append("id < ?")
+            args.append(before_id)
         clause = f"WHERE {' AND '.join(where)}" if where else ""
         rows = self._rows(f"SELECT * FROM alerts {clause} ORDER BY id DESC LIMIT ?",
                           [*args, limit])

@@ -1,5 +1,6 @@
-"""One incident per cause: several vehicles' alerts that start together on one serving cell or
-in one intersection zone are shown, cued and acknowledged as one incident; so are one
+"""One incident per cause: several vehicles' alerts that start together on one serving cell, in
+one intersection zone or before one weak stretch of road (the link map's ``weak_link_ahead``
+warnings) are shown, cued and acknowledged as one incident; so are one
 vehicle's alerts of one cause (``by = "vehicle"``: a takeover request and the minimal risk
 manoeuvre it triggers are one card, not two to acknowledge).
 
@@ -88,22 +89,34 @@ class Incident:
         }
 
 
+#: The stretch of road the weak spot ahead of a vehicle's link lies in ("stretch 22:14 near
+#: Araya junction"), or None: the link map's look-ahead (telemetry/linkmap/stretch.py).
+StretchOf = Callable[[str, str], str | None]
+
+
 class FleetCauses:
     """What an alert's vehicle shares with others: the cells its links were last served by
-    (the one link's, for a link alert), or the intersection zone it is in (a handover alert:
-    the one it happened in)."""
+    (the one link's, for a link alert), the intersection zone it is in (a handover alert:
+    the one it happened in), or the stretch of road its link is warned of."""
 
     def __init__(self, fleet: Fleet, where: Callable[[str], str | None],
-                 zone_name: Callable[[str], str], handover_rules: Iterable[str] = ()) -> None:
+                 zone_name: Callable[[str], str], handover_rules: Iterable[str] = (),
+                 stretch_of: StretchOf | None = None) -> None:
         self.fleet = fleet
         self.handover_rules = frozenset(handover_rules)
         self.where = where
         self.zone_name = zone_name
+        self.stretch_of = stretch_of
 
     def __call__(self, alert: Alert) -> CausesOf:
         def causes(by: str) -> tuple[str, ...]:
             if by == "vehicle":
                 return () if alert.vehicle is None else (f"vehicle {alert.vehicle}",)
+            if by == "stretch":
+                if self.stretch_of is None or alert.vehicle is None or alert.link is None:
+                    return ()
+                stretch = self.stretch_of(alert.vehicle, alert.link)
+                return () if stretch is None else (stretch,)
             vehicle = self.fleet.vehicles.get(alert.vehicle or "")
             if vehicle is None:
                 return ()
@@ -255,9 +268,12 @@ class IncidentBook:
 
 def _members(group: Group, alerts: list[Alert]) -> int:
     """What ``min_members`` counts: vehicles, or, on one vehicle, its rules (a request
-    repeated is still one cause, not two)."""
+    repeated is still one cause, not two), or on a stretch its warned links (one vehicle
+    warned of both its links there is two warnings, one place: one card)."""
     if group.by == "vehicle":
         return len({a.rule for a in alerts})
+    if group.by == "stretch":
+        return len({(a.vehicle, a.link) for a in alerts})
     return len({a.vehicle for a in alerts})
 
 

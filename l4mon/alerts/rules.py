@@ -90,17 +90,22 @@ GROUPABLE_SCOPES: Final = ("vehicle", "link", "handover")
 #: Scopes whose alerts may be grouped on their own vehicle (``by = "vehicle"``): its request
 #: too, so that a takeover request and the MRM it triggers are one card.
 VEHICLE_GROUPABLE_SCOPES: Final = ("event", "vehicle", "link", "handover")
+#: Scopes whose alerts may be grouped by the stretch of road ahead (``by = "stretch"``): a
+#: link's, whose weak spot ahead the link map names.
+STRETCH_GROUPABLE_SCOPES: Final = ("link",)
 
 
 class GroupSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     """Alerts of ``rules`` raised on several vehicles within ``window_s`` of each other and
     sharing a cause (the serving cell they lost or degrade on, or the intersection zone they
     are in) are one incident; with ``by = "vehicle"``, alerts of several of ``rules`` on one
-    vehicle within ``window_s`` are (``min_members`` then counts rules, not vehicles)."""
+    vehicle within ``window_s`` are (``min_members`` then counts rules, not vehicles); with
+    ``by = "stretch"``, link warnings of one weak stretch of road the link map names
+    (``min_members`` then counts warned links, vehicle by vehicle)."""
 
     name: RuleName
     title: Annotated[str, msgspec.Meta(min_length=1, max_length=120)]
-    by: Literal["cell", "intersection", "vehicle"]
+    by: Literal["cell", "intersection", "vehicle", "stretch"]
     rules: Annotated[list[RuleName], msgspec.Meta(min_length=1)]
     window_s: Annotated[float, msgspec.Meta(gt=0.0, le=3_600.0)] = 30.0
     min_members: Annotated[int, msgspec.Meta(ge=2, le=10_000)] = 2
@@ -197,7 +202,8 @@ def _compile_groups(spec: RulesFile) -> tuple[Group, ...]:
         raise RulesError(f"group names must be unique: {', '.join(duplicates)}")
     groups = []
     for g in spec.group:
-        allowed = VEHICLE_GROUPABLE_SCOPES if g.by == "vehicle" else GROUPABLE_SCOPES
+        allowed = VEHICLE_GROUPABLE_SCOPES if g.by == "vehicle" else \
+            STRETCH_GROUPABLE_SCOPES if g.by == "stretch" else GROUPABLE_SCOPES
         for rule in g.rules:
             if rule not in scopes:
                 raise RulesError(f"group {g.name}: rules names unknown rule {rule!r}")

@@ -27,6 +27,7 @@ from telemetry.linkmap.grid import CellIndex
 from telemetry.linkmap.model import LinkMap, LinkMapError
 from telemetry.linkmap.settings import LinkMapSettings
 from telemetry.linkmap.store import CELLS, read_map
+from telemetry.linkmap.stretch import Stretches
 from telemetry.site import Site, distance_m
 from telemetry.vehicle import VehicleTrack
 
@@ -84,6 +85,7 @@ class LookAhead:
         #: for the same vehicle at the same tick.
         self._last: dict[str, tuple[float, dict[str, LinkAhead]]] = {}
         self._light: dict[tuple[int, float, float], str] = {}
+        self.stretches = Stretches(self.rule)
 
     @classmethod
     def load(cls, settings: LinkMapSettings, *, site: Site | None = None) -> LookAhead:
@@ -146,6 +148,19 @@ class LookAhead:
             self._last.clear()
         self._last[vehicle.id] = (now, out)
         return out
+
+    def stretch_of(self, vehicle: str, link: str) -> str | None:
+        """The stretch of road the weak spot ahead of ``vehicle``'s ``link`` lies in, as last
+        judged (the warning is raised at the tick that judged it): "stretch 22:14 near
+        Araya junction". None without a weak spot."""
+        cached = self._last.get(vehicle)
+        ahead = None if cached is None else cached[1].get(link)
+        spot = None if ahead is None else ahead.outlook.spot
+        if ahead is None or spot is None:
+            return None
+        x, y = self.stretches.name(spot.cell, ahead.weather, ahead.light)
+        place = self.place((x, y))
+        return f"stretch {x}:{y}" + (f" near {place}" if place else "")
 
     def place(self, cell: CellIndex) -> str | None:
         """The site's junction the stretch lies in or leads to, by name (None: none near)."""

@@ -10,7 +10,9 @@ import { Sound, acknowledgeCue, armSound, flashTitle, renderSoundToggle,
 import { injectCellOutage } from "./demo-panel.js";
 import { $, ageEls, duration, fmt } from "./dom.js";
 import { duty } from "./duty.js";
+import { installFleetFilter } from "./fleet-filter.js";
 import { handovers, installHandovers } from "./handovers.js";
+import { installAlertHistory } from "./history-tab.js";
 import { installLinkmap } from "./linkmap-layer.js";
 import { renderPerf } from "./perf.js";
 import { readFragmentToken, showLogin, signOut, start } from "./session.js";
@@ -43,6 +45,8 @@ function boot() {
     console.error("handovers.js failed to install", err);   // the rest of the console works
   }
   installLinkmap();
+  installFleetFilter();
+  installAlertHistory();
   readFragmentToken();
   S.token = sessionStorage.getItem(TOKEN_KEY);
   Sound.wanted = sessionStorage.getItem(SOUND_KEY) === "on";

@@ -2,6 +2,7 @@
 
 import { api } from "./api.js";
 import { $, clock, h, toast } from "./dom.js";
+import { filterActive, shownIds } from "./fleet-query.js";
 import { renderFleet } from "./fleet-table.js";
 import { S } from "./store.js";
 import { renderVehicleSummary } from "./vehicle-panel.js";
@@ -30,7 +31,10 @@ export function renderDuty() {
   const me = S.me && S.me.name;
   const ops = (duty && duty.on_duty) || [];
   const onDuty = ops.some((o) => o.operator === me);
-  $("duty-on").disabled = onDuty;
+  const scope = renderScope();
+  // On duty already: the same button changes what this operator covers.
+  $("duty-on").disabled = onDuty && scope.value === "all" && !(mine(ops, me) || []).length;
+  $("duty-on").textContent = onDuty ? "Cover these instead" : "Go on duty";
   $("duty-off").disabled = !onDuty;
   $("duty-on").classList.toggle("primary", !onDuty);
   $("duty-off").classList.toggle("primary", onDuty);
@@ -58,12 +62,53 @@ export function renderDuty() {
   sum.title = sum.textContent;
 }
 
+// The hub takes at most this many named vehicles (l4mon/api/alerts.py DutyOnBody); a wider
+// shift is every vehicle.
+const DUTY_NAMED_MAX = 200;
+const mine = (ops, me) => ops.find((o) => o.operator === me)?.vehicles;
+
+// Which vehicles going on duty covers: every vehicle, those the fleet table shows (its
+// filter), or those nobody covers now. The choice's words carry the current counts.
+function scopeIds(which) {
+  if (which === "shown") return shownIds();
+  if (which === "uncovered") return ((S.duty && S.duty.unassigned) || []).slice().sort();
+  return null;
+}
+export function renderScope() {
+  const sel = $("duty-scope");
+  const shown = filterActive(S.fleetFilter) ? shownIds() : null;
+  const uncovered = scopeIds("uncovered");
+  const choices = [
+    ["all", "every vehicle", true],
+    ["shown", shown ? `the ${shown.length} shown in the table` : "those the table shows",
+     Boolean(shown && shown.length && shown.length <= DUTY_NAMED_MAX)],
+    ["uncovered", `the ${uncovered.length} nobody covers`,
+     uncovered.length > 0 && uncovered.length <= DUTY_NAMED_MAX],
+  ];
+  if (sel.options.length !== choices.length) {
+    sel.replaceChildren(...choices.map(([value]) => h("option", { value })));
+  }
+  choices.forEach(([value, words, ok], i) => {
+    const o = sel.options[i];
+    if (o.textContent !== words) o.textContent = words;
+    o.disabled = !ok;
+  });
+  if (sel.selectedOptions[0]?.disabled) sel.value = "all";
+  const ids = scopeIds(sel.value);
+  sel.title = ids ? compressIds(ids) : "every vehicle not assigned to someone else";
+  sel.dataset.vehicles = ids ? String(ids.length) : "all";
+  return sel;
+}
+
 export async function duty(on) {
   const b = $(on ? "duty-on" : "duty-off");
   b.disabled = true;
+  const ids = on ? scopeIds($("duty-scope").value) : null;
   try {
-    applyDuty(await api("POST", on ? "/api/duty/on" : "/api/duty/off", on ? {} : undefined));
-    toast(on ? "You are on duty." : "You are off duty.");
+    applyDuty(await api("POST", on ? "/api/duty/on" : "/api/duty/off",
+                        on ? (ids ? { vehicles: ids } : {}) : undefined));
+    toast(!on ? "You are off duty."
+      : ids ? `You are on duty for ${ids.length} vehicles: ${compressIds(ids)}.` : "You are on duty.");
   } catch (err) {
     if (err.status !== 401) toast(`Duty change failed: ${err.message}`, true);
     renderDuty();

@@ -1,7 +1,7 @@
 // The fleet table: one <tbody> per vehicle, updated in place, ordered by need.
 
-import { NEED_RANK, NEED_TAKEOVER } from "./constants.js";
 import { $, AgeField, Field, chg, connClass, fmt, h, pill } from "./dom.js";
+import { FLEET_STATES, filterActive, matches, rankOf, stateOf } from "./fleet-query.js";
 import { incidentSummary } from "./incidents.js";
 import { S, alertMarks, takeoverVehicles } from "./store.js";
 import { select } from "./vehicle-panel.js";
@@ -16,10 +16,7 @@ import { codeWords, connWords, modeWords, ratWords, reasonsWords, serviceWords,
 const rowEls = new Map();   // vehicle id -> row record {tb, key, rank, refs...}
 let fleetOrder = [];        // ids in the table's order, as last laid out
 
-export function needRank(v, takeover) {
-  if (takeover.has(v.id)) return NEED_TAKEOVER;
-  return NEED_RANK[shownConn(v)] ?? NEED_RANK.unknown;
-}
+export const needRank = (v, takeover) => rankOf(stateOf(v, takeover));
 
 // What the connectivity cell shows: a vehicle out of service is that, whatever its links.
 const shownConn = (v) => (serviceWords(v) ? "out_of_service" : v.connectivity);
@@ -53,13 +50,22 @@ export function renderFleet(ids) {
   if (count.textContent !== String(S.vehicles.size)) count.textContent = String(S.vehicles.size);
 }
 
+// Ranks every row, hides those the filter leaves out and counts the fleet per state (the
+// counts are of the whole fleet, so a filter never hides where the trouble is).
 function orderFleet(takeover) {
-  const ranks = new Map();
+  const ranks = new Map(), counts = Object.fromEntries(FLEET_STATES.map((k) => [k, 0]));
+  const f = S.fleetFilter;
+  let shown = 0;
   for (const [id, r] of rowEls) {
-    const rank = needRank(S.vehicles.get(id), takeover);
+    const v = S.vehicles.get(id), state = stateOf(v, takeover), rank = rankOf(state);
+    counts[state] += 1;
     ranks.set(id, rank);
-    if (chg(r, "rank", rank)) r.tb.dataset.rank = String(rank);
+    if (chg(r, "rank", rank)) { r.tb.dataset.rank = String(rank); r.tb.dataset.state = state; }
+    const show = matches(v, f, state);
+    if (show) shown += 1;
+    if (chg(r, "shown", show)) r.tb.hidden = !show;
   }
+  renderCounts(counts, shown);
   const want = [...rowEls.keys()].sort(
     (a, b) => ranks.get(a) - ranks.get(b) || (a < b ? -1 : a > b ? 1 : 0));
   if (want.length === fleetOrder.length && want.every((id, i) => id === fleetOrder[i])) return;
@@ -74,6 +80,25 @@ function orderFleet(takeover) {
     next = tb;
   }
   fleetOrder = want;
+}
+
+// The counts per state (buttons that filter by it) and how many rows the filter shows.
+function renderCounts(counts, shown) {
+  const f = S.fleetFilter;
+  for (const k of FLEET_STATES) {
+    const b = $(`state-count-${k}`);
+    if (!b) continue;
+    const n = String(counts[k]);
+    if (b.dataset.count !== n) { b.dataset.count = n; b.querySelector(".n").textContent = n; }
+    b.classList.toggle("zero", counts[k] === 0);
+    const on = f.state === k;
+    if (b.getAttribute("aria-pressed") !== String(on)) b.setAttribute("aria-pressed", String(on));
+  }
+  const total = S.vehicles.size;
+  const words = filterActive(f) ? `${shown} of ${total} shown` : `all ${total} shown`;
+  const out = $("fleet-shown");
+  if (out && out.textContent !== words) { out.textContent = words; out.dataset.shown = String(shown); }
+  $("fleet-none").hidden = !(total > 0 && shown === 0);
 }
 
 // Which positions of `seq` (old indices, -1 for new rows) form a longest increasing
@@ -115,7 +140,7 @@ function makeRow(id) {
     rowWatch = new IntersectionObserver(rowSeen, { root: $("fleet-view"), rootMargin: "200px 0px" });
   }
   if (rowWatch) rowWatch.observe(tb);
-  return { id, tb, key: null, rank: null, take: false, sel: false, inc: null, conn: null, connCls: null,
+  return { id, tb, key: null, rank: null, shown: true, take: false, sel: false, inc: null, conn: null, connCls: null,
            teleCls: null, teleTitle: null, unseen: null, takeShown: null, uncov: null,
            visible: !rowWatch, dirty: false };
 }

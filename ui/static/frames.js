@@ -3,7 +3,7 @@
 import { loadResolved } from "./alerts.js";
 import { BACKOFF_MIN_MS } from "./constants.js";
 import { toast } from "./dom.js";
-import { applyDuty } from "./duty.js";
+import { applyDuty, renderScope } from "./duty.js";
 import { renderFleet } from "./fleet-table.js";
 import { loadIncidents } from "./incidents.js";
 import { linkmap } from "./linkmap-layer.js";
@@ -80,6 +80,7 @@ function applyState(f) {
   const changed = [];
   for (const v of f.vehicles || []) { putVehicle(v, now); changed.push(v.id); }
   renderFleet(changed);
+  renderScope();   // "the N shown": a filter by state follows the vehicles' states
   renderPlotVehicles();
   // The charts follow on their own 1 s beat (CHART_EVERY_MS): 1 px is ~1 s of 10 min.
   if (changed.includes(S.selected)) renderVehicleSummary();

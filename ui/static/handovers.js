@@ -14,6 +14,7 @@ import { api } from "./api.js";
 import { $, clock, duration, h, svg } from "./dom.js";
 import { P, project } from "./site-plot.js";
 import { S, hubNow } from "./store.js";
+import { installTab, showTab } from "./tabs.js";
 import { select } from "./vehicle-panel.js";
 
 
@@ -50,7 +51,6 @@ const H = {
   ix: null,              // the last GET /api/intersections
   loadedFor: null,       // vehicle whose own history was fetched
   show: true,            // marks on the plot
-  tab: "fleet",
   detail: null,          // {key, anchor} of the open detail box
   lastFade: 0,
   lastTimeline: 0,
@@ -492,21 +492,11 @@ function renderIntersections() {
   count.title = issues ? why.join("\n") : "no intersection with a highlighted figure";
 }
 
-function showTab(which) {
-  H.tab = which;
-  const fleet = which === "fleet";
-  $("fleet-view").hidden = !fleet;
-  $("ix-view").hidden = fleet;
-  $("tab-fleet").setAttribute("aria-selected", fleet ? "true" : "false");
-  $("tab-ix").setAttribute("aria-selected", fleet ? "false" : "true");
-  if (!fleet) pollIntersections();
-}
-
 // ------------------------------------------------------------------ wiring
 // Listeners on the page: installed once, at boot, before the console's own.
 export function installHandovers() {
-  $("tab-fleet").addEventListener("click", () => showTab("fleet"));
-  $("tab-ix").addEventListener("click", () => showTab("ix"));
+  installTab("fleet");
+  installTab("ix", pollIntersections);
   document.addEventListener("keydown", (ev) => { if (ev.key === "Escape" && H.detail) closeDetail(); });
   document.addEventListener("click", (ev) => {
     if (H.detail && !$("ho-detail").contains(ev.target)) closeDetail();

@@ -156,7 +156,8 @@ export function updateIncidentEl(e, sum, first = false) {
   d.vehicle = one ? sum.vehicles.join(" ") : "";
   e.li.classList.toggle("one-vehicle", one);
   st(e.sev, String(sum.severity));
-  st(e.title, one ? sum.title : `INCIDENT · ${sum.title}`);
+  // A stretch's warnings are not an incident yet: the card says what the stretch is.
+  st(e.title, one || sum.by === "stretch" ? sum.title : `INCIDENT · ${sum.title}`);
   e.age.dataset.since = String(sum.raised_at);
   st(e.age, duration(hubNow() - sum.raised_at));
   stitle(e.age, `started ${clock(sum.raised_at)}`);

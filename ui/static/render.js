@@ -5,12 +5,14 @@ import { renderCharts } from "./charts.js";
 import { updateCue } from "./cue.js";
 import { syncDemoVehicles } from "./demo-panel.js";
 import { renderDuty } from "./duty.js";
+import { renderFilterChoices } from "./fleet-filter.js";
 import { renderFleet } from "./fleet-table.js";
 import { handovers } from "./handovers.js";
 import { buildPlotIfNeeded, renderPlotVehicles } from "./site-plot.js";
 import { loadHistory, refreshDetailSoon, renderVehicleSummary } from "./vehicle-panel.js";
 
 export function renderAll() {
+  renderFilterChoices();
   renderFleet(null);
   buildPlotIfNeeded();
   renderPlotVehicles();

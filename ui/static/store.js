@@ -21,6 +21,10 @@ export const S = {
   duty: null,
   site: undefined,         // undefined: not loaded yet; null: the hub has none
   selected: null,
+  // What the fleet table shows (fleet-query.js): id text, state, site, a link not ok.
+  fleetFilter: { text: "", state: "", site: "", link: "" },
+  // The History tab's page of the journal (history-tab.js): rows newest first, the cursor.
+  alertHistory: { rows: [], next: null, error: null },
   pinned: false,           // the operator picked the selected vehicle by hand
   lastSeq: 0,              // highest alert seq seen; sent as last_seq on reconnect
   ws: null,
@@ -48,6 +52,13 @@ export const S = {
   hist: null,              // the selected vehicle's GET .../history: {id, state, ...}
   perf: { applyMs: [], frames: 0, maxMs: 0 },   // state frames: parse + apply, ms
 };
+
+// The operator changed the fleet table's filter (fleet-filter.js): only known keys, as text.
+export function setFleetFilter(patch) {
+  const f = { ...S.fleetFilter };
+  for (const k of Object.keys(f)) if (k in patch) f[k] = String(patch[k] ?? "");
+  S.fleetFilter = f;
+}
 
 // The hub's clock, from the offset the newest frame carried.
 export const hubNow = () => Date.now() / 1000 + S.hubOffset;
@@ -94,9 +105,10 @@ export function alertMarks() {
   for (const a of S.open.values()) {
     if (!a.vehicle) continue;
     if (a.severity === "takeover") takeover.add(a.vehicle);
-    // One vehicle's own card (a grouping by vehicle) is no incident of several vehicles.
+    // One vehicle's own card (a grouping by vehicle) is no incident of several vehicles, nor
+    // are warnings of one weak stretch ahead (a grouping by stretch): nothing is wrong yet.
     const by = S.incidentGroups[a.incident_group]?.by;
-    if (a.incident != null && by !== "vehicle") incident.set(a.vehicle, a.incident);
+    if (a.incident != null && by !== "vehicle" && by !== "stretch") incident.set(a.vehicle, a.incident);
   }
   marks = { ver: S.alertVer, takeover, incident };
   return marks;
