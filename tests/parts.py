@@ -82,6 +82,10 @@ def _playwright() -> str | None:
     return None if importlib.util.find_spec("playwright") else "the playwright Python package"
 
 
+def _python_package(name: str, what: str) -> Callable[[], str | None]:
+    return lambda: None if importlib.util.find_spec(name) else what
+
+
 PARTS: dict[str, Part] = {
     "mosquitto": Part(_mosquitto, _debian("mosquitto")),
     "mosquitto_pub": Part(_on_path("mosquitto_pub"), _debian("mosquitto-clients")),
@@ -91,6 +95,9 @@ PARTS: dict[str, Part] = {
     "promtool": Part(_on_path("promtool"), _debian("prometheus")),
     "openssl": Part(_on_path("openssl", "openssl (the TLS tests' certificates)"),
                     _debian("openssl")),
+    # The cluster engine of campaigns (scenarios/campaign): its tests start a real cluster.
+    "distributed": Part(_python_package("distributed", "Dask's distributed Python package"),
+                        "./scripts/test.sh installs it into .venv (extra [test])"),
 }
 
 

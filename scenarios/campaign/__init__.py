@@ -6,12 +6,19 @@ results written exactly as a serial run writes them and a summary over all of th
 (docs/campaigns.md).
 """
 
-from scenarios.campaign.engines import DaskEngine, Engine, LocalEngine, engine_for, ordered
+from scenarios.campaign.engines import (
+    DaskEngine,
+    Engine,
+    LocalEngine,
+    SerialEngine,
+    engine_for,
+    ordered,
+)
 from scenarios.campaign.inputs import CampaignError, Entry, expand
 from scenarios.campaign.job import Replayed, ReplaySettings, replay_entry
 from scenarios.campaign.run import Campaign, run_campaign
 from scenarios.campaign.summary import SUMMARY_FORMAT, campaign_document, digest
 
 __all__ = ["SUMMARY_FORMAT", "Campaign", "CampaignError", "DaskEngine", "Engine", "Entry",
-           "LocalEngine", "ReplaySettings", "Replayed", "campaign_document", "digest",
-           "engine_for", "expand", "ordered", "replay_entry", "run_campaign"]
+           "LocalEngine", "ReplaySettings", "Replayed", "SerialEngine", "campaign_document",
+           "digest", "engine_for", "expand", "ordered", "replay_entry", "run_campaign"]
