@@ -23,6 +23,7 @@ from scenarios.campaign import (
     Engine,
     LocalEngine,
     SerialEngine,
+    engine_for,
     expand,
     ordered,
 )
@@ -159,6 +160,10 @@ def test_campaign_refuses_inputs_before_any_replay(logs: Path, tmp_path: Path) -
     done = _l4mon("replay", str(logs), str(tmp_path / "nothing"), "--out", str(tmp_path / "o"))
     assert done.returncode == 2 and "no such file" in done.stderr
     assert not (tmp_path / "o").exists()
+    with pytest.raises(CampaignError, match="give one of them"):
+        engine_for(workers=2, cluster="tcp://127.0.0.1:8786", tasks=3)
+    with pytest.raises(CampaignError, match="at least 1"):
+        engine_for(workers=0, cluster=None, tasks=3)
 
 
 def _slow_square(n: int) -> int:

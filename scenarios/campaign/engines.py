@@ -160,6 +160,9 @@ def engine_for(*, workers: int | None, cluster: str | None, tasks: int) -> Engin
     """The cluster when given its address; else ``workers`` local processes (default: this
     machine's CPUs), never more than there are tasks, and this process alone for one."""
     if cluster is not None:
+        if workers is not None:
+            raise CampaignError("--workers counts this machine's processes; a cluster has its "
+                                "own (dask worker --nworkers): give one of them")
         return DaskEngine(cluster)
     if workers is not None and workers < 1:
         raise CampaignError("--workers must be at least 1")
