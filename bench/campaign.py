@@ -61,7 +61,10 @@ class Run:
 
 
 def _tree_env() -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": str(ROOT), "PYTHONUNBUFFERED": "1"}
+    """This tree first on the path; what the caller's path adds (a Ray to measure) after."""
+    given = os.environ.get("PYTHONPATH", "")
+    path = os.pathsep.join([str(ROOT), *(p for p in given.split(os.pathsep) if p)])
+    return {**os.environ, "PYTHONPATH": path, "PYTHONUNBUFFERED": "1"}
 
 
 def campaign_folder(logs: int, vehicles: int, minutes: float) -> tuple[Path, float]:
@@ -158,13 +161,18 @@ def scaling(args: argparse.Namespace) -> None:
         verdict = "PASS" if statistics.median(ratios) >= TARGET_X else "FAIL"
         print(f"  scaling workers=1 / {label}: {_spread(ratios)} (target >= {TARGET_X}: "
               f"{verdict})", flush=True)
+    serial_cpu = statistics.median(r.cpu_s for r in runs if r.label == "workers=1")
+    parallel_cpu = statistics.median(r.cpu_s for r in runs if r.label == "workers=2")
+    print(f"  per core by CPU time (what a shared machine's load does not stretch): "
+          f"{total_h / (serial_cpu / 3600):,.0f} vehicle-hours per CPU-hour; CPU workers=2 / "
+          f"workers=1: {parallel_cpu / serial_cpu:.3f}", flush=True)
     per_core = total_h / (statistics.median(by["workers=1"]) / 3600)  # vehicle-h per core-h
     efficiency = statistics.median(
         one / two / 2 for one, two in zip(by["workers=1"], by["workers=2"], strict=True))
     one_core_h = CAMPAIGN_VEHICLE_HOURS / per_core
-    print(f"  per core: {per_core:,.0f} vehicle-hours per core-hour; the 240,000 vehicle-hour "
-          f"campaign: {one_core_h:,.1f} core-hours, i.e. on C cores at the measured 2-core "
-          f"efficiency {efficiency:.0%}: {one_core_h / efficiency:,.1f} / C hours "
+    print(f"  per core by wall time: {per_core:,.0f} vehicle-hours per core-hour; the 240,000 "
+          f"vehicle-hour campaign: {one_core_h:,.1f} core-hours, i.e. on C cores at the "
+          f"measured 2-core efficiency {efficiency:.0%}: {one_core_h / efficiency:,.1f} / C hours "
           f"(C = 64: {one_core_h / efficiency / 64:,.2f} h)", flush=True)
     shutil.rmtree(work, ignore_errors=True)
 

@@ -36,11 +36,6 @@ class Replayed:
     lines: tuple[str, ...]
     error: str | None = None
 
-    @property
-    def failed(self) -> bool:
-        """An expectation failed (the serial command's exit 1)."""
-        return self.digest is not None and self.digest["verdict"] == "fail"
-
 
 def replay_entry(task: tuple[Entry, ReplaySettings]) -> Replayed:
     """Replay one entry as ``l4mon replay PATH [--config] [--site] [--linkmap]`` does."""
