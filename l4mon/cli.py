@@ -226,11 +226,78 @@ def _writable(path: Path, option: str) -> None:
 
 def _replay(args: argparse.Namespace) -> int:
     """Exit 0 when every expectation holds (or there are none), 1 when one fails."""
+    from scenarios.campaign import expand
+
+    if len(args.inputs) > 1 or args.cluster is not None or _is_log_folder(args.inputs[0]):
+        for given in args.inputs:
+            _raw_trace_hint(Path(given))
+        return _campaign(args, expand(args.inputs))
+    return _replay_one(args, Path(args.inputs[0]))
+
+
+def _is_log_folder(given: str) -> bool:
+    from telemetry.drivelog import MANIFEST
+
+    path = Path(given)
+    return path.is_dir() and not (path / MANIFEST).is_file()
+
+
+def _campaign(args: argparse.Namespace, entries: list[Any]) -> int:
+    """Many inputs: each replayed as ``l4mon replay INPUT`` alone would, in parallel, with
+    its results in ``--out/NAME/results.json`` and a summary in ``--out/campaign.json``."""
+    import time
+
     from l4mon import progress
+    from scenarios.campaign import Replayed, ReplaySettings, engine_for, run_campaign
+
+    if args.speed != "max" or args.publish:
+        raise ConfigError("several inputs replay at --speed max, without --publish: pace or "
+                          "publish one log at a time")
+    out = Path(args.out) if args.out else None
+    if out is not None and out.is_file():
+        raise ConfigError(f"--out {out} is a file: with several inputs it names the folder "
+                          "their results go in")
+    if out is not None:
+        _writable(out / "campaign.json", "--out")
+    settings = ReplaySettings(config=args.config, site=args.site, linkmap=args.linkmap)
+    began = time.perf_counter()  # for the line printed, never for a result
+    engine = engine_for(workers=args.workers, cluster=args.cluster, tasks=len(entries))
+    try:
+        slots = engine.slots()
+        print(f"campaign: {len(entries)} inputs on {engine.name} ({slots} at once)",
+              file=sys.stderr, flush=True)
+        with progress.bar("campaign", len(entries)) as update:
+            count = [0]
+
+            def tell(replayed: Replayed) -> None:
+                count[0] += 1
+                update(count[0])
+                for line in replayed.lines:
+                    print(line, flush=True)
+                if replayed.error is not None:
+                    print(f"{replayed.entry.path}: REFUSED - {replayed.error}", flush=True)
+
+            campaign = run_campaign(entries, settings, engine, out=out,
+                                    done=tell)
+    finally:
+        engine.close()
+    totals = campaign.document["totals"]
+    print(f"campaign: {campaign.document['verdict'].upper()} - {totals['replayed']}/"
+          f"{totals['inputs']} replayed, {totals['messages']} messages, "
+          f"{totals['vehicle_hours']:.1f} vehicle-hours, {totals['alerts']} alerts in "
+          f"{time.perf_counter() - began:.1f} s"
+          + (f"; results in {out}" if out is not None else ""), flush=True)
+    if campaign.refused:
+        return 2  # bad input, as the serial command answers it
+    return 1 if campaign.failed else 0
+
+
+def _replay_one(args: argparse.Namespace, target: Path) -> int:
+    from l4mon import progress
+    from scenarios.campaign.summary import outcome_lines
     from scenarios.scenario import encode_results, prepare, run_prepared
     from telemetry.site import DEMO_SITE_PATH, load_site
 
-    target = Path(args.input)
     _raw_trace_hint(target)
     if args.out:
         _writable(Path(args.out), "--out")
@@ -260,21 +327,9 @@ def _replay(args: argparse.Namespace) -> int:
     data = encode_results(doc)
     if args.out:
         Path(args.out).write_bytes(data)
-    failed = [e for e in doc["expectations"] if not e["passed"]]
-    sessions = len(doc["sessions"])
-    grouped = sum(1 for a in doc["alerts"] if a["incident"] is not None)
-    count = len(doc["incidents"])
-    incidents = f" ({grouped} in {count} incident{'s' if count > 1 else ''})" if grouped else ""
-    print(f"{doc['input'].get('name') or target}: {doc['verdict'].upper()} - "
-          f"{doc['span']['messages']} messages over {doc['span']['duration_s']:.1f} s"
-          f"{f' in {sessions} sessions' if sessions > 1 else ''}, "
-          f"{len(doc['alerts'])} alerts"
-          f"{incidents}"
-          f", {len(doc['expectations']) - len(failed)}/"
-          f"{len(doc['expectations'])} expectations held", flush=True)
-    for e in failed:
-        print(f"  FAILED {e['id']}: {e['detail']}", flush=True)
-    return 1 if failed else 0
+    for line in outcome_lines(doc, str(target)):
+        print(line, flush=True)
+    return 1 if any(not e["passed"] for e in doc["expectations"]) else 0
 
 
 def _import(args: argparse.Namespace) -> int:
@@ -304,6 +359,7 @@ def _report(args: argparse.Namespace) -> int:
         write_parquet,
     )
     from l4mon.report.periods import parse_time
+    from scenarios.campaign.engines import parallel_map
     from telemetry.site import DEMO_SITE_PATH, load_site
 
     site = None if args.site is None else load_site(
@@ -317,8 +373,10 @@ def _report(args: argparse.Namespace) -> int:
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder: give the HTML file to write, e.g. "
                           f"{out / 'report.html'}")
+    # Each drive log's scan (and replay) on the campaign's engines; merged in the logs' order.
+    logs_map = parallel_map(workers=args.workers, cluster=args.cluster)
     with progress.bar("report", None) as update:
-        report = build_report(args.inputs, options, progress=update)
+        report = build_report(args.inputs, options, progress=update, map_logs=logs_map)
     out.parent.mkdir(parents=True, exist_ok=True)  # a missing folder is made, as for --csv
     out.write_text(render(report), encoding="utf-8")
     written = [str(out)]
@@ -509,11 +567,19 @@ def build_parser() -> argparse.ArgumentParser:
                      help="publish only these vehicles (and no RSU): one process per vehicle")
 
     rep = sub.add_parser("replay", help="replay a drive log or scenario through the pipeline")
-    rep.add_argument("input", help="a drive log directory or a scenario .toml")
+    rep.add_argument("inputs", nargs="+", metavar="INPUT",
+                     help="a drive log directory or a scenario .toml; several, or a folder of "
+                          "drive logs, make a campaign replayed in parallel")
+    rep.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="campaign: replays at once on this machine (default: its CPUs)")
+    rep.add_argument("--cluster", default=None, metavar="ADDRESS",
+                     help="campaign: run on this Dask cluster (tcp://SCHEDULER:8786) instead")
     rep.add_argument("--linkmap", default=None, metavar="MAP",
                      help="look ahead on this link map (default: the recording's, if found)")
     rep.add_argument("--speed", default="max", help="1, 10 (times real time) or max")
-    rep.add_argument("--out", default=None, help="write the results JSON here")
+    rep.add_argument("--out", default=None,
+                     help="write the results JSON here (a campaign: the folder for each "
+                          "input's NAME/results.json and campaign.json)")
     rep.add_argument("--publish", default=None,
                      help="mqtt://HOST:PORT: publish the messages to a broker as well")
     rep.add_argument("--config", default=None,
@@ -574,6 +640,11 @@ def build_parser() -> argparse.ArgumentParser:
     rpt.add_argument("--linkmap", default=None, metavar="MAP",
                      help="add a section on this link map, conditions side by side")
     rpt.add_argument("--chromium", default=None, help="Chromium binary for --pdf")
+    rpt.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="drive logs scanned (and replayed) at once on this machine "
+                          "(default: its CPUs)")
+    rpt.add_argument("--cluster", default=None, metavar="ADDRESS",
+                     help="scan and replay the logs on this Dask cluster (tcp://SCHEDULER:8786)")
 
     lmap = sub.add_parser("linkmap", help="a map of link quality learned from drive logs")
     lsub = lmap.add_subparsers(dest="action", required=True)

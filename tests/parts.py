@@ -96,6 +96,9 @@ PARTS: dict[str, Part] = {
     "promtool": Part(_on_path("promtool"), _debian("prometheus")),
     "openssl": Part(_on_path("openssl", "openssl (the TLS tests' certificates)"),
                     _debian("openssl")),
+    # The cluster engine of campaigns (scenarios/campaign): its tests start a real cluster.
+    "distributed": Part(_package("distributed"),
+                        "./scripts/test.sh installs it into .venv (extra [test])"),
 }
 
 

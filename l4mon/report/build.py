@@ -10,8 +10,9 @@ computed" with the reason, rather than a replay that would take hours.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Literal
 
@@ -98,9 +99,46 @@ def _site(options: ReportOptions, logs: list[LogInput],
     return demo if demo.name in names else None
 
 
+@dataclass
+class LogPart:
+    """One drive log's share of a report, made apart from the others (in any process)."""
+
+    requirement: str  # its hub config's uplink requirement, in words
+    figs: RawFigures
+    state: str  # where its link states, handovers and alerts came from
+    runs: list[StateRun]  # its replay by the report, if it had one
+    notes: list[str]
+
+
+#: ``map`` or an equivalent that returns results in the inputs' order (a campaign's engine).
+LogMap = Callable[[Callable[[LogInput], LogPart], list[LogInput]], Iterable[LogPart]]
+
+
+def log_part(log: LogInput, *, options: ReportOptions, site: Site | None,
+             covered: set[Path], bounds: dict[str, tuple[float, ...]]) -> LogPart:
+    """Scan one log (against ``bounds``, the budgets' thresholds), and replay it when the
+    options say so."""
+    th = bounds
+    own = options.config or replay_context(log.manifest).config
+    limits = Limits(rtt_ms=th["rtt"], delay_ms=th["delay"], ul_kbps=th["ul"],
+                    dl_kbps=th["dl"], ul_required=own.requirements.ul_required)
+    figs = scan(log, limits, site=site, start=options.start, end=options.end,
+                batch_rows=options.batch_rows)
+    notes: list[str] = []
+    if figs.out_of_order:
+        notes.append(f"{log.path}: {figs.out_of_order} samples arrived out of receive-time "
+                     "order within their stream; their jitter and loss assume file order.")
+    runs: list[StateRun] = []
+    state = _state_for(log, figs, options, covered, site, runs, notes)
+    return LogPart(requirement=_requirement(own), figs=figs, state=state, runs=runs,
+                   notes=notes)
+
+
 def build_report(paths: list[str | Path], options: ReportOptions | None = None, *,
-                 progress: Callable[[float], None] | None = None) -> Report:
-    """The report over ``paths``; ``progress`` hears how many drive logs are done."""
+                 progress: Callable[[float], None] | None = None,
+                 map_logs: LogMap | None = None) -> Report:
+    """The report over ``paths``; ``progress`` hears how many drive logs are done.
+    ``map_logs`` makes each log's part (default: one after another, here)."""
     options = options or ReportOptions()
     logs, results = resolve(paths)
     site = _site(options, logs, results)
@@ -122,18 +160,16 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
     runs = [from_results(r) for r in results]
     covered = {r.log_path for r in results if r.log_path is not None}
     required: dict[str, set[str]] = {}
-    for log in logs:
-        own = options.config or replay_context(log.manifest).config
-        required.setdefault(_requirement(own), set()).add(str(log.path))
-        limits = Limits(rtt_ms=th["rtt"], delay_ms=th["delay"], ul_kbps=th["ul"],
-                        dl_kbps=th["dl"], ul_required=own.requirements.ul_required)
-        figs = scan(log, limits, site=site, start=options.start, end=options.end,
-                    batch_rows=options.batch_rows)
+    # Each log's figures are its own (a scan, maybe a replay): ``map_logs`` may make them in
+    # other processes; they are merged here in the logs' order, as a serial run merges them.
+    one_log = partial(log_part, options=options, site=site, covered=covered, bounds=th)
+    for log, part in zip(logs, (map_logs or map)(one_log, logs), strict=True):
+        figs = part.figs
+        required.setdefault(part.requirement, set()).add(str(log.path))
         raw.setdefault(log.condition, RawFigures()).merge(figs)
-        if figs.out_of_order:
-            notes.append(f"{log.path}: {figs.out_of_order} samples arrived out of receive-time "
-                         "order within their stream; their jitter and loss assume file order.")
-        state = _state_for(log, figs, options, covered, site, runs, notes)
+        notes += part.notes
+        runs += part.runs
+        state = part.state
         if progress is not None:
             progress(len(inputs.rows) + 1)
         inputs.rows.append({"input": str(log.path), "kind": "drive log " + str(
