@@ -54,3 +54,31 @@ def test_kept_writes_go_in_in_order_with_their_journal_ids(tmp_path: Path,
     assert journal.alert(2).state == "resolved"  # type: ignore[union-attr]
     assert [s["status"] for s in journal.service_log(vehicle="v3")] == ["out_of_service"]
     assert [t.kind for t in journal.history(1)] == ["raised"]  # the refused ack left no trace
+
+
+def test_a_vehicles_answer_to_a_command_is_kept_while_the_journal_is_away(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command's steps nobody waits on (answers, deadlines) go through the keeper: refused by
+    the journal they are kept and counted as unsettled (so the answer's QoS 1 acknowledgement
+    is held, l4mon/runtime.py), then written in order, each as it was at its step."""
+    from l4mon.commands.model import CommandRecord
+
+    journal = open_journal(str(tmp_path / "j.sqlite"))
+    keeper = JournalKeeper(journal)
+    command = CommandRecord(id="c1", vehicle="v1", site="s", kind="stop", issued_by="alice",
+                            issued_at=T0, state="issued", received_by=T0 + 2, done_by=T0 + 60)
+    journal.new_command(command, actor="alice", detail="stop")
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise JournalError("connection lost")
+
+    with monkeypatch.context() as broken:
+        broken.setattr(type(journal), "command_moved", refused)
+        for at, state in ((T0 + 0.1, "sent"), (T0 + 0.2, "received"), (T0 + 3, "done")):
+            command.state, command.updated_at = state, at
+            keeper.command_step(command, at=at, actor="vehicle", detail=state)
+        assert (keeper.ok, keeper.queued, keeper.unsettled) == (False, 3, 3)
+        assert journal.command("c1").state == "issued"  # type: ignore[union-attr]
+    assert keeper.flush(T0 + 5) == 3 and keeper.ok
+    assert [s.state for s in journal.command_log("c1")] == ["issued", "sent", "received", "done"]
+    assert journal.command("c1").state == "done"  # type: ignore[union-attr]

@@ -18,11 +18,12 @@ Never called concurrently: the hub's loop owns it, like the engine.
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from l4mon.alerts.journal import Journal, JournalError
 from l4mon.alerts.model import Alert, Transition
@@ -48,6 +49,7 @@ class _Write:
     on_duty: list[str]
     new: bool = False
     service: tuple[str, str, str, str | None] | None = None  # vehicle, site, status, reason
+    command: Any = None  # a CommandRecord as it was at this step (l4mon/commands)
 
 
 class JournalKeeper:
@@ -116,6 +118,21 @@ class JournalKeeper:
                 self._down(at, error)
         self._keep(write)
 
+    def command_step(self, command: Any, *, at: float, actor: str | None,
+                     detail: str) -> None:
+        """A command's step the hub took without anyone waiting on the journal (a vehicle's
+        answer, a deadline passed): journaled now, or kept in order like an alert transition,
+        so the answer's QoS 1 acknowledgement is held until it is in (l4mon/runtime.py)."""
+        snapshot = copy.copy(command)  # later steps change the record; this one is kept as is
+        write = _Write(None, "command", at, actor, detail, [], command=snapshot)
+        if not self._queue:
+            try:
+                self._put(write)
+                return
+            except JournalError as error:
+                self._down(at, error)
+        self._keep(write)
+
     def flush(self, now: float) -> int:
         """Write what is kept, oldest first, until done or the journal refuses again; returns
         how many went in. Afterwards ``ok`` says whether the journal has caught up."""
@@ -166,6 +183,10 @@ class JournalKeeper:
 
     def _put(self, write: _Write) -> Transition | None:
         journal = self.journal
+        if write.command is not None:
+            journal.command_moved(write.command, at=write.at, actor=write.actor,
+                                  detail=write.detail)
+            return None
         if write.service is not None:
             vehicle, site, status, reason = write.service
             journal.service_change(vehicle=vehicle, site=site, status=status, at=write.at,
@@ -185,7 +206,7 @@ class JournalKeeper:
             self.dropped += 1
             log.critical("journal %s: %d transitions kept; this one is dropped: %s %s",
                          self.journal.location, len(self._queue), write.kind,
-                         write.alert.rule if write.alert is not None else "service")
+                         write.alert.rule if write.alert is not None else write.kind)
             return
         self._queue.append(write)
 

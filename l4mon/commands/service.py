@@ -302,14 +302,12 @@ class CommandService:
 
     def _move(self, command: CommandRecord, state: str, now: float, *, actor: str | None,
               detail: str) -> None:
-        """Journal first (JournalError leaves memory as it was), then tell."""
-        before = (command.state, command.updated_at, command.detail)
+        """Move, journal through the alerts' keeper, then tell. No one waits on these steps
+        (a vehicle's answer, a deadline, the broker's acknowledgement), so while the journal is
+        away they are kept in order and written when it is back, and the QoS 1 answer that
+        moved the command is not acknowledged to the broker until then (issue 22's rule)."""
         command.state, command.updated_at, command.detail = state, now, detail
-        try:
-            self.journal.command_moved(command, at=now, actor=actor, detail=detail)
-        except Exception:
-            command.state, command.updated_at, command.detail = before
-            raise
+        self.alerts.keeper.command_step(command, at=now, actor=actor, detail=detail)
         if state in FINAL or state == NOT_CONFIRMED:
             self.waiting.pop(command.id, None)
         self._tell(command)
