@@ -233,7 +233,7 @@ def test_cli_exit_codes(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "no such file or directory" in bad.stderr
     (tmp_path / "empty-dir").mkdir()
     bad = replay_cli(str(tmp_path / "empty-dir"))
-    assert bad.returncode == 2 and "not a drive log" in bad.stderr
+    assert bad.returncode == 2 and "neither a drive log nor a folder of drive logs" in bad.stderr
     assert replay_cli(str(broken), "--speed", "3").returncode == 2
 
 
