@@ -83,12 +83,10 @@ class JournalKeeper:
         """Journal a transition, or keep it (after anything already kept: order matters).
         A kept one comes back with seq 0, and a new alert gets a provisional id < 0."""
         write = _Write(alert, kind, at, actor, detail, on_duty, new)
-        if not self._queue:
-            try:
-                return self._put(write)
-            except JournalError as error:
-                self._down(at, error)
-        self._keep(write)
+        written, told = self._put_or_keep(write)
+        if written:
+            assert told is not None  # an alert's write always gives its transition
+            return told
         if new:
             self._provisional += 1
             alert.id = -self._provisional
@@ -110,13 +108,7 @@ class JournalKeeper:
     def service(self, *, vehicle: str, site: str, status: str, at: float,
                 reason: str | None) -> None:
         write = _Write(None, "service", at, None, "", [], service=(vehicle, site, status, reason))
-        if not self._queue:
-            try:
-                self._put(write)
-                return
-            except JournalError as error:
-                self._down(at, error)
-        self._keep(write)
+        self._put_or_keep(write)
 
     def command_step(self, command: Any, *, at: float, actor: str | None,
                      detail: str) -> None:
@@ -125,13 +117,7 @@ class JournalKeeper:
         so the answer's QoS 1 acknowledgement is held until it is in (l4mon/runtime.py)."""
         snapshot = copy.copy(command)  # later steps change the record; this one is kept as is
         write = _Write(None, "command", at, actor, detail, [], command=snapshot)
-        if not self._queue:
-            try:
-                self._put(write)
-                return
-            except JournalError as error:
-                self._down(at, error)
-        self._keep(write)
+        self._put_or_keep(write)
 
     def flush(self, now: float) -> int:
         """Write what is kept, oldest first, until done or the journal refuses again; returns
@@ -199,6 +185,17 @@ class JournalKeeper:
                                      on_duty=write.on_duty)
         return journal.record(write.alert, kind=write.kind, at=write.at, actor=write.actor,
                               detail=write.detail, on_duty=write.on_duty)
+
+    def _put_or_keep(self, write: _Write) -> tuple[bool, Transition | None]:
+        """Journal ``write`` now when nothing kept is ahead of it and the journal takes it,
+        else keep it; (journaled now, what the journal returned)."""
+        if not self._queue:
+            try:
+                return True, self._put(write)
+            except JournalError as error:
+                self._down(write.at, error)
+        self._keep(write)
+        return False, None
 
     def _keep(self, write: _Write) -> None:
         self.unsettled += 1
