@@ -11,8 +11,11 @@ if ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null
   echo "Set PYTHON=/path/to/python3.11 and run again." >&2
   exit 2
 fi
-if [ ! -x .venv/bin/python ]; then
+# A .venv without pip is one whose creation was interrupted (Ctrl-C during the first run):
+# made again rather than failing on every run after.
+if [ ! -x .venv/bin/python ] || ! .venv/bin/python -m pip --version >/dev/null 2>&1; then
   echo "== creating .venv"
+  rm -rf .venv
   "$PYTHON" -m venv .venv
 fi
 extras=${L4MON_EXTRAS:-}
