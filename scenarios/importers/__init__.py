@@ -260,7 +260,11 @@ def finish(report: FileReport, path: Path, *, rows: int, cells: list[str | None]
 
 
 def count_changes(cells: list[str | None]) -> int:
-    return sum(1 for a, b in pairwise(cells) if a != b)
+    """Serving-cell changes between the rows that name a cell: a row without one (a gap in
+    the reporting, not a handover) is passed over, so A, none, A is no change and A, none, B
+    is one."""
+    named = [c for c in cells if c]
+    return sum(1 for a, b in pairwise(named) if a != b)
 
 
 def declare_pace(entries: list[Entry]) -> list[Entry]:
