@@ -58,6 +58,15 @@ RTT_MS: Final = Range(0.0, 60_000.0, "RTT", "ms", "the plausible range", low_ope
 # any modem.
 KBPS: Final = Range(0.0, 100_000_000.0, "throughput", "kbit/s", "the physical range")
 
+#: Reasons an import gives beside the physical ranges (a mapping's own marker or range for a
+#: column, docs/mapping.md), in words.
+_IMPORT_REASONS: Final = {
+    "mapping_marker": "the mapping's \"no value\" marker for the column",
+    "below_mapping_range": "below the mapping's range for the column",
+    "above_mapping_range": "above the mapping's range for the column",
+    "not_a_number": "not numbers",
+}
+
 #: A link sample's screened fields (wire names) and their ranges.
 LINK_RANGES: Final[dict[str, Range]] = {
     "rsrp_dbm": RSRP_DBM, "rsrq_db": RSRQ_DB, "sinr_db": SINR_DB, "rtt_ms": RTT_MS,
@@ -106,8 +115,12 @@ def describe(counts: Mapping[str, Mapping[str, int]]) -> list[str]:
         bounds = LINK_RANGES.get(name)
         for reason, n in sorted(reasons.items()):
             values = "value" if n == 1 else "values"
-            if bounds is None:  # a field a newer l4mon screens: still said, plainly
-                lines.append(f"{name}: {n} {values} {reason.replace('_', ' ')}, not measured")
+            if bounds is None or reason not in REASONS:
+                # a field a newer l4mon screens, or an import's own reason (a mapping's
+                # marker or range): still said, plainly
+                label = name if bounds is None else bounds.label
+                words = _IMPORT_REASONS.get(reason, reason.replace("_", " "))
+                lines.append(f"{label}: {n} {values} {words}, not measured")
                 continue
             side = "below" if reason == BELOW_RANGE else "above"
             low = f"> {_number(bounds.low)}" if bounds.low_open else _number(bounds.low)

@@ -18,6 +18,7 @@ from scenarios.importers import DriveLogImportError, import_files
 from scenarios.importers.gnettrack import track_bearing
 from scenarios.importers.mapped import MappingError, load_mapping
 from telemetry.drivelog import read_manifest, read_table
+from telemetry.ranges import describe
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "mapping.md"
@@ -117,6 +118,29 @@ def test_modem_logger_marker_costs_the_field_not_the_row(tmp_path: Path) -> None
                                              for _, s, _ in source]
     assert f.notes["sinr: values outside the mapping's range -20 … 40, not measured"] == 1
     assert rows(tmp_path / "log", "state") == []
+    # The column's marker and range are in the manifest, where the report reads them.
+    want = {"rsrp_dbm": {"mapping_marker": sum(1 for r, *_ in source if r == -125)},
+            "sinr_db": {"below_mapping_range": sum(1 for _, s, _ in source if s < -20),
+                        "above_mapping_range": sum(1 for _, s, _ in source if s > 40)}}
+    want = {k: {r: n for r, n in v.items() if n} for k, v in want.items()}
+    assert read_manifest(tmp_path / "log").fields_not_measured == want
+    assert f.fields_not_measured == want
+
+
+def test_a_field_only_ever_a_marker_is_said_not_measured(tmp_path: Path) -> None:
+    """Every RSRP the modem wrote is its -125 marker: the manifest says RSRP was not measured
+    (with the count), and no RSRP of 0 or any other value is in the log."""
+    lines = ["epoch_ms,cell,rsrp,sinr,ul_kbps"] + [
+        f"{1_709_546_400_000 + 500 * i},A1,-125,10,3900" for i in range(6)]
+    path = tmp_path / "modem.csv"
+    path.write_text("\n".join(lines) + "\n")
+    import_files("mapped", [path], tmp_path / "log", mapping=documented("modem-logger",
+                                                                        tmp_path))
+    assert {r["rsrp_dbm"] for r in rows(tmp_path / "log", "link")} == {None}
+    manifest = read_manifest(tmp_path / "log")
+    assert manifest.fields_not_measured == {"rsrp_dbm": {"mapping_marker": 6}}
+    assert describe(manifest.fields_not_measured) == [
+        "RSRP: 6 values the mapping's \"no value\" marker for the column, not measured"]
 
 
 # --- a video-latency logger: one-way delay ------------------------------------------------------

@@ -17,6 +17,14 @@ from scenarios.importers import RowSkip
 from scenarios.importers import number as strict_number
 from scenarios.importers.mapped_spec import PLACEHOLDER, Columns, Mapping, Values, listed
 
+#: Why version 2 set a column's value aside, as the manifest's ``fields_not_measured`` says it
+#: (telemetry/ranges.py ``describe``): a field that was only ever a marker is then said to be
+#: not measured, with its count, rather than silently empty.
+MARKER = "mapping_marker"
+BELOW = "below_mapping_range"
+ABOVE = "above_mapping_range"
+NOT_A_NUMBER = "not_a_number"
+
 
 def _as_number(text: str) -> float | None:
     try:
@@ -59,9 +67,14 @@ class RowValues:
                         for name in mapping.columns()}
         self.file_missing = Markers(file_wide)
         self.ranges = {name: (c.min, c.max) for name, c in spec.columns.items()}
+        #: column -> why its value in the current row was set aside (``begin_row`` clears it)
+        self.set_aside: dict[str, str] = {}
         rows = spec.rows
         self.keep = {c: _values(v) for c, v in rows.keep.items()} if rows else {}
         self.drop = {c: _values(v) for c, v in rows.drop.items()} if rows else {}
+
+    def begin_row(self) -> None:
+        self.set_aside.clear()
 
     def markers(self, name: str) -> Markers:
         return self.missing.get(name, self.file_missing)
@@ -86,15 +99,20 @@ class RowValues:
             return strict_number(fields[i], name, markers)
         text = fields[i].strip()
         if text in markers:
+            # the file-wide markers are plain absence; a column's own is a "no value" figure
+            if text not in self.file_missing:
+                self.set_aside[name] = MARKER
             return None
         value = _as_number(text)
         if value is None:
             self.notes[f"{name}: values that are not numbers, not measured"] += 1
+            self.set_aside[name] = NOT_A_NUMBER
             return None
         low, high = self.ranges.get(name, (None, None))
         if (low is not None and value < low) or (high is not None and value > high):
             self.notes[f"{name}: values outside the mapping's range "
                        f"{_bound(low)} … {_bound(high)}, not measured"] += 1
+            self.set_aside[name] = BELOW if low is not None and value < low else ABOVE
             return None
         return value
 

@@ -31,6 +31,7 @@ from scenarios.importers.gnettrack import HEADING_MIN_M, track_bearing
 from scenarios.importers.mapped_checks import check_backwards, check_delays, track_speeds
 from scenarios.importers.mapped_columns import RowValues
 from scenarios.importers.mapped_spec import NAME, Mapping
+from telemetry.ranges import Screened
 from telemetry.topics import Route
 from telemetry.wire import VehicleState
 
@@ -59,6 +60,7 @@ class VehicleRun:
     heading: float = 0.0
     states: int = 0
     last_state: float | None = None
+    last_state_link: str | None = None
     points: list[tuple[float, float, float]] = field(default_factory=list)  # (t, lat, lon)
 
 
@@ -148,6 +150,7 @@ class FileRows:
             raise RowSkip(f"bad {t.column}")
         if not 0.0 <= recv <= _MAX_EPOCH_S:
             raise RowSkip(f"{t.column} out of range")
+        self.values.begin_row()
         ts, sender_clock = recv, t.sender_clock
         if t.sender_column is not None:
             sent = self.stamp(fields[self.values.index[t.sender_column]])
@@ -173,7 +176,13 @@ class FileRows:
             "sinr_db": self.values.number(fields, k.sinr), "rtt_ms": rtt, "probe": probed,
             "sender_clock": sender_clock,
             "ul_kbps": self._rate(fields, k.ul), "dl_kbps": self._rate(fields, k.dl)})
-        state = None if pose is None else self._state(run, fields, pose, recv, ts, seq)
+        screened += tuple(Screened(wire_field, self.values.set_aside[column])
+                          for wire_field, column in (
+                              ("rsrp_dbm", k.rsrp), ("rsrq_db", k.rsrq), ("sinr_db", k.sinr),
+                              ("rtt_ms", k.rtt), ("ul_kbps", k.ul), ("dl_kbps", k.dl))
+                          if column is not None and column in self.values.set_aside)
+        state = None if pose is None else self._state(run, fields, pose, recv, ts, seq,
+                                                         link)
         if sample.rtt_ms is not None:
             self.rtts.append(sample.rtt_ms)
         if delay is not None:
@@ -266,7 +275,7 @@ class FileRows:
 
     def _state(self, run: VehicleRun, fields: list[str],
                pose: tuple[float, float, float, float | None], recv: float, ts: float,
-               seq: int) -> Entry | _Pending | None:
+               seq: int, link: str) -> Entry | _Pending | None:
         """The row's vehicle state (its speed from the track when the row has none); None
         where version 2 cannot make one (the link sample stands)."""
         p, v1 = self.m.spec.position, self.m.version == 1
@@ -287,9 +296,13 @@ class FileRows:
             moved, direction = track_bearing(anchor[0], anchor[1], lat, lon)
             if moved >= HEADING_MIN_M:
                 course, anchor = direction, (lat, lon)
-        if not v1 and run.last_state == recv:
+        if not v1 and run.last_state == recv and run.last_state_link != link:
             return None  # another link's row of the same moment: one pose
-        values = {"ts": ts, "seq": seq if v1 else run.states, "lat": lat, "lon": lon,
+        # One stream (a fixed vehicle and link): states are numbered as its rows are, gaps
+        # and all, as version 1 and the dedicated importers number them; several streams
+        # share one vehicle's states, numbered by the states themselves.
+        one_stream = self.m.spec.vehicle_column is None and self.fixed_link is not None
+        values = {"ts": ts, "seq": seq if v1 or one_stream else run.states, "lat": lat, "lon": lon,
                   "speed_mps": None if speed is None
                   else speed / 3.6 if p.speed_unit == "km/h" else speed,
                   "heading_deg": course, "mode": "autonomous"}
@@ -307,7 +320,7 @@ class FileRows:
                 return None
         run.heading, run.anchor = course, anchor
         run.states += 1
-        run.last_state = recv
+        run.last_state, run.last_state_link = recv, link
         run.points.append((recv, lat, lon))
         return made
 
