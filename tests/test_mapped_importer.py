@@ -127,9 +127,6 @@ def test_cicv5g_copies_same_as_dedicated(tmp_path: Path) -> None:
     fields = dirty[7].split()
     fields[2] = "-3"  # a negative delay: a marker, no probe
     dirty[7] = " ".join(fields)
-    fields = dirty[9].split()
-    fields[6] = "101"  # 101 m/s
-    dirty[9] = " ".join(fields)
     dirty.insert(20, "   ")  # a blank line is not a row
     plain = tmp_path / "run01.txt"
     plain.write_text("\n".join(dirty) + "\n")
@@ -137,10 +134,29 @@ def test_cicv5g_copies_same_as_dedicated(tmp_path: Path) -> None:
     assert a.notes == {"no band (n8/n78) in the file name or its folders; link named 5g": 1}
     # The dedicated importer alone checks delay against the two stamps: the kept -3 ms row.
     assert b.notes - a.notes == {"delay differs from sub_time - pub_time": 1}
-    assert a.links == ["5g"] and a.skipped == {"speed_mps out of wire bounds "
-                                               "(Expected `float` <= 100.0)": 1}
+    assert a.links == ["5g"] and not a.skipped
     assert a.fields_not_measured == {"rsrp_dbm": {"above_range": 1},
                                      "rtt_ms": {"below_range": 1}}
+
+
+def test_cicv5g_mapping_v2_keeps_the_round_trip_of_a_bad_speed(tmp_path: Path) -> None:
+    """The one place the shipped mapping (version 2) reads more than the dedicated importer:
+    a speed beyond the wire's bound costs the row's vehicle state, not its round trip."""
+    lines = EXCERPT.read_text().splitlines()
+    fields = lines[9].split()
+    fields[6] = "101"  # 101 m/s
+    lines[9] = " ".join(fields)
+    path = tmp_path / "arterial_n78_fast.txt"
+    path.write_text("\n".join(lines) + "\n")
+    (a,) = import_files("mapped", [path], tmp_path / "mapped", mapping="cicv5g").files
+    (b,) = import_files("cicv5g", [path], tmp_path / "dedicated").files
+    assert b.skipped == {"speed_mps out of wire bounds (Expected `float` <= 100.0)": 1}
+    assert not a.skipped and a.kept == b.kept + 1 == len(lines) - 1
+    assert a.notes["vehicle states not kept: speed_mps out of wire bounds (Expected `float` "
+                   "<= 100.0)"] == 1
+    mapped_rtts = [r["rtt_ms"] for r in rows(tmp_path / "mapped", "link")]
+    assert mapped_rtts == [float(line.split()[2]) for line in lines[1:]]
+    assert len(rows(tmp_path / "mapped", "state")) == len(rows(tmp_path / "dedicated", "state"))
 
 
 def test_gnettrack_made_up_export_same_rows_as_dedicated(tmp_path: Path) -> None:
