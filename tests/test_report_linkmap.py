@@ -102,7 +102,7 @@ def test_conditions_side_by_side_and_not_mapped_said(report: Report) -> None:
     snow, day = _row(report, "l5g", "snow-daylight"), _row(report, "l5g", "daylight")
     assert snow["time_down_share"] > day["time_down_share"]  # type: ignore[operator]
     page = render(report)
-    section = page.split("9. Link map", 1)[1].split("10. Inputs and method", 1)[0]
+    section = page.split("9. Link map", 1)[1].split("10. Drive-test views", 1)[0]
     assert "daylight (baseline)" in section and "snow-daylight" in section
     assert "not mapped: no passes of l5g under night" in section
     assert "not mapped: no passes under night" in section  # the night map panel
@@ -284,7 +284,7 @@ def test_without_a_map_the_report_is_unchanged(report: Report,
     assert plain.linkmap is None
     assert not [n for n in plain.tables if n.startswith("linkmap")]
     page = render(plain)
-    assert "Link map" not in page and "<h2>9. Inputs and method</h2>" in page
+    assert "Link map" not in page and "<h2>10. Inputs and method</h2>" in page
     for name, table in plain.tables.items():
         assert table.rows == report.tables[name].rows, name
     assert {k: v for k, v in report.marks.items() if not k[0].startswith("linkmap")} == (

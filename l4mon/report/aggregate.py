@@ -24,7 +24,7 @@ then a sketch of ~160 KiB: a fleet of 100 vehicles with two links costs at most 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -314,9 +314,12 @@ class _Streams:
 
 def scan(log: LogInput, limits: Limits, *, site: Site | None = None,
          start: float | None = None, end: float | None = None,
-         batch_rows: int = BATCH_ROWS) -> RawFigures:
+         batch_rows: int = BATCH_ROWS, extra_columns: Sequence[str] = (),
+         on_batch: Callable[[pa.RecordBatch], None] | None = None) -> RawFigures:
     """Count one log's samples (within ``[start, end)`` of receive time). V2I delivery is
-    counted inside the intersection zones of ``site``; without it, each RSU says why not."""
+    counted inside the intersection zones of ``site``; without it, each RSU says why not.
+    ``on_batch`` sees every batch too, with ``extra_columns`` read as well (the drive-test
+    views: one read of the log, not two)."""
     out = RawFigures()
     kinds, sources, links = Keys(), Keys(), Keys()
     streams = _Streams()
@@ -328,6 +331,7 @@ def scan(log: LogInput, limits: Limits, *, site: Site | None = None,
     v2i.set_rates(rates, Zones(site))
     # positions only when a zone is to be tested: two float columns of every row otherwise
     columns = [*_COLUMNS, "lat", "lon"] if v2i.counting else _COLUMNS
+    columns = list(dict.fromkeys([*columns, *extra_columns]))
     # An import's seq is its row number: a gap there is a skipped row, not a lost sample.
     measures_loss = "loss" not in log.manifest.not_measured
     # An app's traffic (G-NetTrack's bitrate) says nothing of what the link could carry.
@@ -338,6 +342,8 @@ def scan(log: LogInput, limits: Limits, *, site: Site | None = None,
         if not n:
             continue
         out.rows += n
+        if on_batch is not None:
+            on_batch(batch)
         recv = batch.column("recv_time").to_numpy(zero_copy_only=False)
         lo, hi = float(recv.min()), float(recv.max())
         out.start = lo if out.start is None else min(out.start, lo)

@@ -21,10 +21,18 @@ import numpy as np
 
 from l4mon.config import HubConfig
 from l4mon.context import replay_context
-from l4mon.report import charts, linkmap_section, not_measured, tables_build, verdict
+from l4mon.report import (
+    charts,
+    drive_views,
+    linkmap_section,
+    not_measured,
+    tables_build,
+    verdict,
+)
 from l4mon.report.aggregate import BATCH_ROWS, Limits, RawFigures, scan
 from l4mon.report.budgets import budgets, thresholds
 from l4mon.report.differences import compare
+from l4mon.report.drive_data import VIEW_COLUMNS, DriveCollector, DriveData
 from l4mon.report.inputs import LogInput, ReportError, ResultsInput, resolve
 from l4mon.report.model import Column, Report, Table
 from l4mon.report.pipeline import StateRun, from_results, replay_log
@@ -108,6 +116,7 @@ class LogPart:
     state: str  # where its link states, handovers and alerts came from
     runs: list[StateRun]  # its replay by the report, if it had one
     notes: list[str]
+    views: DriveData  # what the drive-test views need of it (drive_views.py)
 
 
 #: ``map`` or an equivalent that returns results in the inputs' order (a campaign's engine).
@@ -122,8 +131,10 @@ def log_part(log: LogInput, *, options: ReportOptions, site: Site | None,
     own = options.config or replay_context(log.manifest).config
     limits = Limits(rtt_ms=th["rtt"], delay_ms=th["delay"], ul_kbps=th["ul"],
                     dl_kbps=th["dl"], ul_required=own.requirements.ul_required)
+    collector = DriveCollector()
     figs = scan(log, limits, site=site, start=options.start, end=options.end,
-                batch_rows=options.batch_rows)
+                batch_rows=options.batch_rows, extra_columns=VIEW_COLUMNS,
+                on_batch=collector.add)
     notes: list[str] = []
     if figs.out_of_order:
         notes.append(f"{log.path}: {figs.out_of_order} samples arrived out of receive-time "
@@ -131,7 +142,7 @@ def log_part(log: LogInput, *, options: ReportOptions, site: Site | None,
     runs: list[StateRun] = []
     state = _state_for(log, figs, options, covered, site, runs, notes)
     return LogPart(requirement=_requirement(own), figs=figs, state=state, runs=runs,
-                   notes=notes)
+                   notes=notes, views=collector.data)
 
 
 def build_report(paths: list[str | Path], options: ReportOptions | None = None, *,
@@ -160,6 +171,7 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
     runs = [from_results(r) for r in results]
     covered = {r.log_path for r in results if r.log_path is not None}
     required: dict[str, set[str]] = {}
+    drives: list[drive_views.DriveInput] = []
     # Each log's figures are its own (a scan, maybe a replay): ``map_logs`` may make them in
     # other processes; they are merged here in the logs' order, as a serial run merges them.
     one_log = partial(log_part, options=options, site=site, covered=covered, bounds=th)
@@ -170,6 +182,10 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
         notes += part.notes
         runs += part.runs
         state = part.state
+        drives.append(drive_views.DriveInput(
+            path=str(log.path), condition=log.condition,
+            timezone=log.manifest.source.get("timezone"), data=part.views,
+            fields_not_measured=log.manifest.fields_not_measured))
         if progress is not None:
             progress(len(inputs.rows) + 1)
         inputs.rows.append({"input": str(log.path), "kind": "drive log " + str(
@@ -214,7 +230,10 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
         float(r.doc["span"]["start"]) for r in results if r.doc.get("span", {}).get("start")]
     ends = [t for f in raw.values() if (t := f.end) is not None] + [
         float(r.doc["span"]["end"]) for r in results if r.doc.get("span", {}).get("end")]
-    tables = {t.name: t for t in [*built, diff, inputs]}
+    # The drive-test views: descriptive, so kept out of the verdict and the differences.
+    view_tables, view_charts, view_notes = drive_views.build(drives, runs, conditions, site)
+    notes += view_notes
+    tables = {t.name: t for t in [*built, diff, inputs, *view_tables]}
     graded, detail = verdict.decide(summary, conditions, config.report)
     section = None
     if linkmap is not None and options.linkmap is not None:
@@ -231,7 +250,8 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
             or "—"),
         generated_at=time.time(), period=(options.start, options.end), verdict=graded,
         verdict_detail=detail, conditions=conditions, baseline=baseline, tables=tables,
-        charts=_charts(raw, runs, link_avail, site, conditions), notes=notes, marks=marks,
+        charts=_charts(raw, runs, link_avail, site, conditions) | view_charts, notes=notes,
+        marks=marks,
         data_start=min(starts, default=None), data_end=max(ends, default=None),
         hours=sum(float(r["hours"] or 0.0) for r in inputs.rows),
         sessions=sum(int(r["sessions"] or 0) for r in inputs.rows), linkmap=section)

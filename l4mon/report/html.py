@@ -6,6 +6,7 @@ import datetime as dt
 from html import escape
 from typing import Any
 
+from l4mon.report import drive_html
 from l4mon.report.model import Column, Report, Table
 
 CSS = """
@@ -273,7 +274,9 @@ def render(report: Report) -> str:
         table_html(report, t["differences"], skip=("baseline", "value")),
         *(["<h2>9. Link map: past drives per stretch of road</h2>", linkmap_html(report)]
           if report.linkmap else []),
-        f"<h2>{10 if report.linkmap else 9}. Inputs and method</h2>",
+        f"<h2>{10 if report.linkmap else 9}. Drive-test views: route, cells, drives, "
+        "events</h2>", drive_html.section(report, table_html),
+        f"<h2>{11 if report.linkmap else 10}. Inputs and method</h2>",
         table_html(report, t["inputs"]),
         "<ul>" + "".join(f"<li>{escape(n)}</li>" for n in report.notes) + "</ul>"
         if report.notes else "",
