@@ -51,7 +51,14 @@ def test_report_renders_in_chromium(page_file: Path) -> None:
             page.on("request", lambda r: requests.append(r.url))
             page.goto(page_file.as_uri())
             assert page.locator(".verdict b.big").inner_text() in ("PASS", "FAIL")
-            assert page.locator("h2").count() == 9
+            assert page.locator("h2").count() == 10
+            # the route's measure is chosen without a script: one measure's maps at a time
+            assert page.locator(".mv-rsrp").is_visible()
+            page.locator("label[for='m-rtt']").click()
+            assert page.locator(".mv-rtt").is_visible()
+            assert not page.locator(".mv-rsrp").is_visible()
+            assert page.locator(".mv-rtt svg.rmap rect").count() > 10
+            page.locator(".mv-rtt").screenshot(path=str(ARTIFACTS / "route-rtt.png"))
             charts = page.locator("svg.chart")
             assert charts.count() >= 5
             for i in range(charts.count()):

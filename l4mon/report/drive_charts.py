@@ -97,7 +97,7 @@ def route_map(squares: list[tuple[float, float, float, int]], projection: Projec
                     f'height="{2 * r:.1f}" fill="{scale.colour(value)}"><title>{value:.1f} '
                     f"{escape(scale.unit)} (mean of {n:,})</title></rect>")
     return (f'<svg viewBox="0 0 {w:.0f} {h:.0f}" width="{w:.0f}" role="img" '
-            f'aria-label="{escape(title)}" class="rmap">' + "".join(body) + "</svg>")
+            f'aria-label="Route: {escape(title)}" class="rmap">' + "".join(body) + "</svg>")
 
 
 def not_measured_box(projection: Projection, *, title: str, words: str) -> str:
@@ -105,7 +105,7 @@ def not_measured_box(projection: Projection, *, title: str, words: str) -> str:
     top = 22
     w, h = projection.width + 8, projection.height + top + 8
     return (f'<svg viewBox="0 0 {w:.0f} {h:.0f}" width="{w:.0f}" role="img" '
-            f'aria-label="{escape(title)}" class="rmap"><text x="4" y="15" class="h">'
+            f'aria-label="Route: {escape(title)}" class="rmap"><text x="4" y="15" class="h">'
             f'{escape(title)}</text><rect x="4" y="{top}" width="{w - 8:.0f}" '
             f'height="{h - top - 8:.0f}" fill="#f8f9fa" stroke="#ced4da"/>'
             f'<text x="{w / 2:.0f}" y="{top + (h - top) / 2:.0f}" class="t" '
@@ -129,7 +129,8 @@ def legend(scale: Scale, label: str) -> str:
                     f'<text x="{x + 20}" y="32" class="t">{min(a, b):,.1f} – {max(a, b):,.1f}'
                     "</text>")
     return (f'<svg viewBox="0 0 {4 + n * 118} 40" width="{4 + n * 118}" role="img" '
-            f'aria-label="{escape(label)} scale" class="rlegend">' + "".join(body) + "</svg>")
+            f'aria-label="Route colour scale: {escape(label)}" class="rlegend">'
+            + "".join(body) + "</svg>")
 
 
 W, PANEL, LEFT, TOP = 720, 120, 58, 24
