@@ -276,13 +276,17 @@ class Quantiles:
             # formula, and "exact" promises numpy's figure to the last bit.
             exact = np.quantile(np.frombuffer(self.values, dtype=np.float64), fractions)
             return [float(x) for x in exact]
-        return [self._sketched(100.0 * f) for f in fractions]
+        # The bins' running sums once for every fraction: a chart's 111 quantiles re-summed
+        # ~20k bins each, which cost the report ~15 % of its wall time.
+        assert self._pos is not None and self._neg is not None
+        sums = (self._pos.cumulative(), self._neg.cumulative())
+        return [self._sketched(100.0 * f, sums) for f in fractions]
 
-    def _sketched(self, q: float) -> float:
+    def _sketched(self, q: float, sums: tuple[list[int], list[int]]) -> float:
         pos, neg = self._pos, self._neg
         assert pos is not None and neg is not None
         n = pos.n + neg.n
-        pos_cum, neg_cum = pos.cumulative(), neg.cumulative()
+        pos_cum, neg_cum = sums
 
         def value(k: int) -> float:  # the k-th smallest of all: the negatives first
             if k < neg.n:
