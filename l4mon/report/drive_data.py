@@ -141,6 +141,7 @@ class DriveCollector:
     def __init__(self) -> None:
         self.data = DriveData()
         self._kinds, self._sources, self._links, self._cells = Keys(), Keys(), Keys(), Keys()
+        self._rats = Keys()
         #: stream -> (last time, last cell code as written, last named cell code, last seq)
         self._last: dict[int, tuple[float, int, int, float]] = {}
         #: vehicle code -> its last position (t, lat, lon), carried across batches
@@ -151,24 +152,17 @@ class DriveCollector:
         kind = self._kinds.codes(batch.column("kind"))
         recv = batch.column("recv_time").to_numpy(zero_copy_only=False)
         src = self._sources.codes(batch.column("source"))
-        self._spans(src, recv)
         state_rows = np.flatnonzero(kind == self._kinds.id("state"))
         positions = self._positions(batch, state_rows, src, recv)
         link_rows = np.flatnonzero(kind == self._kinds.id("link"))
         if link_rows.size:
             self._link_rows(batch, link_rows, src[link_rows], recv[link_rows], positions)
 
-    def _spans(self, src: np.ndarray, recv: np.ndarray) -> None:
+    def _spans(self, keys: np.ndarray, lows: np.ndarray, highs: np.ndarray) -> None:
+        """Each drive's span: its vehicle's first to last link sample."""
         spans = self.data.spans
-        order = np.argsort(src, kind="stable")
-        codes, starts = np.unique(src[order], return_index=True)
-        ends = np.r_[starts[1:], order.size]
-        for c, a, b in zip(codes.tolist(), starts.tolist(), ends.tolist(), strict=True):
-            if c < 0:
-                continue
-            t = recv[order[a:b]]
-            name = self._sources.names[c]
-            lo, hi = float(t.min()), float(t.max())
+        for k, lo, hi in zip(keys.tolist(), lows.tolist(), highs.tolist(), strict=True):
+            name = self._sources.names[k // _LINK_SLOTS]
             old = spans.get(name)
             spans[name] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
 
@@ -199,129 +193,164 @@ class DriveCollector:
     def _link_rows(self, batch: pa.RecordBatch, rows: np.ndarray, src: np.ndarray,
                    t: np.ndarray,
                    positions: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
-        lnk = self._links.codes(batch.column("link").take(pa.array(rows)))
+        """The batch's link rows, all streams at once: sorted by stream (arrival order kept
+        within one), each stream's first row joined to what the last batch left of it."""
+        d = self.data
+        lnk = self._links.codes(batch.column("link"))[rows]
         key = src * _LINK_SLOTS + lnk
-        order = np.argsort(key, kind="stable")  # a stream's rows stay in arrival order
+        order = np.argsort(key, kind="stable")
         rows, key, t = rows[order], key[order], t[order]
         seq = _floats(batch, "seq", rows)
-        cell = self._cells.codes(batch.column("cell_id").take(pa.array(rows)))
-        cell[cell == self._no_cell] = -1
-        rat = batch.column("rat").take(pa.array(rows))
-        figures = {name: _floats(batch, name, rows) for name in
-                   ("rsrp_dbm", "sinr_db", "rtt_ms", "ul_kbps")}
-        first = np.r_[True, key[1:] != key[:-1]]
-        starts = np.flatnonzero(first)
-        ends = np.r_[starts[1:], key.size]
-        for a, b in zip(starts.tolist(), ends.tolist(), strict=True):
-            k = int(key[a])
-            self._stream(k, t[a:b], seq[a:b], cell[a:b], rat.slice(a, b - a),
-                         {n: v[a:b] for n, v in figures.items()},
-                         positions.get(k // _LINK_SLOTS))
-
-    def _stream(self, key: int, t: np.ndarray, seq: np.ndarray, cell: np.ndarray,
-                rat: pa.Array, figures: dict[str, np.ndarray],
-                positions: tuple[np.ndarray, np.ndarray, np.ndarray] | None) -> None:
-        d = self.data
-        vehicle = self._sources.names[key // _LINK_SLOTS]
-        link = self._links.names[key % _LINK_SLOTS]
-        last = self._last.get(key)
-        prev_seq = np.r_[last[3] if last is not None else math.nan, seq[:-1]]
+        starts, carry = self._carry(key)
+        prev_seq = np.r_[math.nan, seq[:-1]]
+        prev_seq[starts] = [c[3] for c in carry]
         fresh = prev_seq != seq  # a redelivery right after its original counts once
         if not fresh.all():
-            t, seq, cell = t[fresh], seq[fresh], cell[fresh]
-            rat = rat.filter(pa.array(fresh))
-            figures = {n: v[fresh] for n, v in figures.items()}
+            rows, key, t, seq = rows[fresh], key[fresh], t[fresh], seq[fresh]
+            starts, carry = self._carry(key)
         n = t.size
         if not n:
             return
+        cell = self._cells.codes(batch.column("cell_id"))[rows]
+        cell[cell == self._no_cell] = -1
+        rat = self._rats.codes(batch.column("rat"))[rows]
+        figures = {name: _floats(batch, name, rows) for name in
+                   ("rsrp_dbm", "sinr_db", "rtt_ms", "ul_kbps")}
         d.link_samples += n
         for measure, (column, _, _) in MEASURES.items():
             got = int(np.count_nonzero(~np.isnan(figures[column])))
             d.measured[measure] = d.measured.get(measure, 0) + got
-        step = t - np.r_[last[0] if last is not None else math.nan, t[:-1]]
-        prev_cell = np.r_[last[1] if last is not None else -1, cell[:-1]]
+        lengths = np.diff(np.r_[starts, n])
+        prev_t = np.r_[math.nan, t[:-1]]
+        prev_t[starts] = [c[0] for c in carry]
+        step = t - prev_t
+        prev_cell = np.r_[-1, cell[:-1]]
+        prev_cell[starts] = [c[1] for c in carry]
         # a sample's cell served it until the stream's next sample, if that came soon
         held = np.where((step > 0) & (step <= SERVED_STEP_MAX_S), step, 0.0)
-        self._cell_figures(cell, rat, link, figures, held, prev_cell)
-        before = last[2] if last is not None else -1
-        self._events(vehicle, link, t, cell, step, before)
-        named = cell[cell >= 0]
-        self._last[key] = (float(t[-1]), int(cell[-1]),
-                           int(named[-1]) if named.size else before, float(seq[-1]))
-        series = d.series.get((vehicle, link))
-        if series is None:
-            series = d.series[(vehicle, link)] = Series(t0=float(t[0]))
-        series.add(t, np.vstack([figures[c] for c in _SERIES]))
-        if positions is not None:
-            self._route(t, figures, positions)
+        self._cell_figures(cell, rat, key % _LINK_SLOTS, figures, held, prev_cell)
+        # the last cell named before each row, within its stream (else the carried one)
+        pos = np.arange(n)
+        named_at = np.maximum.accumulate(np.where(cell >= 0, pos, -1))
+        before_at = np.r_[-1, named_at[:-1]]
+        stream_start = np.repeat(starts, lengths)
+        carried_named = np.repeat(np.array([c[2] for c in carry], dtype=np.int64), lengths)
+        before = np.where(before_at >= stream_start, cell[np.maximum(before_at, 0)],
+                          carried_named)
+        changed = (cell >= 0) & (before >= 0) & (cell != before)
+        self._events(key, t, cell, before, changed, step)
+        ends = np.r_[starts[1:], n] - 1
+        self._spans(key[starts], np.minimum.reduceat(t, starts), np.maximum.reduceat(t, starts))
+        for i, (k, e) in enumerate(zip(key[starts].tolist(), ends.tolist(), strict=True)):
+            last_named = int(cell[named_at[e]]) if named_at[e] >= starts[i] else carry[i][2]
+            self._last[k] = (float(t[e]), int(cell[e]), last_named, float(seq[e]))
+            series = d.series.get(self._stream_name(k))
+            if series is None:
+                series = d.series[self._stream_name(k)] = Series(t0=float(t[starts[i]]))
+            series.add(t[starts[i]:e + 1], np.vstack([figures[c][starts[i]:e + 1]
+                                                     for c in _SERIES]))
+        self._route(key // _LINK_SLOTS, t, figures, positions)
 
-    def _cell_figures(self, cell: np.ndarray, rat: pa.Array, link: str,
+    def _carry(self, key: np.ndarray) -> tuple[np.ndarray, list[tuple[float, int, int, float]]]:
+        """Where each stream starts in ``key`` (sorted), and what the last batch left of it."""
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if key.size else \
+            np.zeros(0, dtype=np.int64)
+        none = (math.nan, -1, -1, math.nan)
+        return starts, [self._last.get(k, none) for k in key[starts].tolist()]
+
+    def _stream_name(self, key: int) -> tuple[str, str]:
+        return self._sources.names[key // _LINK_SLOTS], self._links.names[key % _LINK_SLOTS]
+
+    def _cell_figures(self, cell: np.ndarray, rat: np.ndarray, link: np.ndarray,
                       figures: dict[str, np.ndarray], held: np.ndarray,
                       prev_cell: np.ndarray) -> None:
-        cells = self.data.cells
-        for c in np.unique(cell[cell >= 0]).tolist():
-            mine = cell == c
-            acc = cells.get(self._cells.names[c])
+        cells, names = self.data.cells, self._cells.names
+        served = prev_cell >= 0
+        seconds = np.bincount(prev_cell[served], weights=held[served])
+        for c in np.flatnonzero(seconds).tolist():
+            cells.setdefault(names[c], CellFigures()).seconds += float(seconds[c])
+        on = np.flatnonzero(cell >= 0)
+        if not on.size:
+            return
+        order = on[np.argsort(cell[on], kind="stable")]
+        codes = cell[order]
+        bounds = np.flatnonzero(np.r_[True, codes[1:] != codes[:-1], True])
+        rsrp, rtt = figures["rsrp_dbm"][order], figures["rtt_ms"][order]
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            acc = cells.get(names[int(codes[a])])
             if acc is None:
-                acc = cells[self._cells.names[c]] = CellFigures()
-            acc.links.add(link)
-            acc.rats.update(r for r in rat.filter(pa.array(mine)).unique().to_pylist() if r)
-            acc.samples += int(np.count_nonzero(mine))
-            for q, column in ((acc.rsrp, "rsrp_dbm"), (acc.rtt, "rtt_ms")):
-                values = figures[column][mine]
+                acc = cells[names[int(codes[a])]] = CellFigures()
+            mine = order[a:b]
+            acc.samples += b - a
+            acc.links.update(self._links.names[x] for x in np.unique(link[mine]).tolist())
+            acc.rats.update(self._rats.names[x] for x in np.unique(rat[mine]).tolist()
+                            if x >= 0 and self._rats.names[x])
+            for q, values in ((acc.rsrp, rsrp[a:b]), (acc.rtt, rtt[a:b])):
                 q.add_many(values[~np.isnan(values)])
-        for c in np.unique(prev_cell[prev_cell >= 0]).tolist():
-            acc = cells.setdefault(self._cells.names[c], CellFigures())
-            acc.seconds += float(held[prev_cell == c].sum())
 
-    def _events(self, vehicle: str, link: str, t: np.ndarray, cell: np.ndarray,
-                step: np.ndarray, before: int) -> None:
+    def _events(self, key: np.ndarray, t: np.ndarray, cell: np.ndarray, before: np.ndarray,
+                changed: np.ndarray, step: np.ndarray) -> None:
+        """Gaps and cell changes (a row without a cell is a gap in reporting, not a change:
+        ``before`` is the last cell named before each row)."""
         d = self.data
-        found: list[tuple[float, str, str, str, str, str, str]] = [
-            (float(t[i] - step[i]), vehicle, link, "gap", "", "",
-             f"no sample for {step[i]:.1f} s") for i in np.flatnonzero(step > GAP_S).tolist()]
-        # a row without a cell is a gap in reporting, not a change: compare named rows only
-        at = np.flatnonzero(cell >= 0)
-        named = np.r_[before, cell[at]]
-        moved = np.flatnonzero((named[1:] != named[:-1]) & (named[:-1] >= 0))
         names = self._cells.names
-        found += [(float(t[at[i]]), vehicle, link, "cell change", names[int(named[i])],
-                   names[int(named[i + 1])], "") for i in moved.tolist()]
-        d.changes[(vehicle, link)] = d.changes.get((vehicle, link), 0) + int(moved.size)
+        found: list[tuple[float, str, str, str, str, str, str]] = []
+        for i in np.flatnonzero(step > GAP_S).tolist():
+            vehicle, link = self._stream_name(int(key[i]))
+            found.append((float(t[i] - step[i]), vehicle, link, "gap", "", "",
+                          f"no sample for {step[i]:.1f} s"))
+        for i in np.flatnonzero(changed).tolist():
+            stream = self._stream_name(int(key[i]))
+            d.changes[stream] = d.changes.get(stream, 0) + 1
+            found.append((float(t[i]), *stream, "cell change", names[int(before[i])],
+                          names[int(cell[i])], ""))
         room = max(0, EVENTS_MAX - len(d.events))
         d.events += found[:room]
         d.events_dropped += max(0, len(found) - room)
 
-    def _route(self, t: np.ndarray, figures: dict[str, np.ndarray],
-               positions: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+    def _route(self, vehicle: np.ndarray, t: np.ndarray, figures: dict[str, np.ndarray],
+               positions: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
         """Each sample at its vehicle's last position (at most ``POSITION_MAX_AGE_S`` old),
-        averaged into its square."""
-        pt, plat, plon = positions
-        at = np.searchsorted(pt, t, side="right") - 1
-        ok = at >= 0
-        ok[ok] &= (t[ok] - pt[at[ok]]) <= POSITION_MAX_AGE_S
-        if not ok.any():
+        averaged into its square. Rows are sorted by vehicle: each one's rows are a run."""
+        lat = np.full(t.size, math.nan)
+        lon = np.full(t.size, math.nan)
+        bounds = np.flatnonzero(np.r_[True, vehicle[1:] != vehicle[:-1], True])
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+            found = positions.get(int(vehicle[a]))
+            if found is None:
+                continue
+            pt, plat, plon = found
+            mine = t[a:b]
+            at = np.searchsorted(pt, mine, side="right") - 1
+            ok = (at >= 0) & (mine - pt[np.maximum(at, 0)] <= POSITION_MAX_AGE_S)
+            lat[a:b] = np.where(ok, plat[np.maximum(at, 0)], math.nan)
+            lon[a:b] = np.where(ok, plon[np.maximum(at, 0)], math.nan)
+        placed = ~np.isnan(lat)
+        if not placed.any():
             return
-        lat_bin = np.floor(plat[at[ok]] / ROUTE_BIN_DEG).astype(np.int64)
-        lon_bin = np.floor(plon[at[ok]] / ROUTE_BIN_DEG).astype(np.int64)
-        square = lat_bin * _LON_BINS + (lon_bin + _LON_BINS // 2)
+        square = (np.floor(lat[placed] / ROUTE_BIN_DEG).astype(np.int64) * _LON_BINS
+                  + np.floor(lon[placed] / ROUTE_BIN_DEG).astype(np.int64) + _LON_BINS // 2)
+        uniq, inverse = np.unique(square, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        squares = [divmod(sq, _LON_BINS) for sq in uniq.tolist()]
         for measure, (column, _, _) in MEASURES.items():
-            values = figures[column][ok]
+            values = figures[column][placed]
             has = ~np.isnan(values)
             if not has.any():
                 continue
-            uniq, inverse = np.unique(square[has], return_inverse=True)
-            sums = np.bincount(inverse, weights=values[has])
-            counts = np.bincount(inverse)
-            for sq, s, k in zip(uniq.tolist(), sums.tolist(), counts.tolist(), strict=True):
-                a, b = divmod(sq, _LON_BINS)
+            sums = np.bincount(inverse[has], weights=values[has], minlength=uniq.size)
+            counts = np.bincount(inverse[has], minlength=uniq.size)
+            for j in np.flatnonzero(counts).tolist():
+                a, b = squares[j]
                 acc = self.data.route.setdefault((measure, a, b - _LON_BINS // 2), [0.0, 0])
-                acc[0] += s
-                acc[1] += k
+                acc[0] += float(sums[j])
+                acc[1] += int(counts[j])
 
 
 def _floats(batch: pa.RecordBatch, name: str, rows: np.ndarray) -> np.ndarray:
-    column = batch.column(name).take(pa.array(rows))
-    return column.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    """A numeric column at ``rows`` as float64, null → NaN (the whole column converted, then
+    indexed: cheaper than Arrow's take for most of a batch)."""
+    column = batch.column(name).to_numpy(zero_copy_only=False)
+    return column.astype(np.float64, copy=False)[rows]
 
 

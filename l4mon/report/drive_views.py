@@ -310,11 +310,11 @@ def _drives(inputs: list[DriveInput], records: dict[str, list[dict[str, Any]]]
                     times, means = i.data.series[(vehicle, link)].means()
                     lines.append((link, times - start, means[row]))
                     if row == 0:
-                        for k, t in enumerate(times.tolist()):
-                            series.rows.append({
-                                "drive": drive, "link": link, "t_s": t - start,
-                                **{c: _num(means[j][k]) for j, c in
-                                   enumerate(("rsrp_dbm", "sinr_db", "rtt_ms"))}})
+                        columns = [_nums(means[j]) for j in range(3)]
+                        series.rows += [
+                            {"drive": drive, "link": link, "t_s": t - start, "rsrp_dbm": a,
+                             "sinr_db": b, "rtt_ms": c}
+                            for t, a, b, c in zip(times.tolist(), *columns, strict=True)]
                 panels.append((label, unit, log, lines))
             if drawn < DRIVES_DRAWN:
                 marks = [(r["t_s"], r["event"].removeprefix("handover ")) for r in listed]
@@ -324,8 +324,10 @@ def _drives(inputs: list[DriveInput], records: dict[str, list[dict[str, Any]]]
     return series, events, changes, charts
 
 
-def _num(x: float) -> float | None:
-    return None if np.isnan(x) else float(x)
+def _nums(values: np.ndarray) -> list[float | None]:
+    """NaN (a bucket without a value) as None: an empty cell, never 0."""
+    return [None if isnan else x for x, isnan in zip(values.tolist(),
+                                                      np.isnan(values).tolist(), strict=True)]
 
 
 def _compare(drive: str, vehicle: str, link: str, data: DriveData,
