@@ -282,9 +282,12 @@ class DriveCollector:
                 acc = cells[names[int(codes[a])]] = CellFigures()
             mine = order[a:b]
             acc.samples += b - a
-            acc.links.update(self._links.names[x] for x in np.unique(link[mine]).tolist())
-            acc.rats.update(self._rats.names[x] for x in np.unique(rat[mine]).tolist()
-                            if x >= 0 and self._rats.names[x])
+            # which links and RATs served it: counts, not a sort (a batch has ~100k rows)
+            acc.links.update(self._links.names[x] for x in
+                             np.flatnonzero(np.bincount(link[mine])).tolist())
+            acc.rats.update(self._rats.names[x - 1] for x in
+                            np.flatnonzero(np.bincount(rat[mine] + 1)).tolist()
+                            if x > 0 and self._rats.names[x - 1])
             for q, values in ((acc.rsrp, rsrp[a:b]), (acc.rtt, rtt[a:b])):
                 q.add_many(values[~np.isnan(values)])
 
