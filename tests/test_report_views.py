@@ -271,3 +271,27 @@ def test_shared_cicv5g_files_per_cell_against_the_file(tmp_path: Path) -> None:
             assert got[cell]["rsrp_n"] == rsrp.size
             if rsrp.size:
                 assert got[cell]["rsrp_p50"] == np.percentile(rsrp, 50)
+
+
+def test_over_time_buckets_are_means_of_their_samples() -> None:
+    """A long stream fed in uneven batches: at most 2 x SERIES_POINTS buckets, each the mean
+    of the samples in it (numpy on the same times), a bucket without a value NaN, not 0."""
+    from l4mon.report.drive_data import SERIES_POINTS, Series
+
+    t = np.arange(0.0, 5000.0, 0.5)
+    rtt = np.where(t > 100, np.nan, 20.0 + t % 7)
+    values = np.vstack([-90.0 - t % 11, t % 13, rtt])
+    series = Series(t0=0.0)
+    for a in range(0, t.size, 777):
+        series.add(t[a:a + 777], values[:, a:a + 777])
+    times, means = series.means()
+    assert times.size <= 2 * SERIES_POINTS and series.width > 1.0
+    bucket = (t // series.width).astype(np.int64)
+    for row in range(3):
+        ok = ~np.isnan(values[row])
+        sums = np.bincount(bucket[ok], weights=values[row][ok], minlength=times.size)
+        counts = np.bincount(bucket[ok], minlength=times.size)
+        with np.errstate(invalid="ignore"):
+            want = sums / counts
+        assert np.allclose(means[row], want, equal_nan=True)
+    assert np.isnan(means[2][times > 101 + series.width]).all()

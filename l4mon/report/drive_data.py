@@ -74,44 +74,48 @@ class CellFigures:
 @dataclass
 class Series:
     """One (vehicle, link) over time: per bucket of ``width`` s from ``t0``, the sums and counts
-    of RSRP, SINR and RTT (means are drawn; a bucket without a value is no point)."""
+    of RSRP, SINR and RTT (means are drawn; a bucket without a value is no point). The arrays
+    hold ``2 × SERIES_POINTS`` buckets from the start; the width doubles to stay within."""
 
     t0: float
     width: float = 1.0
-    sums: np.ndarray = field(default_factory=lambda: np.zeros((3, 0)))
-    counts: np.ndarray = field(default_factory=lambda: np.zeros((3, 0), dtype=np.int64))
+    sums: np.ndarray = field(default_factory=lambda: np.zeros(3 * 2 * SERIES_POINTS))
+    counts: np.ndarray = field(default_factory=lambda: np.zeros(3 * 2 * SERIES_POINTS,
+                                                                dtype=np.int64))
+    used: int = 0  # buckets up to the latest sample
 
     def add(self, t: np.ndarray, values: np.ndarray) -> None:
         """``values``: 3 rows (RSRP, SINR, RTT) of NaN-or-value for the times ``t``."""
-        while t.size and (t.max() - self.t0) / self.width >= 2 * SERIES_POINTS:
+        if not t.size:
+            return
+        size = 2 * SERIES_POINTS
+        while (t.max() - self.t0) / self.width >= size:
             self._coarsen()
-        idx = ((t - self.t0) / self.width).astype(np.int64)
-        idx = np.clip(idx, 0, None)
-        size = int(idx.max()) + 1 if idx.size else 0
-        if size > self.sums.shape[1]:
-            grow = size - self.sums.shape[1]
-            self.sums = np.pad(self.sums, ((0, 0), (0, grow)))
-            self.counts = np.pad(self.counts, ((0, 0), (0, grow)))
-        width = self.sums.shape[1]
-        for row in range(3):
-            ok = ~np.isnan(values[row])
-            self.sums[row] += np.bincount(idx[ok], weights=values[row][ok], minlength=width)
-            self.counts[row] += np.bincount(idx[ok], minlength=width)
+        idx = np.clip(((t - self.t0) / self.width).astype(np.int64), 0, size - 1)
+        self.used = max(self.used, int(idx.max()) + 1)
+        flat = (np.arange(3)[:, None] * size + idx[None, :]).ravel()
+        v = values.ravel()
+        ok = ~np.isnan(v)
+        self.sums += np.bincount(flat[ok], weights=v[ok], minlength=3 * size)
+        self.counts += np.bincount(flat[ok], minlength=3 * size)
 
     def _coarsen(self) -> None:
-        n = self.sums.shape[1]
-        if n % 2:
-            self.sums = np.pad(self.sums, ((0, 0), (0, 1)))
-            self.counts = np.pad(self.counts, ((0, 0), (0, 1)))
-        self.sums = self.sums[:, 0::2] + self.sums[:, 1::2]
-        self.counts = self.counts[:, 0::2] + self.counts[:, 1::2]
+        size = 2 * SERIES_POINTS
+        for name in ("sums", "counts"):
+            grid = getattr(self, name).reshape(3, size)
+            half = grid[:, 0::2] + grid[:, 1::2]
+            setattr(self, name, np.concatenate([half, np.zeros_like(half)], axis=1).ravel())
         self.width *= 2
+        self.used = (self.used + 1) // 2
 
     def means(self) -> tuple[np.ndarray, np.ndarray]:
         """(bucket mid times, 3 rows of means with NaN where a bucket has no value)."""
+        size = 2 * SERIES_POINTS
+        sums = self.sums.reshape(3, size)[:, :self.used]
+        counts = self.counts.reshape(3, size)[:, :self.used]
         with np.errstate(invalid="ignore", divide="ignore"):
-            means = self.sums / self.counts
-        times = self.t0 + (np.arange(self.sums.shape[1]) + 0.5) * self.width
+            means = sums / counts
+        times = self.t0 + (np.arange(self.used) + 0.5) * self.width
         return times, means
 
 
@@ -175,11 +179,14 @@ class DriveCollector:
             lat, lon = _floats(batch, "lat", rows), _floats(batch, "lon", rows)
             ok = ~(np.isnan(lat) | np.isnan(lon))
             vs, t = src[rows][ok], recv[rows][ok]
-            lat, lon = lat[ok], lon[ok]
-            for v in np.unique(vs).tolist():
-                mine = vs == v
+            order = np.argsort(vs, kind="stable")  # each vehicle's positions in time order
+            vs, t, lat, lon = vs[order], t[order], lat[ok][order], lon[ok][order]
+            bounds = np.flatnonzero(np.r_[True, vs[1:] != vs[:-1], True]) if vs.size else \
+                np.zeros(1, dtype=np.int64)
+            for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
+                v = int(vs[a])
                 carried = self._pos.get(v)
-                mt, ma, mo = t[mine], lat[mine], lon[mine]
+                mt, ma, mo = t[a:b], lat[a:b], lon[a:b]
                 if carried is not None:
                     mt, ma, mo = (np.r_[carried[0], mt], np.r_[carried[1], ma],
                                   np.r_[carried[2], mo])
