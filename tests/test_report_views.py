@@ -21,7 +21,7 @@ from l4mon.report.export import write_csv, write_parquet
 from l4mon.report.html import render
 from scenarios.importers import import_files
 from telemetry.drivelog import Conditions
-from tests import report_logs
+from tests import drive_truth, report_logs
 from tests.parts import shared_data
 
 T0 = dt.datetime(2024, 3, 4, 9, 0, 0)  # local time of the made-up exports
@@ -295,3 +295,22 @@ def test_over_time_buckets_are_means_of_their_samples() -> None:
             want = sums / counts
         assert np.allclose(means[row], want, equal_nan=True)
     assert np.isnan(means[2][times > 101 + series.width]).all()
+
+
+def test_gnettrack_events_on_the_phones_clock(tmp_path: Path) -> None:
+    """A G-NetTrack run of ../shared/data: its stamps were Cork's local time, so its events'
+    wall clock is Europe/Dublin, each the same instant as its drive-relative time says; and
+    the cell changes are those of the rows that name a cell, read from the file itself."""
+    path = shared_data("gnettrack-5g/*.csv")[0]
+    import_files("gnettrack", [path], tmp_path / "log")
+    report = build_report([tmp_path / "log"], ReportOptions(replay="never"))
+    events = report.tables["events"].rows
+    assert events and {r["zone"] for r in events} == {"Europe/Dublin"}
+    data = report_logs.rows(tmp_path / "log")
+    start = min(t for t, k in zip(data["recv_time"], data["kind"], strict=True) if k == "link")
+    zone = ZoneInfo("Europe/Dublin")
+    for r in events:
+        when = dt.datetime.fromtimestamp(start + r["t_s"], tz=zone)
+        assert r["wall"] == when.strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + f" {when.tzname()}"
+    (row,) = report.tables["cell_changes"].rows
+    assert row["cell_changes"] == drive_truth.truth("gnettrack", path).cell_changes

@@ -88,6 +88,8 @@ DEFAULT_SITE: Final = "gnettrack"
 LINK: Final = "cell"
 SOURCE: Final = {
     "kind": "gnettrack",
+    # the zone the stamps were read in (--tz replaces it): the report's wall clock uses it
+    "timezone": TIMEZONE,
     "citation": CITATION,
     "licence": "GPL-3.0",
     "note": "the imported log is derived data under GPL-3.0: keep it outside the project",
