@@ -142,7 +142,7 @@ def log_part(log: LogInput, *, options: ReportOptions, site: Site | None,
     runs: list[StateRun] = []
     state = _state_for(log, figs, options, covered, site, runs, notes)
     return LogPart(requirement=_requirement(own), figs=figs, state=state, runs=runs,
-                   notes=notes, views=collector.data)
+                   notes=notes, views=collector.result())
 
 
 def build_report(paths: list[str | Path], options: ReportOptions | None = None, *,

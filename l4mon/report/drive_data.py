@@ -148,8 +148,10 @@ class DriveCollector:
         self._rats = Keys()
         #: stream -> (last time, last cell code as written, last named cell code, last seq)
         self._last: dict[int, tuple[float, int, int, float]] = {}
-        #: vehicle code -> its last position (t, lat, lon), carried across batches
-        self._pos: dict[int, tuple[float, float, float]] = {}
+        self._pos: dict[int, tuple[float, int]] = {}  # vehicle -> last (t, square id)
+        #: route square code -> dense id; per measure the squares' sums and counts
+        self._square: dict[int, int] = {}
+        self._route_sums: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         self._no_cell = self._cells.id("")  # an empty cell id names no cell
 
     def add(self, batch: pa.RecordBatch) -> None:
@@ -171,31 +173,48 @@ class DriveCollector:
             spans[name] = (lo, hi) if old is None else (min(old[0], lo), max(old[1], hi))
 
     def _positions(self, batch: pa.RecordBatch, rows: np.ndarray, src: np.ndarray,
-                   recv: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """vehicle code -> (times, lat, lon) of its positions: the one carried from the last
-        batch, then this batch's."""
-        out: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+                   recv: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+        """vehicle code -> (times, route square ids) of its positions: the one carried from
+        the last batch, then this batch's."""
+        out: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         if rows.size:
             lat, lon = _floats(batch, "lat", rows), _floats(batch, "lon", rows)
             ok = ~(np.isnan(lat) | np.isnan(lon))
             vs, t = src[rows][ok], recv[rows][ok]
             order = np.argsort(vs, kind="stable")  # each vehicle's positions in time order
-            vs, t, lat, lon = vs[order], t[order], lat[ok][order], lon[ok][order]
+            vs, t = vs[order], t[order]
+            squares = self._square_ids(lat[ok][order], lon[ok][order])
             bounds = np.flatnonzero(np.r_[True, vs[1:] != vs[:-1], True]) if vs.size else \
                 np.zeros(1, dtype=np.int64)
             for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
                 v = int(vs[a])
                 carried = self._pos.get(v)
-                mt, ma, mo = t[a:b], lat[a:b], lon[a:b]
+                mt, ms = t[a:b], squares[a:b]
                 if carried is not None:
-                    mt, ma, mo = (np.r_[carried[0], mt], np.r_[carried[1], ma],
-                                  np.r_[carried[2], mo])
-                out[v] = (mt, ma, mo)
-                self._pos[v] = (float(mt[-1]), float(ma[-1]), float(mo[-1]))
-        for v, (t0, a, o) in self._pos.items():
+                    mt, ms = np.r_[carried[0], mt], np.r_[carried[1], ms]
+                out[v] = (mt, ms)
+                self._pos[v] = (float(mt[-1]), int(ms[-1]))
+        for v, (t0, sq) in self._pos.items():
             if v not in out:
-                out[v] = (np.array([t0]), np.array([a]), np.array([o]))
+                out[v] = (np.array([t0]), np.array([sq], dtype=np.int64))
         return out
+
+    def _square_ids(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+        """Each position's route square as a dense id. A track stays in a square for many
+        positions: only where it enters a new one is the square looked up."""
+        code = (np.floor(lat / ROUTE_BIN_DEG).astype(np.int64) * _LON_BINS
+                + np.floor(lon / ROUTE_BIN_DEG).astype(np.int64) + _LON_BINS // 2)
+        if not code.size:
+            return code
+        heads = np.r_[True, code[1:] != code[:-1]]
+        ids = np.array([self._square_id(c) for c in code[heads].tolist()], dtype=np.int64)
+        return ids[np.cumsum(heads) - 1]
+
+    def _square_id(self, code: int) -> int:
+        found = self._square.get(code)
+        if found is None:
+            found = self._square[code] = len(self._square)
+        return found
 
     def _link_rows(self, batch: pa.RecordBatch, rows: np.ndarray, src: np.ndarray,
                    t: np.ndarray,
@@ -319,42 +338,47 @@ class DriveCollector:
         d.events_dropped += max(0, len(found) - room)
 
     def _route(self, vehicle: np.ndarray, t: np.ndarray, figures: dict[str, np.ndarray],
-               positions: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+               positions: dict[int, tuple[np.ndarray, np.ndarray]]) -> None:
         """Each sample at its vehicle's last position (at most ``POSITION_MAX_AGE_S`` old),
-        averaged into its square. Rows are sorted by vehicle: each one's rows are a run."""
-        lat = np.full(t.size, math.nan)
-        lon = np.full(t.size, math.nan)
+        added to its square's sums. Rows are sorted by vehicle: each one's rows are a run."""
+        square = np.full(t.size, -1, dtype=np.int64)
         bounds = np.flatnonzero(np.r_[True, vehicle[1:] != vehicle[:-1], True])
         for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist(), strict=True):
             found = positions.get(int(vehicle[a]))
             if found is None:
                 continue
-            pt, plat, plon = found
+            pt, psq = found
             mine = t[a:b]
             at = np.searchsorted(pt, mine, side="right") - 1
             ok = (at >= 0) & (mine - pt[np.maximum(at, 0)] <= POSITION_MAX_AGE_S)
-            lat[a:b] = np.where(ok, plat[np.maximum(at, 0)], math.nan)
-            lon[a:b] = np.where(ok, plon[np.maximum(at, 0)], math.nan)
-        placed = ~np.isnan(lat)
+            square[a:b] = np.where(ok, psq[np.maximum(at, 0)], -1)
+        placed = square >= 0
         if not placed.any():
             return
-        square = (np.floor(lat[placed] / ROUTE_BIN_DEG).astype(np.int64) * _LON_BINS
-                  + np.floor(lon[placed] / ROUTE_BIN_DEG).astype(np.int64) + _LON_BINS // 2)
-        uniq, inverse = np.unique(square, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        squares = [divmod(sq, _LON_BINS) for sq in uniq.tolist()]
+        n = len(self._square)
         for measure, (column, _, _) in MEASURES.items():
-            values = figures[column][placed]
-            has = ~np.isnan(values)
+            values = figures[column]
+            has = placed & ~np.isnan(values)
             if not has.any():
                 continue
-            sums = np.bincount(inverse[has], weights=values[has], minlength=uniq.size)
-            counts = np.bincount(inverse[has], minlength=uniq.size)
+            sums, counts = self._route_sums.get(measure, (np.zeros(0), np.zeros(0, np.int64)))
+            if sums.size < n:
+                grow = (0, n - sums.size)
+                sums, counts = np.pad(sums, grow), np.pad(counts, grow)
+            sums += np.bincount(square[has], weights=values[has], minlength=n)
+            counts += np.bincount(square[has], minlength=n)
+            self._route_sums[measure] = (sums, counts)
+
+    def result(self) -> DriveData:
+        """The log's share, its route squares named by their bins (call after the scan)."""
+        codes = list(self._square)
+        for measure, (sums, counts) in self._route_sums.items():
             for j in np.flatnonzero(counts).tolist():
-                a, b = squares[j]
-                acc = self.data.route.setdefault((measure, a, b - _LON_BINS // 2), [0.0, 0])
-                acc[0] += float(sums[j])
-                acc[1] += int(counts[j])
+                lat_bin, lon_code = divmod(codes[j], _LON_BINS)
+                self.data.route[(measure, lat_bin, lon_code - _LON_BINS // 2)] = [
+                    float(sums[j]), int(counts[j])]
+        self._route_sums = {}
+        return self.data
 
 
 def _floats(batch: pa.RecordBatch, name: str, rows: np.ndarray) -> np.ndarray:
