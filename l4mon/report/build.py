@@ -21,7 +21,14 @@ import numpy as np
 
 from l4mon.config import HubConfig
 from l4mon.context import replay_context
-from l4mon.report import charts, linkmap_section, not_measured, tables_build, verdict
+from l4mon.report import (
+    charts,
+    command_times,
+    linkmap_section,
+    not_measured,
+    tables_build,
+    verdict,
+)
 from l4mon.report.aggregate import BATCH_ROWS, Limits, RawFigures, scan
 from l4mon.report.budgets import budgets, thresholds
 from l4mon.report.differences import compare
@@ -215,6 +222,7 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
     ends = [t for f in raw.values() if (t := f.end) is not None] + [
         float(r.doc["span"]["end"]) for r in results if r.doc.get("span", {}).get("end")]
     tables = {t.name: t for t in [*built, diff, inputs]}
+    tables["command_times"] = command_times.table(runs)
     graded, detail = verdict.decide(summary, conditions, config.report)
     section = None
     if linkmap is not None and options.linkmap is not None:
