@@ -22,7 +22,6 @@ from l4mon.alerts.journal import JournalError
 from l4mon.alerts.model import Alert, Transition
 from l4mon.auth import TokenStore
 from l4mon.clock import Clock
-from l4mon.commands.model import SENT
 from l4mon.commands.service import wire
 from l4mon.history import History
 from l4mon.hub import Hub
@@ -98,14 +97,17 @@ class Runtime:
         self.commands = commands
         if commands is not None:
             commands.listeners.append(self._command_changed)
+            commands.sent_listeners.append(self._command_sent)
             hub.command_messages = self._command_message
 
     def _command_changed(self, command: CommandRecord) -> None:
         self.broadcaster.publish("command", {"command": command.to_dict()})
-        if self.recorder is not None and command.state == SENT and command.sent_at is not None:
-            # The hub never hears its own commands back (no-local): the recording gets each
-            # send here, once the broker has it, as it went on the wire.
-            self.recorder.add([(*wire(command), None)], command.sent_at)
+
+    def _command_sent(self, command: CommandRecord, at: float) -> None:
+        """The hub never hears its own commands back (no-local): the recording gets each send
+        here, once the broker has it, as it went on the wire, at the publish's start."""
+        if self.recorder is not None:
+            self.recorder.add([(*wire(command), None)], at)
 
     def _command_message(self, topic: str, payload: bytes, now: float) -> None:
         """A vehicle's answer: taken where commands are decided (a single hub, a pair's

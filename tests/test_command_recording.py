@@ -126,10 +126,10 @@ def test_a_recording_keeps_commands_and_the_report_gives_their_round_trips(
     for cid in ("r0", "r1", "r2"):
         c = commands[cid]
         assert c["links"] == "l5g" and c["kind"] == "stop"
-        # the replay's round trip is the live one: the hub's own send and receive times
+        # the replay's round trip is the live one: from the hub's publish (after it journaled
+        # the command) to the answer's arrival, as the hub journaled it
         steps = {s["state"]: s["at"] for s in live[cid]}
-        assert c["received_ms"] == pytest.approx((steps["received"] - steps["sent"]) * 1000,
-                                                 abs=1.0)
+        assert 0 < c["received_ms"] <= (steps["received"] - steps["issued"]) * 1000 + 0.01
         assert 150 <= c["done_ms"] - c["received_ms"] < 2_000  # the vehicle's 0.2 s
     assert commands["r-res"]["refused"] == "the test vehicle never resumes"
 

@@ -108,6 +108,9 @@ class CommandService:
         self.unseen = unseen
         #: Called with each command after it changed (and was journaled): the console.
         self.listeners: list[Callable[[CommandRecord], None]] = []
+        #: Called with each command the broker took, and when its publish started (a
+        #: vehicle's answer may come before the broker's acknowledgement): the recorder.
+        self.sent_listeners: list[Callable[[CommandRecord, float], None]] = []
         #: Answers that told the hub nothing new (a QoS 1 redelivery, a vehicle repeating).
         self.duplicate_answers = 0
         #: Commands still waiting for the vehicle, as the journal has them: a restarted hub
@@ -230,6 +233,7 @@ class CommandService:
     async def _send(self, command: CommandRecord, now: float, operator: str, *,
                     again: bool) -> None:
         topic, payload = wire(command)
+        started = self.clock()
         try:
             note = await self.publisher.publish(topic, payload)
         except NotSent as error:
@@ -238,6 +242,8 @@ class CommandService:
                            detail=f"not sent: {error.reason}")
             raise Refused(503, f"command {command.id} was not sent: {error.reason}") from None
         now = self.clock()
+        for listener in self.sent_listeners:
+            listener(command, started)
         sent = "sent again" if again else "sent"
         detail = f"{sent}: the broker acknowledged it" + (f" ({note})" if note else "")
         if PROGRESS[command.state] < PROGRESS[RECEIVED]:  # else an answer came meanwhile
