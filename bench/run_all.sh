@@ -16,7 +16,7 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 mkdir -p "$OUT"
 ALL=(lean_publish mqtt_clients ingest hub_cost hub_cost_ab alert_latency_link alert_latency_mrm
-     replay replay_log report faults ha_failover console_frames soak)
+     replay replay_log report faults ha_failover console_frames soak commands)
 [ $# -gt 0 ] && ALL=("$@")
 
 command_for() {
@@ -36,6 +36,7 @@ command_for() {
     ha_failover) echo "bench/ha_failover.py" ;;
     console_frames) echo "bench/console_frames.py --rounds 3" ;;
     soak) echo "bench/soak.py --minutes 30 --warmup-min 4 --sample-s 15" ;;
+    commands) echo "bench/commands.py --commands 200 --kills 2 --in-flight 30" ;;
     *) return 1 ;;
   esac
 }

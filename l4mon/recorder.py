@@ -8,6 +8,8 @@ manifest written: nothing received is lost. If the writer falls behind by more t
 memory (``l4mon_recorder_dropped_total``).
 
 Refused messages are not recorded: they are not telemetry, and the quarantine keeps them.
+Commands the hub sent and the vehicles' answers are (rows of kind ``command`` and
+``command_ack``), as they went on the wire: a replay carries them, never re-sends them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,16 @@ import time
 from collections import deque
 from pathlib import Path
 
+import msgspec
+
 from l4mon.types import Batch
+from telemetry.commands import (
+    ANSWER,
+    decode_answer,
+    decode_command,
+    is_command_family,
+    parse_command_topic,
+)
 from telemetry.decode import Decoder, Rejected
 from telemetry.drivelog import DriveLogWriter, Manifest
 
@@ -100,6 +111,9 @@ class Recorder:
             self._writer.flush()  # an hour's rows stay in that hour's folder
             self._writer.subdir = partition
         for topic, payload, content_type in batch:
+            if is_command_family(topic):
+                self._command(now, topic, bytes(payload))
+                continue
             try:
                 route, msg, _ = self._decoder.decode(topic, payload, now, content_type)
             except Rejected:
@@ -107,3 +121,24 @@ class Recorder:
             self._writer.add(now, route, msg, topic=topic, payload=bytes(payload),
                              content_type=content_type)
             self.recorded += 1
+
+    def _command(self, now: float, topic: str, payload: bytes) -> None:
+        """A command the hub sent (``Runtime`` adds it once the broker has it) or a vehicle's
+        answer: recorded as it went, so a replay and the report have the round trips. What
+        is not a valid one is not recorded (the hub quarantined it)."""
+        route = parse_command_topic(topic)
+        if route is None:
+            return
+        try:
+            if route.kind == ANSWER:
+                answer = decode_answer(payload)
+                what, command_id, ts = answer.status, answer.id, answer.ts
+            else:
+                command = decode_command(payload)
+                what, command_id, ts = command.kind, command.id, command.ts
+        except (msgspec.ValidationError, msgspec.DecodeError, ValueError):
+            return
+        self._writer.add_command(now, topic, payload, kind=route.kind, site=route.site,
+                                 vehicle=route.vehicle, ts=ts, what=what,
+                                 command_id=command_id)
+        self.recorded += 1

@@ -22,6 +22,7 @@ from l4mon.alerts.journal import JournalError
 from l4mon.alerts.model import Alert, Transition
 from l4mon.auth import TokenStore
 from l4mon.clock import Clock
+from l4mon.commands.service import wire
 from l4mon.history import History
 from l4mon.hub import Hub
 from l4mon.ingest.buffer import BatchBuffer
@@ -90,23 +91,41 @@ class Runtime:
             self.broadcaster.seq = hub.alerts.journal.last_seq()
         if ha is not None:
             ha.on_role.append(lambda: self.broadcaster.publish("ha", {"ha": self.ha_view()}))
+            ha.on_role.append(self._role_changed)
             ha.on_duty.append(self.duty_changed)
         #: Commands to vehicles (l4mon/commands/); None where the hub cannot publish.
         self.commands = commands
         if commands is not None:
             commands.listeners.append(self._command_changed)
+            commands.sent_listeners.append(self._command_sent)
             hub.command_messages = self._command_message
 
     def _command_changed(self, command: CommandRecord) -> None:
         self.broadcaster.publish("command", {"command": command.to_dict()})
 
+    def _command_sent(self, command: CommandRecord, at: float) -> None:
+        """The hub never hears its own commands back (no-local): the recording gets each send
+        here, once the broker has it, as it went on the wire, at the publish's start."""
+        if self.recorder is not None:
+            self.recorder.add([(*wire(command), None)], at)
+
     def _command_message(self, topic: str, payload: bytes, now: float) -> None:
         """A vehicle's answer: taken where commands are decided (a single hub, a pair's
-        leader); a standby leaves them to the leader, which journals them."""
-        if self.commands is not None and self.leading:
+        leader); a standby leaves them to the leader, which journals them, and keeps them
+        for a promotion (the leader may die before it journaled them)."""
+        if self.commands is None:
+            self.hub.command_messages_ignored += 1
+        elif self.leading:
             self.commands.take(topic, payload, now)
         else:
             self.hub.command_messages_ignored += 1
+            self.commands.keep(topic, payload, now)
+
+    def _role_changed(self) -> None:
+        """A pair's standby that now leads takes over the old leader's commands in flight
+        from the journal (l4mon/commands/service.py ``promote``)."""
+        if self.commands is not None and self.leading:
+            self.commands.promote(self.clock.now())
 
     @property
     def leading(self) -> bool:

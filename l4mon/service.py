@@ -73,7 +73,8 @@ def build_hub(config: HubConfig, *, site: Site | None = None,
             raise ValueError(f"service.timetable: vehicle {planned.vehicle}: "
                              f"{refused.detail}") from None
     if config.linkmap.path:
-        engine.lookahead = LookAhead.load(config.linkmap, site=site)
+        engine.lookahead = LookAhead.load(config.linkmap, site=site,
+                                            degraded=config.links.degraded)
 
         def rsus() -> Iterable[RsuTrack]:  # their weather; a session's end replaces the table
             return hub.fleet.rsus.values()

@@ -301,6 +301,9 @@ class MapWatcher:
                         _flag(row, flags, "passes_ul_short")
                 if short and state in _USABLE:  # relied on, and together not enough
                     _flag(row, flags, "passes_unfit")
+                    # Short of uplink costs the operator the picture as surely as a
+                    # degraded link does: impaired counts it too (map v4).
+                    _flag(row, flags, "passes_impaired")
 
     def handovers(self, entries: Sequence[HandoverEntry]) -> None:
         """Every final record of the replay, at its own position, in its drive."""

@@ -26,6 +26,7 @@ from handover.intersections import rates, returns_within
 from l4mon.alerts.model import Alert
 from l4mon.alerts.rules import Rule
 from l4mon.clock import ManualClock
+from l4mon.commands.trail import CommandTrail
 from l4mon.config import HubConfig, config_from_dict
 from l4mon.hub import Hub
 from l4mon.service import build_hub
@@ -124,6 +125,8 @@ class Outcome:
     #: retired at their session's end (their link counters are part of the KPIs).
     sessions: list[Session] = field(default_factory=list)
     retired: list[VehicleTrack] = field(default_factory=list)
+    #: The recorded commands and their answers (l4mon/commands/trail.py), sent first first.
+    commands: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def active_s(self) -> float:
@@ -205,6 +208,9 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
     clock = ManualClock(0.0)
     hub = build_hub(cfg, site=site, rules=rules)  # the live hub, without the live runtime
     hub.fleet.keep_every_record()  # the results list every handover and failover
+    # Recorded commands and answers go through the hub's ingest to a trail: read, never sent.
+    trail = CommandTrail(hub.fleet)
+    hub.command_messages = trail.take
     interval = cfg.ingest.eval_interval_s
     books: dict[tuple[str, str], LinkBooks] = defaultdict(
         lambda: LinkBooks(rtts=Quantiles(rtt_exact_max)))
@@ -291,7 +297,7 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
                    links=dict(books), vehicle_time={k: dict(v) for k, v in vehicle_time.items()},
                    uplink=dict(uplink), handovers=hub.fleet.handovers,
                    failovers=hub.fleet.failovers, not_measured=frozenset(not_measured),
-                   sessions=sessions, retired=retired)
+                   sessions=sessions, retired=retired, commands=trail.rows())
 
 
 def _tee(book: LinkBooks, watcher: Watcher, vehicle: str, link: str

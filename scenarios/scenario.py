@@ -536,6 +536,8 @@ def results_document(*, input_info: dict[str, Any], outcome: replay.Outcome,
         "kpis": replay.kpis(outcome),
         "intersections": outcome.hub.intersections.snapshot(outcome.end),
         "quarantine": dict(sorted(outcome.hub.quarantine.counts.items())),
+        # the recorded commands and their answers' times (l4mon/commands/trail.py)
+        "commands": outcome.commands,
     }
 
 

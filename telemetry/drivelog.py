@@ -55,7 +55,7 @@ Road = Literal["dry", "wet", "snow", "ice", "unknown"]
 _STR = pa.dictionary(pa.int32(), pa.string())
 SCHEMA: Final = pa.schema([
     ("recv_time", pa.float64()),  # hub receive time (imports: the source's own time)
-    ("kind", _STR),  # state | link | event | rsu | service
+    ("kind", _STR),  # state | link | event | rsu | service | command | command_ack
     ("site", _STR),
     ("source", _STR),  # vehicle id, or RSU id for kind rsu
     ("link", _STR),
@@ -252,6 +252,24 @@ class DriveLogWriter:
         self._end = recv_time if self._end is None else max(self._end, recv_time)
         if route.kind != "rsu":
             self._vehicles.add(route.source)
+        if self._rows >= self.rows_per_file:
+            self.flush()
+
+    def add_command(self, recv_time: float, topic: str, payload: bytes, *, kind: str,
+                    site: str, vehicle: str, ts: float, what: str, command_id: str) -> None:
+        """A command the hub sent or a vehicle's answer to one (``kind`` ``command`` or
+        ``command_ack``, docs/protocol.md "Commands"): kept as sent, so a replay carries it
+        through the hub's ingest (l4mon/commands/trail.py) and publishes nothing."""
+        row = {"recv_time": recv_time, "kind": kind, "site": site, "source": vehicle,
+               "ts": ts, "event_kind": what, "detail": command_id, "topic": topic,
+               "payload": payload}
+        columns = self._columns
+        for name in COLUMNS:
+            columns[name].append(row.get(name))
+        self._rows += 1
+        self._total += 1
+        self._start = recv_time if self._start is None else min(self._start, recv_time)
+        self._end = recv_time if self._end is None else max(self._end, recv_time)
         if self._rows >= self.rows_per_file:
             self.flush()
 

@@ -45,19 +45,20 @@ def _small_map() -> LinkMap:
     lm = LinkMap(Grid(36.06, 136.34, 25.0))
     own = lm.row((0, 0), "l5g", "snow", "daylight")  # weak in its own condition: 3 of 4
     own.passes, own.passes_unfit, own.outage_starts = 4, 3, 2
+    own.passes_impaired = 3  # a v4 map: impaired counts every unfit pass
     own.time_ok_s, own.time_down_s = 30.0, 10.0
     for rtt in (20.0, 40.0, 60.0, 400.0):
         own.rtt.add(rtt)
     for kbps in (2_000.0, 9_000.0, 9_000.0, 9_000.0):
         own.ul.add(kbps)
     thin = lm.row((1, 0), "l5g", "snow", "daylight")  # 1 pass by snow: pooled with rain
-    thin.passes, thin.passes_unfit = 1, 1
+    thin.passes, thin.passes_unfit, thin.passes_impaired = 1, 1, 1
     rain = lm.row((1, 0), "l5g", "rain", "night")
     rain.passes = 3
     lone = lm.row((2, 0), "l5g", "rain", "night")  # one pass in all: not enough
     lone.passes = 1
     far = lm.row((40, 0), "l5g", "snow", "daylight")  # a kilometre east
-    far.passes, far.passes_unfit = 2, 2
+    far.passes, far.passes_unfit, far.passes_impaired = 2, 2, 2
     lte = lm.row((0, 1), "lte", "snow", "daylight")
     lte.passes = 2
     return lm
@@ -123,8 +124,9 @@ def test_cells_risks_and_the_pooled_flag(map_runtime: Runtime) -> None:
                                  "in_map": True}
     assert body["current"] == {"weather": "snow", "light": "daylight"}
     assert body["grid"] == {"cell_m": 25.0, "origin": {"lat": 36.06, "lon": 136.34}}
-    assert body["rule"] == {"threshold": 0.5, "min_passes": 2, "measure": "unfit",
-                            "horizon_s": 20.0}
+    assert body["rule"] == {"threshold": 0.5, "min_passes": 2, "measure": "impaired",
+                            "horizon_s": 20.0,
+                            "measure_words": "impaired, down or short of uplink"}
     assert body["total_cells"] == 4 and not body["truncated"]
     assert body["max_cells"] == linkmap_api.MAX_CELLS
     assert body["pooled_cells"] == 2 and body["weak_cells"] == 2
@@ -309,7 +311,9 @@ def test_console_draws_the_map_and_the_warned_stretch(linkmap_demo: DemoProcess)
             options = conditions.locator("option").all_text_contents()
             assert options[0].startswith("now: ") and "snow, daylight" in options
             legend = page.get_by_test_id("linkmap-legend").text_content() or ""
-            assert "share of past passes down or short of uplink" in legend
+            # the legend names the measure the hub warns on (its words are the console's:
+            # ui/static/words.js; the API gives them as rule.measure_words)
+            assert "share of past passes " in legend and "(what the hub warns on)" in legend
             for text in [*options, legend]:
                 _words_only(text, "the map's control")
 

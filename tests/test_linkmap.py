@@ -95,6 +95,10 @@ def test_the_map_of_one_drive_has_the_expected_cells(one_drive: tuple[LinkMap, P
     assert rows[2].rsrp.percentiles(5, 50) == [-80.0, -80.0]
     # Uplink under the requirement in cell 2 only (judged while the link was usable).
     assert rows[2].passes_ul_short == 1 and rows[2].time_ul_short_s == pytest.approx(2.5)
+    # Short of uplink (with no other link to bond) is unfit, and impaired too (map v4): the
+    # default warning sees it.
+    assert rows[2].passes_unfit == rows[2].passes_impaired == 1
+    assert rows[2].passes_degraded == rows[2].passes_down == 0
     assert [x for x, s in rows.items() if s.time_ul_short_s] == [2]
     # The serving-cell change A -> B at x = 200 m is a handover in cell 8.
     assert [(x, s.pairs) for x, s in rows.items() if s.handovers] == [(8, {"A>B": 1})]
@@ -166,11 +170,15 @@ def test_a_weak_cell_is_seen_ahead_and_not_behind(one_drive: tuple[LinkMap, Path
     linkmap, _ = one_drive
     rule = WeakAhead(linkmap, horizon_s=10.0, threshold=0.5, min_passes=1)
     east = dict(speed_mps=10.0, link="l5g", weather="snow", light="daylight")
-    lat, lon = FRAME.to_latlon(20.0, 12.5)  # cell 0; cell 4 starts 80 m ahead
+    lat, lon = FRAME.to_latlon(20.0, 12.5)  # cell 0; cell 2 starts 30 m ahead, cell 4 80 m
+    # The default measure (impaired) counts cell 2's uplink shortage; ``down`` the outage only.
     spot = rule.check(lat=lat, lon=lon, heading_deg=90.0, **east)
+    assert spot is not None and spot.cell == (2, 0) and spot.distance_m == pytest.approx(30, abs=7)
+    down = WeakAhead(linkmap, horizon_s=10.0, threshold=0.5, min_passes=1, measure="down")
+    spot = down.check(lat=lat, lon=lon, heading_deg=90.0, **east)
     assert spot is not None and spot.cell == (4, 0) and spot.distance_m == pytest.approx(80, abs=7)
-    assert rule.check(lat=lat, lon=lon, heading_deg=270.0, **east) is None
-    assert rule.check(lat=lat, lon=lon, heading_deg=90.0, **{**east, "speed_mps": 5.0}) is None
+    assert down.check(lat=lat, lon=lon, heading_deg=270.0, **east) is None
+    assert down.check(lat=lat, lon=lon, heading_deg=90.0, **{**east, "speed_mps": 5.0}) is None
     # Another condition: the place is known, if not in that weather (pooled).
     assert rule.check(lat=lat, lon=lon, heading_deg=90.0, **{**east, "weather": "clear"})
 
@@ -217,7 +225,7 @@ def test_a_map_on_the_old_spherical_frame_is_refused_with_its_rebuild_command(
     old = tmp_path / "old"
     write_map(old, linkmap)
     manifest = json.loads((old / "manifest.json").read_text())
-    assert manifest["version"] == 3 and manifest["frame"] == "wgs84-aeqd"
+    assert manifest["version"] == 4 and manifest["frame"] == "wgs84-aeqd"
     del manifest["frame"]  # exactly what l4mon wrote before the frame was named
     (old / "manifest.json").write_text(json.dumps({**manifest, "version": 2}))
     with pytest.raises(LinkMapError, match="spherical Earth") as refused:

@@ -1,6 +1,7 @@
-"""The link-map layer never shows the map's worst stretches as fine: a stretch whose link was
-degraded on every pass but never down passes the measure the hub warns on by default
-(``unfit``: down or short of uplink), and is drawn as strongly as a warned one anyway, outlined
+"""The link-map layer never shows the map's worst stretches as fine. Under the default measure
+(``impaired``: degraded, down or short of uplink, issue 25 item 4) a stretch whose link was
+degraded on every pass but never down is warned on and drawn weak; under ``unfit`` (down or
+short of uplink), which passes it, it is drawn as strongly as a warned one anyway, outlined
 and said to be "not warned on".
 
 ``GET /api/linkmap`` in-process on a map made by hand, then the console's layer in a real
@@ -61,20 +62,37 @@ def _cells(body: dict[str, Any]) -> dict[tuple[int, int], dict[str, Any]]:
     return {(r["x"], r["y"]): r for r in rows}
 
 
-def test_each_cell_says_its_worst_measure_and_the_layer_counts_the_unwarned(
-        map_dir: Path, tmp_path: Path) -> None:
+def _layer(map_dir: Path, tmp_path: Path, **linkmap: str) -> dict[str, Any]:
     config = config_from_dict({
         "alerts": {"journal": str(tmp_path / "journal.sqlite")},
-        "linkmap": {"path": str(map_dir), "weather": "clear", "light": "daylight"}})
+        "linkmap": {"path": str(map_dir), "weather": "clear", "light": "daylight", **linkmap}})
     hub = build_hub(config)
     try:
         runtime = Runtime(hub=hub, clock=ManualClock(NOW),
                           tokens=TokenStore([("t", "viewer", hash_token(TOKEN))]))
-        body = request(runtime, "GET", "/api/linkmap", token=TOKEN).json()
+        body: dict[str, Any] = request(runtime, "GET", "/api/linkmap", token=TOKEN).json()
     finally:
         assert hub.alerts is not None
         hub.alerts.journal.close()
+    return body
+
+
+def test_the_default_measure_warns_of_the_degraded_stretch_and_names_itself(
+        map_dir: Path, tmp_path: Path) -> None:
+    body = _layer(map_dir, tmp_path)
+    assert body["rule"]["measure"] == "impaired"
+    assert body["rule"]["measure_words"] == "impaired, down or short of uplink"
+    assert body["weak_cells"] == 4 and body["unwarned_cells"] == 0
+    cells = _cells(body)
+    assert cells[(3, 8)]["risk"] == 1.0 and cells[(0, 8)]["risk"] == 0.75
+    assert cells[(6, 8)]["risk"] == 0.25
+
+
+def test_each_cell_says_its_worst_measure_and_the_layer_counts_the_unwarned(
+        map_dir: Path, tmp_path: Path) -> None:
+    body = _layer(map_dir, tmp_path, measure="unfit")
     assert body["rule"]["measure"] == "unfit"
+    assert body["rule"]["measure_words"] == "down or short of uplink"
     assert body["weak_cells"] == 2 and body["unwarned_cells"] == 2
     cells = _cells(body)
     down, slow, fine = cells[(0, 8)], cells[(3, 8)], cells[(6, 8)]
@@ -91,8 +109,10 @@ UNWARNED_JS = """() => [...document.querySelectorAll('[data-testid=linkmap-layer
 
 
 @needs("chromium")
-def test_the_layer_draws_the_worst_stretch_strong_and_says_it_is_not_warned_on(
+def test_the_layer_draws_the_degraded_stretch_as_weak_under_the_default_measure(
         map_dir: Path) -> None:
+    """The worst stretch (degraded on every pass, never down) is one the hub warns on by
+    default, so the console draws it weak, as strongly as the down one."""
     expect = import_part("playwright.sync_api").expect
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     demo = DemoProcess(vehicles=2, duration=90, extra=["--linkmap", str(map_dir)])
@@ -105,24 +125,14 @@ def test_the_layer_draws_the_worst_stretch_strong_and_says_it_is_not_warned_on(
             expect(page.get_by_test_id("live-status")).to_have_text("LIVE", timeout=15_000)
             layer = page.get_by_test_id("linkmap-layer")
             expect(layer).to_have_attribute("data-state", "shown", timeout=10_000)
-            expect(layer).to_have_attribute("data-unwarned", "2")
-            expect(layer).to_have_attribute("data-weak", "2")
+            expect(layer).to_have_attribute("data-weak", "4")
+            expect(layer).to_have_attribute("data-unwarned", "0")
             rects = page.evaluate(UNWARNED_JS)
-            weak, _ = [r for r in rects if r["weak"] == "true"]
-            unwarned, _ = [r for r in rects if r["unwarned"] is not None]
-            faint, _ = [r for r in rects if "r-ok" in r["cls"]]
-            assert unwarned["unwarned"] == "impaired"
-            # the worst stretch stands out as much as the warned one, the fine one does not
-            assert unwarned["opacity"] == weak["opacity"] > faint["opacity"]
-            legend = page.get_by_test_id("linkmap-legend")
-            expect(legend).to_contain_text("down or short of uplink (what the hub warns on)")
-            key = page.get_by_test_id("linkmap-unwarned-key")
-            expect(key).to_contain_text("weak by another measure: not warned on")
-            cell = page.locator("[data-testid=linkmap-layer] rect[data-unwarned]").first
-            cell.dispatch_event("mouseover")
-            expect(cell.locator("title")).to_contain_text(
-                "degraded or down on 4 of 4 (100 %) — WEAK by this measure, which the hub "
-                "does not warn on")
+            weak = [r for r in rects if r["weak"] == "true"]
+            faint = [r for r in rects if "r-ok" in r["cls"]]
+            assert len(weak) == 4 and len(faint) == 2
+            assert {r["opacity"] for r in weak} == {weak[0]["opacity"]}
+            assert weak[0]["opacity"] > faint[0]["opacity"]
             for width, height in ((1280, 800), (1920, 1080)):
                 page.set_viewport_size({"width": width, "height": height})
                 page.wait_for_timeout(400)

@@ -13,6 +13,7 @@ from handover.intersections import CHANGES
 from l4mon.ingest.refusals import SILENT_CLOSES
 from telemetry.fleet import HandoverEntry, RsuTrack
 from telemetry.link import LinkTrack
+from telemetry.linkmap.cause import cause_of
 from telemetry.linkstate import DEGRADED, DOWN, OK, STALE, UNKNOWN
 from telemetry.vehicle import IN_SERVICE, VehicleTrack
 from telemetry.wire import VehicleEvent
@@ -43,6 +44,9 @@ LINK_FACTS: Final = frozenset({
     # the link map's look-ahead (telemetry/linkmap/outlook.py); None without a map or pose
     "weak_ahead", "weak_ahead_in_s", "weak_ahead_m", "weak_ahead_share", "weak_ahead_passes",
     "weak_ahead_ul_p05_kbps", "ahead_mapped",
+    # which way the stretch failed (telemetry/linkmap/cause.py): down, short_of_uplink,
+    # impaired; and its RTT p95 and probe loss, what impaired it
+    "weak_ahead_cause", "weak_ahead_rtt_p95_ms", "weak_ahead_loss_ratio",
 })
 RSU_FACTS: Final = frozenset({"health", "age_s", "intersection", "site"})
 EVENT_FACTS: Final = frozenset({"kind", "detail"})
@@ -165,12 +169,18 @@ class LinkFacts:
         if spot is None or ahead is None:
             self.weak_ahead_in_s = self.weak_ahead_m = self.weak_ahead_share = None
             self.weak_ahead_passes = self.weak_ahead_ul_p05_kbps = None
+            self.weak_ahead_cause = None
+            self.weak_ahead_rtt_p95_ms = self.weak_ahead_loss_ratio = None
         else:
             self.weak_ahead_in_s = ahead.in_s
             self.weak_ahead_m = spot.distance_m
             self.weak_ahead_share = spot.share
             self.weak_ahead_passes = spot.passes
             self.weak_ahead_ul_p05_kbps = spot.stats.ul.percentiles(5)[0]
+            cause = cause_of(spot.stats, ahead.measure)
+            self.weak_ahead_cause = cause.kind
+            self.weak_ahead_rtt_p95_ms = cause.rtt_p95_ms
+            self.weak_ahead_loss_ratio = cause.loss_ratio
 
 
 class RsuFacts:

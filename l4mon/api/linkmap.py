@@ -23,7 +23,7 @@ from l4mon.runtime import Runtime
 from telemetry.linkmap.ahead import MEASURES
 from telemetry.linkmap.cellstats import CellStats
 from telemetry.linkmap.grid import CellIndex
-from telemetry.linkmap.outlook import LookAhead
+from telemetry.linkmap.outlook import LookAhead, measure_words
 
 #: Cells in one answer, the nearest the site first: a site's roads at 25 m are a few
 #: thousand; past this a plot is unreadable anyway, and the answer says it was cut.
@@ -141,7 +141,9 @@ def answer(lookahead: LookAhead, *, held: Held, link: str, condition: tuple[str,
         "grid": {"cell_m": grid.cell_m,
                  "origin": {"lat": grid.origin_lat, "lon": grid.origin_lon}},
         "rule": {"threshold": rule.threshold, "min_passes": rule.min_passes,
-                 "measure": settings.measure, "horizon_s": settings.horizon_s},
+                 "measure": settings.measure, "horizon_s": settings.horizon_s,
+                 # the console names what the layer is coloured by in these words
+                 "measure_words": measure_words(rule.measure)},
         "fingerprint": lookahead.fingerprint,
         **cells[0],
         "cells": cells[1],

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import deque
 from collections.abc import Callable
 from typing import Final
 
@@ -66,6 +67,16 @@ WRONG_VEHICLE: Final = "command_of_another_vehicle"
 REASONS: Final = (BAD_ANSWER, UNKNOWN_COMMAND, WRONG_VEHICLE)
 #: Commands the hub keeps waiting on in memory; more are refused (429-like, as 409).
 MAX_WAITING: Final = 10_000
+#: Answers a pair's standby keeps for a promotion (the oldest go first beyond it).
+MAX_KEPT_ANSWERS: Final = 10_000
+
+
+def wire(command: CommandRecord) -> tuple[str, bytes]:
+    """The command's topic and payload as the hub publishes it (and a recording keeps it)."""
+    return command_topic(command.site, command.vehicle), encode(Command(
+        id=command.id, kind=command.kind,  # type: ignore[arg-type]
+        ts=command.issued_at, by=command.issued_by, reason=command.reason, text=command.text,
+        override=command.override))
 
 
 class Refused(Exception):
@@ -97,14 +108,32 @@ class CommandService:
         self.unseen = unseen
         #: Called with each command after it changed (and was journaled): the console.
         self.listeners: list[Callable[[CommandRecord], None]] = []
+        #: Called with each command the broker took, and when its publish started (a
+        #: vehicle's answer may come before the broker's acknowledgement): the recorder.
+        self.sent_listeners: list[Callable[[CommandRecord, float], None]] = []
         #: Answers that told the hub nothing new (a QoS 1 redelivery, a vehicle repeating).
         self.duplicate_answers = 0
         #: Commands still waiting for the vehicle, as the journal has them: a restarted hub
         #: resumes waiting for the same ids (and never publishes them again).
-        self.waiting: dict[str, CommandRecord] = {
-            c.id: c for c in journal.commands(states=WAITING, limit=MAX_WAITING)}
+        self.waiting: dict[str, CommandRecord] = {}
+        #: A pair's standby: the vehicles' answers it heard while the leader decided, kept
+        #: (received at, topic, payload) for a promotion, ``done_within_s`` at most.
+        self.kept: deque[tuple[float, str, bytes]] = deque(maxlen=MAX_KEPT_ANSWERS)
+        #: Kept answers that went past ``MAX_KEPT_ANSWERS`` or out of date unused.
+        self.kept_dropped = 0
+        self.reload()
+
+    def reload(self) -> int:
+        """Wait for the commands the journal says are still waiting, as they are journaled
+        now: a hub starting, or a standby taking over from a leader that died with commands
+        in flight. Never publishes: each was published once by whoever issued it, and the
+        vehicle answers the id whoever leads. Returns how many are waiting."""
+        self.waiting = {c.id: c for c in self.journal.commands(states=WAITING,
+                                                                limit=MAX_WAITING)}
         if self.waiting:
-            log.info("resumed %d commands still waiting for their vehicles", len(self.waiting))
+            log.info("waiting for %d commands' answers, as the journal has them",
+                     len(self.waiting))
+        return len(self.waiting)
 
     # -- issuing --------------------------------------------------------------------------------
 
@@ -203,19 +232,18 @@ class CommandService:
 
     async def _send(self, command: CommandRecord, now: float, operator: str, *,
                     again: bool) -> None:
-        payload = encode(Command(id=command.id, kind=command.kind,  # type: ignore[arg-type]
-                                 ts=command.issued_at, by=command.issued_by,
-                                 reason=command.reason, text=command.text,
-                                 override=command.override))
+        topic, payload = wire(command)
+        started = self.clock()
         try:
-            note = await self.publisher.publish(command_topic(command.site, command.vehicle),
-                                                payload)
+            note = await self.publisher.publish(topic, payload)
         except NotSent as error:
             if command.state == ISSUED:  # an answer may have come meanwhile: it did arrive
                 self._move(command, FAILED, self.clock(), actor=None,
                            detail=f"not sent: {error.reason}")
             raise Refused(503, f"command {command.id} was not sent: {error.reason}") from None
         now = self.clock()
+        for listener in self.sent_listeners:
+            listener(command, started)
         sent = "sent again" if again else "sent"
         detail = f"{sent}: the broker acknowledged it" + (f" ({note})" if note else "")
         if PROGRESS[command.state] < PROGRESS[RECEIVED]:  # else an answer came meanwhile
@@ -255,6 +283,36 @@ class CommandService:
                                 detail=f"command {answer.id} went to {command.vehicle}")
             return
         self.answer(command, answer, now)
+
+    def keep(self, topic: str, payload: bytes, now: float) -> None:
+        """A pair's standby: an answer the leader takes (and journals); kept in case the
+        leader dies before it did, so the new leader confirms the command instead of raising
+        it as not confirmed (``promote``). The leader's own commands, heard back, are not
+        kept: they are no news to anyone."""
+        if not topic.endswith(f"/{ANSWER}"):
+            return
+        if len(self.kept) == self.kept.maxlen:
+            self.kept_dropped += 1
+        self.kept.append((now, topic, payload))
+
+    def promote(self, now: float) -> tuple[int, int]:
+        """This hub leads now: wait for what the journal says is waiting (the old leader's
+        commands included), then take the answers kept as standby, oldest first. An answer
+        the old leader journaled already counts as a duplicate; one it never got moves its
+        command on. Returns (commands waiting, kept answers taken)."""
+        waiting = self.reload()
+        oldest = now - self.settings.done_within_s
+        taken = 0
+        while self.kept:
+            at, topic, payload = self.kept.popleft()
+            if at < oldest:
+                self.kept_dropped += 1
+                continue
+            self.take(topic, payload, at)
+            taken += 1
+        log.info("leading: %d commands waiting for their vehicles, %d answers kept as "
+                 "standby taken", waiting, taken)
+        return waiting, taken
 
     def answer(self, command: CommandRecord, answer: CommandAnswer, now: float) -> None:
         if PROGRESS[answer.status] <= PROGRESS[command.state]:

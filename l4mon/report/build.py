@@ -23,6 +23,7 @@ from l4mon.config import HubConfig
 from l4mon.context import replay_context
 from l4mon.report import (
     charts,
+    command_times,
     drive_views,
     linkmap_section,
     not_measured,
@@ -234,6 +235,7 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
     view_tables, view_charts, view_notes = drive_views.build(drives, runs, conditions, site)
     notes += view_notes
     tables = {t.name: t for t in [*built, diff, inputs, *view_tables]}
+    tables["command_times"] = command_times.table(runs)
     graded, detail = verdict.decide(summary, conditions, config.report)
     section = None
     if linkmap is not None and options.linkmap is not None:

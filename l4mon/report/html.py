@@ -270,6 +270,8 @@ def render(report: Report) -> str:
         "<h2>6. V2I delivery</h2>", table_html(report, t["v2i"]),
         "<h2>7. Alerts</h2>", table_html(report, t["alerts"]),
         table_html(report, t["false_alarms"]),
+        table_html(report, t["command_times"]) if t.get("command_times") and
+        t["command_times"].rows else "",
         f"<h2>8. Differences by condition (against {escape(report.baseline or '—')})</h2>",
         table_html(report, t["differences"], skip=("baseline", "value")),
         *(["<h2>9. Link map: past drives per stretch of road</h2>", linkmap_html(report)]

@@ -4,12 +4,13 @@ A stretch is weak for a link when, over at least ``min_passes`` past passes of t
 through the cell, the share of passes in which it failed the ``measure`` reaches
 ``threshold``. The measures (``MEASURES``) are pass counters of the map:
 
-* ``unfit`` (the live warning's default: "down or under the vehicle's uplink requirement"):
-  down or stale, or usable while the vehicle's usable links together carried less uplink
-  than its requirement, at some moment of the pass (a link short alone but bonded with a
-  good one is fit: the camera streams ride on both);
-* ``impaired``: degraded or down (what the evaluation bench scores against the hub's outage
-  and degradation starts);
+* ``impaired`` (the live warning's default): degraded (RTT, loss or signal past the
+  ``[links] degraded`` limits), down or stale, or short of uplink as ``unfit`` says, at some
+  moment of the pass: whatever costs the operator the vehicle's picture (maps before v4 did
+  not count the shortage here);
+* ``unfit``: down or stale, or usable while the vehicle's usable links together carried
+  less uplink than its requirement, at some moment of the pass (a link short alone but
+  bonded with a good one is fit: the camera streams ride on both);
 * ``down``, ``ul_short``: either part of ``unfit`` alone.
 
 What is ahead is the line along the vehicle's heading out to ``speed × horizon_s`` metres,
@@ -35,7 +36,7 @@ MeasureName = Literal["unfit", "impaired", "down", "ul_short"]
 #: Measure name → the map's pass counter it reads.
 MEASURES: Final[dict[str, str]] = {"unfit": "passes_unfit", "impaired": "passes_impaired",
                                    "down": "passes_down", "ul_short": "passes_ul_short"}
-DEFAULT_MEASURE: Final = "unfit"
+DEFAULT_MEASURE: Final = "impaired"
 DEFAULT_HORIZON_S: Final = 20.0
 DEFAULT_THRESHOLD: Final = 0.5
 DEFAULT_MIN_PASSES: Final = 2

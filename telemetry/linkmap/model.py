@@ -19,7 +19,11 @@ from telemetry.linkmap.grid import CellIndex, Grid
 
 SCHEMA_NAME: Final = "l4mon-link-map"
 #: 2: passes_unfit. 3: cells on the WGS84 frame (``FRAME``); v1 and v2 placed them on a sphere.
-SCHEMA_VERSION: Final = 3
+#: 4: passes_impaired counts a pass short of uplink too (degraded, down or short).
+SCHEMA_VERSION: Final = 4
+#: The first version whose ``passes_impaired`` counts uplink shortage (the warning's default
+#: measure since issue 25): an older map is read, but warned of.
+IMPAIRED_SHORT_SINCE: Final = 4
 #: The projection a map's cell indices are on (telemetry.geodesy.LocalFrame), named in its
 #: manifest: a reader on another frame would put cells tens of metres (29-62 m at 10 km from
 #: the origin, bench/geodesy_error.py) from where they were seen.

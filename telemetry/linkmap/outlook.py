@@ -23,11 +23,13 @@ from typing import Final
 from telemetry.daylight import light_at
 from telemetry.fleet import RsuTrack
 from telemetry.linkmap.ahead import STANDING_MPS, Outlook, WeakAhead
+from telemetry.linkmap.cause import DEFAULT_DEGRADED, Cause, cause_of
 from telemetry.linkmap.grid import CellIndex
 from telemetry.linkmap.model import LinkMap, LinkMapError
 from telemetry.linkmap.settings import LinkMapSettings
 from telemetry.linkmap.store import CELLS, read_map
 from telemetry.linkmap.stretch import Stretches
+from telemetry.linkstate import Limits
 from telemetry.site import Site, distance_m
 from telemetry.vehicle import VehicleTrack
 
@@ -49,6 +51,8 @@ class LinkAhead:
     light: str
     #: The vehicle's links: its camera streams ride on them together.
     links: tuple[str, ...] = ()
+    #: The map's pass counter the spot failed (the look-ahead's measure).
+    measure: str = "passes_impaired"
 
     @property
     def weak(self) -> bool:
@@ -69,9 +73,12 @@ class LookAhead:
     """Never called concurrently: the hub's loop owns it, as it owns the alert engine."""
 
     def __init__(self, linkmap: LinkMap, settings: LinkMapSettings, *,
-                 site: Site | None = None, fingerprint: str = "") -> None:
+                 site: Site | None = None, fingerprint: str = "",
+                 degraded: Limits = DEFAULT_DEGRADED) -> None:
         self.linkmap = linkmap
         self.settings = settings
+        #: The hub's ``[links] degraded`` limits: the card says which a stretch went past.
+        self.degraded = degraded
         self.site = site
         self.fingerprint = fingerprint
         self.rule = WeakAhead(linkmap, horizon_s=settings.horizon_s,
@@ -88,10 +95,11 @@ class LookAhead:
         self.stretches = Stretches(self.rule)
 
     @classmethod
-    def load(cls, settings: LinkMapSettings, *, site: Site | None = None) -> LookAhead:
+    def load(cls, settings: LinkMapSettings, *, site: Site | None = None,
+             degraded: Limits = DEFAULT_DEGRADED) -> LookAhead:
         """The map at ``settings.path``; raises ``LinkMapError`` (a ValueError) if unreadable."""
         return cls(read_map(settings.path), settings, site=site,
-                   fingerprint=fingerprint(settings.path))
+                   fingerprint=fingerprint(settings.path), degraded=degraded)
 
     def reported_weather(self, site: str, now: float) -> str | None:
         """The newest weather an RSU of ``site`` reported within ``weather_max_age_s``."""
@@ -143,7 +151,8 @@ class LookAhead:
         cells = self.rule.cells_ahead(state.lat, state.lon, state.heading_deg, state.speed_mps)
         for name in names:
             outlook = self.rule.outlook(cells, name, weather, light)
-            out[name] = LinkAhead(name, outlook, state.speed_mps, weather, light, names)
+            out[name] = LinkAhead(name, outlook, state.speed_mps, weather, light, names,
+                                  self.rule.measure)
         if len(self._last) > 4 * 10_000:  # bounded: vehicles come and go over months
             self._last.clear()
         self._last[vehicle.id] = (now, out)
@@ -189,11 +198,17 @@ class LookAhead:
         where = f" at {place}" if place else ""
         basis = "all conditions pooled" if spot.pooled else \
             f"under {ahead.weather}/{ahead.light}"
-        failed = round(spot.share * spot.passes)
-        text = (f"{ahead.link} weak {when}{where}: {measure_words(self.rule.measure)} on "
-                f"{failed} of {spot.passes} past passes ({basis})")
+        text = (f"{ahead.link} weak {when}{where}: {self.cause(ahead).words(spot.passes)} "
+                f"({basis})")
         action = advice(self.usable_p05_kbps(spot.cell, ahead), required_kbps, place)
         return f"{text}; {action}" if action else text
+
+    def cause(self, ahead: LinkAhead) -> Cause:
+        """Which way the weak spot ahead failed its passes (down, short of uplink, impaired
+        and by what); call only with a spot."""
+        spot = ahead.outlook.spot
+        assert spot is not None
+        return cause_of(spot.stats, self.rule.measure, self.degraded)
 
     def usable_p05_kbps(self, cell: CellIndex, ahead: LinkAhead) -> float | None:
         """What the vehicle's links together carried there on 95 % of their samples: the
@@ -212,7 +227,8 @@ class LookAhead:
 
 
 def measure_words(counter: str) -> str:
-    return {"passes_unfit": "down or short of uplink", "passes_impaired": "degraded or down",
+    return {"passes_unfit": "down or short of uplink",
+            "passes_impaired": "impaired, down or short of uplink",
             "passes_down": "down", "passes_ul_short": "short of uplink"}[counter]
 
 

@@ -13,6 +13,7 @@ import msgspec
 from telemetry.drivelog import Weather
 from telemetry.linkmap.ahead import (
     DEFAULT_HORIZON_S,
+    DEFAULT_MEASURE,
     DEFAULT_MIN_PASSES,
     DEFAULT_THRESHOLD,
     MeasureName,
@@ -30,9 +31,11 @@ class LinkMapSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     threshold: float = DEFAULT_THRESHOLD
     #: ...over at least this many passes (fewer: the map does not know the stretch).
     min_passes: int = DEFAULT_MIN_PASSES
-    #: What failing a pass means (telemetry/linkmap/ahead.py): ``unfit`` = down, or usable
-    #: but short of the vehicle's uplink requirement.
-    measure: MeasureName = "unfit"
+    #: What failing a pass means (telemetry/linkmap/ahead.py): ``impaired`` = degraded
+    #: (RTT, loss, signal), down, or short of the vehicle's uplink requirement: whatever costs
+    #: the operator the vehicle's picture (issue 25: ``unfit`` saw 3 of 10 recurring RTT
+    #: degradations, ``impaired`` 10 of 10).
+    measure: MeasureName = DEFAULT_MEASURE
     #: The weather when no RSU of the site reports one (a replay takes its log's tag when
     #: it has one).
     weather: Weather = "unknown"

@@ -15,6 +15,7 @@ map readable or a directory without a manifest, never a half map that looks whol
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Any, Final
@@ -28,6 +29,7 @@ from telemetry.linkmap.grid import Grid
 from telemetry.linkmap.model import (
     FRAME,
     FRAME_SINCE,
+    IMPAIRED_SHORT_SINCE,
     SCHEMA_NAME,
     SCHEMA_VERSION,
     Drive,
@@ -35,6 +37,8 @@ from telemetry.linkmap.model import (
     LinkMapError,
 )
 from telemetry.linkmap.sketch import Sketch
+
+log = logging.getLogger("l4mon.linkmap")
 
 MANIFEST: Final = "manifest.json"
 CELLS: Final = "cells.parquet"
@@ -199,6 +203,11 @@ def read_map(path: str | Path) -> LinkMap:
     """The map at ``path``, ready to look up or to merge more drives into."""
     manifest = read_manifest(path)
     root = Path(path)
+    if manifest.version < IMPAIRED_SHORT_SINCE:
+        log.warning("%s: a v%d link map counts a pass short of uplink as fit under the "
+                    "measure 'impaired' (the warning's default): rebuild it with l4mon "
+                    "linkmap build, or set [linkmap] measure = \"unfit\" meanwhile",
+                    path, manifest.version)
     try:
         cells = pq.read_table(root / CELLS).to_pylist()
         drives = pq.read_table(root / DRIVES).to_pylist()
