@@ -81,7 +81,7 @@ def _values() -> array[float]:
     return array("d")
 
 
-@dataclass
+@dataclass(slots=True)  # attribute access on the per-sample path
 class LinkBooks:
     """Whole-replay figures for one link, kept at every tick and every sample: in memory
     bounded per link, whatever the length of the replay.
