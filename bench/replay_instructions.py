@@ -1,7 +1,7 @@
 """Instructions per record of a replay, this tree against another copy: repeatable under load.
 
-Run: ``.venv/bin/python bench/replay_instructions.py --baseline TREE [--short 20000]
-[--long 60000]``; needs ``valgrind`` and bench/replay.py's cached log (run that once first).
+Run: ``.venv/bin/python bench/replay_instructions.py --baseline TREE [--short 0]
+[--long 65536]``; needs ``valgrind`` and bench/replay.py's cached log (run that once first).
 
 Wall and CPU time on a shared 2-core machine move by tens of percent from run to run, which
 hides a change of a few percent; instruction counts do not move. Each tree replays the first
@@ -9,8 +9,11 @@ hides a change of a few percent; instruction counts do not move. Each tree repla
 replay LOG --speed max`` does (``prepare``, ``run_prepared``: the streamed Parquet reader,
 ``Hub.ingest``, the ticks, the KPI books and the results document) under ``valgrind
 --tool=callgrind``; the difference of the two counts over the difference of records is the
-marginal cost of a record, free of start-up and imports. Each run's results document is
-hashed, and the hashes of the two trees are compared for each length.
+cost of a record, free of start-up and imports. ``--short 0`` only prepares (imports, the
+manifest, the files' footers). The reader converts ``BATCH_ROWS`` (65,536) rows at a time,
+so both lengths should be multiples of it, or its cost falls in one run and not the other
+(two prefixes within one batch cancel it out entirely). Each replay's results document is
+hashed, and the trees' hashes compared.
 """
 
 from __future__ import annotations
@@ -37,6 +40,9 @@ def drive(log: str, records: int) -> None:
     from scenarios.scenario import encode_results, prepare, run_prepared
 
     prepared = prepare(log)
+    if not records:  # start-up only: the baseline of the difference
+        print("-")
+        return
     prepared.stream = islice(prepared.stream, records)
     doc = run_prepared(prepared)
     print(hashlib.sha256(encode_results(doc)).hexdigest())
@@ -66,13 +72,13 @@ def main() -> None:
         return
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--baseline", type=Path, required=True)
-    ap.add_argument("--short", type=int, default=20_000, help="records, short run")
-    ap.add_argument("--long", type=int, default=60_000, help="records, long run")
+    ap.add_argument("--short", type=int, default=0, help="records, short run (0: start-up)")
+    ap.add_argument("--long", type=int, default=65_536, help="records, long run")
     args = ap.parse_args()
     if shutil.which("valgrind") is None:
         ap.error("valgrind is not installed (Debian package valgrind)")
-    if not 0 < args.short < args.long:
-        ap.error("need 0 < --short < --long")
+    if not 0 <= args.short < args.long:
+        ap.error("need 0 <= --short < --long")
     log = Path(tempfile.gettempdir()) / LOG_NAME
     if not (log / "manifest.json").exists():
         ap.error(f"no {log}: run bench/replay.py once to generate it")
@@ -83,8 +89,8 @@ def main() -> None:
                                             for n in (args.short, args.long))
         per[label] = (long - short) / (args.long - args.short)
         hashes[label] = [h_short, h_long]
-        print(f"{label}: {per[label]:,.0f} instructions per record "
-              f"(results {h_short[:16]} / {h_long[:16]})", flush=True)
+        print(f"{label}: {per[label]:,.0f} instructions per record ({short:,} and {long:,} "
+              f"in all; results {h_short[:16]} / {h_long[:16]})", flush=True)
     print(f"subject / baseline: {per['subject'] / per['baseline']:.3f} (instruction counts: "
           "repeatable, no spread to report)", flush=True)
     same = hashes["subject"] == hashes["baseline"]
