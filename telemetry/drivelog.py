@@ -30,6 +30,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from telemetry import topics
+from telemetry.columns import pylist
 from telemetry.topics import Route
 from telemetry.wire import (
     LinkSample,
@@ -371,10 +372,10 @@ def wire_messages(table: pa.Table) -> Iterator[Delivery]:
     with; others (imports) are encoded as JSON from their columns, which only costs where it
     is needed.
     """
-    times = table.column("recv_time").to_pylist()
-    recorded_topics = table.column("topic").to_pylist()
-    payloads = table.column("payload").to_pylist()
-    types = table.column("content_type").to_pylist() if "content_type" in table.column_names \
+    times = pylist(table.column("recv_time"))
+    recorded_topics = pylist(table.column("topic"))
+    payloads = pylist(table.column("payload"))
+    types = pylist(table.column("content_type")) if "content_type" in table.column_names \
         else [None] * len(times)
     missing = [i for i, p in enumerate(payloads) if p is None]
     if not missing:
@@ -391,7 +392,7 @@ def wire_messages(table: pa.Table) -> Iterator[Delivery]:
 
 def _encoded(table: pa.Table, rows: list[int]) -> Iterator[tuple[int, tuple[float, str, bytes]]]:
     """(row index, delivery) for rows without a recorded payload."""
-    cols = {name: table.column(name).to_pylist() for name in COLUMNS}
+    cols = {name: pylist(table.column(name)) for name in COLUMNS}
     encode = _ENCODE.encode
     for i, row in enumerate(rows):
         kind, site, source = cols["kind"][i], cols["site"][i], cols["source"][i]

@@ -17,7 +17,7 @@ import math
 import sys
 from array import array
 from bisect import bisect_right
-from itertools import accumulate
+from itertools import accumulate, chain
 from typing import Final
 
 import numpy as np
@@ -61,6 +61,18 @@ class RunningMean:
                 self.comp += (x - t) + total
         self.total = t
 
+    def add_in_order(self, values: array[float]) -> None:
+        """``add`` of each value in turn, the same floats to the last bit: the plain sum is
+        NumPy's running sum (``add.accumulate`` adds one value at a time, in order, as the
+        interpreter does); the compensated one, which has no NumPy form, is added one by one."""
+        if _COMPENSATED:
+            for x in values:
+                self.add(x)
+            return
+        if values:
+            self.n += len(values)
+            self.total = _running_sum(self.total, values)
+
     def value(self) -> float | None:
         if not self.n:
             return None
@@ -68,6 +80,16 @@ class RunningMean:
         if comp and math.isfinite(comp):  # as sum(): never turn an overflow into NaN
             total += comp
         return total / self.n
+
+
+def _running_sum(start: float, values: array[float]) -> float:
+    """``start`` plus each of ``values`` in order, one addition at a time (as a Python loop of
+    ``+=`` does): ``add.accumulate`` never reorders, unlike ``sum``'s pairwise summation."""
+    block = np.frombuffer(values, dtype=np.float64)
+    out = np.empty(len(block) + 1)
+    out[0] = start
+    out[1:] = block
+    return float(np.add.accumulate(out)[-1])
 
 
 class RelativeSketch:
@@ -200,6 +222,26 @@ class Quantiles:
             self._pos.add(x)  # type: ignore[union-attr]
         else:
             self._neg.add(-x)  # type: ignore[union-attr]
+
+    def add_in_order(self, values: array[float]) -> None:
+        """``add`` of each value in turn, bit for bit (``total`` too: a running sum in order,
+        where ``add_many``'s NumPy sum adds pairwise), in bulk while the values stay exact; a
+        batch that crosses ``exact_max`` goes one by one, as the sketch's per-value binning
+        (``math.log``) may differ from its bulk binning (``np.log``) by a bin."""
+        values_kept = self.values
+        if values_kept is None or len(values_kept) + len(values) > self.exact_max:
+            for x in values:
+                self.add(x)
+            return
+        if not values:
+            return
+        self.n += len(values)
+        self.total = _running_sum(self.total, values)
+        # min/max from the current extreme on, with add's own ``<`` and ``>``: the same
+        # choice among equal values (0.0 and -0.0) and NaN never taken
+        self.minimum = min(chain((self.minimum,), values))
+        self.maximum = max(chain((self.maximum,), values))
+        values_kept.extend(values)
 
     def add_many(self, values: np.ndarray) -> None:
         """Every value of ``values`` (no NaN), in bulk."""

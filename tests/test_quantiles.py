@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from array import array
 
 import numpy as np
 import pytest
@@ -94,3 +95,54 @@ def test_empty_is_not_measured() -> None:
     assert q.percentiles(50, 99) == [None, None] and q.mean is None and q.n == 0
     with pytest.raises(ValueError):
         Quantiles(exact_max=0)
+
+
+def _state(q: Quantiles) -> tuple[object, ...]:
+    """Everything a ``Quantiles`` holds, signs of zeros and NaN included (repr tells them)."""
+    sketch = [None if s is None else (s.n, s.zeros, s.counts.tobytes()) for s in (q._pos, q._neg)]
+    return (q.n, repr(q.total), repr(q.minimum), repr(q.maximum),
+            None if q.values is None else q.values.tobytes(), sketch)
+
+
+@pytest.mark.parametrize("cap", [50, 200, 65_536])
+def test_add_in_order_is_add_one_by_one_bit_for_bit(cap: int) -> None:
+    """A replay's books add their samples in blocks (``add_in_order``): the state after is
+    the per-value path's to the last bit, total (a running sum, not NumPy's pairwise sum),
+    extremes, kept values and, past the cap, the sketch's bins."""
+    rng = random.Random(7)
+    values = [rng.lognormvariate(3, 1.2) for _ in range(150)] + [0.0, -0.0, 1e16, 1.0, -1e16,
+                                                                   0.1, -3.5]
+    rng.shuffle(values)
+    one, bulk = Quantiles(cap), Quantiles(cap)
+    for v in values:
+        one.add(v)
+    for start in range(0, len(values), 37):  # blocks of uneven size, across the cap
+        bulk.add_in_order(array("d", values[start:start + 37]))
+    bulk.add_in_order(array("d"))
+    assert _state(bulk) == _state(one)
+    assert bulk.exact == (len(values) <= cap)
+
+
+def test_extremes_keep_the_first_of_equal_zeros_and_skip_nan() -> None:
+    """``add`` keeps the first of 0.0 and -0.0 as the minimum and never takes NaN: so does the
+    bulk path, whose extremes NumPy's fmin would choose differently."""
+    one, bulk = Quantiles(), Quantiles()
+    values = [float("nan"), 0.0, -0.0, 2.0, float("nan")]
+    for v in values:
+        one.add(v)
+    bulk.add_in_order(array("d", values))
+    assert repr(bulk.minimum) == repr(one.minimum) == "0.0"
+    assert repr(bulk.maximum) == repr(one.maximum) == "2.0"
+
+
+def test_running_mean_add_in_order_is_add_one_by_one() -> None:
+    """The same running mean, bit for bit, from blocks as from single values."""
+    rng = random.Random(5)
+    values = [rng.lognormvariate(9, 1.5) for _ in range(5_000)] + [1e16, 1.0, -1e16, 0.1]
+    one, bulk = RunningMean(), RunningMean()
+    for v in values:
+        one.add(v)
+    for start in range(0, len(values), 999):
+        bulk.add_in_order(array("d", values[start:start + 999]))
+    assert (bulk.n, repr(bulk.total), repr(bulk.comp), repr(bulk.value())) == \
+        (one.n, repr(one.total), repr(one.comp), repr(one.value()))
