@@ -24,7 +24,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from l4mon.alerts.journal import open_journal
+from l4mon.store.journal import open_journal
 from telemetry.topics import event_topic, state_topic
 from telemetry.wire import VehicleEvent, VehicleState
 from testing.broker import Broker, free_port

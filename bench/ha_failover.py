@@ -55,8 +55,8 @@ import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from l4mon.alerts.journal import Journal, open_journal
 from l4mon.alerts.model import Alert
+from l4mon.store.journal import Journal, open_journal
 from telemetry.topics import event_topic
 from telemetry.wire import VehicleEvent
 from testing.blaster import Variation, start_blaster

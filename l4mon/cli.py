@@ -23,15 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 import uvloop
 
-from l4mon.alerts.journal import JournalError
-from l4mon.alerts.journal_location import carries_password, parse_location, redact
 from l4mon.config import ConfigError, HubConfig, load_config, parse_listen, with_overrides
 from l4mon.mosquitto_acl import acl_text
+from l4mon.store.journal import JournalError
+from l4mon.store.journal_location import carries_password, parse_location, redact
 from telemetry.register import load_register
 
 if TYPE_CHECKING:
-    from l4mon.alerts.journal import Journal
     from l4mon.hub import Hub
+    from l4mon.store.journal import Journal
 
 log = logging.getLogger("l4mon")
 
@@ -442,9 +442,9 @@ def _token(args: argparse.Namespace) -> int:
     """``token create`` (or ``issue``) prints a new token once (the journal keeps its hash),
     optionally with an expiry; ``token revoke`` ends one at once, on running hubs too;
     ``token list`` names the tokens and their state (never a hash or a token)."""
-    from l4mon.alerts.journal import open_journal
     from l4mon.auth import ROLE_RANK, hash_token, new_token, parse_expiry
     from l4mon.clock import LiveClock
+    from l4mon.store.journal import open_journal
 
     now = LiveClock().now()
     config = load_config(args.config)

@@ -22,11 +22,11 @@ from typing import Any
 import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from l4mon.alerts.journal import JournalError
 from l4mon.alerts.model import Alert, Transition
 from l4mon.config import ConsoleSettings
 from l4mon.console_socket import SocketCounts
 from l4mon.seats import Seats
+from l4mon.store.journal import JournalError
 
 log = logging.getLogger("l4mon.live")
 

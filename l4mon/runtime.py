@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, Protocol
 
 from l4mon import views
-from l4mon.alerts.journal import JournalError
 from l4mon.alerts.model import Alert, Transition
 from l4mon.auth import TokenStore
 from l4mon.clock import Clock
@@ -27,6 +26,7 @@ from l4mon.hub import Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt_status import MqttStatus
 from l4mon.live import Broadcaster
+from l4mon.store.journal import JournalError
 from l4mon.types import Batch, Spawn
 
 if TYPE_CHECKING:

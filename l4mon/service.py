@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.engine import AlertEngine
-from l4mon.alerts.journal import Journal, open_journal, parse_location
 from l4mon.alerts.rules import Rule, load_rules
 from l4mon.auth import TokenStore, hash_token, new_token
 from l4mon.clock import Clock
@@ -20,6 +19,7 @@ from l4mon.config import HubConfig
 from l4mon.hub import Hub
 from l4mon.leadership import Leadership
 from l4mon.runtime import Runtime
+from l4mon.store.journal import Journal, open_journal, parse_location
 from l4mon.timetable import Timetable
 from telemetry.fleet import Refused, RsuTrack
 from telemetry.linkmap.outlook import LookAhead
@@ -91,7 +91,7 @@ def build_leadership(config: HubConfig, hub: Hub, *, clock: Clock) -> Leadership
     single hub that always decides: None. Live only: replay never asks."""
     if parse_location(config.alerts.journal).kind != "postgresql" or hub.alerts is None:
         return None
-    from l4mon.alerts.postgres_journal import PostgresJournal
+    from l4mon.store.postgres_journal import PostgresJournal
 
     journal = hub.alerts.journal
     if not isinstance(journal, PostgresJournal):

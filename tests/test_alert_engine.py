@@ -17,14 +17,14 @@ import pytest
 
 from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.engine import AlertClosed, AlertEngine, AlertNotFound
-from l4mon.alerts.journal import JournalError, open_journal
-from l4mon.alerts.keeper import JournalUnavailable
 from l4mon.alerts.model import Alert, Transition
 from l4mon.alerts.rules import RulesFile, compile_rules, load_rules
 from l4mon.clock import ManualClock
 from l4mon.config import HubConfig, IngestSettings
 from l4mon.hub import Hub
 from l4mon.service import build_runtime
+from l4mon.store.journal import JournalError, open_journal
+from l4mon.store.keeper import JournalUnavailable
 from telemetry.linkstate import LinkThresholds
 from telemetry.topics import event_topic, link_topic, rsu_topic, state_topic
 from telemetry.wire import LinkSample, RsuStatus, VehicleEvent, VehicleState

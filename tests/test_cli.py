@@ -226,8 +226,8 @@ def test_tokens_are_made_and_listed_without_showing_a_hash(tmp_path: Path) -> No
                   "--journal", journal)
     assert made.returncode == 0, made.stderr
     token = made.stdout.splitlines()[1].strip()  # the line after "shown only this once"
-    from l4mon.alerts.journal import SqliteJournal
     from l4mon.auth import hash_token
+    from l4mon.store.journal import SqliteJournal
 
     stored = SqliteJournal(journal)
     try:

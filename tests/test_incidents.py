@@ -19,12 +19,12 @@ import msgspec
 import pytest
 
 from l4mon.alerts.engine import AlertClosed, AlertEngine
-from l4mon.alerts.journal import SqliteJournal
 from l4mon.alerts.rules import RulesError, parse_rules
 from l4mon.api.app import create_app
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
 from l4mon.runtime import Runtime
+from l4mon.store.journal import SqliteJournal
 from scenarios.scenario import run_scenario
 from scenarios.simfleet import SimFleet
 from telemetry.site import DEMO_SITE_PATH, load_site

@@ -17,10 +17,10 @@ import pytest
 from handover.intersections import IntersectionBook, Zones
 from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.engine import AlertEngine
-from l4mon.alerts.journal import SqliteJournal
 from l4mon.alerts.rules import load_rules
 from l4mon.config import config_from_dict
 from l4mon.hub import Hub
+from l4mon.store.journal import SqliteJournal
 from telemetry.site import Intersection, LocalFrame, Site, parse_site
 from telemetry.topics import link_topic, rsu_topic, state_topic
 

@@ -41,8 +41,6 @@ from l4mon.alerts.facts import (
     VehicleFacts,
 )
 from l4mon.alerts.incidents import CausesOf, Incident, IncidentBook
-from l4mon.alerts.journal import Journal
-from l4mon.alerts.keeper import JournalKeeper, JournalUnavailable
 from l4mon.alerts.model import (
     ACKNOWLEDGED,
     RAISED,
@@ -58,6 +56,8 @@ from l4mon.alerts.model import (
     Transition,
 )
 from l4mon.alerts.rules import Rule, RuleSet, runbooks
+from l4mon.store.journal import Journal
+from l4mon.store.keeper import JournalKeeper, JournalUnavailable
 from telemetry.fleet import Fleet, HandoverEntry
 from telemetry.vehicle import OFFLINE, OUT_OF_SERVICE, VehicleTrack
 from telemetry.wire import VehicleEvent
@@ -172,7 +172,7 @@ class AlertEngine:
         self._tracks: dict[Key, _Track] = {}
         self.open: dict[int, Alert] = {}
         #: Every write goes through the keeper: journaled, or kept in order while the journal
-        #: cannot take it (l4mon/alerts/keeper.py).
+        #: cannot take it (l4mon/store/keeper.py).
         self.keeper = JournalKeeper(journal)
         self.keeper.renumbered.append(self._renumbered)
         self._by_scope: dict[str, list[Rule]] = {}

@@ -13,8 +13,6 @@ from starlette.types import ASGIApp
 
 from l4mon import __version__
 from l4mon.alerts.engine import NotLeader
-from l4mon.alerts.journal import JournalError
-from l4mon.alerts.keeper import JournalUnavailable
 from l4mon.api import (
     alerts,
     commands,
@@ -45,6 +43,8 @@ from l4mon.api.sessions import TokenSessions
 from l4mon.metrics import HubCollector, exposition, make_registry
 from l4mon.runtime import Runtime
 from l4mon.seats import NoSeat
+from l4mon.store.journal import JournalError
+from l4mon.store.keeper import JournalUnavailable
 
 
 class HubApp(FastAPI):

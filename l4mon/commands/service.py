@@ -22,7 +22,6 @@ from typing import Final
 import msgspec
 
 from l4mon.alerts.engine import AlertEngine
-from l4mon.alerts.journal import Journal
 from l4mon.commands.model import (
     DONE,
     EXECUTING,
@@ -38,6 +37,7 @@ from l4mon.commands.model import (
 )
 from l4mon.config import CommandSettings
 from l4mon.ingest.publisher import NotSent, Publisher
+from l4mon.store.journal import Journal
 from telemetry.commands import (
     ANSWER,
     Command,

@@ -9,12 +9,12 @@ returns; a write that fails raises ``JournalError`` (the hub keeps alerting, fla
 ``Journal`` is what the engine, the duty roster, the runtime and the API use; two journals
 implement it with the same tables and the same answers:
 
-- ``SqliteJournal`` (l4mon/alerts/sqlite_journal.py): one SQLite file in WAL mode, the
+- ``SqliteJournal`` (l4mon/store/sqlite_journal.py): one SQLite file in WAL mode, the
   embedded default for ``demo`` and a single-hub site;
-- ``PostgresJournal`` (l4mon/alerts/postgres_journal.py): a PostgreSQL database, for a standby
+- ``PostgresJournal`` (l4mon/store/postgres_journal.py): a PostgreSQL database, for a standby
   on another host.
 
-``open_journal(location)`` picks one by the location (l4mon/alerts/journal_location.py).
+``open_journal(location)`` picks one by the location (l4mon/store/journal_location.py).
 
 Concurrency: a journal belongs to the hub's event loop thread. Calls are synchronous and never
 concurrent; a second thread that tries to write while a transaction is open is refused with a
@@ -28,11 +28,11 @@ import os
 import stat
 from typing import Any, Literal, Protocol
 
-from l4mon.alerts._sql_journal import SCHEMA_VERSION, JournalError
-from l4mon.alerts.journal_location import JournalLocation, parse_location, redact
 from l4mon.alerts.model import Alert, Transition
-from l4mon.alerts.sqlite_journal import SqliteJournal
 from l4mon.commands.model import CommandRecord, CommandStep
+from l4mon.store._sql_journal import SCHEMA_VERSION, JournalError
+from l4mon.store.journal_location import JournalLocation, parse_location, redact
+from l4mon.store.sqlite_journal import SqliteJournal
 
 log = logging.getLogger("l4mon")
 
@@ -126,12 +126,12 @@ def open_journal(location: str, *,
     """The journal at ``location``: a file path (or ``:memory:``) is SQLite, a
     ``postgresql://`` URL PostgreSQL. ValueError for a location of any other form (nothing is
     created); JournalError when it cannot be opened. ``synchronous`` is SQLite's; a PostgreSQL
-    commit is always durable (l4mon/alerts/postgres_journal.py). ``password_file``: where a
+    commit is always durable (l4mon/store/postgres_journal.py). ``password_file``: where a
     PostgreSQL journal's password is, when not in the URL (``[alerts]
     journal_password_file``)."""
     where = parse_location(location)
     if where.kind == "postgresql":
-        from l4mon.alerts.postgres_journal import PostgresJournal
+        from l4mon.store.postgres_journal import PostgresJournal
 
         password = read_password(password_file, where.shown) if password_file else None
         return PostgresJournal(where.target, password=password)

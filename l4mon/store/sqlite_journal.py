@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Final, Literal
 
-from l4mon.alerts._sql_journal import (
+from l4mon.store._sql_journal import (
     ADDED_COLUMNS,
     SCHEMA_VERSION,
     JournalError,

@@ -37,14 +37,14 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.pq import TransactionStatus
 from psycopg.rows import dict_row
 
-from l4mon.alerts._sql_journal import (
+from l4mon.store._sql_journal import (
     ADDED_COLUMNS,
     SCHEMA_VERSION,
     JournalError,
     SqlJournal,
     newer_schema,
 )
-from l4mon.alerts.journal_location import redact, scrub
+from l4mon.store.journal_location import redact, scrub
 
 log = logging.getLogger("l4mon")
 
