@@ -15,8 +15,9 @@ from typing import Any
 import msgspec
 import pytest
 
+from l4mon.alerts.actions import AlertClosed, AlertNotFound
 from l4mon.alerts.duty import DutyRoster
-from l4mon.alerts.engine import AlertClosed, AlertEngine, AlertNotFound
+from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.model import Alert, Transition
 from l4mon.alerts.rules import RulesFile, compile_rules, load_rules
 from l4mon.clock import ManualClock
@@ -1224,7 +1225,7 @@ def test_resolving_a_condition_that_still_holds_says_so_first(tmp_path: Path) ->
     """An operator resolving an alert whose condition still holds is told before it is done
     (it would be raised again at once); with force it is resolved as asked. Once the
     condition is gone, a resolve goes through without asking."""
-    from l4mon.alerts.engine import StillHolds
+    from l4mon.alerts.actions import StillHolds
 
     rig = Rig(tmp_path / "j.sqlite")
     rig.step(T0, rig.state_msg(T0), rig.link_msg(T0, link="a", rat="none"))

@@ -18,7 +18,8 @@ import httpx
 import msgspec
 import pytest
 
-from l4mon.alerts.engine import AlertClosed, AlertEngine
+from l4mon.alerts.actions import AlertClosed
+from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.rules import RulesError, parse_rules
 from l4mon.api.app import create_app
 from l4mon.auth import TokenStore, hash_token

@@ -11,7 +11,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from l4mon.alerts.engine import EVICTED_ACTOR, AlertEngine
+from l4mon.alerts.engine import AlertEngine
+from l4mon.alerts.lifecycle import EVICTED_ACTOR
 from l4mon.alerts.model import Alert
 from l4mon.config import ConfigError, HubConfig, IngestSettings, config_from_dict
 from telemetry.fleet import UNREGISTERED, WRONG_KIND, FleetLimits

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from l4mon.alerts.engine import SERVICE_ACTOR
+from l4mon.alerts.lifecycle import SERVICE_ACTOR
 from l4mon.clock import ManualClock
 from l4mon.config import HubConfig, IngestSettings
 from l4mon.service import build_runtime

@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field, StrictBool
 
-from l4mon.alerts.engine import AlertClosed, AlertEngine, AlertNotFound, StillHolds
+from l4mon.alerts.actions import AlertClosed, AlertNotFound, StillHolds
+from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.model import OPEN_STATES
 from l4mon.api.deps import alert_engine, errors, leading
 from l4mon.api.json import JSON

@@ -12,7 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
 from l4mon import __version__
-from l4mon.alerts.engine import NotLeader
+from l4mon.alerts.standby import NotLeader
 from l4mon.api import (
     alerts,
     commands,

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
-from l4mon.alerts.engine import AlertClosed, AlertEngine, IncidentNotFound
+from l4mon.alerts.actions import AlertClosed, IncidentNotFound
+from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.incidents import Incident
 from l4mon.api.alerts import AckBody
 from l4mon.api.deps import alert_engine, errors, leading
