@@ -106,20 +106,19 @@ class HubCollector(Collector):
         yield GaugeMetricFamily("l4mon_tick_seconds", "Cost of the last evaluation tick.",
                                 value=hub.last_tick_cost_s)
         alerts = hub.alerts
-        if alerts is not None:
-            open_alerts = GaugeMetricFamily("l4mon_alerts_open", "Open alerts by severity.",
-                                            labels=["severity"])
-            by_severity = {s: 0 for s in SEVERITY_RANK}
-            for alert in alerts.open.values():
-                by_severity[alert.severity] += 1
-            for severity, count in by_severity.items():
-                open_alerts.add_metric([severity], count)
-            yield open_alerts
-            yield CounterMetricFamily("l4mon_journal_failures",
-                                      "Alert transitions that could not be journaled.",
-                                      value=alerts.journal_failures)
-            yield GaugeMetricFamily("l4mon_operators_on_duty", "Operators on duty.",
-                                    value=len(alerts.duty.operators()))
+        open_alerts = GaugeMetricFamily("l4mon_alerts_open", "Open alerts by severity.",
+                                        labels=["severity"])
+        by_severity = {s: 0 for s in SEVERITY_RANK}
+        for alert in alerts.open.values():
+            by_severity[alert.severity] += 1
+        for severity, count in by_severity.items():
+            open_alerts.add_metric([severity], count)
+        yield open_alerts
+        yield CounterMetricFamily("l4mon_journal_failures",
+                                  "Alert transitions that could not be journaled.",
+                                  value=alerts.journal_failures)
+        yield GaugeMetricFamily("l4mon_operators_on_duty", "Operators on duty.",
+                                value=len(alerts.duty.operators()))
         if self.broadcaster is not None:
             yield GaugeMetricFamily("l4mon_console_clients", "Connected console WebSockets.",
                                     value=len(self.broadcaster.clients))

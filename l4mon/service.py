@@ -7,21 +7,20 @@ replay run the real thing; the live ones add a ``Runtime`` (``build_runtime``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from l4mon.alerts.duty import DutyRoster
-from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.rules import Rule, load_rules
 from l4mon.auth import TokenStore, hash_token, new_token
 from l4mon.clock import Clock
 from l4mon.config import HubConfig
 from l4mon.hub import Hub
 from l4mon.leadership import Leadership
-from l4mon.runtime import Runtime
+from l4mon.runtime import LiveParts, Runtime
 from l4mon.store.journal import Journal, open_journal, parse_location
 from l4mon.timetable import Timetable
 from telemetry.fleet import Refused, RsuTrack
+from telemetry.link import SampleObserver
 from telemetry.linkmap.outlook import LookAhead
 from telemetry.register import load_register
 from telemetry.site import Site, load_site
@@ -37,7 +36,8 @@ log = logging.getLogger("l4mon")
 
 
 def build_hub(config: HubConfig, *, site: Site | None = None,
-              rules: list[Rule] | None = None) -> Hub:
+              rules: list[Rule] | None = None,
+              observe_link: Callable[[str, str], SampleObserver] | None = None) -> Hub:
     """The hub with its journal and alert engine: what live and replay both run. Raises
     ValueError subclasses on bad rules, site or journal location, JournalError when the
     journal cannot be opened.
@@ -45,7 +45,7 @@ def build_hub(config: HubConfig, *, site: Site | None = None,
     A ``[linkmap] path`` is loaded here (LinkMapError, a ValueError, when unreadable).
 
     ``rules`` replaces the config's rules file (a replay of a recording uses the rules the
-    recording hub ran with)."""
+    recording hub ran with); ``observe_link`` gives each new link a replay's books."""
     if rules is None:
         rules = load_rules(config.alerts.rules or None)
     if site is None and config.site.path:
@@ -53,15 +53,24 @@ def build_hub(config: HubConfig, *, site: Site | None = None,
     # Before the journal opens: a bad register stops the start with nothing to close.
     register = load_register(config.register.path) if config.register.path else None
     timetable = Timetable(config.service)
+    lookahead = None
+    if config.linkmap.path:
+        def rsus() -> Iterable[RsuTrack]:
+            # Their weather, asked at each look (the hub below exists by then): a session's
+            # end replaces the fleet's RSU table, so it is not kept.
+            return hub.fleet.rsus.values()
+
+        lookahead = LookAhead.load(config.linkmap, site=site, rsus=rsus)
+        log.info("link map %s: %d rows, %d drives; looking %g s ahead",
+                 config.linkmap.path, len(lookahead.linkmap.rows),
+                 len(lookahead.linkmap.drives), config.linkmap.horizon_s)
     journal = open_journal(config.alerts.journal, synchronous=config.alerts.synchronous,
                            password_file=config.alerts.journal_password_file)
-    engine = AlertEngine(rules=rules, journal=journal, duty=DutyRoster(journal=journal),
-                         ul_required_kbps=config.requirements.ul_requirement,
-                         planned=timetable.planned if timetable else None)
-    if engine.open:
-        log.info("journal %s: restored %d open alerts", journal.location, len(engine.open))
-    hub = Hub(config=config, site=site, register=register)
-    hub.alerts = engine
+    hub = Hub(config=config, site=site, register=register, store=journal, rules=rules,
+              planned=timetable.planned if timetable else None, lookahead=lookahead,
+              observe_link=observe_link)
+    if hub.alerts.open:
+        log.info("journal %s: restored %d open alerts", journal.location, len(hub.alerts.open))
     for planned in timetable.vehicles():  # expected: known, and missed, before it is heard
         where = planned.site or (site.name if site is not None else None)
         if where is None:
@@ -72,16 +81,6 @@ def build_hub(config: HubConfig, *, site: Site | None = None,
         except Refused as refused:
             raise ValueError(f"service.timetable: vehicle {planned.vehicle}: "
                              f"{refused.detail}") from None
-    if config.linkmap.path:
-        engine.lookahead = LookAhead.load(config.linkmap, site=site)
-
-        def rsus() -> Iterable[RsuTrack]:  # their weather; a session's end replaces the table
-            return hub.fleet.rsus.values()
-
-        engine.lookahead.rsus = rsus
-        log.info("link map %s: %d rows, %d drives; looking %g s ahead",
-                 config.linkmap.path, len(engine.lookahead.linkmap.rows),
-                 len(engine.lookahead.linkmap.drives), config.linkmap.horizon_s)
     return hub
 
 
@@ -89,7 +88,7 @@ def build_leadership(config: HubConfig, hub: Hub, *, clock: Clock) -> Leadership
     """With a PostgreSQL journal, the hub is one of a pair (or a pair of one) and leads only
     while it holds the journal's leadership lock (l4mon/leadership.py); with SQLite it is a
     single hub that always decides: None. Live only: replay never asks."""
-    if parse_location(config.alerts.journal).kind != "postgresql" or hub.alerts is None:
+    if parse_location(config.alerts.journal).kind != "postgresql":
         return None
     from l4mon.store.postgres_journal import PostgresJournal
 
@@ -113,24 +112,23 @@ def build_runtime(config: HubConfig, *, clock: Clock, hub: Hub | None = None,
     if hub is None:
         hub = build_hub(config, site=site, rules=rules)
     site = hub.site
-    journal = hub.alerts.journal if hub.alerts is not None else None
-    if journal is not None:
-        resume_service(hub, journal, clock.now())
-    if hub.alerts is not None and mqtt is not None:  # the hub and sender rules read it
+    journal = hub.alerts.journal
+    resume_service(hub, journal, clock.now())
+    if mqtt is not None:  # the hub and sender rules read it
         hub.alerts.transport = mqtt
     tokens = TokenStore([(t.name, t.role, t.sha256) for t in config.auth.tokens],
                         journal=journal)
     commands = None
-    if publisher is not None and hub.alerts is not None:
+    if publisher is not None:
         from l4mon.commands.service import CommandService
 
         commands = CommandService(journal=hub.alerts.journal, fleet=hub.fleet, alerts=hub.alerts,
                                   publisher=publisher, quarantine=hub.quarantine,
                                   clock=clock.now, settings=config.commands,
                                   unseen=hub.feed.unseen)
-    return Runtime(hub=hub, clock=clock, tokens=tokens, site=site, demo=demo,
-                   buffer=buffer, mqtt=mqtt, recorder=recorder, ha=ha, peers=config.ha.peers,
-                   commands=commands)
+    return Runtime(hub=hub, clock=clock, tokens=tokens, parts=LiveParts(
+        site=site, demo=demo, buffer=buffer, mqtt=mqtt, recorder=recorder, ha=ha,
+        peers=config.ha.peers, commands=commands))
 
 
 def resume_service(hub: Hub, journal: Journal, now: float) -> None:
@@ -151,7 +149,6 @@ def ensure_admin_token(runtime: Runtime) -> str | None:
     if len(runtime.tokens):
         return None
     engine = runtime.hub.alerts
-    assert engine is not None
     token = new_token()
     now = runtime.clock.now()
     engine.journal.add_token("admin", "admin", hash_token(token), now)

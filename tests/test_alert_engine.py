@@ -16,8 +16,6 @@ import msgspec
 import pytest
 
 from l4mon.alerts.actions import AlertClosed, AlertNotFound
-from l4mon.alerts.duty import DutyRoster
-from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.model import Alert, Transition
 from l4mon.alerts.rules import RulesFile, compile_rules, load_rules
 from l4mon.clock import ManualClock
@@ -57,11 +55,9 @@ class Rig:
             rules = compile_rules(msgspec.convert(tomllib.loads(rules_text), RulesFile))
         self.location = str(journal)
         self.journal = open_journal(self.location)
-        self.duty = DutyRoster(journal=self.journal)
-        self.engine = AlertEngine(rules=rules, journal=self.journal, duty=self.duty,
-                                  ul_required_kbps=self.config.requirements.ul_required)
-        self.hub = Hub(config=self.config)
-        self.hub.alerts = self.engine
+        self.hub = Hub(store=self.journal, config=self.config, rules=rules)
+        self.engine = self.hub.alerts
+        self.duty = self.engine.duty
         self.heard: list[tuple[Transition, Alert]] = []
         self.engine.listeners.append(lambda t, a: self.heard.append((t, a)))
         self._seq: defaultdict[str, int] = defaultdict(int)
@@ -1206,7 +1202,7 @@ def test_open_alerts_are_evaluated_every_tick_by_default(jpath: str) -> None:
 
 def test_an_mrm_in_the_state_is_judged_right_after_its_batch(tmp_path: Path) -> None:
     """mode == "mrm" arriving in a state message raises mrm_active at that batch's time, not
-    at the next tick or the vehicle's once-a-second turn (issue 13): like a takeover request."""
+    at the next tick or the vehicle's once-a-second turn: like a takeover request."""
     rig = Rig(tmp_path / "j.sqlite", config=HubConfig())  # quiet vehicles judged 1/s
     for k in range(1, 21):  # 2 s of normal driving, ticks every 0.25 s
         now = T0 + k * 0.1

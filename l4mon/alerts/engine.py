@@ -52,7 +52,8 @@ class AlertEngine(Evaluation, Standby, OperatorActions, Lifecycle):
 
     def __init__(self, *, rules: list[Rule], journal: Journal, duty: DutyRoster,
                  ul_required_kbps: Callable[[str], float | None],
-                 planned: Callable[[str, float], bool | None] | None = None) -> None:
+                 planned: Callable[[str, float], bool | None] | None = None,
+                 causes: Causes | None = None, lookahead: LookAhead | None = None) -> None:
         self.rules = rules
         self.journal = journal
         self.duty = duty
@@ -79,10 +80,10 @@ class AlertEngine(Evaluation, Standby, OperatorActions, Lifecycle):
         self.incidents = IncidentBook(rules.groups if isinstance(rules, RuleSet) else ())
         #: What an alert's vehicle shares with others (its cells, its intersection); the hub
         #: sets it (l4mon/hub.py). None: no grouping.
-        self.causes: Causes | None = None
+        self.causes = causes
         #: The link map's look-ahead (telemetry/linkmap/outlook.py) behind the link facts
         #: ``weak_ahead*``; the hub sets it when ``[linkmap] path`` names a map.
-        self.lookahead: LookAhead | None = None
+        self.lookahead = lookahead
         #: False on the standby of a hub pair: evaluate, but decide nothing (module docstring).
         self.leading = True
         #: The broker connection's status (l4mon/ingest/mqtt_status.py) behind the hub facts

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field, StrictBool
 from l4mon.alerts.actions import AlertClosed, AlertNotFound, StillHolds
 from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.model import OPEN_STATES
-from l4mon.api.deps import alert_engine, errors, leading
+from l4mon.api.deps import errors, leading
 from l4mon.api.json import JSON
 from l4mon.auth import Principal
 from l4mon.runtime import Runtime
@@ -47,7 +47,7 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
     acting = leading(runtime, operator)
 
     def engine() -> AlertEngine:
-        return alert_engine(runtime.hub)
+        return runtime.hub.alerts
 
     @router.get("/me")
     async def me(who: Principal = Depends(viewer)) -> JSON:

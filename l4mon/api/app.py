@@ -103,8 +103,8 @@ def create_app(runtime: Runtime) -> FastAPI:
         """The journal does not answer (a database restarting, a connection cut, a full
         disk): 503 naming the cause, never a 500. Reads and actions work again once it is
         back; the hub reconnects by itself."""
-        keeper = hub.alerts.keeper if hub.alerts is not None else None
-        why = keeper.why() if keeper is not None and not keeper.ok \
+        keeper = hub.alerts.keeper
+        why = keeper.why() if not keeper.ok \
             else f"the alert journal is unavailable ({error})"
         return JSON({"detail": f"{why}; retry shortly"}, status_code=503,
                     headers={"Retry-After": "2"})
@@ -117,7 +117,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         now = runtime.clock.now()
         mqtt = runtime.mqtt
         alerts = hub.alerts
-        journal_ok = alerts is None or alerts.keeper.ok
+        journal_ok = alerts.keeper.ok
         unseen = len(hub.feed.unseen())  # sites the hub cannot see (l4mon/feed.py)
         healthy = (mqtt is None or mqtt.connected) and journal_ok and not unseen
         ha = runtime.ha_view()
@@ -153,8 +153,8 @@ def create_app(runtime: Runtime) -> FastAPI:
                 "ack_after_processing_reasons": dict(mqtt.ack_reasons),
             },
             "journal": {"ok": journal_ok,
-                        "failures": 0 if alerts is None else alerts.journal_failures,
-                        "kept": 0 if alerts is None else alerts.keeper.queued,
+                        "failures": alerts.journal_failures,
+                        "kept": alerts.keeper.queued,
                         "acks_held": 0 if runtime.buffer is None else runtime.buffer.held},
             "vehicles": len(hub.fleet.vehicles),
             "sites_unseen": unseen,

@@ -9,10 +9,8 @@ from fastapi import Depends, HTTPException, Request
 from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
-from l4mon.alerts.engine import AlertEngine
 from l4mon.api.limits import FailureLimiter
 from l4mon.auth import Principal, TokenStore
-from l4mon.hub import Hub
 from l4mon.runtime import Runtime
 
 #: The response header in which a standby names the leader's URL.
@@ -99,14 +97,6 @@ def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
                  503: "this hub runs no alert engine, or is not the leader of its hub pair "
                       "(the detail and the X-L4mon-Leader header name the leader)"}
     return {code: {"model": ErrorBody, "description": described[code]} for code in codes}
-
-
-def alert_engine(hub: Hub) -> AlertEngine:
-    """The hub's alert engine, or 503 for a hub that runs none (the alert and incident routes
-    share this answer)."""
-    if hub.alerts is None:
-        raise HTTPException(status_code=503, detail="this hub runs no alert engine")
-    return hub.alerts
 
 
 def not_leader(runtime: Runtime) -> HTTPException:

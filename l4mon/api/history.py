@@ -12,7 +12,7 @@ from typing import Annotated, Any, Final, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 
 from l4mon.alerts.model import OPEN_STATES
-from l4mon.api.deps import alert_engine, errors
+from l4mon.api.deps import errors
 from l4mon.api.json import JSON
 from l4mon.runtime import Runtime
 
@@ -50,7 +50,7 @@ def routes(runtime: Runtime, viewer: Any) -> APIRouter:
     ) -> JSON:
         """Alerts as the journal keeps them, newest first, one page at a time: ``before``
         is the ``next_before`` of the previous page (None on the last page)."""
-        journal = alert_engine(hub).journal
+        journal = hub.alerts.journal
         states = OPEN_STATES if state == "open" else (state,) if state else None
         # One more than asked tells whether an older page exists without a count query.
         found = journal.alerts(states=states, severity=severity, vehicle=vehicle,

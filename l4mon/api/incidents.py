@@ -11,7 +11,7 @@ from l4mon.alerts.actions import AlertClosed, IncidentNotFound
 from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.incidents import Incident
 from l4mon.api.alerts import AckBody
-from l4mon.api.deps import alert_engine, errors, leading
+from l4mon.api.deps import errors, leading
 from l4mon.api.json import JSON
 from l4mon.auth import Principal
 from l4mon.runtime import Runtime
@@ -30,7 +30,7 @@ def routes(runtime: Runtime, viewer: Any, operator: Any) -> APIRouter:
     router = APIRouter(prefix="/api", responses=errors(401, 429))
 
     def engine() -> AlertEngine:
-        return alert_engine(runtime.hub)
+        return runtime.hub.alerts
 
     def find(incident_id: int) -> Incident:
         try:

@@ -69,7 +69,8 @@ class LookAhead:
     """Never called concurrently: the hub's loop owns it, as it owns the alert engine."""
 
     def __init__(self, linkmap: LinkMap, settings: LinkMapSettings, *,
-                 site: Site | None = None, fingerprint: str = "") -> None:
+                 site: Site | None = None, fingerprint: str = "",
+                 rsus: Callable[[], Iterable[RsuTrack]] = tuple) -> None:
         self.linkmap = linkmap
         self.settings = settings
         self.site = site
@@ -77,9 +78,9 @@ class LookAhead:
         self.rule = WeakAhead(linkmap, horizon_s=settings.horizon_s,
                               threshold=settings.threshold, min_passes=settings.min_passes,
                               measure=settings.measure)
-        #: The hub's RSUs, for their weather reports (the hub sets it; a fleet replaces its
-        #: RSU table at a session's end, so this is asked each time, not kept).
-        self.rsus: Callable[[], Iterable[RsuTrack]] = tuple
+        #: The hub's RSUs, for their weather reports (a fleet replaces its RSU table at a
+        #: session's end, so this is asked each time, not kept).
+        self.rsus = rsus
         self._weather: tuple[float, dict[str, str | None]] = (-1.0, {})
         #: vehicle id → (time asked, outlook per link): the rules and the console brief ask
         #: for the same vehicle at the same tick.
@@ -88,10 +89,11 @@ class LookAhead:
         self.stretches = Stretches(self.rule)
 
     @classmethod
-    def load(cls, settings: LinkMapSettings, *, site: Site | None = None) -> LookAhead:
+    def load(cls, settings: LinkMapSettings, *, site: Site | None = None,
+             rsus: Callable[[], Iterable[RsuTrack]] = tuple) -> LookAhead:
         """The map at ``settings.path``; raises ``LinkMapError`` (a ValueError) if unreadable."""
         return cls(read_map(settings.path), settings, site=site,
-                   fingerprint=fingerprint(settings.path))
+                   fingerprint=fingerprint(settings.path), rsus=rsus)
 
     def reported_weather(self, site: str, now: float) -> str | None:
         """The newest weather an RSU of ``site`` reported within ``weather_max_age_s``."""
