@@ -23,7 +23,7 @@ with ``PYTHONPATH=DIR`` of a ``pip install --target DIR ray``), in a fresh child
 import, a 2-worker local cluster up to its first 2 tasks done, 500 no-op tasks (per task), 20
 tasks returning 4 MB (a large results.json) and the shut-down.
 
-Target (issue 27): scaling >= 1.8x on 2 cores. The machine may be shared: say so with the
+Target: scaling >= 1.8x on 2 cores. The machine may be shared: say so with the
 figures, and re-run when the spread is wide.
 """
 

@@ -12,7 +12,7 @@ the WebSocket handler (JSON.parse and every update the frame causes: table, plot
 summary), kept in ``window.l4monPerf()``. This script reads those times once ``--frames``
 frames have been applied (or ``--timeout`` seconds passed) and prints p50 / p95 / max.
 
-Target (issue 13): p95 < 8 ms per state frame at 100 vehicles. Exit code 0 when both
+Target: p95 < 8 ms per state frame at 100 vehicles. Exit code 0 when both
 viewports meet it, 1 otherwise, 2 when no figure could be taken.
 
 The hub runs on the same machine: on a small one (2 cores) the demo's 3,000 messages/s

@@ -1,4 +1,4 @@
-"""A flood of made-up vehicle ids through a real ``l4mon serve`` and a real broker (issue 23):
+"""A flood of made-up vehicle ids through a real ``l4mon serve`` and a real broker:
 how many takeover-level alerts the fakes raise, whether a real new vehicle's takeover request
 is raised within 1 s afterwards, and whether the fakes' alerts survive a restart.
 

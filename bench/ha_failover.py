@@ -6,7 +6,7 @@ Run: ``.venv/bin/python bench/ha_failover.py [--kills 20] [--load 30000] [--vehi
 [--max-minutes 30] [--pg-fsync on|off] [--journal-rate | --no-journal-rate]
 [--transitions 5000] [--rounds 3]`` (both parts, the defaults: about 5 minutes on 2 cores).
 
-**Failover** (issue 15). Real processes on loopback: one PostgreSQL (testing/postgres.py, with
+**Failover**. Real processes on loopback: one PostgreSQL (testing/postgres.py, with
 ``fsync`` on unless ``--pg-fsync off``), one Mosquitto, two ``l4mon serve`` on that one journal
 (``[ha] peers``, each its own HTTP port and MQTT client id), the blaster at ``--load`` msg/s
 (``--vehicles`` x 3 streams x 10 Hz; ``--varied`` for the varied load), and a publisher of QoS 1

@@ -16,11 +16,11 @@ same window; msgs/s per core = rate / CPU share, what it would do with a core to
 repeats, hub first in odd ones, so neither always meets a warmer machine. Ratios are taken
 within a repeat and printed as the median with the min-max over repeats.
 
-Targets (issue 2): hub >= 80 % of the bare subscriber; >= 100,000 msg/s per core.
+Targets: hub >= 80 % of the bare subscriber; >= 100,000 msg/s per core.
 
 ``--handovers`` adds, in each repeat, the same hub with handover detection off
 (``[handover] enabled = false``; on by default) and prints the default hub's CPU cost per
-message against it. Target (issue 5): less than 15 % more. ``--baseline TREE`` adds the hub
+message against it. Target: less than 15 % more. ``--baseline TREE`` adds the hub
 from another copy of the project (e.g. ``git worktree add /tmp/base REV``; its ``l4mon serve``
 runs with cwd and ``PYTHONPATH`` there, and the import path is printed once) and prints this
 tree's hub against it.

@@ -29,7 +29,7 @@ version 1 manifest: the same rows, without the recorded config, rules and site p
 default cicv5g: ../shared/data/cicv5g) with this tree and replays that log the same way: the
 import path, every row re-encoded.
 
-Target (issue 4): >= 200x real time, i.e. under 18 s for 10 vehicles x 1 h.
+Target: >= 200x real time, i.e. under 18 s for 10 vehicles x 1 h.
 """
 
 from __future__ import annotations

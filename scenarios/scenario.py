@@ -181,7 +181,7 @@ def _generated(spec: ScenarioSpec, base: Path) -> tuple[Iterator[replay.Delivery
     conditions: dict[str, Any] = {"model": spec.conditions}
     try:
         from scenarios.conditions import model_for
-    except ImportError:  # pragma: no cover - the condition models arrive with issue 4
+    except ImportError:  # pragma: no cover - the condition models arrive later
         model_for = None
     if model_for is not None:
         model = model_for(spec.conditions)

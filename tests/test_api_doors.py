@@ -99,7 +99,7 @@ def test_a_pair_console_may_still_call_its_peer(runtime: Runtime) -> None:
 
 
 def test_last_seq_is_a_whole_number_or_the_handshake_is_refused(runtime: Runtime) -> None:
-    """Issue 23: ``/ws?last_seq=²`` was a 500 ("²".isdigit() is True, int() refuses it)."""
+    """``/ws?last_seq=²`` was a 500 ("²".isdigit() is True, int() refuses it)."""
     app = create_app(runtime)
     for bad in ("²", "-1", "1.5", "9" * 30, "%EF%BC%91"):
         status, headers = asyncio.run(_ws_handshake(app, f"token={ADMIN}&last_seq={bad}",

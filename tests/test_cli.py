@@ -169,7 +169,7 @@ def test_import_then_replay_a_real_trace_excerpt(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "missing.txt" in bad.stderr
 
 
-# -- a CLI that talks (issue 13) ---------------------------------------------------------------
+# -- a CLI that talks ---------------------------------------------------------------
 
 EXCERPT = ROOT / "tests" / "fixtures" / "cicv5g" / "arterial_n78_v50_excerpt.txt"
 

@@ -1,8 +1,8 @@
 """The broker stops under a 20-vehicle fleet: the operator is told the hub is blind, once.
 
 Real parts only: Mosquitto on a free loopback port, ``l4mon serve`` as a child process, the
-fleet published by a paho client in real time, the console in headless Chromium. Issue 13:
-before, the console said LIVE and raised 20 "both links down" takeovers.
+fleet published by a paho client in real time, the console in headless Chromium. Before the
+fix, the console said LIVE and raised 20 "both links down" takeovers.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def simulated_logs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
 def test_report_percentiles_are_exact_and_never_capped() -> None:
     """The report's distributions give numpy's percentiles exactly (a drive's worth of
     samples), tails included: an outage's 9,198 ms round trip is 9,198 ms, not the end of a
-    histogram's 6 s range (issue 12); past the exact bound they stay within 0.1 %."""
+    histogram's 6 s range; past the exact bound they stay within 0.1 %."""
     rng = np.random.default_rng(0)
     values = np.concatenate([np.round(20 * np.exp(0.6 * rng.standard_normal(50_000)), 3),
                              [6_500.0, 9_198.0, 12_000.0] * 200])
@@ -328,7 +328,7 @@ def test_bad_inputs_are_named(tmp_path: Path, bad: str) -> None:
         build_report([tmp_path / bad])
 
 
-# -- imports: only what the source measures is graded (issue 12) ---------------------------------
+# -- imports: only what the source measures is graded ---------------------------------
 
 CICV5G_EXCERPT = Path(__file__).parent / "fixtures" / "cicv5g" / "arterial_n78_v50_excerpt.txt"
 GNETTRACK_HEADER = ("Timestamp,Longitude,Latitude,Speed,Operatorname,CellID,NetworkMode,RSRP,"
@@ -426,7 +426,7 @@ def _awkward_log(path: Path) -> Path:
 
 
 def test_report_figures_are_the_replay_kpis_of_the_same_log(tmp_path: Path) -> None:
-    """One definition per measure (issue 12): the report's columnar scan and the replay
+    """One definition per measure: the report's columnar scan and the replay
     through the hub count the same samples, probes, timeouts, loss and percentiles."""
     log = _awkward_log(tmp_path / "log")
     report = build_report([log], ReportOptions(replay="always"))

@@ -1,4 +1,4 @@
-"""The verdict cannot be bought (issue 24 item 2): every site budget is held against each
+"""The verdict cannot be bought: every site budget is held against each
 vehicle in each condition on its own figures, availability is graded, too little data is said,
 every N/A says why, and a scenario replay keeps what its log does not measure.
 

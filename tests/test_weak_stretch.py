@@ -1,4 +1,4 @@
-"""``weak_link_ahead`` warnings gathered per stretch of road (issue 25 item 3): one incident
+"""``weak_link_ahead`` warnings gathered per stretch of road: one incident
 per weak stretch, with the vehicles approaching or inside it, not one card per vehicle.
 
 The hand-made drives of tests/test_linkmap.py (east at 10 m/s; uplink short in cell 2, no

@@ -1,4 +1,4 @@
-"""Handover and intersection routes: the junction view of issue 5 (docs/handover.md)."""
+"""Handover and intersection routes: the junction view (docs/handover.md)."""
 
 from __future__ import annotations
 

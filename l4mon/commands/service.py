@@ -305,7 +305,7 @@ class CommandService:
         """Move, journal through the alerts' keeper, then tell. No one waits on these steps
         (a vehicle's answer, a deadline, the broker's acknowledgement), so while the journal is
         away they are kept in order and written when it is back, and the QoS 1 answer that
-        moved the command is not acknowledged to the broker until then (issue 22's rule)."""
+        moved the command is not acknowledged to the broker until then."""
         command.state, command.updated_at, command.detail = state, now, detail
         self.alerts.keeper.command_step(command, at=now, actor=actor, detail=detail)
         if state in FINAL or state == NOT_CONFIRMED:
