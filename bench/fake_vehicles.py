@@ -72,7 +72,7 @@ def run(fakes: int, register: bool, tree: Path) -> dict[str, object]:
                     pub.publish(state_topic(SITE, f"fake-{i}"), _state(0))
                 pub.flush()
                 flood_s = time.monotonic() - started
-                # A real vehicle keeps the site in view meanwhile (l4mon/feed.py).
+                # A real vehicle keeps the site in view meanwhile (l4mon/site_watch.py).
                 seq = 0
                 deadline = time.monotonic() + SETTLE_S
                 while time.monotonic() < deadline:

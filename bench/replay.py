@@ -58,7 +58,7 @@ from replay_log import (  # a sibling script: see bench/__init__.py
 
 from l4mon.config import HubConfig, SiteSettings
 from l4mon.context import recorded
-from scenarios.simfleet import SimFleet
+from scenarios.sim import SimFleet
 from telemetry.decode import Decoder
 from telemetry.drivelog import DriveLogWriter, Manifest, read_manifest
 from telemetry.site import DEMO_SITE_PATH, load_site

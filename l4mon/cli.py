@@ -68,13 +68,13 @@ async def _stop_after(stop: asyncio.Event, seconds: float | None) -> None:
 
 async def _demo(args: argparse.Namespace) -> int:
     from l4mon.api.app import create_app
+    from l4mon.assembly import build_hub, build_runtime
     from l4mon.clock import LiveClock
     from l4mon.config import config_from_dict
-    from l4mon.ingest.feed import FeedSource
+    from l4mon.ingest.generated import FeedSource
     from l4mon.process import LiveProcess
-    from l4mon.service import build_hub, build_runtime
     from scenarios.demo_controls import SimControls, SimPublisher
-    from scenarios.simfleet import SimFleet
+    from scenarios.sim import SimFleet
     from telemetry.site import DEMO_SITE_PATH, load_site
 
     clock = LiveClock()
@@ -119,10 +119,10 @@ def _journal(hub: Hub) -> Journal | None:
 
 async def _serve(config: HubConfig, record: str | None = None) -> int:
     from l4mon.api.app import create_app
+    from l4mon.assembly import build_hub, build_leadership, build_runtime, ensure_admin_token
     from l4mon.clock import LiveClock
     from l4mon.ingest.mqtt import MqttSource
     from l4mon.process import LiveProcess
-    from l4mon.service import build_hub, build_leadership, build_runtime, ensure_admin_token
 
     host, port = parse_listen(config.http.listen)
     _require_free(host, port, "--http")
@@ -172,7 +172,7 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
 async def _simulate(args: argparse.Namespace) -> int:
     from l4mon.clock import LiveClock
     from scenarios.publish import publish_fleet
-    from scenarios.simfleet import SimFleet
+    from scenarios.sim import SimFleet
     from telemetry.site import DEMO_SITE_PATH, load_site
 
     clock = LiveClock()

@@ -25,7 +25,7 @@ from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.incidents import FleetCauses
 from l4mon.alerts.rules import Rule
 from l4mon.config import HubConfig
-from l4mon.feed import LOST, FeedWatch
+from l4mon.site_watch import LOST, FeedWatch
 from l4mon.store.journal import Journal
 from l4mon.types import Batch
 from telemetry.commands import is_command_family
@@ -109,7 +109,7 @@ class Hub:
         self.alert_turns = max(1, round(ing.alert_interval_s / ing.eval_interval_s))
         self.last_tick_cost_s = 0.0
         self._tick_cost = 0.0
-        #: Whether the hub can see each site at all (l4mon/feed.py): judged first at each tick.
+        #: Whether the hub can see each site (l4mon/site_watch.py): judged first at each tick.
         self.feed = FeedWatch(config.feed)
         #: Takes messages on command topics (vehicles' answers: l4mon/commands/service.py);
         #: None where the hub sends no commands (a replay): they are counted and left alone.

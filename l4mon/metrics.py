@@ -16,10 +16,10 @@ from prometheus_client.registry import Collector
 
 from l4mon.alerts.model import SEVERITY_RANK
 from l4mon.commands.service import REASONS as COMMAND_REASONS
+from l4mon.console_stream import Broadcaster
 from l4mon.hub import INTERNAL_ERROR, Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt_status import MqttStatus
-from l4mon.live import Broadcaster
 from l4mon.recorder import Recorder
 from telemetry.decode import REASONS
 from telemetry.fleet import REASONS as FLEET_REASONS

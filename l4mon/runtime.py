@@ -22,11 +22,11 @@ from l4mon import views
 from l4mon.alerts.model import Alert, Transition
 from l4mon.auth import TokenStore
 from l4mon.clock import Clock
+from l4mon.console_stream import Broadcaster
 from l4mon.history import History
 from l4mon.hub import Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt_status import MqttStatus
-from l4mon.live import Broadcaster
 from l4mon.store.journal import JournalError
 from l4mon.types import Batch, Spawn
 

@@ -1,7 +1,7 @@
 """The alert engine driven end to end: real wire messages into a Hub, ticks at chosen times.
 
 Each test writes a tiny rules file for the rule type it exercises (or loads the shipped set),
-builds the hub as l4mon/service.py does (journal, duty roster, engine, hub) and feeds it
+builds the hub as l4mon/assembly.py does (journal, duty roster, engine, hub) and feeds it
 encoded VehicleState / LinkSample / VehicleEvent / RsuStatus messages on the v1 topics.
 """
 
@@ -18,10 +18,10 @@ import pytest
 from l4mon.alerts.actions import AlertClosed, AlertNotFound
 from l4mon.alerts.model import Alert, Transition
 from l4mon.alerts.rules import RulesFile, compile_rules, load_rules
+from l4mon.assembly import build_runtime
 from l4mon.clock import ManualClock
 from l4mon.config import HubConfig, IngestSettings
 from l4mon.hub import Hub
-from l4mon.service import build_runtime
 from l4mon.store.journal import JournalError, open_journal
 from l4mon.store.keeper import JournalUnavailable
 from telemetry.linkstate import LinkThresholds

@@ -12,11 +12,11 @@ import pytest
 
 from l4mon.api.app import create_app
 from l4mon.api.resume import parse_last_seq
+from l4mon.assembly import build_runtime
 from l4mon.auth import hash_token
 from l4mon.clock import ManualClock
 from l4mon.config import config_from_dict
 from l4mon.runtime import Runtime
-from l4mon.service import build_runtime
 from tests.test_security_api import ADMIN, NOW, _ws_handshake
 
 PEER = "http://hub-b.depot.example:8080"

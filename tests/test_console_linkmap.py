@@ -19,12 +19,12 @@ import pytest
 
 import l4mon.api.linkmap as linkmap_api
 from l4mon.api.app import create_app
+from l4mon.assembly import build_hub
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
 from l4mon.config import config_from_dict
 from l4mon.hub import Hub
 from l4mon.runtime import Runtime
-from l4mon.service import build_hub
 from l4mon.store.journal import open_journal
 from telemetry.linkmap import Grid, LinkMap, write_map
 from telemetry.site import distance_m

@@ -14,7 +14,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from scenarios.simfleet import SimFleet
+from scenarios.sim import SimFleet
 from telemetry.site import DEMO_SITE_PATH, load_site
 from testing.broker import Broker, free_port
 from testing.demo import CHROMIUM, CHROMIUM_ARGS

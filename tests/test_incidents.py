@@ -27,7 +27,7 @@ from l4mon.clock import ManualClock
 from l4mon.runtime import Runtime
 from l4mon.store.journal import SqliteJournal
 from scenarios.scenario import run_scenario
-from scenarios.simfleet import SimFleet
+from scenarios.sim import SimFleet
 from telemetry.site import DEMO_SITE_PATH, load_site
 from telemetry.topics import link_topic
 from telemetry.wire import LinkSample

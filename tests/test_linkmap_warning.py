@@ -21,8 +21,8 @@ import msgspec
 import pytest
 
 from l4mon.alerts.facts import LinkFacts
+from l4mon.assembly import build_hub
 from l4mon.config import config_from_dict
-from l4mon.service import build_hub
 from scenarios.linkmap_build import build_map
 from scenarios.scenario import prepare, run_prepared
 from telemetry.daylight import light_at, sun_elevation_deg

@@ -8,7 +8,7 @@ import json
 import time
 
 from l4mon.alerts.model import Alert, Transition
-from l4mon.live import Broadcaster
+from l4mon.console_stream import Broadcaster
 
 
 class MemorySocket:

@@ -21,7 +21,7 @@ from l4mon.alerts.rules import DEFAULT_RULES_PATH
 from l4mon.auth import hash_token
 from scenarios.linkmap_build import build_map
 from scenarios.scenario import run_log
-from scenarios.simfleet import Fault, SimFleet
+from scenarios.sim import Fault, SimFleet
 from telemetry.drivelog import read_manifest, read_table
 from telemetry.linkmap import write_map
 from telemetry.site import DEMO_SITE_PATH, load_site

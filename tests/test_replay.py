@@ -10,9 +10,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from l4mon.assembly import build_runtime
 from l4mon.clock import ManualClock
 from l4mon.config import HubConfig, config_from_dict
-from l4mon.service import build_runtime
 from scenarios import replay
 from scenarios.scenario import (
     ScenarioError,
@@ -21,7 +21,7 @@ from scenarios.scenario import (
     run_log,
     run_scenario,
 )
-from scenarios.simfleet import Fault, SimFleet
+from scenarios.sim import Fault, SimFleet
 from telemetry.decode import Decoder
 from telemetry.drivelog import (
     Conditions,

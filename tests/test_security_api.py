@@ -22,13 +22,13 @@ from starlette.routing import Mount, Route
 
 from l4mon.api.app import create_app
 from l4mon.api.limits import FailureLimiter
+from l4mon.assembly import build_runtime
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
 from l4mon.config import ConfigError, config_from_dict
 from l4mon.hub import Hub
 from l4mon.ingest.publisher import MqttPublisher
 from l4mon.runtime import Runtime
-from l4mon.service import build_runtime
 from l4mon.store.journal import open_journal
 from telemetry.topics import event_topic, link_topic, rsu_topic, state_topic
 from telemetry.wire import LinkSample, RsuStatus, VehicleEvent, VehicleState

@@ -18,9 +18,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from l4mon.assembly import build_hub
 from l4mon.config import config_from_dict
 from l4mon.hub import Hub
-from l4mon.service import build_hub
 from scenarios.linkmap_build import build_map
 from telemetry.linkmap import write_map
 from telemetry.wire import VehicleState

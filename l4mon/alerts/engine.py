@@ -39,8 +39,8 @@ from l4mon.store.journal import Journal
 from l4mon.store.keeper import JournalKeeper
 
 if TYPE_CHECKING:
-    from l4mon.feed import FeedWatch
     from l4mon.ingest.mqtt_status import MqttStatus
+    from l4mon.site_watch import FeedWatch
     from telemetry.linkmap.outlook import LookAhead
 
 
@@ -74,7 +74,7 @@ class AlertEngine(Evaluation, Standby, OperatorActions, Lifecycle):
         self.runbooks = runbooks(rules)
         #: Rule name -> whether it is a site rule (its alert's subject is the site).
         self._site_rules = {rule.name: rule.scope == "site" for rule in rules}
-        #: The hub's feed watch, once it has run (l4mon/feed.py): site rules inhibit with it.
+        #: The hub's feed watch, once it has run (l4mon/site_watch.py): site rules inhibit with it.
         self.feed: FeedWatch | None = None
         #: Incidents: several vehicles' alerts with one cause (the rules file's groupings).
         self.incidents = IncidentBook(rules.groups if isinstance(rules, RuleSet) else ())

@@ -31,7 +31,7 @@ from telemetry.wire import VehicleEvent
 
 if TYPE_CHECKING:
     from handover.intersections import IntersectionBook
-    from l4mon.feed import FeedWatch
+    from l4mon.site_watch import FeedWatch
     from telemetry.linkmap.outlook import LookAhead
 
 log = logging.getLogger("l4mon.alerts")

@@ -19,9 +19,9 @@ from telemetry.wire import VehicleEvent
 
 if TYPE_CHECKING:
     from handover.intersections import IntersectionBook
-    from l4mon.feed import SiteFeed
     from l4mon.ingest.mqtt_status import MqttStatus
     from l4mon.ingest.refused_senders import SenderRecord
+    from l4mon.site_watch import SiteFeed
     from l4mon.store.keeper import JournalKeeper
     from telemetry.linkmap.outlook import LinkAhead
 
@@ -58,7 +58,7 @@ INTERSECTION_FACTS: Final = frozenset({
     "vehicles_in_zone", "v2i_delivery_ratio",
 })
 
-#: One site's feed as the hub sees it (l4mon/feed.py): can the hub see the site at all?
+#: One site's feed as the hub sees it (l4mon/site_watch.py): can the hub see the site at all?
 SITE_FACTS: Final = frozenset({"site", "feed", "reason", "vehicles", "moving", "blind_for_s"})
 
 #: The hub itself: can it keep what it decides (its journal, l4mon/store/keeper.py), and is

@@ -118,7 +118,7 @@ def create_app(runtime: Runtime) -> FastAPI:
         mqtt = runtime.mqtt
         alerts = hub.alerts
         journal_ok = alerts.keeper.ok
-        unseen = len(hub.feed.unseen())  # sites the hub cannot see (l4mon/feed.py)
+        unseen = len(hub.feed.unseen())  # sites the hub cannot see (l4mon/site_watch.py)
         healthy = (mqtt is None or mqtt.connected) and journal_ok and not unseen
         ha = runtime.ha_view()
         if ha["role"] == "fenced":

@@ -93,7 +93,7 @@ class CommandService:
         #: Read once the broker acknowledged a publish: when it was sent is then, not when the
         #: operator asked (the hub's live clock; l4mon/clock.py).
         self.clock = clock
-        #: Sites the hub cannot see (l4mon/feed.py): their vehicles are out of reach.
+        #: Sites the hub cannot see (l4mon/site_watch.py): their vehicles are out of reach.
         self.unseen = unseen
         #: Called with each command after it changed (and was journaled): the console.
         self.listeners: list[Callable[[CommandRecord], None]] = []
