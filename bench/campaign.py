@@ -8,7 +8,7 @@ own costs.
 The campaign is ``--logs`` copies (hard links: no disk space) of bench/replay.py's generated
 fleet log (``--vehicles`` x ``--minutes``, cached under the system temp dir as that script
 caches it), so every task is the same known work: the 10-shuttle hour by default. Each run is
-``python -m l4mon replay FOLDER --out OUT --workers N`` (``--cluster``: ``--cluster ADDRESS``
+``python -m faces replay FOLDER --out OUT --workers N`` (``--cluster``: ``--cluster ADDRESS``
 of a Dask ``LocalCluster`` of 2 single-threaded worker processes this script starts first),
 timed as a user waits for it, start-up included, with the CPU time of the command and its
 worker processes (which other load on a shared machine does not inflate, unlike the wall).
@@ -45,6 +45,7 @@ from pathlib import Path
 from replay import LOG_VERSION, generate  # a sibling script: see bench/__init__.py
 
 from telemetry.drivelog import read_manifest
+from testing.entry import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_X = 1.8
@@ -91,7 +92,7 @@ def replay_run(label: str, folder: Path, out: Path, extra: list[str], timeout_s:
     shutil.rmtree(out, ignore_errors=True)
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "l4mon", "replay", str(folder), "--out",
+    done = subprocess.run([*cli(ROOT), "replay", str(folder), "--out",
                            str(out), *extra], cwd=ROOT, env=_tree_env(), capture_output=True,
                           text=True, timeout=timeout_s, check=False)
     wall = time.perf_counter() - began

@@ -33,6 +33,7 @@ from pathlib import Path
 import httpx
 
 from testing.broker import free_port
+from testing.entry import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -59,7 +60,7 @@ class Demo:
                  cwd: Path = ROOT, extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [*(["nice", "-n", str(nice)] if nice else []), sys.executable, "-m", "l4mon",
+            [*(["nice", "-n", str(nice)] if nice else []), *cli(cwd),
              "demo", "--http", f"127.0.0.1:{self.port}", "--vehicles", str(vehicles),
              "--duration", str(duration), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd, text=True,

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import re
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -54,6 +53,7 @@ from websockets.sync.client import connect
 
 from testing.blaster import start_blaster
 from testing.broker import Broker, free_port, running_broker
+from testing.entry import cli
 from testing.hub import AUTH, TEST_TOKEN, HubProcess, stop_hub, write_hub_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,7 +112,7 @@ class Console:
 
 def launch(tree: Path, broker: Broker, state: Path, *, client: str,
            handovers: bool) -> HubProcess:
-    """``python -m l4mon serve`` from ``tree`` with a default config (journal, the test
+    """``python -m faces serve`` from ``tree`` with a default config (journal, the test
     token), connected to ``broker``. testing/hub.py's ``launch_hub`` always runs this tree's
     code, so the child is started here, the same way for the subject and a baseline."""
     config = write_hub_config(state)
@@ -121,7 +121,7 @@ def launch(tree: Path, broker: Broker, state: Path, *, client: str,
             f.write("[handover]\nenabled = false\n")
     port = free_port()
     log_path = state / "hub.log"
-    command = [sys.executable, "-m", "l4mon", "serve", "--config", str(config), "--broker",
+    command = [*cli(tree), "serve", "--config", str(config), "--broker",
                broker.url, "--http", f"127.0.0.1:{port}"]
     if client != "gmqtt":  # the default; an older baseline may not know the flag
         command += ["--mqtt-client", client]

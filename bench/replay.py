@@ -8,7 +8,7 @@ Generates (once, cached under the system temp dir) a drive log of ``--vehicles``
 (~1.1 M records for 10 vehicles x 1 h), recorded as ``serve --record`` would with the demo
 site configured: topic and payload as received, and the hub's default config, rules and site
 plan in the manifest, so the replay detects handovers and tags intersections as a user's
-replay of a recording does. Then times the real command, ``python -m l4mon replay LOG --speed
+replay of a recording does. Then times the real command, ``python -m faces replay LOG --speed
 max --out results.json``, in a child process (bench/replay_log.py's ``replay_in_child``):
 wall time, CPU time (the child's rusage), peak RSS (its own VmHWM: testing/peak_memory.py),
 records/s and times real time (log duration / wall; the child's start-up is included, as a
@@ -62,6 +62,7 @@ from scenarios.sim import SimFleet
 from telemetry.decode import Decoder
 from telemetry.drivelog import DriveLogWriter, Manifest, read_manifest
 from telemetry.site import DEMO_SITE_PATH, load_site
+from testing.entry import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 START = 1_767_225_600.0
@@ -103,7 +104,7 @@ def import_trace(files: list[Path], fmt: str) -> Path:
     log = Path(tempfile.gettempdir()) / f"l4mon-bench-replay-trace-{key}"
     if not (log / "manifest.json").exists():
         shutil.rmtree(log, ignore_errors=True)
-        done = subprocess.run([sys.executable, "-m", "l4mon", "import", fmt,
+        done = subprocess.run([*cli(ROOT), "import", fmt,
                                *map(str, files), "--out", str(log)], cwd=ROOT,
                               env=tree_env(ROOT), capture_output=True, text=True,
                               timeout=600, check=False)

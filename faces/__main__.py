@@ -1,3 +1,3 @@
-from l4mon.cli import main
+from faces.cli import main
 
 raise SystemExit(main())

@@ -67,7 +67,7 @@ async def _stop_after(stop: asyncio.Event, seconds: float | None) -> None:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    from l4mon.api.app import create_app
+    from faces.api.app import create_app
     from l4mon.assembly import build_hub, build_runtime
     from l4mon.clock import LiveClock
     from l4mon.config import config_from_dict
@@ -118,7 +118,7 @@ def _journal(hub: Hub) -> Journal | None:
 
 
 async def _serve(config: HubConfig, record: str | None = None) -> int:
-    from l4mon.api.app import create_app
+    from faces.api.app import create_app
     from l4mon.assembly import build_hub, build_leadership, build_runtime, ensure_admin_token
     from l4mon.clock import LiveClock
     from l4mon.ingest.mqtt import MqttSource
@@ -247,7 +247,7 @@ def _campaign(args: argparse.Namespace, entries: list[Any]) -> int:
     its results in ``--out/NAME/results.json`` and a summary in ``--out/campaign.json``."""
     import time
 
-    from l4mon import progress
+    from faces import progress
     from scenarios.campaign import Replayed, ReplaySettings, engine_for, run_campaign
 
     if args.speed != "max" or args.publish:
@@ -293,7 +293,7 @@ def _campaign(args: argparse.Namespace, entries: list[Any]) -> int:
 
 
 def _replay_one(args: argparse.Namespace, target: Path) -> int:
-    from l4mon import progress
+    from faces import progress
     from scenarios.campaign.summary import outcome_lines
     from scenarios.scenario import encode_results, prepare, run_prepared
     from telemetry.site import DEMO_SITE_PATH, load_site
@@ -333,7 +333,7 @@ def _replay_one(args: argparse.Namespace, target: Path) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from l4mon import progress
+    from faces import progress
     from scenarios.importers import import_files
     from telemetry.drivelog import Conditions
 
@@ -349,8 +349,8 @@ def _import(args: argparse.Namespace) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     """Build the report once; the HTML, CSV, Parquet and PDF are renderings of it."""
-    from l4mon import progress
-    from l4mon.report import (
+    from faces import progress
+    from faces.report import (
         ReportOptions,
         build_report,
         print_pdf,
@@ -358,7 +358,7 @@ def _report(args: argparse.Namespace) -> int:
         write_csv,
         write_parquet,
     )
-    from l4mon.report.periods import parse_time
+    from faces.report.periods import parse_time
     from scenarios.campaign.engines import parallel_map
     from telemetry.site import DEMO_SITE_PATH, load_site
 
@@ -409,7 +409,7 @@ def _linkmap(args: argparse.Namespace) -> int:
 
 
 def _linkmap_build(args: argparse.Namespace, default_cell_m: float) -> int:
-    from l4mon import progress
+    from faces import progress
     from scenarios.linkmap_build import build_map
     from telemetry.linkmap import read_map, write_map
     from telemetry.linkmap.store import MANIFEST

@@ -28,7 +28,7 @@ from l4mon.console_socket import SocketCounts
 from l4mon.seats import Seats
 from l4mon.store.journal import JournalError
 
-log = logging.getLogger("l4mon.console_stream")
+log = logging.getLogger("l4mon.live")
 
 Snapshot = Callable[[], dict[str, Any]]
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from l4mon.api.app import create_app
-from l4mon.api.resume import parse_last_seq
+from faces.api.app import create_app
+from faces.api.resume import parse_last_seq
 from l4mon.assembly import build_runtime
 from l4mon.auth import hash_token
 from l4mon.clock import ManualClock

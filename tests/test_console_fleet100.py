@@ -21,7 +21,7 @@ import httpx
 import msgspec
 import pytest
 
-from l4mon.api.app import create_app
+from faces.api.app import create_app
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
 from l4mon.history import History

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-import l4mon.api.linkmap as linkmap_api
-from l4mon.api.app import create_app
+import faces.api.linkmap as linkmap_api
+from faces.api.app import create_app
 from l4mon.assembly import build_hub
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock

@@ -25,7 +25,7 @@ from gmqtt.mqtt.package import Package
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from l4mon.api.app import create_app
+from faces.api.app import create_app
 from l4mon.assembly import build_runtime
 from l4mon.auth import hash_token
 from l4mon.clock import ManualClock

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from l4mon.api.app import create_app
+from faces.api.app import create_app
 from l4mon.assembly import build_runtime
 from l4mon.auth import hash_token
 from l4mon.clock import ManualClock

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from l4mon.api.app import create_app
+from faces.api.app import create_app
 from l4mon.assembly import build_hub, build_runtime
 from l4mon.clock import LiveClock
 from l4mon.config import config_from_dict

@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from l4mon.api.app import create_app
-from l4mon.api.reports import ROOTS_ENV
+from faces.api.app import create_app
+from faces.api.reports import ROOTS_ENV
+from faces.cli import main
 from l4mon.auth import TokenStore, hash_token
-from l4mon.cli import main
 from l4mon.clock import ManualClock
 from l4mon.hub import Hub
 from l4mon.runtime import Runtime

@@ -20,8 +20,8 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES
 from starlette.routing import Mount, Route
 
-from l4mon.api.app import create_app
-from l4mon.api.limits import FailureLimiter
+from faces.api.app import create_app
+from faces.api.limits import FailureLimiter
 from l4mon.assembly import build_runtime
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock

@@ -11,11 +11,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field, StrictBool
 
+from faces.api.deps import errors, leading
+from faces.api.json import JSON
 from l4mon.alerts.actions import AlertClosed, AlertNotFound, StillHolds
 from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.model import OPEN_STATES
-from l4mon.api.deps import errors, leading
-from l4mon.api.json import JSON
 from l4mon.auth import Principal
 from l4mon.runtime import Runtime
 

@@ -11,9 +11,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp
 
-from l4mon import __version__
-from l4mon.alerts.standby import NotLeader
-from l4mon.api import (
+from faces.api import (
     alerts,
     commands,
     demo,
@@ -24,7 +22,7 @@ from l4mon.api import (
     linkmap,
     reports,
 )
-from l4mon.api.deps import (
+from faces.api.deps import (
     LEADER_HEADER,
     authenticate,
     bearer,
@@ -34,12 +32,14 @@ from l4mon.api.deps import (
     not_leader,
     require,
 )
-from l4mon.api.gate import Gate
-from l4mon.api.headers import SecurityHeaders
-from l4mon.api.json import JSON
-from l4mon.api.limits import FailureLimiter
-from l4mon.api.resume import parse_last_seq
-from l4mon.api.sessions import TokenSessions
+from faces.api.gate import Gate
+from faces.api.headers import SecurityHeaders
+from faces.api.json import JSON
+from faces.api.limits import FailureLimiter
+from faces.api.resume import parse_last_seq
+from faces.api.sessions import TokenSessions
+from l4mon import __version__
+from l4mon.alerts.standby import NotLeader
 from l4mon.metrics import HubCollector, exposition, make_registry
 from l4mon.runtime import Runtime
 from l4mon.seats import NoSeat
@@ -76,7 +76,7 @@ def create_app(runtime: Runtime) -> FastAPI:
                                           recorder=lambda: runtime.recorder,
                                           ha=lambda: runtime.ha))
     static = resources.files("ui").joinpath("static")
-    # Token before body: the gate runs before FastAPI reads anything (l4mon/api/gate.py).
+    # Token before body: the gate runs before FastAPI reads anything (faces/api/gate.py).
     app.add_middleware(Gate, max_body_bytes=hub.config.http.max_body_bytes,
                        check=lambda token, client: authenticate(
                            runtime.tokens, limiter, token, client, runtime.clock.now()))

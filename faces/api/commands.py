@@ -11,8 +11,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field, StrictBool
 
-from l4mon.api.deps import errors, leading
-from l4mon.api.json import JSON
+from faces.api.deps import errors, leading
+from faces.api.json import JSON
 from l4mon.auth import Principal
 from l4mon.commands.model import WAITING
 from l4mon.commands.service import CommandService, Refused

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
-from l4mon.api.deps import errors
-from l4mon.api.json import JSON
+from faces.api.deps import errors
+from faces.api.json import JSON
 from l4mon.demo import DemoFleet
 from l4mon.runtime import Runtime
 

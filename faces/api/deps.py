@@ -9,7 +9,7 @@ from fastapi import Depends, HTTPException, Request
 from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 
-from l4mon.api.limits import FailureLimiter
+from faces.api.limits import FailureLimiter
 from l4mon.auth import Principal, TokenStore
 from l4mon.runtime import Runtime
 
@@ -23,7 +23,7 @@ def bearer(header: str | None) -> str | None:
     return None
 
 
-#: Where the gate (l4mon/api/gate.py) leaves the caller's principal in the ASGI scope.
+#: Where the gate (faces/api/gate.py) leaves the caller's principal in the ASGI scope.
 PRINCIPAL = "l4mon.principal"
 
 

@@ -7,9 +7,9 @@ from typing import Annotated, Any, Literal
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query
 
+from faces.api.deps import errors
+from faces.api.json import JSON
 from l4mon import views
-from l4mon.api.deps import errors
-from l4mon.api.json import JSON
 from l4mon.hub import INTERNAL_ERROR
 from l4mon.runtime import Runtime
 from telemetry.decode import REASONS

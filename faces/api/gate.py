@@ -27,8 +27,8 @@ from fastapi import HTTPException
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from l4mon.api.deps import PRINCIPAL, bearer
-from l4mon.api.json import JSON
+from faces.api.deps import PRINCIPAL, bearer
+from faces.api.json import JSON
 from l4mon.auth import Principal
 
 #: Checks a presented token for an address: the principal, or HTTPException (401/429).

@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from l4mon.api.deps import errors
-from l4mon.api.json import JSON
+from faces.api.deps import errors
+from faces.api.json import JSON
 from l4mon.runtime import Runtime
 from telemetry.fleet import HandoverEntry
 

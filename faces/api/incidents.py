@@ -7,12 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
+from faces.api.alerts import AckBody
+from faces.api.deps import errors, leading
+from faces.api.json import JSON
 from l4mon.alerts.actions import AlertClosed, IncidentNotFound
 from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.incidents import Incident
-from l4mon.api.alerts import AckBody
-from l4mon.api.deps import errors, leading
-from l4mon.api.json import JSON
 from l4mon.auth import Principal
 from l4mon.runtime import Runtime
 

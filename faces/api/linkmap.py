@@ -18,7 +18,7 @@ import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 
-from l4mon.api.deps import ErrorBody
+from faces.api.deps import ErrorBody
 from l4mon.runtime import Runtime
 from telemetry.linkmap.ahead import MEASURES
 from telemetry.linkmap.cellstats import CellStats

@@ -23,9 +23,9 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 
-from l4mon.api.deps import ErrorBody
-from l4mon.report import ReportError, ReportOptions, build_report, render, zip_tables
-from l4mon.report.periods import parse_time
+from faces.api.deps import ErrorBody
+from faces.report import ReportError, ReportOptions, build_report, render, zip_tables
+from faces.report.periods import parse_time
 from l4mon.runtime import Runtime
 from telemetry.site import DEMO_SITE_PATH, Site, load_site
 

@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket
 
 from l4mon.auth import Principal, TokenStore
 
-log = logging.getLogger("l4mon.console_stream")
+log = logging.getLogger("l4mon.live")
 
 #: The close frame a session gets when its token stops holding (1008: policy violation).
 REVOKED: Final = (1008, "token revoked or expired")

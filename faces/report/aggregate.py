@@ -32,17 +32,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from handover.intersections import Zones
-from l4mon.report.histogram import (
+from faces.report.histogram import (
     RTT_HIGH_MS,
     Histogram,
     delay_histogram,
     rate_histogram,
     rtt_histogram,
 )
-from l4mon.report.inputs import LogInput, ReportError
-from l4mon.report.keys import Keys
-from l4mon.report.v2i import V2iCounter, V2iTotal, rsu_rates
+from faces.report.inputs import LogInput, ReportError
+from faces.report.keys import Keys
+from faces.report.v2i import V2iCounter, V2iTotal, rsu_rates
+from handover.intersections import Zones
 from telemetry.drivelog import SCHEMA, drive_time
 from telemetry.quantiles import Quantiles
 from telemetry.sequence import SeqTracker, observe_many

@@ -19,15 +19,15 @@ from typing import Literal
 import msgspec
 import numpy as np
 
+from faces.report import charts, linkmap_section, not_measured, tables_build, verdict
+from faces.report.aggregate import BATCH_ROWS, Limits, RawFigures, scan
+from faces.report.budgets import budgets, thresholds
+from faces.report.differences import compare
+from faces.report.inputs import LogInput, ReportError, ResultsInput, resolve
+from faces.report.model import Column, Report, Table
+from faces.report.pipeline import StateRun, from_results, replay_log
 from l4mon.config import HubConfig
 from l4mon.context import replay_context
-from l4mon.report import charts, linkmap_section, not_measured, tables_build, verdict
-from l4mon.report.aggregate import BATCH_ROWS, Limits, RawFigures, scan
-from l4mon.report.budgets import budgets, thresholds
-from l4mon.report.differences import compare
-from l4mon.report.inputs import LogInput, ReportError, ResultsInput, resolve
-from l4mon.report.model import Column, Report, Table
-from l4mon.report.pipeline import StateRun, from_results, replay_log
 from telemetry.site import DEMO_SITE_PATH, Site, load_site
 
 ReplayMode = Literal["auto", "always", "never"]

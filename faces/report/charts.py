@@ -13,7 +13,7 @@ from html import escape
 
 import numpy as np
 
-from l4mon.report.histogram import Histogram
+from faces.report.histogram import Histogram
 from telemetry.site import Site
 
 W, H = 720, 300

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from l4mon.report.model import Column, Table
+from faces.report.model import Column, Table
 
 RELATIVE = 0.10
 ABSOLUTE_SHARE = 0.001

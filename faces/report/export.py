@@ -10,7 +10,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from l4mon.report.model import Report, Table
+from faces.report.model import Report, Table
 
 
 def _arrow(table: Table) -> pa.Table:

@@ -16,8 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from faces.report.budgets import Budget, uplink_met
 from l4mon.config import ReportSettings
-from l4mon.report.budgets import Budget, uplink_met
 from telemetry.quantiles import Quantiles
 
 Result = Literal["pass", "fail", "n/a", "too little data"]

@@ -6,7 +6,7 @@ import datetime as dt
 from html import escape
 from typing import Any
 
-from l4mon.report.model import Column, Report, Table
+from faces.report.model import Column, Report, Table
 
 CSS = """
 :root { --ok:#2b8a3e; --bad:#c92a2a; --muted:#495057; }

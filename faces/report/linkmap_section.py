@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from html import escape
 from typing import Final
 
+from faces.report.charts import _nice_step
+from faces.report.differences import Marks, compare
+from faces.report.inputs import ReportError, condition_label
+from faces.report.model import Column, LinkMapSection, Table
 from l4mon.config import HubConfig
-from l4mon.report.charts import _nice_step
-from l4mon.report.differences import Marks, compare
-from l4mon.report.inputs import ReportError, condition_label
-from l4mon.report.model import Column, LinkMapSection, Table
 from telemetry.linkmap import CellStats, LinkMap, read_map
 from telemetry.linkmap.ahead import Outlook
 from telemetry.linkmap.grid import CellIndex

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from l4mon.report.inputs import LogInput, ResultsInput
-from l4mon.report.pipeline import StateRun
+from faces.report.inputs import LogInput, ResultsInput
+from faces.report.pipeline import StateRun
 from telemetry.ranges import describe, merged
 
 

@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from l4mon.report.inputs import ReportError
+from faces.report.inputs import ReportError
 
 CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",

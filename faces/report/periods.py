@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from l4mon.report.inputs import ReportError
+from faces.report.inputs import ReportError
 
 
 def parse_time(text: str | None, what: str) -> float | None:

@@ -17,10 +17,10 @@ from typing import Any
 
 import msgspec
 
+from faces.report.inputs import LogInput, ReportError, ResultsInput
 from l4mon.alerts.rules import DEFAULT_RULES_PATH, Rule, parse_rules
 from l4mon.config import HubConfig
 from l4mon.context import replay_context
-from l4mon.report.inputs import LogInput, ReportError, ResultsInput
 from scenarios import replay
 from scenarios.scenario import results_document
 from telemetry.drivelog import iter_wire_messages

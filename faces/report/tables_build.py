@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from l4mon.report.aggregate import LinkRaw, RawFigures
-from l4mon.report.budgets import USABLE_LINKS, Budget, observe_vehicles
-from l4mon.report.grading import observe_link, passes, show
-from l4mon.report.model import Column, Table
-from l4mon.report.pipeline import StateRun
+from faces.report.aggregate import LinkRaw, RawFigures
+from faces.report.budgets import USABLE_LINKS, Budget, observe_vehicles
+from faces.report.grading import observe_link, passes, show
+from faces.report.model import Column, Table
+from faces.report.pipeline import StateRun
 from telemetry.quantiles import EXACT_MAX, RELATIVE_ERROR
 from telemetry.site import Site
 

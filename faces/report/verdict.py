@@ -12,10 +12,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from l4mon.config import ReportSettings
-from l4mon.report.aggregate import RawFigures
-from l4mon.report.budgets import Budget
-from l4mon.report.grading import (
+from faces.report.aggregate import RawFigures
+from faces.report.budgets import Budget
+from faces.report.grading import (
     APP_TRAFFIC,
     NEEDS_REPLAY,
     NOT_MEASURED,
@@ -30,8 +29,9 @@ from l4mon.report.grading import (
     short_drive,
     show,
 )
-from l4mon.report.model import Column, Table
-from l4mon.report.pipeline import StateRun
+from faces.report.model import Column, Table
+from faces.report.pipeline import StateRun
+from l4mon.config import ReportSettings
 
 Verdict = Literal["pass", "fail", "not graded"]
 #: Vehicles named per line of the verdict; the Budgets table lists them all.
