@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import msgspec
@@ -62,7 +62,7 @@ class Client:
         self.sending_since: float | None = None
         #: (code, reason) of the close frame the hub ends this socket with, when it does.
         self.closing: tuple[int, str] | None = None
-        self.sender: asyncio.Task[None] | None = None
+        self.sender: asyncio.Task[Exception | None] | None = None
 
     def push_alert(self, frame: str, seq: int) -> None:
         if self.too_slow is not None or (seq and seq <= self.sent_seq):
@@ -114,6 +114,18 @@ class Broadcaster:
         self.seq = 0  # the newest alert transition seq
         self.frames_sent = 0
         self.disconnected_slow = 0
+        #: The group ``run`` holds open: each console's tasks are its children, so the live
+        #: process's task group owns them and stopping the process ends them.
+        self._group: asyncio.TaskGroup | None = None
+
+    def spawn(self, work: Coroutine[Any, Any, None]) -> asyncio.Task[Exception | None]:
+        """Start a console's task in the stream's group. A console's failure is its own: the
+        task's result is what it raised (None: nothing), for its handler to act on, never the
+        group's to propagate. With no stream running (an app tested without the live
+        process) the task runs on its own."""
+        if self._group is None:
+            return asyncio.create_task(_contained(work))
+        return self._group.create_task(_contained(work))
 
     def alert(self, transition: Transition, alert: Alert) -> None:
         """An engine listener: called after the transition is journaled."""
@@ -131,13 +143,18 @@ class Broadcaster:
     async def run(self) -> None:
         """Every interval: close the consoles whose send is stuck, then build and fan out a
         state frame while anyone is watching."""
-        while True:
-            await asyncio.sleep(self.interval_s)
-            self.drop_stalled()
-            if self.clients:
-                body = await self.state_frame()
-                if body is not None:
-                    self.publish("state", body)
+        async with asyncio.TaskGroup() as group:
+            self._group = group
+            try:
+                while True:
+                    await asyncio.sleep(self.interval_s)
+                    self.drop_stalled()
+                    if self.clients:
+                        body = await self.state_frame()
+                        if body is not None:
+                            self.publish("state", body)
+            finally:
+                self._group = None
 
     def drop_stalled(self) -> None:
         """A console whose send has not gone out for ``send_stall_s`` stopped reading (its
@@ -155,8 +172,8 @@ class Broadcaster:
         """Run one accepted WebSocket until it closes (or is closed for being too slow)."""
         client = Client(websocket, bounds=self.bounds)
         self.clients.add(client)  # before reading the journal, so nothing falls in between
-        reader = asyncio.create_task(self._read(client))
-        client.sender = asyncio.create_task(self._send_loop(client, snapshot, missed, last_seq))
+        reader = self.spawn(self._read(client))
+        client.sender = self.spawn(self._send_loop(client, snapshot, missed, last_seq))
         try:
             await asyncio.wait([reader, client.sender], return_when=asyncio.FIRST_COMPLETED)
             if client.too_slow is not None:
@@ -228,3 +245,13 @@ class Broadcaster:
             client.closing = (UNSUPPORTED_DATA, "the console sends JSON text frames only")
         except (WebSocketDisconnect, RuntimeError):
             pass
+
+
+async def _contained(work: Coroutine[Any, Any, None]) -> Exception | None:
+    """A console's task as a child of the stream's group: what it raises is its result, for
+    the console's handler, and not the group's to propagate (it would stop the process)."""
+    try:
+        await work
+    except Exception as error:
+        return error
+    return None

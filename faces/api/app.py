@@ -69,7 +69,8 @@ def create_app(runtime: Runtime) -> FastAPI:
                              max_clients=auth.max_tracked_clients, clock=runtime.clock.now)
     viewer = require("viewer")
     operator = require("operator")
-    sessions = TokenSessions(runtime.tokens, runtime.clock.now)
+    sessions = TokenSessions(runtime.tokens, runtime.clock.now,
+                             spawn=runtime.broadcaster.spawn)
     registry = make_registry(HubCollector(hub, buffer=lambda: runtime.buffer,
                                           mqtt=lambda: runtime.mqtt,
                                           broadcaster=runtime.broadcaster,

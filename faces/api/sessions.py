@@ -29,14 +29,17 @@ class TokenSessions:
     """Open sessions by principal; see the module docstring."""
 
     def __init__(self, tokens: TokenStore, clock: Callable[[], float], *,
+                 spawn: Callable[[Coroutine[Any, Any, None]], asyncio.Task[Exception | None]],
                  check_s: float = 1.0) -> None:
+        #: Starts the sessions' tasks in the console stream's group (l4mon/console_stream.py).
+        self.spawn = spawn
         self.tokens = tokens
         self.clock = clock
         self.check_s = check_s
-        self._open: dict[asyncio.Task[None], Principal] = {}
-        self._ended: set[asyncio.Task[None]] = set()
+        self._open: dict[asyncio.Task[Exception | None], Principal] = {}
+        self._ended: set[asyncio.Task[Exception | None]] = set()
         self._changed = asyncio.Event()
-        self._watcher: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[Exception | None] | None = None
         #: Sessions closed because their token stopped holding.
         self.closed = 0
         tokens.on_change.append(self._changed.set)
@@ -48,10 +51,10 @@ class TokenSessions:
                    session: Coroutine[Any, Any, None]) -> None:
         """Run ``session`` (an accepted socket's stream) until it ends, or until
         ``principal``'s token stops holding: then it is cancelled and the socket closed."""
-        task = asyncio.create_task(session)
+        task = self.spawn(session)
         self._open[task] = principal
         if self._watcher is None or self._watcher.done():
-            self._watcher = asyncio.create_task(self._watch(), name="l4mon-token-sessions")
+            self._watcher = self.spawn(self._watch())
         try:
             await asyncio.wait([task])
         finally:
@@ -66,8 +69,8 @@ class TokenSessions:
             log.info("console session of %s closed: %s", principal.name, REVOKED[1])
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(websocket.close(*REVOKED), timeout=1.0)
-        elif not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+        elif not task.cancelled() and (error := task.result()) is not None:
+            raise error
 
     async def _watch(self) -> None:
         while self._open:
