@@ -114,7 +114,7 @@ async def _demo(args: argparse.Namespace) -> int:
 
 def _journal(hub: Hub) -> Journal | None:
     """The hub's journal, which the live process closes last."""
-    return hub.alerts.journal
+    return hub.store
 
 
 async def _serve(config: HubConfig, record: str | None = None) -> int:
@@ -153,7 +153,7 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
         print("No tokens were configured, so an admin token was created. It is shown only "
               f"this once (the journal keeps just its hash):\n  {token}", flush=True)
     else:
-        shown = hub.alerts.journal.location
+        shown = hub.store.location
         print(f"{len(runtime.tokens)} access token(s) known (config and journal "
               f"{shown}); tokens are kept only as hashes, so to log in with a "
               "new one: l4mon token create --role operator --name NAME --journal "
@@ -162,7 +162,7 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
     _stop_on_signals(stop)
     log.info("l4mon serve: broker %s (%s), HTTP http://%s:%d/, journal %s", config.mqtt.url,
              config.mqtt.client, host, port,
-             hub.alerts.journal.location)
+             hub.store.location)
     async with LiveProcess(runtime, source, app=create_app(runtime), http=(host, port),
                            journal=_journal(hub)) as live:
         await live.wait(stop)

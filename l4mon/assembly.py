@@ -92,7 +92,7 @@ def build_leadership(config: HubConfig, hub: Hub, *, clock: Clock) -> Leadership
         return None
     from l4mon.store.postgres_journal import PostgresJournal
 
-    journal = hub.alerts.journal
+    journal = hub.store
     if not isinstance(journal, PostgresJournal):
         return None
     return Leadership(hub=hub, lock=journal, clock=clock, settings=config.ha,
@@ -112,7 +112,7 @@ def build_runtime(config: HubConfig, *, clock: Clock, hub: Hub | None = None,
     if hub is None:
         hub = build_hub(config, site=site, rules=rules)
     site = hub.site
-    journal = hub.alerts.journal
+    journal = hub.store
     resume_service(hub, journal, clock.now())
     if mqtt is not None:  # the hub and sender rules read it
         hub.alerts.transport = mqtt
@@ -122,7 +122,7 @@ def build_runtime(config: HubConfig, *, clock: Clock, hub: Hub | None = None,
     if publisher is not None:
         from l4mon.commands.service import CommandService
 
-        commands = CommandService(journal=hub.alerts.journal, fleet=hub.fleet, alerts=hub.alerts,
+        commands = CommandService(journal=hub.store, fleet=hub.fleet, alerts=hub.alerts,
                                   publisher=publisher, quarantine=hub.quarantine,
                                   clock=clock.now, settings=config.commands,
                                   unseen=hub.feed.unseen)

@@ -82,6 +82,9 @@ class Hub:
         #: Vehicles with open alerts, as the alert engine last said (built when the fleet
         #: asks about a newcomer, dropped at each batch and tick: alerts change only then).
         self._alerting: dict[str, int] | None = None
+        #: The process's store (l4mon/store): alerts, duty, tokens, the pair's leader lock,
+        #: commands. The engine writes it; the runtime, the API and the CLI read it here.
+        self.store = store
         rules = rules if rules is not None else []
         #: The alert engine; incidents group its alerts by what their vehicles share.
         self.alerts = AlertEngine(

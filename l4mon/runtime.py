@@ -101,7 +101,7 @@ class Runtime:
         self.broadcaster = Broadcaster(state_frame=self.state_frame_chunked, clock=clock.now,
                                        bounds=hub.config.console)
         hub.alerts.listeners.append(self.broadcaster.alert)
-        self.broadcaster.seq = hub.alerts.journal.last_seq()
+        self.broadcaster.seq = hub.store.last_seq()
         if ha is not None:
             ha.on_role.append(lambda: self.broadcaster.publish("ha", {"ha": self.ha_view()}))
             ha.on_duty.append(self.duty_changed)
@@ -183,10 +183,10 @@ class Runtime:
     def missed(self, last_seq: int, *, limit: int = 10_000) -> list[tuple[Transition, Alert]]:
         """Alert transitions after ``last_seq``, for a console that reconnects; JournalError
         when the journal cannot be read."""
-        alerts = self.hub.alerts
+        store = self.hub.store
         out = []
-        for transition in alerts.journal.transitions_since(last_seq, limit=limit):
-            alert = alerts.journal.alert(transition.alert_id)
+        for transition in store.transitions_since(last_seq, limit=limit):
+            alert = store.alert(transition.alert_id)
             if alert is not None:
                 out.append((transition, alert))
         return out

@@ -50,7 +50,7 @@ def routes(runtime: Runtime, viewer: Any) -> APIRouter:
     ) -> JSON:
         """Alerts as the journal keeps them, newest first, one page at a time: ``before``
         is the ``next_before`` of the previous page (None on the last page)."""
-        journal = hub.alerts.journal
+        journal = hub.store
         states = OPEN_STATES if state == "open" else (state,) if state else None
         # One more than asked tells whether an older page exists without a count query.
         found = journal.alerts(states=states, severity=severity, vehicle=vehicle,
