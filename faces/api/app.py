@@ -91,6 +91,44 @@ def create_app(runtime: Runtime) -> FastAPI:
                            allow_headers=["Authorization", "Content-Type"],
                            expose_headers=[LEADER_HEADER], max_age=600)
 
+    _refusals(app, runtime)
+
+    _health(app, runtime)
+
+    @app.get("/openapi.json", dependencies=[Depends(viewer)], include_in_schema=False)
+    async def openapi() -> JSON:
+        return JSON(app.openapi())
+
+    @app.get("/metrics", dependencies=[Depends(viewer)], response_class=Response,
+             responses={**errors(401, 429), 200: {"content": {"text/plain": {}},
+                                                  "description": "Prometheus text format"}})
+    async def metrics() -> Response:
+        return Response(exposition(registry), media_type="text/plain; version=0.0.4")
+
+    app.include_router(fleet.routes(runtime, viewer))
+    app.include_router(history.routes(runtime, viewer))
+    app.include_router(handovers.routes(runtime, viewer))
+    app.include_router(linkmap.routes(runtime, viewer))
+    app.include_router(alerts.routes(runtime, viewer, operator))
+    app.include_router(incidents.routes(runtime, viewer, operator))
+    app.include_router(demo.routes(runtime, viewer, operator))
+    app.include_router(commands.routes(runtime, viewer, operator))
+    app.include_router(reports.routes(runtime, viewer))
+
+    _console_socket(app, runtime, limiter, sessions)
+
+    @app.get("/", response_class=HTMLResponse)
+    async def index() -> HTMLResponse:
+        return HTMLResponse(static.joinpath("index.html").read_text(encoding="utf-8"))
+
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    return app
+
+
+def _refusals(app: HubApp, runtime: Runtime) -> None:
+    """How the engine's and the journal's refusals are answered, whatever the route."""
+    hub = runtime.hub
+
     @app.exception_handler(NotLeader)
     async def refused(request: Request, error: NotLeader) -> JSON:
         """The engine's own refusal, should the role change between the route's check and
@@ -109,6 +147,11 @@ def create_app(runtime: Runtime) -> FastAPI:
             else f"the alert journal is unavailable ({error})"
         return JSON({"detail": f"{why}; retry shortly"}, status_code=503,
                     headers={"Retry-After": "2"})
+
+
+def _health(app: HubApp, runtime: Runtime) -> None:
+    """``/healthz``: for load balancers without a token, for people with one."""
+    hub = runtime.hub
 
     @app.get("/healthz")
     async def healthz(request: Request) -> JSON:
@@ -167,25 +210,11 @@ def create_app(runtime: Runtime) -> FastAPI:
                 "drives": len(hub.lookahead.linkmap.drives)},
         })
 
-    @app.get("/openapi.json", dependencies=[Depends(viewer)], include_in_schema=False)
-    async def openapi() -> JSON:
-        return JSON(app.openapi())
 
-    @app.get("/metrics", dependencies=[Depends(viewer)], response_class=Response,
-             responses={**errors(401, 429), 200: {"content": {"text/plain": {}},
-                                                  "description": "Prometheus text format"}})
-    async def metrics() -> Response:
-        return Response(exposition(registry), media_type="text/plain; version=0.0.4")
-
-    app.include_router(fleet.routes(runtime, viewer))
-    app.include_router(history.routes(runtime, viewer))
-    app.include_router(handovers.routes(runtime, viewer))
-    app.include_router(linkmap.routes(runtime, viewer))
-    app.include_router(alerts.routes(runtime, viewer, operator))
-    app.include_router(incidents.routes(runtime, viewer, operator))
-    app.include_router(demo.routes(runtime, viewer, operator))
-    app.include_router(commands.routes(runtime, viewer, operator))
-    app.include_router(reports.routes(runtime, viewer))
+def _console_socket(app: HubApp, runtime: Runtime, limiter: FailureLimiter,
+                    sessions: TokenSessions) -> None:
+    """``/ws``: the console stream, for a token with a seat, closed when the token stops
+    holding."""
 
     @app.websocket("/ws")
     async def live(websocket: WebSocket) -> None:
@@ -209,10 +238,3 @@ def create_app(runtime: Runtime) -> FastAPI:
             await sessions.hold(who, websocket, runtime.broadcaster.serve(
                 websocket, snapshot=runtime.snapshot, missed=runtime.missed,
                 last_seq=last_seq))
-
-    @app.get("/", response_class=HTMLResponse)
-    async def index() -> HTMLResponse:
-        return HTMLResponse(static.joinpath("index.html").read_text(encoding="utf-8"))
-
-    app.mount("/static", StaticFiles(directory=str(static)), name="static")
-    return app
