@@ -13,10 +13,13 @@ told to build the report offline with ``l4mon report``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing
 import os
+import signal
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -72,11 +75,13 @@ def _cpu_limit_s() -> int:
         return DEFAULT_CPU_S
 
 
-def _limit_worker(cpu_s: int) -> None:
-    """In the worker, before it does anything: lower priority, and a hard CPU-time limit
-    (the kernel stops it with SIGXCPU/SIGKILL past it)."""
+def _limit_worker(cpu_s: int, pid: Synchronized[int]) -> None:
+    """In the worker, before it does anything: its pid for the hub (which ends it if a wait
+    is stopped, without reaching into the pool's private table of processes), lower
+    priority, and a hard CPU-time limit (the kernel stops it with SIGXCPU/SIGKILL past it)."""
     import resource
 
+    pid.value = os.getpid()
     os.nice(10)
     resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 5))
 
@@ -95,8 +100,10 @@ async def run_in_worker(paths: list[Path], options: ReportOptions,
     """Build the report in a fresh worker process under the limits; ``ReportError`` and
     ``ReportLimit`` come back as exceptions."""
     cpu_s = _cpu_limit_s()
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=_limit_worker, initargs=(cpu_s,))
+    context = multiprocessing.get_context("spawn")
+    worker = context.Value("i", 0)
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=context,
+                               initializer=_limit_worker, initargs=(cpu_s, worker))
     try:
         future = asyncio.get_running_loop().run_in_executor(pool, _make, paths, options, format)
         try:
@@ -106,9 +113,9 @@ async def run_in_worker(paths: list[Path], options: ReportOptions,
                               "in all) and was stopped; build it offline with `l4mon report`, "
                               f"or raise {CPU_ENV}") from None
     finally:
-        for process in list(getattr(pool, "_processes", {}).values()):
-            if process.is_alive():  # a stopped wait leaves the worker running: end it
-                process.kill()
+        if worker.value:  # a stopped wait leaves the worker running: end it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(worker.value, signal.SIGKILL)
         pool.shutdown(wait=False, cancel_futures=True)
 
 
