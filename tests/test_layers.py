@@ -163,7 +163,6 @@ STILL_LONG: dict[str, str] = {
     "faces.report.linkmap_section._panel": "changed on another branch of the same issue "
                                            "(reports)",
     "scenarios.importers.import_files": "not split yet",
-    "scenarios.importers.gnettrack.parse": "not split yet",
     "scenarios.importers.mapped_spec._checked": "not split yet",
     "scenarios.sim.fleet._vehicle_tick": "not split yet; a split must keep the order of its "
                                          "random draws (tests/test_simfleet.py pins the bytes)",
