@@ -8,7 +8,7 @@ own costs.
 The campaign is ``--logs`` copies (hard links: no disk space) of bench/replay.py's generated
 fleet log (``--vehicles`` x ``--minutes``, cached under the system temp dir as that script
 caches it), so every task is the same known work: the 10-shuttle hour by default. Each run is
-``python -m faces replay FOLDER --out OUT --workers N`` (``--cluster``: ``--cluster ADDRESS``
+``python -m l4mon replay FOLDER --out OUT --workers N`` (``--cluster``: ``--cluster ADDRESS``
 of a Dask ``LocalCluster`` of 2 single-threaded worker processes this script starts first),
 timed as a user waits for it, start-up included, with the CPU time of the command and its
 worker processes (which other load on a shared machine does not inflate, unlike the wall).

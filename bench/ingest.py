@@ -112,7 +112,7 @@ class Console:
 
 def launch(tree: Path, broker: Broker, state: Path, *, client: str,
            handovers: bool) -> HubProcess:
-    """``python -m faces serve`` from ``tree`` with a default config (journal, the test
+    """``python -m l4mon serve`` from ``tree`` with a default config (journal, the test
     token), connected to ``broker``. testing/hub.py's ``launch_hub`` always runs this tree's
     code, so the child is started here, the same way for the subject and a baseline."""
     config = write_hub_config(state)

@@ -8,7 +8,7 @@ Generates (once, cached under the system temp dir) a drive log of ``--vehicles``
 (~1.1 M records for 10 vehicles x 1 h), recorded as ``serve --record`` would with the demo
 site configured: topic and payload as received, and the hub's default config, rules and site
 plan in the manifest, so the replay detects handovers and tags intersections as a user's
-replay of a recording does. Then times the real command, ``python -m faces replay LOG --speed
+replay of a recording does. Then times the real command, ``python -m l4mon replay LOG --speed
 max --out results.json``, in a child process (bench/replay_log.py's ``replay_in_child``):
 wall time, CPU time (the child's rusage), peak RSS (its own VmHWM: testing/peak_memory.py),
 records/s and times real time (log duration / wall; the child's start-up is included, as a

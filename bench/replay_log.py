@@ -4,7 +4,7 @@ Run: ``.venv/bin/python bench/replay_log.py [--vehicles 100] [--hours 1] [--base
 
 Generates a log with bench/report.py's generator (``--vehicles`` x ``--hours`` x 3 streams at
 ``--rate`` Hz, hourly partitions of 10-minute files, no recorded payloads: every row is
-re-encoded, as for an import) under the system temp dir, then runs ``python -m faces replay
+re-encoded, as for an import) under the system temp dir, then runs ``python -m l4mon replay
 LOG --out results.json`` — the command's own path, streamed reader and all — in a child
 process and reports its wall time, messages/s and peak RSS: the child's own ``VmHWM``, which
 it writes at exit. (Not ``ru_maxrss`` from ``wait4``: Linux carries the parent's high-water
@@ -60,7 +60,7 @@ class Run:
 
 
 def tree_env(tree: Path) -> dict[str, str]:
-    """The environment for a ``python -m faces`` child that must run ``tree``'s code: its
+    """The environment for a ``python -m l4mon`` child that must run ``tree``'s code: its
     folder first on the path (the venv's editable install points at this project, and a
     ``PYTHONPATH`` inherited from the caller could point anywhere)."""
     return {**os.environ, "PYTHONPATH": str(tree), "PYTHONUNBUFFERED": "1"}
@@ -95,7 +95,7 @@ def _rss_kib(pid: int) -> int:
 
 def replay_in_child(tree: Path, log: Path, out: Path, *, label: str, timeout_s: float,
                     rss_limit_kib: int, extra: Sequence[str] = ()) -> Run:
-    """``python -m faces replay LOG --speed max --out OUT [EXTRA...]`` from ``tree``: its
+    """``python -m l4mon replay LOG --speed max --out OUT [EXTRA...]`` from ``tree``: its
     wall and CPU time and its own peak RSS."""
     return command_in_child(tree, ["replay", str(log), "--speed", "max", "--out", str(out),
                                    *extra], out, label=label, timeout_s=timeout_s,
@@ -104,7 +104,7 @@ def replay_in_child(tree: Path, log: Path, out: Path, *, label: str, timeout_s: 
 
 def command_in_child(tree: Path, argv: Sequence[str], out: Path, *, label: str,
                      timeout_s: float, rss_limit_kib: int) -> Run:
-    """``python -m faces ARGV...`` from ``tree``: its wall and CPU time and its own peak RSS;
+    """``python -m l4mon ARGV...`` from ``tree``: its wall and CPU time and its own peak RSS;
     ``out``, when the command wrote it as JSON, is the run's document."""
     hwm = out.with_suffix(".hwm")
     env = {**tree_env(tree), "L4MON_BENCH_HWM": str(hwm)}

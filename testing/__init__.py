@@ -2,7 +2,7 @@
 
 * ``broker``      — a throwaway Mosquitto on a free loopback port
 * ``blaster``     — a raw-socket MQTT load publisher in its own process
-* ``peak_memory`` — ``python -m faces ...`` in a child process that reports its own peak RSS
+* ``peak_memory`` — ``python -m l4mon ...`` in a child process that reports its own peak RSS
 * ``demo``        — ``l4mon demo`` as a child process, and a headless Chromium page
 * ``hub``         — ``l4mon serve`` as a child process against a broker, with an API client
 

@@ -1,6 +1,5 @@
-"""How a child process runs the command line of a given tree: ``python -m faces`` for a tree
-whose faces have their own package, ``python -m faces`` for an older one (a benchmark's
-baseline), so a bench can time any revision against this one."""
+"""How a child process runs the command line of a given tree: ``python -m l4mon``, which
+every revision since the first has, so a bench can time any revision against this one."""
 
 from __future__ import annotations
 
@@ -10,5 +9,5 @@ from pathlib import Path
 
 def cli(tree: Path) -> list[str]:
     """The start of a command that runs ``tree``'s CLI with this interpreter."""
-    package = "faces" if (tree / "faces" / "__main__.py").exists() else "l4mon"
-    return [sys.executable, "-m", package]
+    del tree  # every tree enters the same way; the caller's PYTHONPATH picks the tree
+    return [sys.executable, "-m", "l4mon"]

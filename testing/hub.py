@@ -1,7 +1,7 @@
 """``l4mon serve`` as a child process against a test broker, with a client for its HTTP API:
 what tests and benches (and anything else that needs a real hub) start and stop.
 
-A hub can run from another source tree (``tree=``): ``python -m faces serve`` with that tree
+A hub can run from another source tree (``tree=``): ``python -m l4mon serve`` with that tree
 as its working directory and first on ``PYTHONPATH`` imports that tree's l4mon, ahead of the
 editable install (whose finder comes after ``sys.path``). Benches use it to run a baseline and
 the subject in one invocation; the tree is checked before the hub starts, so a baseline that
@@ -133,7 +133,7 @@ def write_hub_config(tmp_path: Path, *, token: str = TEST_TOKEN, role: str = "ad
 
 @functools.cache
 def _check_tree(tree: Path) -> None:
-    """Fail unless ``python -m faces`` run in ``tree`` imports ``tree``'s l4mon."""
+    """Fail unless ``python -m l4mon`` run in ``tree`` imports ``tree``'s l4mon."""
     found = subprocess.run(
         [sys.executable, "-c", "import l4mon; print(l4mon.__file__)"], cwd=tree,
         env=_env(tree), capture_output=True, text=True, timeout=30, check=False)

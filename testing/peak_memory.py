@@ -1,4 +1,4 @@
-"""A child ``python -m faces ARGS...`` that reports its own peak memory.
+"""A child ``python -m l4mon ARGS...`` that reports its own peak memory.
 
 ``wait4``'s ``ru_maxrss`` is no good for this: Linux carries the parent's high-water mark into a
 vforked child at exec, so a benchmark that generated its input first would report the
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-#: ``python -m faces ARGS...`` that writes its own peak RSS (VmHWM, KiB) to $L4MON_BENCH_HWM
+#: ``python -m l4mon ARGS...`` that writes its own peak RSS (VmHWM, KiB) to $L4MON_BENCH_HWM
 #: at exit, however it exits.
 CHILD: Final = """
 import atexit, os, re, runpy, sys
@@ -19,7 +19,5 @@ def hwm():
     open(os.environ["L4MON_BENCH_HWM"], "w").write(re.search(r"VmHWM:\\s+(\\d+)", status)[1])
 atexit.register(hwm)
 sys.argv = ["l4mon", *sys.argv[1:]]
-import importlib.util  # a tree from before faces/ had its command line in l4mon
-runpy.run_module("faces" if importlib.util.find_spec("faces") else "l4mon", run_name="__main__",
-                alter_sys=True)
+runpy.run_module("l4mon", run_name="__main__", alter_sys=True)
 """

@@ -10,12 +10,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from faces.api.app import create_app
-from faces.api.resume import parse_last_seq
 from l4mon.assembly import build_runtime
 from l4mon.auth import hash_token
 from l4mon.clock import ManualClock
 from l4mon.config import config_from_dict
+from l4mon.faces.api.app import create_app
+from l4mon.faces.api.resume import parse_last_seq
 from l4mon.runtime import Runtime
 from tests.test_security_api import ADMIN, NOW, _ws_handshake
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from faces.report import ReportOptions, build_report, render, write_csv
+from l4mon.faces.report import ReportOptions, build_report, render, write_csv
 from scenarios.campaign import (
     CampaignError,
     DaskEngine,
@@ -38,7 +38,7 @@ COMMAND_TIMEOUT_S = 180.0
 
 
 def _l4mon(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "faces", *args], check=False,
+    return subprocess.run([sys.executable, "-m", "l4mon", *args], check=False,
                           capture_output=True, text=True, timeout=COMMAND_TIMEOUT_S, cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
 

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _l4mon(*args: str, timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "faces", *args], check=False, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "l4mon", *args], check=False, capture_output=True,
                           text=True,
                           timeout=timeout, cwd=ROOT)
 
@@ -27,7 +27,7 @@ def test_demo_serves_a_live_simulated_fleet() -> None:
     """``l4mon demo`` needs no broker: within seconds every vehicle has two judged links."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "faces", "demo", "--http", f"127.0.0.1:{port}", "--vehicles", "3",
+        [sys.executable, "-m", "l4mon", "demo", "--http", f"127.0.0.1:{port}", "--vehicles", "3",
          "--duration", "30"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
     login = ""
@@ -97,7 +97,7 @@ def _serve_once(journal: Path, port: int) -> tuple[str, int, str]:
     """Start serve (no broker needed for HTTP), read its first output, ask /api/me, stop it."""
     token = ""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "faces", "serve", "--broker", "mqtt://127.0.0.1:1", "--http",
+        [sys.executable, "-m", "l4mon", "serve", "--broker", "mqtt://127.0.0.1:1", "--http",
          f"127.0.0.1:{port}", "--journal", str(journal)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -132,7 +132,7 @@ def test_serve_never_runs_open(tmp_path: Path) -> None:
     again, _, first_line = _serve_once(journal, port)
     assert again == "" and "admin token" not in first_line
     proc = subprocess.Popen(  # the first token still works on a restarted hub
-        [sys.executable, "-m", "faces", "serve", "--broker", "mqtt://127.0.0.1:1", "--http",
+        [sys.executable, "-m", "l4mon", "serve", "--broker", "mqtt://127.0.0.1:1", "--http",
          f"127.0.0.1:{port}", "--journal", str(journal)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
@@ -175,7 +175,7 @@ EXCERPT = ROOT / "tests" / "fixtures" / "cicv5g" / "arterial_n78_v50_excerpt.txt
 
 
 def test_help_lists_every_command() -> None:
-    from faces.cli import build_parser
+    from l4mon.faces.cli import build_parser
 
     commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     shown = _l4mon("--help")

@@ -61,7 +61,7 @@ def _simulated(broker: Broker, vehicles: int, log: Path) -> Iterator[subprocess.
     """``l4mon simulate``: each shuttle on its own connection, obeying its command topic."""
     with log.open("ab") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "faces", "simulate", "--broker", broker.url, "--vehicles",
+            [sys.executable, "-m", "l4mon", "simulate", "--broker", broker.url, "--vehicles",
              str(vehicles), "--per-vehicle", "--duration", "120"],
             stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
             env={**os.environ, "PYTHONPATH": str(ROOT)})

@@ -21,9 +21,9 @@ import httpx
 import msgspec
 import pytest
 
-from faces.api.app import create_app
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
+from l4mon.faces.api.app import create_app
 from l4mon.history import History
 from l4mon.hub import Hub
 from l4mon.runtime import Runtime

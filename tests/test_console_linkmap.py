@@ -17,12 +17,12 @@ from typing import Any
 import httpx
 import pytest
 
-import faces.api.linkmap as linkmap_api
-from faces.api.app import create_app
+import l4mon.faces.api.linkmap as linkmap_api
 from l4mon.assembly import build_hub
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
 from l4mon.config import config_from_dict
+from l4mon.faces.api.app import create_app
 from l4mon.hub import Hub
 from l4mon.runtime import Runtime
 from l4mon.store.journal import open_journal

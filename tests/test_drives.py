@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from faces.report.build import build_report
+from l4mon.faces.report.build import build_report
 from scenarios.importers import DriveLogImportError, import_files
 from scenarios.importers.drives import DriveError, link_names
 from scenarios.scenario import run_log

@@ -1,6 +1,6 @@
 """One exit status for the data tools (import, replay, report, linkmap), so CI can gate on them:
 0 pass or nothing graded, 1 a verdict or an expectation failed, 2 bad input (files, URLs,
-options). Run as a user runs them: ``python -m faces`` in a subprocess."""
+options). Run as a user runs them: ``python -m l4mon`` in a subprocess."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ SCENARIO = ROOT / "scenarios" / "library" / "both-links-down-snow.toml"
 
 
 def l4mon(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "faces", *map(str, args)], cwd=ROOT,
+    return subprocess.run([sys.executable, "-m", "l4mon", *map(str, args)], cwd=ROOT,
                           capture_output=True, text=True, timeout=300, check=False)
 
 

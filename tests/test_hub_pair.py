@@ -328,7 +328,7 @@ def test_a_second_hub_with_the_leaders_mqtt_client_id_is_refused(
                    extra_args=["--journal", pg_url])
     try:
         run = subprocess.run(
-            [sys.executable, "-m", "faces", "serve", "--config", str(config), "--broker",
+            [sys.executable, "-m", "l4mon", "serve", "--config", str(config), "--broker",
              broker.url, "--http", f"127.0.0.1:{free_port()}", "--journal", pg_url],
             check=False, capture_output=True, text=True, timeout=60, cwd=ROOT)
         assert run.returncode == 2, run.stdout + run.stderr

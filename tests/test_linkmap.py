@@ -176,7 +176,7 @@ def test_a_weak_cell_is_seen_ahead_and_not_behind(one_drive: tuple[LinkMap, Path
 
 
 def _l4mon(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "faces", *args], check=False,
+    return subprocess.run([sys.executable, "-m", "l4mon", *args], check=False,
                           capture_output=True, text=True, timeout=120, cwd=ROOT)
 
 

@@ -160,13 +160,13 @@ def test_the_command_line_replays_with_a_map_and_refuses_a_bad_one(
         mapped: tuple[Path, Path, Path], tmp_path: Path) -> None:
     linkmap, log, _ = mapped
     out = tmp_path / "r.json"
-    run = subprocess.run([sys.executable, "-m", "faces", "replay", str(log), "--linkmap",
+    run = subprocess.run([sys.executable, "-m", "l4mon", "replay", str(log), "--linkmap",
                           str(linkmap), "--out", str(out)], capture_output=True, text=True,
                          check=False, timeout=120)
     assert run.returncode == 0, run.stderr
     assert f"link map: given ({linkmap})" in run.stderr
     assert len(_warnings(json.loads(out.read_text()))) == 1
-    bad = subprocess.run([sys.executable, "-m", "faces", "replay", str(log), "--linkmap",
+    bad = subprocess.run([sys.executable, "-m", "l4mon", "replay", str(log), "--linkmap",
                           str(tmp_path)], capture_output=True, text=True, check=False,
                          timeout=120)
     assert bad.returncode == 2 and "not a link map" in bad.stderr

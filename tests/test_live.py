@@ -1,4 +1,4 @@
-"""The console fan-out (faces/api/live.py) with in-memory sockets: ordering, coalescing, and a
+"""The console fan-out (l4mon/faces/api/live.py) with in-memory sockets: ordering, coalescing, and a
 stuck console that must neither slow the others nor lose alerts silently."""
 
 from __future__ import annotations

@@ -329,7 +329,7 @@ def test_import_mapped_cli_keeps_a_row_with_an_rsrp_marker(tmp_path: Path) -> No
     path.write_text("t,lat,lon,v,cell,rsrp,rtt,ul\n" + "".join(
         f"{t},35.0,139.0,5.0,A,{rsrp},{rtt},{ul}\n" for t, rsrp, rtt, ul in source))
     out = tmp_path / "log"
-    done = subprocess.run([sys.executable, "-m", "faces", "import", "mapped", "--mapping",
+    done = subprocess.run([sys.executable, "-m", "l4mon", "import", "mapped", "--mapping",
                            str(spec), str(path), "--out", str(out)], capture_output=True,
                           text=True, cwd=ROOT, timeout=120, check=False)
     assert done.returncode == 0, done.stderr

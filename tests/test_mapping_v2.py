@@ -294,7 +294,7 @@ def test_errors_name_the_key_and_the_allowed_values(tmp_path: Path, text: str, k
 
 
 def test_import_mapped_help_points_to_the_doc() -> None:
-    done = subprocess.run([sys.executable, "-m", "faces", "import", "--help"],
+    done = subprocess.run([sys.executable, "-m", "l4mon", "import", "--help"],
                           capture_output=True, text=True, cwd=ROOT, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert "docs/mapping.md" in done.stdout

@@ -138,7 +138,7 @@ def test_hub_recovers_when_the_broker_restarts(broker: Broker, hub_process: HubP
 def test_simulate_feeds_serve_end_to_end(broker: Broker, hub_process: HubProcess) -> None:
     """``l4mon simulate`` publishes the demo fleet to the broker; ``serve`` shows it."""
     result = subprocess.run(
-        [sys.executable, "-m", "faces", "simulate", "--broker", broker.url, "--vehicles", "2",
+        [sys.executable, "-m", "l4mon", "simulate", "--broker", broker.url, "--vehicles", "2",
          "--duration", "3"], check=False, capture_output=True, text=True, timeout=30)
     assert result.returncode == 0, result.stderr
     sent = int(result.stdout.split()[1])
@@ -187,7 +187,7 @@ def test_replay_publishes_a_scenario_to_a_live_hub(broker: Broker, hub_process: 
                         'duration_s = 5\n')
     out = tmp_path / "results.json"
     result = subprocess.run(
-        [sys.executable, "-m", "faces", "replay", str(scenario), "--speed", "10", "--publish",
+        [sys.executable, "-m", "l4mon", "replay", str(scenario), "--speed", "10", "--publish",
          broker.url, "--out", str(out)], check=False, capture_output=True, text=True,
         timeout=60)
     assert result.returncode == 0, result.stderr

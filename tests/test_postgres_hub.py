@@ -30,7 +30,7 @@ def _with_password(url: str) -> str:
 
 
 def _l4mon(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "faces", *args], check=False,
+    return subprocess.run([sys.executable, "-m", "l4mon", *args], check=False,
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
 
 
@@ -109,7 +109,7 @@ def test_a_journal_url_the_hub_does_not_understand_is_refused(command: list[str]
                                                               tmp_path: Path) -> None:
     """Exit 2 with the forms it understands, and no folder named after the scheme."""
     run = subprocess.run(
-        [sys.executable, "-m", "faces", *command, "--journal", f"mysql://hub:{PASSWORD}@db/x"],
+        [sys.executable, "-m", "l4mon", *command, "--journal", f"mysql://hub:{PASSWORD}@db/x"],
         check=False, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert run.returncode == 2, run.stderr
     assert "does not understand mysql://" in run.stderr
@@ -126,7 +126,7 @@ def test_serve_with_an_unreachable_postgresql_says_so_and_stops(
     config = tmp_path_factory.mktemp("config") / "hub.toml"
     config.write_text(f'[alerts]\njournal = "{url}"\n')
     run = subprocess.run(
-        [sys.executable, "-m", "faces", "serve", "--broker", "mqtt://127.0.0.1:1", "--http",
+        [sys.executable, "-m", "l4mon", "serve", "--broker", "mqtt://127.0.0.1:1", "--http",
          f"127.0.0.1:{free_port()}", "--config", str(config)],
         check=False, capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert run.returncode == 1, run.stderr

@@ -12,10 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from faces.api.app import create_app
 from l4mon.assembly import build_hub, build_runtime
 from l4mon.clock import LiveClock
 from l4mon.config import config_from_dict
+from l4mon.faces.api.app import create_app
 from l4mon.ingest.generated import FeedSource
 from l4mon.process import LiveProcess
 from l4mon.recorder import Recorder

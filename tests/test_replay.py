@@ -218,7 +218,7 @@ max = 0.0
 def test_cli_exit_codes(tmp_path: Path) -> None:
     """l4mon replay: 0 when expectations hold, 1 when one fails, 2 on bad input."""
     def replay_cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "faces", "replay", *args], check=False,
+        return subprocess.run([sys.executable, "-m", "l4mon", "replay", *args], check=False,
                               capture_output=True, text=True, cwd=ROOT, timeout=120)
 
     out = tmp_path / "results.json"
@@ -593,7 +593,7 @@ def _marked_drive(tmp: Path, markers: dict[int, int], *, drop_marked: bool) -> d
                     f"{markers.get(i, rsrp)},3900")
     (tmp / "logger.toml").write_text(MARKER_MAPPING)
     (tmp / "drive.csv").write_text("t,lat,lon,v,mode,cell,rsrp,ul\n" + "\n".join(rows) + "\n")
-    done = subprocess.run([sys.executable, "-m", "faces", "import", "mapped", "--mapping",
+    done = subprocess.run([sys.executable, "-m", "l4mon", "import", "mapped", "--mapping",
                            str(tmp / "logger.toml"), str(tmp / "drive.csv"), "--out",
                            str(tmp / "log")], capture_output=True, text=True, cwd=ROOT,
                           timeout=120, check=False)

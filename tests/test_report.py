@@ -14,13 +14,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from faces.report import ReportError, ReportOptions, build_report, render, write_csv
-from faces.report.aggregate import BATCH_ROWS
-from faces.report.histogram import Histogram, rtt_histogram
-from faces.report.inputs import resolve
-from faces.report.pipeline import replay_log
-from faces.report.v2i import NEEDS_ZONES
 from l4mon.config import HubConfig
+from l4mon.faces.report import ReportError, ReportOptions, build_report, render, write_csv
+from l4mon.faces.report.aggregate import BATCH_ROWS
+from l4mon.faces.report.histogram import Histogram, rtt_histogram
+from l4mon.faces.report.inputs import resolve
+from l4mon.faces.report.pipeline import replay_log
+from l4mon.faces.report.v2i import NEEDS_ZONES
 from scenarios.scenario import encode_results, run_log
 from telemetry.drivelog import DriveLogWriter, Manifest, read_manifest, write_manifest
 from telemetry.site import DEMO_SITE_PATH, load_site
@@ -104,7 +104,7 @@ def test_raw_figures_match_numpy(synthetic_logs: tuple[Path, Path], tmp_path: Pa
 
 
 def _parquet(report: object, folder: Path, name: str) -> Path:
-    from faces.report import write_parquet
+    from l4mon.faces.report import write_parquet
 
     write_parquet(report, folder)  # type: ignore[arg-type]
     return folder / f"{name}.parquet"
@@ -313,7 +313,7 @@ def test_differences_flag_the_worse_condition(synthetic_logs: tuple[Path, Path])
     worse = dict(latency.rows[0], condition="snow-daylight",
                  rtt_p95_ms=latency.rows[0]["rtt_p95_ms"] * 2)
     latency.rows.append(worse)
-    from faces.report.differences import compare
+    from l4mon.faces.report.differences import compare
 
     table, marks = compare([latency], "daylight")
     assert marks[("latency", len(latency.rows) - 1, "rtt_p95_ms")] == "worse"
@@ -516,8 +516,8 @@ def test_figures_outside_their_range_are_said_in_the_report(tmp_path: Path) -> N
 def test_an_apps_uplink_is_never_graded_against_a_requirement(tmp_path: Path) -> None:
     """A phone's uplink is what its app sent, not what the link could carry: replayed under a
     hub config that requires 8 Mbit/s, the uplink budget says so instead of failing it."""
-    from faces.report import ReportOptions
     from l4mon.config import load_config
+    from l4mon.faces.report import ReportOptions
     from scenarios.importers import import_files
 
     import_files("gnettrack", [_gnettrack_drive(tmp_path / "drive.csv")], tmp_path / "g")

@@ -10,11 +10,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from faces.api.app import create_app
-from faces.api.reports import ROOTS_ENV
-from faces.cli import main
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
+from l4mon.faces.api.app import create_app
+from l4mon.faces.api.reports import ROOTS_ENV
+from l4mon.faces.cli import main
 from l4mon.hub import Hub
 from l4mon.runtime import Runtime
 from l4mon.store.journal import open_journal

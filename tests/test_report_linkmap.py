@@ -22,9 +22,13 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from faces.api.reports import ROOTS_ENV
-from faces.cli import main
-from faces.report import (
+from l4mon.assembly import build_hub
+from l4mon.auth import TokenStore, hash_token
+from l4mon.clock import ManualClock
+from l4mon.config import HubConfig, config_from_dict
+from l4mon.faces.api.reports import ROOTS_ENV
+from l4mon.faces.cli import main
+from l4mon.faces.report import (
     Report,
     ReportError,
     ReportOptions,
@@ -34,11 +38,7 @@ from faces.report import (
     write_parquet,
     zip_tables,
 )
-from faces.report import linkmap_section as lms
-from l4mon.assembly import build_hub
-from l4mon.auth import TokenStore, hash_token
-from l4mon.clock import ManualClock
-from l4mon.config import HubConfig, config_from_dict
+from l4mon.faces.report import linkmap_section as lms
 from l4mon.runtime import Runtime
 from scenarios.linkmap_build import build_map
 from telemetry.linkmap import Grid, LinkMap, read_map, write_map
@@ -262,11 +262,11 @@ def test_the_cli_exits_2_on_a_bad_map(data: tuple[Path, list[Path]], tmp_path: P
 
 
 def test_the_command_end_to_end(data: tuple[Path, list[Path]], tmp_path: Path) -> None:
-    """``python -m faces report LOG --out R --linkmap MAP --csv DIR`` in its own process."""
+    """``python -m l4mon report LOG --out R --linkmap MAP --csv DIR`` in its own process."""
     linkmap, inputs = data
     out = tmp_path / "report.html"
     done = subprocess.run(
-        [sys.executable, "-m", "faces", "report", str(inputs[0]), "--out", str(out),
+        [sys.executable, "-m", "l4mon", "report", str(inputs[0]), "--out", str(out),
          "--linkmap", str(linkmap), "--csv", str(tmp_path / "csv"), "--replay", "never"],
         cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == (1 if "report: FAIL" in done.stdout else 0), done.stderr

@@ -54,7 +54,7 @@ def test_a_password_on_the_command_line_is_refused_without_showing_it(tmp_path: 
     every user: refused (exit 2) before anything connects, naming where it goes instead."""
     for args in (["serve", "--broker", "mqtt://127.0.0.1:1"], ["token", "list"]):
         run = subprocess.run(
-            [sys.executable, "-m", "faces", *args, "--journal",
+            [sys.executable, "-m", "l4mon", *args, "--journal",
              f"postgresql://hub:{PASSWORD}@127.0.0.1:1/l4mon"],
             check=False, capture_output=True, text=True, timeout=60, cwd=ROOT)
         assert run.returncode == 2, run.stderr

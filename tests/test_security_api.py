@@ -20,12 +20,12 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES
 from starlette.routing import Mount, Route
 
-from faces.api.app import create_app
-from faces.api.limits import FailureLimiter
 from l4mon.assembly import build_runtime
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
 from l4mon.config import ConfigError, config_from_dict
+from l4mon.faces.api.app import create_app
+from l4mon.faces.api.limits import FailureLimiter
 from l4mon.hub import Hub
 from l4mon.ingest.publisher import MqttPublisher
 from l4mon.runtime import Runtime

@@ -24,7 +24,7 @@ SITE = "eiheiji-demo"  # the simulator's demo site
 def simulate(broker: Broker, vehicle: str, duration: float, log: Path) -> subprocess.Popen[bytes]:
     """``l4mon simulate`` publishing one vehicle of a two-vehicle fleet, own connection."""
     return subprocess.Popen(
-        [sys.executable, "-m", "faces", "simulate", "--broker",
+        [sys.executable, "-m", "l4mon", "simulate", "--broker",
          f"mqtt://{broker.host}:{broker.port}", "--vehicles", "2", "--only", vehicle,
          "--duration", str(duration)],
         stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)

@@ -25,7 +25,7 @@ NOW = 1_700_000_000.0
 
 
 def _l4mon(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "faces", *args], check=False,
+    return subprocess.run([sys.executable, "-m", "l4mon", *args], check=False,
                           capture_output=True, text=True, timeout=60, cwd=ROOT)
 
 

@@ -1,3 +1,0 @@
-from faces.cli import main
-
-raise SystemExit(main())
