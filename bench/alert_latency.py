@@ -18,7 +18,7 @@ rounds), each with a fresh broker, journal and blaster, and the ratio subject / 
 p50 and p99 is given per round and over the rounds (median, min-max): on a shared machine
 only ratios within one run mean much.
 
-Target (issue 3): p99 < 50 ms at 30,000 msg/s background.
+Target: p99 < 50 ms at 30,000 msg/s background.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python bench/bounded_read.py [--rounds 5]``.
 
 gmqtt's own read loop copied its whole buffer at every 64 KiB read, so a packet 4x larger
-cost 16x (issue 23); l4mon/ingest/_bounded_read.py's ``PacketReader`` appends in place and
+cost 16x; l4mon/ingest/_bounded_read.py's ``PacketReader`` appends in place and
 parses only what a read completes. Each round feeds one PUBLISH of each size in 64 KiB reads
 (the sizes in turn, so a slow moment of the shared machine hits all of them), with a bound
 above the packet so it is read whole, as a raised ``max_payload_bytes`` would. Printed: ms per

@@ -23,7 +23,7 @@ with ``PYTHONPATH=DIR`` of a ``pip install --target DIR ray``), in a fresh child
 import, a 2-worker local cluster up to its first 2 tasks done, 500 no-op tasks (per task), 20
 tasks returning 4 MB (a large results.json) and the shut-down.
 
-Target (issue 27): scaling >= 1.8x on 2 cores. The machine may be shared: say so with the
+Target: scaling >= 1.8x on 2 cores. The machine may be shared: say so with the
 figures, and re-run when the spread is wide.
 """
 
@@ -45,6 +45,7 @@ from pathlib import Path
 from replay import LOG_VERSION, generate  # a sibling script: see bench/__init__.py
 
 from telemetry.drivelog import read_manifest
+from testing.entry import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET_X = 1.8
@@ -91,7 +92,7 @@ def replay_run(label: str, folder: Path, out: Path, extra: list[str], timeout_s:
     shutil.rmtree(out, ignore_errors=True)
     used = resource.getrusage(resource.RUSAGE_CHILDREN)
     began = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "l4mon", "replay", str(folder), "--out",
+    done = subprocess.run([*cli(ROOT), "replay", str(folder), "--out",
                            str(out), *extra], cwd=ROOT, env=_tree_env(), capture_output=True,
                           text=True, timeout=timeout_s, check=False)
     wall = time.perf_counter() - began

@@ -1,4 +1,4 @@
-"""Many console connections on one token: are takeover alerts still prompt? (issue 23)
+"""Many console connections on one token: are takeover alerts still prompt?
 
 Run: ``.venv/bin/python bench/console_connections.py [--connections 5000] [--cap N]
 [--injections 100] [--fleet 20]``
@@ -13,7 +13,7 @@ open. Then a console on a second token reads the stream while a vehicle publishe
 publish to the alert frame on that console, one clock. ``/healthz`` is timed after each
 injection. The hub's RSS is read before the handshakes and after the injections.
 
-Target (issue 23): with 5,000 console connections, alert p99 < 50 ms, each takeover on the
+Target: with 5,000 console connections, alert p99 < 50 ms, each takeover on the
 reading console within 1 s, ``/healthz`` prompt (the issue: p50 357 ms, /healthz 4.4 s).
 """
 

@@ -12,7 +12,7 @@ the WebSocket handler (JSON.parse and every update the frame causes: table, plot
 summary), kept in ``window.l4monPerf()``. This script reads those times once ``--frames``
 frames have been applied (or ``--timeout`` seconds passed) and prints p50 / p95 / max.
 
-Target (issue 13): p95 < 8 ms per state frame at 100 vehicles. Exit code 0 when both
+Target: p95 < 8 ms per state frame at 100 vehicles. Exit code 0 when both
 viewports meet it, 1 otherwise, 2 when no figure could be taken.
 
 The hub runs on the same machine: on a small one (2 cores) the demo's 3,000 messages/s
@@ -33,6 +33,7 @@ from pathlib import Path
 import httpx
 
 from testing.broker import free_port
+from testing.entry import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -59,7 +60,7 @@ class Demo:
                  cwd: Path = ROOT, extra: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.proc = subprocess.Popen(
-            [*(["nice", "-n", str(nice)] if nice else []), sys.executable, "-m", "l4mon",
+            [*(["nice", "-n", str(nice)] if nice else []), *cli(cwd),
              "demo", "--http", f"127.0.0.1:{self.port}", "--vehicles", str(vehicles),
              "--duration", str(duration), *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd, text=True,

@@ -1,4 +1,4 @@
-"""A flood of made-up vehicle ids through a real ``l4mon serve`` and a real broker (issue 23):
+"""A flood of made-up vehicle ids through a real ``l4mon serve`` and a real broker:
 how many takeover-level alerts the fakes raise, whether a real new vehicle's takeover request
 is raised within 1 s afterwards, and whether the fakes' alerts survive a restart.
 
@@ -24,7 +24,7 @@ import msgspec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from l4mon.alerts.journal import open_journal
+from l4mon.store.journal import open_journal
 from telemetry.topics import event_topic, state_topic
 from telemetry.wire import VehicleEvent, VehicleState
 from testing.broker import Broker, free_port
@@ -72,7 +72,7 @@ def run(fakes: int, register: bool, tree: Path) -> dict[str, object]:
                     pub.publish(state_topic(SITE, f"fake-{i}"), _state(0))
                 pub.flush()
                 flood_s = time.monotonic() - started
-                # A real vehicle keeps the site in view meanwhile (l4mon/feed.py).
+                # A real vehicle keeps the site in view meanwhile (l4mon/site_watch.py).
                 seq = 0
                 deadline = time.monotonic() + SETTLE_S
                 while time.monotonic() < deadline:

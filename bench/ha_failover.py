@@ -6,7 +6,7 @@ Run: ``.venv/bin/python bench/ha_failover.py [--kills 20] [--load 30000] [--vehi
 [--max-minutes 30] [--pg-fsync on|off] [--journal-rate | --no-journal-rate]
 [--transitions 5000] [--rounds 3]`` (both parts, the defaults: about 5 minutes on 2 cores).
 
-**Failover** (issue 15). Real processes on loopback: one PostgreSQL (testing/postgres.py, with
+**Failover**. Real processes on loopback: one PostgreSQL (testing/postgres.py, with
 ``fsync`` on unless ``--pg-fsync off``), one Mosquitto, two ``l4mon serve`` on that one journal
 (``[ha] peers``, each its own HTTP port and MQTT client id), the blaster at ``--load`` msg/s
 (``--vehicles`` x 3 streams x 10 Hz; ``--varied`` for the varied load), and a publisher of QoS 1
@@ -55,8 +55,8 @@ import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from l4mon.alerts.journal import Journal, open_journal
 from l4mon.alerts.model import Alert
+from l4mon.store.journal import Journal, open_journal
 from telemetry.topics import event_topic
 from telemetry.wire import VehicleEvent
 from testing.blaster import Variation, start_blaster

@@ -239,7 +239,7 @@ class ReportCheck:
 
 def report_trace(fmt: Fmt, path: Path, workdir: Path) -> ReportCheck:
     """Import, replay and report one trace with the project's own commands' code."""
-    from l4mon.report import build_report
+    from l4mon.faces.report import build_report
     from scenarios.scenario import run_log
 
     out = workdir / "log"

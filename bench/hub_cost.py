@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from l4mon.assembly import build_runtime
 from l4mon.clock import ManualClock
 from l4mon.config import HubConfig, config_from_dict
 from l4mon.runtime import tune_gc
-from l4mon.service import build_runtime
-from scenarios.simfleet import SimFleet
+from scenarios.sim import SimFleet
 from telemetry.site import DEMO_SITE_PATH, load_site
 
 START = 1_767_225_600.0

@@ -31,10 +31,10 @@ COLLECTED = re.compile(r"Collected : (\d+)")
 
 def drive(mode: str, steps: int, vehicles: int) -> int:
     """Generate ``steps`` x 0.1 s of the fleet; with ``mode == "full"`` feed it to a hub."""
+    from l4mon.assembly import build_runtime
     from l4mon.clock import ManualClock
     from l4mon.config import config_from_dict
-    from l4mon.service import build_runtime
-    from scenarios.simfleet import SimFleet
+    from scenarios.sim import SimFleet
 
     try:
         from telemetry.site import DEMO_SITE_PATH, load_site

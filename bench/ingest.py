@@ -16,11 +16,11 @@ same window; msgs/s per core = rate / CPU share, what it would do with a core to
 repeats, hub first in odd ones, so neither always meets a warmer machine. Ratios are taken
 within a repeat and printed as the median with the min-max over repeats.
 
-Targets (issue 2): hub >= 80 % of the bare subscriber; >= 100,000 msg/s per core.
+Targets: hub >= 80 % of the bare subscriber; >= 100,000 msg/s per core.
 
 ``--handovers`` adds, in each repeat, the same hub with handover detection off
 (``[handover] enabled = false``; on by default) and prints the default hub's CPU cost per
-message against it. Target (issue 5): less than 15 % more. ``--baseline TREE`` adds the hub
+message against it. Target: less than 15 % more. ``--baseline TREE`` adds the hub
 from another copy of the project (e.g. ``git worktree add /tmp/base REV``; its ``l4mon serve``
 runs with cwd and ``PYTHONPATH`` there, and the import path is printed once) and prints this
 tree's hub against it.
@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import re
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -54,6 +53,7 @@ from websockets.sync.client import connect
 
 from testing.blaster import start_blaster
 from testing.broker import Broker, free_port, running_broker
+from testing.entry import cli
 from testing.hub import AUTH, TEST_TOKEN, HubProcess, stop_hub, write_hub_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -121,7 +121,7 @@ def launch(tree: Path, broker: Broker, state: Path, *, client: str,
             f.write("[handover]\nenabled = false\n")
     port = free_port()
     log_path = state / "hub.log"
-    command = [sys.executable, "-m", "l4mon", "serve", "--config", str(config), "--broker",
+    command = [*cli(tree), "serve", "--config", str(config), "--broker",
                broker.url, "--http", f"127.0.0.1:{port}"]
     if client != "gmqtt":  # the default; an older baseline may not know the flag
         command += ["--mqtt-client", client]

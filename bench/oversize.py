@@ -1,5 +1,5 @@
 """One oversized MQTT message against a real hub: how late the other vehicles' takeover
-requests arrive, and what it costs the hub's memory (issue 23, item 1).
+requests arrive, and what it costs the hub's memory.
 
 Run: ``.venv/bin/python bench/oversize.py [--size-mb 64] [--victims 20] [--timeout 120]
 [--tree DIR] [--broker-limit | --ignoring-broker]``

@@ -69,10 +69,11 @@ from replay_log import (  # a sibling script: see bench/__init__.py
 
 from l4mon.config import HubConfig, SiteSettings
 from l4mon.context import recorded
-from scenarios.simfleet import SimFleet
+from scenarios.sim import SimFleet
 from telemetry.decode import Decoder
 from telemetry.drivelog import DriveLogWriter, Manifest, read_manifest
 from telemetry.site import DEMO_SITE_PATH, load_site
+from testing.entry import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 START = 1_767_225_600.0
@@ -116,7 +117,7 @@ def import_trace(files: list[Path], fmt: str) -> Path:
     log = Path(tempfile.gettempdir()) / f"l4mon-bench-replay-trace-{key}"
     if not (log / "manifest.json").exists():
         shutil.rmtree(log, ignore_errors=True)
-        done = subprocess.run([sys.executable, "-m", "l4mon", "import", fmt,
+        done = subprocess.run([*cli(ROOT), "import", fmt,
                                *map(str, files), "--out", str(log)], cwd=ROOT,
                               env=tree_env(ROOT), capture_output=True, text=True,
                               timeout=600, check=False)

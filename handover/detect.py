@@ -393,7 +393,7 @@ class HandoverTracker:
         return self._finalise(now)
 
     def forget_service(self) -> None:
-        """The hub stopped seeing the link (its feed was lost, l4mon/feed.py): whatever the
+        """The hub stopped seeing the link (its feed was lost, l4mon/site_watch.py): whatever the
         link does until it is seen again is unknown, so its next sample starts afresh, like
         its first (no silence, no change of cell, no outage measured across the gap). Records
         already made are still finalised."""

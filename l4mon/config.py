@@ -15,10 +15,10 @@ from typing import Literal
 import msgspec
 
 from handover.settings import HandoverSettings
-from l4mon.alerts.journal_location import carries_password, parse_location
 from l4mon.auth import TokenEntry
-from l4mon.feed import FeedSettings
 from l4mon.ingest.mqtt_settings import MqttSettings
+from l4mon.site_watch import FeedSettings
+from l4mon.store.journal_location import carries_password, parse_location
 from l4mon.timetable import ServiceSettings
 from telemetry.fleet import FleetLimits
 from telemetry.linkmap.settings import LinkMapSettings

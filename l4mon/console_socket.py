@@ -1,5 +1,5 @@
 """The console socket's own bounds, below the application: what uvicorn's WebSocket protocol
-(``websockets-sansio``) leaves unbounded, for a peer that floods or stops reading (issue 23).
+(``websockets-sansio``) leaves unbounded, for a peer that floods or stops reading.
 
 * Every frame a console sends (messages, WebSocket pings and pongs alike) is counted against
   a token bucket. uvicorn answers pings itself, writing each pong whether or not the peer

@@ -20,14 +20,18 @@ import msgspec
 
 from handover.detect import FailoverTracker
 from handover.intersections import IntersectionBook
+from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.incidents import FleetCauses
+from l4mon.alerts.rules import Rule
 from l4mon.config import HubConfig
-from l4mon.feed import LOST, FeedWatch
+from l4mon.site_watch import LOST, FeedWatch
+from l4mon.store.journal import Journal
 from l4mon.types import Batch
 from telemetry.commands import is_command_family
 from telemetry.decode import Decoder, Rejected
 from telemetry.fleet import Fleet, Handler, Refused
+from telemetry.link import SampleObserver
 from telemetry.linkmap.outlook import LookAhead
 from telemetry.newcomers import NO_ALERT
 from telemetry.quarantine import Quarantine
@@ -49,27 +53,47 @@ BINDINGS_LIMIT: Final = 100_000
 class Hub:
     """Never called concurrently: one task feeds ``ingest`` and ``tick``."""
 
-    def __init__(self, *, config: HubConfig | None = None, site: Site | None = None,
-                 register: Register | None = None) -> None:
+    def __init__(self, *, store: Journal, config: HubConfig | None = None,
+                 site: Site | None = None, register: Register | None = None,
+                 rules: list[Rule] | None = None,
+                 planned: Callable[[str, float], bool | None] | None = None,
+                 lookahead: LookAhead | None = None,
+                 observe_link: Callable[[str, str], SampleObserver] | None = None) -> None:
+        """The hub's parts, each given what it works with here, in the order they need each
+        other. ``store``: the journal the alert engine writes (SQLite ``:memory:`` for a hub
+        that keeps nothing); ``rules``: none by default; ``planned``: the timetable's say on
+        whether a vehicle is planned in service; ``lookahead``: the link map's, when
+        ``[linkmap] path`` names one; ``observe_link``: a replay's per-link books."""
         self.config = config = config or HubConfig()
         self.site = site
         ing = config.ingest
         self.decoder = Decoder(max_payload=ing.max_payload_bytes, max_ahead_s=ing.max_ahead_s,
                                max_age_s=ing.max_age_s)
         self.quarantine = Quarantine(capacity=ing.quarantine_capacity)
+        #: Handovers and link health per intersection of the site (none without a site).
+        self.intersections = book = IntersectionBook(
+            site, hotspot_window_s=config.handover.hotspot_window_s)
         detect = config.handover
         self.fleet = Fleet(thresholds=config.links, limits=config.fleet,
                            watch_link=detect.tracker if detect.enabled else None,
-                           watch_failover=FailoverTracker, register=register)
-        self.fleet.alerts_of = self._alerts_of
-        self.fleet.on_evict = self._evicted
+                           watch_failover=FailoverTracker, register=register,
+                           alerts_of=self._alerts_of, on_evict=self._evicted,
+                           zone_at=book.zones.at, observe_link=observe_link)
         #: Vehicles with open alerts, as the alert engine last said (built when the fleet
         #: asks about a newcomer, dropped at each batch and tick: alerts change only then).
         self._alerting: dict[str, int] | None = None
-        #: Handovers and link health per intersection of the site (none without a site).
-        self.intersections = IntersectionBook(
-            site, hotspot_window_s=config.handover.hotspot_window_s)
-        self.fleet.zone_at = self.intersections.zones.at
+        #: The process's store (l4mon/store): alerts, duty, tokens, the pair's leader lock,
+        #: commands. The engine writes it; the runtime, the API and the CLI read it here.
+        self.store = store
+        rules = rules if rules is not None else []
+        #: The alert engine; incidents group its alerts by what their vehicles share.
+        self.alerts = AlertEngine(
+            rules=rules, journal=store, duty=DutyRoster(journal=store),
+            ul_required_kbps=config.requirements.ul_requirement, planned=planned,
+            lookahead=lookahead,
+            causes=FleetCauses(self.fleet, book.where, book.zones.name,
+                               [rule.name for rule in rules if rule.scope == "handover"],
+                               stretch_of=None if lookahead is None else lookahead.stretch_of))
         #: topic → (JSON decode function, state handler, vehicle or RSU id), once per topic.
         self._bindings: dict[str, tuple[Callable[[bytes], Any], Handler, str]] = {}
         #: vehicle or RSU id → its topics in ``_bindings``: an evicted vehicle's go with it.
@@ -88,8 +112,7 @@ class Hub:
         self.alert_turns = max(1, round(ing.alert_interval_s / ing.eval_interval_s))
         self.last_tick_cost_s = 0.0
         self._tick_cost = 0.0
-        self._alerts: AlertEngine | None = None
-        #: Whether the hub can see each site at all (l4mon/feed.py): judged first at each tick.
+        #: Whether the hub can see each site (l4mon/site_watch.py): judged first at each tick.
         self.feed = FeedWatch(config.feed)
         #: Takes messages on command topics (vehicles' answers: l4mon/commands/service.py);
         #: None where the hub sends no commands (a replay): they are counted and left alone.
@@ -97,24 +120,9 @@ class Hub:
         self.command_messages_ignored = 0
 
     @property
-    def alerts(self) -> AlertEngine | None:
-        """The alert engine, when the hub runs one (live and replay do; unit tests may not)."""
-        return self._alerts
-
-    @alerts.setter
-    def alerts(self, engine: AlertEngine | None) -> None:
-        if engine is not None:  # incidents group alerts by what their vehicles share
-            book = self.intersections
-            engine.causes = FleetCauses(self.fleet, book.where, book.zones.name, [
-                rule.name for rule in engine.rules if rule.scope == "handover"],
-                stretch_of=lambda vehicle, link: None if engine.lookahead is None
-                else engine.lookahead.stretch_of(vehicle, link))
-        self._alerts = engine
-
-    @property
     def lookahead(self) -> LookAhead | None:
         """The link map's look-ahead, when ``[linkmap] path`` names a map."""
-        return None if self._alerts is None else self._alerts.lookahead
+        return self.alerts.lookahead
 
     def ingest(self, batch: Batch, now: float) -> None:
         """Fold a batch received at ``now`` into the state; bad messages go to quarantine."""
@@ -184,11 +192,9 @@ class Hub:
             if vehicle is None or not vehicle.unseen_events:
                 continue
             events, vehicle.unseen_events = vehicle.unseen_events, []
-            if alerts is not None:
-                for event in events:
-                    alerts.on_event(now, vehicle, event)
-        if alerts is not None:
-            alerts.evaluate(now, self.fleet, vehicles)
+            for event in events:
+                alerts.on_event(now, vehicle, event)
+        alerts.evaluate(now, self.fleet, vehicles)
 
     def _take_service(self, now: float) -> None:
         """Journal the vehicles' service changes (and wills) of the batch and act on them: on
@@ -204,8 +210,7 @@ class Hub:
             for _, status, reason in changes:
                 if status != OFFLINE:
                     fleet.service_changed(vid)
-                if self.alerts is not None:
-                    self.alerts.on_service(now, vehicle, status, reason)
+                self.alerts.on_service(now, vehicle, status, reason)
 
     def _admit(self, topic: str, payload: bytes, content_type: str | None,
                now: float) -> int | None:
@@ -237,10 +242,8 @@ class Hub:
 
     def _alerts_of(self, vehicle: str) -> int:
         """What the alert engine says of a vehicle's open alerts (telemetry/newcomers.py)."""
-        if self._alerts is None:
-            return NO_ALERT
         if self._alerting is None:
-            self._alerting = self._alerts.alerts_by_vehicle()
+            self._alerting = self.alerts.alerts_by_vehicle()
         return self._alerting.get(vehicle, NO_ALERT)
 
     def _evicted(self, vehicle: VehicleTrack, now: float, why: str) -> None:
@@ -249,8 +252,7 @@ class Hub:
         for topic in self._topics_of.pop(vehicle.id, ()):
             self._bindings.pop(topic, None)
         self.intersections.forget(vehicle.id)
-        if self._alerts is not None:
-            self._alerts.forget_vehicle(vehicle, now, f"evicted: {why}")
+        self.alerts.forget_vehicle(vehicle, now, f"evicted: {why}")
         if self._alerting is not None:
             self._alerting.pop(vehicle.id, None)
 
@@ -277,8 +279,6 @@ class Hub:
         for site in self.feed.evaluate(now, self.fleet):
             if self.feed.sites[site].state == LOST:
                 self._unseen(site)
-        if self.alerts is None:
-            return set()
         self.alerts.evaluate_hub(now)
         self.alerts.evaluate_sites(now, self.feed)
         return self.alerts.active_subjects()
@@ -302,18 +302,17 @@ class Hub:
         changed = fleet.evaluate(now, judge_interval_s=self.config.ingest.judge_interval_s,
                                  vehicles=vehicles)
         self._after_judging(now, changed)
-        if self.alerts is not None:
-            turns = self.alert_turns
-            turn = self.ticks % turns
-            touched = {vehicle for vehicle, _ in changed}
-            ids = fleet.vehicles.keys() if vehicles is None else vehicles
-            # A newcomer on probation is not judged (its events are, in ``_react``), unless
-            # an alert of its own is open or pending (telemetry/newcomers.py).
-            waiting = fleet.newcomers.on_probation
-            run = [v for v in ids if v in due or (v not in waiting and (
-                v in touched
-                or (v in fleet.vehicles and fleet.vehicles[v].turn % turns == turn)))]
-            self.alerts.evaluate(now, fleet, run)
+        turns = self.alert_turns
+        turn = self.ticks % turns
+        touched = {vehicle for vehicle, _ in changed}
+        ids = fleet.vehicles.keys() if vehicles is None else vehicles
+        # A newcomer on probation is not judged (its events are, in ``_react``), unless
+        # an alert of its own is open or pending (telemetry/newcomers.py).
+        waiting = fleet.newcomers.on_probation
+        run = [v for v in ids if v in due or (v not in waiting and (
+            v in touched
+            or (v in fleet.vehicles and fleet.vehicles[v].turn % turns == turn)))]
+        self.alerts.evaluate(now, fleet, run)
         self._tick_cost += time.perf_counter() - started
         return changed
 
@@ -321,8 +320,7 @@ class Hub:
         """The rest of a tick: RSU rules, due escalations, accounting."""
         started = time.perf_counter()
         self.intersections.on_tick(now, self.fleet)
-        if self.alerts is not None:
-            self.alerts.evaluate_rest(now, self.fleet, self.intersections)
+        self.alerts.evaluate_rest(now, self.fleet, self.intersections)
         self.ticks += 1
         self.last_tick_cost_s = self._tick_cost + time.perf_counter() - started
         self._tick_cost = 0.0
@@ -332,8 +330,6 @@ class Hub:
         runs the moment it becomes leader (l4mon/leadership.py), so what held or cleared
         while it only followed is raised or resolved at once, not at the vehicle's turn."""
         alerts = self.alerts
-        if alerts is None:
-            return
         alerts.evaluate_sites(now, self.feed)
         alerts.evaluate(now, self.fleet, list(self.fleet.vehicles))
         alerts.evaluate_rest(now, self.fleet, self.intersections)
@@ -362,13 +358,12 @@ class Hub:
         if not fresh:
             return
         self.intersections.add_handovers(fresh)
-        if self.alerts is not None:
-            for entry in fresh:
-                vehicle = self.fleet.vehicles.get(entry.vehicle)
-                if vehicle is not None:
-                    self.alerts.on_handover(now, vehicle, entry,
-                                            self.intersections.zones.name(entry.intersection)
-                                            if entry.intersection else None)
+        for entry in fresh:
+            vehicle = self.fleet.vehicles.get(entry.vehicle)
+            if vehicle is not None:
+                self.alerts.on_handover(now, vehicle, entry,
+                                        self.intersections.zones.name(entry.intersection)
+                                        if entry.intersection else None)
 
     def end_session(self, now: float) -> list[VehicleTrack]:
         """The end of one drive of a replay whose input then pauses for longer than a session
@@ -379,8 +374,7 @@ class Hub:
         retired = self.fleet.end_session()
         self._bindings.clear()  # they hold the retired tracks' handlers
         self.intersections.end_session()
-        if self.alerts is not None:
-            self.alerts.end_session()
+        self.alerts.end_session()
         return retired
 
     def drain_handovers(self, now: float) -> None:

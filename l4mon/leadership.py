@@ -3,7 +3,7 @@
 Both ingest the whole feed and keep the whole state (the pipeline is deterministic, so the same
 feed gives both the same state); only the **leader** decides alert transitions and takes
 operators' actions. Leadership is PostgreSQL's session-level advisory lock, taken on the
-journal's own connection (l4mon/alerts/postgres_journal.py): the leader's writes and its lock
+journal's own connection (l4mon/store/postgres_journal.py): the leader's writes and its lock
 live and die together, so no home-made consensus and no lease to expire. When the leader dies,
 its connection closes, the server frees the lock, and the standby takes it at its next try.
 
@@ -16,7 +16,7 @@ its connection closes, the server frees the lock, and the standby takes it at it
     leader ─── every poll_interval_s: still holding the lock? ── no: fenced
 
 ``fenced``: the leader's journal connection broke (and the lock with it): its writes fail, so
-it keeps alerting its own consoles from memory (l4mon/alerts/keeper.py), but takes no operator
+it keeps alerting its own consoles from memory (l4mon/store/keeper.py), but takes no operator
 actions; the standby, if it reaches the database, leads. The fenced hub reconnects by itself
 and rejoins as a standby that has just started (``_rejoin``): a pair of one — a single hub on
 PostgreSQL — rides out a database restart this way and leads again at the next round.
@@ -36,9 +36,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol
 
 from l4mon.alerts.follower import JournalFollower
-from l4mon.alerts.journal import JournalError
 from l4mon.clock import Clock
 from l4mon.config import ConfigError, HaSettings
+from l4mon.store.journal import JournalError
 
 if TYPE_CHECKING:
     from l4mon.hub import Hub

@@ -16,10 +16,10 @@ from prometheus_client.registry import Collector
 
 from l4mon.alerts.model import SEVERITY_RANK
 from l4mon.commands.service import REASONS as COMMAND_REASONS
+from l4mon.console_stream import Broadcaster
 from l4mon.hub import INTERNAL_ERROR, Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt_status import MqttStatus
-from l4mon.live import Broadcaster
 from l4mon.recorder import Recorder
 from telemetry.decode import REASONS
 from telemetry.fleet import REASONS as FLEET_REASONS
@@ -45,7 +45,18 @@ class HubCollector(Collector):
         self.broadcaster = broadcaster
 
     def collect(self) -> Iterator[Metric]:
+        """Every family, one group of them per part of the hub."""
         hub = self.hub
+        yield from self._messages(hub)
+        yield from self._fleet(hub)
+        yield from self._alerts(hub)
+        yield from self._consoles(hub)
+        yield from self._pair(hub)
+        yield from self._recorder_and_buffer(hub)
+        yield from self._broker(hub)
+
+    def _messages(self, hub: Hub) -> Iterator[Metric]:
+        """What came in, and what was refused or screened."""
         yield CounterMetricFamily("l4mon_messages_received", "Messages handed to the hub.",
                                   value=hub.received)
         yield CounterMetricFamily("l4mon_messages_accepted", "Messages folded into state.",
@@ -68,6 +79,9 @@ class HubCollector(Collector):
             for reason in SCREEN_REASONS:
                 not_measured.add_metric([name, reason], screened.get(name, {}).get(reason, 0))
         yield not_measured
+
+    def _fleet(self, hub: Hub) -> Iterator[Metric]:
+        """Links, vehicles, RSUs and newcomers, and the cost of a tick."""
         links = GaugeMetricFamily("l4mon_links", "Tracked links by state.", labels=["state"])
         for state, count in sorted(hub.fleet.link_state_counts().items()):
             links.add_metric([state], count)
@@ -105,21 +119,26 @@ class HubCollector(Collector):
                                   value=hub.fleet.evicted)
         yield GaugeMetricFamily("l4mon_tick_seconds", "Cost of the last evaluation tick.",
                                 value=hub.last_tick_cost_s)
+
+    def _alerts(self, hub: Hub) -> Iterator[Metric]:
+        """Open alerts, journal failures, operators on duty."""
         alerts = hub.alerts
-        if alerts is not None:
-            open_alerts = GaugeMetricFamily("l4mon_alerts_open", "Open alerts by severity.",
-                                            labels=["severity"])
-            by_severity = {s: 0 for s in SEVERITY_RANK}
-            for alert in alerts.open.values():
-                by_severity[alert.severity] += 1
-            for severity, count in by_severity.items():
-                open_alerts.add_metric([severity], count)
-            yield open_alerts
-            yield CounterMetricFamily("l4mon_journal_failures",
-                                      "Alert transitions that could not be journaled.",
-                                      value=alerts.journal_failures)
-            yield GaugeMetricFamily("l4mon_operators_on_duty", "Operators on duty.",
-                                    value=len(alerts.duty.operators()))
+        open_alerts = GaugeMetricFamily("l4mon_alerts_open", "Open alerts by severity.",
+                                        labels=["severity"])
+        by_severity = {s: 0 for s in SEVERITY_RANK}
+        for alert in alerts.open.values():
+            by_severity[alert.severity] += 1
+        for severity, count in by_severity.items():
+            open_alerts.add_metric([severity], count)
+        yield open_alerts
+        yield CounterMetricFamily("l4mon_journal_failures",
+                                  "Alert transitions that could not be journaled.",
+                                  value=alerts.journal_failures)
+        yield GaugeMetricFamily("l4mon_operators_on_duty", "Operators on duty.",
+                                value=len(alerts.duty.operators()))
+
+    def _consoles(self, hub: Hub) -> Iterator[Metric]:
+        """The console stream's clients and those it shut out."""
         if self.broadcaster is not None:
             yield GaugeMetricFamily("l4mon_console_clients", "Connected console WebSockets.",
                                     value=len(self.broadcaster.clients))
@@ -136,6 +155,9 @@ class HubCollector(Collector):
             for cap in ("token", "total"):
                 refused.add_metric([cap], self.broadcaster.seats.refused[cap])
             yield refused
+
+    def _pair(self, hub: Hub) -> Iterator[Metric]:
+        """A hub pair's leadership (a single hub always leads)."""
         ha = self.ha() if self.ha is not None else None
         # A single hub always decides: 1, so "sum over a pair == 1" holds for pairs and singles.
         yield GaugeMetricFamily("l4mon_ha_leader",
@@ -152,6 +174,9 @@ class HubCollector(Collector):
             yield CounterMetricFamily("l4mon_ha_errors",
                                       "Failed journal reads or lock attempts of the hub pair.",
                                       value=ha.errors)
+
+    def _recorder_and_buffer(self, hub: Hub) -> Iterator[Metric]:
+        """The recorder's and the ingest buffer's backlog and losses."""
         recorder = self.recorder() if self.recorder is not None else None
         if recorder is not None:
             yield CounterMetricFamily("l4mon_recorder_recorded", "Messages recorded.",
@@ -168,6 +193,9 @@ class HubCollector(Collector):
             yield CounterMetricFamily("l4mon_ingest_dropped",
                                       "Messages dropped because the hub fell behind.",
                                       value=buffer.dropped)
+
+    def _broker(self, hub: Hub) -> Iterator[Metric]:
+        """The broker connection and its self-checked paths."""
         status = self.mqtt()
         if status is not None:
             yield GaugeMetricFamily("l4mon_mqtt_connected", "1 while connected to the broker.",

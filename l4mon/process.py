@@ -26,7 +26,7 @@ from l4mon.console_socket import console_protocol
 from l4mon.runtime import Runtime, Source, tune_gc
 
 if TYPE_CHECKING:
-    from l4mon.alerts.journal import Journal
+    from l4mon.store.journal import Journal
 
 log = logging.getLogger("l4mon")
 

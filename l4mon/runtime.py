@@ -15,19 +15,20 @@ import asyncio
 import gc
 import logging
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from l4mon import views
-from l4mon.alerts.journal import JournalError
 from l4mon.alerts.model import Alert, Transition
 from l4mon.auth import TokenStore
 from l4mon.clock import Clock
 from l4mon.commands.service import wire
+from l4mon.console_stream import Broadcaster
 from l4mon.history import History
 from l4mon.hub import Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt_status import MqttStatus
-from l4mon.live import Broadcaster
+from l4mon.store.journal import JournalError
 from l4mon.types import Batch, Spawn
 
 if TYPE_CHECKING:
@@ -59,42 +60,54 @@ class Source(Protocol):
     def __aiter__(self) -> AsyncIterator[Batch]: ...
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LiveParts:
+    """What a live process adds around the hub, each absent (None) where it has none: a test
+    or a replay's runtime names only what it has, and the runtime takes one value, not ten."""
+
+    site: Site | None = None
+    demo: DemoFleet | None = None
+    #: The transport's buffer and connection state, and the recorder: what /healthz and
+    #: /metrics report.
+    buffer: BatchBuffer | None = None
+    mqtt: MqttStatus | None = None
+    recorder: Recorder | None = None
+    #: The hub pair's leadership (l4mon/leadership.py); None for a single hub, which always
+    #: decides. ``peers``: the pair's URLs, for consoles.
+    ha: Leadership | None = None
+    peers: tuple[str, ...] = ()
+    #: Commands to vehicles (l4mon/commands/); None where the hub cannot publish.
+    commands: CommandService | None = None
+
+
 class Runtime:
     """The live hub: what the API reads, and the loops ``LiveProcess`` runs."""
 
     def __init__(self, *, hub: Hub, clock: Clock, tokens: TokenStore | None = None,
-                 site: Site | None = None, demo: DemoFleet | None = None,
-                 buffer: BatchBuffer | None = None, mqtt: MqttStatus | None = None,
-                 recorder: Recorder | None = None, ha: Leadership | None = None,
-                 peers: tuple[str, ...] = (), commands: CommandService | None = None) -> None:
+                 parts: LiveParts | None = None) -> None:
+        parts = parts or LiveParts()
         self.hub = hub
         self.clock = clock
         self.tokens = tokens if tokens is not None else TokenStore()
-        self.site = site
-        self.demo = demo
-        #: The transport's buffer and connection state, and the recorder: what /healthz and
-        #: /metrics report. Given at construction by whoever assembles the process.
-        self.buffer = buffer
-        self.mqtt = mqtt
-        self.recorder = recorder
-        #: The hub pair's leadership (l4mon/leadership.py); None for a single hub, which
-        #: always decides. ``peers``: the pair's URLs, for consoles.
-        self.ha = ha
-        self.peers = peers
+        self.site = parts.site
+        self.demo = parts.demo
+        self.buffer = parts.buffer
+        self.mqtt = parts.mqtt
+        self.recorder = parts.recorder
+        self.ha = ha = parts.ha
+        self.peers = parts.peers
         self.started_at = clock.now()
         self.history = History(max_vehicles=hub.config.fleet.max_vehicles)  # charts: last 10 min
         self.ready = asyncio.Event()
         self.broadcaster = Broadcaster(state_frame=self.state_frame_chunked, clock=clock.now,
                                        bounds=hub.config.console)
-        if hub.alerts is not None:
-            hub.alerts.listeners.append(self.broadcaster.alert)
-            self.broadcaster.seq = hub.alerts.journal.last_seq()
+        hub.alerts.listeners.append(self.broadcaster.alert)
+        self.broadcaster.seq = hub.store.last_seq()
         if ha is not None:
             ha.on_role.append(lambda: self.broadcaster.publish("ha", {"ha": self.ha_view()}))
             ha.on_role.append(self._role_changed)
             ha.on_duty.append(self.duty_changed)
-        #: Commands to vehicles (l4mon/commands/); None where the hub cannot publish.
-        self.commands = commands
+        self.commands = commands = parts.commands
         if commands is not None:
             commands.listeners.append(self._command_changed)
             commands.sent_listeners.append(self._command_sent)
@@ -166,19 +179,17 @@ class Runtime:
     def snapshot(self) -> dict[str, Any]:
         alerts = self.hub.alerts
         return {**self.state_frame(),
-                "alerts": [] if alerts is None else [a.to_dict() for a in alerts.open_alerts()],
-                "incident_groups": {} if alerts is None else {
+                "alerts": [a.to_dict() for a in alerts.open_alerts()],
+                "incident_groups": {
                     g.name: {"title": g.title, "by": g.by,
                              "runbook": None if g.runbook is None else g.runbook.to_dict()}
                     for g in alerts.incidents.groups},
                 # Sent once, not on every alert frame: the console looks a card's up by rule.
-                "runbooks": {} if alerts is None else alerts.runbooks,
+                "runbooks": alerts.runbooks,
                 "duty": self.duty_view(), "ha": self.ha_view()}
 
     def duty_view(self) -> dict[str, Any]:
         alerts = self.hub.alerts
-        if alerts is None:
-            return {"on_duty": [], "unassigned": sorted(self.hub.fleet.vehicles)}
         # A vehicle out of service needs no operator: it is not "uncovered".
         return alerts.duty.view(v for v, track in self.hub.fleet.vehicles.items()
                                 if track.serving)
@@ -191,24 +202,22 @@ class Runtime:
     def missed(self, last_seq: int, *, limit: int = 10_000) -> list[tuple[Transition, Alert]]:
         """Alert transitions after ``last_seq``, for a console that reconnects; JournalError
         when the journal cannot be read."""
-        alerts = self.hub.alerts
-        if alerts is None:
-            return []
+        store = self.hub.store
         out = []
-        for transition in alerts.journal.transitions_since(last_seq, limit=limit):
-            alert = alerts.journal.alert(transition.alert_id)
+        for transition in store.transitions_since(last_seq, limit=limit):
+            alert = store.alert(transition.alert_id)
             if alert is not None:
                 out.append((transition, alert))
         return out
 
     async def consume(self, source: AsyncIterator[Batch]) -> None:
         hub, clock, recorder, buffer = self.hub, self.clock, self.recorder, self.buffer
-        keeper = hub.alerts.keeper if hub.alerts is not None else None
+        keeper = hub.alerts.keeper
         async for batch in source:
             now = clock.now()
-            before = keeper.unsettled if keeper is not None else 0
+            before = keeper.unsettled
             hub.ingest(batch, now)
-            if keeper is not None and keeper.unsettled != before and buffer is not None:
+            if keeper.unsettled != before and buffer is not None:
                 buffer.hold()  # what it raised is not journaled yet: no acknowledgement
             if recorder is not None:
                 recorder.add(batch, now)

@@ -1,7 +1,7 @@
 """How many console sockets may be open: in total and per token, decided before the upgrade.
 
 Each open console costs the hub a sender task, its queues, a socket buffer and a share of
-every fan-out; 5,000 of them on one token pushed takeover latency to 357 ms (issue 23). A
+every fan-out; 5,000 of them on one token pushed takeover latency to 357 ms. A
 seat is taken before the WebSocket is accepted, with no ``await`` between the count and the
 take, so a burst of handshakes cannot overshoot, and given back when the socket ends.
 """

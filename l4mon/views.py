@@ -92,7 +92,7 @@ def vehicle_brief(vehicle: VehicleTrack, now: float,
                   unseen: Mapping[str, str] | None = None,
                   lookahead: LookAhead | None = None) -> dict[str, Any]:
     """The vehicle at a glance. ``unseen``: sites the hub cannot see (site -> why,
-    l4mon/feed.py): their vehicles' connectivity is unknown, not down, and says why.
+    l4mon/site_watch.py): their vehicles' connectivity is unknown, not down, and says why.
     ``ahead``, with a link map: each link's outlook; None without a map or a recent pose."""
     state = vehicle.state
     why = unseen.get(vehicle.site) if unseen else None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from l4mon.ingest.publisher import NotSent
-from scenarios.simfleet import Fault, SimFleet
+from scenarios.sim import Fault, SimFleet
 from telemetry.commands import parse_command_topic
 
 

@@ -21,7 +21,7 @@ import msgspec
 
 from l4mon.clock import Clock
 from l4mon.ingest.mqtt import parse_url
-from scenarios.simfleet import SimFleet
+from scenarios.sim import SimFleet
 from telemetry.commands import command_topic, parse_command_topic
 from telemetry.topics import parse_topic, service_topic
 from telemetry.wire import ServiceStatus

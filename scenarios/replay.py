@@ -26,12 +26,13 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from handover.intersections import rates, returns_within
 from l4mon.alerts.model import Alert
 from l4mon.alerts.rules import Rule
+from l4mon.assembly import build_hub
 from l4mon.clock import ManualClock
 from l4mon.commands.trail import CommandTrail
 from l4mon.config import HubConfig, config_from_dict
 from l4mon.hub import Hub
-from l4mon.service import build_hub
 from telemetry.drivelog import Delivery
+from telemetry.link import SampleObserver
 from telemetry.linkstate import STATES
 from telemetry.quantiles import EXACT_MAX, Quantiles, RunningMean
 from telemetry.ranges import merged
@@ -241,21 +242,25 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
     data["handover"]["enabled"] = True  # validators need them; replay has the time
     cfg = config_from_dict(data)
     clock = ManualClock(0.0)
-    hub = build_hub(cfg, site=site, rules=rules)  # the live hub, without the live runtime
+    books: dict[tuple[str, str], LinkBooks] = defaultdict(
+        lambda: LinkBooks(rtts=Quantiles(rtt_exact_max)))
+
+    def observe_link(vid: str, name: str) -> SampleObserver:
+        # Each link reports its samples to its books (a vehicle back in a later session: the
+        # same books, its figures add up).
+        if watcher is None:
+            return books[(vid, name)]
+        return _tee(books[(vid, name)], watcher, vid, name)
+
+    # The live hub, without the live runtime.
+    hub = build_hub(cfg, site=site, rules=rules, observe_link=observe_link)
     hub.fleet.keep_every_record()  # the results list every handover and failover
     # Recorded commands and answers go through the hub's ingest to a trail: read, never sent.
     trail = CommandTrail(hub.fleet)
     hub.command_messages = trail.take
     interval = cfg.ingest.eval_interval_s
-    books: dict[tuple[str, str], LinkBooks] = defaultdict(
-        lambda: LinkBooks(rtts=Quantiles(rtt_exact_max)))
-    # Each link reports its samples to its books (a vehicle back in a later session: the
-    # same books, its figures add up).
-    if watcher is None:
-        hub.fleet.observe_link = lambda vid, name: books[(vid, name)]
-    else:
+    if watcher is not None:
         watcher.attach(hub)
-        hub.fleet.observe_link = lambda vid, name: _tee(books[(vid, name)], watcher, vid, name)
     vehicle_time: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
     uplink: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
     ul_max_age_s = cfg.links.window_s

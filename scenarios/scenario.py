@@ -21,7 +21,7 @@ from l4mon.alerts.rules import Group, RuleSet, load_rules
 from l4mon.config import HubConfig, load_config
 from l4mon.context import linkmap_for_replay, replay_context, with_linkmap
 from scenarios import replay
-from scenarios.simfleet import Fault, SimFleet
+from scenarios.sim import Fault, SimFleet
 from telemetry import codec
 from telemetry.drivelog import Manifest, iter_wire_messages, read_manifest
 from telemetry.ranges import KBPS, RTT_MS, Range, merged
@@ -58,7 +58,7 @@ class GeneratorSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 class FaultSpec(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     kind: FaultKind
     #: The vehicle it happens to; none for ``broker_outage`` (the hub loses every message of
-    #: every vehicle: its own blindness, l4mon/feed.py) and ``cell_outage`` (every vehicle
+    #: every vehicle: its own blindness, l4mon/site_watch.py) and ``cell_outage`` (every vehicle
     #: served by the cell).
     vehicle: str | None = None
     #: cell_outage: the cell that goes dark. Its area has no service from any other cell (the
@@ -181,7 +181,7 @@ def _generated(spec: ScenarioSpec, base: Path) -> tuple[Iterator[replay.Delivery
     conditions: dict[str, Any] = {"model": spec.conditions}
     try:
         from scenarios.conditions import model_for
-    except ImportError:  # pragma: no cover - the condition models arrive with issue 4
+    except ImportError:  # pragma: no cover - the condition models arrive later
         model_for = None
     if model_for is not None:
         model = model_for(spec.conditions)

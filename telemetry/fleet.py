@@ -163,7 +163,11 @@ class Fleet:
                  limits: FleetLimits | None = None,
                  watch_link: Callable[[], LinkWatcher] | None = None,
                  watch_failover: Callable[[], FailoverWatcher] | None = None,
-                 register: Register | None = None) -> None:
+                 register: Register | None = None,
+                 alerts_of: Callable[[str], int] | None = None,
+                 on_evict: Callable[[VehicleTrack, float, str], None] | None = None,
+                 zone_at: Callable[[float | None, float | None], str | None] | None = None,
+                 observe_link: Callable[[str, str], SampleObserver] | None = None) -> None:
         self.thresholds = thresholds or LinkThresholds()
         self.limits = limits = limits or FleetLimits()
         #: The site register (telemetry/register.py): when set, only its ids, each as its kind
@@ -177,10 +181,10 @@ class Fleet:
                                    alerting_idle_s=limits.forget_alerting_newcomer_after_s)
         #: Whether a vehicle has alerts open (newcomers.NO_ALERT, OPEN_ALERT, HANDLED_ALERT):
         #: the hub answers from its alert engine; asked only about newcomers.
-        self.alerts_of: Callable[[str], int] = _no_alerts
+        self.alerts_of: Callable[[str], int] = alerts_of or _no_alerts
         #: Told of each vehicle evicted (track, hub time, why) before anything else happens,
         #: so the hub can drop what points at it (its topics' handlers, its alerts).
-        self.on_evict: Callable[[VehicleTrack, float, str], None] | None = None
+        self.on_evict = on_evict
         self.evicted = 0
         self._swept_at: float | None = None
         #: The newest time the fleet was given: what a caller without a time means by now.
@@ -201,11 +205,11 @@ class Fleet:
         #: Failover between each vehicle's links (docs/handover.md), newest last, bounded.
         self.failovers: deque[tuple[str, Any]] = deque(maxlen=HANDOVERS_KEPT)
         self._failover: dict[str, FailoverWatcher] = {}
-        #: The intersection a position is in (the hub sets it from the site): tags each record.
-        self.zone_at: Callable[[float | None, float | None], str | None] = _nowhere
+        #: The intersection a position is in (the hub's, from the site): tags each record.
+        self.zone_at = zone_at or _nowhere
         #: Gives each new link its per-sample observer (vehicle id, link name): a replay's
         #: books. None live.
-        self.observe_link: Callable[[str, str], SampleObserver] | None = None
+        self.observe_link = observe_link
         #: Vehicles with a service change (or will) not yet taken by the hub.
         self.serviced: set[str] = set()
         #: How many vehicles are out of service: whether any is in service is one comparison

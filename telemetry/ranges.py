@@ -3,8 +3,8 @@
 Loggers write "no value" as a number: a modem's RSRP of -200, -205 or -225 dBm, Android's
 2147483647 (``Integer.MAX_VALUE``), an RTT of 0 or -1. Such a figure is no measurement, and
 refusing the sample (or skipping the row) for it throws away everything else the sample says:
-one marker once turned a 5G -> LTE handover into a "link failure" while 3.9 Mbit/s flowed
-(issue 21). So a figure outside what its quantity can physically be is *not measured*, for
+one marker once turned a 5G -> LTE handover into a "link failure" while 3.9 Mbit/s flowed.
+So a figure outside what its quantity can physically be is *not measured*, for
 that field only, and counted by field and reason; the rest of the sample stands. The wire
 model's bounds (telemetry/wire.py) are these same ranges, so the hub's fast path refuses such
 a sample in C and only then does the decoder screen it (telemetry/decode.py).

@@ -83,7 +83,7 @@ class SeqTracker:
 
     def rebase(self) -> None:
         """Forget where the stream was: its next number starts it afresh, opening no gap.
-        For a stretch the hub could not see (l4mon/feed.py): what went missing then is not
+        For a stretch the hub could not see (l4mon/site_watch.py): what went missing then is not
         known to be lost. Not for QoS 1 streams, whose redeliveries the position dedupes."""
         self.high = -1
         self.missing = set()

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from l4mon.api.app import create_app
+from l4mon.faces.api.app import create_app
 from l4mon.runtime import Runtime
 
 

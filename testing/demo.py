@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -20,6 +19,7 @@ from typing import Any
 import httpx
 
 from testing.broker import free_port
+from testing.entry import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 #: Debian's Chromium; ``$L4MON_CHROMIUM`` points elsewhere (tests/test_parts.py hides it so).
@@ -50,7 +50,7 @@ class DemoProcess:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "l4mon", "demo", "--http", f"127.0.0.1:{self.port}",
+            [*cli(ROOT), "demo", "--http", f"127.0.0.1:{self.port}",
              "--vehicles", str(vehicles), "--duration", f"{duration:g}", *extra],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT, text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"})

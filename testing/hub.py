@@ -26,6 +26,7 @@ import httpx
 from l4mon.auth import hash_token
 from testing.broker import Broker, free_port
 from testing.demo import stop_process
+from testing.entry import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 #: The token the test hubs accept (as admin); only its hash goes into their config.
@@ -157,7 +158,7 @@ def spawn_hub(config: Path, broker: Broker | str, port: int, *, tree: Path = ROO
         _check_tree(tree)
     url = broker if isinstance(broker, str) else broker.url
     return subprocess.Popen(
-        [sys.executable, "-m", "l4mon", "serve", "--config", str(config), "--broker", url,
+        [*cli(tree), "serve", "--config", str(config), "--broker", url,
          "--http", f"127.0.0.1:{port}", *(extra_args or [])],
         stdout=stdout, stderr=subprocess.STDOUT, cwd=tree, env=_env(tree))
 

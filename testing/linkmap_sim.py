@@ -17,7 +17,7 @@ from typing import Final
 import msgspec
 
 from scenarios.conditions import model_for
-from scenarios.simfleet import SimFleet
+from scenarios.sim import SimFleet
 from telemetry import codec
 from telemetry.decode import Decoder
 from telemetry.drivelog import DriveLogWriter, Manifest

@@ -1,6 +1,6 @@
 """A WebSocket client on a bare socket, for what a polite client library will not do: stop
-reading, flood pings, never answer a close. Tests and benches use it as the attacker of
-issue 23; it speaks just enough RFC 6455 (client frames masked) to be accepted.
+reading, flood pings, never answer a close. Tests and benches use it as the attacker
+of the HTTP doors; it speaks just enough RFC 6455 (client frames masked) to be accepted.
 """
 
 from __future__ import annotations

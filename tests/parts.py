@@ -4,7 +4,7 @@ A clean machine without, say, PostgreSQL must not pass CI having tested none of 
 ``$CI`` set (any non-empty value) a missing part FAILS the test with one line saying what is
 missing and how ``./scripts/test.sh`` (what CI runs) gets it; without ``$CI`` the test is
 skipped with that same line, so a developer can still run the rest. Tests and fixtures ask
-here and nowhere else (issue 22):
+here and nowhere else:
 
 * ``require_part("mosquitto", ...)`` in a fixture or a test;
 * ``needs("chromium", ...)`` as a mark (``pytestmark`` or a decorator), checked before any

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 
 from bench.report import generate
 from scenarios.conditions import model_for
-from scenarios.simfleet import SimFleet
+from scenarios.sim import SimFleet
 from telemetry.decode import Decoder
 from telemetry.drivelog import Conditions, DriveLogWriter, Manifest, read_manifest, write_manifest
 from telemetry.site import DEMO_SITE_PATH, Site, load_site

@@ -1,7 +1,7 @@
 """The alert engine driven end to end: real wire messages into a Hub, ticks at chosen times.
 
 Each test writes a tiny rules file for the rule type it exercises (or loads the shipped set),
-builds the hub as l4mon/service.py does (journal, duty roster, engine, hub) and feeds it
+builds the hub as l4mon/assembly.py does (journal, duty roster, engine, hub) and feeds it
 encoded VehicleState / LinkSample / VehicleEvent / RsuStatus messages on the v1 topics.
 """
 
@@ -15,16 +15,15 @@ from typing import Any
 import msgspec
 import pytest
 
-from l4mon.alerts.duty import DutyRoster
-from l4mon.alerts.engine import AlertClosed, AlertEngine, AlertNotFound
-from l4mon.alerts.journal import JournalError, open_journal
-from l4mon.alerts.keeper import JournalUnavailable
+from l4mon.alerts.actions import AlertClosed, AlertNotFound
 from l4mon.alerts.model import Alert, Transition
 from l4mon.alerts.rules import RulesFile, compile_rules, load_rules
+from l4mon.assembly import build_runtime
 from l4mon.clock import ManualClock
 from l4mon.config import HubConfig, IngestSettings
 from l4mon.hub import Hub
-from l4mon.service import build_runtime
+from l4mon.store.journal import JournalError, open_journal
+from l4mon.store.keeper import JournalUnavailable
 from telemetry.linkstate import LinkThresholds
 from telemetry.topics import event_topic, link_topic, rsu_topic, state_topic
 from telemetry.wire import LinkSample, RsuStatus, VehicleEvent, VehicleState
@@ -56,11 +55,9 @@ class Rig:
             rules = compile_rules(msgspec.convert(tomllib.loads(rules_text), RulesFile))
         self.location = str(journal)
         self.journal = open_journal(self.location)
-        self.duty = DutyRoster(journal=self.journal)
-        self.engine = AlertEngine(rules=rules, journal=self.journal, duty=self.duty,
-                                  ul_required_kbps=self.config.requirements.ul_required)
-        self.hub = Hub(config=self.config)
-        self.hub.alerts = self.engine
+        self.hub = Hub(store=self.journal, config=self.config, rules=rules)
+        self.engine = self.hub.alerts
+        self.duty = self.engine.duty
         self.heard: list[tuple[Transition, Alert]] = []
         self.engine.listeners.append(lambda t, a: self.heard.append((t, a)))
         self._seq: defaultdict[str, int] = defaultdict(int)
@@ -1205,7 +1202,7 @@ def test_open_alerts_are_evaluated_every_tick_by_default(jpath: str) -> None:
 
 def test_an_mrm_in_the_state_is_judged_right_after_its_batch(tmp_path: Path) -> None:
     """mode == "mrm" arriving in a state message raises mrm_active at that batch's time, not
-    at the next tick or the vehicle's once-a-second turn (issue 13): like a takeover request."""
+    at the next tick or the vehicle's once-a-second turn: like a takeover request."""
     rig = Rig(tmp_path / "j.sqlite", config=HubConfig())  # quiet vehicles judged 1/s
     for k in range(1, 21):  # 2 s of normal driving, ticks every 0.25 s
         now = T0 + k * 0.1
@@ -1224,7 +1221,7 @@ def test_resolving_a_condition_that_still_holds_says_so_first(tmp_path: Path) ->
     """An operator resolving an alert whose condition still holds is told before it is done
     (it would be raised again at once); with force it is resolved as asked. Once the
     condition is gone, a resolve goes through without asking."""
-    from l4mon.alerts.engine import StillHolds
+    from l4mon.alerts.actions import StillHolds
 
     rig = Rig(tmp_path / "j.sqlite")
     rig.step(T0, rig.state_msg(T0), rig.link_msg(T0, link="a", rat="none"))

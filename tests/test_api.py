@@ -10,6 +10,7 @@ from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
 from l4mon.hub import Hub
 from l4mon.runtime import Runtime
+from l4mon.store.journal import open_journal
 from telemetry.topics import link_topic, rsu_topic, state_topic
 from telemetry.wire import LinkSample, RsuStatus, VehicleState
 from testing.asgi import request
@@ -21,7 +22,7 @@ TOKEN = "api-test-token"
 @pytest.fixture
 def runtime() -> Runtime:
     clock = ManualClock(NOW)
-    hub = Hub()
+    hub = Hub(store=open_journal(":memory:"))
     batch = []
     for seq in range(50):
         ts = NOW - 5 + seq * 0.1

@@ -10,13 +10,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from l4mon.api.app import create_app
-from l4mon.api.resume import parse_last_seq
+from l4mon.assembly import build_runtime
 from l4mon.auth import hash_token
 from l4mon.clock import ManualClock
 from l4mon.config import config_from_dict
+from l4mon.faces.api.app import create_app
+from l4mon.faces.api.resume import parse_last_seq
 from l4mon.runtime import Runtime
-from l4mon.service import build_runtime
 from tests.test_security_api import ADMIN, NOW, _ws_handshake
 
 PEER = "http://hub-b.depot.example:8080"
@@ -99,7 +99,7 @@ def test_a_pair_console_may_still_call_its_peer(runtime: Runtime) -> None:
 
 
 def test_last_seq_is_a_whole_number_or_the_handshake_is_refused(runtime: Runtime) -> None:
-    """Issue 23: ``/ws?last_seq=²`` was a 500 ("²".isdigit() is True, int() refuses it)."""
+    """``/ws?last_seq=²`` was a 500 ("²".isdigit() is True, int() refuses it)."""
     app = create_app(runtime)
     for bad in ("²", "-1", "1.5", "9" * 30, "%EF%BC%91"):
         status, headers = asyncio.run(_ws_handshake(app, f"token={ADMIN}&last_seq={bad}",

@@ -8,7 +8,7 @@ import pytest
 
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
-from l4mon.runtime import Runtime
+from l4mon.runtime import LiveParts, Runtime
 from tests.test_api import _get as api_get
 from tests.test_intersections import IN_A, OUTSIDE, T0, Drive, make_hub, site
 
@@ -25,7 +25,7 @@ def runtime() -> Runtime:
     drive.run(7, at=IN_A, cells={"l5g": "n2", "lte": "e1"})
     drive.run(3, at=OUTSIDE, cells={"l5g": "n2", "lte": "e2"})  # a success outside
     drive.settle()
-    return Runtime(hub=hub, clock=ManualClock(T0 + drive.t), site=site(),
+    return Runtime(hub=hub, clock=ManualClock(T0 + drive.t), parts=LiveParts(site=site()),
                    tokens=TokenStore([("t", "viewer", hash_token(TOKEN))]))
 
 
@@ -87,7 +87,7 @@ def test_failovers_both_links_down_then_lte_first() -> None:
     drive.run(3, at=OUTSIDE, cells={})  # both silent: no usable link
     drive.run(8, at=OUTSIDE, cells={"lte": "e1"})  # lte back first
     drive.run(8, at=OUTSIDE)
-    runtime = Runtime(hub=hub, clock=ManualClock(T0 + drive.t), site=site(),
+    runtime = Runtime(hub=hub, clock=ManualClock(T0 + drive.t), parts=LiveParts(site=site()),
                       tokens=TokenStore([("t", "viewer", hash_token(TOKEN))]))
     events = _get(runtime, "/api/failovers", vehicle="v1").json()["failovers"]
     # Oldest last: l5g failed over to lte at once; then lte failed too and came back itself.

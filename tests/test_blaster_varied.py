@@ -12,8 +12,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from l4mon.assembly import build_hub
 from l4mon.config import config_from_dict
-from l4mon.service import build_hub
 from telemetry.decode import Decoder
 from telemetry.site import DEMO_SITE_PATH, load_site
 from telemetry.topics import parse_topic

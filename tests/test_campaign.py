@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from l4mon.report import ReportOptions, build_report, render, write_csv
+from l4mon.faces.report import ReportOptions, build_report, render, write_csv
 from scenarios.campaign import (
     CampaignError,
     DaskEngine,

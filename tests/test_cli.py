@@ -169,13 +169,13 @@ def test_import_then_replay_a_real_trace_excerpt(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "missing.txt" in bad.stderr
 
 
-# -- a CLI that talks (issue 13) ---------------------------------------------------------------
+# -- a CLI that talks ---------------------------------------------------------------
 
 EXCERPT = ROOT / "tests" / "fixtures" / "cicv5g" / "arterial_n78_v50_excerpt.txt"
 
 
 def test_help_lists_every_command() -> None:
-    from l4mon.cli import build_parser
+    from l4mon.faces.cli import build_parser
 
     commands = build_parser()._subparsers._group_actions[0].choices  # type: ignore[union-attr]
     shown = _l4mon("--help")
@@ -226,8 +226,8 @@ def test_tokens_are_made_and_listed_without_showing_a_hash(tmp_path: Path) -> No
                   "--journal", journal)
     assert made.returncode == 0, made.stderr
     token = made.stdout.splitlines()[1].strip()  # the line after "shown only this once"
-    from l4mon.alerts.journal import SqliteJournal
     from l4mon.auth import hash_token
+    from l4mon.store.journal import SqliteJournal
 
     stored = SqliteJournal(journal)
     try:

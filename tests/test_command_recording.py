@@ -14,7 +14,7 @@ import msgspec
 import paho.mqtt.client as paho
 import pytest
 
-from l4mon.report import ReportOptions, build_report, render
+from l4mon.faces.report import ReportOptions, build_report, render
 from scenarios.scenario import run_log
 from telemetry.commands import CommandAnswer, answer_topic, command_topic, decode_command, encode
 from telemetry.drivelog import read_table

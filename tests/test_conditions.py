@@ -20,7 +20,7 @@ from scenarios.conditions import (
     LinkConditions,
     model_for,
 )
-from scenarios.simfleet import SimFleet
+from scenarios.sim import SimFleet
 from telemetry.site import DEMO_SITE_PATH, Site, load_site
 from telemetry.topics import parse_topic
 from telemetry.wire import LinkSample, VehicleState

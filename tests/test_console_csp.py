@@ -1,5 +1,5 @@
 """The console under its Content-Security-Policy in a real headless Chromium: the policy the
-hub sends (l4mon/api/headers.py) blocks nothing the console itself does, so tightening it
+hub sends (l4mon/faces/api/headers.py) blocks nothing the console itself does, so tightening it
 never silently breaks a panel."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A console that holds a real fleet (issue 13, item 3): 100 vehicles on one site.
+"""A console that holds a real fleet: 100 vehicles on one site.
 
 In a real headless Chromium against a real ``l4mon demo --vehicles 100``, at 1280x800 and
 1920x1080: the fleet table puts whoever needs a human first and keeps its order otherwise,
@@ -21,12 +21,13 @@ import httpx
 import msgspec
 import pytest
 
-from l4mon.api.app import create_app
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
+from l4mon.faces.api.app import create_app
 from l4mon.history import History
 from l4mon.hub import Hub
 from l4mon.runtime import Runtime
+from l4mon.store.journal import open_journal
 from telemetry.topics import link_topic, state_topic
 from telemetry.wire import LinkSample, VehicleState
 from testing.demo import CHROMIUM, CHROMIUM_ARGS, ROOT, DemoProcess, running_demo
@@ -44,7 +45,7 @@ browser_only = needs("chromium", "playwright")
 # ---------------------------------------------------------------- the hub's history, in-process
 
 def _hub_with(vehicles: int, now: float) -> Hub:
-    hub = Hub()
+    hub = Hub(store=open_journal(":memory:"))
     batch = []
     for v in range(vehicles):
         vid = f"veh-{v}"

@@ -1,4 +1,4 @@
-"""A console for a fleet (issue 25 item 3): search and filter 100 shuttles, counts per state,
+"""A console for a fleet: search and filter 100 shuttles, counts per state,
 and going on duty for the vehicles the filter shows.
 
 In a real headless Chromium against a real ``l4mon demo --vehicles 100``: typing part of an id

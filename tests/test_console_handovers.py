@@ -1,5 +1,5 @@
 """Handovers and intersections in the operator console, in a real headless Chromium against a
-real ``l4mon demo`` (issue 5).
+real ``l4mon demo``.
 
 The demo runs 9 shuttles: spread evenly on the loop, one of them starts inside the Araya
 junction, so a link broken from the demo controls right away fails *inside* an intersection

@@ -17,14 +17,15 @@ from typing import Any
 import httpx
 import pytest
 
-import l4mon.api.linkmap as linkmap_api
-from l4mon.api.app import create_app
+import l4mon.faces.api.linkmap as linkmap_api
+from l4mon.assembly import build_hub
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
 from l4mon.config import config_from_dict
+from l4mon.faces.api.app import create_app
 from l4mon.hub import Hub
 from l4mon.runtime import Runtime
-from l4mon.service import build_hub
+from l4mon.store.journal import open_journal
 from telemetry.linkmap import Grid, LinkMap, write_map
 from telemetry.site import distance_m
 from testing.asgi import request
@@ -92,7 +93,7 @@ def _cells(body: dict[str, Any]) -> dict[tuple[int, int], dict[str, Any]]:
 
 def test_no_map_is_404_and_says_how_to_get_one() -> None:
     """A hub without [linkmap] path has nothing to draw: 404 with the setting to use."""
-    runtime = Runtime(hub=Hub(), clock=ManualClock(NOW),
+    runtime = Runtime(hub=Hub(store=open_journal(":memory:")), clock=ManualClock(NOW),
                       tokens=TokenStore([("t", "viewer", hash_token(TOKEN))]))
     response = _get(runtime, "/api/linkmap")
     assert response.status_code == 404
@@ -140,7 +141,7 @@ def test_cells_risks_and_the_pooled_flag(map_runtime: Runtime) -> None:
     assert weak["ul_p05_kbps"] == pytest.approx(3_050.0, rel=0.02)
     assert weak["south"] < weak["lat"] < weak["north"] and weak["west"] < weak["lon"] < weak["east"]
     assert distance_m(weak["south"], weak["lon"], weak["north"], weak["lon"]) == \
-        pytest.approx(25.0, abs=1e-3)  # on the ground, to a millimetre (issue 24)
+        pytest.approx(25.0, abs=1e-3)  # on the ground, to a millimetre
     pooled = cells[(1, 0)]  # 1 pass by snow: all conditions, 1 of 4 failed
     assert (pooled["passes"], pooled["risk"], pooled["pooled"]) == (4, 0.25, True)
     assert pooled["rtt_p95_ms"] is None and pooled["ul_p05_kbps"] is None  # not measured

@@ -12,6 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from l4mon.hub import Hub
+from l4mon.store.journal import open_journal
 from telemetry.decode import (
     BAD_NAME,
     MALFORMED,
@@ -483,7 +484,7 @@ def test_msgpack_malformed_after_range_error_is_rejected(payload: bytes) -> None
 
 def test_hub_survives_msgpack_malformed_after_range_error() -> None:
     """The hub quarantines the bad MessagePack and still folds in the rest of the batch."""
-    hub = Hub()
+    hub = Hub(store=open_journal(":memory:"))
     good = _json(GOOD["link"])
     hub.ingest([(LINK_T, _BAD_AFTER_RANGE[0], MSGPACK), (LINK_T, good, None)], NOW)
     assert hub.received == 2
@@ -590,7 +591,7 @@ def test_fuzz_decoder_only_raises_rejected(delivery: tuple[str, bytes, str | Non
           (LINK_T, b"{", None), ("x", b"", None)])
 def test_fuzz_hub_accounts_for_every_message(batch: list[tuple[str, bytes, str | None]]) -> None:
     """Through Hub.ingest every message is exactly one of accepted, duplicate or quarantined."""
-    hub = Hub()
+    hub = Hub(store=open_journal(":memory:"))
     hub.ingest(batch, NOW)
     n = len(batch)
     assert hub.received == n

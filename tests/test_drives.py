@@ -1,6 +1,6 @@
 """Drives in logs: each file's drive is recorded, several runs are separate drives, several
 files of one vehicle (one per modem) are one vehicle with several links, and nothing counts a
-vehicle's time outside its drives (issue 21 item 2). The files are written here, in the
+vehicle's time outside its drives. The files are written here, in the
 shape of a phone logger's 1 Hz export and a modem logger's 3 s one."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from l4mon.report.build import build_report
+from l4mon.faces.report.build import build_report
 from scenarios.importers import DriveLogImportError, import_files
 from scenarios.importers.drives import DriveError, link_names
 from scenarios.scenario import run_log

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from l4mon.alerts.duty import DutyRoster
-from l4mon.alerts.journal import Journal, JournalError, open_journal
+from l4mon.store.journal import Journal, JournalError, open_journal
 
 T0 = 1_700_000_000.0
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from l4mon.report import build_report
-from l4mon.report.export import write_csv
+from l4mon.faces.report import build_report
+from l4mon.faces.report.export import write_csv
 from scenarios.scenario import run_log
 from telemetry.drivelog import Conditions, DriveLogWriter, Manifest
 from telemetry.quantiles import EXACT_MAX, RELATIVE_ERROR, Quantiles

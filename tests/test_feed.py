@@ -1,4 +1,4 @@
-"""The hub's own blindness (l4mon/feed.py): one alert for the site, not a takeover per vehicle.
+"""The hub's own blindness (l4mon/site_watch.py): one alert for the site, not one per vehicle.
 
 Driven end to end like the alert engine's tests (tests/test_alert_engine.py's Rig): wire
 messages into a hub with the shipped rules, ticks at chosen times.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from l4mon.feed import LOST, OK, RECOVERING, FeedSettings, FeedWatch
+from l4mon.site_watch import LOST, OK, RECOVERING, FeedSettings, FeedWatch
 from tests.test_alert_engine import T0, Rig
 
 VEHICLES = ("v1", "v2", "v3")

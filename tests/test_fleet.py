@@ -9,6 +9,7 @@ import pytest
 
 from l4mon.config import HubConfig
 from l4mon.hub import Hub
+from l4mon.store.journal import open_journal
 from telemetry.fleet import CAPACITY, SITE_CONFLICT, Fleet, FleetLimits, Refused
 from telemetry.linkstate import DEGRADED, DOWN, OK, STALE, UNKNOWN
 from telemetry.sequence import URGENT
@@ -193,7 +194,7 @@ class Sim:
 
 def test_hub_all_links_stop_while_state_continues() -> None:
     """Both links silent but state flowing: all_links_down once stale_after_s has passed."""
-    hub = Hub()
+    hub = Hub(store=open_journal(":memory:"))
     sim = Sim(hub)
     sim.run(3.0)
     vehicle = hub.fleet.vehicles["v1"]
@@ -210,7 +211,7 @@ def test_hub_all_links_stop_while_state_continues() -> None:
 
 def test_hub_one_link_stops() -> None:
     """One link silent, the other fine: one_link_down."""
-    hub = Hub()
+    hub = Hub(store=open_journal(":memory:"))
     sim = Sim(hub)
     sim.run(3.0)
     sim.run(1.5, streams=("state", "a"))
@@ -223,7 +224,7 @@ def test_hub_one_link_stops() -> None:
 
 def test_hub_state_stops_makes_telemetry_stale() -> None:
     """State silent, links fine: telemetry stale, connectivity still ok."""
-    hub = Hub()
+    hub = Hub(store=open_journal(":memory:"))
     sim = Sim(hub)
     sim.run(3.0)
     vehicle = hub.fleet.vehicles["v1"]
@@ -236,7 +237,7 @@ def test_hub_state_stops_makes_telemetry_stale() -> None:
 
 def test_hub_quarantines_capacity_and_site_conflict() -> None:
     """Refusals by the fleet are quarantined with their reason and nothing is created."""
-    hub = Hub(config=HubConfig(fleet=FleetLimits(max_vehicles=1)))
+    hub = Hub(store=open_journal(":memory:"), config=HubConfig(fleet=FleetLimits(max_vehicles=1)))
     hub.fleet.expect("v1", "s1")  # vouched for: no newcomer to let go for v2 and v3
     batch = [
         (state_topic("s1", "v1"), state_json(0, T0), None),
@@ -258,7 +259,7 @@ def test_hub_quarantines_capacity_and_site_conflict() -> None:
 
 def test_hub_flood_of_malformed_interleaved_with_valid() -> None:
     """10,000 bad messages among 1,000 good ones: all good accepted, none lost, bad quarantined."""
-    hub = Hub()
+    hub = Hub(store=open_journal(":memory:"))
     now = T0 + 0.5
     bad_kinds = [
         (link_topic("s1", "v1", "a"), b"{", None),  # malformed on a live topic
@@ -308,7 +309,7 @@ def test_a_bug_in_a_handler_costs_one_message_not_the_batch(
 
     monkeypatch.setattr(VehicleTrack, "add_state", broken)
     now = 1_700_000_000.0
-    hub = Hub()
+    hub = Hub(store=open_journal(":memory:"))
     state = msgspec.json.encode(VehicleState(ts=now, seq=0, lat=36.0, lon=136.0, speed_mps=1.0,
                                              heading_deg=0.0, mode="autonomous"))
     link = msgspec.json.encode(LinkSample(ts=now, seq=0, rat="nr", rtt_ms=20.0))
@@ -324,7 +325,7 @@ def test_clock_offset_is_warned_in_log_and_metrics(caplog: pytest.LogCaptureFixt
     from l4mon.metrics import HubCollector, exposition, make_registry
 
     now = 1_700_000_000.0
-    hub = Hub()
+    hub = Hub(store=open_journal(":memory:"))
     for seq in range(20):
         t = now + seq * 0.1
         hub.ingest([(link_topic("s", "skewed", "l5g"), msgspec.json.encode(

@@ -25,15 +25,15 @@ from gmqtt.mqtt.package import Package
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from l4mon.api.app import create_app
+from l4mon.assembly import build_runtime
 from l4mon.auth import hash_token
 from l4mon.clock import ManualClock
 from l4mon.config import config_from_dict
+from l4mon.faces.api.app import create_app
 from l4mon.ingest import _gmqtt
 from l4mon.ingest._gmqtt import install_lean_publish
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt import MqttSettings, MqttStatus
-from l4mon.service import build_runtime
 from l4mon.types import Delivery
 
 

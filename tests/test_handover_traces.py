@@ -1,4 +1,4 @@
-"""Handover detection proven on the real drive-test traces in ../shared/data (issue 5).
+"""Handover detection proven on the real drive-test traces in ../shared/data.
 
 Every trace file is imported with the project's importer and replayed through the live
 pipeline (``scenarios.scenario.run_log``: ``Hub.ingest``/``Hub.tick`` under a virtual clock).

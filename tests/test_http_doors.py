@@ -1,4 +1,4 @@
-"""The HTTP doors of a real ``l4mon serve`` (uvicorn, its own process), attacked as issue 23
+"""The HTTP doors of a real ``l4mon serve`` (uvicorn, its own process), attacked
 did: a 1 GB anonymous body, bodies past the bound (declared and chunked), a blocked address's
 body, a spoofed ``X-Forwarded-For``, and the headers every answer carries."""
 
@@ -142,7 +142,7 @@ def hub(broker: Broker, tmp_path: Path) -> Iterator[HubProcess]:
 
 def test_an_anonymous_gigabyte_is_refused_at_once_without_being_read(
         hub: HubProcess, broker: Broker) -> None:
-    """Issue 23: an anonymous 1 GB POST /api/alerts/1/ack blocked the loop 7.2 s and took 3 GB.
+    """an anonymous 1 GB POST /api/alerts/1/ack blocked the loop 7.2 s and took 3 GB.
     Now the token is checked before the body: 401 in under 100 ms, the connection closed, the
     hub's memory up by less than 10 MB, and another vehicle's takeover request reaches the
     operators within 1 s."""
@@ -177,7 +177,7 @@ def test_a_body_past_the_bound_is_413_declared_or_chunked(hub: HubProcess) -> No
 
 
 def test_a_blocked_address_body_is_never_parsed(hub: HubProcess) -> None:
-    """Issue 23: an address already answered 429 still had its 300 MB body parsed first. Now
+    """an address already answered 429 still had its 300 MB body parsed first. Now
     its bad token gets 429 before the body: fast, memory flat; its good token still passes."""
     anonymous = httpx.Client(base_url=f"http://127.0.0.1:{hub.port}", timeout=10)
     for _ in range(MAX_FAILURES):
@@ -191,7 +191,7 @@ def test_a_blocked_address_body_is_never_parsed(hub: HubProcess) -> None:
 
 
 def test_a_spoofed_forwarded_for_does_not_move_the_limit(hub: HubProcess) -> None:
-    """Issue 23: from loopback, X-Forwarded-For was believed, so anyone there could spend any
+    """from loopback, X-Forwarded-For was believed, so anyone there could spend any
     address's failures. By default no proxy is trusted: the failures count for the socket's
     own address whatever the header says."""
     anonymous = httpx.Client(base_url=f"http://127.0.0.1:{hub.port}", timeout=10)
@@ -250,7 +250,7 @@ def test_every_answer_carries_the_security_headers(hub: HubProcess) -> None:
 
 
 def test_healthz_tells_a_stranger_only_ok_or_not(hub: HubProcess) -> None:
-    """Issue 23: /healthz without a token showed versions and the broker's last error. Now a
+    """/healthz without a token showed versions and the broker's last error. Now a
     stranger reads ok/degraded and the role (how a console finds a pair's leader); a token
     holder reads the detail; a wrong token is refused, not quietly treated as none."""
     anonymous = httpx.Client(base_url=f"http://127.0.0.1:{hub.port}", timeout=10)

@@ -1,8 +1,8 @@
 """The broker stops under a 20-vehicle fleet: the operator is told the hub is blind, once.
 
 Real parts only: Mosquitto on a free loopback port, ``l4mon serve`` as a child process, the
-fleet published by a paho client in real time, the console in headless Chromium. Issue 13:
-before, the console said LIVE and raised 20 "both links down" takeovers.
+fleet published by a paho client in real time, the console in headless Chromium. Before the
+fix, the console said LIVE and raised 20 "both links down" takeovers.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from scenarios.simfleet import SimFleet
+from scenarios.sim import SimFleet
 from telemetry.site import DEMO_SITE_PATH, load_site
 from testing.broker import Broker, free_port
 from testing.demo import CHROMIUM, CHROMIUM_ARGS

@@ -22,8 +22,8 @@ import msgspec
 import psycopg
 import pytest
 
-from l4mon.alerts.engine import NotLeader
 from l4mon.alerts.follower import JournalFollower
+from l4mon.alerts.standby import NotLeader
 from l4mon.clock import ManualClock
 from l4mon.config import HaSettings
 from l4mon.leadership import Leadership

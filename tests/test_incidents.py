@@ -18,15 +18,16 @@ import httpx
 import msgspec
 import pytest
 
-from l4mon.alerts.engine import AlertClosed, AlertEngine
-from l4mon.alerts.journal import SqliteJournal
+from l4mon.alerts.actions import AlertClosed
+from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.rules import RulesError, parse_rules
-from l4mon.api.app import create_app
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
+from l4mon.faces.api.app import create_app
 from l4mon.runtime import Runtime
+from l4mon.store.journal import SqliteJournal
 from scenarios.scenario import run_scenario
-from scenarios.simfleet import SimFleet
+from scenarios.sim import SimFleet
 from telemetry.site import DEMO_SITE_PATH, load_site
 from telemetry.topics import link_topic
 from telemetry.wire import LinkSample

@@ -15,12 +15,10 @@ import numpy as np
 import pytest
 
 from handover.intersections import IntersectionBook, Zones
-from l4mon.alerts.duty import DutyRoster
-from l4mon.alerts.engine import AlertEngine
-from l4mon.alerts.journal import SqliteJournal
 from l4mon.alerts.rules import load_rules
 from l4mon.config import config_from_dict
 from l4mon.hub import Hub
+from l4mon.store.journal import SqliteJournal
 from telemetry.site import Intersection, LocalFrame, Site, parse_site
 from telemetry.topics import link_topic, rsu_topic, state_topic
 
@@ -109,12 +107,8 @@ class Drive:
 def make_hub(tmp_path: Path | None = None, **config: object) -> Hub:
     cfg = config_from_dict({"alerts": {"journal": str(tmp_path / "j.sqlite")
                                        if tmp_path else ":memory:"}, **config})
-    hub = Hub(config=cfg, site=site())
-    journal = SqliteJournal(cfg.alerts.journal)
-    hub.alerts = AlertEngine(rules=load_rules(), journal=journal,
-                             duty=DutyRoster(journal=journal),
-                             ul_required_kbps=lambda _: 0.0)
-    return hub
+    return Hub(store=SqliteJournal(cfg.alerts.journal), config=cfg, site=site(),
+               rules=load_rules())
 
 
 def kpis(hub: Hub, ix: str, link: str) -> dict:

@@ -12,7 +12,10 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from l4mon.alerts.journal import (
+from l4mon.alerts.model import Alert
+from l4mon.commands.model import CommandRecord
+from l4mon.config import ConfigError, HubConfig, with_overrides
+from l4mon.store.journal import (
     SCHEMA_VERSION,
     Journal,
     JournalError,
@@ -21,11 +24,8 @@ from l4mon.alerts.journal import (
     parse_location,
     redact,
 )
-from l4mon.alerts.journal_location import scrub
-from l4mon.alerts.model import Alert
-from l4mon.alerts.postgres_journal import PostgresJournal
-from l4mon.commands.model import CommandRecord
-from l4mon.config import ConfigError, HubConfig, with_overrides
+from l4mon.store.journal_location import scrub
+from l4mon.store.postgres_journal import PostgresJournal
 
 T0 = 1_700_000_000.0
 

@@ -1,5 +1,5 @@
 """The journal keeper: what the journal cannot take is kept, in order, and written once it
-can; an operator's action is refused rather than kept (l4mon/alerts/keeper.py)."""
+can; an operator's action is refused rather than kept (l4mon/store/keeper.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from l4mon.alerts.journal import JournalError, open_journal
-from l4mon.alerts.keeper import JournalKeeper, JournalUnavailable
 from l4mon.alerts.model import Alert
+from l4mon.store.journal import JournalError, open_journal
+from l4mon.store.keeper import JournalKeeper, JournalUnavailable
 
 T0 = 1_700_000_000.0
 

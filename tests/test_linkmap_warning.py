@@ -1,4 +1,4 @@
-"""The live and replay warning of a link map (issue 16, item 2): rule ``weak_link_ahead``.
+"""The live and replay warning of a link map: rule ``weak_link_ahead``.
 
 A hand-made drive (tests/test_linkmap.py's: east at 10 m/s, one link, uplink short of the
 requirement in cell 2, no service in cells 4-5) is driven twice into a map; a third drive
@@ -21,8 +21,8 @@ import msgspec
 import pytest
 
 from l4mon.alerts.facts import LinkFacts
+from l4mon.assembly import build_hub
 from l4mon.config import config_from_dict
-from l4mon.service import build_hub
 from scenarios.linkmap_build import build_map
 from scenarios.scenario import prepare, run_prepared
 from telemetry.daylight import light_at, sun_elevation_deg

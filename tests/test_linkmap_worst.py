@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
+from l4mon.assembly import build_hub
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
 from l4mon.config import config_from_dict
 from l4mon.runtime import Runtime
-from l4mon.service import build_hub
 from telemetry.linkmap import Grid, LinkMap, write_map
 from testing.asgi import request
 from testing.demo import ROOT, DemoProcess, chromium_page

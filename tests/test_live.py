@@ -1,4 +1,4 @@
-"""The console fan-out (l4mon/api/live.py) with in-memory sockets: ordering, coalescing, and a
+"""The console fan-out (l4mon/faces/api/live.py) with in-memory sockets: ordering, coalescing, and a
 stuck console that must neither slow the others nor lose alerts silently."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import json
 import time
 
 from l4mon.alerts.model import Alert, Transition
-from l4mon.live import Broadcaster
+from l4mon.console_stream import Broadcaster
 
 
 class MemorySocket:

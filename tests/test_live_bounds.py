@@ -1,4 +1,4 @@
-"""The console stream's bounds against a real ``l4mon serve`` and a real broker (issue 23,
+"""The console stream's bounds against a real ``l4mon serve`` and a real broker (
 item 4): each attack of the issue, made with a bare socket that does what a polite client
 would not, and what the hub does about it, measured from outside (its sockets, its RSS)."""
 

@@ -1,4 +1,4 @@
-"""Bounded MQTT input (issue 23): an oversized message is never read whole and holds up nobody,
+"""Bounded MQTT input: an oversized message is never read whole and holds up nobody,
 its sender is named; a retained event is not an event; the hub says when its session is taken.
 
 Real parts: Mosquitto (the ``broker`` fixture, the deployment's config over TLS), ``l4mon

@@ -11,7 +11,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from l4mon.alerts.engine import EVICTED_ACTOR, AlertEngine
+from l4mon.alerts.engine import AlertEngine
+from l4mon.alerts.lifecycle import EVICTED_ACTOR
 from l4mon.alerts.model import Alert
 from l4mon.config import ConfigError, HubConfig, IngestSettings, config_from_dict
 from telemetry.fleet import UNREGISTERED, WRONG_KIND, FleetLimits
@@ -46,8 +47,8 @@ def _fake_states(names: range, at: float, site: str = SITE) -> list[tuple[str, b
 
 def _ticks(rig: Rig, start: float, end: float, step: float = 0.25, *,
            talking: str | None = None) -> None:
-    """Tick from ``start`` to ``end``; ``talking``: a vehicle that reports at every tick, so
-    the site stays in view and a silent vehicle is that vehicle's own silence (l4mon/feed.py)."""
+    """Tick from ``start`` to ``end``; ``talking``: a vehicle that reports at every tick, so the
+    site stays in view and a silent vehicle is that vehicle's own silence (l4mon/site_watch.py)."""
     at = start
     while at <= end + 1e-9:
         if talking is not None:

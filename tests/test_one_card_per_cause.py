@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from l4mon.alerts.engine import AlertEngine
-from l4mon.alerts.journal import SqliteJournal
 from l4mon.alerts.rules import RulesError, parse_rules
+from l4mon.store.journal import SqliteJournal
 from tests.test_alert_engine import T0, Rig
 
 GROUP = "takeover_then_mrm"

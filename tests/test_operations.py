@@ -12,14 +12,14 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from l4mon.api.app import create_app
+from l4mon.assembly import build_runtime
 from l4mon.auth import hash_token
 from l4mon.clock import ManualClock
 from l4mon.config import config_from_dict
+from l4mon.faces.api.app import create_app
 from l4mon.ingest._gmqtt import self_check
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt import MqttSettings, MqttStatus
-from l4mon.service import build_runtime
 from tests.parts import require_part
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,15 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from l4mon.alerts.journal import JournalError
-from l4mon.api.app import create_app
+from l4mon.assembly import build_hub, build_runtime
 from l4mon.clock import LiveClock
 from l4mon.config import config_from_dict
-from l4mon.ingest.feed import FeedSource
+from l4mon.faces.api.app import create_app
+from l4mon.ingest.generated import FeedSource
 from l4mon.process import LiveProcess
 from l4mon.recorder import Recorder
-from l4mon.service import build_hub, build_runtime
-from scenarios.simfleet import SimFleet
+from l4mon.store.journal import JournalError
+from scenarios.sim import SimFleet
 from telemetry.drivelog import Manifest, read_manifest
 from telemetry.site import DEMO_SITE_PATH, load_site
 from testing.broker import free_port

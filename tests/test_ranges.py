@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from l4mon.hub import Hub
 from l4mon.metrics import HubCollector, exposition, make_registry
+from l4mon.store.journal import open_journal
 from telemetry.linkstate import DOWN, OK
 from telemetry.ranges import (
     ABOVE_RANGE,
@@ -100,7 +101,7 @@ def _link_payload(seq: int, t: float, **changes: object) -> bytes:
 def test_hub_counts_screened_figures_per_field_reason_and_link() -> None:
     """Every screened figure of a fresh sample is counted once, in total and on its link; a
     redelivered duplicate is not counted again; nothing is quarantined."""
-    hub = Hub()
+    hub = Hub(store=open_journal(":memory:"))
     markers: dict[str, list[dict[str, object]]] = {
         "l5g": [{"rsrp_dbm": -200}, {}, {"rsrp_dbm": -225, "rtt_ms": 0}, {"rtt_ms": -1}],
         "lte": [{}, {"sinr_db": 2147483647}, {"rtt_ms": 70_000, "ul_kbps": -3.0}],
@@ -133,7 +134,7 @@ def test_hub_counts_screened_figures_per_field_reason_and_link() -> None:
 
 def _drive(**changes: object) -> str:
     """A link's state after 6 s at 10 Hz in which every sample carries ``changes``."""
-    hub = Hub()
+    hub = Hub(store=open_journal(":memory:"))
     topic = link_topic("s1", "v1", "l5g")
     for step in range(60):
         t = NOW + step / 10
@@ -152,7 +153,7 @@ def test_rtt_markers_do_not_take_a_link_down() -> None:
 
 
 def test_metrics_expose_the_counter_by_field_and_reason() -> None:
-    hub = Hub()
+    hub = Hub(store=open_journal(":memory:"))
     payload = _link_payload(0, NOW, rsrp_dbm=-205, rtt_ms=0)
     hub.ingest([(link_topic("s1", "v1", "l5g"), payload, None),
                 (link_topic("s1", "v2", "lte"), payload, None)], NOW)

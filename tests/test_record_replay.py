@@ -1,11 +1,11 @@
-"""Record → replay is lossless, and replay is the live pipeline (issue 12, item 4).
+"""Record → replay is lossless, and replay is the live pipeline.
 
 A live ``l4mon serve`` with a site plan and its own alert rules ingests a simulated fleet over
 a real Mosquitto, half of it in MessagePack, with ``--record``. ``l4mon replay`` of that
 recording, given nothing but the log, must come back with what the live hub decided: every
 message accepted (none quarantined as malformed), the same alerts (custom rule and
 intersection tags included), the same final handover records, the same sample counts. With a
-link map configured, that includes the ``weak_link_ahead`` warnings (issue 16).
+link map configured, that includes the ``weak_link_ahead`` warnings.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from l4mon.alerts.rules import DEFAULT_RULES_PATH
 from l4mon.auth import hash_token
 from scenarios.linkmap_build import build_map
 from scenarios.scenario import run_log
-from scenarios.simfleet import Fault, SimFleet
+from scenarios.sim import Fault, SimFleet
 from telemetry.drivelog import read_manifest, read_table
 from telemetry.linkmap import write_map
 from telemetry.site import DEMO_SITE_PATH, load_site
@@ -102,7 +102,7 @@ def _linkmap(tmp_path: Path) -> tuple[Path, list[Path]]:
 
 
 def test_replay_of_a_recording_decides_as_the_live_hub(broker: Broker, tmp_path: Path) -> None:
-    """... and, with ``[linkmap] path`` (issue 16), its ``weak_link_ahead`` warnings come back
+    """... and, with ``[linkmap] path``, its ``weak_link_ahead`` warnings come back
     too: the map found where it was, the condition with the log."""
     linkmap, drives = _linkmap(tmp_path)
     record = tmp_path / "rec"

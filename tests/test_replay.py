@@ -10,9 +10,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from l4mon.assembly import build_runtime
 from l4mon.clock import ManualClock
 from l4mon.config import HubConfig, config_from_dict
-from l4mon.service import build_runtime
 from scenarios import replay
 from scenarios.scenario import (
     ScenarioError,
@@ -21,7 +21,7 @@ from scenarios.scenario import (
     run_log,
     run_scenario,
 )
-from scenarios.simfleet import Fault, SimFleet
+from scenarios.sim import Fault, SimFleet
 from telemetry.decode import Decoder
 from telemetry.drivelog import (
     Conditions,
@@ -608,7 +608,7 @@ def _marked_drive(tmp: Path, markers: dict[int, int], *, drop_marked: bool) -> d
 ], ids=["three", "before", "after"])
 def test_rsrp_markers_at_a_handover_are_no_failure(tmp_path: Path, markers: dict[int, int]
                                                    ) -> None:
-    """Issue 21's proof: RSRP markers (-200/-205/-225 dBm) on the rows around a 5G -> LTE
+    """Proof: RSRP markers (-200/-205/-225 dBm) on the rows around a 5G -> LTE
     handover cost those RSRP figures only. The handover is found at the first row on the new
     cell and is no failure, and the link is never down or stale; the same drive without the
     marked rows (what the importers did) shows the failure and outage the issue reported."""

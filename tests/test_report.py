@@ -15,12 +15,12 @@ import pyarrow.parquet as pq
 import pytest
 
 from l4mon.config import HubConfig
-from l4mon.report import ReportError, ReportOptions, build_report, render, write_csv
-from l4mon.report.aggregate import BATCH_ROWS
-from l4mon.report.histogram import Histogram, rtt_histogram
-from l4mon.report.inputs import resolve
-from l4mon.report.pipeline import replay_log
-from l4mon.report.v2i import NEEDS_ZONES
+from l4mon.faces.report import ReportError, ReportOptions, build_report, render, write_csv
+from l4mon.faces.report.aggregate import BATCH_ROWS
+from l4mon.faces.report.histogram import Histogram, rtt_histogram
+from l4mon.faces.report.inputs import resolve
+from l4mon.faces.report.pipeline import replay_log
+from l4mon.faces.report.v2i import NEEDS_ZONES
 from scenarios.scenario import encode_results, run_log
 from telemetry.drivelog import DriveLogWriter, Manifest, read_manifest, write_manifest
 from telemetry.site import DEMO_SITE_PATH, load_site
@@ -46,7 +46,7 @@ def simulated_logs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
 def test_report_percentiles_are_exact_and_never_capped() -> None:
     """The report's distributions give numpy's percentiles exactly (a drive's worth of
     samples), tails included: an outage's 9,198 ms round trip is 9,198 ms, not the end of a
-    histogram's 6 s range (issue 12); past the exact bound they stay within 0.1 %."""
+    histogram's 6 s range; past the exact bound they stay within 0.1 %."""
     rng = np.random.default_rng(0)
     values = np.concatenate([np.round(20 * np.exp(0.6 * rng.standard_normal(50_000)), 3),
                              [6_500.0, 9_198.0, 12_000.0] * 200])
@@ -104,7 +104,7 @@ def test_raw_figures_match_numpy(synthetic_logs: tuple[Path, Path], tmp_path: Pa
 
 
 def _parquet(report: object, folder: Path, name: str) -> Path:
-    from l4mon.report import write_parquet
+    from l4mon.faces.report import write_parquet
 
     write_parquet(report, folder)  # type: ignore[arg-type]
     return folder / f"{name}.parquet"
@@ -313,7 +313,7 @@ def test_differences_flag_the_worse_condition(synthetic_logs: tuple[Path, Path])
     worse = dict(latency.rows[0], condition="snow-daylight",
                  rtt_p95_ms=latency.rows[0]["rtt_p95_ms"] * 2)
     latency.rows.append(worse)
-    from l4mon.report.differences import compare
+    from l4mon.faces.report.differences import compare
 
     table, marks = compare([latency], "daylight")
     assert marks[("latency", len(latency.rows) - 1, "rtt_p95_ms")] == "worse"
@@ -328,7 +328,7 @@ def test_bad_inputs_are_named(tmp_path: Path, bad: str) -> None:
         build_report([tmp_path / bad])
 
 
-# -- imports: only what the source measures is graded (issue 12) ---------------------------------
+# -- imports: only what the source measures is graded ---------------------------------
 
 CICV5G_EXCERPT = Path(__file__).parent / "fixtures" / "cicv5g" / "arterial_n78_v50_excerpt.txt"
 GNETTRACK_HEADER = ("Timestamp,Longitude,Latitude,Speed,Operatorname,CellID,NetworkMode,RSRP,"
@@ -426,7 +426,7 @@ def _awkward_log(path: Path) -> Path:
 
 
 def test_report_figures_are_the_replay_kpis_of_the_same_log(tmp_path: Path) -> None:
-    """One definition per measure (issue 12): the report's columnar scan and the replay
+    """One definition per measure: the report's columnar scan and the replay
     through the hub count the same samples, probes, timeouts, loss and percentiles."""
     log = _awkward_log(tmp_path / "log")
     report = build_report([log], ReportOptions(replay="always"))
@@ -517,7 +517,7 @@ def test_an_apps_uplink_is_never_graded_against_a_requirement(tmp_path: Path) ->
     """A phone's uplink is what its app sent, not what the link could carry: replayed under a
     hub config that requires 8 Mbit/s, the uplink budget says so instead of failing it."""
     from l4mon.config import load_config
-    from l4mon.report import ReportOptions
+    from l4mon.faces.report import ReportOptions
     from scenarios.importers import import_files
 
     import_files("gnettrack", [_gnettrack_drive(tmp_path / "drive.csv")], tmp_path / "g")

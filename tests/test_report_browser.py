@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from l4mon.config import HubConfig, ReportSettings
-from l4mon.report import ReportOptions, build_report, print_pdf, render
+from l4mon.faces.report import ReportOptions, build_report, print_pdf, render
 from testing.demo import CHROMIUM, CHROMIUM_ARGS
 from tests.parts import import_part, needs
 from tests.report_logs import simulated

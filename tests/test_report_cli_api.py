@@ -10,13 +10,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from l4mon.api.app import create_app
-from l4mon.api.reports import ROOTS_ENV
 from l4mon.auth import TokenStore, hash_token
-from l4mon.cli import main
 from l4mon.clock import ManualClock
+from l4mon.faces.api.app import create_app
+from l4mon.faces.api.reports import ROOTS_ENV
+from l4mon.faces.cli import main
 from l4mon.hub import Hub
 from l4mon.runtime import Runtime
+from l4mon.store.journal import open_journal
 from tests.report_logs import synthetic
 
 TOKEN = "report-viewer-token"
@@ -62,7 +63,7 @@ def test_cli_bad_input_exits_2(logs: Path, tmp_path: Path, capsys: pytest.Captur
 @pytest.fixture
 def runtime(logs: Path, monkeypatch: pytest.MonkeyPatch) -> Runtime:
     monkeypatch.setenv(ROOTS_ENV, str(logs))
-    return Runtime(hub=Hub(), clock=ManualClock(1_700_000_000.0),
+    return Runtime(hub=Hub(store=open_journal(":memory:")), clock=ManualClock(1_700_000_000.0),
                    tokens=TokenStore([("v", "viewer", hash_token(TOKEN))]))
 
 

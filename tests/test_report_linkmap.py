@@ -22,12 +22,13 @@ import httpx
 import pyarrow.parquet as pq
 import pytest
 
-from l4mon.api.reports import ROOTS_ENV
+from l4mon.assembly import build_hub
 from l4mon.auth import TokenStore, hash_token
-from l4mon.cli import main
 from l4mon.clock import ManualClock
 from l4mon.config import HubConfig, config_from_dict
-from l4mon.report import (
+from l4mon.faces.api.reports import ROOTS_ENV
+from l4mon.faces.cli import main
+from l4mon.faces.report import (
     Report,
     ReportError,
     ReportOptions,
@@ -37,9 +38,8 @@ from l4mon.report import (
     write_parquet,
     zip_tables,
 )
-from l4mon.report import linkmap_section as lms
+from l4mon.faces.report import linkmap_section as lms
 from l4mon.runtime import Runtime
-from l4mon.service import build_hub
 from scenarios.linkmap_build import build_map
 from telemetry.linkmap import Grid, LinkMap, read_map, write_map
 from telemetry.linkmap.settings import LinkMapSettings

@@ -1,4 +1,4 @@
-"""The verdict cannot be bought (issue 24 item 2): every site budget is held against each
+"""The verdict cannot be bought: every site budget is held against each
 vehicle in each condition on its own figures, availability is graded, too little data is said,
 every N/A says why, and a scenario replay keeps what its log does not measure.
 
@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from l4mon.config import HubConfig
-from l4mon.report import build_report, render
+from l4mon.faces.report import build_report, render
 from scenarios.importers import import_files
 from scenarios.scenario import encode_results, run_log, run_scenario
 from tests.report_logs import expected_vehicle_links
@@ -194,7 +194,7 @@ def test_scenario_replay_keeps_not_measured_and_the_logs_requirement(tmp_path: P
 def test_too_little_drive_time_never_reads_as_enough() -> None:
     """599 s rounds to "10.0 min" like the 600 s needed: the words must still differ."""
     from l4mon.config import ReportSettings
-    from l4mon.report.grading import short_drive
+    from l4mon.faces.report.grading import short_drive
 
     settings = ReportSettings()
     assert short_drive(settings, settings.min_drive_s) is None

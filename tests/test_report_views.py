@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from l4mon.report.build import ReportOptions, build_report
-from l4mon.report.drive_charts import scale_for
-from l4mon.report.drive_data import GAP_S, SERVED_STEP_MAX_S
-from l4mon.report.export import write_csv, write_parquet
-from l4mon.report.html import render
+from l4mon.faces.report.build import ReportOptions, build_report
+from l4mon.faces.report.drive_charts import scale_for
+from l4mon.faces.report.drive_data import GAP_S, SERVED_STEP_MAX_S
+from l4mon.faces.report.export import write_csv, write_parquet
+from l4mon.faces.report.html import render
 from scenarios.importers import import_files
 from telemetry.drivelog import Conditions
 from tests import drive_truth, report_logs
@@ -276,7 +276,7 @@ def test_shared_cicv5g_files_per_cell_against_the_file(tmp_path: Path) -> None:
 def test_over_time_buckets_are_means_of_their_samples() -> None:
     """A long stream fed in uneven batches: at most 2 x SERIES_POINTS buckets, each the mean
     of the samples in it (numpy on the same times), a bucket without a value NaN, not 0."""
-    from l4mon.report.drive_data import SERIES_POINTS, Series
+    from l4mon.faces.report.drive_data import SERIES_POINTS, Series
 
     t = np.arange(0.0, 5000.0, 0.5)
     rtt = np.where(t > 100, np.nan, 20.0 + t % 7)

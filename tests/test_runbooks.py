@@ -17,9 +17,9 @@ import httpx
 import pytest
 
 from l4mon.alerts.rules import RulesError, load_rules, parse_rules
-from l4mon.api.app import create_app
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
+from l4mon.faces.api.app import create_app
 from l4mon.runtime import Runtime
 from tests.test_alert_engine import T0, Rig
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from l4mon.alerts.journal import JournalError, SqliteJournal, open_journal
 from l4mon.config import ConfigError, config_from_dict
+from l4mon.store.journal import JournalError, SqliteJournal, open_journal
 from testing.hub import ROOT
 
 PASSWORD = "never-on-a-command-line-7c2e"

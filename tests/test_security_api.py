@@ -20,15 +20,16 @@ from schemathesis.config import SchemathesisConfig
 from schemathesis.config._checks import NEGATIVE_DATA_REJECTION_EXPECTED_STATUSES
 from starlette.routing import Mount, Route
 
-from l4mon.api.app import create_app
-from l4mon.api.limits import FailureLimiter
+from l4mon.assembly import build_runtime
 from l4mon.auth import TokenStore, hash_token
 from l4mon.clock import ManualClock
 from l4mon.config import ConfigError, config_from_dict
+from l4mon.faces.api.app import create_app
+from l4mon.faces.api.limits import FailureLimiter
 from l4mon.hub import Hub
 from l4mon.ingest.publisher import MqttPublisher
 from l4mon.runtime import Runtime
-from l4mon.service import build_runtime
+from l4mon.store.journal import open_journal
 from telemetry.topics import event_topic, link_topic, rsu_topic, state_topic
 from telemetry.wire import LinkSample, RsuStatus, VehicleEvent, VehicleState
 
@@ -82,7 +83,8 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FastAPI]:
 def _spec_app() -> FastAPI:
     """An app on an empty hub, only to serve the spec (it does not depend on the hub's state)."""
     tokens = TokenStore([("root", "admin", hash_token(ADMIN))])
-    return create_app(Runtime(hub=Hub(), clock=ManualClock(NOW), tokens=tokens))
+    hub = Hub(store=open_journal(":memory:"))
+    return create_app(Runtime(hub=hub, clock=ManualClock(NOW), tokens=tokens))
 
 
 #: A body the spec forbids may also be refused for its size (413, [http] max_body_bytes)
@@ -263,7 +265,7 @@ def test_too_many_bad_tokens_get_429_with_retry_after(
 
 def test_a_good_token_passes_from_a_blocked_address(
         limited: tuple[FastAPI, ManualClock]) -> None:
-    """Issue 23: 20 bad tokens from one address used to lock its operators out for 60 s. The
+    """20 bad tokens from one address used to lock its operators out for 60 s. The
     token is checked first now: the operator's acknowledgement and reads pass while the same
     address's bad tokens are still answered 429."""
     app, _ = limited

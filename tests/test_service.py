@@ -9,10 +9,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from l4mon.alerts.engine import SERVICE_ACTOR
+from l4mon.alerts.lifecycle import SERVICE_ACTOR
+from l4mon.assembly import build_runtime
 from l4mon.clock import ManualClock
 from l4mon.config import HubConfig, IngestSettings
-from l4mon.service import build_runtime
 from telemetry.topics import service_topic
 from telemetry.vehicle import IN_SERVICE, OUT_OF_SERVICE
 from telemetry.wire import ServiceStatus

@@ -3,7 +3,7 @@ each id executed once however often it arrives, every step answered, refusals wi
 
 from __future__ import annotations
 
-from scenarios.simfleet import Fault, SimFleet
+from scenarios.sim import Fault, SimFleet
 from telemetry.commands import (
     ANSWER,
     Command,

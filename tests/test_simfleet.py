@@ -11,7 +11,7 @@ import msgspec
 import pytest
 
 from scenarios.conditions import model_for
-from scenarios.simfleet import Fault, SimFleet
+from scenarios.sim import Fault, SimFleet
 from telemetry.site import DEMO_SITE_PATH, Site, load_site
 from telemetry.topics import parse_topic
 from telemetry.wire import LinkSample, RsuStatus, ServiceStatus, VehicleEvent, VehicleState

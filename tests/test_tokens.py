@@ -15,9 +15,9 @@ import pytest
 import websockets
 from websockets.exceptions import ConnectionClosed
 
-from l4mon.alerts.journal import SqliteJournal
 from l4mon.auth import TokenStore, hash_token, parse_expiry
 from l4mon.clock import ManualClock
+from l4mon.store.journal import SqliteJournal
 from testing.broker import Broker, free_port
 from testing.hub import ROOT, launch_hub, stop_hub, write_hub_config
 

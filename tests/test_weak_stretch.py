@@ -1,4 +1,4 @@
-"""``weak_link_ahead`` warnings gathered per stretch of road (issue 25 item 3): one incident
+"""``weak_link_ahead`` warnings gathered per stretch of road: one incident
 per weak stretch, with the vehicles approaching or inside it, not one card per vehicle.
 
 The hand-made drives of tests/test_linkmap.py (east at 10 m/s; uplink short in cell 2, no
@@ -18,9 +18,9 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from l4mon.assembly import build_hub
 from l4mon.config import config_from_dict
 from l4mon.hub import Hub
-from l4mon.service import build_hub
 from scenarios.linkmap_build import build_map
 from telemetry.linkmap import write_map
 from telemetry.wire import VehicleState

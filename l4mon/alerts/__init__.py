@@ -1,3 +1,3 @@
 """Takeover alerts: declarative rules (``rules``) over fleet facts (``facts``), evaluated by the
-``engine`` with the clock it is given, every transition written to the ``journal`` before anyone
-is told about it."""
+``engine`` with the clock it is given, every transition written to the store (l4mon/store)
+before anyone is told about it."""

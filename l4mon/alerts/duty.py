@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from l4mon.alerts.journal import Journal
+from l4mon.store.journal import Journal
 
 
 class DutyRoster:

@@ -20,10 +20,10 @@ from telemetry.wire import VehicleEvent
 
 if TYPE_CHECKING:
     from handover.intersections import IntersectionBook
-    from l4mon.alerts.keeper import JournalKeeper
-    from l4mon.feed import SiteFeed
     from l4mon.ingest.mqtt_status import MqttStatus
     from l4mon.ingest.refused_senders import SenderRecord
+    from l4mon.site_watch import SiteFeed
+    from l4mon.store.keeper import JournalKeeper
     from telemetry.linkmap.outlook import LinkAhead
 
 VEHICLE_FACTS: Final = frozenset({
@@ -62,10 +62,10 @@ INTERSECTION_FACTS: Final = frozenset({
     "vehicles_in_zone", "v2i_delivery_ratio",
 })
 
-#: One site's feed as the hub sees it (l4mon/feed.py): can the hub see the site at all?
+#: One site's feed as the hub sees it (l4mon/site_watch.py): can the hub see the site at all?
 SITE_FACTS: Final = frozenset({"site", "feed", "reason", "vehicles", "moving", "blind_for_s"})
 
-#: The hub itself: can it keep what it decides (its journal, l4mon/alerts/keeper.py), and is
+#: The hub itself: can it keep what it decides (its journal, l4mon/store/keeper.py), and is
 #: its broker session its own (l4mon/ingest/refusals.py; None without a broker)?
 HUB_FACTS: Final = frozenset({"journal", "journal_error", "unjournaled", "journal_down_s",
                               "mqtt_session", "session_takeovers", "session_taken_over_s",

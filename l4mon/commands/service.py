@@ -23,7 +23,6 @@ from typing import Final
 import msgspec
 
 from l4mon.alerts.engine import AlertEngine
-from l4mon.alerts.journal import Journal
 from l4mon.commands.model import (
     DONE,
     EXECUTING,
@@ -39,6 +38,7 @@ from l4mon.commands.model import (
 )
 from l4mon.config import CommandSettings
 from l4mon.ingest.publisher import NotSent, Publisher
+from l4mon.store.journal import Journal
 from telemetry.commands import (
     ANSWER,
     Command,
@@ -104,7 +104,7 @@ class CommandService:
         #: Read once the broker acknowledged a publish: when it was sent is then, not when the
         #: operator asked (the hub's live clock; l4mon/clock.py).
         self.clock = clock
-        #: Sites the hub cannot see (l4mon/feed.py): their vehicles are out of reach.
+        #: Sites the hub cannot see (l4mon/site_watch.py): their vehicles are out of reach.
         self.unseen = unseen
         #: Called with each command after it changed (and was journaled): the console.
         self.listeners: list[Callable[[CommandRecord], None]] = []
@@ -363,7 +363,7 @@ class CommandService:
         """Move, journal through the alerts' keeper, then tell. No one waits on these steps
         (a vehicle's answer, a deadline, the broker's acknowledgement), so while the journal is
         away they are kept in order and written when it is back, and the QoS 1 answer that
-        moved the command is not acknowledged to the broker until then (issue 22's rule)."""
+        moved the command is not acknowledged to the broker until then."""
         command.state, command.updated_at, command.detail = state, now, detail
         self.alerts.keeper.command_step(command, at=now, actor=actor, detail=detail)
         if state in FINAL or state == NOT_CONFIRMED:

@@ -4,7 +4,7 @@ the times the recording hub had them, never sent to anyone.
 Why: a recording keeps the commands the hub sent and the answers it heard (l4mon/recorder.py);
 replaying it through the hub's own ingest (``Hub.command_messages``) gives each command's
 round trip — sent → received, sent → done — and the links the vehicle could be reached on
-when it was sent, which the report groups by (l4mon/report/command_times.py). A replay has no
+when it was sent, which the report groups by (l4mon/faces/report/command_times.py). A replay has no
 broker and no operator: it publishes nothing and decides nothing about commands; it only
 reads what happened.
 """

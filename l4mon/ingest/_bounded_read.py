@@ -1,4 +1,4 @@
-"""MQTT packets off the wire with a bound, in time linear in their size (issue 23).
+"""MQTT packets off the wire with a bound, in time linear in their size.
 
 gmqtt's read loop appends every 64 KiB read to one ``bytes`` buffer and parses it from the
 start, so a packet of n bytes costs O(n²/64 KiB) copying and is held whole before anything

@@ -40,7 +40,7 @@ class BatchBuffer:
         self._then: list[Callable[[], None]] = []  # for the messages buffered now
         self._after: list[Callable[[], None]] = []  # for the batch being processed
         #: For batches whose processing needed the journal and did not get it: run by
-        #: ``release`` once it is back, never before (l4mon/alerts/keeper.py).
+        #: ``release`` once it is back, never before (l4mon/store/keeper.py).
         self._held: list[Callable[[], None]] = []
 
     def put(self, delivery: Delivery, then: Callable[[], None] | None = None) -> None:

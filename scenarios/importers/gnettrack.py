@@ -58,9 +58,10 @@ from __future__ import annotations
 
 import csv
 import math
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from scenarios.importers import (
@@ -191,6 +192,44 @@ def _probe(fields: list[str], i_avg: int | None, i_loss: int | None
     return (rtt, True) if math.isfinite(rtt) else (None, True)
 
 
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """Where each field is in a file's rows (None: the export has no such column)."""
+
+    col: dict[str, int]
+    width: int
+    raw: int | None
+    cell: int | None
+    rsrq: int | None
+    snr: int | None
+    dl: int | None
+    ul: int | None
+    ping: int | None
+    ping_loss: int | None
+    bearing: int | None
+
+    def value(self, fields: list[str], index: int | None, name: str) -> float | None:
+        return None if index is None else _number(fields[index], name)
+
+
+def _columns(path: Path, first: str, header: list[str]) -> _Columns:
+    """The header's columns; DriveLogImportError when a required one is missing."""
+    missing = [name for name in REQUIRED if name not in header]
+    if "RAWCELLID" not in header and "CellID" not in header:
+        missing.append("RAWCELLID or CellID")
+    if missing:
+        hint = " (this looks like a CICV5G file)" if first.startswith("pub_time") else ""
+        raise DriveLogImportError(
+            path, f"not a G-NetTrack CSV{hint}: header lacks {', '.join(missing)} "
+                  f"(found {first[:120]!r})", 1)
+    col = {name: i for i, name in enumerate(header)}
+    return _Columns(col=col, width=len(header), raw=col.get("RAWCELLID"),
+                    cell=col.get("CellID"), rsrq=col.get("RSRQ"), snr=col.get("SNR"),
+                    dl=col.get("DL_bitrate"), ul=col.get("UL_bitrate"), ping=col.get("PINGAVG"),
+                    ping_loss=col.get("PINGLOSS"),
+                    bearing=next((col[n] for n in ("Bearing", "Heading") if n in col), None))
+
+
 def parse(path: Path, *, vehicle: str, site: str, timezone: str = TIMEZONE
           ) -> tuple[FileReport, list[Entry]]:
     """Read one G-NetTrack export into (report, messages); raises DriveLogImportError."""
@@ -206,25 +245,9 @@ def parse(path: Path, *, vehicle: str, site: str, timezone: str = TIMEZONE
         except csv.Error:
             return None
 
-    header = [name.strip() for name in fields_of(first) or []]
-    missing = [name for name in REQUIRED if name not in header]
-    if "RAWCELLID" not in header and "CellID" not in header:
-        missing.append("RAWCELLID or CellID")
-    if missing:
-        hint = " (this looks like a CICV5G file)" if first.startswith("pub_time") else ""
-        raise DriveLogImportError(
-            path, f"not a G-NetTrack CSV{hint}: header lacks {', '.join(missing)} "
-                  f"(found {first[:120]!r})", 1)
-    col = {name: i for i, name in enumerate(header)}
-    width = len(header)
-    i_raw, i_cell = col.get("RAWCELLID"), col.get("CellID")
-    i_rsrq, i_snr = col.get("RSRQ"), col.get("SNR")
-    i_dl, i_ul, i_ping = col.get("DL_bitrate"), col.get("UL_bitrate"), col.get("PINGAVG")
-    i_ping_loss = col.get("PINGLOSS")
-    i_bearing = next((col[n] for n in ("Bearing", "Heading") if n in col), None)
-
+    cols = _columns(path, first, [name.strip() for name in fields_of(first) or []])
     data = [fields_of(line) for line in lines[1:] if line.strip()]
-    stamps = [f[col["Timestamp"]] if f and len(f) == width else "" for f in data]
+    stamps = [f[cols.col["Timestamp"]] if f and len(f) == cols.width else "" for f in data]
     times = _times(stamps, zone(timezone))
 
     report = FileReport(path=path, vehicle=vehicle, links=[LINK])
@@ -235,58 +258,16 @@ def parse(path: Path, *, vehicle: str, site: str, timezone: str = TIMEZONE
     anchor: tuple[float, float] | None = None
     heading = 0.0
     last_time: float | None = None
-
-    def value(fields: list[str], index: int | None, name: str) -> float | None:
-        return None if index is None else _number(fields[index], name)
-
     for seq, (fields, recv) in enumerate(zip(data, times, strict=True)):
         try:
             if fields is None:
                 raise RowSkip("unparsable CSV line")
-            if len(fields) != width:
+            if len(fields) != cols.width:
                 raise RowSkip("wrong number of fields")
             if recv is None:
                 raise RowSkip("bad Timestamp")
-            mode = fields[col["NetworkMode"]].strip()
-            if mode in MISSING:
-                raise RowSkip("no NetworkMode")
-            rat = RATS.get(mode.upper())
-            if rat is None:
-                raise RowSkip(f"unknown NetworkMode {mode[:24]!r}")
-            lat = _number(fields[col["Latitude"]], "Latitude")
-            lon = _number(fields[col["Longitude"]], "Longitude")
-            if lat is None or lon is None:
-                raise RowSkip("no position")
-            speed = _number(fields[col["Speed"]], "Speed")
-            if speed is None:
-                raise RowSkip("no speed")
-            cell = None
-            for index in (i_raw, i_cell):
-                if index is not None and fields[index].strip() not in MISSING:
-                    cell = fields[index].strip()
-                    break
-            rtt, probe = _probe(fields, i_ping, i_ping_loss)
-            sample, screened = link_sample({
-                "ts": recv, "seq": seq, "rat": rat, "cell_id": cell,
-                "rsrp_dbm": _number(fields[col["RSRP"]], "RSRP"),
-                "rsrq_db": value(fields, i_rsrq, "RSRQ"),
-                "sinr_db": value(fields, i_snr, "SNR"),
-                "rtt_ms": rtt, "probe": probe, "sender_clock": False,
-                "ul_kbps": value(fields, i_ul, "UL_bitrate"),
-                "dl_kbps": value(fields, i_dl, "DL_bitrate")})
-            bearing = value(fields, i_bearing, "Bearing")
-            course, new_anchor = heading, anchor
-            if bearing is not None:
-                course = bearing % 360.0
-            elif anchor is None:
-                new_anchor = (lat, lon)
-            else:
-                moved, direction = track_bearing(anchor[0], anchor[1], lat, lon)
-                if moved >= HEADING_MIN_M:
-                    course, new_anchor = direction, (lat, lon)
-            state = wire(VehicleState, {
-                "ts": recv, "seq": seq, "lat": lat, "lon": lon, "speed_mps": speed / 3.6,
-                "heading_deg": course, "mode": "autonomous"})
+            state, sample, screened, cell, course, new_anchor = _row(
+                fields, cols, recv, seq, heading, anchor)
         except RowSkip as skip:
             report.skipped[skip.reason] += 1
             continue
@@ -300,3 +281,53 @@ def parse(path: Path, *, vehicle: str, site: str, timezone: str = TIMEZONE
         cells.append(cell)
     finish(report, path, rows=len(data), cells=cells)
     return report, entries
+
+
+def _row(fields: list[str], cols: _Columns, recv: float, seq: int, heading: float,
+         anchor: tuple[float, float] | None) -> tuple[Any, Any, Any, str | None, float,
+                                                     tuple[float, float] | None]:
+    """One row as (state, link sample, its screened figures, cell, heading, heading anchor);
+    RowSkip with the reason when it cannot be one. The heading comes from the row's bearing,
+    else from the track since ``anchor`` once it has moved ``HEADING_MIN_M``."""
+    col, value = cols.col, cols.value
+    mode = fields[col["NetworkMode"]].strip()
+    if mode in MISSING:
+        raise RowSkip("no NetworkMode")
+    rat = RATS.get(mode.upper())
+    if rat is None:
+        raise RowSkip(f"unknown NetworkMode {mode[:24]!r}")
+    lat = _number(fields[col["Latitude"]], "Latitude")
+    lon = _number(fields[col["Longitude"]], "Longitude")
+    if lat is None or lon is None:
+        raise RowSkip("no position")
+    speed = _number(fields[col["Speed"]], "Speed")
+    if speed is None:
+        raise RowSkip("no speed")
+    cell = None
+    for index in (cols.raw, cols.cell):
+        if index is not None and fields[index].strip() not in MISSING:
+            cell = fields[index].strip()
+            break
+    rtt, probe = _probe(fields, cols.ping, cols.ping_loss)
+    sample, screened = link_sample({
+        "ts": recv, "seq": seq, "rat": rat, "cell_id": cell,
+        "rsrp_dbm": _number(fields[col["RSRP"]], "RSRP"),
+        "rsrq_db": value(fields, cols.rsrq, "RSRQ"),
+        "sinr_db": value(fields, cols.snr, "SNR"),
+        "rtt_ms": rtt, "probe": probe, "sender_clock": False,
+        "ul_kbps": value(fields, cols.ul, "UL_bitrate"),
+        "dl_kbps": value(fields, cols.dl, "DL_bitrate")})
+    bearing = value(fields, cols.bearing, "Bearing")
+    course, new_anchor = heading, anchor
+    if bearing is not None:
+        course = bearing % 360.0
+    elif anchor is None:
+        new_anchor = (lat, lon)
+    else:
+        moved, direction = track_bearing(anchor[0], anchor[1], lat, lon)
+        if moved >= HEADING_MIN_M:
+            course, new_anchor = direction, (lat, lon)
+    state = wire(VehicleState, {
+        "ts": recv, "seq": seq, "lat": lat, "lon": lon, "speed_mps": speed / 3.6,
+        "heading_deg": course, "mode": "autonomous"})
+    return state, sample, screened, cell, course, new_anchor

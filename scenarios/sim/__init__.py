@@ -1,4 +1,5 @@
-"""The simulated fleet, one concept per module; ``scenarios.simfleet`` is its public face.
+"""The simulated fleet, one concept per module: import from here,
+not from its modules.
 
 * ``links``    — the two modems every shuttle carries, and the order per-link lists follow
 * ``motion``   — driving a route loop: speed limits before junctions, following distance
@@ -11,3 +12,21 @@ Everything that draws a random number does so in a fixed order per tick: that or
 of the output, so a refactoring that reorders draws changes the bytes (tests/test_simfleet.py
 pins them).
 """
+
+from __future__ import annotations
+
+from scenarios.sim.faults import FAULT_DEFAULTS, Fault, FaultKind
+from scenarios.sim.fleet import SimFleet
+from scenarios.sim.links import LINKS, LinkName
+from scenarios.sim.roadside import V2I_RANGE_M, V2I_RATE_HZ
+
+__all__ = [
+    "FAULT_DEFAULTS",
+    "LINKS",
+    "V2I_RANGE_M",
+    "V2I_RATE_HZ",
+    "Fault",
+    "FaultKind",
+    "LinkName",
+    "SimFleet",
+]

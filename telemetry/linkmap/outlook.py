@@ -74,7 +74,8 @@ class LookAhead:
 
     def __init__(self, linkmap: LinkMap, settings: LinkMapSettings, *,
                  site: Site | None = None, fingerprint: str = "",
-                 degraded: Limits = DEFAULT_DEGRADED) -> None:
+                 degraded: Limits = DEFAULT_DEGRADED,
+                 rsus: Callable[[], Iterable[RsuTrack]] = tuple) -> None:
         self.linkmap = linkmap
         self.settings = settings
         #: The hub's ``[links] degraded`` limits: the card says which a stretch went past.
@@ -84,9 +85,9 @@ class LookAhead:
         self.rule = WeakAhead(linkmap, horizon_s=settings.horizon_s,
                               threshold=settings.threshold, min_passes=settings.min_passes,
                               measure=settings.measure)
-        #: The hub's RSUs, for their weather reports (the hub sets it; a fleet replaces its
-        #: RSU table at a session's end, so this is asked each time, not kept).
-        self.rsus: Callable[[], Iterable[RsuTrack]] = tuple
+        #: The hub's RSUs, for their weather reports (a fleet replaces its RSU table at a
+        #: session's end, so this is asked each time, not kept).
+        self.rsus = rsus
         self._weather: tuple[float, dict[str, str | None]] = (-1.0, {})
         #: vehicle id → (time asked, outlook per link): the rules and the console brief ask
         #: for the same vehicle at the same tick.
@@ -96,10 +97,11 @@ class LookAhead:
 
     @classmethod
     def load(cls, settings: LinkMapSettings, *, site: Site | None = None,
-             degraded: Limits = DEFAULT_DEGRADED) -> LookAhead:
+             degraded: Limits = DEFAULT_DEGRADED,
+             rsus: Callable[[], Iterable[RsuTrack]] = tuple) -> LookAhead:
         """The map at ``settings.path``; raises ``LinkMapError`` (a ValueError) if unreadable."""
         return cls(read_map(settings.path), settings, site=site,
-                   fingerprint=fingerprint(settings.path), degraded=degraded)
+                   fingerprint=fingerprint(settings.path), degraded=degraded, rsus=rsus)
 
     def reported_weather(self, site: str, now: float) -> str | None:
         """The newest weather an RSU of ``site`` reported within ``weather_max_age_s``."""

@@ -107,7 +107,7 @@ export function watchdog() {
   }
   const connected = Boolean(S.ws && S.wsOpen && S.gotSnapshot && silent <= DEAD_AFTER_MS);
   // The console may be connected to a hub that cannot see its vehicles (broker down, a
-  // site gone quiet): that is not live either, and says why (l4mon/feed.py).
+  // site gone quiet): that is not live either, and says why (l4mon/site_watch.py).
   const blind = connected ? blindSites() : [];
   const live = connected && !blind.length;
   S.live = live;

@@ -43,7 +43,7 @@ export const S = {
   histories: new Map(),    // alert id -> [transition] sorted by seq
   demo: null,
   live: false,
-  feed: {},                // site -> the hub's view of its feed (l4mon/feed.py)
+  feed: {},                // site -> the hub's view of its feed (l4mon/site_watch.py)
   base: "",                // the hub API calls go to: "" (this page's) or a pair peer's URL
   ha: null,                // the hub's role in its pair and the peers' URLs (pair.js)
   detail: null,            // GET /api/vehicles/{selected}
