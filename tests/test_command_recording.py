@@ -130,7 +130,10 @@ def test_a_recording_keeps_commands_and_the_report_gives_their_round_trips(
         # the command) to the answer's arrival, as the hub journaled it
         steps = {s["state"]: s["at"] for s in live[cid]}
         assert 0 < c["received_ms"] <= (steps["received"] - steps["issued"]) * 1000 + 0.01
-        assert 150 <= c["done_ms"] - c["received_ms"] < 2_000  # the vehicle's 0.2 s
+        # "done" leaves the vehicle 0.2 s after the command reached it, so at least 0.2 s after
+        # the hub's publish; "received" may travel slower than "done" on a loaded machine, so
+        # the gap between the two arrivals says only their order
+        assert 200 <= c["done_ms"] < 2_200 and c["received_ms"] < c["done_ms"]
     assert commands["r-res"]["refused"] == "the test vehicle never resumes"
 
     report = build_report([str(record)], ReportOptions())
