@@ -4,6 +4,7 @@
 // innerHTML.
 
 import { chartSize, renderCharts } from "./charts.js";
+import { installCommands } from "./commands.js";
 import { CHART_EVERY_MS, SOUND_KEY, TOKEN_KEY } from "./constants.js";
 import { Sound, acknowledgeCue, armSound, flashTitle, renderSoundToggle,
          toggleSound } from "./cue.js";
@@ -47,6 +48,7 @@ function boot() {
   installLinkmap();
   installFleetFilter();
   installAlertHistory();
+  installCommands();
   readFragmentToken();
   S.token = sessionStorage.getItem(TOKEN_KEY);
   Sound.wanted = sessionStorage.getItem(SOUND_KEY) === "on";

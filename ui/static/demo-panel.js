@@ -12,6 +12,7 @@ const FAULT_LABEL = {
   rtt_spike: "RTT spike",
   bandwidth_cap: "Cap uplink",
   clock_skew: "Skew clock",
+  deaf_to_commands: "Deaf to commands",
 };
 const LINK_OPTIONAL_FAULTS = new Set(["rtt_spike", "bandwidth_cap"]);
 

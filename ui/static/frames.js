@@ -1,6 +1,7 @@
 // What each WebSocket frame does: snapshot, state, alert, duty, ha (the hub pair's roles).
 
 import { loadResolved } from "./alerts.js";
+import { applyCommand, loadCommands } from "./commands.js";
 import { BACKOFF_MIN_MS } from "./constants.js";
 import { toast } from "./dom.js";
 import { applyDuty, renderScope } from "./duty.js";
@@ -22,6 +23,7 @@ export function handleFrame(f) {
     case "state": applyState(f); break;
     case "alert": applyAlert(f); break;
     case "duty": applyDuty(f.duty); break;
+    case "command": applyCommand(f.command); break;
     case "ha": applyHa(f.ha, reconnectNow); break;
     case "bye": toast(`The hub closed the live connection: ${f.reason ?? "no reason"}`, true); break;
     default: break;   // pong, and anything newer than this page
@@ -71,6 +73,7 @@ function applySnapshot(f) {
   if (S.selected === null && S.vehicles.size) S.selected = [...S.vehicles.keys()].sort()[0];
   if (!S.me) loadMe();
   renderAll();
+  loadCommands();   // answers that came while this page was away
   linkmap.snapshot();
 }
 

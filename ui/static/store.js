@@ -19,6 +19,7 @@ export const S = {
   runbooks: {},            // rule name -> {steps, call}: each alert's next step (the snapshot's)
   alertVer: 0,             // bumped whenever an alert changes (memo of alertMarks)
   duty: null,
+  commands: new Map(),     // command id -> command (docs/console-api.md, "Commands")
   site: undefined,         // undefined: not loaded yet; null: the hub has none
   selected: null,
   // What the fleet table shows (fleet-query.js): id text, state, site, a link not ok.

@@ -2,6 +2,7 @@
 
 import { api } from "./api.js";
 import { renderCharts } from "./charts.js";
+import { loadCommands, renderCommands } from "./commands.js";
 import { DETAIL_REFRESH_MS, RTT_DEGRADED_MS, RTT_DOWN_MS } from "./constants.js";
 import { demoVehicleIds } from "./demo-panel.js";
 import { $, clock, connClass, fmt, h, pill } from "./dom.js";
@@ -30,6 +31,7 @@ export function select(id, byHand = true) {
   if (byHand && S.demo && demoVehicleIds().includes(id)) $("fault-vehicle").value = id;
   refreshDetailSoon();
   loadHistory();
+  loadCommands();
   handovers.selected();
 }
 
@@ -113,6 +115,7 @@ export function renderVehicleSummary() {
   const v = id && S.vehicles.get(id);
   const title = $("vp-title");
   renderOutlook(v);
+  renderCommands();
   if (!v) {
     title.replaceChildren("Vehicle ", h("span", { class: "muted", text: "— click one in the table or plot" }));
     $("vp-summary").replaceChildren();
