@@ -1,9 +1,9 @@
-// Commands to the selected vehicle (issue 25; docs/console-api.md, "Commands"): who may send
+// The selected vehicle's command box (issue 25; docs/console-api.md, "Commands"): who may send
 // them, the one confirmation each needs, and each command's steps as the vehicle answers.
 // The hub decides; this module only says beforehand what the hub would refuse, so the
 // operator learns it before pressing, and shows the hub's own words when it refuses anyway.
 
-import { api } from "./api.js";
+import { SHOWN, sendCommand } from "./command-actions.js";
 import { $, clock, h, shide, st, toast } from "./dom.js";
 import { S } from "./store.js";
 import { connWords } from "./words.js";
@@ -16,12 +16,6 @@ const STEPS = ["sent", "received", "executing", "done"];
 const STATE_WORD = { issued: "issued", sent: "sent", received: "received", executing: "executing",
                      done: "done", refused: "refused", failed: "not sent",
                      not_confirmed: "not confirmed" };
-// How far along each state is (l4mon/commands/model.py PROGRESS): a late frame or a stale
-// list never moves a command back.
-const PROGRESS = { issued: 0, sent: 1, not_confirmed: 1, failed: 1, received: 2, executing: 3,
-                   done: 4, refused: 4 };
-// A vehicle's last commands the panel lists: enough for a stop, a resume and a retry.
-const SHOWN = 5;
 
 // What the operator is about to send and the one question it still needs answered:
 // {vehicle, kind, ask: "confirm" | "override" | "text" | "force", force, note}.
@@ -56,33 +50,6 @@ export function mayNotCommand(id) {
   return null;
 }
 
-const newer = (a, b) => !b || (PROGRESS[a.state] ?? 0) > (PROGRESS[b.state] ?? 0)
-  || (a.updated_at ?? 0) >= (b.updated_at ?? 0);
-
-// ------------------------------------------------------------------ store writes
-
-// A command as the hub has it now (a `command` frame, a list, a 202): kept unless older.
-export function applyCommand(c) {
-  if (!c || !c.id) return;
-  if (!newer(c, S.commands.get(c.id))) return;
-  S.commands.set(c.id, c);
-  if (c.vehicle === S.selected) renderCommands();
-}
-
-// The selected vehicle's recent commands from the hub: the frames only say what changed
-// since this page connected.
-export async function loadCommands() {
-  const id = S.selected;
-  if (!id || !S.token) return;
-  try {
-    const list = await api("GET", `/api/commands?vehicle=${encodeURIComponent(id)}&limit=${SHOWN}`);
-    for (const c of list || []) applyCommand(c);
-  } catch {
-    // A hub that sends no commands (a replay) answers 503: the panel then lists none.
-  }
-  renderCommands();
-}
-
 // ------------------------------------------------------------------ actions
 
 function start(kind) {
@@ -108,9 +75,8 @@ async function send() {
   sending = true;
   renderCommands();
   try {
-    const c = await api("POST", `/api/vehicles/${encodeURIComponent(d.vehicle)}/commands`, body);
+    await sendCommand(d.vehicle, body);
     draft = null;
-    applyCommand(c);
   } catch (err) {
     const why = err.message || "refused";
     if (err.status === 409 && /out of reach/.test(why) && !d.force) {

@@ -134,3 +134,9 @@ export function pruneIncidents() {
     if (!open) S.incidents.delete(iid);
   }
 }
+
+// What changed, announced by whoever wrote the store (actions, frames): the one render step
+// (render.js) listens and draws. Writers never call a renderer, so data flows one way.
+const listeners = [];
+export function onChange(fn) { listeners.push(fn); }
+export function announce(what, detail) { for (const fn of listeners) fn(what, detail); }
