@@ -1,6 +1,7 @@
 // The one state store: everything the console knows (`S`), and the mutations that more
 // than one module makes (vehicles in, alerts in, incident membership). Modules read `S`
-// directly; rendering is explicit (render.js), not triggered by writes.
+// directly; whoever writes announces what changed (`announce`, below), and the one render
+// step (render.js) draws: a write alone never draws.
 
 import { BACKOFF_MIN_MS, RESOLVED_KEEP, RING_KEEP_S, RING_KEEP_SELECTED_S,
          RING_MAX } from "./constants.js";
