@@ -23,6 +23,7 @@ FaultKind = Literal[
     "bandwidth_cap",
     "takeover_request",
     "clock_skew",
+    "deaf_to_commands",
 ]
 
 #: ``Fault.value`` when none is given: extra ms, cap in kbps, skew in seconds.
@@ -89,6 +90,9 @@ class Effects:
     cut: bool = False  # both links down: nothing can leave the vehicle
     mrm: bool = False
     skew: float = 0.0
+    #: The vehicle's command receiver is dead while it drives and reports as usual: commands
+    #: wait (as at the broker) and nothing answers them, so the hub's "not confirmed" shows.
+    deaf: bool = False
 
 
 #: The common case, no fault active; shared, so never mutate it.
@@ -116,6 +120,8 @@ def effects_at(faults: list[Fault], t: float) -> Effects:
             fx.mrm = True
         elif kind == "clock_skew":
             fx.skew += f.amount
+        elif kind == "deaf_to_commands":
+            fx.deaf = True
         else:
             for k, name in enumerate(LINKS):
                 if f.link is None or f.link == name:

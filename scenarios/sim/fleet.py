@@ -288,7 +288,7 @@ class SimFleet:
             fx = effects_at(v.faults, t)
         ts = t + fx.skew if fx.skew >= -t else 0.0
         obey = v.obey
-        if obey.inbox and not fx.cut:  # both links down: nothing reaches it
+        if obey.inbox and not (fx.cut or fx.deaf):  # both links down: nothing reaches it
             obey.take(ts, fault_holds=fx.mrm, link_down=any(fx.down))
         mrm = fx.mrm or obey.held is not None
 

@@ -1,8 +1,8 @@
-// REST: the fetch wrapper with the bearer token; a 401 signs the page out.
+// REST: the fetch wrapper with the bearer token; a 401 is announced ("unauthorized"), and
+// the page signs out (console.js).
 
 import { hubUrl } from "./pair.js";
-import { signOut } from "./session.js";
-import { S } from "./store.js";
+import { S, announce } from "./store.js";
 
 class ApiError extends Error {
   constructor(status, detail, data = null) { super(detail); this.status = status; this.data = data; }
@@ -32,7 +32,7 @@ export async function api(method, path, body) {
   let data = null;
   if (text) { try { data = JSON.parse(text); } catch { data = text; } }
   if (res.status === 401) {
-    signOut(`The hub rejected the token (401${detailOf(data) ? ": " + detailOf(data) : ""}). ` +
+    announce("unauthorized", `The hub rejected the token (401${detailOf(data) ? ": " + detailOf(data) : ""}). ` +
             "Sign in again.");
     throw new ApiError(401, "unauthorized");
   }

@@ -1,9 +1,11 @@
 // l4mon operator console: the entry module. Native ES modules, no build step, no external
-// resources. Contract: docs/console-api.md. This file wires the modules together and boots.
+// resources. Contract: docs/console-api.md. This file wires the modules together and boots:
+// the render step listens to the store, the views' controls call actions, timers tick.
 // Every server string reaches the page through textContent (or a text node), never through
 // innerHTML.
 
 import { chartSize, renderCharts } from "./charts.js";
+import { installCommands } from "./commands.js";
 import { CHART_EVERY_MS, SOUND_KEY, TOKEN_KEY } from "./constants.js";
 import { Sound, acknowledgeCue, armSound, flashTitle, renderSoundToggle,
          toggleSound } from "./cue.js";
@@ -15,10 +17,11 @@ import { handovers, installHandovers } from "./handovers.js";
 import { installAlertHistory } from "./history-tab.js";
 import { installLinkmap } from "./linkmap-layer.js";
 import { renderPerf } from "./perf.js";
+import { installRender } from "./render.js";
 import { readFragmentToken, showLogin, signOut, start } from "./session.js";
 import { layoutPlot } from "./site-plot.js";
 import { watchdog } from "./socket.js";
-import { S, hubNow } from "./store.js";
+import { S, hubNow, onChange } from "./store.js";
 
 // ------------------------------------------------------------------ ticking
 function tickTexts() {
@@ -39,6 +42,9 @@ function tickTexts() {
 
 // ------------------------------------------------------------------ boot
 function boot() {
+  installRender();
+  // A token the hub refused (any API call's 401) signs the page out.
+  onChange((what, message) => { if (what === "unauthorized") signOut(message); });
   try {
     installHandovers();
   } catch (err) {
@@ -47,6 +53,7 @@ function boot() {
   installLinkmap();
   installFleetFilter();
   installAlertHistory();
+  installCommands();
   readFragmentToken();
   S.token = sessionStorage.getItem(TOKEN_KEY);
   Sound.wanted = sessionStorage.getItem(SOUND_KEY) === "on";

@@ -1,10 +1,10 @@
 // The takeover cue: the banner, the flashing title and the alarm sound.
 
-import { acknowledge, alertEls, cmpAlert, ixName } from "./alerts.js";
+import { cmpAlert, incidentPhrase, incidentSummary, ixName, plural } from "./alert-words.js";
+import { ackCard, alertEls } from "./alert-cards.js";
 import { SOUND_KEY } from "./constants.js";
 import { $, duration, h, stitle, toast } from "./dom.js";
-import { acknowledgeIncident, incidentEls, incidentPhrase, incidentSummary,
-         plural } from "./incidents.js";
+import { ackIncidentCard, incidentEls } from "./incident-cards.js";
 import { S, hubNow } from "./store.js";
 
 function pendingTakeovers() {
@@ -100,11 +100,11 @@ export function acknowledgeCue() {
   const top = cueEntries()[0];
   if (!top) return;
   if (top.inc) {
-    acknowledgeIncident(top.inc.id, $("takeover-ack"), incidentEls.get(top.inc.id) || null);
+    ackIncidentCard(top.inc.id, $("takeover-ack"), incidentEls.get(top.inc.id) || null);
     return;
   }
   const e = alertEls.get(top.alert.id);
-  if (e) acknowledge(top.alert.id, e);
+  if (e) ackCard(top.alert.id, e);
 }
 
 export const Sound = {

@@ -1,7 +1,8 @@
 // Demo faults: the panel that injects faults into the simulated fleet (demo hubs only).
 
-import { api } from "./api.js";
+import { demoAction } from "./demo-actions.js";
 import { $, h, toast } from "./dom.js";
+import { demoVehicleIds } from "./fleet-query.js";
 import { S } from "./store.js";
 import { codeWords, ratWords } from "./words.js";
 
@@ -12,25 +13,11 @@ const FAULT_LABEL = {
   rtt_spike: "RTT spike",
   bandwidth_cap: "Cap uplink",
   clock_skew: "Skew clock",
+  deaf_to_commands: "Deaf to commands",
 };
 const LINK_OPTIONAL_FAULTS = new Set(["rtt_spike", "bandwidth_cap"]);
 
-export async function loadDemo() {
-  try {
-    S.demo = await api("GET", "/api/demo");
-  } catch {
-    S.demo = null;
-  }
-  renderDemo();
-}
-
-export function demoVehicleIds() {
-  const ids = ((S.demo && S.demo.vehicles) || []).map((v) => (typeof v === "string" ? v : v && v.id))
-    .filter(Boolean);
-  return ids.length ? ids : [...S.vehicles.keys()].sort();
-}
-
-function renderDemo() {
+export function renderDemo() {
   const panel = $("demo");
   panel.hidden = !S.demo;
   if (!S.demo) return;
@@ -79,13 +66,19 @@ export async function injectCellOutage() {
   if (!cell) return;
   button.disabled = true;
   try {
-    await api("POST", "/api/demo/cell-outage", { cell, duration_s: duration });
+    await demoAction("cell-outage", { cell, duration_s: duration });
     toast(`Cell ${cell} is dark for ${duration} s: every vehicle it serves loses that link.`);
   } catch (err) {
     if (err.status !== 401) toast(`Cell outage failed: ${err.message}`, true);
   } finally {
     button.disabled = false;
   }
+}
+
+// The operator picked a vehicle by hand: the fault picker follows (never an automatic pick).
+export function followSelection(byHand) {
+  const id = S.selected;
+  if (byHand && S.demo && demoVehicleIds().includes(id)) $("fault-vehicle").value = id;
 }
 
 export function syncDemoVehicles() {
@@ -108,8 +101,8 @@ function serviceButton(label, inService, testid) {
     const vehicle = $("fault-vehicle").value;
     b.disabled = true;
     try {
-      await api("POST", "/api/demo/service", { vehicle, in_service: inService,
-                                               reason: inService ? "shift start" : "end of shift" });
+      await demoAction("service", { vehicle, in_service: inService,
+                                    reason: inService ? "shift start" : "end of shift" });
       toast(`${vehicle} ${inService ? "enters service" : "leaves service and powers off"}.`);
     } catch (err) {
       if (err.status !== 401) toast(`Service change failed: ${err.message}`, true);
@@ -135,7 +128,7 @@ async function injectFault(kind, fixedLink, button) {
   else if (LINK_OPTIONAL_FAULTS.has(kind)) link = $("fault-link").value || null;
   button.disabled = true;
   try {
-    await api("POST", "/api/demo/faults", { kind, vehicle, link, duration_s: duration });
+    await demoAction("faults", { kind, vehicle, link, duration_s: duration });
     const what = kind === "link_down" ? `Drop ${String(link).toUpperCase()}` : FAULT_LABEL[kind] ?? codeWords(kind);
     toast(`Injected “${what}”${link && kind !== "link_down" ? ` on ${link}` : ""} on ${vehicle} for ${duration} s.`);
   } catch (err) {

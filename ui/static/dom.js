@@ -114,3 +114,14 @@ export function textWidth(text, px, bold) {
   textWidths.set(key, w);
   return w;
 }
+
+// An age figure that ticks between frames (console.js tickTexts).
+export function ageSpan(base, rx, digits) {
+  const e = h("span", { text: fmt(base, digits) });
+  if (base !== null && base !== undefined) {
+    e.dataset.ageBase = String(base);
+    e.dataset.ageRx = String(rx);
+    e.dataset.ageDigits = String(digits);
+  }
+  return e;
+}

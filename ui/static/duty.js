@@ -1,30 +1,11 @@
-// Operator duty: going on and off duty, and which operator covers which vehicles.
+// The duty panel: going on and off duty (duty-actions.js), and who covers which vehicles.
 
-import { api } from "./api.js";
 import { $, clock, h, toast } from "./dom.js";
+import { changeDuty } from "./duty-actions.js";
 import { filterActive, shownIds } from "./fleet-query.js";
-import { renderFleet } from "./fleet-table.js";
 import { S } from "./store.js";
-import { renderVehicleSummary } from "./vehicle-panel.js";
 import { compressIds } from "./words.js";
 
-export function applyDuty(duty) {
-  if (!duty) return;
-  S.duty = duty;
-  renderDuty();
-  renderFleet(null);
-  renderVehicleSummary();
-}
-
-export function coverOf(id) {
-  if (!S.duty) return null;
-  const ops = S.duty.on_duty || [];
-  const explicit = ops.find((o) => (o.vehicles || []).includes(id));
-  if (explicit) return explicit.operator;
-  if ((S.duty.unassigned || []).includes(id)) return null;
-  const all = ops.find((o) => !o.vehicles || o.vehicles.length === 0);
-  return all ? all.operator : null;
-}
 
 export function renderDuty() {
   const duty = S.duty;
@@ -62,7 +43,7 @@ export function renderDuty() {
   sum.title = sum.textContent;
 }
 
-// The hub takes at most this many named vehicles (l4mon/api/alerts.py DutyOnBody); a wider
+// The hub takes at most this many named vehicles (l4mon/faces/api/alerts.py DutyOnBody); a wider
 // shift is every vehicle.
 const DUTY_NAMED_MAX = 200;
 const mine = (ops, me) => ops.find((o) => o.operator === me)?.vehicles;
@@ -105,12 +86,20 @@ export async function duty(on) {
   b.disabled = true;
   const ids = on ? scopeIds($("duty-scope").value) : null;
   try {
-    applyDuty(await api("POST", on ? "/api/duty/on" : "/api/duty/off",
-                        on ? (ids ? { vehicles: ids } : {}) : undefined));
+    await changeDuty(on, ids);
     toast(!on ? "You are off duty."
       : ids ? `You are on duty for ${ids.length} vehicles: ${compressIds(ids)}.` : "You are on duty.");
   } catch (err) {
     if (err.status !== 401) toast(`Duty change failed: ${err.message}`, true);
     renderDuty();
   }
+}
+
+// Who is signed in, in the top bar; a viewer's page hides what it may not do (.act).
+export function renderMe() {
+  if (!S.me) return;
+  const role = S.me.role ? String(S.me.role) : "viewer";
+  document.body.classList.remove("role-viewer", "role-operator", "role-admin");
+  document.body.classList.add(`role-${role}`);
+  $("whoami").replaceChildren(String(S.me.name ?? "?"), h("span", { class: "role", text: role }));
 }

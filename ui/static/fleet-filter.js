@@ -3,16 +3,13 @@
 // (setFleetFilter); the table, its counts and the duty choice are then drawn from it.
 
 import { $, h } from "./dom.js";
-import { renderDuty } from "./duty.js";
 import { FLEET_STATES, STATE_LABEL, fleetChoices } from "./fleet-query.js";
-import { renderFleet } from "./fleet-table.js";
-import { S, setFleetFilter } from "./store.js";
+import { S, announce, setFleetFilter } from "./store.js";
 import { linkWords } from "./words.js";
 
 function changed(patch) {
   setFleetFilter(patch);
-  renderFleet(null);
-  renderDuty();
+  announce("filter");
 }
 
 export function installFleetFilter() {

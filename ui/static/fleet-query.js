@@ -59,3 +59,24 @@ export function fleetChoices() {
   }
   return { sites: [...sites].sort(), links: [...links].sort() };
 }
+
+// A vehicle's rank by need (the fleet table's order, the plot's label priority).
+export const needRank = (v, takeover) => rankOf(stateOf(v, takeover));
+
+// The operator who covers a vehicle, or null (the duty view's words).
+export function coverOf(id) {
+  if (!S.duty) return null;
+  const ops = S.duty.on_duty || [];
+  const explicit = ops.find((o) => (o.vehicles || []).includes(id));
+  if (explicit) return explicit.operator;
+  if ((S.duty.unassigned || []).includes(id)) return null;
+  const all = ops.find((o) => !o.vehicles || o.vehicles.length === 0);
+  return all ? all.operator : null;
+}
+
+// The vehicles the demo's fault picker offers.
+export function demoVehicleIds() {
+  const ids = ((S.demo && S.demo.vehicles) || []).map((v) => (typeof v === "string" ? v : v && v.id))
+    .filter(Boolean);
+  return ids.length ? ids : [...S.vehicles.keys()].sort();
+}

@@ -1,10 +1,10 @@
 // The fleet table: one <tbody> per vehicle, updated in place, ordered by need.
 
 import { $, AgeField, Field, chg, connClass, fmt, h, pill } from "./dom.js";
+import { incidentSummary } from "./alert-words.js";
 import { FLEET_STATES, filterActive, matches, rankOf, stateOf } from "./fleet-query.js";
-import { incidentSummary } from "./incidents.js";
 import { S, alertMarks, takeoverVehicles } from "./store.js";
-import { select } from "./vehicle-panel.js";
+import { select } from "./selection.js";
 import { codeWords, connWords, modeWords, ratWords, reasonsWords, serviceWords,
   stateWords } from "./words.js";
 
@@ -16,7 +16,6 @@ import { codeWords, connWords, modeWords, ratWords, reasonsWords, serviceWords,
 const rowEls = new Map();   // vehicle id -> row record {tb, key, rank, refs...}
 let fleetOrder = [];        // ids in the table's order, as last laid out
 
-export const needRank = (v, takeover) => rankOf(stateOf(v, takeover));
 
 // What the connectivity cell shows: a vehicle out of service is that, whatever its links.
 const shownConn = (v) => (serviceWords(v) ? "out_of_service" : v.connectivity);
@@ -281,12 +280,3 @@ function fillRow(r, v, takeover, uncovered) {
   if (chg(r, "sel", v.id === S.selected)) r.tb.classList.toggle("selected", r.sel);
 }
 
-export function ageSpan(base, rx, digits) {
-  const e = h("span", { text: fmt(base, digits) });
-  if (base !== null && base !== undefined) {
-    e.dataset.ageBase = String(base);
-    e.dataset.ageRx = String(rx);
-    e.dataset.ageDigits = String(digits);
-  }
-  return e;
-}

@@ -1,34 +1,34 @@
 // What each WebSocket frame does: snapshot, state, alert, duty, ha (the hub pair's roles).
 
-import { loadResolved } from "./alerts.js";
+import { loadIncidents, loadResolved } from "./alert-actions.js";
+import { applyCommand, loadCommands } from "./command-actions.js";
 import { BACKOFF_MIN_MS } from "./constants.js";
 import { toast } from "./dom.js";
-import { applyDuty, renderScope } from "./duty.js";
-import { renderFleet } from "./fleet-table.js";
-import { loadIncidents } from "./incidents.js";
-import { linkmap } from "./linkmap-layer.js";
+import { applyDuty } from "./duty-actions.js";
+import { linkmapSnapshot } from "./linkmap-data.js";
+import { loadMe } from "./me.js";
 import { applyHa } from "./pair.js";
-import { renderAlertsAndFriends, renderAll } from "./render.js";
-import { loadMe } from "./session.js";
-import { renderPlotVehicles } from "./site-plot.js";
-import { reconnectNow, watchdog } from "./socket.js";
-import { S, hubNow, noteMember, pruneIncidents, putVehicle, upsertAlert } from "./store.js";
-import { renderVehicleSummary, select } from "./vehicle-panel.js";
+import { loadSelectedHandovers } from "./handover-data.js";
+import { loadHistory, refreshDetailSoon, select } from "./selection.js";
+import { S, announce, hubNow, noteMember, pruneIncidents, putVehicle, upsertAlert } from "./store.js";
 
-export function handleFrame(f) {
+// `link`: what the socket offers a frame that concerns the connection itself (socket.js):
+// {reconnectNow, watchdog}. Passed in, so frames never import the socket that calls them.
+export function handleFrame(f, link) {
   if (typeof f.now === "number") S.hubOffset = f.now - Date.now() / 1000;
   switch (f.type) {
-    case "snapshot": applySnapshot(f); break;
-    case "state": applyState(f); break;
+    case "snapshot": applySnapshot(f, link); break;
+    case "state": applyState(f, link); break;
     case "alert": applyAlert(f); break;
     case "duty": applyDuty(f.duty); break;
-    case "ha": applyHa(f.ha, reconnectNow); break;
+    case "command": applyCommand(f.command); break;
+    case "ha": applyHa(f.ha, link.reconnectNow); break;
     case "bye": toast(`The hub closed the live connection: ${f.reason ?? "no reason"}`, true); break;
     default: break;   // pong, and anything newer than this page
   }
 }
 
-function applySnapshot(f) {
+function applySnapshot(f, link) {
   S.gotSnapshot = true;
   S.backoff = BACKOFF_MIN_MS;
   S.attempts = 0;
@@ -67,23 +67,23 @@ function applySnapshot(f) {
   pruneIncidents();
   if (S.incidents.size) loadIncidents();
   if (f.duty) S.duty = f.duty;
-  if (f.ha) applyHa(f.ha, reconnectNow);
+  if (f.ha) applyHa(f.ha, link.reconnectNow);
   if (S.selected === null && S.vehicles.size) S.selected = [...S.vehicles.keys()].sort()[0];
   if (!S.me) loadMe();
-  renderAll();
-  linkmap.snapshot();
+  announce("snapshot");
+  refreshDetailSoon();
+  loadHistory();
+  loadSelectedHandovers();
+  loadCommands();   // answers that came while this page was away
+  linkmapSnapshot();
 }
 
-function applyState(f) {
+function applyState(f, link) {
   const now = typeof f.now === "number" ? f.now : hubNow();
-  if (f.feed) { S.feed = f.feed; watchdog(); }
+  if (f.feed) { S.feed = f.feed; link.watchdog(); }
   const changed = [];
   for (const v of f.vehicles || []) { putVehicle(v, now); changed.push(v.id); }
-  renderFleet(changed);
-  renderScope();   // "the N shown": a filter by state follows the vehicles' states
-  renderPlotVehicles();
-  // The charts follow on their own 1 s beat (CHART_EVERY_MS): 1 px is ~1 s of 10 min.
-  if (changed.includes(S.selected)) renderVehicleSummary();
+  announce("vehicles", changed);
 }
 
 function applyAlert(f) {
@@ -110,5 +110,5 @@ function applyAlert(f) {
       hist.sort((x, y) => x.seq - y.seq);
     }
   }
-  renderAlertsAndFriends();
+  announce("alerts");
 }

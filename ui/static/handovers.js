@@ -1,30 +1,24 @@
 // l4mon operator console: handovers and intersections (issue 5).
 //
-// console.js calls installHandovers() once at boot and then the hooks in `handovers`
-// (start, stop, selected, plotBuilt, tick, showIntersection). It draws:
+// console.js calls installHandovers() once at boot; the render step (render.js) calls the
+// hooks in `handovers` when the store changed. It draws:
 //   - handover marks on the site plot (its own <g> between the site and the vehicles),
 //   - the per-intersection table (the "Intersections" tab next to the fleet table),
 //   - a handover timeline per link in the selected vehicle's panel,
 //   - one detail box for a clicked mark (plot or timeline).
-// Data: GET /api/handovers and /api/intersections, polled (docs/console-api.md); no WebSocket
-// frames of its own. Every server string reaches the page as text, never as HTML.
+// Data: handover-data.js polls GET /api/handovers and /api/intersections
+// (docs/console-api.md). Every server string reaches the page as text, never as HTML.
 
-import { ixName } from "./alerts.js";
-import { api } from "./api.js";
+import { ixName } from "./alert-words.js";
+import { FIRST_LIMIT, HO, TIMELINE_SPAN_S, keyOf, pollIntersections,
+         sortedHandovers } from "./handover-data.js";
 import { $, clock, duration, h, svg } from "./dom.js";
-import { P, project } from "./site-plot.js";
+import { P, project } from "./geometry.js";
 import { S, hubNow } from "./store.js";
 import { installTab, showTab } from "./tabs.js";
-import { select } from "./vehicle-panel.js";
-
+import { select } from "./selection.js";
 
 // ------------------------------------------------------------------ constants
-const POLL_MS = 4000;            // new handover records
-const IX_POLL_MS = 5000;         // intersection KPIs
-const FIRST_LIMIT = 200;         // the first load, and the most marks on the plot
-const PAGE_LIMIT = 50;           // one incremental poll
-const STORE_MAX = 3000;
-const TIMELINE_SPAN_S = 600;
 const FADE_FROM_S = 120;         // plot marks older than this fade...
 const FADE_TO_S = 1800;          // ...down to FADE_MIN at this age
 const FADE_MIN = 0.35;
@@ -43,13 +37,6 @@ const BASIS_WORDS = { rtt: "from probe round trips", gap: "from the gap between 
 const LINK_ORDER = ["l5g", "lte"];
 
 const H = {
-  store: new Map(),      // record key -> record
-  total: null,           // the hub's last_seq at the last poll: the polling cursor
-  polling: false,
-  timer: null,
-  ixTimer: null,
-  ix: null,              // the last GET /api/intersections
-  loadedFor: null,       // vehicle whose own history was fetched
   show: true,            // marks on the plot
   detail: null,          // {key, anchor} of the open detail box
   lastFade: 0,
@@ -66,7 +53,6 @@ const pct = (r) => (r === null || r === undefined || !Number.isFinite(r) ? dash
 const secs = (v) => (v === null || v === undefined || !Number.isFinite(v) ? dash
   : v >= 10 ? v.toFixed(0) : v.toFixed(1));
 const kindLabel = (k) => (KINDS[k] ? KINDS[k].label : String(k));
-const keyOf = (r) => `${r.vehicle}|${r.link}|${r.at}|${r.from_cell}|${r.to_cell}|${r.kind}`;
 const linkSort = (a, b) => {
   const ia = LINK_ORDER.indexOf(a), ib = LINK_ORDER.indexOf(b);
   return (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) || (a < b ? -1 : a > b ? 1 : 0);
@@ -113,63 +99,6 @@ function legendIcon(kind) {
   return e;
 }
 
-// ------------------------------------------------------------------ data: handovers
-function merge(list) {
-  let added = 0;
-  for (const r of list || []) {
-    if (!r || !Number.isFinite(r.at)) continue;
-    const k = keyOf(r);
-    if (!H.store.has(k)) { H.store.set(k, r); added += 1; }
-  }
-  if (H.store.size > STORE_MAX) {
-    // Keep the newest, and everything the timeline may still show.
-    const keep = sorted().slice(-STORE_MAX);
-    H.store = new Map(keep.map((r) => [keyOf(r), r]));
-  }
-  return added;
-}
-const sorted = () => [...H.store.values()].sort((a, b) => a.at - b.at);
-
-// Cheap incremental polling with the hub's cursor: `seq` numbers records in the order they
-// became final, so `after_seq` returns exactly what is new, even a long failure that became
-// final after later handovers. A page that comes back full is followed by the next one.
-async function poll() {
-  if (H.polling || !S.token) return;
-  H.polling = true;
-  try {
-    const first = H.total === null;
-    const q = first ? `limit=${FIRST_LIMIT}` : `limit=${PAGE_LIMIT}&after_seq=${H.total}`;
-    let res = await api("GET", `/api/handovers?${q}`);
-    if (H.total !== null && res.last_seq < H.total) {   // a new hub (restarted demo): start over
-      H.store.clear();
-      H.total = null;
-      H.polling = false;
-      return poll();
-    }
-    const top = res.last_seq;
-    let added = merge(res.handovers);
-    while (!first && res.handovers.length >= PAGE_LIMIT) {   // more than a page was new
-      const oldest = res.handovers[res.handovers.length - 1].seq;
-      res = await api("GET", `/api/handovers?limit=${PAGE_LIMIT}&after_seq=${H.total}` +
-                      `&before_seq=${oldest}`);
-      added += merge(res.handovers);
-    }
-    H.total = top;
-    if (added || first) renderRecords();
-  } catch { /* not live: the console says so elsewhere; try again at the next poll */
-  } finally {
-    H.polling = false;
-  }
-}
-
-async function loadVehicleHistory(id) {
-  try {
-    const since = (hubNow() - TIMELINE_SPAN_S - 60).toFixed(3);
-    const res = await api("GET", `/api/handovers?vehicle=${encodeURIComponent(id)}&since=${since}&limit=2000`);
-    if (merge(res.handovers)) renderRecords();
-  } catch { /* the next selection or poll tries again */ }
-}
-
 function renderRecords() {
   renderPlotMarks();
   renderTimeline();
@@ -179,7 +108,7 @@ function renderRecords() {
 
 // ------------------------------------------------------------------ plot marks
 function plotRecords() {
-  return sorted().filter((r) => Number.isFinite(r.lat) && Number.isFinite(r.lon)).slice(-FIRST_LIMIT);
+  return sortedHandovers().filter((r) => Number.isFinite(r.lat) && Number.isFinite(r.lon)).slice(-FIRST_LIMIT);
 }
 
 function fadeOf(age) {
@@ -266,7 +195,7 @@ function closeDetail() {
 function refreshDetail() {
   const box = $("ho-detail");
   if (!H.detail) { box.hidden = true; return; }
-  const r = H.store.get(H.detail.key);
+  const r = HO.store.get(H.detail.key);
   if (!r) { closeDetail(); return; }
   const row = (label, ...value) => h("div", { class: "ho-d-row" },
     h("span", { class: "ho-d-label", text: label }), h("span", null, ...value));
@@ -319,7 +248,7 @@ function renderTimeline() {
   const v = id && S.vehicles.get(id);
   const links = new Set(v ? Object.keys(v.links || {}) : []);
   const t1 = hubNow(), t0 = t1 - TIMELINE_SPAN_S;
-  const recs = id ? sorted().filter((r) => r.vehicle === id && r.at >= t0 - 1) : [];
+  const recs = id ? sortedHandovers().filter((r) => r.vehicle === id && r.at >= t0 - 1) : [];
   for (const r of recs) links.add(r.link);
   if (!links.size && id) { links.add("l5g"); links.add("lte"); }
   const lanes = [...links].sort(linkSort);
@@ -389,16 +318,6 @@ function renderTimeline() {
 }
 
 // ------------------------------------------------------------------ intersection table
-async function pollIntersections() {
-  if (!S.token) return;
-  try {
-    const list = await api("GET", "/api/intersections");
-    if (!Array.isArray(list)) return;
-    H.ix = list;
-    renderIntersections();
-  } catch { /* not live: shown elsewhere */ }
-}
-
 // What is bad in one (intersection, link) row, by field: the reason, for a tooltip.
 function badOf(k) {
   const bad = {};
@@ -424,11 +343,11 @@ function td(text, why, extra) {
 }
 
 function renderIntersections() {
-  const list = H.ix || [];
+  const list = HO.ix || [];
   const table = $("ix-empty").parentElement;
   $("ix-empty").hidden = list.length > 0;
   if (!list.length) {
-    $("ix-empty").querySelector("td").textContent = H.ix ? "this site has no intersections" : "waiting for data…";
+    $("ix-empty").querySelector("td").textContent = HO.ix ? "this site has no intersections" : "waiting for data…";
   }
   for (const tb of table.querySelectorAll("tbody.ixrow")) tb.remove();
   const linkNames = new Set();
@@ -487,7 +406,7 @@ function renderIntersections() {
     table.append(tb);
   }
   const count = $("ix-count");
-  count.textContent = H.ix ? (issues ? `${issues} !` : "0") : "–";
+  count.textContent = HO.ix ? (issues ? `${issues} !` : "0") : "–";
   count.classList.toggle("hot", issues > 0);
   count.title = issues ? why.join("\n") : "no intersection with a highlighted figure";
 }
@@ -511,32 +430,13 @@ export function installHandovers() {
   }
 }
 
+// What the render step calls (render.js): each draws from the store and HO.
 export const handovers = {
-  start() {
-    this.stop();
-    poll();
-    pollIntersections();
-    H.timer = setInterval(poll, POLL_MS);
-    H.ixTimer = setInterval(pollIntersections, IX_POLL_MS);
-  },
-  stop() {
-    clearInterval(H.timer);
-    clearInterval(H.ixTimer);
-    H.timer = H.ixTimer = null;
-    H.store.clear();
-    H.total = null;
-    H.loadedFor = null;
-    closeDetail();
-  },
-  // The selected vehicle changed (or a snapshot arrived): its timeline, with its own history.
-  selected() {
-    const id = S.selected;
-    if (id && id !== H.loadedFor && S.token) {
-      H.loadedFor = id;
-      loadVehicleHistory(id);
-    }
-    renderTimeline();
-  },
+  // New records (or none any more): marks, timeline, legend and an open detail box.
+  records() { renderRecords(); },
+  stopped() { closeDetail(); },
+  // The selected vehicle changed (or a snapshot arrived): its timeline.
+  selected() { renderTimeline(); },
   plotBuilt() { renderPlotMarks(); },
   // Time moves: the timeline slides every few seconds, plot marks fade every 30 s; neither
   // while the pointer rests on it (replacing a mark would drop its tooltip).
@@ -545,6 +445,7 @@ export const handovers = {
     if (Date.now() - H.lastTimeline > TIMELINE_EVERY_MS && !(tl && tl.matches(":hover"))) renderTimeline();
     if (Date.now() - H.lastFade > 30000 && !$("plot").matches(":hover")) renderPlotMarks();
   },
+  intersections() { renderIntersections(); },
   showIntersection(id) {
     H.ixHighlight = id;
     showTab("ix");

@@ -3,16 +3,14 @@
 // back past a hub restart and past the page's load. Fetched when the tab is opened, on
 // "Newest", and a page further back on "Older alerts"; never on every frame.
 
-import { where } from "./alerts.js";
-import { api } from "./api.js";
+import { where } from "./alert-words.js";
+import { loadJournalPage } from "./alert-actions.js";
 import { $, clock, duration, h } from "./dom.js";
 import { S } from "./store.js";
 import { installTab } from "./tabs.js";
 import { codeWords, detailWords } from "./words.js";
 
 const PAGE = 50;
-// Pages kept on screen: paging further back drops the newest (the journal still has them).
-const KEEP_ROWS = 1000;
 
 const DAY = new Intl.DateTimeFormat([], { month: "short", day: "numeric" });
 function when(epoch) {
@@ -34,21 +32,9 @@ function query(before) {
 let loading = 0;   // the newest request: an older answer that comes late is dropped
 async function load(older) {
   const ticket = ++loading;
-  const H = S.alertHistory;
-  const path = query(older ? H.next : null);
+  const path = query(older ? S.alertHistory.next : null);
   $("hv-note").textContent = "reading the journal…";
-  try {
-    const page = await api("GET", path);
-    if (ticket !== loading) return;
-    const rows = (page && page.alerts) || [];
-    H.rows = older ? [...H.rows, ...rows].slice(-KEEP_ROWS) : rows;
-    H.next = page ? page.next_before : null;
-    H.error = null;
-  } catch (err) {
-    if (ticket !== loading) return;
-    H.error = err.status === 503 ? "this hub keeps no journal" : err.message;
-  }
-  renderHistoryTab();
+  if (await loadJournalPage(path, older, () => ticket === loading)) renderHistoryTab();
 }
 
 export function installAlertHistory() {

@@ -10,15 +10,13 @@
 // per weak vehicle, rewritten only where they changed. Without a map (404) the control, the
 // legend and both layers stay empty and hidden.
 
-import { api } from "./api.js";
 import { $, chg, fmt, h, svg } from "./dom.js";
-import { P, project } from "./site-plot.js";
+import { P, project } from "./geometry.js";
+import { LMD, chooseCondition, chooseLink, followDrift } from "./linkmap-data.js";
 import { S } from "./store.js";
-import { select } from "./vehicle-panel.js";
+import { select } from "./selection.js";
 import { conditionWords, linkWords, measureWords, outlookWords } from "./words.js";
 
-const RETRY_MS = 10000;        // the hub did not answer: try again
-const DRIFT_CHECK_MS = 30000;  // "now" moved (dusk fell): reload at most this often
 // Sequential, dim slate (never failed) → amber (the threshold) → hot crimson (always
 // failed); kept clear of the vehicles' green and the warning's yellow outline.
 const RAMP = [[0, [59, 74, 87]], [0.5, [222, 128, 40]], [1, [255, 40, 84]]];
@@ -27,16 +25,8 @@ const FAINT = 0.3;             // cells under the threshold: there, but out of t
 const STRONG = 0.88;
 
 const LM = {
-  status: "unknown",   // unknown | loading | none (404: no map) | loaded | error
-  data: null,          // the last GET /api/linkmap
-  link: null,          // asked for (null: the hub's default)
-  cond: "",            // "" = the hub's current condition, else "weather/light"
   show: true,
   drawnKey: null,      // what P.mapLayer holds
-  retry: null,
-  lastDrift: 0,
-  driftTo: null,       // the vehicles' condition the last reload for "now" was for
-  seq: 0,              // answers to an older request are dropped
   els: new Map(),      // "vehicle|link" -> highlight record
   focus: null,         // alert id the operator clicked (its stretch emphasised)
   alertsVer: -1,
@@ -59,51 +49,6 @@ function riskColour(r) {
 const pct = (r) => (Number.isFinite(r) ? `${Math.round(r * 100)} %` : "–");
 const measureOf = (d) => measureWords(d && d.rule ? d.rule.measure : "unfit");
 
-// ------------------------------------------------------------------ data
-async function load() {
-  clearTimeout(LM.retry);
-  if (!S.token) return;
-  const seq = (LM.seq += 1);
-  const q = new URLSearchParams();
-  if (LM.link) q.set("link", LM.link);
-  if (LM.cond) {
-    const [weather, light] = LM.cond.split("/");
-    q.set("weather", weather);
-    q.set("light", light);
-  }
-  if (LM.status !== "loaded") LM.status = "loading";
-  let d;
-  try {
-    d = await api("GET", `/api/linkmap${q.toString() ? `?${q}` : ""}`);
-  } catch (err) {
-    if (seq !== LM.seq || err.status === 401) return;
-    if (err.status === 404) {           // this hub has no map: nothing to show, no control
-      LM.status = "none";
-      LM.data = null;
-      renderBar();
-      drawCells();
-      renderAhead();
-      return;
-    }
-    if (err.status === 400 && (LM.link || LM.cond)) {   // a new hub's map lacks the choice
-      LM.link = null;
-      LM.cond = "";
-      load();
-      return;
-    }
-    if (LM.status !== "loaded") LM.status = "error";
-    LM.retry = setTimeout(load, RETRY_MS);
-    return;
-  }
-  if (seq !== LM.seq || !d) return;
-  LM.data = d;
-  LM.status = "loaded";
-  LM.link = d.link;
-  renderBar();
-  drawCells();
-  renderAhead();
-}
-
 // ------------------------------------------------------------------ the control and legend
 function option(value, text, title) {
   return h("option", { value, text, title: title || null });
@@ -112,8 +57,8 @@ function option(value, text, title) {
 function renderBar() {
   const bar = $("lm-bar");
   if (!bar) return;
-  const d = LM.data;
-  bar.hidden = LM.status !== "loaded" || !d;
+  const d = LMD.data;
+  bar.hidden = LMD.status !== "loaded" || !d;
   if (bar.hidden) return;
   const linkSel = $("lm-link"), condSel = $("lm-cond");
   linkSel.replaceChildren(...(d.links || []).map((l) => option(l, linkWords(l), `link ${l}`)));
@@ -130,7 +75,7 @@ function renderBar() {
       const [w, l] = k.split("/");
       return option(k, conditionWords(w, l), `past drives under ${k}`);
     }));
-  condSel.value = LM.cond && known.includes(LM.cond) && LM.cond !== curKey ? LM.cond : "";
+  condSel.value = LMD.cond && known.includes(LMD.cond) && LMD.cond !== curKey ? LMD.cond : "";
   condSel.title = condSel.selectedOptions[0] ? condSel.selectedOptions[0].title : "";
   $("lm-toggle").checked = LM.show;
   renderNote(d);
@@ -241,7 +186,7 @@ function cellTip(d, i) {
 function drawCells() {
   const g = P.mapLayer;
   if (!g) return;
-  const d = LM.status === "loaded" ? LM.data : null;
+  const d = LMD.status === "loaded" ? LMD.data : null;
   g.style.display = d && LM.show ? "" : "none";
   g.dataset.state = d ? (LM.show ? "shown" : "hidden") : "none";
   const key = keyOf(d);
@@ -296,9 +241,9 @@ function drawCells() {
 
 function onCellHover(ev) {
   const t = ev.target;
-  if (!(t instanceof SVGRectElement) || t.firstChild || !LM.data) return;
+  if (!(t instanceof SVGRectElement) || t.firstChild || !LMD.data) return;
   const i = Number(t.dataset.i);
-  if (Number.isInteger(i)) t.append(svg("title", { text: cellTip(LM.data, i) }));
+  if (Number.isInteger(i)) t.append(svg("title", { text: cellTip(LMD.data, i) }));
 }
 
 // ------------------------------------------------------------------ weak stretches ahead (per frame)
@@ -329,15 +274,15 @@ export function renderAhead() {
   const layer = P.aheadLayer;
   if (!layer || !P.frame) return;
   const alerted = alertedStretches();
-  const cellM = LM.data && LM.data.grid ? LM.data.grid.cell_m : 25;
+  const cellM = LMD.data && LMD.data.grid ? LMD.data.grid.cell_m : 25;
   const seen = new Set();
   let drift = null;
   for (const v of S.vehicles.values()) {
     const ahead = v.ahead;
     if (!ahead || !Number.isFinite(v.lat) || !Number.isFinite(v.lon)) continue;
     for (const [link, a] of Object.entries(ahead)) {
-      if (LM.data && !LM.cond && a && a.weather
-          && (a.weather !== LM.data.condition.weather || a.light !== LM.data.condition.light)) {
+      if (LMD.data && !LMD.cond && a && a.weather
+          && (a.weather !== LMD.data.condition.weather || a.light !== LMD.data.condition.light)) {
         drift = `${a.weather}/${a.light}`;
       }
       if (!a || !a.weak || !Number.isFinite(a.lat) || !Number.isFinite(a.lon)) continue;
@@ -386,33 +331,26 @@ export function renderAhead() {
   // "Now" moved on (the sun set, an RSU reports snow): the layer showing "now" follows, at
   // most every 30 s, and once per condition the vehicles moved to (a vehicle a few km off
   // may see dusk a minute before the site's origin does).
-  if (drift !== null && drift !== LM.driftTo && LM.status === "loaded"
-      && Date.now() - LM.lastDrift > DRIFT_CHECK_MS) {
-    LM.lastDrift = Date.now();
-    LM.driftTo = drift;
-    load();
+  if (drift !== null) {
+    followDrift(drift);
   }
 }
 
 // ------------------------------------------------------------------ what other modules call
 export function installLinkmap() {
-  $("lm-link").addEventListener("change", (ev) => { LM.link = ev.target.value; load(); });
-  $("lm-cond").addEventListener("change", (ev) => { LM.cond = ev.target.value; load(); });
+  $("lm-link").addEventListener("change", (ev) => chooseLink(ev.target.value));
+  $("lm-cond").addEventListener("change", (ev) => chooseCondition(ev.target.value));
   $("lm-toggle").addEventListener("change", (ev) => { LM.show = ev.target.checked; drawCells(); });
 }
 
+// What the render step calls (render.js).
 export const linkmap = {
-  start() { LM.status = "unknown"; LM.link = null; LM.cond = ""; load(); },
-  stop() {
-    clearTimeout(LM.retry);
-    LM.seq += 1;
-    LM.status = "unknown";
-    LM.data = null;
+  // The map came (or went): the control, the cells and the highlights.
+  loaded() {
     renderBar();
     drawCells();
+    renderAhead();
   },
-  // A snapshot: perhaps a new hub (and map). The hub caches the layer; redrawn only if changed.
-  snapshot() { if (LM.status !== "loading" && LM.status !== "unknown") load(); },
   // The plot was rebuilt: new (empty) groups to draw into.
   plotBuilt() {
     // The plot's own layout may already have drawn highlights into the new group (through
@@ -430,5 +368,4 @@ export const linkmap = {
     LM.focus = LM.focus === a.id ? null : a.id;
     renderAhead();
   },
-  hasMap: () => LM.status === "loaded",
 };

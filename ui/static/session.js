@@ -1,17 +1,17 @@
 // Sign-in and sign-out: the token from the URL fragment or the login form, and what
 // starts when a session begins.
 
-import { loadResolved } from "./alerts.js";
-import { api } from "./api.js";
+import { loadResolved } from "./alert-actions.js";
 import { TOKEN_KEY } from "./constants.js";
-import { loadDemo } from "./demo-panel.js";
-import { $, h } from "./dom.js";
-import { applyDuty, renderDuty } from "./duty.js";
-import { handovers } from "./handovers.js";
-import { linkmap } from "./linkmap-layer.js";
-import { layoutPlot, loadSite } from "./site-plot.js";
+import { loadDemo } from "./demo-actions.js";
+import { $ } from "./dom.js";
+import { loadDuty } from "./duty-actions.js";
+import { startHandovers, stopHandovers } from "./handover-data.js";
+import { startLinkmap, stopLinkmap } from "./linkmap-data.js";
+import { loadMe } from "./me.js";
+import { loadSite } from "./site-data.js";
 import { connect, dropSocket } from "./socket.js";
-import { S } from "./store.js";
+import { S, announce } from "./store.js";
 
 export function readFragmentToken() {
   const m = /(?:^#|[#&])token=([^&]*)/.exec(location.hash);
@@ -41,8 +41,8 @@ export function signOut(message) {
   clearInterval(S.detailTimer);
   S.detailTimer = null;
   S.me = null;
-  handovers.stop();
-  linkmap.stop();
+  stopHandovers();
+  stopLinkmap();
   showLogin(message);
 }
 
@@ -56,25 +56,8 @@ export async function start() {
   loadSite();
   loadDemo();
   loadResolved();
-  api("GET", "/api/duty").then(applyDuty).catch(() => {});
-  layoutPlot();
-  handovers.start();
-  linkmap.start();
-}
-
-export async function loadMe() {
-  try {
-    S.me = await api("GET", "/api/me");
-  } catch (err) {
-    if (err.status === 401) return false;
-    // The hub may simply be down: stay on the console (it shows "not live") and retry.
-    setTimeout(() => { if (S.token && !S.me) loadMe(); }, 2000);
-    return true;
-  }
-  const role = S.me && S.me.role ? String(S.me.role) : "viewer";
-  document.body.classList.remove("role-viewer", "role-operator", "role-admin");
-  document.body.classList.add(`role-${role}`);
-  $("whoami").replaceChildren(String(S.me.name ?? "?"), h("span", { class: "role", text: role }));
-  renderDuty();
-  return true;
+  loadDuty().catch(() => {});
+  announce("shown");   // the plot can size itself now that the page is visible
+  startHandovers();
+  startLinkmap();
 }

@@ -1,24 +1,16 @@
 // The site plot: the site's geometry (or a frame fitted to the vehicles), a scale bar,
 // and the vehicles as dots whose labels never overlap.
 
-import { api } from "./api.js";
 import { CONN_LABEL } from "./constants.js";
 import { $, chg, fmt, setProps, svg, textWidth } from "./dom.js";
-import { needRank } from "./fleet-table.js";
-import { handovers } from "./handovers.js";
-import { linkmap, renderAhead } from "./linkmap-layer.js";
+import { needRank } from "./fleet-query.js";
+import { P, makeFrame, plotHooks, project } from "./geometry.js";
 import { S, takeoverVehicles } from "./store.js";
-import { select } from "./vehicle-panel.js";
+import { select } from "./selection.js";
 import { codeWords, connWords, ratWords } from "./words.js";
 
-export async function loadSite() {
-  try {
-    S.site = await api("GET", "/api/site");
-  } catch (err) {
-    if (err.status === 401) return;
-    S.site = null;
-    if (err.status !== 404) setTimeout(loadSite, 5000);
-  }
+// The site came from the hub (site-data.js): its name, and the plot built for it.
+export function siteLoaded() {
   $("site-name").textContent = S.site ? String(S.site.name ?? "") : "(no site file: fitted to vehicles)";
   buildPlot();
 }
@@ -31,37 +23,6 @@ const STATIC_LABEL_PX = 10;  // cells, RSUs
 const IX_LABEL_PX = 11;      // intersections
 const DOT_PX = 5;            // vehicle dot radius
 const SHORT_LABELS_FROM = 13;   // fleets this big drop their ids' common prefix on the plot
-export const P = {
-  frame: null,        // {lat0, lon0, mx, my}
-  bounds: null,       // {x0, y0, x1, y1} in metres (y north)
-  u: 5,               // size unit in metres (handover marks)
-  px: 1,              // metres per screen pixel
-  vb: null,           // the viewBox {x, y, w, h} (metres) and the plot's size in px {W, H}
-  vehLayer: null,
-  hoLayer: null,      // handover marks (handovers.js draws them)
-  mapLayer: null,     // the link map's cells, above the roads (linkmap-layer.js)
-  aheadLayer: null,   // weak stretches vehicles head into, under the vehicles (linkmap-layer.js)
-  labelLayer: null,   // vehicle labels and their leader lines, above everything
-  overlay: null,      // the scale bar
-  vehEls: new Map(),
-  statics: [],        // the site's labels: {el, kind, x, y, r, text}
-  routes: [],         // the site's roads, [[x, y], ...] metres each
-  staticBoxes: [],    // where they (and the site's icons) sit, px
-  overlayBoxes: [],   // the scale bar's and the label note's boxes, px
-  prefix: "",         // dropped from vehicle labels (SHORT_LABELS_FROM)
-  built: false,
-};
-
-// Metres per degree at the origin on the WGS84 ellipsoid (meridional and prime-vertical
-// radii), so the scale bar is true there; the sphere it replaced was 0.2-0.6 % off.
-function makeFrame(lat0, lon0) {
-  const a = 6378137, e2 = 0.00669437999014, phi = lat0 * Math.PI / 180;
-  const w = 1 - e2 * Math.sin(phi) ** 2, rad = Math.PI / 180;
-  return { lat0, lon0, my: a * (1 - e2) / w ** 1.5 * rad,
-           mx: a / Math.sqrt(w) * Math.cos(phi) * rad };
-}
-export const project = (lat, lon) => [(lon - P.frame.lon0) * P.frame.mx, -(lat - P.frame.lat0) * P.frame.my];
-
 function extend(b, x, y, r = 0) {
   if (!b) return { x0: x - r, y0: y - r, x1: x + r, y1: y + r };
   return { x0: Math.min(b.x0, x - r), y0: Math.min(b.y0, y - r),
@@ -227,8 +188,7 @@ function buildPlot() {
                        P.labelLayer);
   P.built = true;
   layoutPlot();
-  handovers.plotBuilt();
-  linkmap.plotBuilt();
+  for (const built of plotHooks.built) built();
   renderPlotVehicles();
 }
 
@@ -496,7 +456,7 @@ export function renderPlotVehicles() {
     if (e && P.vehLayer.lastChild !== e.g) P.vehLayer.append(e.g);
   }
   placeVehicleLabels(takeover);
-  renderAhead();
+  for (const drawn of plotHooks.drawn) drawn();
   // Grow the plot when a vehicle drives out of it: a vehicle off the plot is a vehicle unseen.
   const B = P.bounds;
   for (const e of P.vehEls.values()) {

@@ -10,6 +10,9 @@ import { findLeader, hubBase } from "./pair.js";
 import { notePerf } from "./perf.js";
 import { S } from "./store.js";
 
+// What a frame about the connection itself may do (frames.js).
+const LINK = { reconnectNow: () => reconnectNow(), watchdog: () => watchdog() };
+
 export function connect() {
   clearTimeout(S.reconnectTimer);
   S.reconnectTimer = null;
@@ -43,7 +46,7 @@ export function connect() {
     const started = performance.now();
     let frame;
     try { frame = JSON.parse(ev.data); } catch { return; }
-    try { handleFrame(frame); } catch (err) { console.error("frame", frame && frame.type, err); }
+    try { handleFrame(frame, LINK); } catch (err) { console.error("frame", frame && frame.type, err); }
     if (frame && frame.type === "state") notePerf(performance.now() - started);
     watchdog();
   };

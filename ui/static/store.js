@@ -1,6 +1,7 @@
 // The one state store: everything the console knows (`S`), and the mutations that more
 // than one module makes (vehicles in, alerts in, incident membership). Modules read `S`
-// directly; rendering is explicit (render.js), not triggered by writes.
+// directly; whoever writes announces what changed (`announce`, below), and the one render
+// step (render.js) draws: a write alone never draws.
 
 import { BACKOFF_MIN_MS, RESOLVED_KEEP, RING_KEEP_S, RING_KEEP_SELECTED_S,
          RING_MAX } from "./constants.js";
@@ -19,6 +20,7 @@ export const S = {
   runbooks: {},            // rule name -> {steps, call}: each alert's next step (the snapshot's)
   alertVer: 0,             // bumped whenever an alert changes (memo of alertMarks)
   duty: null,
+  commands: new Map(),     // command id -> command (docs/console-api.md, "Commands")
   site: undefined,         // undefined: not loaded yet; null: the hub has none
   selected: null,
   // What the fleet table shows (fleet-query.js): id text, state, site, a link not ok.
@@ -133,3 +135,9 @@ export function pruneIncidents() {
     if (!open) S.incidents.delete(iid);
   }
 }
+
+// What changed, announced by whoever wrote the store (actions, frames): the one render step
+// (render.js) listens and draws. Writers never call a renderer, so data flows one way.
+const listeners = [];
+export function onChange(fn) { listeners.push(fn); }
+export function announce(what, detail) { for (const fn of listeners) fn(what, detail); }

@@ -1,112 +1,12 @@
-// The selected vehicle: selection, its summary, detail and history.
+// The selected vehicle's panel: its summary, the road ahead, its links and events (choosing
+// and loading it: selection.js).
 
-import { api } from "./api.js";
-import { renderCharts } from "./charts.js";
-import { DETAIL_REFRESH_MS, RTT_DEGRADED_MS, RTT_DOWN_MS } from "./constants.js";
-import { demoVehicleIds } from "./demo-panel.js";
-import { $, clock, connClass, fmt, h, pill } from "./dom.js";
-import { coverOf } from "./duty.js";
-import { ageSpan, renderFleet } from "./fleet-table.js";
-import { handovers } from "./handovers.js";
-import { markSelectedMembers } from "./incidents.js";
-import { linkmap } from "./linkmap-layer.js";
-import { renderPlotVehicles } from "./site-plot.js";
+import { $, ageSpan, clock, connClass, fmt, h, pill } from "./dom.js";
+import { coverOf } from "./fleet-query.js";
+import { hasMap } from "./linkmap-data.js";
 import { S } from "./store.js";
 import { codeWords, connWords, detailWords, linkWords, modeWords, outlookWords, reasonsWords,
          serviceWords, stateWords } from "./words.js";
-
-export function select(id, byHand = true) {
-  if (!S.vehicles.has(id)) return;
-  if (byHand) S.pinned = true;
-  S.selected = id;
-  S.detail = null;
-  markSelectedMembers();
-  renderFleet(null);
-  renderPlotVehicles();
-  renderVehicleSummary();
-  renderCharts();
-  renderDetail();
-  // The fault picker follows the operator's own clicks, never an automatic selection.
-  if (byHand && S.demo && demoVehicleIds().includes(id)) $("fault-vehicle").value = id;
-  refreshDetailSoon();
-  loadHistory();
-  handovers.selected();
-}
-
-// The hub's points where this page has no live ones of its own (before the page was
-// loaded, or while it was disconnected); live points win where both exist.
-function mergeHistory(hist, ring) {
-  const out = [];
-  let j = 0;
-  for (const p of hist) {
-    while (j < ring.length && ring[j].t <= p.t) out.push(ring[j++]);
-    const before = j > 0 ? ring[j - 1].t : -Infinity;
-    const after = j < ring.length ? ring[j].t : Infinity;
-    if (p.t - before > 1.5 && after - p.t > 1.5) out.push(p);
-  }
-  while (j < ring.length) out.push(ring[j++]);
-  return out;
-}
-
-// The selected vehicle's last 10 minutes from the hub (GET /api/vehicles/{id}/history):
-// its points go before the live ones this page collected, so the charts show the whole
-// span, not only what happened since the page was loaded.
-export async function loadHistory() {
-  const id = S.selected;
-  if (!id || !S.token) return;
-  if (S.hist && S.hist.id === id && S.hist.state === "loading") return;
-  S.hist = { id, state: "loading" };
-  let d;
-  try {
-    d = await api("GET", `/api/vehicles/${encodeURIComponent(id)}/history`);
-  } catch (err) {
-    if (S.hist && S.hist.id === id) S.hist = { id, state: "failed", error: err.message };
-    renderCharts();
-    return;
-  }
-  if (id !== S.selected || !d) return;
-  let rings = S.rings.get(id);
-  if (!rings) S.rings.set(id, (rings = new Map()));
-  let first = Infinity;
-  for (const [name, c] of Object.entries(d.links || {})) {
-    const ts = c.t || [];
-    const hist = ts.map((t, i) => {
-      const ul = c.ul_kbps ? c.ul_kbps[i] : null;
-      return { t, rtt: c.rtt_p95_ms ? c.rtt_p95_ms[i] : null, ul: ul == null ? null : ul / 1000,
-               state: c.state ? c.state[i] : "unknown" };
-    });
-    rings.set(name, mergeHistory(hist, rings.get(name) || []));
-    if (ts.length && ts[0] < first) first = ts[0];
-  }
-  const th = (d.thresholds && d.thresholds.rtt_p95_ms) || {};
-  S.hist = { id, state: "loaded", from: Number.isFinite(first) ? first : null,
-             points: Object.values(d.links || {}).reduce((n, c) => n + ((c.t || []).length), 0),
-             ul_required_kbps: d.ul_required_kbps ?? null,
-             rtt_degraded_ms: Number.isFinite(th.degraded) ? th.degraded : RTT_DEGRADED_MS,
-             rtt_down_ms: Number.isFinite(th.down) ? th.down : RTT_DOWN_MS };
-  renderVehicleSummary();
-  renderCharts();
-}
-
-export function refreshDetailSoon() {
-  clearInterval(S.detailTimer);
-  if (!S.selected || !S.token) return;
-  loadDetail();
-  S.detailTimer = setInterval(loadDetail, DETAIL_REFRESH_MS);
-}
-
-async function loadDetail() {
-  const id = S.selected;
-  if (!id) return;
-  try {
-    const d = await api("GET", `/api/vehicles/${encodeURIComponent(id)}`);
-    if (id !== S.selected) return;
-    S.detail = d;
-    renderDetail();
-  } catch (err) {
-    if (err.status === 404 && id === S.selected) { S.detail = null; renderDetail(); }
-  }
-}
 
 export function renderVehicleSummary() {
   const id = S.selected;
@@ -149,7 +49,7 @@ export function renderVehicleSummary() {
 const outlook = { key: null };
 function renderOutlook(v) {
   const box = $("vp-ahead");
-  const show = Boolean(v) && (linkmap.hasMap() || Boolean(v.ahead));
+  const show = Boolean(v) && (hasMap() || Boolean(v.ahead));
   if (box.hidden === show) box.hidden = !show;
   if (!show) { outlook.key = null; return; }
   const ahead = v.ahead;
@@ -174,7 +74,7 @@ function renderOutlook(v) {
       text: l.text })));
 }
 
-function renderDetail() {
+export function renderDetail() {
   const d = S.detail;
   const box = $("vp-links");
   const events = $("vp-events");

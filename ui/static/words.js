@@ -23,8 +23,8 @@ const CODE_WORD = {
 const LINK_WORD = { l5g: "Local 5G", lte: "LTE" };
 const WEATHER_WORD = { clear: "clear", cloudy: "cloudy", rain: "rain", snow: "snow", fog: "fog" };
 const LIGHT_WORD = { daylight: "daylight", dusk: "dusk", night: "night" };
-// What failing a pass means for the map's measure (telemetry/linkmap/ahead.py MEASURES).
-const MEASURE_WORD = { unfit: "down or short of uplink", impaired: "degraded or down",
+// What failing a pass means for the map's measure (telemetry/linkmap/outlook.py measure_words).
+const MEASURE_WORD = { unfit: "down or short of uplink", impaired: "impaired, down or short of uplink",
                        down: "down", ul_short: "short of uplink" };
 
 export const codeWords = (c) => (c == null ? "?" : CODE_WORD[c] ?? String(c).replaceAll("_", " "));

@@ -13,12 +13,12 @@ from l4mon.faces.api.json import JSON
 from l4mon.runtime import Runtime
 
 FAULT_KINDS = ("link_down", "both_links_down", "telemetry_stall", "rtt_spike", "bandwidth_cap",
-               "takeover_request", "clock_skew")
+               "takeover_request", "clock_skew", "deaf_to_commands")
 
 
 class FaultBody(BaseModel):
     kind: Literal["link_down", "both_links_down", "telemetry_stall", "rtt_spike",
-                  "bandwidth_cap", "takeover_request", "clock_skew"]
+                  "bandwidth_cap", "takeover_request", "clock_skew", "deaf_to_commands"]
     vehicle: Annotated[str, Field(min_length=1, max_length=64)]
     link: Literal["l5g", "lte"] | None = None
     duration_s: float = Field(30.0, gt=0, le=3_600)

@@ -2,108 +2,19 @@
 // vehicle's alerts of one cause (a grouping `by: "vehicle"`: its takeover request and the
 // minimal risk manoeuvre that follows), shown as that vehicle's one card.
 
-import { applyOwnResult, cmpAlert, ixName, resolveAlert, showAlertError, where } from "./alerts.js";
-import { api } from "./api.js";
+import { acknowledgeIncident } from "./alert-actions.js";
+import { resolveCard, showAlertError } from "./alert-cards.js";
+import { cmpAlert, plural, where } from "./alert-words.js";
 import { clock, duration, h, shide, st, stitle, toast } from "./dom.js";
-import { renderAlertsAndFriends } from "./render.js";
 import { makeRunbookEl, runbookOfGroup, runbookOfRule, updateRunbook } from "./runbook.js";
 import { S, hubNow } from "./store.js";
-import { select } from "./vehicle-panel.js";
+import { select } from "./selection.js";
 import { codeWords, compressIds, detailWords } from "./words.js";
 
 // Several vehicles' alerts that started together on one cell or in one junction are one
 // incident (l4mon/alerts/incidents.py): one card, one takeover cue, acknowledged as a whole.
 // Each member stays an alert of its own (resolved on its own); the hub puts the incident's
 // id on each member (`incident`), with its grouping and shared cause.
-
-// Members resolved while this page was away (or before it was loaded), from the hub.
-let incidentsLoading = false;
-export async function loadIncidents() {
-  if (incidentsLoading) return;
-  incidentsLoading = true;
-  try {
-    const res = await api("GET", "/api/incidents");
-    for (const g of (res && res.groups) || []) {
-      if (g && g.name && !S.incidentGroups[g.name]) S.incidentGroups[g.name] = { title: g.title, by: g.by };
-    }
-    for (const inc of (res && res.open) || []) {
-      const m = S.incidents.get(inc.id);
-      if (!m) continue;
-      for (const a of inc.alerts || []) if (a.state === "resolved" && !m.has(a.id)) m.set(a.id, a);
-    }
-    S.alertVer += 1;
-    renderAlertsAndFriends();
-  } catch { /* the cards stand on the open alerts alone */ } finally {
-    incidentsLoading = false;
-  }
-}
-
-export const plural = (n, one, many) => `${n} ${n === 1 ? one : many}`;
-function andList(xs) {
-  return xs.length <= 1 ? xs.join("") : `${xs.slice(0, -1).join(", ")} and ${xs[xs.length - 1]}`;
-}
-// The hub's cause ("cell l5g-araya, cell lte-matsuoka-w", "intersection Araya junction") in
-// words: "cells l5g-araya and lte-matsuoka-w", "Araya junction".
-export function causeWords(cause) {
-  const cells = [], junctions = [], other = [];
-  for (const part of String(cause ?? "").split(", ")) {
-    const p = part.trim();
-    if (!p) continue;
-    if (p.startsWith("cell ")) cells.push(p.slice(5));
-    else if (p.startsWith("intersection ")) junctions.push(ixName(p.slice(13)));
-    else other.push(p);
-  }
-  const out = [];
-  if (cells.length) out.push(`${cells.length === 1 ? "cell" : "cells"} ${andList(cells)}`);
-  if (junctions.length) out.push(andList(junctions));
-  out.push(...other);
-  return out.length ? andList(out) : "one cause";
-}
-
-// What the console knows of an incident: its open members (the card), every member seen.
-export function incidentSummary(iid) {
-  const m = S.incidents.get(iid);
-  if (!m || !m.size) return null;
-  const all = [...m.values()];
-  const open = all.filter((a) => a.state !== "resolved").sort(cmpAlert);
-  if (!open.length) return null;
-  const first = open[0];
-  const group = first.incident_group ?? "";
-  const g = S.incidentGroups[group];
-  const vehicles = [...new Set(all.map((a) => a.vehicle).filter(Boolean))].sort();
-  const openVehicles = [...new Set(open.map((a) => a.vehicle).filter(Boolean))].sort();
-  let raisedAt = Infinity;
-  for (const a of all) if (Number.isFinite(a.raised_at) && a.raised_at < raisedAt) raisedAt = a.raised_at;
-  // Members in the order they came: "Vehicle requests takeover → Minimal risk manoeuvre".
-  const story = [...new Set(all.slice().sort((x, y) => (x.raised_at ?? 0) - (y.raised_at ?? 0) || x.id - y.id)
-    .map((a) => String(a.title ?? codeWords(a.rule))))];
-  return {
-    id: iid, group, by: g && g.by ? String(g.by) : null, story,
-    lead: all.reduce((x, y) => (y.id < x.id ? y : x)),
-    title: g && g.title ? String(g.title) : group ? `Several vehicles: ${codeWords(group)}` : "Several vehicles, one cause",
-    cause: String(first.incident_cause ?? ""),
-    causeText: causeWords(first.incident_cause),
-    open, vehicles, openVehicles,
-    back: vehicles.filter((v) => !openVehicles.includes(v)),
-    severity: first.severity,   // open members by severity first
-    state: open.some((a) => a.state === "raised") ? "raised" : "acknowledged",
-    raised_at: raisedAt,
-    escalated: open.some((a) => a.escalated),
-    ackedBy: [...new Set(open.map((a) => a.acknowledged_by).filter(Boolean))],
-  };
-}
-
-// "6 vehicles lost their link on cell l5g-araya", for the takeover cue.
-export function incidentPhrase(sum) {
-  if (sum.by === "vehicle") return `${sum.vehicles.join(", ")} needs a human: ${sum.title}`;
-  const n = sum.vehicles.length;
-  const who = plural(n, "vehicle", "vehicles");
-  switch (sum.group) {
-    case "cell_outage": return `${who} lost ${n === 1 ? "its" : "their"} link on ${sum.causeText}`;
-    case "intersection_trouble": return `${who} in trouble in ${sum.causeText}`;
-    default: return `${who}, ${sum.causeText}: ${sum.title}`;
-  }
-}
 
 export const incidentEls = new Map();   // incident id -> its card's elements
 
@@ -133,7 +44,7 @@ export function makeIncidentEl(iid) {
       h("span", { class: "alert-actions act" }, e.ack)),
     e.error, ...e.runbook.els, e.list, e.back,
   );
-  e.ack.addEventListener("click", (ev) => { ev.stopPropagation(); acknowledgeIncident(iid, e.ack, e); });
+  e.ack.addEventListener("click", (ev) => { ev.stopPropagation(); ackIncidentCard(iid, e.ack, e); });
   // One vehicle's card: its name shows the vehicle, as an alert card's does.
   e.cause.addEventListener("click", (ev) => {
     const d = e.li.dataset;
@@ -244,7 +155,7 @@ function makeMemberEl(id) {
   });
   m.form.addEventListener("click", (ev) => ev.stopPropagation());
   m.error.addEventListener("click", (ev) => ev.stopPropagation());
-  m.form.addEventListener("submit", (ev) => { ev.preventDefault(); resolveAlert(id, m); });
+  m.form.addEventListener("submit", (ev) => { ev.preventDefault(); resolveCard(id, m); });
   // Clicking a member shows its vehicle, as clicking an alert's vehicle does.
   m.li.addEventListener("click", (ev) => {
     const a = S.open.get(id);
@@ -282,14 +193,12 @@ export function markSelectedMembers() {
   }
 }
 
-// One click acknowledges every member not yet acknowledged (each journaled as its own; each
-// also arrives as an alert frame).
-export async function acknowledgeIncident(iid, button, e) {
+// The card's "Acknowledge incident" (and the takeover cue's): every member at once; a
+// refusal is said on the card, or in a toast without one.
+export async function ackIncidentCard(iid, button, e) {
   if (button) button.disabled = true;
   try {
-    const view = await api("POST", `/api/incidents/${encodeURIComponent(iid)}/ack`, { note: "" });
-    for (const a of (view && view.alerts) || []) applyOwnResult(a, false);
-    renderAlertsAndFriends();
+    await acknowledgeIncident(iid);
   } catch (err) {
     if (err.status === 401) return;
     const message = err.status === 409 ? "This incident is resolved already."
