@@ -107,8 +107,9 @@ class Runtime:
         self.broadcaster.publish("command", {"command": command.to_dict()})
 
     def _command_sent(self, command: CommandRecord, at: float) -> None:
-        """The hub never hears its own commands back (no-local): the recording gets each send
-        here, once the broker has it, as it went on the wire, at the publish's start."""
+        """The recording gets each send here, once the broker has it, as it went on the wire,
+        at the publish's start: the hub does not hear its own commands back (no-local), or,
+        with a command connection, the telemetry's copies are not recorded."""
         if self.recorder is not None:
             self.recorder.add([(*wire(command), None)], at, commands=True)
 
