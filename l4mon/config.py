@@ -305,6 +305,17 @@ class HubConfig(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     service: ServiceSettings = ServiceSettings()
     commands: CommandSettings = CommandSettings()
 
+    def __post_init__(self) -> None:
+        mqtt = self.mqtt
+        if mqtt.command_connection and mqtt.cert_file and not mqtt.command_cert_file:
+            # A broker that names a client by its certificate (deploy/mosquitto) would give
+            # both connections one client id, and each would take the other's session.
+            raise ValueError("mqtt: with a client certificate (cert_file) the command "
+                             "connection needs one of its own, named as its client id "
+                             "(command_cert_file/command_key_file, e.g. "
+                             f"{mqtt.command_client_id or mqtt.client_id + '-commands'}.crt), "
+                             "or command_connection = false")
+
 
 def _merged(defaults: dict, given: dict) -> dict:
     """``given`` over ``defaults``, table by table: a partial table keeps the other defaults."""

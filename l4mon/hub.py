@@ -118,11 +118,24 @@ class Hub:
         #: None where the hub sends no commands (a replay): they are counted and left alone.
         self.command_messages: Callable[[str, bytes, float], None] | None = None
         self.command_messages_ignored = 0
+        #: The hub hears answers on a command connection of its own (l4mon/commands/
+        #: connection.py): the copies its telemetry subscription also brings are left alone,
+        #: or every answer would count twice.
+        self.answers_elsewhere = False
+        self._answers_here = False
 
     @property
     def lookahead(self) -> LookAhead | None:
         """The link map's look-ahead, when ``[linkmap] path`` names a map."""
         return self.alerts.lookahead
+
+    def ingest_answers(self, batch: Batch, now: float) -> None:
+        """A batch of the command connection: ingested as any, its answers taken."""
+        self._answers_here = True
+        try:
+            self.ingest(batch, now)
+        finally:
+            self._answers_here = False
 
     def ingest(self, batch: Batch, now: float) -> None:
         """Fold a batch received at ``now`` into the state; bad messages go to quarantine."""
@@ -217,7 +230,8 @@ class Hub:
         """The full path for one message: the handler's verdict, or None when quarantined (or
         taken by the commands, which are not telemetry)."""
         if is_command_family(topic):
-            if self.command_messages is None:
+            if self.command_messages is None or (self.answers_elsewhere
+                                                 and not self._answers_here):
                 self.command_messages_ignored += 1
             else:
                 self.command_messages(topic, payload, now)

@@ -8,14 +8,16 @@ site, is what Mosquitto can enforce; this writes those blocks, so the file is ne
 hand and cannot drift from the register the hub checks. There is deliberately no ``pattern``
 line: a certificate whose name the register lacks may connect but publish nothing.
 
-Commands (docs/protocol.md, "Commands") flow the other way: only a hub may write a
-vehicle's ``command`` topic, and a vehicle may only read its own and answer on its own
-``command_ack``. So a vehicle's write access is spelt out per stream rather than
+Commands (docs/protocol.md, "Commands") flow the other way: only a hub's command identity
+(``<hub>-commands``, l4mon/commands/connection.py) may write a vehicle's ``command`` topic
+(the hub's telemetry identity reads only), and a vehicle may only read its own and answer on
+its own ``command_ack``. So a vehicle's write access is spelt out per stream rather than
 ``vehicle/{id}/#``, which would let it write commands to itself as if from the hub.
 """
 
 from __future__ import annotations
 
+from l4mon.commands.connection import command_client_id
 from telemetry.commands import ANSWER, COMMAND
 from telemetry.register import Register
 from telemetry.topics import PREFIX
@@ -33,12 +35,16 @@ def acl_text(register: Register) -> str:
         "# file (deploy/mosquitto/README.md). No pattern lines: a name the register lacks may",
         "# connect but publish nothing, and no name can publish as another kind or site.",
         "",
-        "# Hubs read every vehicle and RSU stream (also as $share/GROUP/...) and publish only",
-        "# commands to vehicles.",
+        "# Hubs read every vehicle and RSU stream (also as $share/GROUP/...) and publish",
+        "# nothing. Each hub's command connection (HUB-commands, a certificate of its own:",
+        "# the broker makes the name the client id) is the only writer of commands to",
+        "# vehicles, and reads only their answers.",
     ]
     for hub in file.hubs:
-        lines += [f"user {hub}", f"topic read {PREFIX}/#",
-                  f"topic write {PREFIX}/+/vehicle/+/{COMMAND}", ""]
+        lines += [f"user {hub}", f"topic read {PREFIX}/#", "",
+                  f"user {command_client_id(hub)}",
+                  f"topic write {PREFIX}/+/vehicle/+/{COMMAND}",
+                  f"topic read {PREFIX}/+/vehicle/+/{ANSWER}", ""]
     lines.append("# The bridge between the two brokers of a hub pair relays l4mon's topics.")
     for bridge in file.bridges:
         lines += [f"user {bridge}", f"topic readwrite {PREFIX}/#", ""]

@@ -26,6 +26,7 @@ from l4mon.console_socket import console_protocol
 from l4mon.runtime import Runtime, Source, tune_gc
 
 if TYPE_CHECKING:
+    from l4mon.ingest.mqtt import MqttSource
     from l4mon.store.journal import Journal
 
 log = logging.getLogger("l4mon")
@@ -39,9 +40,13 @@ class LiveProcess:
     """Collaborators are given at construction; nothing runs until ``async with``."""
 
     def __init__(self, runtime: Runtime, source: Source, *, app: Any | None = None,
-                 http: tuple[str, int] | None = None, journal: Journal | None = None) -> None:
+                 http: tuple[str, int] | None = None, journal: Journal | None = None,
+                 commands: MqttSource | None = None) -> None:
         self.runtime = runtime
         self.source = source
+        #: The command connection (l4mon/commands/connection.py): its own source, ingested
+        #: by the same path, started after and stopped with the telemetry's.
+        self.commands = commands
         self.app = app
         self.http = http
         self.journal = journal
@@ -106,6 +111,10 @@ class LiveProcess:
         await self.source.open(group.create_task)  # its own work is the group's too
         self._source_open = True
         self._feeding.append(group.create_task(runtime.consume(self.source), name="l4mon-ingest"))
+        if self.commands is not None:
+            await self.commands.open(group.create_task)
+            self._feeding.append(group.create_task(
+                runtime.consume(self.commands, self.commands.buffer), name="l4mon-commands"))
         self._feeding.append(group.create_task(runtime.tick_forever(), name="l4mon-tick"))
         self._feeding.append(group.create_task(runtime.keep_journal(), name="l4mon-journal"))
         runtime.ready.set()
@@ -122,6 +131,8 @@ class LiveProcess:
                 if self._source_open:
                     self._source_open = False
                     await self.source.close()
+                    if self.commands is not None:
+                        await self.commands.close()
                 for task in self._sinks:
                     task.cancel()
                 if self._server is not None:

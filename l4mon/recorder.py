@@ -44,7 +44,11 @@ class Recorder:
         self._writer = DriveLogWriter(self.path, manifest=manifest or Manifest(
             source={"kind": "recorder"}), rows_per_file=rows_per_file)
         self._decoder = Decoder(max_age_s=1e12, max_ahead_s=1e12)  # the hub judged time already
-        self._queue: deque[tuple[float, Batch]] = deque()
+        #: (when, batch, whether its commands and answers are recorded)
+        self._queue: deque[tuple[float, Batch, bool]] = deque()
+        #: The hub has a command connection (l4mon/commands/connection.py): commands and
+        #: answers are recorded from it (``add(..., commands=True)``) and not from telemetry.
+        self.commands_elsewhere = False
         # The backlog is the difference of two counters, each written by one thread only (the
         # hub's loop queues, the writer thread takes): no lock, and no lost update between them.
         self._queued = 0
@@ -64,12 +68,15 @@ class Recorder:
         if not self._thread.is_alive() and self._thread.ident is None:
             self._thread.start()
 
-    def add(self, batch: Batch, now: float) -> None:
-        """Called on the hub's loop after each batch: never blocks."""
+    def add(self, batch: Batch, now: float, *, commands: bool = False) -> None:
+        """Called on the hub's loop after each batch: never blocks. ``commands``: the batch
+        is the hub's command traffic (a command it sent, its command connection's answers);
+        with ``commands_elsewhere`` only such batches' commands and answers are recorded, not
+        the copies the telemetry subscription also hears (each would be there twice)."""
         if self.backlog + len(batch) > self.max_backlog:
             self.dropped += len(batch)
             return
-        self._queue.append((now, batch))
+        self._queue.append((now, batch, commands or not self.commands_elsewhere))
         self._queued += len(batch)
         self._wake.set()
 
@@ -95,9 +102,9 @@ class Recorder:
             self._wake.wait(timeout=1.0)
             self._wake.clear()
             while self._queue:
-                now, batch = self._queue.popleft()
+                now, batch, with_commands = self._queue.popleft()
                 self._taken += len(batch)
-                self._write(now, batch)
+                self._write(now, batch, with_commands)
             if time.monotonic() - last_flush >= self.flush_every_s:
                 self._writer.flush()
                 last_flush = time.monotonic()
@@ -105,14 +112,15 @@ class Recorder:
                 self._writer.flush()
                 return
 
-    def _write(self, now: float, batch: Batch) -> None:
+    def _write(self, now: float, batch: Batch, with_commands: bool = True) -> None:
         partition = time.strftime("date=%Y-%m-%d/hour=%H", time.gmtime(now))
         if partition != self._writer.subdir:
             self._writer.flush()  # an hour's rows stay in that hour's folder
             self._writer.subdir = partition
         for topic, payload, content_type in batch:
             if is_command_family(topic):
-                self._command(now, topic, bytes(payload))
+                if with_commands:
+                    self._command(now, topic, bytes(payload))
                 continue
             try:
                 route, msg, _ = self._decoder.decode(topic, payload, now, content_type)

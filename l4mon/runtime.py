@@ -92,6 +92,9 @@ class Runtime:
         self.site = parts.site
         self.demo = parts.demo
         self.buffer = parts.buffer
+        #: Buffers of further connections (the commands'), whose held acknowledgements go
+        #: out with the telemetry's once the journal has what they raised.
+        self.more_buffers: list[BatchBuffer] = []
         self.mqtt = parts.mqtt
         self.recorder = parts.recorder
         self.ha = ha = parts.ha
@@ -117,10 +120,11 @@ class Runtime:
         self.broadcaster.publish("command", {"command": command.to_dict()})
 
     def _command_sent(self, command: CommandRecord, at: float) -> None:
-        """The hub never hears its own commands back (no-local): the recording gets each send
-        here, once the broker has it, as it went on the wire, at the publish's start."""
+        """The recording gets each send here, once the broker has it, as it went on the wire,
+        at the publish's start: the hub does not hear its own commands back (no-local), or,
+        with a command connection, the telemetry's copies are not recorded."""
         if self.recorder is not None:
-            self.recorder.add([(*wire(command), None)], at)
+            self.recorder.add([(*wire(command), None)], at, commands=True)
 
     def _command_message(self, topic: str, payload: bytes, now: float) -> None:
         """A vehicle's answer: taken where commands are decided (a single hub, a pair's
@@ -210,17 +214,29 @@ class Runtime:
                 out.append((transition, alert))
         return out
 
-    async def consume(self, source: AsyncIterator[Batch]) -> None:
+    async def consume(self, source: AsyncIterator[Batch],
+                      answers: BatchBuffer | None = None) -> None:
+        """Ingest what ``source`` delivers. With ``answers``, the source is the command
+        connection (l4mon/commands/connection.py) and that its buffer: its answers are the
+        ones taken (the telemetry's copies are left alone, and recorded, as before), and its
+        acknowledgements wait, like the telemetry's, while the journal does not take writes."""
         hub, clock, recorder, buffer = self.hub, self.clock, self.recorder, self.buffer
+        ingest = hub.ingest
+        if answers is not None:
+            hub.answers_elsewhere = True
+            self.more_buffers.append(answers)
+            ingest, buffer = hub.ingest_answers, answers
+            if recorder is not None:
+                recorder.commands_elsewhere = True
         keeper = hub.alerts.keeper
         async for batch in source:
             now = clock.now()
             before = keeper.unsettled
-            hub.ingest(batch, now)
+            ingest(batch, now)
             if keeper.unsettled != before and buffer is not None:
                 buffer.hold()  # what it raised is not journaled yet: no acknowledgement
             if recorder is not None:
-                recorder.add(batch, now)
+                recorder.add(batch, now, commands=answers is not None)
 
     async def keep_journal(self) -> None:
         """While the journal does not take writes: retry with backoff (1 s, doubling to 30 s),
@@ -237,8 +253,8 @@ class Runtime:
             await asyncio.sleep(delay)
             if keeper.ok:
                 delay = JOURNAL_RETRY_MIN_S
-                if self.buffer is not None and self.buffer.held and self._decided():
-                    self.buffer.release()
+                if self._held() and self._decided():
+                    self._release()
                     self.broadcaster.publish("snapshot", self.snapshot())
                 continue
             if self.ha is not None and not self.ha.leading:
@@ -250,11 +266,21 @@ class Runtime:
                 keeper.last_error = str(error)
             if keeper.ok:
                 delay = JOURNAL_RETRY_MIN_S
-                if self.buffer is not None and self.buffer.held:
-                    self.buffer.release()
+                self._release()
                 self.broadcaster.publish("snapshot", self.snapshot())
             else:
                 delay = min(delay * 2, JOURNAL_RETRY_MAX_S)
+
+    def _buffers(self) -> list[BatchBuffer]:
+        return ([self.buffer] if self.buffer is not None else []) + self.more_buffers
+
+    def _held(self) -> bool:
+        return any(b.held for b in self._buffers())
+
+    def _release(self) -> None:
+        for buffer in self._buffers():
+            if buffer.held:
+                buffer.release()
 
     def _decided(self) -> bool:
         """Whether what the held messages raised is in the journal: this hub decides and its

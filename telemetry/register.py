@@ -71,6 +71,8 @@ class RegisterFile(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
 
         for name in self.hubs:
             claim(name, "hub")
+            # Its command connection's certificate name (l4mon/commands/connection.py).
+            claim(f"{name}-commands", f"command identity of hub {name}")
         for name in self.bridges:
             claim(name, "bridge")
         for site, roster in self.sites.items():

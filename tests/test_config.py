@@ -204,3 +204,31 @@ def test_parse_listen_errors(listen: str) -> None:
     with pytest.raises(ValueError, match="expected HOST:PORT") as info:
         parse_listen(listen)
     assert repr(listen) in str(info.value)
+
+
+@pytest.mark.parametrize(("mqtt", "words"), [
+    ({"cert_file": "hub.crt", "key_file": "hub.key"}, "command connection needs one of its own"),
+    ({"command_client_id": "l4mon-hub"}, "command_client_id must differ"),
+    ({"command_cert_file": "c.crt"}, "command_cert_file and command_key_file go together"),
+])
+def test_the_command_connection_needs_an_identity_of_its_own(mqtt: dict, words: str) -> None:
+    """A broker that names a client by its certificate would make a command connection on
+    the hub's certificate the hub's own session, each taking it from the other: refused at
+    load, as is the hub's own client id or half a certificate."""
+    with pytest.raises(ConfigError, match=words):
+        config_from_dict({"mqtt": mqtt})
+
+
+def test_the_command_connection_takes_its_own_certificate_or_none() -> None:
+    """Its own certificate, or off: both load; the command client id is the hub's + -commands."""
+    from l4mon.commands.connection import command_settings
+
+    own = config_from_dict({"mqtt": {"cert_file": "hub.crt", "key_file": "hub.key",
+                                     "command_cert_file": "c.crt", "command_key_file": "c.key"}})
+    derived = command_settings(own.mqtt)
+    assert (derived.client_id, derived.cert_file, derived.key_file) == (
+        "l4mon-hub-commands", "c.crt", "c.key")
+    assert derived.topics() == ["l4mon/v1/+/vehicle/+/command_ack"]
+    off = config_from_dict({"mqtt": {"cert_file": "hub.crt", "key_file": "hub.key",
+                                     "command_connection": False}})
+    assert not off.mqtt.command_connection

@@ -50,7 +50,11 @@ def test_the_pair_configs_load_and_make_a_pair() -> None:
     for hub in (a, b):
         assert Path(hub.mqtt.cert_file).stem == Path(hub.mqtt.key_file).stem == hub.mqtt.client_id
         assert hub.mqtt.client_id in hubs
-    same = {"mqtt": {"client_id", "url", "cert_file", "key_file"}, "ha": {"url"}}
+        # Its command connection too: a certificate named as its command client id.
+        assert Path(hub.mqtt.command_cert_file).stem == Path(hub.mqtt.command_key_file).stem \
+            == f"{hub.mqtt.client_id}-commands"
+    same = {"mqtt": {"client_id", "url", "cert_file", "key_file", "command_cert_file",
+                     "command_key_file"}, "ha": {"url"}}
     for section in ("mqtt", "http", "alerts", "ha", "auth", "ingest", "links"):
         left, right = getattr(a, section), getattr(b, section)
         differ = {f for f in left.__struct_fields__ if getattr(left, f) != getattr(right, f)}

@@ -20,7 +20,10 @@ import msgspec
 import paho.mqtt.client as paho
 import pytest
 
+from l4mon.clock import LiveClock
+from l4mon.commands.connection import command_client_id, command_source
 from l4mon.ingest.mqtt import MqttSettings, MqttSource
+from l4mon.ingest.publisher import NotSent
 from l4mon.mosquitto_acl import acl_text
 from l4mon.types import Batch
 from telemetry.commands import (
@@ -31,6 +34,7 @@ from telemetry.commands import (
     decode_command,
     encode,
 )
+from telemetry.quarantine import Quarantine
 from telemetry.register import load_register
 from telemetry.topics import event_topic, rsu_topic, state_topic
 from telemetry.wire import RsuStatus, VehicleEvent, VehicleState
@@ -46,6 +50,8 @@ NOT_AUTHORIZED = 0x87
 NO_SUBSCRIBERS = 0x10
 #: Names of deploy/mosquitto/register.example.toml, whose ACL is the committed acl.
 HUB, VEHICLE, OTHER_VEHICLE, RSU = "l4mon-hub-a", "shuttle-01", "shuttle-02", "rsu-araya"
+#: The hub's command identity: its command connection's certificate name and ACL user.
+HUB_COMMANDS = command_client_id(HUB)
 SITE = "depot"
 
 
@@ -78,7 +84,8 @@ def mosquitto_with_certs(tmp_path: Path, *names: str) -> tuple[Path, Path]:
 @pytest.fixture
 def tls_broker(tmp_path: Path) -> Iterator[tuple[int, Path]]:
     """(port, certificate dir) of a Mosquitto running the committed TLS + ACL config."""
-    binary, certs = mosquitto_with_certs(tmp_path, HUB, VEHICLE, OTHER_VEHICLE, RSU, "stranger")
+    binary, certs = mosquitto_with_certs(tmp_path, HUB, HUB_COMMANDS, VEHICLE, OTHER_VEHICLE,
+                                         RSU, "stranger")
     port = free_port()
     config = tmp_path / "mosquitto.conf"
     config.write_text(_render(certs, port))
@@ -153,10 +160,20 @@ def _rsu_status() -> bytes:
                                          health="fault", weather="snow"))
 
 
-def _hub_settings(port: int, certs: Path) -> MqttSettings:
+def _hub_settings(port: int, certs: Path, *, own_command_cert: bool = True) -> MqttSettings:
+    """The hub as deploy/mosquitto/README.md configures it: its certificate, and its command
+    connection's own (or, ``own_command_cert=False``, the hub's, which the broker forbids)."""
+    command = {"command_cert_file": str(certs / f"{HUB_COMMANDS}.crt"),
+               "command_key_file": str(certs / f"{HUB_COMMANDS}.key")} if own_command_cert \
+        else {}
     return MqttSettings(url=f"mqtts://127.0.0.1:{port}", client_id=HUB,
                         ca_file=str(certs / "ca.crt"), cert_file=str(certs / f"{HUB}.crt"),
-                        key_file=str(certs / f"{HUB}.key"))
+                        key_file=str(certs / f"{HUB}.key"), **command)
+
+
+def _command_source(settings: MqttSettings) -> MqttSource:
+    return command_source(settings, quarantine=Quarantine(), clock=LiveClock(),
+                          max_payload_bytes=16_384)
 
 
 async def _connected(hub: MqttSource) -> None:
@@ -303,11 +320,13 @@ def test_a_client_without_a_certificate_cannot_connect(tls_broker: tuple[int, Pa
     assert answer == b"", f"the broker answered {answer!r} to a client without a certificate"
 
 
-def test_only_the_hub_commands_a_vehicle(tls_broker: tuple[int, Path]) -> None:
-    """With the committed ACL: the hub's command (published by the hub's own publisher, over
-    its own certificate) reaches shuttle-02; shuttle-01's commands to shuttle-02 and to itself,
-    and a stranger's, are refused by the broker and never arrive. shuttle-01 may answer on
-    its own command_ack topic, not on shuttle-02's."""
+def test_only_the_hubs_command_identity_commands_a_vehicle(
+        tls_broker: tuple[int, Path]) -> None:
+    """With the committed ACL: the hub's command, published on its command connection (its
+    own certificate, l4mon-hub-a-commands), reaches shuttle-02; the same command on the hub's
+    telemetry connection is refused by the broker (not authorized), and so are shuttle-01's
+    commands to shuttle-02 and to itself, and a stranger's: none of them arrives. shuttle-01
+    may answer on its own command_ack topic, not on shuttle-02's."""
     port, certs = tls_broker
     commands: list[bytes] = []
     subscribed = threading.Event()
@@ -337,16 +356,23 @@ def test_only_the_hub_commands_a_vehicle(tls_broker: tuple[int, Path]) -> None:
             vehicle.close()
             stranger.close()
 
-    async def scenario() -> tuple[list[int], str]:
+    async def scenario() -> tuple[list[int], str, str]:
         codes = await asyncio.to_thread(forged)
-        async with MqttSource(settings=_hub_settings(port, certs)) as hub:
+        settings = _hub_settings(port, certs)
+        async with MqttSource(settings=settings) as hub, _command_source(settings) as channel:
             await _connected(hub)
-            note = await hub.publisher.publish(command_topic(SITE, OTHER_VEHICLE),
-                                               command(HUB))
-        return codes, note
+            await _connected(channel)
+            try:
+                await hub.publisher.publish(command_topic(SITE, OTHER_VEHICLE), command(HUB))
+                refused = "sent"
+            except NotSent as error:
+                refused = error.reason
+            note = await channel.publisher.publish(command_topic(SITE, OTHER_VEHICLE),
+                                                   command(HUB_COMMANDS))
+        return codes, refused, note
 
     try:
-        codes, note = asyncio.run(scenario())
+        codes, refused, note = asyncio.run(scenario())
         deadline = time.monotonic() + 10
         while not commands and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -356,5 +382,54 @@ def test_only_the_hub_commands_a_vehicle(tls_broker: tuple[int, Path]) -> None:
         target.loop_stop()
     assert codes == [NOT_AUTHORIZED, NOT_AUTHORIZED, NOT_AUTHORIZED, NOT_AUTHORIZED,
                      NO_SUBSCRIBERS]
+    assert "not authorized" in refused
     assert note == ""  # accepted, and shuttle-02 was subscribed
-    assert [decode_command(c).id for c in commands] == [f"from-{HUB}"]
+    assert [decode_command(c).id for c in commands] == [f"from-{HUB_COMMANDS}"]
+
+
+def test_the_command_connection_hears_answers_and_takes_no_session(
+        tls_broker: tuple[int, Path]) -> None:
+    """Telemetry and command connections up side by side under the committed config: an
+    answer of shuttle-01 reaches the command connection (and a state of it only the
+    telemetry one); neither connection loses its session, so no takeover is detected. With
+    the hub's own certificate instead, the broker names both connections l4mon-hub-a
+    (use_username_as_clientid) and the telemetry connection's session is taken over: why
+    the command connection has a certificate of its own."""
+    port, certs = tls_broker
+    answer = encode(CommandAnswer(id="c-1", status="received", ts=time.time()))
+
+    async def side_by_side(settings: MqttSettings, *, talk: bool) -> tuple[Batch, Batch, int,
+                                                                           int]:
+        heard: Batch = []
+        telemetry: Batch = []
+        async with MqttSource(settings=settings) as hub, _command_source(settings) as channel:
+            await _connected(hub)
+            await asyncio.sleep(0.5)  # a takeover would have happened by now
+            if talk:
+                def publish() -> None:
+                    vehicle = Vehicle(port, certs, VEHICLE)
+                    try:
+                        assert vehicle.publish(answer_topic(SITE, VEHICLE), answer) == 0
+                        assert vehicle.publish(state_topic(SITE, VEHICLE), _state(1)) == 0
+                    finally:
+                        vehicle.close()
+
+                await _connected(channel)
+                await asyncio.to_thread(publish)
+                await _until_received(channel, heard, lambda: heard, 10)
+                await _until_received(hub, telemetry, lambda: len(telemetry) >= 2, 10)
+                with contextlib.suppress(TimeoutError):  # the state would show here
+                    heard += await asyncio.wait_for(channel.__anext__(), 0.3)
+            takeovers = hub.status.session_takeovers + channel.status.session_takeovers
+            return heard, telemetry, takeovers, hub.status.disconnects
+
+    heard, telemetry, takeovers, disconnects = asyncio.run(
+        side_by_side(_hub_settings(port, certs), talk=True))
+    assert [(t, p) for t, p, _ in heard] == [(answer_topic(SITE, VEHICLE), answer)]
+    assert {t for t, _, _ in telemetry} == {answer_topic(SITE, VEHICLE),
+                                            state_topic(SITE, VEHICLE)}
+    assert (takeovers, disconnects) == (0, 0)
+
+    _, _, takeovers, disconnects = asyncio.run(
+        side_by_side(_hub_settings(port, certs, own_command_cert=False), talk=False))
+    assert takeovers + disconnects > 0

@@ -144,10 +144,17 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
                                   light="unknown" if lm.light == "auto" else lm.light),
             **recorded(config, hub.site)))
         log.info("recording everything ingested to %s", record)
-    source.publisher.timeout_s = config.commands.publish_timeout_s
+    commands = None
+    if config.mqtt.command_connection:
+        from l4mon.commands.connection import command_source
+
+        commands = command_source(config.mqtt, quarantine=hub.quarantine, clock=clock,
+                                  max_payload_bytes=config.ingest.max_payload_bytes)
+    publisher = (commands or source).publisher
+    publisher.timeout_s = config.commands.publish_timeout_s
     runtime = build_runtime(config, clock=clock, hub=hub, buffer=source.buffer,
                             mqtt=source.status, recorder=recorder, ha=ha,
-                            publisher=source.publisher)
+                            publisher=publisher)
     token = ensure_admin_token(runtime)
     if token is not None:
         print("No tokens were configured, so an admin token was created. It is shown only "
@@ -164,7 +171,7 @@ async def _serve(config: HubConfig, record: str | None = None) -> int:
              config.mqtt.client, host, port,
              hub.store.location)
     async with LiveProcess(runtime, source, app=create_app(runtime), http=(host, port),
-                           journal=_journal(hub)) as live:
+                           journal=_journal(hub), commands=commands) as live:
         await live.wait(stop)
     return 0
 

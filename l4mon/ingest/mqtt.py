@@ -90,7 +90,8 @@ class MqttSource:
         self.guard = TransportGuard(
             quarantine=quarantine if quarantine is not None else Quarantine(), clock=clock,
             status=self.status, max_payload_bytes=max_payload_bytes)
-        #: The hub's QoS 1 publishes (commands) go out on this source's connection.
+        #: QoS 1 publishes on this source's connection: the hub's commands, on the command
+        #: connection's source (or the telemetry one's, without it).
         self.publisher = MqttPublisher()
         self._self_check, self._session = _backend(settings.client)
         self._task: asyncio.Task[None] | None = None

@@ -51,9 +51,25 @@ class MqttSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
     #: Quarantine (``identity_mismatch``) every message whose identity property is absent,
     #: repeated, or not the vehicle/RSU its topic names. Only on if the broker stamps it.
     require_identity: bool = False
+    #: Commands go out, and the vehicles' answers come in, on a connection of their own, so
+    #: neither waits behind the telemetry backlog the broker holds for the hub (issue 25;
+    #: l4mon/commands/connection.py). Its client id, credentials and certificate default to
+    #: ``<client_id>-commands`` and the hub's own; a broker that names a client by its
+    #: certificate needs a certificate of its own for it (docs/operations.md).
+    command_connection: bool = True
+    command_client_id: str = ""
+    command_username: str | None = None
+    command_password: str | None = None
+    command_cert_file: str = ""
+    command_key_file: str = ""
 
     def __post_init__(self) -> None:
         parse_url(self.url)
+        if bool(self.command_cert_file) != bool(self.command_key_file):
+            raise ValueError("mqtt: command_cert_file and command_key_file go together")
+        if self.command_client_id == self.client_id:
+            raise ValueError("mqtt: command_client_id must differ from client_id: one client "
+                             "id is one session, and the broker hands it to the latest of two")
         if not self.identity_property:
             raise ValueError("mqtt: identity_property must not be empty")
         if bool(self.cert_file) != bool(self.key_file):

@@ -1,7 +1,8 @@
 """The hub's way out: QoS 1 publishes on its own MQTT connection (commands to vehicles).
 
-The hub was subscribe-only; commands need it to speak. They go out on the connection it
-already has (no second client id, no second certificate, one ACL entry), and a command counts
+The hub was subscribe-only; commands need it to speak. They go out on the command connection
+(l4mon/commands/connection.py: its own client id, so they never queue behind telemetry), or
+with ``[mqtt] command_connection = false`` on the telemetry connection; a command counts
 as *sent* only once the broker acknowledged it (PUBACK): a publish the broker refused, or did
 not acknowledge within ``timeout_s``, is ``NotSent`` with the reason, never assumed delivered.
 The connection's backend attaches a sender while it is connected and detaches it when it is
