@@ -36,6 +36,7 @@ import gmqtt
 import msgspec
 import websockets
 
+from bench.figures import percentile
 from telemetry.topics import link_topic, state_topic
 from telemetry.wire import LinkSample, VehicleState
 from testing.blaster import start_blaster
@@ -44,13 +45,6 @@ from testing.hub import ROOT, running_hub
 
 TOKEN = "bench-token-not-secret"
 
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def _injection(vehicle: str, path: str) -> list[tuple[str, bytes]]:
@@ -76,12 +70,12 @@ class Run:
     quarantined: int
 
     def p(self, q: float) -> float:
-        return _percentile(self.latencies, q) if self.latencies else float("nan")
+        return percentile(self.latencies, q) if self.latencies else float("nan")
 
     def line(self) -> str:
         if not self.latencies:
             return f"{self.tree:<8}  no alert frame arrived (missing {self.missing})"
-        split = (f"; publish -> raised in hub p99 {_percentile(self.raised_ms, 99):.1f} ms"
+        split = (f"; publish -> raised in hub p99 {percentile(self.raised_ms, 99):.1f} ms"
                  if self.raised_ms else "")
         return (f"{self.tree:<8}  p50 {median(self.latencies):6.1f} ms  p90 {self.p(90):6.1f} "
                 f"ms  p99 {self.p(99):6.1f} ms  max {max(self.latencies):6.1f} ms  missing "

@@ -50,6 +50,7 @@ import msgspec
 import paho.mqtt.client as paho
 import websockets
 
+from bench.figures import percentile
 from bench.ha_failover import Pair, _until
 from telemetry.commands import CommandAnswer, answer_topic, decode_command, encode
 from telemetry.topics import PREFIX, state_topic
@@ -66,13 +67,6 @@ FINAL = ("done", "refused", "failed", "not_confirmed")
 #: ACK); ``--nagle`` leaves it off, as Mosquitto's default.
 BROKER: list[str] = ["set_tcp_nodelay true"]
 
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 class BenchVehicles:
@@ -445,13 +439,13 @@ def main() -> None:
                         ("click -> 202", lat.click_to_202_ms)):
                     if values:
                         print(f"  {name:<34} n {len(values):4d}  p50 "
-                              f"{_percentile(values, 50):6.1f} ms  p99 "
-                              f"{_percentile(values, 99):6.1f} ms  max {max(values):6.1f} ms")
+                              f"{percentile(values, 50):6.1f} ms  p99 "
+                              f"{percentile(values, 99):6.1f} ms  max {max(values):6.1f} ms")
                 print(f"  missing {lat.missing}, refused {lat.refused} "
                       f"{dict(lat.refusals)}", flush=True)
                 if load == args.load and own:
                     ok = ok and bool(lat.click_to_received_ms) and not lat.missing and \
-                        _percentile(lat.click_to_received_ms, 99) < 150
+                        percentile(lat.click_to_received_ms, 99) < 150
         print(f"target p99 < 150 ms under load (every round): {'PASS' if ok else 'FAIL'}",
               flush=True)
     if not args.no_faults:

@@ -34,6 +34,7 @@ import httpx
 import msgspec
 import websockets
 
+from bench.figures import percentile
 from l4mon.auth import hash_token
 from telemetry.topics import event_topic, state_topic
 from telemetry.wire import VehicleEvent, VehicleState
@@ -43,13 +44,6 @@ from testing.ws_raw import open_raw
 
 READER_TOKEN = "bench-reader-not-secret"
 
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 def _raise_fd_limit(wanted: int) -> None:
@@ -159,11 +153,11 @@ def main() -> None:
             sock.close()
     if latencies:
         print(f"takeover -> reading console ({int(clients)} other consoles open): p50 "
-              f"{median(latencies):.1f} ms  p99 {_percentile(latencies, 99):.1f} ms  max "
+              f"{median(latencies):.1f} ms  p99 {percentile(latencies, 99):.1f} ms  max "
               f"{max(latencies):.1f} ms  missing (> 1 s) {missing}")
     print(f"/healthz: p50 {median(health_ms):.1f} ms  max {max(health_ms):.1f} ms")
     print(f"hub RSS {rss_before:.1f} -> {rss_after:.1f} MB")
-    ok = bool(latencies) and _percentile(latencies, 99) < 50 and not missing \
+    ok = bool(latencies) and percentile(latencies, 99) < 50 and not missing \
         and max(health_ms) < 500
     print(f"target p99 < 50 ms, none > 1 s, /healthz < 500 ms: {'PASS' if ok else 'FAIL'}")
 

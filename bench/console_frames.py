@@ -32,6 +32,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.figures import percentile
 from testing.broker import free_port
 from testing.entry import cli
 
@@ -44,13 +45,6 @@ VIEWPORTS = ((1280, 800), (1920, 1080))
 TARGET_MS = 8.0
 LOGIN_LINK = re.compile(r"(http://\S+/#token=(\S+))")
 
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 class Demo:
@@ -155,8 +149,8 @@ def _round(tree: Path, args: argparse.Namespace, frames: int,
 
 
 def _figures(times: list[float]) -> str:
-    return (f"frames {len(times):4d}  p50 {_percentile(times, 50):5.2f}  "
-            f"p95 {_percentile(times, 95):5.2f}  max {max(times):6.2f} ms")
+    return (f"frames {len(times):4d}  p50 {percentile(times, 50):5.2f}  "
+            f"p95 {percentile(times, 95):5.2f}  max {max(times):6.2f} ms")
 
 
 def main() -> int:
@@ -210,22 +204,22 @@ def main() -> int:
                 print(f"{name:8s} {viewport:9s} some round measured nothing")
                 verdicts.append(None)
                 continue
-            p95s = [_percentile(ts, 95) for ts in per_round]
-            ok = _percentile(pooled, 95) < TARGET_MS
+            p95s = [percentile(ts, 95) for ts in per_round]
+            ok = percentile(pooled, 95) < TARGET_MS
             if name == "subject":
                 verdicts.append(ok)
             print(f"{name:8s} {viewport:9s} {_figures(pooled)}  (p95 {min(p95s):.2f}-"
                   f"{max(p95s):.2f})  {'PASS' if ok else 'FAIL'} (p95 < {TARGET_MS:g} ms)")
     if "baseline" in trees:
         for viewport in times["subject"]:
-            pairs = [(_percentile(s, 95), _percentile(b, 95))
+            pairs = [(percentile(s, 95), percentile(b, 95))
                      for s, b in zip(times["subject"][viewport], times["baseline"][viewport],
                                      strict=True)
                      if s and b]
             if pairs:
                 ratios = [s / b for s, b in pairs]
                 print(f"ratio subject/baseline p95 {viewport}: median "
-                      f"{_percentile(ratios, 50):.2f} (rounds {min(ratios):.2f}-"
+                      f"{percentile(ratios, 50):.2f} (rounds {min(ratios):.2f}-"
                       f"{max(ratios):.2f})")
     if not verdicts or any(v is None for v in verdicts):
         return 2

@@ -55,6 +55,7 @@ import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from bench.figures import percentile
 from l4mon.alerts.model import Alert
 from l4mon.store.journal import Journal, open_journal
 from telemetry.topics import event_topic
@@ -78,15 +79,6 @@ TARGET_FAILOVER_S = 2.0
 #: Opens a journal for one run: (the journal, what removes it afterwards).
 Opener = Callable[[int], tuple[Journal, Callable[[], None]]]
 
-
-def _percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = (len(ordered) - 1) * q / 100
-    low = int(rank)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
 # -- the pair ----------------------------------------------------------------------------------
@@ -605,11 +597,11 @@ def _summary(kills: list[Kill], counts: Counts, log: OperatorLog, dropped: dict[
           and worst < TARGET_FAILOVER_S * 1000 and lost == 0 and dup == 0 and actions_lost == 0)
     print(f"\nkills {len(kills)}/{args.kills} in {seconds:.0f} s")
     print(f"failover (kill -9 -> the other's /healthz says leader): p50 "
-          f"{_percentile(times, 50):,.0f} ms, p95 {_percentile(times, 95):,.0f} ms, max "
+          f"{percentile(times, 50):,.0f} ms, p95 {percentile(times, 95):,.0f} ms, max "
           f"{worst:,.0f} ms (target < {TARGET_FAILOVER_S * 1000:,.0f} ms); the hub's own "
-          f"after_ms p50 {_percentile(after, 50):,.0f}, max "
+          f"after_ms p50 {percentile(after, 50):,.0f}, max "
           f"{max(after) if after else float('nan'):,.0f}")
-    print(f"rejoin (restart -> standby, caught up): p50 {_percentile(rejoin, 50):.1f} s, max "
+    print(f"rejoin (restart -> standby, caught up): p50 {percentile(rejoin, 50):.1f} s, max "
           f"{max(rejoin) if rejoin else float('nan'):.1f} s")
     print(f"events {counts.sent} (every PUBACK: {'yes' if counts.acked_by_broker else 'NO'}), "
           f"alerts {counts.alerts}: lost {lost}, duplicated {dup}")
