@@ -244,17 +244,7 @@ class DriveLogWriter:
         row["topic"] = topic
         row["payload"] = payload
         row["content_type"] = content_type
-        columns = self._columns
-        for name in COLUMNS:
-            columns[name].append(row.get(name))
-        self._rows += 1
-        self._total += 1
-        self._start = recv_time if self._start is None else min(self._start, recv_time)
-        self._end = recv_time if self._end is None else max(self._end, recv_time)
-        if route.kind != "rsu":
-            self._vehicles.add(route.source)
-        if self._rows >= self.rows_per_file:
-            self.flush()
+        self._append(row, recv_time, None if route.kind == "rsu" else route.source)
 
     def add_command(self, recv_time: float, topic: str, payload: bytes, *, kind: str,
                     site: str, vehicle: str, ts: float, what: str, command_id: str) -> None:
@@ -264,6 +254,11 @@ class DriveLogWriter:
         row = {"recv_time": recv_time, "kind": kind, "site": site, "source": vehicle,
                "ts": ts, "event_kind": what, "detail": command_id, "topic": topic,
                "payload": payload}
+        self._append(row, recv_time, None)
+
+    def _append(self, row: dict[str, object], recv_time: float, vehicle: str | None) -> None:
+        """One row into the columns; ``vehicle`` counted as one the log holds (a command's
+        vehicle is not: it was heard, or not, by its own telemetry)."""
         columns = self._columns
         for name in COLUMNS:
             columns[name].append(row.get(name))
@@ -271,6 +266,8 @@ class DriveLogWriter:
         self._total += 1
         self._start = recv_time if self._start is None else min(self._start, recv_time)
         self._end = recv_time if self._end is None else max(self._end, recv_time)
+        if vehicle is not None:
+            self._vehicles.add(vehicle)
         if self._rows >= self.rows_per_file:
             self.flush()
 
