@@ -220,3 +220,27 @@ def running_hub(broker: Broker, workdir: Path, *, token: str = TEST_TOKEN,
         yield hub
     finally:
         stop_hub(hub)
+
+
+@contextlib.contextmanager
+def running_pair(broker: Broker, journal_url: str, tmp_path: Path,
+                 config: Callable[[Path, str, list[int]], Path]
+                 ) -> Iterator[tuple[HubProcess, HubProcess, list[int]]]:
+    """Hub a, started first (so it leads), and hub b, on one PostgreSQL journal, each with
+    the config ``config(tmp_path, name, ports)`` writes; both stopped at the end, whatever
+    the test did to them (a killed leader included)."""
+    ports = [free_port(), free_port()]
+    args = ["--journal", journal_url]
+    a = launch_hub(broker, config(tmp_path, "a", ports), tmp_path / "a.log", ports[0],
+                   extra_args=args)
+    b: HubProcess | None = None
+    try:
+        b = launch_hub(broker, config(tmp_path, "b", ports), tmp_path / "b.log", ports[1],
+                       extra_args=args)
+        yield a, b, ports
+    finally:
+        if a.proc.poll() is None:
+            a.proc.kill()
+        stop_hub(a)
+        if b is not None:
+            stop_hub(b)

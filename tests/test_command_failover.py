@@ -22,8 +22,8 @@ import psycopg
 import pytest
 
 from telemetry.commands import decode_command
-from testing.broker import Broker, free_port
-from testing.hub import HubProcess, launch_hub, stop_hub, write_hub_config
+from testing.broker import Broker
+from testing.hub import HubProcess, running_pair, write_hub_config
 from tests.test_commands import MuteVehicle
 
 pytestmark = pytest.mark.mqtt
@@ -40,21 +40,8 @@ def _config(tmp_path: Path, name: str, ports: list[int]) -> Path:
 
 @contextlib.contextmanager
 def _pair(broker: Broker, pg_url: str, tmp_path: Path) -> Iterator[tuple[HubProcess, HubProcess]]:
-    ports = [free_port(), free_port()]
-    args = ["--journal", pg_url]
-    a = launch_hub(broker, _config(tmp_path, "a", ports), tmp_path / "a.log", ports[0],
-                   extra_args=args)
-    b: HubProcess | None = None
-    try:
-        b = launch_hub(broker, _config(tmp_path, "b", ports), tmp_path / "b.log", ports[1],
-                       extra_args=args)
+    with running_pair(broker, pg_url, tmp_path, _config) as (a, b, _ports):
         yield a, b
-    finally:
-        if a.proc.poll() is None:
-            a.proc.kill()
-        stop_hub(a)
-        if b is not None:
-            stop_hub(b)
 
 
 def _role(hub: HubProcess) -> str | None:

@@ -31,7 +31,15 @@ from telemetry.topics import event_topic
 from telemetry.wire import VehicleEvent
 from testing.broker import Broker, free_port
 from testing.demo import chromium_page
-from testing.hub import ROOT, TEST_TOKEN, HubProcess, launch_hub, stop_hub, write_hub_config
+from testing.hub import (
+    ROOT,
+    TEST_TOKEN,
+    HubProcess,
+    launch_hub,
+    running_pair,
+    stop_hub,
+    write_hub_config,
+)
 from tests.mqtt_publish import Publisher
 from tests.parts import needs
 from tests.test_alert_engine import T0, Rig
@@ -233,27 +241,12 @@ def _config(tmp_path: Path, name: str, ports: list[int]) -> Path:
         f'[mqtt]\nclient_id = "l4mon-{name}"\n[ha]\npeers = [{peers}]\npoll_interval_s = 0.2'))
 
 
-@pytest.mark.mqtt
 @contextlib.contextmanager
 def _two_hubs(broker: Broker, pg_url: str, tmp_path: Path
               ) -> Iterator[tuple[HubProcess, HubProcess, list[int]]]:
-    """Hub a, started first (so it leads), and hub b, on one PostgreSQL journal; both
-    stopped at the end, whatever the test did to them."""
-    ports = [free_port(), free_port()]
-    args = ["--journal", pg_url]
-    a = launch_hub(broker, _config(tmp_path, "a", ports), tmp_path / "a.log", ports[0],
-                   extra_args=args)
-    b: HubProcess | None = None
-    try:
-        b = launch_hub(broker, _config(tmp_path, "b", ports), tmp_path / "b.log", ports[1],
-                       extra_args=args)
-        yield a, b, ports
-    finally:
-        if a.proc.poll() is None:
-            a.proc.kill()
-        stop_hub(a)
-        if b is not None:
-            stop_hub(b)
+    """Hub a (the leader) and hub b on one PostgreSQL journal, with this file's configs."""
+    with running_pair(broker, pg_url, tmp_path, _config) as pair:
+        yield pair
 
 
 def test_two_hubs_one_leads_and_the_standby_takes_over_after_kill_9(
