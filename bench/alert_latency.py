@@ -36,11 +36,11 @@ import gmqtt
 import msgspec
 import websockets
 
-from bench.figures import percentile
 from telemetry.topics import link_topic, state_topic
 from telemetry.wire import LinkSample, VehicleState
 from testing.blaster import start_blaster
 from testing.broker import running_broker
+from testing.figures import percentile
 from testing.hub import ROOT, running_hub
 
 TOKEN = "bench-token-not-secret"

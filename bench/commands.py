@@ -50,13 +50,13 @@ import msgspec
 import paho.mqtt.client as paho
 import websockets
 
-from bench.figures import percentile
 from bench.ha_failover import Pair, _until
 from telemetry.commands import CommandAnswer, answer_topic, decode_command, encode
 from telemetry.topics import PREFIX, state_topic
 from telemetry.wire import VehicleState
 from testing.blaster import start_blaster
 from testing.broker import Broker, free_port, running_broker
+from testing.figures import percentile
 from testing.hub import AUTH, TEST_TOKEN, HubProcess, launch_hub, stop_hub, write_hub_config
 from testing.postgres import PostgresServer
 

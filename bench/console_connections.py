@@ -34,11 +34,11 @@ import httpx
 import msgspec
 import websockets
 
-from bench.figures import percentile
 from l4mon.auth import hash_token
 from telemetry.topics import event_topic, state_topic
 from telemetry.wire import VehicleEvent, VehicleState
 from testing.broker import running_broker
+from testing.figures import percentile
 from testing.hub import TEST_TOKEN, running_hub
 from testing.ws_raw import open_raw
 

@@ -32,9 +32,9 @@ from pathlib import Path
 
 import httpx
 
-from bench.figures import percentile
 from testing.broker import free_port
 from testing.entry import cli
+from testing.figures import percentile
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"

@@ -55,13 +55,13 @@ import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from bench.figures import percentile
 from l4mon.alerts.model import Alert
 from l4mon.store.journal import Journal, open_journal
 from telemetry.topics import event_topic
 from telemetry.wire import VehicleEvent
 from testing.blaster import Variation, start_blaster
 from testing.broker import Broker, free_port
+from testing.figures import percentile
 from testing.hub import AUTH, HubProcess, launch_hub, stop_hub, write_hub_config
 from testing.postgres import PostgresServer
 
