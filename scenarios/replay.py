@@ -43,8 +43,8 @@ from telemetry.window import percentile
 from telemetry.wire import LinkSample
 
 if TYPE_CHECKING:
+    from handover.book import HandoverEntry
     from handover.detect import Failover, Handover
-    from telemetry.fleet import HandoverEntry
 
 #: Called before each batch with the virtual time, so a scenario can pace or inject.
 Hook = Callable[[float], None]
@@ -254,7 +254,7 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
 
     # The live hub, without the live runtime.
     hub = build_hub(cfg, site=site, rules=rules, observe_link=observe_link)
-    hub.fleet.keep_every_record()  # the results list every handover and failover
+    hub.handovers.keep_every_record()  # the results list every handover and failover
     # Recorded commands and answers go through the hub's ingest to a trail: read, never sent.
     trail = CommandTrail(hub.fleet)
     hub.command_messages = trail.take
@@ -337,8 +337,8 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
     alerts = sorted(engine.journal.alerts(limit=sys.maxsize), key=lambda a: a.id)
     return Outcome(hub=hub, start=start, end=last, messages=count, alerts=alerts,
                    links=dict(books), vehicle_time={k: dict(v) for k, v in vehicle_time.items()},
-                   uplink=dict(uplink), handovers=hub.fleet.handovers,
-                   failovers=hub.fleet.failovers, not_measured=frozenset(not_measured),
+                   uplink=dict(uplink), handovers=hub.handovers.kept,
+                   failovers=hub.handovers.failovers, not_measured=frozenset(not_measured),
                    sessions=sessions, retired=retired, commands=trail.rows())
 
 

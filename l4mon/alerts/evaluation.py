@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from handover.book import HandoverEntry
 from l4mon.alerts.facts import (
     RECENT_S,
     EventFacts,
@@ -25,7 +26,7 @@ from l4mon.alerts.model import (
 )
 from l4mon.alerts.rules import Rule
 from l4mon.alerts.tracks import Key, Track
-from telemetry.fleet import Fleet, HandoverEntry
+from telemetry.fleet import Fleet
 from telemetry.vehicle import OFFLINE, OUT_OF_SERVICE, VehicleTrack
 from telemetry.wire import VehicleEvent
 
