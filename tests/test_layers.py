@@ -171,19 +171,10 @@ STILL_LONG: dict[str, str] = {
                                                 "so its self-check covers all of it",
     "l4mon.faces.cli.build_parser": "one declarative table of the commands and their flags",
     "l4mon.faces.api.alerts.routes": "one table of the alert routes over the engine",
-    "scenarios.replay.run": "changed on another branch of the same issue (the replay hot path)",
-    "scenarios.replay.kpis": "changed on another branch of the same issue (the replay hot path)",
-    "l4mon.faces.report.build.build_report":
-        "changed on another branch of the same issue (reports)",
-    "l4mon.faces.report.charts.site_map": "changed on another branch of the same issue (reports)",
-    "l4mon.faces.report.linkmap_section._panel": "changed on another branch of the same issue "
-                                           "(reports)",
-    "scenarios.importers.import_files": "not split yet",
-    "scenarios.importers.mapped_spec._checked": "not split yet",
-    "scenarios.sim.fleet._vehicle_tick": "not split yet; a split must keep the order of its "
-                                         "random draws (tests/test_simfleet.py pins the bytes)",
-    "scenarios.sim.radio.measure": "not split yet; a split must keep the order of its random "
-                                   "draws (tests/test_simfleet.py pins the bytes)",
+    "scenarios.sim.fleet._vehicle_tick": "one tick's random draws in one visible order: "
+                                         "tests/test_simfleet.py pins the bytes they make",
+    "scenarios.sim.radio.measure": "one sample's random draws in one visible order: "
+                                   "tests/test_simfleet.py pins the bytes they make",
 }
 
 
