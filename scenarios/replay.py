@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from handover.intersections import rates, returns_within
-from l4mon.alerts.model import Alert
 from l4mon.alerts.rules import Rule
 from l4mon.assembly import build_hub
 from l4mon.clock import ManualClock
 from l4mon.commands.trail import CommandTrail
 from l4mon.config import HubConfig, config_from_dict
 from l4mon.hub import Hub
+from l4mon.records.alert import Alert
 from telemetry.drivelog import Delivery
 from telemetry.link import SampleObserver
 from telemetry.linkstate import STATES

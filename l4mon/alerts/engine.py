@@ -29,12 +29,12 @@ from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.evaluation import Evaluation
 from l4mon.alerts.incidents import IncidentBook
 from l4mon.alerts.lifecycle import Lifecycle
-from l4mon.alerts.model import (
-    Alert,
-)
 from l4mon.alerts.rules import Rule, RuleSet, runbooks
 from l4mon.alerts.standby import DEFERRED_MAX, Deferred, Standby
 from l4mon.alerts.tracks import Causes, Key, Listener, Track
+from l4mon.records.alert import (
+    Alert,
+)
 from l4mon.store.journal import Journal
 from l4mon.store.keeper import JournalKeeper
 

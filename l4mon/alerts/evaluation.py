@@ -21,11 +21,11 @@ from l4mon.alerts.facts import (
     VehicleFacts,
 )
 from l4mon.alerts.lifecycle import EVICTED_ACTOR, SERVICE_ACTOR
-from l4mon.alerts.model import (
-    Alert,
-)
 from l4mon.alerts.rules import Rule
 from l4mon.alerts.tracks import Key, Track
+from l4mon.records.alert import (
+    Alert,
+)
 from telemetry.fleet import Fleet
 from telemetry.vehicle import OFFLINE, OUT_OF_SERVICE, VehicleTrack
 from telemetry.wire import VehicleEvent

@@ -9,15 +9,15 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from l4mon.alerts.model import (
+from l4mon.alerts.rules import Rule
+from l4mon.alerts.tracks import Key, Track
+from l4mon.records.alert import (
     T_RAISED,
     T_REOPENED,
     T_RESOLVED,
     Alert,
     Transition,
 )
-from l4mon.alerts.rules import Rule
-from l4mon.alerts.tracks import Key, Track
 
 if TYPE_CHECKING:
     pass
