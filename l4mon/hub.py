@@ -116,8 +116,10 @@ class Hub:
         self._tick_cost = 0.0
         #: Whether the hub can see each site (l4mon/site_watch.py): judged first at each tick.
         self.feed = FeedWatch(config.feed)
-        #: Takes messages on command topics (vehicles' answers: l4mon/commands/service.py);
-        #: None where the hub sends no commands (a replay): they are counted and left alone.
+        #: Takes messages on command topics (vehicles' answers). Bound late on purpose, by
+        #: whoever runs the hub: the live runtime (to the command service, built after the
+        #: hub) or a replay (to a CommandTrail, which reads this hub's fleet); None: they are
+        #: counted and left alone.
         self.command_messages: Callable[[str, bytes, float], None] | None = None
         self.command_messages_ignored = 0
 
