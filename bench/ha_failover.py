@@ -55,7 +55,7 @@ import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from l4mon.alerts.model import Alert
+from l4mon.records.alert import Alert
 from l4mon.store.journal import Journal, open_journal
 from telemetry.topics import event_topic
 from telemetry.wire import VehicleEvent

@@ -72,7 +72,7 @@ def run_once(config: HubConfig, steps: list[tuple[float, list]], batch: int,
             hub.tick(t)
             tick_s += time.process_time() - started
             next_tick += TICK_S
-    handovers = sum(hub.fleet.handover_counts.values())
+    handovers = sum(hub.handovers.counts.values())
     assert hub.accepted == messages, (hub.accepted, messages)
     return ingest_s, tick_s, messages, handovers
 

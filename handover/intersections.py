@@ -27,7 +27,8 @@ from telemetry.window import percentile
 if TYPE_CHECKING:
     import numpy as np
 
-    from telemetry.fleet import Fleet, HandoverEntry
+    from handover.book import HandoverEntry
+    from telemetry.fleet import Fleet
     from telemetry.site import Intersection, Site
 
 #: Interruptions kept per (intersection, link) for percentiles: a live hub runs for months.

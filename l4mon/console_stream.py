@@ -22,9 +22,9 @@ from typing import Any
 import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from l4mon.alerts.model import Alert, Transition
 from l4mon.config import ConsoleSettings
 from l4mon.console_socket import SocketCounts
+from l4mon.records.alert import Alert, Transition
 from l4mon.seats import Seats
 from l4mon.store.journal import JournalError
 

@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import msgspec
 
-from handover.detect import FailoverTracker
+from handover.book import HandoverBook
 from handover.intersections import IntersectionBook
 from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.engine import AlertEngine
@@ -73,12 +73,14 @@ class Hub:
         #: Handovers and link health per intersection of the site (none without a site).
         self.intersections = book = IntersectionBook(
             site, hotspot_window_s=config.handover.hotspot_window_s)
+        #: The handover and failover log (handover/book.py): the API's, and a replay's results.
+        self.handovers = handovers = HandoverBook(book.zones.at)
         detect = config.handover
         self.fleet = Fleet(thresholds=config.links, limits=config.fleet,
                            watch_link=detect.tracker if detect.enabled else None,
-                           watch_failover=FailoverTracker, register=register,
-                           alerts_of=self._alerts_of, on_evict=self._evicted,
-                           zone_at=book.zones.at, observe_link=observe_link)
+                           on_final=handovers.keep, on_judged=handovers.link_judged,
+                           register=register, alerts_of=self._alerts_of,
+                           on_evict=self._evicted, observe_link=observe_link)
         #: Vehicles with open alerts, as the alert engine last said (built when the fleet
         #: asks about a newcomer, dropped at each batch and tick: alerts change only then).
         self._alerting: dict[str, int] | None = None
@@ -114,8 +116,10 @@ class Hub:
         self._tick_cost = 0.0
         #: Whether the hub can see each site (l4mon/site_watch.py): judged first at each tick.
         self.feed = FeedWatch(config.feed)
-        #: Takes messages on command topics (vehicles' answers: l4mon/commands/service.py);
-        #: None where the hub sends no commands (a replay): they are counted and left alone.
+        #: Takes messages on command topics (vehicles' answers). Bound late on purpose, by
+        #: whoever runs the hub: the live runtime (to the command service, built after the
+        #: hub) or a replay (to a CommandTrail, which reads this hub's fleet); None: they are
+        #: counted and left alone.
         self.command_messages: Callable[[str, bytes, float], None] | None = None
         self.command_messages_ignored = 0
         #: The hub hears answers on a command connection of its own (l4mon/commands/
@@ -222,7 +226,7 @@ class Hub:
             changes, vehicle.unseen_service = vehicle.unseen_service, []
             for _, status, reason in changes:
                 if status != OFFLINE:
-                    fleet.service_changed(vid)
+                    self.handovers.forget(vid)
                 self.alerts.on_service(now, vehicle, status, reason)
 
     def _admit(self, topic: str, payload: bytes, content_type: str | None,
@@ -261,8 +265,9 @@ class Hub:
         return self._alerting.get(vehicle, NO_ALERT)
 
     def _evicted(self, vehicle: VehicleTrack, now: float, why: str) -> None:
-        """The fleet let a vehicle go: its topics' handlers, its place in the intersection
-        book and its alerts (resolved, journaled) go with it."""
+        """The fleet let a vehicle go: its topics' handlers, its failover watch, its place in
+        the intersection book and its alerts (resolved, journaled) go with it."""
+        self.handovers.forget(vehicle.id)
         for topic in self._topics_of.pop(vehicle.id, ()):
             self._bindings.pop(topic, None)
         self.intersections.forget(vehicle.id)
@@ -368,7 +373,7 @@ class Hub:
         self._take_handovers(now)
 
     def _take_handovers(self, now: float) -> None:
-        fresh = self.fleet.take_fresh_handovers()
+        fresh = self.handovers.take_fresh()
         if not fresh:
             return
         self.intersections.add_handovers(fresh)
@@ -386,6 +391,7 @@ class Hub:
         this: a silent fleet is something an operator must see."""
         self.drain_handovers(now)
         retired = self.fleet.end_session()
+        self.handovers.end_session()
         self._bindings.clear()  # they hold the retired tracks' handlers
         self.intersections.end_session()
         self.alerts.end_session()

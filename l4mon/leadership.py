@@ -101,7 +101,7 @@ class Leadership:
         self.follower = JournalFollower(engine)
         self._stepped = False
         self._refused_at: float | None = None  # monotonic time of the last refused attempt
-        engine.leading = False  # until the lock says otherwise
+        engine.stand_by()  # until the lock says otherwise
         engine.defer_s = settings.defer_s
         lock.prepare_leadership()
 
@@ -215,7 +215,6 @@ class Leadership:
             return
         self.engine.rejoin(self.clock.now())
         self.follower.last_seq = self.engine.restored_seq
-        self.engine.leading = False
         self.role = STANDBY
         self.leader_since = None
         try:

@@ -14,13 +14,13 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from l4mon.alerts.model import SEVERITY_RANK
 from l4mon.commands.service import REASONS as COMMAND_REASONS
 from l4mon.console_stream import Broadcaster
 from l4mon.hub import INTERNAL_ERROR, Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt_status import MqttStatus
 from l4mon.recorder import Recorder
+from l4mon.records.alert import SEVERITY_RANK
 from telemetry.decode import REASONS
 from telemetry.fleet import REASONS as FLEET_REASONS
 from telemetry.ranges import LINK_RANGES

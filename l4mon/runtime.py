@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from l4mon import views
-from l4mon.alerts.model import Alert, Transition
 from l4mon.auth import TokenStore
 from l4mon.clock import Clock
 from l4mon.commands.service import wire
@@ -28,15 +27,16 @@ from l4mon.history import History
 from l4mon.hub import Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt_status import MqttStatus
+from l4mon.records.alert import Alert, Transition
 from l4mon.store.journal import JournalError
 from l4mon.types import Batch, Spawn
 
 if TYPE_CHECKING:
-    from l4mon.commands.model import CommandRecord
     from l4mon.commands.service import CommandService
     from l4mon.demo import DemoFleet
     from l4mon.leadership import Leadership
     from l4mon.recorder import Recorder
+    from l4mon.records.command import CommandRecord
     from telemetry.site import Site
 
 log = logging.getLogger("l4mon")

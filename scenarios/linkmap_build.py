@@ -36,8 +36,8 @@ from telemetry.sessions import SESSION_GAP_S
 from telemetry.wire import LinkSample
 
 if TYPE_CHECKING:
+    from handover.book import HandoverEntry
     from l4mon.hub import Hub
-    from telemetry.fleet import HandoverEntry
     from telemetry.vehicle import VehicleTrack
 
 #: A position older than this places nothing (3 s: three G-NetTrack rows, 25 m at 30 km/h).

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from handover.intersections import rates, returns_within
-from l4mon.alerts.model import Alert
 from l4mon.alerts.rules import Rule
 from l4mon.assembly import build_hub
 from l4mon.clock import ManualClock
 from l4mon.commands.trail import CommandTrail
 from l4mon.config import HubConfig, config_from_dict
 from l4mon.hub import Hub
+from l4mon.records.alert import Alert
 from telemetry.drivelog import Delivery
 from telemetry.link import SampleObserver
 from telemetry.linkstate import STATES
@@ -43,8 +43,8 @@ from telemetry.window import percentile
 from telemetry.wire import LinkSample
 
 if TYPE_CHECKING:
+    from handover.book import HandoverEntry
     from handover.detect import Failover, Handover
-    from telemetry.fleet import HandoverEntry
 
 #: Called before each batch with the virtual time, so a scenario can pace or inject.
 Hook = Callable[[float], None]
@@ -236,11 +236,7 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
     ``rtt_exact_max`` is the per-link cap on exact RTT percentiles (``RTT_EXACT_MAX``);
     ``watcher`` is told of every sample and tick (it decides nothing).
     """
-    base = config or HubConfig()
-    data = _as_dict(base)
-    data["alerts"]["journal"] = journal
-    data["handover"]["enabled"] = True  # validators need them; replay has the time
-    cfg = config_from_dict(data)
+    cfg = _replay_config(config or HubConfig(), journal)
     clock = ManualClock(0.0)
     books: dict[tuple[str, str], LinkBooks] = defaultdict(
         lambda: LinkBooks(rtts=Quantiles(rtt_exact_max)))
@@ -254,64 +250,126 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
 
     # The live hub, without the live runtime.
     hub = build_hub(cfg, site=site, rules=rules, observe_link=observe_link)
-    hub.fleet.keep_every_record()  # the results list every handover and failover
+    hub.handovers.keep_every_record()  # the results list every handover and failover
     # Recorded commands and answers go through the hub's ingest to a trail: read, never sent.
     trail = CommandTrail(hub.fleet)
     hub.command_messages = trail.take
-    interval = cfg.ingest.eval_interval_s
     if watcher is not None:
         watcher.attach(hub)
-    vehicle_time: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-    uplink: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
-    ul_max_age_s = cfg.links.window_s
-    required = cfg.requirements.ul_requirement
-    start: float | None = None
-    next_tick = 0.0
-    last = 0.0
-    count = 0
-    sessions: list[Session] = []
-    retired: list[VehicleTrack] = []
+    ticker = _Ticker(hub, clock, books, cfg, watcher)
+    fed = _feed(deliveries, hub, clock, ticker, before_batch, settle_s, session_gap_s)
+    last = fed.last
+    ticker.run_to(last + settle_s)
+    hub.drain_handovers(last + settle_s)
+    fed.sessions[-1].close(last, hub.fleet.vehicles)
+    for book in books.values():
+        book.settle()
+    # All of them (a day's link-state alerts of a report's replay can pass any fixed limit).
+    alerts = sorted(hub.alerts.journal.alerts(limit=sys.maxsize), key=lambda a: a.id)
+    return Outcome(hub=hub, start=fed.start, end=last, messages=fed.count, alerts=alerts,
+                   links=dict(books),
+                   vehicle_time={k: dict(v) for k, v in ticker.vehicle_time.items()},
+                   uplink=dict(ticker.uplink), handovers=hub.handovers.kept,
+                   failovers=hub.handovers.failovers, not_measured=frozenset(not_measured),
+                   sessions=fed.sessions, retired=fed.retired, commands=trail.rows())
 
-    def tick(now: float) -> None:
-        clock.set(now)
-        hub.tick(now)
-        for vid, vehicle in hub.fleet.vehicles.items():
+
+def _replay_config(base: HubConfig, journal: str) -> HubConfig:
+    """The hub's configuration for a replay: its journal, and handover detection on."""
+    data = _as_dict(base)
+    data["alerts"]["journal"] = journal
+    data["handover"]["enabled"] = True  # validators need them; replay has the time
+    return config_from_dict(data)
+
+
+class _Ticker:
+    """The replay's clock ticks, every ``eval_interval_s`` of its time: each moves the hub on
+    and adds the interval to the time books (link states, connectivity, uplink judged/met)."""
+
+    def __init__(self, hub: Hub, clock: ManualClock,
+                 books: dict[tuple[str, str], LinkBooks], cfg: HubConfig,
+                 watcher: Watcher | None) -> None:
+        self.hub = hub
+        self.clock = clock
+        self.books = books
+        self.watcher = watcher
+        self.interval = cfg.ingest.eval_interval_s
+        self.ul_max_age_s = cfg.links.window_s
+        self.required = cfg.requirements.ul_requirement
+        self.vehicle_time: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+        #: vehicle → [time judged, time measured against a requirement, time it was met]
+        self.uplink: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0])
+        self.next = 0.0
+
+    def start_at(self, at: float) -> None:
+        """A session starts at ``at``: the next tick is the interval's next multiple."""
+        self.next = math.floor(at / self.interval) * self.interval + self.interval
+
+    def run_to(self, end: float) -> None:
+        """Every tick due up to ``end``, in order."""
+        while self.next <= end:
+            self.tick(self.next)
+            self.next += self.interval
+
+    def tick(self, now: float) -> None:
+        self.clock.set(now)
+        self.hub.tick(now)
+        interval = self.interval
+        for vid, vehicle in self.hub.fleet.vehicles.items():
             if not vehicle.serving:
                 continue  # out of service (its drive ended): no time of any kind counts
-            vehicle_time[vid][vehicle.connectivity] += interval
+            self.vehicle_time[vid][vehicle.connectivity] += interval
             for name, link in vehicle.links.items():
-                books[(vid, name)].time_in[link.health.state] += interval
+                self.books[(vid, name)].time_in[link.health.state] += interval
             if vehicle.links:  # judged as the alert rule judges it (links_total > 0)
-                book = uplink[vid]
+                book = self.uplink[vid]
                 book[0] += interval
-                usable = vehicle.ul_kbps_usable(now, ul_max_age_s)
-                need = required(vid)
+                usable = vehicle.ul_kbps_usable(now, self.ul_max_age_s)
+                need = self.required(vid)
                 # Not measured, or no requirement: not judged, neither met nor missed.
                 if usable is not None and need is not None:
                     book[1] += interval
                     if usable >= need:
                         book[2] += interval
-        if watcher is not None:
-            watcher.tick(now, interval)
+        if self.watcher is not None:
+            self.watcher.tick(now, interval)
 
+
+@dataclass
+class _Fed:
+    """What feeding the input gave: its first and last time, messages, sessions, and the
+    vehicles retired at each session's end."""
+
+    start: float
+    last: float
+    count: int
+    sessions: list[Session]
+    retired: list[VehicleTrack]
+
+
+def _feed(deliveries: Iterable[Delivery], hub: Hub, clock: ManualClock, ticker: _Ticker,
+          before_batch: Hook | None, settle_s: float, session_gap_s: float) -> _Fed:
+    """Every batch into the hub at its receive time, the ticks due before it first; a gap
+    longer than ``session_gap_s`` closes the session as a replay's end."""
+    start: float | None = None
+    last = 0.0
+    count = 0
+    sessions: list[Session] = []
+    retired: list[VehicleTrack] = []
     for at, batch in batches(deliveries):
         if start is None or at - last > session_gap_s:
             if start is None:
                 start = at
             else:  # the drive before ended at ``last``: close it as a replay's end
-                while next_tick <= last + settle_s:
-                    tick(next_tick)
-                    next_tick += interval
+                ticker.run_to(last + settle_s)
                 sessions[-1].close(last, hub.fleet.vehicles)
                 retired += hub.end_session(last + settle_s)
             sessions.append(Session(start=at))
             clock.set(at)
-            next_tick = math.floor(at / interval) * interval + interval
+            ticker.start_at(at)
         if at < last:
             raise ValueError(f"deliveries out of order at {at} (after {last})")
-        while next_tick <= at:
-            tick(next_tick)
-            next_tick += interval
+        ticker.run_to(at)
         if before_batch is not None:
             before_batch(at)
         if last and at > last and sessions[-1].messages and hub.fleet.anyone_serving:
@@ -323,23 +381,7 @@ def run(deliveries: Iterable[Delivery], *, config: HubConfig | None = None,
         last = at
     if start is None:
         raise ValueError("nothing to replay: the input has no messages")
-    settle = settle_s
-    while next_tick <= last + settle:
-        tick(next_tick)
-        next_tick += interval
-    hub.drain_handovers(last + settle)
-    sessions[-1].close(last, hub.fleet.vehicles)
-    for book in books.values():
-        book.settle()
-    engine = hub.alerts
-    assert engine is not None
-    # All of them (a day's link-state alerts of a report's replay can pass any fixed limit).
-    alerts = sorted(engine.journal.alerts(limit=sys.maxsize), key=lambda a: a.id)
-    return Outcome(hub=hub, start=start, end=last, messages=count, alerts=alerts,
-                   links=dict(books), vehicle_time={k: dict(v) for k, v in vehicle_time.items()},
-                   uplink=dict(uplink), handovers=hub.fleet.handovers,
-                   failovers=hub.fleet.failovers, not_measured=frozenset(not_measured),
-                   sessions=sessions, retired=retired, commands=trail.rows())
+    return _Fed(start, last, count, sessions, retired)
 
 
 def _tee(book: LinkBooks, watcher: Watcher, vehicle: str, link: str
@@ -367,90 +409,106 @@ def kpis(outcome: Outcome) -> dict[str, Any]:
     for v, f in outcome.failovers:
         failovers[v].append(f)
     for vid, tracks in sorted(outcome.tracks().items()):
-        times = outcome.vehicle_time.get(vid, {})
-        in_service = sum(times.values())
-        # Availability over the time the vehicle's connectivity was known: the instant
-        # before its first link is judged (a drive's start) is neither up nor down.
-        known = in_service - times.get("unknown", 0.0)
-        links = {}
-        for name in sorted({name for t in tracks for name in t.links}):
-            # One track per session the vehicle drove in: its counters add up.
-            mine = [t.links[name] for t in tracks if name in t.links]
-            received = sum(link.seq.received for link in mine)
-            lost = sum(link.seq.lost for link in mine)
-            book = outcome.links.get((vid, name), LinkBooks())
-            p50, p95, p99 = book.rtts.percentiles(50, 95, 99)
-            o50, o95, o99 = book.owd.percentiles(50, 95, 99)
-            probes = len(book.rtts) + book.timeouts
-            span = sum(book.time_in.values()) - book.time_in["unknown"]  # known: as above
-            made = handovers.get((vid, name), [])
-            kinds = Counter(h.kind for h in made)
-            gaps = sorted(h.interruption_ms for h in made)
-            links[name] = {
-                "handovers": len(made),
-                "handovers_by_kind": dict(sorted(kinds.items())),
-                "handover_success_rate": _r(kinds["success"] / len(made), 6) if made else None,
-                "ping_pong_rate": _r(kinds["ping_pong"] / len(made), 6) if made else None,
-                "ping_pong_rate_by_window": {
-                    k: None if v is None else _r(v, 6)
-                    for k, v in rates(returns_within(made), len(made)).items()},
-                "interruption_p50_ms": _r(percentile(gaps, 50)),
-                "interruption_p95_ms": _r(percentile(gaps, 95)),
-                "interruption_max_ms": _r(gaps[-1]) if gaps else None,
-                "samples": received,
-                # Coverage: what was measured at all. 0 probes: RTT not measured (every RTT
-                # figure None), never "all timed out".
-                "probes": probes, "probe_timeouts": book.timeouts,
-                "rtt_coverage": _r(probes / received, 6) if received else None,
-                "rtt_p50_ms": _r(p50), "rtt_p95_ms": _r(p95), "rtt_p99_ms": _r(p99),
-                # Exact up to RTT_EXACT_MAX answered probes of the link, then a sketch's.
-                "rtt_percentiles": EXACT if book.rtts.exact else APPROXIMATE,
-                # Every percentile of this link (RTT, one-way; interruptions are always
-                # exact) an exact order statistic: the one rule the report's tables follow.
-                "exact": book.rtts.exact and book.owd.exact,
-                # Only from samples with a sender clock (docs/protocol.md): None without one.
-                "owd_samples": len(book.owd),
-                "owd_p50_ms": _r(o50), "owd_p95_ms": _r(o95), "owd_p99_ms": _r(o99),
-                # An import's seq is its row number: its gaps are skipped rows, not loss.
-                "loss_ratio": None if "loss" in outcome.not_measured
-                else _r(lost / (received + lost), 6) if received + lost else 0.0,
-                "availability": _r((book.time_in["ok"] + book.time_in["degraded"]) / span, 6)
-                if span > 0 else None,
-                "time_in_state_s": {k: _r(v, 3) for k, v in book.time_in.items() if v},
-                "ul_samples": book.ul.n, "ul_kbps_mean": _r(book.ul.value()),
-                "dl_samples": book.dl.n, "dl_kbps_mean": _r(book.dl.value()),
-                "cell_changes": sum(link.cell_changes for link in mine),
-                # Figures outside their physical range (a logger's marker), set to None by
-                # the hub: {field: {reason: count}} (telemetry/ranges.py).
-                "fields_not_measured": merged(link.fields_not_measured for link in mine),
-            }
-        with_links, judged, met = outcome.uplink.get(vid, (0.0, 0.0, 0.0))
-        events = failovers.get(vid, [])
-        over = sorted(f.failover_s for f in events if f.failover_s is not None)
-        out[vid] = {
-            # Failover (docs/handover.md): a link became unusable; how long until another
-            # carried the vehicle, and how long it had no usable link at all.
-            "failovers": len(events),
-            "failover_s_max": _r(over[-1]) if over else None,
-            "both_unusable_s": _r(sum(f.both_unusable_s for f in events), 3),
-            # Time in service (ticks while it was, drives of an import): its hours.
-            "in_service_s": _r(in_service, 3),
-            "availability": _r((times.get("ok", 0.0) + times.get("degraded", 0.0)
-                                + times.get("one_link_down", 0.0)) / known, 6)
-            if known > 0 else None,
-            "time_all_links_down_s": _r(times.get("all_links_down", 0.0), 3),
-            # The alert rule's figure (ul_kbps_usable >= ul_required_kbps), over the ticks in
-            # which it was measured (every usable link reported its uplink); coverage says how
-            # much of the time with a link that was. None when never: not measured.
-            # The requirement it was judged against (0: none), so a reader of the results
-            # can tell "no requirement" from "not measured".
-            "ul_required_kbps": outcome.hub.config.requirements.ul_required(vid),
-            "ul_requirement_judged_s": _r(judged, 3),
-            "ul_requirement_coverage": _r(judged / with_links, 6) if with_links else None,
-            "ul_requirement_met": _r(met / judged, 6) if judged else None,
-            "links": links,
-        }
+        links = {name: _link_kpis(outcome, vid, name, tracks, handovers.get((vid, name), []))
+                 for name in sorted({name for t in tracks for name in t.links})}
+        out[vid] = _vehicle_kpis(outcome, vid, failovers.get(vid, []), links)
     return out
+
+
+def _vehicle_kpis(outcome: Outcome, vid: str, events: list[Failover],
+                  links: dict[str, Any]) -> dict[str, Any]:
+    """One vehicle's figures: failover, availability, uplink requirement; its links'."""
+    times = outcome.vehicle_time.get(vid, {})
+    in_service = sum(times.values())
+    # Availability over the time the vehicle's connectivity was known: the instant
+    # before its first link is judged (a drive's start) is neither up nor down.
+    known = in_service - times.get("unknown", 0.0)
+    with_links, judged, met = outcome.uplink.get(vid, (0.0, 0.0, 0.0))
+    over = sorted(f.failover_s for f in events if f.failover_s is not None)
+    return {
+        # Failover (docs/handover.md): a link became unusable; how long until another
+        # carried the vehicle, and how long it had no usable link at all.
+        "failovers": len(events),
+        "failover_s_max": _r(over[-1]) if over else None,
+        "both_unusable_s": _r(sum(f.both_unusable_s for f in events), 3),
+        # Time in service (ticks while it was, drives of an import): its hours.
+        "in_service_s": _r(in_service, 3),
+        "availability": _r((times.get("ok", 0.0) + times.get("degraded", 0.0)
+                            + times.get("one_link_down", 0.0)) / known, 6)
+        if known > 0 else None,
+        "time_all_links_down_s": _r(times.get("all_links_down", 0.0), 3),
+        # The alert rule's figure (ul_kbps_usable >= ul_required_kbps), over the ticks in
+        # which it was measured (every usable link reported its uplink); coverage says how
+        # much of the time with a link that was. None when never: not measured.
+        # The requirement it was judged against (0: none), so a reader of the results
+        # can tell "no requirement" from "not measured".
+        "ul_required_kbps": outcome.hub.config.requirements.ul_required(vid),
+        "ul_requirement_judged_s": _r(judged, 3),
+        "ul_requirement_coverage": _r(judged / with_links, 6) if with_links else None,
+        "ul_requirement_met": _r(met / judged, 6) if judged else None,
+        "links": links,
+    }
+
+
+def _link_kpis(outcome: Outcome, vid: str, name: str, tracks: list[VehicleTrack],
+               made: list[Handover]) -> dict[str, Any]:
+    """One link's figures over every session the vehicle drove in."""
+    # One track per session the vehicle drove in: its counters add up.
+    mine = [t.links[name] for t in tracks if name in t.links]
+    received = sum(link.seq.received for link in mine)
+    lost = sum(link.seq.lost for link in mine)
+    book = outcome.links.get((vid, name), LinkBooks())
+    p50, p95, p99 = book.rtts.percentiles(50, 95, 99)
+    o50, o95, o99 = book.owd.percentiles(50, 95, 99)
+    probes = len(book.rtts) + book.timeouts
+    span = sum(book.time_in.values()) - book.time_in["unknown"]  # known time only, as for vehicles
+    return {
+        **_handover_kpis(made),
+        "samples": received,
+        # Coverage: what was measured at all. 0 probes: RTT not measured (every RTT
+        # figure None), never "all timed out".
+        "probes": probes, "probe_timeouts": book.timeouts,
+        "rtt_coverage": _r(probes / received, 6) if received else None,
+        "rtt_p50_ms": _r(p50), "rtt_p95_ms": _r(p95), "rtt_p99_ms": _r(p99),
+        # Exact up to RTT_EXACT_MAX answered probes of the link, then a sketch's.
+        "rtt_percentiles": EXACT if book.rtts.exact else APPROXIMATE,
+        # Every percentile of this link (RTT, one-way; interruptions are always
+        # exact) an exact order statistic: the one rule the report's tables follow.
+        "exact": book.rtts.exact and book.owd.exact,
+        # Only from samples with a sender clock (docs/protocol.md): None without one.
+        "owd_samples": len(book.owd),
+        "owd_p50_ms": _r(o50), "owd_p95_ms": _r(o95), "owd_p99_ms": _r(o99),
+        # An import's seq is its row number: its gaps are skipped rows, not loss.
+        "loss_ratio": None if "loss" in outcome.not_measured
+        else _r(lost / (received + lost), 6) if received + lost else 0.0,
+        "availability": _r((book.time_in["ok"] + book.time_in["degraded"]) / span, 6)
+        if span > 0 else None,
+        "time_in_state_s": {k: _r(v, 3) for k, v in book.time_in.items() if v},
+        "ul_samples": book.ul.n, "ul_kbps_mean": _r(book.ul.value()),
+        "dl_samples": book.dl.n, "dl_kbps_mean": _r(book.dl.value()),
+        "cell_changes": sum(link.cell_changes for link in mine),
+        # Figures outside their physical range (a logger's marker), set to None by
+        # the hub: {field: {reason: count}} (telemetry/ranges.py).
+        "fields_not_measured": merged(link.fields_not_measured for link in mine),
+    }
+
+
+def _handover_kpis(made: list[Handover]) -> dict[str, Any]:
+    """A link's handover figures (docs/handover.md), first among its figures."""
+    kinds = Counter(h.kind for h in made)
+    gaps = sorted(h.interruption_ms for h in made)
+    return {
+        "handovers": len(made),
+        "handovers_by_kind": dict(sorted(kinds.items())),
+        "handover_success_rate": _r(kinds["success"] / len(made), 6) if made else None,
+        "ping_pong_rate": _r(kinds["ping_pong"] / len(made), 6) if made else None,
+        "ping_pong_rate_by_window": {
+            k: None if v is None else _r(v, 6)
+            for k, v in rates(returns_within(made), len(made)).items()},
+        "interruption_p50_ms": _r(percentile(gaps, 50)),
+        "interruption_p95_ms": _r(percentile(gaps, 95)),
+        "interruption_max_ms": _r(gaps[-1]) if gaps else None,
+    }
 
 
 def _r(value: float | None, digits: int = 3) -> float | None:

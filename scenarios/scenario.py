@@ -16,10 +16,10 @@ from typing import Annotated, Any, Final, Literal, TypeGuard
 
 import msgspec
 
-from l4mon.alerts.model import SEVERITY_RANK, Alert
 from l4mon.alerts.rules import Group, RuleSet, load_rules
 from l4mon.config import HubConfig, load_config
 from l4mon.context import linkmap_for_replay, replay_context, with_linkmap
+from l4mon.records.alert import SEVERITY_RANK, Alert
 from scenarios import replay
 from scenarios.sim import Fault, SimFleet
 from telemetry import codec

@@ -7,14 +7,14 @@ with the hub's clock or the replay clock, so they cannot drift apart.
 from __future__ import annotations
 
 import logging
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import Any, Final, NamedTuple, Protocol
+from typing import Any, Final
 
 import msgspec
 
 from telemetry.link import LinkTrack, LinkWatcher, SampleObserver
-from telemetry.linkstate import DEGRADED, OK, STATES, LinkThresholds
+from telemetry.linkstate import STATES, LinkThresholds
 from telemetry.newcomers import NO_ALERT, Newcomers
 from telemetry.register import RSU, VEHICLE, Register
 from telemetry.sequence import DUPLICATE, NEW, SeqTracker
@@ -28,51 +28,11 @@ log = logging.getLogger("l4mon.fleet")
 #: URGENT new and in need of the hub's attention after this batch.
 Handler = Callable[[Any, float], int]
 
-#: The live hub's handover (and failover) log, newest kept: what the API and console show. 20,000
-#: is over 17 min of a 1,000-vehicle fleet changing cells every ~50 s (the soak's load), more
-#: than a day of a 20-shuttle site; at ~570 bytes a record it stays near 11 MB. Reports read
-#: drive logs, and a replay keeps every record, so nothing else depends on this bound.
-HANDOVERS_KEPT: Final = 20_000
-
-
-class HandoverRecord(Protocol):
-    """What the fleet reads of a final handover record (handover/detect.py ``Handover``):
-    its kind, and where it started and ended, to tag it with the intersection."""
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def lat(self) -> float | None: ...
-
-    @property
-    def lon(self) -> float | None: ...
-
-    @property
-    def end_lat(self) -> float | None: ...
-
-    @property
-    def end_lon(self) -> float | None: ...
-
-
-class FailoverWatcher(Protocol):
-    """Follows whether each of one vehicle's links is usable and reports the failover events
-    that ends (handover/detect.py ``FailoverTracker``)."""
-
-    def observe_state(self, now: float, link: str, usable: bool) -> list[Any]: ...
-
-
-class HandoverEntry(NamedTuple):
-    """A final handover record with whose link it was and the intersection it happened in."""
-
-    vehicle: str
-    link: str
-    intersection: str | None
-    record: Any  # a HandoverRecord: handover/detect.py Handover
-
-
-def _nowhere(lat: float | None, lon: float | None) -> str | None:
-    return None
+#: Told of each handover record that became final: (vehicle, link, record). The record is the
+#: link watcher's (telemetry/link.py ``LinkWatcher``); what it is, the layer above knows.
+RecordFinal = Callable[[str, str, Any], None]
+#: Told of each link whose state the fleet judged changed: (hub time, vehicle, link, state).
+LinkJudged = Callable[[float, str, str, str], None]
 
 
 def _no_alerts(vehicle: str) -> int:
@@ -162,11 +122,11 @@ class Fleet:
     def __init__(self, *, thresholds: LinkThresholds | None = None,
                  limits: FleetLimits | None = None,
                  watch_link: Callable[[], LinkWatcher] | None = None,
-                 watch_failover: Callable[[], FailoverWatcher] | None = None,
+                 on_final: RecordFinal | None = None,
+                 on_judged: LinkJudged | None = None,
                  register: Register | None = None,
                  alerts_of: Callable[[str], int] | None = None,
                  on_evict: Callable[[VehicleTrack, float, str], None] | None = None,
-                 zone_at: Callable[[float | None, float | None], str | None] | None = None,
                  observe_link: Callable[[str, str], SampleObserver] | None = None) -> None:
         self.thresholds = thresholds or LinkThresholds()
         self.limits = limits = limits or FleetLimits()
@@ -189,24 +149,15 @@ class Fleet:
         self._swept_at: float | None = None
         #: The newest time the fleet was given: what a caller without a time means by now.
         self._latest = 0.0
-        #: Builds each new link's watcher (handover detection) and each vehicle's failover
-        #: watcher: given by the hub, which knows the layer above; None: not watched.
+        #: Builds each new link's watcher (handover detection), and is told of its final records
+        #: and of each link judged changed (failover): given by the hub, which knows the layer
+        #: above (handover/book.py); None: not watched, not told.
         self.watch_link = watch_link
-        self.watch_failover = watch_failover
+        self.on_final = on_final
+        self.on_judged = on_judged
         self.vehicles: dict[str, VehicleTrack] = {}
         self.rsus: dict[str, RsuTrack] = {}
         self._links_created = 0
-        #: Handovers whose classification is final, newest last (bounded: reports read the
-        #: drive logs, not this), and how many of each kind there have been.
-        self.handovers: deque[HandoverEntry] = deque(maxlen=HANDOVERS_KEPT)
-        self.handover_counts: Counter[str] = Counter()
-        #: Final records not yet taken by the hub (for the intersection book and alert rules).
-        self.fresh_handovers: list[HandoverEntry] = []
-        #: Failover between each vehicle's links (docs/handover.md), newest last, bounded.
-        self.failovers: deque[tuple[str, Any]] = deque(maxlen=HANDOVERS_KEPT)
-        self._failover: dict[str, FailoverWatcher] = {}
-        #: The intersection a position is in (the hub's, from the site): tags each record.
-        self.zone_at = zone_at or _nowhere
         #: Gives each new link its per-sample observer (vehicle id, link name): a replay's
         #: books. None live.
         self.observe_link = observe_link
@@ -332,13 +283,12 @@ class Fleet:
                                  max_clock_offset_s=lim.max_clock_offset_s,
                                  max_behind_s=lim.max_behind_s):
                     changed.append((vehicle.id, link.name))
-                    self._observe_failover(now, vehicle.id, link.name, link.health.state)
+                    if self.on_judged is not None:
+                        self.on_judged(now, vehicle.id, link.name, link.health.state)
                 if link.clock_suspect != suspect:
                     self._warn_clock(vehicle.id, link)
                 if link.final_handovers:
-                    for record in link.final_handovers:
-                        self._keep(vehicle.id, link.name, record)
-                    link.final_handovers.clear()
+                    self._hand_on(vehicle.id, link.name, link.final_handovers)
             if vehicle.refresh(now, thr):
                 changed.append((vehicle.id, None))
         return changed
@@ -371,13 +321,12 @@ class Fleet:
         return vehicle in self.newcomers.on_probation
 
     def evict(self, vehicle: str, now: float, why: str) -> VehicleTrack | None:
-        """Forget a vehicle (a newcomer never confirmed): its track, its failover watch, its
-        service bookkeeping; the hub is told first (``on_evict``) to drop the rest."""
+        """Forget a vehicle (a newcomer never confirmed): its track, its service bookkeeping;
+        the hub is told first (``on_evict``) to drop the rest (its failover watch among it)."""
         track = self.vehicles.pop(vehicle, None)
         if track is None:
             return None
         self.newcomers.forget(vehicle)
-        self._failover.pop(vehicle, None)
         self.serviced.discard(vehicle)
         if not track.serving:
             self.out_of_service -= 1
@@ -430,19 +379,12 @@ class Fleet:
         """Whether any vehicle is in service (or never said otherwise)."""
         return len(self.vehicles) > self.out_of_service
 
-    def service_changed(self, vehicle: str) -> None:
-        """The vehicle entered or left service: a failover open before is not one after."""
-        self._failover.pop(vehicle, None)
-
     def end_session(self) -> list[VehicleTrack]:
         """Forget every vehicle and RSU (telemetry/sessions.py): the next drive starts with
-        none known. Returns the vehicles retired, whose books a replay still reports. The
-        handover and failover history stays."""
+        none known. Returns the vehicles retired, whose books a replay still reports."""
         retired = list(self.vehicles.values())
         self.vehicles = {}
         self.rsus = {}
-        self._failover = {}
-        self.fresh_handovers = []
         self.serviced = set()
         self.out_of_service = 0
         self.newcomers = Newcomers(rate_per_s=self.limits.new_vehicles_per_s,
@@ -453,45 +395,18 @@ class Fleet:
         return retired
 
     def drain_handovers(self, now: float) -> None:
-        """End of input: collect every handover still waiting for its classification window."""
+        """End of input: hand on every handover still waiting for its classification window."""
         for vehicle in self.vehicles.values():
             for link in vehicle.links.values():
                 drained = link.handovers.drain(now) if link.handovers is not None else []
-                for record in link.final_handovers + drained:
-                    self._keep(vehicle.id, link.name, record)
+                self._hand_on(vehicle.id, link.name, link.final_handovers + drained)
                 link.final_handovers.clear()
 
-    def _keep(self, vehicle: str, link: str, record: HandoverRecord) -> None:
-        zone = self.zone_at(record.lat, record.lon)
-        if zone is None and record.kind == "failure":
-            zone = self.zone_at(record.end_lat, record.end_lon)  # it ended inside one
-        entry = HandoverEntry(vehicle, link, zone, record)
-        self.handovers.append(entry)
-        self.fresh_handovers.append(entry)
-        self.handover_counts[record.kind] += 1
-
-    def _observe_failover(self, now: float, vehicle: str, link: str, state: str) -> None:
-        if self.watch_failover is None:
-            return
-        tracker = self._failover.get(vehicle)
-        if tracker is None:
-            tracker = self._failover[vehicle] = self.watch_failover()
-        for event in tracker.observe_state(now, link, state in (OK, DEGRADED)):
-            self.failovers.append((vehicle, event))
-
-    def take_fresh_handovers(self) -> list[HandoverEntry]:
-        fresh, self.fresh_handovers = self.fresh_handovers, []
-        return fresh
-
-    def keep_every_record(self) -> None:
-        """Keep every handover and failover from now on, not the newest ``HANDOVERS_KEPT``.
-
-        For replays, whose results must list all of a long log's records (growing with the
-        events, not the samples). A live hub never calls this: it runs for months and keeps
-        its bound. Swapping in unbounded deques costs the live path nothing at all.
-        """
-        self.handovers = deque(self.handovers)
-        self.failovers = deque(self.failovers)
+    def _hand_on(self, vehicle: str, link: str, records: list[Any]) -> None:
+        if self.on_final is not None:
+            for record in records:
+                self.on_final(vehicle, link, record)
+        records.clear()
 
     @staticmethod
     def _warn_clock(vehicle: str, link: LinkTrack) -> None:

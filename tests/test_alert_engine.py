@@ -16,12 +16,12 @@ import msgspec
 import pytest
 
 from l4mon.alerts.actions import AlertClosed, AlertNotFound
-from l4mon.alerts.model import Alert, Transition
 from l4mon.alerts.rules import RulesFile, compile_rules, load_rules
 from l4mon.assembly import build_runtime
 from l4mon.clock import ManualClock
 from l4mon.config import HubConfig, IngestSettings
 from l4mon.hub import Hub
+from l4mon.records.alert import Alert, Transition
 from l4mon.store.journal import JournalError, open_journal
 from l4mon.store.keeper import JournalUnavailable
 from telemetry.linkstate import LinkThresholds

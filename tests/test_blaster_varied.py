@@ -116,13 +116,13 @@ def test_cells_change_and_every_change_is_a_successful_handover(driven: dict) ->
     per_link_per_min = len(changes) / (2 * VEHICLES) / (SECONDS / 60)
     assert 0.5 < per_link_per_min < 4.0  # ~every 30 s, never more often than every 15 s
     hub = driven["hub"]
-    counts = hub.fleet.handover_counts
+    counts = hub.handovers.counts
     # Records are final a few seconds after the change (the new cell's first probes).
     settled = sum(t <= driven["end"] - 7.0 for t in changes)
     assert counts.get("success", 0) >= settled
     assert sum(counts.values()) <= len(changes)
     assert set(counts) == {"success"}  # no failure, ping-pong or too-frequent
-    in_junction = [e for e in hub.fleet.handovers if e.intersection is not None]
+    in_junction = [e for e in hub.handovers.kept if e.intersection is not None]
     assert in_junction, "no handover happened inside an intersection zone"
 
 

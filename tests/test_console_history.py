@@ -18,11 +18,11 @@ import httpx
 import msgspec
 import pytest
 
-from l4mon.alerts.model import Alert
 from l4mon.assembly import build_hub, build_runtime
 from l4mon.auth import hash_token
 from l4mon.clock import ManualClock
 from l4mon.config import config_from_dict
+from l4mon.records.alert import Alert
 from l4mon.runtime import Runtime
 from l4mon.store.journal import open_journal
 from telemetry.topics import event_topic

@@ -69,7 +69,7 @@ def _pair(tmp_path: Path, rules: str) -> tuple[Rig, Rig, JournalFollower]:
     """A leader and a standby engine on one journal file, and the standby's follower."""
     journal = tmp_path / "pair.sqlite"
     leader, standby = Rig(journal, rules), Rig(journal, rules)
-    standby.engine.leading = False
+    standby.engine.stand_by()
     return leader, standby, JournalFollower(standby.engine)
 
 
@@ -146,7 +146,7 @@ def test_an_event_delivered_late_after_a_restart_is_not_raised_twice(tmp_path: P
     first = leader.one(vehicle="v4")
     leader.engine.resolve(first.id, "alice", T0 + 5.3, "handled")
     restarted = Rig(tmp_path / "pair.sqlite", TAKEOVER_RULE)  # knows no track of v4
-    restarted.engine.leading = False
+    restarted.engine.stand_by()
     restarted.send(T0 + 7, leader.event_msg(T0 + 5, "v4"))  # queued while it was down
     restarted.send(T0 + 7.5, leader.event_msg(T0 + 7.4, "v5"))  # the leader never saw this
     JournalFollower(restarted.engine).catch_up()

@@ -211,7 +211,7 @@ def test_handover_inside_is_tagged_and_counted_outside_is_not() -> None:
     drive.run(3, at=OUTSIDE, cells={"l5g": "n2", "lte": "e1"})
     drive.run(3, at=OUTSIDE, cells={"l5g": "n2", "lte": "e2"})  # lte hands over outside
     drive.settle()
-    entries = list(hub.fleet.handovers)
+    entries = list(hub.handovers.kept)
     assert [(e.link, e.intersection, e.record.kind) for e in entries] == [
         ("l5g", "ix-a", "success"), ("lte", None, "success")]
     l5g = kpis(hub, "ix-a", "l5g")
@@ -232,8 +232,8 @@ def test_ping_pong_and_failure_rates_and_percentiles_match_numpy() -> None:
     drive.run(2, at=IN_A, cells={"l5g": None, "lte": "e1"})
     drive.run(6, at=IN_A, cells={"l5g": "n3", "lte": "e1"})
     drive.settle()
-    records = [e.record for e in hub.fleet.handovers if e.link == "l5g"]
-    assert all(e.intersection == "ix-a" for e in hub.fleet.handovers)
+    records = [e.record for e in hub.handovers.kept if e.link == "l5g"]
+    assert all(e.intersection == "ix-a" for e in hub.handovers.kept)
     got = kpis(hub, "ix-a", "l5g")
     kinds = [r.kind for r in records]
     assert kinds.count("ping_pong") == 3 and kinds.count("failure") == 1
@@ -328,7 +328,7 @@ def test_the_same_failure_outside_any_intersection_raises_no_handover_alert() ->
     drive.run(5, at=OUTSIDE)
     drive.run(2, at=OUTSIDE, cells={"l5g": None, "lte": "e1"})
     drive.run(7, at=OUTSIDE, cells={"l5g": "n2", "lte": "e1"})
-    assert [e.record.kind for e in hub.fleet.handovers] == ["failure"]
+    assert [e.record.kind for e in hub.handovers.kept] == ["failure"]
     assert not [a for a in hub.alerts.journal.alerts(limit=100)  # type: ignore[union-attr]
                 if a.rule == "handover_failure_in_intersection"]
 
@@ -338,7 +338,7 @@ def test_a_normal_handover_inside_raises_nothing() -> None:
     drive = Drive(hub)
     drive.run(5, at=IN_A)
     drive.run(7, at=IN_A, cells={"l5g": "n2", "lte": "e1"})
-    assert [e.record.kind for e in hub.fleet.handovers] == ["success"]
+    assert [e.record.kind for e in hub.handovers.kept] == ["success"]
     assert not hub.alerts.journal.alerts(limit=100)  # type: ignore[union-attr]
 
 
@@ -405,7 +405,7 @@ def test_an_outage_from_the_zone_edge_through_the_junction_is_the_junctions() ->
     drive.run(0.3, at=OUTSIDE, cells={"lte": "e1"})  # l5g silent from here...
     drive.run(2, at=IN_A, cells={"lte": "e1"})
     drive.run(7, at=IN_A)  # ...back inside the junction
-    (entry,) = list(hub.fleet.handovers)
+    (entry,) = list(hub.handovers.kept)
     assert (entry.link, entry.record.kind, entry.intersection) == ("l5g", "failure", "ix-a")
     assert (entry.record.lat, entry.record.lon) == OUTSIDE
     assert (entry.record.end_lat, entry.record.end_lon) == IN_A

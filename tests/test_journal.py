@@ -12,9 +12,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from l4mon.alerts.model import Alert
-from l4mon.commands.model import CommandRecord
 from l4mon.config import ConfigError, HubConfig, with_overrides
+from l4mon.records.alert import Alert
+from l4mon.records.command import CommandRecord
 from l4mon.store.journal import (
     SCHEMA_VERSION,
     Journal,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from l4mon.alerts.model import Alert
+from l4mon.records.alert import Alert
 from l4mon.store.journal import JournalError, open_journal
 from l4mon.store.keeper import JournalKeeper, JournalUnavailable
 
@@ -61,7 +61,7 @@ def test_a_vehicles_answer_to_a_command_is_kept_while_the_journal_is_away(
     """A command's steps nobody waits on (answers, deadlines) go through the keeper: refused by
     the journal they are kept and counted as unsettled (so the answer's QoS 1 acknowledgement
     is held, l4mon/runtime.py), then written in order, each as it was at its step."""
-    from l4mon.commands.model import CommandRecord
+    from l4mon.records.command import CommandRecord
 
     journal = open_journal(str(tmp_path / "j.sqlite"))
     keeper = JournalKeeper(journal)

@@ -7,8 +7,8 @@ import asyncio
 import json
 import time
 
-from l4mon.alerts.model import Alert, Transition
 from l4mon.console_stream import Broadcaster
+from l4mon.records.alert import Alert, Transition
 
 
 class MemorySocket:

@@ -13,8 +13,8 @@ import pytest
 
 from l4mon.alerts.engine import AlertEngine
 from l4mon.alerts.lifecycle import EVICTED_ACTOR
-from l4mon.alerts.model import Alert
 from l4mon.config import ConfigError, HubConfig, IngestSettings, config_from_dict
+from l4mon.records.alert import Alert
 from telemetry.fleet import UNREGISTERED, WRONG_KIND, FleetLimits
 from telemetry.register import RegisterError, load_register, parse_register
 from telemetry.topics import event_topic, rsu_topic, state_topic

@@ -451,15 +451,15 @@ def test_every_handover_and_failover_is_kept_past_the_live_bound(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The live hub keeps the newest HANDOVERS_KEPT records; a replay's results and KPIs still
     count all of them (before, a long log's were silently cut to that bound)."""
-    import telemetry.fleet
+    import handover.book
 
     path = LIBRARY / "both-links-down-at-intersection-snow.toml"
     full = run_scenario(path)
     handovers = len(full["handovers"])
     failovers = sum(v["failovers"] for v in full["kpis"].values())
     assert handovers > 1 and failovers > 1
-    monkeypatch.setattr(telemetry.fleet, "HANDOVERS_KEPT", 1)
-    assert telemetry.fleet.Fleet().handovers.maxlen == 1  # the live bound, as it stays
+    monkeypatch.setattr(handover.book, "HANDOVERS_KEPT", 1)
+    assert handover.book.HandoverBook().kept.maxlen == 1  # the live bound, as it stays
     bounded = run_scenario(path)
     assert len(bounded["handovers"]) == handovers
     assert sum(v["failovers"] for v in bounded["kpis"].values()) == failovers

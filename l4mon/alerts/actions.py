@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from l4mon.alerts.incidents import Incident
-from l4mon.alerts.model import (
+from l4mon.records.alert import (
     ACKNOWLEDGED,
     RAISED,
     RESOLVED,

@@ -29,12 +29,12 @@ from l4mon.alerts.duty import DutyRoster
 from l4mon.alerts.evaluation import Evaluation
 from l4mon.alerts.incidents import IncidentBook
 from l4mon.alerts.lifecycle import Lifecycle
-from l4mon.alerts.model import (
-    Alert,
-)
 from l4mon.alerts.rules import Rule, RuleSet, runbooks
 from l4mon.alerts.standby import DEFERRED_MAX, Deferred, Standby
 from l4mon.alerts.tracks import Causes, Key, Listener, Track
+from l4mon.records.alert import (
+    Alert,
+)
 from l4mon.store.journal import Journal
 from l4mon.store.keeper import JournalKeeper
 
@@ -60,6 +60,9 @@ class AlertEngine(Evaluation, Standby, OperatorActions, Lifecycle):
         self.ul_required_kbps = ul_required_kbps
         #: Whether a vehicle is planned in service at a time (the timetable); None: none.
         self.planned = planned
+        #: Told of each alert change after it is journaled. A list of subscribers, not a
+        #: collaborator: the console's broadcaster (l4mon/runtime.py) subscribes when the live
+        #: runtime is built, after the hub; a replay's hub has none.
         self.listeners: list[Listener] = []
         self._tracks: dict[Key, Track] = {}
         self.open: dict[int, Alert] = {}
@@ -85,9 +88,12 @@ class AlertEngine(Evaluation, Standby, OperatorActions, Lifecycle):
         #: ``weak_ahead*``; the hub sets it when ``[linkmap] path`` names a map.
         self.lookahead = lookahead
         #: False on the standby of a hub pair: evaluate, but decide nothing (module docstring).
+        #: Changed only by the engine itself: ``stand_by``, ``rejoin`` and ``promote``.
         self.leading = True
         #: The broker connection's status (l4mon/ingest/mqtt_status.py) behind the hub facts
-        #: ``mqtt_session*`` and the ``sender`` scope; set by a live hub, None in replay.
+        #: ``mqtt_session*`` and the ``sender`` scope; None in replay. Bound late, and only by
+        #: build_runtime (l4mon/assembly.py), on purpose: the MQTT source that owns the status
+        #: is built after the hub, whose quarantine it writes to.
         self.transport: MqttStatus | None = None
         #: A standby's one-off raises, oldest first, kept ``defer_s`` seconds (and at most
         #: ``DEFERRED_MAX``) for ``promote``.

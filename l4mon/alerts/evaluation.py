@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from handover.book import HandoverEntry
 from l4mon.alerts.facts import (
     RECENT_S,
     EventFacts,
@@ -20,12 +21,12 @@ from l4mon.alerts.facts import (
     VehicleFacts,
 )
 from l4mon.alerts.lifecycle import EVICTED_ACTOR, SERVICE_ACTOR
-from l4mon.alerts.model import (
-    Alert,
-)
 from l4mon.alerts.rules import Rule
 from l4mon.alerts.tracks import Key, Track
-from telemetry.fleet import Fleet, HandoverEntry
+from l4mon.records.alert import (
+    Alert,
+)
+from telemetry.fleet import Fleet
 from telemetry.vehicle import OFFLINE, OUT_OF_SERVICE, VehicleTrack
 from telemetry.wire import VehicleEvent
 

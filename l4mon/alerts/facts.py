@@ -9,9 +9,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Final
 
+from handover.book import HandoverEntry
 from handover.intersections import CHANGES
 from l4mon.ingest.refusals import SILENT_CLOSES
-from telemetry.fleet import HandoverEntry, RsuTrack
+from telemetry.fleet import RsuTrack
 from telemetry.link import LinkTrack
 from telemetry.linkmap.cause import cause_of
 from telemetry.linkstate import DEGRADED, DOWN, OK, STALE, UNKNOWN

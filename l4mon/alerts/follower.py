@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Final
 
 from l4mon.alerts.engine import AlertEngine
-from l4mon.alerts.model import Alert
+from l4mon.records.alert import Alert
 
 #: Transitions read at a time: a storm of thousands is applied in a few reads.
 PAGE: Final = 1_000

@@ -23,8 +23,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from l4mon.alerts.model import ACKNOWLEDGED, RAISED, SEVERITY_RANK, Alert
 from l4mon.alerts.rules import Group
+from l4mon.records.alert import ACKNOWLEDGED, RAISED, SEVERITY_RANK, Alert
 
 if TYPE_CHECKING:
     from telemetry.fleet import Fleet

@@ -9,7 +9,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from l4mon.alerts.incidents import CausesOf, Incident
-from l4mon.alerts.model import (
+from l4mon.alerts.rules import Rule
+from l4mon.alerts.tracks import Key, Track
+from l4mon.records.alert import (
     ACKNOWLEDGED,
     RAISED,
     RESOLVED,
@@ -22,8 +24,6 @@ from l4mon.alerts.model import (
     Alert,
     Transition,
 )
-from l4mon.alerts.rules import Rule
-from l4mon.alerts.tracks import Key, Track
 from l4mon.store.keeper import JournalUnavailable
 
 if TYPE_CHECKING:

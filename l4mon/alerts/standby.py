@@ -9,15 +9,15 @@ from collections import deque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from l4mon.alerts.model import (
+from l4mon.alerts.rules import Rule
+from l4mon.alerts.tracks import Key, Track
+from l4mon.records.alert import (
     T_RAISED,
     T_REOPENED,
     T_RESOLVED,
     Alert,
     Transition,
 )
-from l4mon.alerts.rules import Rule
-from l4mon.alerts.tracks import Key, Track
 
 if TYPE_CHECKING:
     pass
@@ -74,11 +74,18 @@ class Standby:
     """Leading or standing by, mirroring and promotion. Part of ``AlertEngine``: it shares the
     engine's tracks, open alerts and lifecycle (l4mon/alerts/engine.py)."""
 
+    def stand_by(self) -> None:
+        """This hub is (or starts as) a pair's standby: it evaluates but decides nothing until
+        ``promote``. The engine owns its role; the hub pair's Leadership (l4mon/leadership.py)
+        says when it changes, through this and ``promote``, never by setting it."""
+        self.leading = False
+
     def rejoin(self, now: float) -> None:
         """A fenced hub of a pair is back on its journal: it takes up the journal's state as
         a restarted hub does, and what it decided alone becomes what a standby keeps — its
         one-off raises (events, handovers), which a promotion raises if the journal lacks
-        them (``promote``); conditions that still hold are raised again by evaluation."""
+        them (``promote``); conditions that still hold are raised again by evaluation. It is
+        then a standby (``stand_by``)."""
         rules = {rule.name: rule for rule in self.rules}
         keeper = self.keeper
         self._outage = (keeper.down_since if keeper.down_since is not None else now,
@@ -90,6 +97,7 @@ class Standby:
                                               detail, alert.intersection, None, alert.title,
                                               fenced=True))
         self.restore()
+        self.stand_by()
 
     # -- a hub pair's standby -------------------------------------------------------------------
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from l4mon.alerts.incidents import CausesOf
-from l4mon.alerts.model import Alert, Transition
+from l4mon.records.alert import Alert, Transition
 
 Key = tuple[str, str | None, str | None]  # (rule, vehicle, RSU or intersection, link)
 Listener = Callable[[Transition, Alert], None]

@@ -23,7 +23,9 @@ from typing import Final
 import msgspec
 
 from l4mon.alerts.engine import AlertEngine
-from l4mon.commands.model import (
+from l4mon.config import CommandSettings
+from l4mon.ingest.publisher import NotSent, Publisher
+from l4mon.records.command import (
     DONE,
     EXECUTING,
     FAILED,
@@ -36,8 +38,6 @@ from l4mon.commands.model import (
     WAITING,
     CommandRecord,
 )
-from l4mon.config import CommandSettings
-from l4mon.ingest.publisher import NotSent, Publisher
 from l4mon.store.journal import Journal
 from telemetry.commands import (
     ANSWER,

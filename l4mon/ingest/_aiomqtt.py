@@ -2,9 +2,10 @@
 
 paho-mqtt (under aiomqtt) acknowledges a QoS 1 message as soon as aiomqtt has queued it, before
 the hub has even seen it. paho's public manual acknowledgement (``manual_ack_set``, ``ack``)
-moves that PUBACK to after processing; aiomqtt has no API for it, so it is reached through
-aiomqtt's ``_client`` (the paho client), checked at start-up and on every connection. Where it
-is missing, messages are still delivered and /healthz says the PUBACK comes early.
+moves that PUBACK to after processing; aiomqtt has no API for it, so the paho client is reached
+through aiomqtt's private ``_client`` — in ``paho_client_of`` only, which checks what it finds,
+at start-up (``self_check``) and on every connection. Where it is missing, messages are still
+delivered and /healthz says the PUBACK comes early.
 
 Bounds: the hub's MQTT 5 Maximum Packet Size is announced as with gmqtt, so a broker that
 honours it never sends a larger packet; but paho reads every packet whole, so against one that
@@ -36,6 +37,7 @@ AIOMQTT = "aiomqtt"  # the ack path, as /healthz and /metrics name it
 _NO_MANUAL_ACK = "paho-mqtt has no manual acknowledgement: it acknowledges on receipt"
 _NO_BOUNDED_READ = ("paho-mqtt reads every packet whole: only the Maximum Packet Size "
                     "announced to the broker bounds what it sends")
+_NO_PAHO_CLIENT = "aiomqtt's paho client (_client) not found: paho acknowledges on receipt"
 #: MQTT 5 DISCONNECT reason: another client connected with this client id.
 _SESSION_TAKEN_OVER = 0x8E
 
@@ -49,10 +51,20 @@ def _version() -> str:
         return "?"
 
 
-def manual_ack(client: Any) -> Callable[[int, int], Any] | None:
+def paho_client_of(client: aiomqtt.Client) -> paho.Client | None:
+    """The paho client under ``client``: the one private attribute of a library this backend
+    reaches (aiomqtt's ``_client``), because delaying the QoS 1 PUBACK until the hub has
+    processed a message (and seeing a session taken over) needs paho's own client, which
+    aiomqtt does not expose. Checked, not trusted: None unless it is a paho ``Client``, and
+    the callers then say so (``self_check`` at start-up, ``run_session`` per connection)."""
+    inner = getattr(client, "_client", None)
+    return inner if isinstance(inner, paho.Client) else None
+
+
+def manual_ack(client: aiomqtt.Client) -> Callable[[int, int], Any] | None:
     """The paho client's ``ack(mid, qos)`` with manual acknowledgement switched on, or None
     where aiomqtt or paho no longer offer it."""
-    inner = getattr(client, "_client", None)
+    inner = paho_client_of(client)
     switch = getattr(inner, "manual_ack_set", None)
     ack = getattr(inner, "ack", None)
     if not callable(switch) or not callable(ack):
@@ -66,7 +78,11 @@ async def self_check(settings: MqttSettings, status: MqttStatus) -> None:
     status.client = ("aiomqtt", _version())
     status.set_lean_path(False, "the aiomqtt client has no lean path (gmqtt only)")
     status.set_bounded_read(False, _NO_BOUNDED_READ)
-    if callable(getattr(paho.Client, "manual_ack_set", None)) \
+    if paho_client_of(aiomqtt.Client(parse_url(settings.url)[0])) is None:
+        log.warning("aiomqtt %s: QoS 1 events are acknowledged before they are processed: %s",
+                    _version(), _NO_PAHO_CLIENT)
+        status.set_ack(AIOMQTT, False, _NO_PAHO_CLIENT)
+    elif callable(getattr(paho.Client, "manual_ack_set", None)) \
             and callable(getattr(paho.Client, "ack", None)):
         status.set_ack(AIOMQTT, True)
     else:
@@ -101,8 +117,7 @@ async def run_session(settings: MqttSettings, deliver: Deliver,
     if ack is None and status.ack_after_processing.get(AIOMQTT, True):
         log.warning("aiomqtt: QoS 1 events are acknowledged before they are processed: "
                     "aiomqtt's paho client not found")
-        status.set_ack(AIOMQTT, False, "aiomqtt's paho client (_client) not found: paho "
-                                       "acknowledges on receipt")
+        status.set_ack(AIOMQTT, False, _NO_PAHO_CLIENT)
     _watch_takeover(client, guard)
     async with client:
         for topic in settings.topics():
@@ -131,10 +146,10 @@ async def run_session(settings: MqttSettings, deliver: Deliver,
                         getattr(message.properties, "UserProperty", None) or (), then)
 
 
-def _watch_takeover(client: Any, guard: TransportGuard) -> None:
+def _watch_takeover(client: aiomqtt.Client, guard: TransportGuard) -> None:
     """Tell the guard when the broker ends the session because another client took its client
     id; paho's ``on_disconnect`` (aiomqtt's own) still runs after."""
-    inner = getattr(client, "_client", None)
+    inner = paho_client_of(client)
     original = getattr(inner, "on_disconnect", None)
     if inner is None or not callable(original):
         return

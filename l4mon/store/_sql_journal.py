@@ -15,9 +15,9 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Final
 
-from l4mon.alerts.model import OPEN_STATES, Alert, Transition
 from l4mon.auth import TOKENS_GENERATION
-from l4mon.commands.model import CommandRecord, CommandStep
+from l4mon.records.alert import OPEN_STATES, Alert, Transition
+from l4mon.records.command import CommandRecord, CommandStep
 
 SCHEMA_VERSION: Final = 6
 #: Columns added after version 1, with their type: added in place to an older journal

@@ -28,8 +28,8 @@ import os
 import stat
 from typing import Any, Literal, Protocol
 
-from l4mon.alerts.model import Alert, Transition
-from l4mon.commands.model import CommandRecord, CommandStep
+from l4mon.records.alert import Alert, Transition
+from l4mon.records.command import CommandRecord, CommandStep
 from l4mon.store._sql_journal import SCHEMA_VERSION, JournalError
 from l4mon.store.journal_location import JournalLocation, parse_location, redact
 from l4mon.store.sqlite_journal import SqliteJournal

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from l4mon.alerts.model import Alert, Transition
+from l4mon.records.alert import Alert, Transition
 from l4mon.store.journal import Journal, JournalError
 
 log = logging.getLogger("l4mon.alerts")

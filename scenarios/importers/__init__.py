@@ -306,6 +306,36 @@ def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None
     ``out`` must not exist yet or be an empty directory. Raises :class:`DriveLogImportError`
     for an input that cannot be imported, before anything is written.
     """
+    module = _format_module(fmt, mapping)
+    if site is None:  # the dataset's own place, so unrelated imports are never one site
+        site = module.DEFAULT_SITE
+    options = _checked_options(fmt, module, inputs, site=site, timezone=timezone,
+                               vehicle=vehicle, links=links)
+    per_file = drives.link_names(links, len(inputs))
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DriveLogImportError(out, "output exists and is not an empty directory; "
+                                       "an import never mixes into another log")
+    results, runs = _parse_inputs(module, inputs, per_file, site=site, vehicle=vehicle,
+                                  options=options, progress=progress)
+    found, entries = drives.drives(runs)
+    source = dict(module.SOURCE)
+    source["files"] = [p.name for p in dict.fromkeys(report.path for report, _ in results)]
+    if timezone is not None:
+        source["timezone"] = timezone
+    files = [report for report, _ in results]
+    writer = DriveLogWriter(out, manifest=Manifest(
+        site=site, conditions=conditions or Conditions(), source=source,
+        not_measured=list(module.NOT_MEASURED),
+        hub_config=getattr(module, "HUB_CONFIG", None),
+        fields_not_measured=merged(f.fields_not_measured for f in files), drives=found))
+    writer.add_all(declare_pace(entries))
+    manifest = writer.close()
+    return ImportReport(out=out, format=fmt, files=files, manifest=manifest)
+
+
+def _format_module(fmt: Format, mapping: str | Path | None) -> Any:
+    """The reader of ``fmt``: a module (gnettrack, cicv5g) or a mapped importer."""
     from scenarios.importers import cicv5g, gnettrack
 
     module: Any
@@ -323,8 +353,16 @@ def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None
     if module is None:
         raise ValueError(f"unknown format {fmt!r}; expected 'gnettrack', 'cicv5g' or "
                          "'mapped'")
-    if site is None:  # the dataset's own place, so unrelated imports are never one site
-        site = module.DEFAULT_SITE
+    return module
+
+
+def _checked_options(fmt: Format, module: Any, inputs: list[Path], *, site: str,
+                     timezone: str | None, vehicle: str | None,
+                     links: Sequence[str] | None) -> dict[str, Any]:
+    """The reader's options, once every name and flag is known to fit the format: a wrong
+    one fails here, before anything is read."""
+    from scenarios.importers import gnettrack
+
     if not _NAME.match(site):
         raise ValueError(f"site {site!r} is not a wire name (^[A-Za-z0-9_.:-]{{1,64}}$)")
     if not inputs:
@@ -347,11 +385,14 @@ def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None
     if links and getattr(module, "names_links", False):
         raise ValueError("--link contradicts the mapping, which takes each row's link from a "
                          "column (link.name_column)")
-    per_file = drives.link_names(links, len(inputs))
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise DriveLogImportError(out, "output exists and is not an empty directory; "
-                                       "an import never mixes into another log")
+    return options
+
+
+def _parse_inputs(module: Any, inputs: list[Path], per_file: Sequence[str | None], *,
+                  site: str, vehicle: str | None, options: dict[str, Any],
+                  progress: Callable[[float], None] | None
+                  ) -> tuple[list[tuple[FileReport, list[Any]]], list[drives.FileRun]]:
+    """Every input read: its reports with their entries, and each vehicle's run of it."""
     taken: set[str] = set()
     results = []
     runs = []
@@ -370,20 +411,7 @@ def import_files(fmt: Format, inputs: list[Path], out: Path, *, site: str | None
                                        drives.renamed(entries, report.vehicle, link)))
         if progress is not None:
             progress(done)
-    found, entries = drives.drives(runs)
-    source = dict(module.SOURCE)
-    source["files"] = [p.name for p in dict.fromkeys(report.path for report, _ in results)]
-    if timezone is not None:
-        source["timezone"] = timezone
-    files = [report for report, _ in results]
-    writer = DriveLogWriter(out, manifest=Manifest(
-        site=site, conditions=conditions or Conditions(), source=source,
-        not_measured=list(module.NOT_MEASURED),
-        hub_config=getattr(module, "HUB_CONFIG", None),
-        fields_not_measured=merged(f.fields_not_measured for f in files), drives=found))
-    writer.add_all(declare_pace(entries))
-    manifest = writer.close()
-    return ImportReport(out=out, format=fmt, files=files, manifest=manifest)
+    return results, runs
 
 
 __all__ = ["DriveLogImportError", "FileReport", "Format", "ImportReport", "import_files",

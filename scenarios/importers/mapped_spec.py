@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import tomllib
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -301,7 +302,28 @@ def _checked(path: Path, doc: MappingFile) -> Mapping:
     def fail(key: str, what: str) -> MappingError:
         return MappingError(path, key, what)
 
-    t, p, k, f = doc.time, doc.position, doc.link, doc.file
+    _check_time(doc, fail)
+    if not 1 <= doc.file.header_line <= 1000:
+        raise fail("file.header_line", "a line number from 1 to 1000")
+    if doc.position is None:
+        if doc.version == 1:
+            raise fail("position", "required key missing (optional from version = 2)")
+    else:
+        _check_position(doc, doc.position, fail)
+    rats, band_links = _check_link(doc, fail)
+    _check_extras(doc, fail)
+    name = doc.name or path.stem
+    mapping = Mapping(path=path, spec=doc, name=name, rats=rats, band_links=band_links)
+    _check_columns_named(mapping, fail)
+    return mapping
+
+
+#: Makes the error of one key of the mapping file.
+Fail = Callable[[str, str], MappingError]
+
+
+def _check_time(doc: MappingFile, fail: Fail) -> None:
+    t = doc.time
     if not t.column.strip():
         raise fail("time.column", "empty column name")
     if t.format not in ("epoch_s", "epoch_ms", "iso8601") and "%" not in t.format:
@@ -316,13 +338,11 @@ def _checked(path: Path, doc: MappingFile) -> Mapping:
         raise fail("time.timezone", f"needed: the format {t.format!r} has no UTC offset (%z)")
     if t.sender_clock and t.sender_column is None:
         raise fail("time.sender_clock", "true needs time.sender_column (the sender's own stamp)")
-    if not 1 <= f.header_line <= 1000:
-        raise fail("file.header_line", "a line number from 1 to 1000")
-    if p is None:
-        if doc.version == 1:
-            raise fail("position", "required key missing (optional from version = 2)")
-    else:
-        _check_position(doc, p, fail)
+
+
+def _check_link(doc: MappingFile, fail: Fail) -> tuple[dict[str, str], dict[int, str]]:
+    """The link table's choices; returns its RATs and its links by band."""
+    t, k = doc.time, doc.link
     if k.rtt_unit == "us" and doc.version == 1:
         raise fail("link.rtt_unit", "\"us\" needs version = 2 (allowed in version 1: ms, s)")
     if not NAME.match(k.name):
@@ -353,6 +373,11 @@ def _checked(path: Path, doc: MappingFile) -> Mapping:
                                    "not in a list of alternatives")
     if doc.version == 1 and any(composed(c) for c in cells):
         raise fail("link.cell_id", "a composed value needs version = 2")
+    return rats, band_links
+
+
+def _check_extras(doc: MappingFile, fail: Fail) -> None:
+    """Column ranges, row filters, the default site and the hub configuration."""
     for column, spec in doc.columns.items():
         if spec.min is not None and spec.max is not None and spec.min > spec.max:
             raise fail(f"columns.{column}", f"min {spec.min:g} is above max {spec.max:g}")
@@ -367,17 +392,19 @@ def _checked(path: Path, doc: MappingFile) -> Mapping:
             config_from_dict(doc.hub_config)
         except ConfigError as error:
             raise fail("hub_config", str(error)) from None
-    name = doc.name or path.stem
-    mapping = Mapping(path=path, spec=doc, name=name, rats=rats, band_links=band_links)
+
+
+def _check_columns_named(mapping: Mapping, fail: Fail) -> None:
+    """Every column the file lists as optional or bounds is one the mapping reads."""
+    doc = mapping.spec
     used = mapping.columns()
-    for column in f.optional:
+    for column in doc.file.optional:
         if column not in used:
             raise fail("file.optional", f"{column!r} is not a column this mapping names")
     for column in doc.columns:
         if column not in used:
             raise fail(f"columns.{column}", "not a column this mapping names (known: "
                                             f"{', '.join(sorted(used))})")
-    return mapping
 
 
 def _check_position(doc: MappingFile, p: PositionSpec, fail: Any) -> None:

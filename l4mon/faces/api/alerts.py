@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field, StrictBool
 
 from l4mon.alerts.actions import AlertClosed, AlertNotFound, StillHolds
 from l4mon.alerts.engine import AlertEngine
-from l4mon.alerts.model import OPEN_STATES
 from l4mon.auth import Principal
 from l4mon.faces.api.deps import errors, leading
 from l4mon.faces.api.json import JSON
+from l4mon.records.alert import OPEN_STATES
 from l4mon.runtime import Runtime
 
 #: Alert ids are SQLite integers: a larger number is no alert, not a 500 from the driver.

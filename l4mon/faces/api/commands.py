@@ -12,10 +12,10 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, Field, StrictBool
 
 from l4mon.auth import Principal
-from l4mon.commands.model import WAITING
 from l4mon.commands.service import CommandService, Refused
 from l4mon.faces.api.deps import errors, leading
 from l4mon.faces.api.json import JSON
+from l4mon.records.command import WAITING
 from l4mon.runtime import Runtime
 
 Name = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]

@@ -7,10 +7,10 @@ from typing import Annotated, Any, Literal
 import msgspec
 from fastapi import APIRouter, Depends, HTTPException, Query
 
+from handover.book import HandoverEntry
 from l4mon.faces.api.deps import errors
 from l4mon.faces.api.json import JSON
 from l4mon.runtime import Runtime
-from telemetry.fleet import HandoverEntry
 
 Kind = Literal["success", "failure", "ping_pong", "too_frequent"]
 Name = Annotated[str | None, Query(max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")]
@@ -43,8 +43,8 @@ def routes(runtime: Runtime, viewer: Any) -> APIRouter:
         failure becomes final after later handovers), so ``after_seq`` is the cursor a poller
         wants (with ``before_seq`` to page back); ``since`` filters by the record's own time."""
         out = []
-        total = sum(hub.fleet.handover_counts.values())
-        for back, entry in enumerate(reversed(hub.fleet.handovers)):
+        total = sum(hub.handovers.counts.values())
+        for back, entry in enumerate(reversed(hub.handovers.kept)):
             seq = total - 1 - back
             if after_seq is not None and seq <= after_seq:
                 break
@@ -62,8 +62,8 @@ def routes(runtime: Runtime, viewer: Any) -> APIRouter:
             out.append({"seq": seq, **entry_view(entry)})
             if len(out) >= limit:
                 break
-        return JSON({"handovers": out, "counts": dict(sorted(hub.fleet.handover_counts.items())),
-                     "kept": len(hub.fleet.handovers), "last_seq": total - 1})
+        return JSON({"handovers": out, "counts": dict(sorted(hub.handovers.counts.items())),
+                     "kept": len(hub.handovers.kept), "last_seq": total - 1})
 
     @router.get("/failovers")
     async def list_failovers(
@@ -73,7 +73,7 @@ def routes(runtime: Runtime, viewer: Any) -> APIRouter:
         """Failover events (a link became unusable; until another carried the vehicle), newest
         first."""
         out = []
-        for vid, event in reversed(hub.fleet.failovers):
+        for vid, event in reversed(hub.handovers.failovers):
             if vehicle is not None and vid != vehicle:
                 continue
             out.append({"vehicle": vid, **msgspec.to_builtins(event)})

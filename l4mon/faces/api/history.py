@@ -11,9 +11,9 @@ from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from l4mon.alerts.model import OPEN_STATES
 from l4mon.faces.api.deps import errors
 from l4mon.faces.api.json import JSON
+from l4mon.records.alert import OPEN_STATES
 from l4mon.runtime import Runtime
 
 #: A page of the alert history: enough for a screen, small enough that paging back through a

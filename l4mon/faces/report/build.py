@@ -158,52 +158,11 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
     linkmap = linkmap_section.load(options.linkmap) if options.linkmap else None
     config = options.config or HubConfig()
     all_budgets = budgets(config)
-    th = thresholds(all_budgets)
-    notes: list[str] = []
-    inputs = Table("inputs", "Inputs", [
-        Column("input", "Input", "text"), Column("kind", "Kind", "text"),
-        Column("condition", "Condition", "text"), Column("messages", "Messages", "int"),
-        Column("hours", "Hours (drives' own)", digits=2),
-        Column("sessions", "Drives", "int"),
-        Column("span", "Period", "text"),
-        Column("states", "States, handovers, alerts", "text"),
-    ])
-    raw: dict[str, RawFigures] = {}
-    runs = [from_results(r) for r in results]
-    covered = {r.log_path for r in results if r.log_path is not None}
-    required: dict[str, set[str]] = {}
-    drives: list[drive_views.DriveInput] = []
-    # Each log's figures are its own (a scan, maybe a replay): ``map_logs`` may make them in
-    # other processes; they are merged here in the logs' order, as a serial run merges them.
-    one_log = partial(log_part, options=options, site=site, covered=covered, bounds=th)
-    for log, part in zip(logs, (map_logs or map)(one_log, logs), strict=True):
-        figs = part.figs
-        required.setdefault(part.requirement, set()).add(str(log.path))
-        raw.setdefault(log.condition, RawFigures()).merge(figs)
-        notes += part.notes
-        runs += part.runs
-        state = part.state
-        drives.append(drive_views.DriveInput(
-            path=str(log.path), condition=log.condition,
-            timezone=log.manifest.source.get("timezone"), data=part.views,
-            fields_not_measured=log.manifest.fields_not_measured))
-        if progress is not None:
-            progress(len(inputs.rows) + 1)
-        inputs.rows.append({"input": str(log.path), "kind": "drive log " + str(
-            log.manifest.source.get("kind", "")), "condition": log.condition,
-            "messages": figs.rows, "hours": figs.active_s / 3600, "sessions": figs.sessions,
-            "span": _dates(figs.start, figs.end), "states": state})
-    for r in results:
-        span = r.doc.get("span", {})
-        inputs.rows.append({"input": str(r.path), "kind": "replay results",
-                            "condition": r.condition, "messages": span.get("messages"),
-                            "hours": float(span.get("duration_s") or 0) / 3600,
-                            "sessions": len(r.doc.get("sessions") or []) or None,
-                            "span": _dates(span.get("start"), span.get("end")),
-                            "states": "from this file"})
-        if options.start is not None or options.end is not None:
-            notes.append(f"{r.path}: a results file covers its whole run; the period does not "
-                         "narrow its figures.")
+    inputs = _inputs_table()
+    read = _read_logs(logs, results, options, site, thresholds(all_budgets), inputs,
+                      progress, map_logs)
+    raw, runs, notes = read.raw, read.runs, read.notes
+    notes += _results_rows(results, options, inputs)
     notes += not_measured.notes(logs, results, runs)
     if results and not logs:
         notes.append("Only results files were given: latency, throughput and V2I figures need "
@@ -218,21 +177,15 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
     per_vehicle = verdict.vehicle_rows(raw, runs, all_budgets, config.report, conditions)
     summary = verdict.summary(per_vehicle, all_budgets, conditions)
     built = [tables_build.latency(raw),
-             tables_build.throughput(raw, _requirements(required)),
+             tables_build.throughput(raw, _requirements(read.required)),
              link_avail, vehicle_avail, tables_build.handovers(runs, site),
              tables_build.zones(runs, site), v2i_table, alert_table,
              false_table, summary, per_vehicle, tables_build.link_checks(raw, all_budgets)]
-    gaps = sorted({(r["rsu"], r["not_computed"]) for r in v2i_table.rows if r["not_computed"]})
-    if gaps:
-        notes.append("V2I delivery not computed for " + ", ".join(sorted({g[0] for g in gaps}))
-                     + ": " + "; ".join(sorted({g[1] for g in gaps})) + ".")
+    notes += _v2i_gaps(v2i_table)
     diff, marks = compare(built, baseline)
-    starts = [t for f in raw.values() if (t := f.start) is not None] + [
-        float(r.doc["span"]["start"]) for r in results if r.doc.get("span", {}).get("start")]
-    ends = [t for f in raw.values() if (t := f.end) is not None] + [
-        float(r.doc["span"]["end"]) for r in results if r.doc.get("span", {}).get("end")]
     # The drive-test views: descriptive, so kept out of the verdict and the differences.
-    view_tables, view_charts, view_notes = drive_views.build(drives, runs, conditions, site)
+    view_tables, view_charts, view_notes = drive_views.build(read.drives, runs, conditions,
+                                                             site)
     notes += view_notes
     tables = {t.name: t for t in [*built, diff, inputs, *view_tables]}
     tables["command_times"] = command_times.table(runs)
@@ -246,6 +199,7 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
             order=_order, baseline=baseline)
         tables.update({t.name: t for t in map_tables})
         marks.update(map_marks)
+    data_start, data_end = _data_span(raw, results)
     return Report(
         title=options.title, site=site.name if site else (
             ", ".join(sorted(n for n in _site_names(logs, results) if n != "(unnamed)"))
@@ -253,10 +207,98 @@ def build_report(paths: list[str | Path], options: ReportOptions | None = None, 
         generated_at=time.time(), period=(options.start, options.end), verdict=graded,
         verdict_detail=detail, conditions=conditions, baseline=baseline, tables=tables,
         charts=_charts(raw, runs, link_avail, site, conditions) | view_charts, notes=notes,
-        marks=marks,
-        data_start=min(starts, default=None), data_end=max(ends, default=None),
+        marks=marks, data_start=data_start, data_end=data_end,
         hours=sum(float(r["hours"] or 0.0) for r in inputs.rows),
         sessions=sum(int(r["sessions"] or 0) for r in inputs.rows), linkmap=section)
+
+
+def _inputs_table() -> Table:
+    """The table of what the report read, one row per drive log or results file."""
+    return Table("inputs", "Inputs", [
+        Column("input", "Input", "text"), Column("kind", "Kind", "text"),
+        Column("condition", "Condition", "text"), Column("messages", "Messages", "int"),
+        Column("hours", "Hours (drives' own)", digits=2),
+        Column("sessions", "Drives", "int"),
+        Column("span", "Period", "text"),
+        Column("states", "States, handovers, alerts", "text"),
+    ])
+
+
+@dataclass
+class _LogsRead:
+    """The drive logs' parts merged in the logs' order (results files' runs first)."""
+
+    raw: dict[str, RawFigures]
+    runs: list[StateRun]
+    notes: list[str]
+    required: dict[str, set[str]]
+    drives: list[drive_views.DriveInput]
+
+
+def _read_logs(logs: list[LogInput], results: list[ResultsInput], options: ReportOptions,
+               site: Site | None, bounds: dict[str, tuple[float, ...]], inputs: Table,
+               progress: Callable[[float], None] | None,
+               map_logs: LogMap | None) -> _LogsRead:
+    """Each log's figures are its own (a scan, maybe a replay): ``map_logs`` may make them in
+    other processes; they are merged here in the logs' order, as a serial run merges them,
+    and each log gets its row in ``inputs``."""
+    read = _LogsRead(raw={}, runs=[from_results(r) for r in results], notes=[], required={},
+                     drives=[])
+    covered = {r.log_path for r in results if r.log_path is not None}
+    one_log = partial(log_part, options=options, site=site, covered=covered, bounds=bounds)
+    for log, part in zip(logs, (map_logs or map)(one_log, logs), strict=True):
+        figs = part.figs
+        read.required.setdefault(part.requirement, set()).add(str(log.path))
+        read.raw.setdefault(log.condition, RawFigures()).merge(figs)
+        read.notes += part.notes
+        read.runs += part.runs
+        read.drives.append(drive_views.DriveInput(
+            path=str(log.path), condition=log.condition,
+            timezone=log.manifest.source.get("timezone"), data=part.views,
+            fields_not_measured=log.manifest.fields_not_measured))
+        if progress is not None:
+            progress(len(inputs.rows) + 1)
+        inputs.rows.append({"input": str(log.path), "kind": "drive log " + str(
+            log.manifest.source.get("kind", "")), "condition": log.condition,
+            "messages": figs.rows, "hours": figs.active_s / 3600, "sessions": figs.sessions,
+            "span": _dates(figs.start, figs.end), "states": part.state})
+    return read
+
+
+def _results_rows(results: list[ResultsInput], options: ReportOptions, inputs: Table) -> list[str]:
+    """Each results file's row in ``inputs``; the notes they call for."""
+    notes = []
+    for r in results:
+        span = r.doc.get("span", {})
+        inputs.rows.append({"input": str(r.path), "kind": "replay results",
+                            "condition": r.condition, "messages": span.get("messages"),
+                            "hours": float(span.get("duration_s") or 0) / 3600,
+                            "sessions": len(r.doc.get("sessions") or []) or None,
+                            "span": _dates(span.get("start"), span.get("end")),
+                            "states": "from this file"})
+        if options.start is not None or options.end is not None:
+            notes.append(f"{r.path}: a results file covers its whole run; the period does not "
+                         "narrow its figures.")
+    return notes
+
+
+def _v2i_gaps(v2i_table: Table) -> list[str]:
+    """A note naming the RSUs whose V2I delivery could not be computed, and why."""
+    gaps = sorted({(r["rsu"], r["not_computed"]) for r in v2i_table.rows if r["not_computed"]})
+    if not gaps:
+        return []
+    return ["V2I delivery not computed for " + ", ".join(sorted({g[0] for g in gaps}))
+            + ": " + "; ".join(sorted({g[1] for g in gaps})) + "."]
+
+
+def _data_span(raw: dict[str, RawFigures],
+               results: list[ResultsInput]) -> tuple[float | None, float | None]:
+    """The first and last time any input covers."""
+    starts = [t for f in raw.values() if (t := f.start) is not None] + [
+        float(r.doc["span"]["start"]) for r in results if r.doc.get("span", {}).get("start")]
+    ends = [t for f in raw.values() if (t := f.end) is not None] + [
+        float(r.doc["span"]["end"]) for r in results if r.doc.get("span", {}).get("end")]
+    return min(starts, default=None), max(ends, default=None)
 
 
 def _dates(start: float | None, end: float | None) -> str:

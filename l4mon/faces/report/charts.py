@@ -14,7 +14,7 @@ from html import escape
 import numpy as np
 
 from l4mon.faces.report.histogram import Histogram
-from telemetry.site import Site
+from telemetry.site import LocalFrame, Site
 
 W, H = 720, 300
 LEFT, RIGHT, TOP, BOTTOM = 58, 170, 26, 40
@@ -215,38 +215,71 @@ def site_map(site: Site, points: list[tuple[float, float, str, str]], *, title: 
     # and cells outside it are pinned to its edge with their distance.
     if not geo:
         return ""
-    xs, ys = [p[0] for p in geo], [p[1] for p in geo]
-    x0, x1, y0, y1 = min(xs) - 60, max(xs) + 60, min(ys) - 60, max(ys) + 60
-    size, top = 560, 26
-    scale = size / max(x1 - x0, y1 - y0)
-    width = int((x1 - x0) * scale) + 190
-    height = int((y1 - y0) * scale) + top + 10
-
-    def p(lat: float, lon: float) -> tuple[float, float]:
-        x, y = frame.to_xy(lat, lon)
-        return (x - x0) * scale, top + (y1 - y) * scale
+    plot = _Plot(frame, geo)
+    links = list(link_order)
     body = [f'<text x="4" y="16" class="h">{escape(title)}</text>']
+    body += _routes_and_zones(site, plot)
+    body += _cells(site, plot)
+    for r in site.rsus:
+        cx, cy = plot.at(r.lat, r.lon)
+        # A hollow diamond: the filled squares are handovers on the second link.
+        body.append(f'<path d="M{cx:.1f},{cy - 6:.1f} l6,6 l-6,6 l-6,-6 z" fill="#fff" '
+                    f'stroke="#212529" stroke-width="1.6"><title>{escape(r.id)}</title></path>')
+    body += _handover_marks(plot, points, links)
+    body += _site_legend(plot.width - 180, plot.top, links, bool(site.rsus))
+    return _svg(plot.width, plot.height, body, title)
+
+
+class _Plot:
+    """The site map's frame: the route's extent with a margin, scaled to the plot's size."""
+
+    def __init__(self, frame: LocalFrame, geo: list[tuple[float, float]]) -> None:
+        self.frame = frame
+        xs, ys = [p[0] for p in geo], [p[1] for p in geo]
+        self.x0, self.x1 = min(xs) - 60, max(xs) + 60
+        self.y0, self.y1 = min(ys) - 60, max(ys) + 60
+        size, self.top = 560, 26
+        self.scale = size / max(self.x1 - self.x0, self.y1 - self.y0)
+        self.width = int((self.x1 - self.x0) * self.scale) + 190
+        self.height = int((self.y1 - self.y0) * self.scale) + self.top + 10
+        #: The inner extent, without the legend: cells beyond it are pinned to its edge.
+        self.inner_w = (self.x1 - self.x0) * self.scale
+        self.inner_h = self.top + (self.y1 - self.y0) * self.scale
+
+    def at(self, lat: float, lon: float) -> tuple[float, float]:
+        x, y = self.frame.to_xy(lat, lon)
+        return (x - self.x0) * self.scale, self.top + (self.y1 - y) * self.scale
+
+
+def _routes_and_zones(site: Site, plot: _Plot) -> list[str]:
+    body = []
     for r in site.routes:
-        pts = " ".join("{:.1f},{:.1f}".format(*p(lat, lon)) for lat, lon in
+        pts = " ".join("{:.1f},{:.1f}".format(*plot.at(lat, lon)) for lat, lon in
                        (*r.waypoints, r.waypoints[0]))
         body.append(f'<polyline points="{pts}" fill="none" stroke="#adb5bd" '
                     f'stroke-width="5" stroke-linejoin="round"/>')
-    zones = [p(*ix.centre) for ix in site.intersections]
     for ix in site.intersections:
-        cx, cy = p(*ix.centre)
-        r = (ix.radius_m or 30.0) * scale
+        cx, cy = plot.at(*ix.centre)
+        r = (ix.radius_m or 30.0) * plot.scale
         body.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r:.1f}" fill="#4dabf7" '
                     f'fill-opacity="0.15" stroke="#1864ab" stroke-dasharray="3 2"/>'
                     f'<text x="{cx:.1f}" y="{cy - r - 4:.1f}" class="t" '
                     f'text-anchor="middle">{escape(ix.name)}</text>')
+    return body
+
+
+def _cells(site: Site, plot: _Plot) -> list[str]:
+    """Each located cell, pinned to the frame's edge with its distance when outside it."""
+    zones = [plot.at(*ix.centre) for ix in site.intersections]
+    inner_w, inner_h, top = plot.inner_w, plot.inner_h, plot.top
+    body = []
     for c in site.cells:
         if c.lat is None or c.lon is None:
             continue
-        cx, cy = p(c.lat, c.lon)
+        cx, cy = plot.at(c.lat, c.lon)
         label = c.id
-        inner_w, inner_h = (x1 - x0) * scale, top + (y1 - y0) * scale
         if not (0 <= cx <= inner_w and top <= cy <= inner_h):
-            x, y = frame.to_xy(c.lat, c.lon)
+            x, y = plot.frame.to_xy(c.lat, c.lon)
             label = f"{c.id} ({math.hypot(x, y) / 1000:.1f} km)"
             cx, cy = min(max(cx, 10.0), inner_w - 10), min(max(cy, top + 10.0), inner_h - 4)
         colour = LINK_COLOURS["l5g"] if c.rat == "nr" else LINK_COLOURS["lte"]
@@ -262,14 +295,16 @@ def site_map(site: Site, points: list[tuple[float, float, str, str]], *, title: 
         body.append(f'<path d="M{cx:.1f},{cy - 7:.1f} l6,11 h-12 z" fill="{colour}"/>'
                     f'<text x="{tx:.1f}" y="{ty:.1f}" class="s" '
                     f'text-anchor="{anchor}">{escape(label)}</text>')
-    for r in site.rsus:
-        cx, cy = p(r.lat, r.lon)
-        # A hollow diamond: the filled squares are handovers on the second link.
-        body.append(f'<path d="M{cx:.1f},{cy - 6:.1f} l6,6 l-6,6 l-6,-6 z" fill="#fff" '
-                    f'stroke="#212529" stroke-width="1.6"><title>{escape(r.id)}</title></path>')
-    links = list(link_order)
+    return body
+
+
+def _handover_marks(plot: _Plot, points: list[tuple[float, float, str, str]],
+                    links: list[str]) -> list[str]:
+    """Each handover where it happened: colour its kind, a dot on the first link, a square
+    on the others."""
+    body = []
     for lat, lon, kind, link in points:
-        cx, cy = p(lat, lon)
+        cx, cy = plot.at(lat, lon)
         colour = KIND_COLOURS.get(kind, "#495057")
         if links and link == links[0]:
             body.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="3.4" fill="{colour}" '
@@ -277,7 +312,11 @@ def site_map(site: Site, points: list[tuple[float, float, str, str]], *, title: 
         else:
             body.append(f'<rect x="{cx - 3:.1f}" y="{cy - 3:.1f}" width="6" height="6" '
                         f'fill="{colour}" fill-opacity="0.75"/>')
-    lx = width - 180
+    return body
+
+
+def _site_legend(lx: int, top: int, links: list[str], rsus: bool) -> list[str]:
+    body = []
     items = [(f"{k.replace('_', '-')}", v) for k, v in KIND_COLOURS.items()]
     for i, (label, colour) in enumerate(items):
         body.append(f'<circle cx="{lx + 6}" cy="{top + 10 + i * 16}" r="4" fill="{colour}"/>'
@@ -293,8 +332,8 @@ def site_map(site: Site, points: list[tuple[float, float, str, str]], *, title: 
     body.append(f'<path d="M{lx + 6},{yy + 27} l6,11 h-12 z" fill="#868e96"/>'
                 f'<text x="{lx + 16}" y="{yy + 38}" class="t">cell (blue NR, orange LTE)'
                 f'</text>')
-    if site.rsus:
+    if rsus:
         body.append(f'<path d="M{lx + 6},{yy + 46} l6,6 l-6,6 l-6,-6 z" fill="#fff" '
                     f'stroke="#212529" stroke-width="1.6"/>'
                     f'<text x="{lx + 16}" y="{yy + 56}" class="t">roadside unit (RSU)</text>')
-    return _svg(width, height, body, title)
+    return body

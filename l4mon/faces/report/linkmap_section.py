@@ -361,39 +361,64 @@ def _edges(threshold: float) -> list[float]:
 
 def _panel(link: str, condition: str, cells: list[Judged], frame: _Frame, linkmap: LinkMap,
            site: Site | None, threshold: float, words: str, serial: int) -> str:
+    """One link's map under one condition: the route, the cells coloured by risk, the
+    junctions, north, a scale bar and the counts."""
     cm, k, px = linkmap.grid.cell_m, frame.k, frame.px
     width, height = frame.width + 2 * PAD, TOP + frame.ny * px + BOTTOM
     area_h = frame.ny * px
-
-    def at(x_m: float, y_m: float) -> tuple[float, float]:
-        return PAD + (x_m / cm - frame.x0) * px, TOP + (frame.y1 + 1 - y_m / cm) * px
     clip = f"lm{serial}"
     body = [f'<text x="{PAD}" y="15" class="h">{escape(link)} · {escape(condition)}</text>',
             f'<defs><clipPath id="{clip}"><rect x="{PAD}" y="{TOP}" width="{frame.width:.1f}" '
             f'height="{area_h:.1f}"/></clipPath></defs>',
             f'<rect x="{PAD}" y="{TOP}" width="{frame.width:.1f}" height="{area_h:.1f}" '
             f'class="frame"/>', f'<g clip-path="url(#{clip})">']
-    frame_xy = linkmap.grid.frame
     if site is not None:
-        road = max(2.0, min(0.7 * px * k, 8.0))
-        for route in site.routes:
-            pts = " ".join("{:.1f},{:.1f}".format(*at(*frame_xy.to_xy(lat, lon)))
-                           for lat, lon in (*route.waypoints, route.waypoints[0]))
-            body.append(f'<polyline points="{pts}" fill="none" stroke="{ROUTE_COLOUR}" '
-                        f'stroke-width="{road:.1f}" stroke-linejoin="round"/>')
+        body += _panel_routes(site, frame, linkmap)
+    body += _panel_cells(cells, frame, threshold, words)
+    if not cells:
+        body.append(f'<text x="{PAD + frame.width / 2:.1f}" y="{TOP + area_h / 2:.1f}" '
+                    f'class="t" text-anchor="middle">not mapped: no passes under '
+                    f'{escape(condition)}</text>')
+    if site is not None:
+        body += _panel_junctions(site, frame, linkmap)
+    body.append("</g>")
+    counts = _panel_counts(cells, threshold, k)
+    body += _north_and_scale(frame, cm, counts)
+    label_text = (f"Link map of {link} under {condition}: {counts}; cells of {cm:g} m coloured "
+                  f"by the share of past passes {words}")
+    return (f'<svg viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" class="lmap" '
+            f'role="img" aria-label="{escape(label_text)}">' + "".join(body) + "</svg>")
+
+
+def _panel_at(frame: _Frame, cm: float, x_m: float, y_m: float) -> tuple[float, float]:
+    """Where a point of the map's metre grid is drawn in a panel."""
+    px = frame.px
+    return PAD + (x_m / cm - frame.x0) * px, TOP + (frame.y1 + 1 - y_m / cm) * px
+
+
+def _panel_routes(site: Site, frame: _Frame, linkmap: LinkMap) -> list[str]:
+    cm, frame_xy = linkmap.grid.cell_m, linkmap.grid.frame
+    road = max(2.0, min(0.7 * frame.px * frame.k, 8.0))
+    body = []
+    for route in site.routes:
+        pts = " ".join("{:.1f},{:.1f}".format(*_panel_at(frame, cm,
+                                                         *frame_xy.to_xy(lat, lon)))
+                       for lat, lon in (*route.waypoints, route.waypoints[0]))
+        body.append(f'<polyline points="{pts}" fill="none" stroke="{ROUTE_COLOUR}" '
+                    f'stroke-width="{road:.1f}" stroke-linejoin="round"/>')
+    return body
+
+
+def _panel_cells(cells: list[Judged], frame: _Frame, threshold: float, words: str) -> list[str]:
+    """The cells in blocks of k×k, each coloured by its riskiest cell: one path per colour,
+    and the first ``MAX_TITLED`` weak blocks each their own titled square."""
+    k, px = frame.k, frame.px
     blocks: dict[CellIndex, list[float | None]] = defaultdict(list)
     for (x, y), _, risk in cells:
         blocks[(x // k, y // k)].append(risk)
     paths: dict[str, list[str]] = defaultdict(list)
     titled = []
     size = k * px
-    weak = mapped = thin = 0
-    for _, _, risk in cells:
-        if risk is None:
-            thin += 1
-        else:
-            mapped += 1
-            weak += 1 if risk >= threshold else 0
     for (bx, by), risks in sorted(blocks.items()):
         known = [r for r in risks if r is not None]
         risk = max(known) if known else None
@@ -406,29 +431,51 @@ def _panel(link: str, condition: str, cells: list[Judged], frame: _Frame, linkma
                           f'passes {escape(words)}</title></rect>')
         else:
             paths[colour].append(f"M{x:.1f},{y:.1f}h{size:.1f}v{size:.1f}h{-size:.1f}z")
-    body += [f'<path d="{"".join(d)}" fill="{colour}"/>' for colour, d in paths.items()]
-    body += titled
-    if not cells:
-        body.append(f'<text x="{PAD + frame.width / 2:.1f}" y="{TOP + area_h / 2:.1f}" '
-                    f'class="t" text-anchor="middle">not mapped: no passes under '
-                    f'{escape(condition)}</text>')
-    if site is not None:
-        for ix in site.intersections:
-            cx, cy = at(*frame_xy.to_xy(*ix.centre))
-            if not (PAD <= cx <= PAD + frame.width and TOP <= cy <= TOP + area_h):
-                continue
-            r = max(3.0, (ix.radius_m or 30.0) / cm * px)
-            ly = cy - r - 3 if cy - r - 12 > TOP else cy + r + 10
-            body.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r:.1f}" fill="none" '
-                        f'stroke="{JUNCTION_COLOUR}" stroke-width="1.4" '
-                        f'stroke-dasharray="3 2"/><text x="{cx:.1f}" y="{ly:.1f}" class="s" '
-                        f'text-anchor="middle" style="paint-order:stroke;stroke:#fff;'
-                        f'stroke-width:3px">{escape(ix.name)}</text>')
-    body.append("</g>")
-    # North is up: say so, since a grid of squares has no other cue.
+    return [f'<path d="{"".join(d)}" fill="{colour}"/>' for colour, d in paths.items()] + titled
+
+
+def _panel_junctions(site: Site, frame: _Frame, linkmap: LinkMap) -> list[str]:
+    """Each junction inside the panel: its zone and name."""
+    cm, frame_xy, px = linkmap.grid.cell_m, linkmap.grid.frame, frame.px
+    area_h = frame.ny * px
+    body = []
+    for ix in site.intersections:
+        cx, cy = _panel_at(frame, cm, *frame_xy.to_xy(*ix.centre))
+        if not (PAD <= cx <= PAD + frame.width and TOP <= cy <= TOP + area_h):
+            continue
+        r = max(3.0, (ix.radius_m or 30.0) / cm * px)
+        ly = cy - r - 3 if cy - r - 12 > TOP else cy + r + 10
+        body.append(f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="{r:.1f}" fill="none" '
+                    f'stroke="{JUNCTION_COLOUR}" stroke-width="1.4" '
+                    f'stroke-dasharray="3 2"/><text x="{cx:.1f}" y="{ly:.1f}" class="s" '
+                    f'text-anchor="middle" style="paint-order:stroke;stroke:#fff;'
+                    f'stroke-width:3px">{escape(ix.name)}</text>')
+    return body
+
+
+def _panel_counts(cells: list[Judged], threshold: float, k: int) -> str:
+    """How many cells are weak, mapped, and too thinly passed to say."""
+    weak = mapped = thin = 0
+    for _, _, risk in cells:
+        if risk is None:
+            thin += 1
+        else:
+            mapped += 1
+            weak += 1 if risk >= threshold else 0
+    counts = (f"{weak} weak of {mapped} mapped · {thin} with too few passes" if cells
+              else "not mapped")
+    if k > 1:
+        counts += f" · {k}×{k}-cell blocks"
+    return counts
+
+
+def _north_and_scale(frame: _Frame, cm: float, counts: str) -> list[str]:
+    """North is up: say so, since a grid of squares has no other cue; then a scale bar and
+    the counts under the map."""
+    px, area_h = frame.px, frame.ny * frame.px
     nx_ = PAD + frame.width - 10
-    body.append(f'<path d="M{nx_:.1f},{TOP + 4} l4,9 h-8 z" fill="#495057"/>'
-                f'<text x="{nx_:.1f}" y="{TOP + 22}" class="s" text-anchor="middle">N</text>')
+    body = [f'<path d="M{nx_:.1f},{TOP + 4} l4,9 h-8 z" fill="#495057"/>'
+            f'<text x="{nx_:.1f}" y="{TOP + 22}" class="s" text-anchor="middle">N</text>']
     metres = _nice_step(frame.nx * cm / 4)
     bar = metres / cm * px
     yb = TOP + area_h + 14
@@ -436,15 +483,8 @@ def _panel(link: str, condition: str, cells: list[Judged], frame: _Frame, linkma
     body.append(f'<path d="M{PAD},{yb - 4} v4 h{bar:.1f} v-4" fill="none" stroke="#212529" '
                 f'stroke-width="1.4"/><text x="{PAD + bar + 5:.1f}" y="{yb + 1}" '
                 f'class="s">{label}</text>')
-    counts = (f"{weak} weak of {mapped} mapped · {thin} with too few passes" if cells
-              else "not mapped")
-    if k > 1:
-        counts += f" · {k}×{k}-cell blocks"
     body.append(f'<text x="{PAD}" y="{yb + 18}" class="s">{escape(counts)}</text>')
-    label_text = (f"Link map of {link} under {condition}: {counts}; cells of {cm:g} m coloured "
-                  f"by the share of past passes {words}")
-    return (f'<svg viewBox="0 0 {width:.0f} {height:.0f}" width="{width:.0f}" class="lmap" '
-            f'role="img" aria-label="{escape(label_text)}">' + "".join(body) + "</svg>")
+    return body
 
 
 def _legend(threshold: float, min_passes: int, words: str, site: Site | None) -> str:
