@@ -19,6 +19,7 @@ from l4mon.console_stream import Broadcaster
 from l4mon.hub import INTERNAL_ERROR, Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt_status import MqttStatus
+from l4mon.loop_lag import LoopLag
 from l4mon.recorder import Recorder
 from l4mon.records.alert import SEVERITY_RANK
 from telemetry.decode import REASONS
@@ -36,8 +37,10 @@ class HubCollector(Collector):
                  mqtt: Callable[[], MqttStatus | None],
                  broadcaster: Broadcaster | None = None,
                  recorder: Callable[[], Recorder | None] | None = None,
-                 ha: Callable[[], Leadership | None] | None = None) -> None:
+                 ha: Callable[[], Leadership | None] | None = None,
+                 loop_lag: LoopLag | None = None) -> None:
         self.hub = hub
+        self.loop_lag = loop_lag
         self.ha = ha
         self.recorder = recorder
         self.buffer = buffer
@@ -54,6 +57,32 @@ class HubCollector(Collector):
         yield from self._pair(hub)
         yield from self._recorder_and_buffer(hub)
         yield from self._broker(hub)
+        yield from self._loop()
+
+    def _loop(self) -> Iterator[Metric]:
+        """How late the event loop wakes (l4mon/loop_lag.py): what urgent work waits."""
+        lag = self.loop_lag
+        if lag is None:
+            return
+        late = GaugeMetricFamily("l4mon_loop_lag_seconds",
+                                 "How late the event loop woke a sleeper over the last "
+                                 f"{lag.recent.maxlen} wakes, by quantile (max: since start).",
+                                 labels=["quantile"])
+        for q in (0.5, 0.9, 0.99):
+            late.add_metric([str(q)], lag.quantile(q))
+        late.add_metric(["max"], lag.worst_s)
+        yield late
+        pauses = GaugeMetricFamily("l4mon_gc_pause_seconds",
+                                   "The longest garbage collection since start, by generation.",
+                                   labels=["generation"])
+        runs = CounterMetricFamily("l4mon_gc_collections",
+                                   "Garbage collections since start, by generation.",
+                                   labels=["generation"])
+        for generation in range(3):
+            pauses.add_metric([str(generation)], lag.gc_worst_s[generation])
+            runs.add_metric([str(generation)], lag.gc_runs[generation])
+        yield pauses
+        yield runs
 
     def _messages(self, hub: Hub) -> Iterator[Metric]:
         """What came in, and what was refused or screened."""

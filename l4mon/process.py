@@ -104,6 +104,7 @@ class LiveProcess:
                     raise RuntimeError("HTTP server stopped during start-up")
                 await asyncio.sleep(0.02)
         self._sinks.append(group.create_task(runtime.broadcaster.run(), name="l4mon-broadcast"))
+        self._sinks.append(group.create_task(runtime.loop_lag.run(), name="l4mon-loop-lag"))
         if runtime.ha is not None:  # follows the journal / tries the lock; stopped first
             self._feeding.append(group.create_task(runtime.ha.run(), name="l4mon-ha"))
         if runtime.recorder is not None:

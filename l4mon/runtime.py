@@ -27,6 +27,7 @@ from l4mon.history import History
 from l4mon.hub import Hub
 from l4mon.ingest.buffer import BatchBuffer
 from l4mon.ingest.mqtt_status import MqttStatus
+from l4mon.loop_lag import LoopLag
 from l4mon.records.alert import Alert, Transition
 from l4mon.store.journal import JournalError
 from l4mon.types import Batch, Spawn
@@ -41,9 +42,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("l4mon")
 
-#: Vehicles handled between two yields to the event loop in ticks and state frames: ~3 ms of
+#: Vehicles handled between two yields to the event loop in ticks and state frames: ~2 ms of
 #: work at a time, so an urgent message never waits behind a whole fleet's evaluation.
-TICK_CHUNK = 200
+TICK_CHUNK = 100
+#: Messages ingested between two yields to the event loop: ~2 ms of hub work (4.5 µs a
+#: message, bench/hub_cost.py), so a command's answer, an HTTP request or a console's alert
+#: frame waits at most that long behind a large batch of telemetry.
+INGEST_CHUNK = 400
 #: A journal that does not take writes is tried again after this, doubling up to the max.
 JOURNAL_RETRY_MIN_S = 1.0
 JOURNAL_RETRY_MAX_S = 30.0
@@ -102,6 +107,8 @@ class Runtime:
         self.started_at = clock.now()
         self.history = History(max_vehicles=hub.config.fleet.max_vehicles)  # charts: last 10 min
         self.ready = asyncio.Event()
+        #: How late the loop wakes a sleeper (l4mon/loop_lag.py): the wait urgent work sees.
+        self.loop_lag = LoopLag()
         self.broadcaster = Broadcaster(state_frame=self.state_frame_chunked, clock=clock.now,
                                        bounds=hub.config.console)
         hub.alerts.listeners.append(self.broadcaster.alert)
@@ -229,14 +236,22 @@ class Runtime:
             if recorder is not None:
                 recorder.commands_elsewhere = True
         keeper = hub.alerts.keeper
+        chunk = INGEST_CHUNK
         async for batch in source:
-            now = clock.now()
-            before = keeper.unsettled
-            ingest(batch, now)
-            if keeper.unsettled != before and buffer is not None:
-                buffer.hold()  # what it raised is not journaled yet: no acknowledgement
-            if recorder is not None:
-                recorder.add(batch, now, commands=answers is not None)
+            # A large batch (the loop was busy while it piled up) is taken a slice at a time,
+            # yielding between slices: what waits behind it is served within ~2 ms. Each
+            # slice is ingested at its own time, as a batch of its own would be.
+            for start in range(0, len(batch), chunk):
+                part = batch if len(batch) <= chunk else batch[start:start + chunk]
+                now = clock.now()
+                before = keeper.unsettled
+                ingest(part, now)
+                if keeper.unsettled != before and buffer is not None:
+                    buffer.hold()  # what it raised is not journaled yet: no acknowledgement
+                if recorder is not None:
+                    recorder.add(part, now, commands=answers is not None)
+                if start + chunk < len(batch):
+                    await asyncio.sleep(0)
 
     async def keep_journal(self) -> None:
         """While the journal does not take writes: retry with backoff (1 s, doubling to 30 s),

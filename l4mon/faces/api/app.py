@@ -75,7 +75,8 @@ def create_app(runtime: Runtime) -> FastAPI:
                                           mqtt=lambda: runtime.mqtt,
                                           broadcaster=runtime.broadcaster,
                                           recorder=lambda: runtime.recorder,
-                                          ha=lambda: runtime.ha))
+                                          ha=lambda: runtime.ha,
+                                          loop_lag=runtime.loop_lag))
     static = resources.files("ui").joinpath("static")
     # Token before body: the gate runs before FastAPI reads anything (l4mon/faces/api/gate.py).
     app.add_middleware(Gate, max_body_bytes=hub.config.http.max_body_bytes,
