@@ -128,12 +128,23 @@ class LinkBooks:
             self.settle()
 
     def settle(self) -> None:
-        """Add the waiting values to the figures, in the order they came."""
-        for pending, figure in ((self._rtt, self.rtts), (self._owd, self.owd),
-                                (self._ul, self.ul), (self._dl, self.dl)):
-            if pending:
-                figure.add_in_order(pending)
-                del pending[:]
+        """Add the waiting values to the figures, in the order they came.
+
+        Each list is replaced, not emptied in place: a NumPy view of it may outlive the call
+        that made it (a sampling profiler, such as a Dask worker's, holds frames and their
+        locals for a moment), and an array.array cannot be resized while a view exports it."""
+        if self._rtt:
+            self.rtts.add_in_order(self._rtt)
+            self._rtt = _values()
+        if self._owd:
+            self.owd.add_in_order(self._owd)
+            self._owd = _values()
+        if self._ul:
+            self.ul.add_in_order(self._ul)
+            self._ul = _values()
+        if self._dl:
+            self.dl.add_in_order(self._dl)
+            self._dl = _values()
         self._waiting = 0
 
 
