@@ -3,7 +3,7 @@ count and refused on a standby; the views the API and the console show."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from l4mon.alerts.incidents import Incident
 from l4mon.records.alert import (
@@ -16,10 +16,6 @@ from l4mon.records.alert import (
     Alert,
 )
 from telemetry.fleet import Fleet
-
-if TYPE_CHECKING:
-    pass
-
 
 
 class AlertNotFound(KeyError):

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from l4mon.alerts.incidents import CausesOf, Incident
 from l4mon.alerts.rules import Rule
@@ -25,9 +24,6 @@ from l4mon.records.alert import (
     Transition,
 )
 from l4mon.store.keeper import JournalUnavailable
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("l4mon.alerts")
 

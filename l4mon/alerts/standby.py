@@ -7,7 +7,6 @@ from __future__ import annotations
 import logging
 from collections import deque
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from l4mon.alerts.rules import Rule
 from l4mon.alerts.tracks import Key, Track
@@ -18,9 +17,6 @@ from l4mon.records.alert import (
     Alert,
     Transition,
 )
-
-if TYPE_CHECKING:
-    pass
 
 log = logging.getLogger("l4mon.alerts")
 
